@@ -1,0 +1,1 @@
+//! Follows log files by path or glob. See the crate README for the guarantees.
