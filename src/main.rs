@@ -1,3 +1,147 @@
-fn main() {
-    println!("Hello, world!");
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+use integration_exporter::spec::{Model, SpecErrors};
+use integration_exporter::{check, generate, serve, sources};
+
+/// Runbook signals for OAuth integrations: metrics from your database and logs, and the alert
+/// rules, promtool tests and Grafana dashboards that go with them.
+#[derive(Parser)]
+#[command(version, about)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Read the database and logs in the background and serve /metrics.
+    Serve {
+        /// The spec file.
+        #[arg(short, long, env = "INTEGRATION_EXPORTER_CONFIG")]
+        config: PathBuf,
+    },
+    /// Write alert rules, their promtool tests and dashboards.
+    Generate {
+        /// The spec file; omitted, every built-in pack at its defaults.
+        #[arg(short, long)]
+        config: Option<PathBuf>,
+        /// Directory to write `alerts/` and `dashboards/` into.
+        #[arg(short, long, default_value = ".")]
+        out: PathBuf,
+    },
+    /// Validate the spec, compile every pattern and try each log rule on its samples; with
+    /// --database, check every table and column the queries read exists.
+    Check {
+        #[arg(short, long)]
+        config: PathBuf,
+        /// Also prepare every query against the database.
+        #[arg(long)]
+        database: bool,
+    },
+}
+
+/// Exit status for a spec that does not load.
+const BAD_SPEC: u8 = 2;
+
+fn load(path: &PathBuf) -> Result<Model, ExitCode> {
+    Model::load(path).map_err(|e: SpecErrors| {
+        eprintln!("{e}");
+        ExitCode::from(BAD_SPEC)
+    })
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    match cli.command {
+        Command::Serve { config } => {
+            let model = match load(&config) {
+                Ok(m) => m,
+                Err(code) => return code,
+            };
+            let runtime = match tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build() {
+                Ok(r) => r,
+                Err(e) => {
+                    eprintln!("cannot start runtime: {e}");
+                    return ExitCode::FAILURE;
+                }
+            };
+            match runtime.block_on(serve::run(model, &Model::spec_dir(&config))) {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e) => {
+                    eprintln!("{e}");
+                    ExitCode::FAILURE
+                }
+            }
+        }
+        Command::Generate { config, out } => {
+            let model = match config {
+                Some(path) => match load(&path) {
+                    Ok(m) => m,
+                    Err(code) => return code,
+                },
+                None => Model::builtin_defaults(),
+            };
+            match generate::write_all(&model, &out) {
+                Ok(paths) => {
+                    for p in paths {
+                        println!("{}", p.display());
+                    }
+                    ExitCode::SUCCESS
+                }
+                Err(e) => {
+                    eprintln!("cannot write into {}: {e}", out.display());
+                    ExitCode::FAILURE
+                }
+            }
+        }
+        Command::Check { config, database } => {
+            let model = match load(&config) {
+                Ok(m) => m,
+                Err(code) => return code,
+            };
+            let signals = model.enabled_signals().count();
+            if database {
+                let Some(db) = &model.config.database else {
+                    eprintln!("{}: --database needs a `database:` section", config.display());
+                    return ExitCode::from(BAD_SPEC);
+                };
+                let url = match sources::sql::dsn::read_url(db, &Model::spec_dir(&config)) {
+                    Ok(u) => u,
+                    Err(e) => {
+                        eprintln!("{e}");
+                        return ExitCode::FAILURE;
+                    }
+                };
+                let Ok(options) = url.parse() else {
+                    eprintln!("invalid connection URL {}", sources::sql::dsn::redact(&url));
+                    return ExitCode::FAILURE;
+                };
+                let runtime = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+                    Ok(r) => r,
+                    Err(e) => {
+                        eprintln!("cannot start runtime: {e}");
+                        return ExitCode::FAILURE;
+                    }
+                };
+                let pool = runtime.block_on(async { sources::sql::pool(options, 1, db.connect_timeout.0) });
+                let problems = runtime.block_on(check::check_database(&model, &pool));
+                if !problems.is_empty() {
+                    for p in &problems {
+                        eprintln!("{}: {p}", config.display());
+                    }
+                    return ExitCode::from(BAD_SPEC);
+                }
+            }
+            println!("{}: ok ({signals} signals)", config.display());
+            ExitCode::SUCCESS
+        }
+    }
 }

@@ -1,0 +1,85 @@
+//! Persistable reading positions, and an atomic file writer to store them.
+//!
+//! A checkpoint names every open file by identity (dev, inode, head
+//! fingerprint) *and* by the path it was opened under, so a restart can tell
+//! "same file, continue" from "rotated while we were down, go find it" from
+//! "truncated or replaced, start over".
+
+use serde::{Deserialize, Serialize};
+use std::fs::{self, File, OpenOptions};
+use std::io::{self, Write};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+
+/// Everything needed to resume exactly where a [`crate::Tailer`] was.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Checkpoint {
+    /// Format version, for future migrations.
+    #[serde(default)]
+    pub version: u32,
+    pub files: Vec<FileCheckpoint>,
+}
+
+/// One followed file.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FileCheckpoint {
+    /// The path the file was opened under (its label).
+    pub path: String,
+    pub dev: u64,
+    pub ino: u64,
+    /// First byte not yet emitted: the start of any partial line, so a
+    /// resumed tailer re-reads that line whole.
+    pub offset: u64,
+    /// `true` if we were inside an over-long line (already reported as
+    /// dropped) or a partial line at start-at-end: discard up to the next `\n`.
+    #[serde(default)]
+    pub skipping: bool,
+    /// Number of head bytes covered by `fingerprint_hash`.
+    pub fingerprint_len: u32,
+    /// FNV-1a 64 of the first `fingerprint_len` bytes of the file.
+    pub fingerprint_hash: u64,
+    /// `true` if the file no longer sat at `path` (renamed or deleted and
+    /// still being drained); restore does not report it as rotated again.
+    #[serde(default)]
+    pub retired: bool,
+}
+
+/// Replaces `path` with `bytes` so that a crash leaves either the old or the
+/// new content, never a mix: write a temp file in the same directory, fsync
+/// it, rename it over `path`, then fsync the directory so the rename itself
+/// is durable.
+pub fn write_atomic(path: &Path, bytes: &[u8]) -> io::Result<()> {
+    static SEQ: AtomicU64 = AtomicU64::new(0);
+    let dir = match path.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
+        _ => PathBuf::from("."),
+    };
+    let name = path
+        .file_name()
+        .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "path has no file name"))?;
+    // Unique per process and call, so concurrent writers never share a temp.
+    let tmp = dir.join(format!(
+        ".{}.tmp.{}.{}",
+        name.to_string_lossy(),
+        std::process::id(),
+        SEQ.fetch_add(1, Ordering::Relaxed)
+    ));
+    let result = (|| {
+        let mut f = OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .open(&tmp)?;
+        f.write_all(bytes)?;
+        f.sync_all()?;
+        drop(f);
+        fs::rename(&tmp, path)?;
+        File::open(&dir)?.sync_all()
+    })();
+    if result.is_err() {
+        // Best effort: don't leave temp files behind; the error that matters
+        // is the original one.
+        let _ = fs::remove_file(&tmp);
+    }
+    result
+}

@@ -1,0 +1,272 @@
+//! Shared helpers for the integration tests: an event collector, a tiny
+//! PRNG (no extra dependency), a numbered-line writer that rotates files the
+//! way logrotate does, and exactly-once checks.
+#![allow(dead_code)]
+
+use std::collections::BTreeMap;
+use std::fs::{self, File, OpenOptions};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::thread;
+use std::time::{Duration, Instant};
+use tailer::{DropReason, Event, Tailer, TailerConfig};
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Ev {
+    Dropped(String, DropReason),
+    Rotated(String),
+    Truncated(String),
+    Error(String, String),
+}
+
+/// Owned copy of everything a tailer emitted.
+#[derive(Default, Debug)]
+pub struct Collected {
+    pub lines: Vec<(String, String)>,
+    pub events: Vec<Ev>,
+}
+
+impl Collected {
+    pub fn poll(&mut self, t: &mut Tailer) {
+        t.poll(Instant::now(), &mut |e| self.push(e));
+    }
+
+    pub fn push(&mut self, e: Event<'_>) {
+        match e {
+            Event::Line { path, line } => self.lines.push((path.to_string(), line.to_string())),
+            Event::Dropped { path, reason } => self.events.push(Ev::Dropped(path.into(), reason)),
+            Event::Rotated { path } => self.events.push(Ev::Rotated(path.into())),
+            Event::Truncated { path } => self.events.push(Ev::Truncated(path.into())),
+            Event::Error { path, error } => {
+                self.events.push(Ev::Error(path.into(), error.to_string()))
+            }
+        }
+    }
+
+    pub fn line_texts(&self) -> Vec<String> {
+        self.lines.iter().map(|(_, l)| l.clone()).collect()
+    }
+
+    pub fn count(&self, pred: impl Fn(&Ev) -> bool) -> usize {
+        self.events.iter().filter(|e| pred(e)).count()
+    }
+}
+
+pub fn config(paths: &[&Path], rotate_wait: Duration) -> TailerConfig {
+    TailerConfig {
+        paths: paths
+            .iter()
+            .map(|p| p.to_string_lossy().into_owned())
+            .collect(),
+        rotate_wait,
+        max_line_bytes: 1 << 20,
+        start_at: tailer::StartAt::Beginning,
+    }
+}
+
+/// xorshift64*: deterministic randomness without a dependency.
+pub struct Rng(u64);
+
+impl Rng {
+    pub fn new(seed: u64) -> Rng {
+        Rng(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1)
+    }
+    pub fn next(&mut self) -> u64 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
+    }
+    pub fn below(&mut self, n: u64) -> u64 {
+        self.next() % n
+    }
+}
+
+/// Numbered line with variable padding so lines straddle read chunks.
+pub fn numbered(n: u64, rng: &mut Rng) -> String {
+    let pad = rng.below(120) as usize;
+    format!("{n:09} {}\n", "x".repeat(pad))
+}
+
+/// Asserts that numbers 0..total each appear exactly once among `lines`.
+pub fn assert_exactly_once(lines: &[String], total: u64) {
+    let mut seen: BTreeMap<u64, usize> = BTreeMap::new();
+    for l in lines {
+        let n: u64 = l
+            .split(' ')
+            .next()
+            .and_then(|t| t.parse().ok())
+            .unwrap_or_else(|| panic!("malformed line {l:?}"));
+        *seen.entry(n).or_default() += 1;
+    }
+    let dups: Vec<_> = seen
+        .iter()
+        .filter(|(_, c)| **c > 1)
+        .map(|(n, _)| *n)
+        .collect();
+    let missing: Vec<_> = (0..total).filter(|n| !seen.contains_key(n)).collect();
+    let extra: Vec<_> = seen.keys().filter(|n| **n >= total).copied().collect();
+    assert!(
+        dups.is_empty() && missing.is_empty() && extra.is_empty(),
+        "total {total}, emitted {}; duplicates {:?}, missing {} {:?}, extra {:?}",
+        lines.len(),
+        &dups[..dups.len().min(20)],
+        missing.len(),
+        &missing[..missing.len().min(20)],
+        &extra[..extra.len().min(20)]
+    );
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Scheme {
+    /// rename(app.log, app.log.1), overwriting the previous app.log.1.
+    Rename,
+    /// rename(app.log, app.log.<k>) with a fresh k each time (nothing deleted).
+    RenameUnique,
+    /// unlink(app.log).
+    Delete,
+}
+
+/// Shared between the writer thread and the polling test thread.
+#[derive(Default)]
+pub struct Shared {
+    /// Completed polls of the tailer.
+    pub polls: AtomicU64,
+    /// Checkpoints saved (crash test); gates rotation, see `may_rotate`.
+    pub saved: AtomicU64,
+    pub use_saved_gate: AtomicBool,
+    pub done: AtomicBool,
+}
+
+pub struct WriterPlan {
+    pub dir: PathBuf,
+    pub scheme: Scheme,
+    pub rotations: usize,
+    /// Cycled: how long the writer keeps using the old handle after a rotation.
+    pub delays: Vec<Duration>,
+    pub lines_per_file: u64,
+    pub seed: u64,
+}
+
+fn open_append(p: &Path) -> File {
+    OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(p)
+        .expect("open log for append")
+}
+
+/// Writes one line, sometimes in two pieces so a poll may see half of it.
+fn write_line(f: &mut File, n: u64, rng: &mut Rng) {
+    let line = numbered(n, rng);
+    if rng.below(4) == 0 {
+        let cut = 1 + rng.below(line.len() as u64 - 1) as usize;
+        f.write_all(&line.as_bytes()[..cut]).expect("write");
+        thread::yield_now();
+        f.write_all(&line.as_bytes()[cut..]).expect("write");
+    } else {
+        f.write_all(line.as_bytes()).expect("write");
+    }
+}
+
+/// Waits until the tailer has surely seen the file created now: a poll that
+/// *started* after creation has completed (two completions after now).
+fn wait_seen(shared: &Shared, gate_from_polls: u64, gate_from_saved: u64) {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let polls_ok = shared.polls.load(Ordering::SeqCst) >= gate_from_polls + 2;
+        let saved_ok = !shared.use_saved_gate.load(Ordering::SeqCst)
+            || shared.saved.load(Ordering::SeqCst) >= gate_from_saved + 2;
+        if polls_ok && saved_ok {
+            return;
+        }
+        assert!(Instant::now() < deadline, "tailer stopped polling");
+        thread::sleep(Duration::from_micros(200));
+    }
+}
+
+/// Writes numbered lines to `dir/app.log`, rotating `rotations` times.
+/// Returns the number of lines written. Every file is seen by the tailer
+/// before it is rotated away (otherwise its lines would not be in W).
+pub fn run_writer(plan: WriterPlan, shared: Arc<Shared>) -> u64 {
+    let mut rng = Rng::new(plan.seed);
+    let live = plan.dir.join("app.log");
+    let mut n = 0u64;
+    let mut cur = open_append(&live);
+    let mut gate = (
+        shared.polls.load(Ordering::SeqCst),
+        shared.saved.load(Ordering::SeqCst),
+    );
+    for r in 0..plan.rotations {
+        for _ in 0..rng.below(plan.lines_per_file) + 1 {
+            write_line(&mut cur, n, &mut rng);
+            n += 1;
+        }
+        wait_seen(&shared, gate.0, gate.1);
+        match plan.scheme {
+            Scheme::Rename => fs::rename(&live, plan.dir.join("app.log.1")).expect("rename"),
+            Scheme::RenameUnique => {
+                fs::rename(&live, plan.dir.join(format!("app.log.{r}"))).expect("rename")
+            }
+            Scheme::Delete => fs::remove_file(&live).expect("unlink"),
+        }
+        // Keep writing to the old handle, like a daemon that has not yet
+        // been told to reopen its log.
+        let delay = plan.delays[r % plan.delays.len()];
+        let until = Instant::now() + delay;
+        while Instant::now() < until {
+            write_line(&mut cur, n, &mut rng);
+            n += 1;
+            thread::sleep(Duration::from_micros(300));
+        }
+        // One more write after the reopen point still goes to the old file.
+        write_line(&mut cur, n, &mut rng);
+        n += 1;
+        cur = open_append(&live);
+        gate = (
+            shared.polls.load(Ordering::SeqCst),
+            shared.saved.load(Ordering::SeqCst),
+        );
+    }
+    for _ in 0..plan.lines_per_file {
+        write_line(&mut cur, n, &mut rng);
+        n += 1;
+    }
+    shared.done.store(true, Ordering::SeqCst);
+    n
+}
+
+/// Polls until the writer is done and then for `tail` more, with a short
+/// random sleep between polls.
+pub fn poll_until_done(
+    t: &mut Tailer,
+    c: &mut Collected,
+    shared: &Shared,
+    tail: Duration,
+    seed: u64,
+) {
+    let mut rng = Rng::new(seed);
+    while !shared.done.load(Ordering::SeqCst) {
+        c.poll(t);
+        shared.polls.fetch_add(1, Ordering::SeqCst);
+        thread::sleep(Duration::from_micros(rng.below(2000)));
+    }
+    let end = Instant::now() + tail;
+    while Instant::now() < end {
+        c.poll(t);
+        shared.polls.fetch_add(1, Ordering::SeqCst);
+        thread::sleep(Duration::from_millis(5));
+    }
+    c.poll(t);
+}
+
+pub fn spawn_writer(plan: WriterPlan, shared: &Arc<Shared>) -> thread::JoinHandle<u64> {
+    let s = Arc::clone(shared);
+    thread::spawn(move || run_writer(plan, s))
+}
+
+pub fn new_tailer(cfg: TailerConfig) -> Tailer {
+    Tailer::new(cfg, None)
+}

@@ -1,0 +1,66 @@
+//! `check --database`: every SQL signal's query is prepared (never executed) against the real
+//! database, which proves each table and column it reads exists and its result has the columns
+//! the metrics take.
+
+use sqlx::postgres::{PgDatabaseError, PgPool};
+use sqlx::{AssertSqlSafe, Column, Executor, SqlSafeStr, Statement};
+
+use crate::spec::{LabelDef, Model, Source};
+
+/// One problem found in the database, naming the signal and the place in its query.
+#[derive(Debug, Clone, PartialEq)]
+pub struct QueryProblem {
+    pub signal: String,
+    pub message: String,
+}
+
+impl std::fmt::Display for QueryProblem {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "signal `{}`: {}", self.signal, self.message)
+    }
+}
+
+fn position_in(query: &str, byte_or_char: usize) -> (usize, usize) {
+    // PostgreSQL reports a 1-based character position.
+    let before: String = query.chars().take(byte_or_char.saturating_sub(1)).collect();
+    let line = before.matches('\n').count() + 1;
+    let column = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
+    (line, column)
+}
+
+pub async fn check_database(model: &Model, pool: &PgPool) -> Vec<QueryProblem> {
+    let mut problems = Vec::new();
+    for signal in model.enabled_signals() {
+        let Source::Sql(sql) = &signal.signal.source else { continue };
+        let id = signal.signal.id.clone();
+        match pool.prepare(AssertSqlSafe(sql.query.clone()).into_sql_str()).await {
+            Err(sqlx::Error::Database(db)) => {
+                let mut message = db.message().to_string();
+                if let Some(pg) = db.try_downcast_ref::<PgDatabaseError>()
+                    && let Some(sqlx::postgres::PgErrorPosition::Original(pos)) = pg.position()
+                {
+                    let (line, column) = position_in(&sql.query, pos);
+                    message = format!("query line {line}, column {column}: {message}");
+                }
+                problems.push(QueryProblem { signal: id, message });
+            }
+            Err(e) => problems.push(QueryProblem { signal: id, message: format!("cannot check the query: {e}") }),
+            Ok(described) => {
+                let columns: Vec<&str> = described.columns().iter().map(|c| c.name()).collect();
+                for metric in &signal.signal.metrics {
+                    let value = metric.column.as_deref().unwrap_or("value");
+                    let needed = std::iter::once(value).chain(metric.labels.iter().map(LabelDef::name));
+                    for column in needed {
+                        if !columns.contains(&column) {
+                            problems.push(QueryProblem {
+                                signal: id.clone(),
+                                message: format!("metric `{}` needs result column `{column}`, the query returns {columns:?}", metric.name),
+                            });
+                        }
+                    }
+                }
+            }
+        }
+    }
+    problems
+}

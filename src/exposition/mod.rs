@@ -1,0 +1,4 @@
+//! From published state to what Prometheus reads.
+
+pub mod http;
+pub mod text;

@@ -1,0 +1,74 @@
+//! PromQL for each condition kind. The panel draws [`measured`], the alert fires on [`alert_expr`]:
+//! one expression, so the line on the dashboard and the alert cannot disagree.
+
+use std::collections::BTreeMap;
+
+use crate::spec::{Alert, Condition, LabelDef, Model};
+
+/// `metric{a="b"}`, with label values escaped as PromQL strings.
+pub fn selector(metric: &str, matchers: &BTreeMap<String, String>) -> String {
+    if matchers.is_empty() {
+        return metric.to_string();
+    }
+    let inner: Vec<String> = matchers.iter().map(|(k, v)| format!("{k}=\"{}\"", escape(v))).collect();
+    format!("{metric}{{{}}}", inner.join(", "))
+}
+
+pub fn escape(v: &str) -> String {
+    v.replace('\\', "\\\\").replace('"', "\\\"").replace('\n', "\\n")
+}
+
+/// The metric's own labels, aggregated away so the target labels (job, instance) remain.
+fn own_labels(model: &Model, metric: &str) -> Vec<String> {
+    model
+        .metric(metric)
+        .map(|m| m.labels.iter().map(LabelDef::name).map(str::to_string).collect())
+        .unwrap_or_default()
+}
+
+fn sum_without(labels: &[String], inner: &str) -> String {
+    if labels.is_empty() { format!("sum without () ({inner})") } else { format!("sum without ({}) ({inner})", labels.join(", ")) }
+}
+
+/// The value the alert compares with its threshold.
+pub fn measured(model: &Model, condition: &Condition) -> String {
+    match condition {
+        Condition::Gauge(s) => selector(&s.metric, &s.matchers),
+        Condition::GaugeRatio { numerator, denominator } => format!(
+            "{} / {}",
+            selector(&numerator.metric, &numerator.matchers),
+            selector(&denominator.metric, &denominator.matchers)
+        ),
+        Condition::Ratio(r) => {
+            let labels = own_labels(model, &r.metric);
+            let num = sum_without(&labels, &format!("increase({}[{}])", selector(&r.metric, &r.matchers), r.window));
+            let den = sum_without(&labels, &format!("increase({}[{}])", r.metric, r.window));
+            format!("{num}\n/\n{den}")
+        }
+        Condition::Increase(r) => {
+            let labels = own_labels(model, &r.metric);
+            sum_without(&labels, &format!("increase({}[{}])", selector(&r.metric, &r.matchers), r.window))
+        }
+        Condition::Age(s) => format!("time() - {}", selector(&s.metric, &s.matchers)),
+        Condition::Absent(s) => format!("absent({})", selector(&s.metric, &s.matchers)),
+    }
+}
+
+pub fn alert_expr(model: &Model, alert: &Alert) -> String {
+    let measured = measured(model, &alert.condition);
+    let threshold = super::humanize::go_number(alert.threshold);
+    match &alert.condition {
+        Condition::Absent(_) => measured,
+        Condition::Ratio(r) => {
+            let labels = own_labels(model, &r.metric);
+            let den = sum_without(&labels, &format!("increase({}[{}])", r.metric, r.window));
+            let guard = if r.min_events > 0.0 {
+                format!("\nand\n{den} >= {}", super::humanize::go_number(r.min_events))
+            } else {
+                String::new()
+            };
+            format!("(\n{measured}\n) {} {threshold}{guard}", alert.op.as_str())
+        }
+        _ => format!("{measured} {} {threshold}", alert.op.as_str()),
+    }
+}

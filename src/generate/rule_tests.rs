@@ -1,0 +1,305 @@
+//! promtool unit tests for every generated alert: quiet on the healthy side of its threshold
+//! (and at the threshold itself for strict comparisons), pending before `for`, firing after it
+//! with its exact labels and rendered annotations. Ratio alerts also prove their volume guard.
+
+use std::collections::BTreeMap;
+
+use serde::Serialize;
+
+use super::humanize::render_value;
+use super::rules::{RuleFile, alerts_of, describe, labels};
+use crate::spec::{Alert, Condition, LabelDef, Model, Op, ResolvedSignal, ValueUnit};
+
+#[derive(Serialize)]
+pub struct TestFile {
+    pub rule_files: Vec<String>,
+    pub evaluation_interval: String,
+    pub tests: Vec<TestCase>,
+}
+
+#[derive(Serialize)]
+pub struct TestCase {
+    pub name: String,
+    pub interval: String,
+    pub input_series: Vec<InputSeries>,
+    pub alert_rule_test: Vec<AlertRuleTest>,
+}
+
+#[derive(Serialize)]
+pub struct InputSeries {
+    pub series: String,
+    pub values: String,
+}
+
+#[derive(Serialize)]
+pub struct AlertRuleTest {
+    pub eval_time: String,
+    pub alertname: String,
+    pub exp_alerts: Vec<ExpAlert>,
+}
+
+#[derive(Serialize)]
+pub struct ExpAlert {
+    pub exp_labels: BTreeMap<String, String>,
+    pub exp_annotations: BTreeMap<String, String>,
+}
+
+/// Samples per input series: four hours at one a minute covers every window and `for` we ship.
+const STEPS: u64 = 240;
+
+fn minutes(secs: f64) -> String {
+    format!("{}m", (secs / 60.0).round() as u64)
+}
+
+fn target_labels(model: &Model) -> BTreeMap<String, String> {
+    BTreeMap::from([
+        ("job".to_string(), model.config.generate.job.clone()),
+        ("instance".to_string(), "exporter:9187".to_string()),
+    ])
+}
+
+fn series(metric: &str, labels: &BTreeMap<String, String>) -> String {
+    super::promql::selector(metric, labels)
+}
+
+/// Labels a test series needs: the target's, the matchers, and a value for every declared label.
+fn series_labels(model: &Model, metric: &str, matchers: &BTreeMap<String, String>) -> BTreeMap<String, String> {
+    let mut labels = target_labels(model);
+    if let Some(def) = model.metric(metric) {
+        for label in &def.labels {
+            let value = match label {
+                LabelDef::Fixed(f) => f.values.first().cloned().unwrap_or_default(),
+                LabelDef::Name(_) => "example".to_string(),
+            };
+            labels.insert(label.name().to_string(), value);
+        }
+    }
+    labels.extend(matchers.iter().map(|(k, v)| (k.clone(), v.clone())));
+    labels
+}
+
+/// One step of the alert's unit: the distance from the threshold tests put values at.
+fn step(unit: ValueUnit, threshold: f64) -> f64 {
+    match unit {
+        ValueUnit::Percent => 0.01,
+        ValueUnit::Duration => 60.0,
+        ValueUnit::Count => 1.0,
+        ValueUnit::Number => (threshold.abs() * 0.1).max(0.1),
+    }
+}
+
+/// (healthy, at threshold when strict, firing) values around the threshold.
+fn values_around(alert: &Alert) -> (f64, Option<f64>, f64) {
+    let d = step(alert.unit, alert.threshold);
+    let t = alert.threshold;
+    match alert.op {
+        Op::Gt => (t - d, Some(t), t + d),
+        Op::Ge => (t - d, None, t),
+        Op::Lt => (t + d, Some(t), t - d),
+        Op::Le => (t + d, None, t),
+    }
+}
+
+struct Scenario {
+    input: Vec<InputSeries>,
+    /// When the condition first holds, in seconds from the start.
+    active_from: f64,
+    /// The alert's labels beyond severity/signal, and its value at `eval` seconds.
+    alert_labels: BTreeMap<String, String>,
+    value_at: Box<dyn Fn(f64) -> f64>,
+}
+
+/// Input series that put the measured value at `value`.
+fn scenario(model: &Model, alert: &Alert, value: f64) -> Scenario {
+    let constant = |v: f64| format!("{}+0x{STEPS}", super::humanize::go_number(v));
+    match &alert.condition {
+        Condition::Gauge(s) => {
+            let labels = series_labels(model, &s.metric, &s.matchers);
+            Scenario {
+                input: vec![InputSeries { series: series(&s.metric, &labels), values: constant(value) }],
+                active_from: 0.0,
+                alert_labels: labels,
+                value_at: Box::new(move |_| value),
+            }
+        }
+        Condition::GaugeRatio { numerator, denominator } => {
+            let num_labels = series_labels(model, &numerator.metric, &numerator.matchers);
+            let den_labels = series_labels(model, &denominator.metric, &denominator.matchers);
+            let scale = 1000.0;
+            Scenario {
+                input: vec![
+                    InputSeries { series: series(&numerator.metric, &num_labels), values: constant((value * scale).round()) },
+                    InputSeries { series: series(&denominator.metric, &den_labels), values: constant(scale) },
+                ],
+                active_from: 0.0,
+                alert_labels: num_labels,
+                value_at: Box::new(move |_| (value * scale).round() / scale),
+            }
+        }
+        Condition::Ratio(r) => {
+            // 100 events a minute, `value` of them in the numerator's label value.
+            let (label, wanted) = r.matchers.iter().next().map(|(k, v)| (k.clone(), v.clone())).unwrap_or_default();
+            let other = model
+                .metric(&r.metric)
+                .and_then(|m| m.labels.iter().find(|l| l.name() == label))
+                .and_then(|l| l.fixed_values())
+                .and_then(|vals| vals.iter().find(|v| **v != wanted).cloned())
+                .unwrap_or_else(|| "other".into());
+            let good = (value * 100.0).round();
+            let mut good_labels = series_labels(model, &r.metric, &r.matchers);
+            let mut bad_labels = good_labels.clone();
+            bad_labels.insert(label.clone(), other);
+            good_labels.insert(label.clone(), wanted);
+            let mut alert_labels = good_labels.clone();
+            if let Some(def) = model.metric(&r.metric) {
+                for l in &def.labels {
+                    alert_labels.remove(l.name());
+                }
+            }
+            Scenario {
+                input: vec![
+                    InputSeries { series: series(&r.metric, &good_labels), values: format!("0+{}x{STEPS}", good) },
+                    InputSeries { series: series(&r.metric, &bad_labels), values: format!("0+{}x{STEPS}", 100.0 - good) },
+                ],
+                active_from: 60.0,
+                alert_labels,
+                value_at: Box::new(move |_| good / 100.0),
+            }
+        }
+        Condition::Increase(r) => {
+            let labels = series_labels(model, &r.metric, &r.matchers);
+            let mut alert_labels = labels.clone();
+            if let Some(def) = model.metric(&r.metric) {
+                for l in &def.labels {
+                    alert_labels.remove(l.name());
+                }
+            }
+            // One jump of `value` a minute in: the increase over the window is exactly `value`.
+            Scenario {
+                input: vec![InputSeries {
+                    series: series(&r.metric, &labels),
+                    values: format!("0 {}+0x{STEPS}", super::humanize::go_number(value)),
+                }],
+                active_from: 60.0,
+                alert_labels,
+                value_at: Box::new(move |_| value),
+            }
+        }
+        Condition::Age(s) => {
+            // The timestamp stays at 0, so the age at time t is t: the value crosses the
+            // threshold on its own and the test checks where.
+            let labels = series_labels(model, &s.metric, &s.matchers);
+            let threshold = alert.threshold;
+            let first_eval_past = ((threshold / 60.0).floor() + 1.0) * 60.0;
+            Scenario {
+                input: vec![InputSeries { series: series(&s.metric, &labels), values: constant(0.0) }],
+                active_from: first_eval_past,
+                alert_labels: labels,
+                value_at: Box::new(|t| t),
+            }
+        }
+        Condition::Absent(s) => Scenario {
+            input: vec![InputSeries { series: series("up", &target_labels(model)), values: constant(1.0) }],
+            active_from: 0.0,
+            alert_labels: s.matchers.clone(),
+            value_at: Box::new(|_| 1.0),
+        },
+    }
+}
+
+fn expect(signal: &ResolvedSignal, alert: &Alert, scenario: &Scenario, at: f64) -> ExpAlert {
+    let mut exp_labels = scenario.alert_labels.clone();
+    exp_labels.extend(labels(signal, alert));
+    let mut exp_annotations = BTreeMap::from([
+        ("summary".to_string(), alert.summary.trim().to_string()),
+        ("description".to_string(), describe(alert, &render_value(alert.unit, (scenario.value_at)(at)))),
+    ]);
+    if let Some(url) = &signal.runbook_url {
+        exp_annotations.insert("runbook_url".into(), url.clone());
+    }
+    ExpAlert { exp_labels, exp_annotations }
+}
+
+fn cases_for(model: &Model, signal: &ResolvedSignal, alert: &Alert) -> Vec<TestCase> {
+    let for_secs = alert.for_.as_secs_f64();
+    let interval = "1m".to_string();
+    let name = format!("{} ({})", alert.name, alert.severity.as_str());
+    let mut cases = Vec::new();
+    let quiet = |label: &str, scenario: Scenario, at: f64| TestCase {
+        name: format!("{name}: {label}"),
+        interval: interval.clone(),
+        input_series: scenario.input,
+        alert_rule_test: vec![AlertRuleTest { eval_time: minutes(at), alertname: alert.name.clone(), exp_alerts: vec![] }],
+    };
+
+    if let Condition::Absent(s) = &alert.condition {
+        let labels = series_labels(model, &s.metric, &s.matchers);
+        let present = Scenario {
+            input: vec![InputSeries { series: series(&s.metric, &labels), values: "1700000000+60x240".into() }],
+            active_from: 0.0,
+            alert_labels: BTreeMap::new(),
+            value_at: Box::new(|_| 1.0),
+        };
+        cases.push(quiet("quiet while the series exists", present, for_secs + 600.0));
+    } else if let Condition::Age(_) = &alert.condition {
+        let at_threshold = scenario(model, alert, 0.0);
+        let t = (alert.threshold / 60.0).floor() * 60.0;
+        cases.push(quiet("quiet up to the threshold", at_threshold, t + for_secs));
+    } else {
+        let (healthy, at, _) = values_around(alert);
+        let horizon = scenario(model, alert, healthy).active_from + for_secs + 600.0;
+        cases.push(quiet("quiet on the healthy side of the threshold", scenario(model, alert, healthy), horizon));
+        if let Some(at) = at {
+            cases.push(quiet("quiet at the threshold itself", scenario(model, alert, at), horizon));
+        }
+    }
+
+    if let Condition::Ratio(r) = &alert.condition
+        && r.min_events > 0.0
+    {
+        // Every attempt fails, but too few happen in the window to mean anything.
+        let window_minutes = r.window.as_secs_f64() / 60.0;
+        let per_minute = (r.min_events / window_minutes / 2.0).max(0.0);
+        let (label, wanted) = r.matchers.iter().next().map(|(k, v)| (k.clone(), v.clone())).unwrap_or_default();
+        let mut s = scenario(model, alert, 0.0);
+        s.input = s
+            .input
+            .into_iter()
+            .map(|i| {
+                let is_good = i.series.contains(&format!("{label}=\"{}\"", super::promql::escape(&wanted)));
+                let rate = if is_good { 0.0 } else { per_minute };
+                InputSeries { series: i.series, values: format!("0+{}x{STEPS}", super::humanize::go_number(rate)) }
+            })
+            .collect();
+        cases.push(quiet("quiet below the minimum number of events", s, r.window.as_secs_f64() + for_secs + 60.0));
+    }
+
+    let (_, _, firing) = values_around(alert);
+    let fire = scenario(model, alert, firing);
+    let mut tests = Vec::new();
+    if for_secs >= 60.0 {
+        tests.push(AlertRuleTest {
+            eval_time: minutes(fire.active_from + for_secs - 60.0),
+            alertname: alert.name.clone(),
+            exp_alerts: vec![],
+        });
+    }
+    let fire_at = fire.active_from + for_secs + 60.0;
+    tests.push(AlertRuleTest {
+        eval_time: minutes(fire_at),
+        alertname: alert.name.clone(),
+        exp_alerts: vec![expect(signal, alert, &fire, fire_at)],
+    });
+    cases.push(TestCase {
+        name: format!("{name}: pending before `for`, firing after it"),
+        interval,
+        input_series: fire.input,
+        alert_rule_test: tests,
+    });
+    cases
+}
+
+pub fn test_file(model: &Model, pack: Option<&str>, rule_file_name: &str, _rules: &RuleFile) -> TestFile {
+    let tests = alerts_of(model, pack).flat_map(|(s, a)| cases_for(model, s, a)).collect();
+    TestFile { rule_files: vec![rule_file_name.to_string()], evaluation_interval: "1m".into(), tests }
+}

@@ -1,0 +1,83 @@
+//! Prometheus rule files: one group per pack, every alert with severity, summary, a description
+//! quoting its threshold, and a runbook link.
+
+use std::collections::BTreeMap;
+
+use serde::Serialize;
+
+use super::humanize::{threshold, value_template};
+use super::promql::alert_expr;
+use crate::spec::{Alert, Model, ResolvedSignal};
+
+#[derive(Serialize)]
+pub struct RuleFile {
+    pub groups: Vec<RuleGroup>,
+}
+
+#[derive(Serialize)]
+pub struct RuleGroup {
+    pub name: String,
+    pub rules: Vec<Rule>,
+}
+
+#[derive(Serialize, Clone)]
+pub struct Rule {
+    pub alert: String,
+    pub expr: String,
+    #[serde(rename = "for", skip_serializing_if = "Option::is_none")]
+    pub for_: Option<String>,
+    pub labels: BTreeMap<String, String>,
+    pub annotations: BTreeMap<String, String>,
+}
+
+/// Alerts of one pack (or of the user's own signals when `pack` is `None`).
+pub fn alerts_of<'a>(model: &'a Model, pack: Option<&'a str>) -> impl Iterator<Item = (&'a ResolvedSignal, &'a Alert)> {
+    model
+        .enabled_signals()
+        .filter(move |s| s.pack.as_deref() == pack)
+        .flat_map(|s| s.signal.alerts.iter().filter(|a| a.enabled).map(move |a| (s, a)))
+}
+
+/// `{value}`, `{threshold}`, `{window}`, `{for}` filled; `value` is the template or its rendering.
+pub fn describe(alert: &Alert, value: &str) -> String {
+    let window = alert.condition.window().map(|w| w.to_string()).unwrap_or_default();
+    alert
+        .description
+        .replace("{value}", value)
+        .replace("{threshold}", &threshold(alert.unit, alert.threshold))
+        .replace("{window}", &window)
+        .replace("{for}", &alert.for_.to_string())
+}
+
+pub fn labels(signal: &ResolvedSignal, alert: &Alert) -> BTreeMap<String, String> {
+    BTreeMap::from([
+        ("severity".to_string(), alert.severity.as_str().to_string()),
+        ("signal".to_string(), signal.signal.id.clone()),
+    ])
+}
+
+pub fn rule(model: &Model, signal: &ResolvedSignal, alert: &Alert) -> Rule {
+    let mut annotations = BTreeMap::from([
+        ("summary".to_string(), alert.summary.trim().to_string()),
+        ("description".to_string(), describe(alert, value_template(alert.unit))),
+    ]);
+    if let Some(url) = &signal.runbook_url {
+        annotations.insert("runbook_url".into(), url.clone());
+    }
+    Rule {
+        alert: alert.name.clone(),
+        expr: alert_expr(model, alert),
+        for_: (!alert.for_.0.is_zero()).then(|| alert.for_.to_string()),
+        labels: labels(signal, alert),
+        annotations,
+    }
+}
+
+pub fn group_name(pack: Option<&str>) -> String {
+    format!("integration-exporter.{}", pack.unwrap_or("custom"))
+}
+
+pub fn rule_file(model: &Model, pack: Option<&str>) -> RuleFile {
+    let rules = alerts_of(model, pack).map(|(s, a)| rule(model, s, a)).collect();
+    RuleFile { groups: vec![RuleGroup { name: group_name(pack), rules }] }
+}

@@ -1,0 +1,13 @@
+//! integration-exporter: runbook signals for OAuth integrations as Prometheus metrics, alert rules,
+//! promtool tests and Grafana dashboards, all from one spec.
+//!
+//! Layout: `spec` (what to watch) -> `sources` (sql, logs) -> `state` -> `exposition` (HTTP), and
+//! `spec` -> `generate` (rules, rule tests, dashboards).
+
+pub mod check;
+pub mod exposition;
+pub mod generate;
+pub mod serve;
+pub mod sources;
+pub mod spec;
+pub mod state;

@@ -1,0 +1,84 @@
+//! `serve`: wires the spec's sources to the state and the state to HTTP.
+
+use std::path::Path;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use sqlx::postgres::PgConnectOptions;
+
+use crate::exposition::http::{Server, serve};
+use crate::sources::{logs, sql};
+use crate::spec::{MetricType, Model, Source};
+use crate::state::{Family, State};
+
+#[derive(Debug, thiserror::Error)]
+pub enum ServeError {
+    #[error("database: {0}")]
+    Database(String),
+    #[error("logs: {0}")]
+    Logs(String),
+    #[error("cannot listen on {addr}: {source}")]
+    Listen { addr: String, source: std::io::Error },
+    #[error("http: {0}")]
+    Http(std::io::Error),
+}
+
+pub async fn run(model: Model, spec_dir: &Path) -> Result<(), ServeError> {
+    let state = Arc::new(State::default());
+    let has_sql = model.enabled_signals().any(|s| matches!(s.signal.source, Source::Sql(_)));
+    if let (true, Some(db)) = (has_sql, &model.config.database) {
+        let url = sql::dsn::read_url(db, spec_dir).map_err(ServeError::Database)?;
+        let options: PgConnectOptions = url
+            .parse()
+            .map_err(|_| ServeError::Database(format!("invalid connection URL {}", sql::dsn::redact(&url))))?;
+        tracing::info!(database = %sql::dsn::redact(&url), "reading the database in the background");
+        let pool = sql::pool(options, db.max_connections, db.connect_timeout.0);
+        sql::spawn_all(&model, pool, state.clone());
+    }
+    let stop_logs = Arc::new(AtomicBool::new(false));
+    let log_threads = logs::spawn_all(&model, state.clone(), stop_logs.clone()).map_err(ServeError::Logs)?;
+
+    let listener = tokio::net::TcpListener::bind(&model.config.listen)
+        .await
+        .map_err(|source| ServeError::Listen { addr: model.config.listen.clone(), source })?;
+    let addr = listener.local_addr().map(|a| a.to_string()).unwrap_or_default();
+    tracing::info!(%addr, "serving /metrics");
+    let started = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs_f64()).unwrap_or(0.0);
+    let server = Arc::new(Server {
+        state,
+        static_families: vec![
+            Family::new("integration_exporter_build_info", "Version of the running exporter.", MetricType::Gauge)
+                .with(&[("version", env!("CARGO_PKG_VERSION"))], 1.0),
+            Family::new("integration_exporter_start_time_seconds", "When the exporter started, in unix seconds.", MetricType::Gauge)
+                .with(&[], started),
+        ],
+    });
+    let result = serve(listener, server, shutdown_signal()).await;
+    stop_logs.store(true, Ordering::Relaxed);
+    for t in log_threads {
+        let _ = tokio::task::spawn_blocking(move || t.join()).await;
+    }
+    result.map_err(ServeError::Http)
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(t) => t,
+            Err(_) => {
+                let _ = ctrl_c.await;
+                return;
+            }
+        };
+        tokio::select! {
+            _ = ctrl_c => {}
+            _ = term.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = ctrl_c.await;
+    tracing::info!("shutting down");
+}

@@ -1,0 +1,245 @@
+//! Log source: follows files with the `tailer` crate, applies the signals' rules to each line and
+//! saves offsets together with the counters they produced, so a restart neither skips nor
+//! recounts a line.
+
+pub mod rules;
+pub mod timestamp;
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use serde::{Deserialize, Serialize};
+use tailer::{Checkpoint, Event, StartAt, Tailer, TailerConfig};
+
+use crate::spec::{LogSource, MetricType, Model, Source};
+use crate::state::{Family, State};
+use rules::{LineOutcome, RuleEngine, SavedMetrics};
+use timestamp::TimestampParser;
+
+/// How often files are checked for new bytes when nothing woke us earlier.
+pub const POLL_INTERVAL: Duration = Duration::from_millis(100);
+/// Checkpoints are written at most this often (and on shutdown).
+const CHECKPOINT_EVERY: Duration = Duration::from_secs(1);
+
+#[derive(Debug, Default, Clone, Serialize, Deserialize, PartialEq)]
+struct PathCounters {
+    matched: u64,
+    unparsable: u64,
+}
+
+/// Offsets and the values they produced, written atomically in one file.
+#[derive(Debug, Serialize, Deserialize)]
+struct SavedState {
+    version: u32,
+    tailer: Checkpoint,
+    metrics: SavedMetrics,
+    paths: BTreeMap<String, PathCounters>,
+}
+
+pub struct LogRunner {
+    id: String,
+    tailer: Tailer,
+    engine: RuleEngine,
+    paths: BTreeMap<String, PathCounters>,
+    dropped: BTreeMap<(String, &'static str), u64>,
+    read_errors: BTreeMap<String, u64>,
+    checkpoint: Option<PathBuf>,
+}
+
+impl LogRunner {
+    /// Builds the runner of one log source, restoring its checkpoint when there is one.
+    pub fn new(model: &Model, id: &str, log: &LogSource) -> Result<Self, String> {
+        let mut rules = Vec::new();
+        for resolved in model.enabled_signals() {
+            if let Source::Log(r) = &resolved.signal.source
+                && r.log == id
+            {
+                for rule in &r.rules {
+                    if let Some(def) = resolved.signal.metrics.iter().find(|m| m.name == rule.metric) {
+                        rules.push((rule.clone(), def.clone()));
+                    }
+                }
+            }
+        }
+        let parser = TimestampParser::new(&log.timestamp)?;
+        let mut engine = RuleEngine::new(rules, log.format, parser)?;
+        let checkpoint = model.config.state_dir.as_ref().map(|d| d.join(format!("{id}.checkpoint.json")));
+        let mut restored_tailer = None;
+        let mut paths = BTreeMap::new();
+        if let Some(path) = &checkpoint {
+            match std::fs::read(path) {
+                Ok(bytes) => match serde_json::from_slice::<SavedState>(&bytes) {
+                    Ok(saved) if saved.version == 1 => {
+                        engine.restore(&saved.metrics);
+                        restored_tailer = Some(saved.tailer);
+                        paths = saved.paths;
+                    }
+                    Ok(_) | Err(_) => {
+                        tracing::warn!(log = id, checkpoint = %path.display(), "ignoring unreadable checkpoint; starting fresh");
+                    }
+                },
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(e) => return Err(format!("cannot read checkpoint {}: {e}", path.display())),
+            }
+        }
+        let config = TailerConfig {
+            paths: log.paths.clone(),
+            rotate_wait: log.rotate_wait.0,
+            max_line_bytes: log.max_line_bytes,
+            start_at: if log.start_at == "end" { StartAt::End } else { StartAt::Beginning },
+        };
+        Ok(Self {
+            id: id.to_string(),
+            tailer: Tailer::new(config, restored_tailer),
+            engine,
+            paths,
+            dropped: BTreeMap::new(),
+            read_errors: BTreeMap::new(),
+            checkpoint,
+        })
+    }
+
+    /// One pass over the files. Returns whether anything was read.
+    pub fn poll(&mut self) -> bool {
+        let mut changed = false;
+        let engine = &mut self.engine;
+        let paths = &mut self.paths;
+        let dropped = &mut self.dropped;
+        let read_errors = &mut self.read_errors;
+        self.tailer.poll(Instant::now(), &mut |event| {
+            changed = true;
+            match event {
+                Event::Line { path, line } => {
+                    let outcome = engine.process(line);
+                    let counters = paths.entry(path.to_string()).or_default();
+                    match outcome {
+                        LineOutcome::Matched => counters.matched += 1,
+                        LineOutcome::Unparsable => counters.unparsable += 1,
+                        LineOutcome::Unmatched => {}
+                    }
+                }
+                Event::Dropped { path, reason } => *dropped.entry((path.to_string(), reason.as_str())).or_default() += 1,
+                Event::Error { path, error } => {
+                    let count = read_errors.entry(path.to_string()).or_default();
+                    // Log the first error of a path and then every 100th, not every poll.
+                    if *count % 100 == 0 {
+                        tracing::warn!(path, %error, "cannot read log file");
+                    }
+                    *count += 1;
+                }
+                Event::Rotated { .. } | Event::Truncated { .. } => {}
+            }
+        });
+        changed
+    }
+
+    pub fn save_checkpoint(&self) -> std::io::Result<()> {
+        let Some(path) = &self.checkpoint else { return Ok(()) };
+        let saved = SavedState {
+            version: 1,
+            tailer: self.tailer.checkpoint(),
+            metrics: self.engine.save(),
+            paths: self.paths.clone(),
+        };
+        let bytes = serde_json::to_vec(&saved).map_err(std::io::Error::other)?;
+        if let Some(dir) = path.parent() {
+            std::fs::create_dir_all(dir)?;
+        }
+        tailer::write_atomic(path, &bytes)
+    }
+
+    pub fn families(&self) -> Vec<Family> {
+        let mut families = self.engine.families();
+        let log = self.id.as_str();
+        let fam = |name: &str, help: &str, kind: MetricType| Family::new(name, help, kind);
+        let mut bytes = fam("integration_exporter_log_bytes_read_total", "Bytes read from the log file.", MetricType::Counter);
+        let mut size = fam("integration_exporter_log_file_size_bytes", "Size of the log file (size minus offset is the backlog).", MetricType::Gauge);
+        let mut offset = fam("integration_exporter_log_file_offset_bytes", "Read offset in the log file.", MetricType::Gauge);
+        let mut lines = fam("integration_exporter_log_lines_total", "Complete lines read from the log file.", MetricType::Counter);
+        let mut matched = fam("integration_exporter_log_lines_matched_total", "Lines that matched at least one rule.", MetricType::Counter);
+        let mut unparsable = fam(
+            "integration_exporter_log_lines_unparsable_total",
+            "Lines a rule took but could not use (bad JSON, number or timestamp).",
+            MetricType::Counter,
+        );
+        let mut rotations = fam("integration_exporter_log_rotations_total", "Times the path started naming a new file.", MetricType::Counter);
+        let mut truncations = fam("integration_exporter_log_truncations_total", "Times the file was truncated in place (copytruncate).", MetricType::Counter);
+        let mut dropped = fam(
+            "integration_exporter_log_dropped_lines_total",
+            "Lines dropped, by reason (too_long, invalid_utf8, unterminated).",
+            MetricType::Counter,
+        );
+        let mut errors = fam("integration_exporter_log_read_errors_total", "Errors opening or reading the log file.", MetricType::Counter);
+        for stats in self.tailer.file_stats() {
+            let l = [("log", log), ("path", stats.path.as_str())];
+            bytes.push(&l, stats.bytes_read as f64);
+            size.push(&l, stats.size as f64);
+            offset.push(&l, stats.offset as f64);
+            lines.push(&l, stats.lines as f64);
+            rotations.push(&l, stats.rotations as f64);
+            truncations.push(&l, stats.truncations as f64);
+            let counters = self.paths.get(&stats.path).cloned().unwrap_or_default();
+            matched.push(&l, counters.matched as f64);
+            unparsable.push(&l, counters.unparsable as f64);
+        }
+        for ((path, reason), n) in &self.dropped {
+            dropped.push(&[("log", log), ("path", path), ("reason", reason)], *n as f64);
+        }
+        for (path, n) in &self.read_errors {
+            errors.push(&[("log", log), ("path", path)], *n as f64);
+        }
+        let mut overflow = fam(
+            "integration_exporter_label_overflow_total",
+            "Updates folded into the overflow series because a metric reached its series limit.",
+            MetricType::Counter,
+        );
+        for (metric, n) in self.engine.overflows() {
+            overflow.push(&[("metric", metric)], *n as f64);
+        }
+        families.extend([bytes, size, offset, lines, matched, unparsable, rotations, truncations, dropped, errors, overflow]);
+        families
+    }
+}
+
+/// Starts one thread per log source. Threads stop when `shutdown` is set, saving a last checkpoint.
+pub fn spawn_all(model: &Model, state: Arc<State>, shutdown: Arc<AtomicBool>) -> Result<Vec<JoinHandle<()>>, String> {
+    let mut handles = Vec::new();
+    let used: std::collections::BTreeSet<&str> = model.enabled_signals().filter_map(|s| s.log_id.as_deref()).collect();
+    for (id, log) in model.logs.iter().filter(|(id, _)| used.contains(id.as_str())) {
+        let mut runner = LogRunner::new(model, id, log).map_err(|e| format!("log `{id}`: {e}"))?;
+        let state = state.clone();
+        let shutdown = shutdown.clone();
+        let producer = format!("log:{id}");
+        state.publish(&producer, runner.families());
+        let handle = std::thread::Builder::new()
+            .name(format!("log-{id}"))
+            .spawn(move || {
+                let mut last_save = Instant::now();
+                let mut dirty = false;
+                while !shutdown.load(Ordering::Relaxed) {
+                    if runner.poll() {
+                        state.publish(&producer, runner.families());
+                        dirty = true;
+                    }
+                    if dirty && last_save.elapsed() >= CHECKPOINT_EVERY {
+                        if let Err(e) = runner.save_checkpoint() {
+                            tracing::warn!(log = %runner.id, error = %e, "cannot save checkpoint");
+                        }
+                        last_save = Instant::now();
+                        dirty = false;
+                    }
+                    std::thread::sleep(POLL_INTERVAL);
+                }
+                if let Err(e) = runner.save_checkpoint() {
+                    tracing::warn!(log = %runner.id, error = %e, "cannot save checkpoint");
+                }
+            })
+            .map_err(|e| format!("log `{id}`: cannot start thread: {e}"))?;
+        handles.push(handle);
+    }
+    Ok(handles)
+}

@@ -1,0 +1,408 @@
+//! Log rules compiled once and applied to every line: a `RegexSet` finds the few rules a text line
+//! can match, and only those run their captures.
+
+use std::collections::BTreeMap;
+
+use regex::{Regex, RegexSet};
+use serde::{Deserialize, Serialize};
+use serde_json::Value as Json;
+
+use super::timestamp::TimestampParser;
+use crate::spec::{LabelDef, LogAction, LogFormat, LogRule, MetricDef, MetricType};
+use crate::state::{Family, Sample, SampleValue};
+
+/// Free-form label values beyond this many series per metric go to one overflow series.
+pub const MAX_SERIES_PER_METRIC: usize = 200;
+pub const OVERFLOW_VALUE: &str = "__overflow__";
+
+#[derive(Debug, Clone)]
+enum LabelSource {
+    Literal(String),
+    Field(String),
+}
+
+#[derive(Debug, Clone)]
+pub struct CompiledRule {
+    metric: String,
+    action: LogAction,
+    pattern: Option<Regex>,
+    fields: Vec<(String, String)>,
+    value: Option<String>,
+    /// In the metric's label order.
+    labels: Vec<(LabelSource, Option<(Vec<String>, Option<String>)>)>,
+    format: LogFormat,
+}
+
+/// One line, parsed as its source's format needs.
+pub enum Line<'a> {
+    Text(&'a str),
+    Json(&'a serde_json::Map<String, Json>),
+}
+
+impl CompiledRule {
+    pub fn compile(rule: &LogRule, metric: &MetricDef, format: LogFormat) -> Result<Self, String> {
+        let pattern = rule.pattern.as_deref().map(Regex::new).transpose().map_err(|e| format!("pattern: {e}"))?;
+        let captures: Vec<&str> = pattern.as_ref().map(|p| p.capture_names().flatten().collect()).unwrap_or_default();
+        let takes_from_line = |name: &str| format == LogFormat::Json || captures.contains(&name);
+        if let Some(v) = &rule.value
+            && !takes_from_line(v)
+        {
+            return Err(format!("value `{v}` is not a named capture of the pattern"));
+        }
+        let mut labels = Vec::new();
+        for def in &metric.labels {
+            let spec = rule.labels.get(def.name()).ok_or_else(|| format!("label `{}` is not set", def.name()))?;
+            let source = match spec.strip_prefix('$') {
+                Some(field) if takes_from_line(field) => LabelSource::Field(field.to_string()),
+                Some(field) => return Err(format!("label `{}` takes `${field}`, which the pattern does not capture", def.name())),
+                None => {
+                    if let Some(values) = def.fixed_values()
+                        && !values.contains(spec)
+                    {
+                        return Err(format!("label `{}` = `{spec}` is not one of its values {values:?}", def.name()));
+                    }
+                    LabelSource::Literal(spec.clone())
+                }
+            };
+            let fixed = match def {
+                LabelDef::Fixed(f) => Some((f.values.clone(), f.other.clone())),
+                LabelDef::Name(_) => None,
+            };
+            labels.push((source, fixed));
+        }
+        Ok(Self {
+            metric: rule.metric.clone(),
+            action: rule.action,
+            pattern,
+            fields: rule.fields.iter().map(|(k, v)| (k.clone(), v.clone())).collect(),
+            value: rule.value.clone(),
+            labels,
+            format,
+        })
+    }
+
+    /// Whether the rule takes this raw line (used by `check` on sample lines).
+    pub fn matches_line(&self, raw: &str) -> bool {
+        match self.format {
+            LogFormat::Text => self.pattern.as_ref().is_some_and(|p| p.is_match(raw)),
+            LogFormat::Json => match serde_json::from_str::<serde_json::Map<String, Json>>(raw) {
+                Ok(obj) => self.extract(&Line::Json(&obj)).is_some(),
+                Err(_) => false,
+            },
+        }
+    }
+
+    /// Label values and the value text, when the line matches.
+    fn extract(&self, line: &Line<'_>) -> Option<(Vec<String>, Option<String>)> {
+        let mut fields: BTreeMap<&str, String> = BTreeMap::new();
+        match line {
+            Line::Text(text) => {
+                let caps = self.pattern.as_ref()?.captures(text)?;
+                if let Some(re) = &self.pattern {
+                    for name in re.capture_names().flatten() {
+                        if let Some(m) = caps.name(name) {
+                            fields.insert(name, m.as_str().to_string());
+                        }
+                    }
+                }
+            }
+            Line::Json(obj) => {
+                for (k, want) in &self.fields {
+                    if json_text(obj.get(k)?)? != *want {
+                        return None;
+                    }
+                }
+                if let Some(re) = &self.pattern {
+                    let message = obj.get("message").and_then(json_text)?;
+                    let caps = re.captures(&message)?;
+                    for name in re.capture_names().flatten() {
+                        if let Some(m) = caps.name(name) {
+                            fields.insert(name, m.as_str().to_string());
+                        }
+                    }
+                }
+                for (source, _) in &self.labels {
+                    if let LabelSource::Field(f) = source
+                        && !fields.contains_key(f.as_str())
+                    {
+                        let text = obj.get(f).and_then(json_text).unwrap_or_default();
+                        fields.insert(f, text);
+                    }
+                }
+                if let Some(v) = &self.value
+                    && !fields.contains_key(v.as_str())
+                {
+                    fields.insert(v, obj.get(v).and_then(json_text)?);
+                }
+            }
+        }
+        let labels = self
+            .labels
+            .iter()
+            .map(|(source, _)| match source {
+                LabelSource::Literal(v) => v.clone(),
+                LabelSource::Field(f) => fields.get(f.as_str()).cloned().unwrap_or_default(),
+            })
+            .collect();
+        let value = self.value.as_ref().and_then(|v| fields.get(v.as_str()).cloned());
+        Some((labels, value))
+    }
+}
+
+fn json_text(v: &Json) -> Option<String> {
+    match v {
+        Json::String(s) => Some(s.clone()),
+        Json::Number(n) => Some(n.to_string()),
+        Json::Bool(b) => Some(b.to_string()),
+        Json::Null => Some(String::new()),
+        _ => None,
+    }
+}
+
+/// A metric's series as the log source holds them; saved with the offsets in checkpoints.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub enum SeriesValue {
+    Scalar(f64),
+    Histogram { counts: Vec<u64>, sum: f64, count: u64 },
+}
+
+#[derive(Debug, Clone)]
+struct MetricState {
+    def: MetricDef,
+    series: BTreeMap<Vec<String>, SeriesValue>,
+}
+
+/// Counters a checkpoint carries besides the offsets.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct SavedMetrics {
+    pub series: BTreeMap<String, Vec<(Vec<String>, SeriesValue)>>,
+}
+
+/// What happened to one line, for the per-file self-metrics.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LineOutcome {
+    Matched,
+    Unmatched,
+    /// The line was taken by a rule but could not be used (bad JSON, number or timestamp).
+    Unparsable,
+}
+
+/// All rules of one log source, and the metric values they produced.
+pub struct RuleEngine {
+    rules: Vec<CompiledRule>,
+    /// Text sources: indexes of rules with a pattern, in `prefilter` order.
+    prefilter: Option<(RegexSet, Vec<usize>)>,
+    metrics: BTreeMap<String, MetricState>,
+    timestamp: TimestampParser,
+    format: LogFormat,
+    overflows: BTreeMap<String, u64>,
+}
+
+impl RuleEngine {
+    pub fn new(
+        rules: Vec<(LogRule, MetricDef)>,
+        format: LogFormat,
+        timestamp: TimestampParser,
+    ) -> Result<Self, String> {
+        let mut compiled = Vec::new();
+        let mut metrics = BTreeMap::new();
+        for (rule, def) in &rules {
+            compiled.push(CompiledRule::compile(rule, def, format)?);
+            metrics.entry(def.name.clone()).or_insert_with(|| MetricState { def: def.clone(), series: initial_series(def) });
+        }
+        let prefilter = if format == LogFormat::Text {
+            let indexed: Vec<(usize, &str)> = compiled
+                .iter()
+                .enumerate()
+                .filter_map(|(i, r)| r.pattern.as_ref().map(|p| (i, p.as_str())))
+                .collect();
+            let set = RegexSet::new(indexed.iter().map(|(_, p)| *p)).map_err(|e| e.to_string())?;
+            Some((set, indexed.into_iter().map(|(i, _)| i).collect()))
+        } else {
+            None
+        };
+        Ok(Self { rules: compiled, prefilter, metrics, timestamp, format, overflows: BTreeMap::new() })
+    }
+
+    pub fn process(&mut self, raw: &str) -> LineOutcome {
+        let mut sink = MetricSink { metrics: &mut self.metrics, overflows: &mut self.overflows };
+        match self.format {
+            LogFormat::Text => {
+                let Some((set, index)) = &self.prefilter else { return LineOutcome::Unmatched };
+                let timestamp = &self.timestamp;
+                // Parsed at most once per line, and only when a timestamp rule matched.
+                let ts = std::cell::OnceCell::new();
+                let mut outcome = LineOutcome::Unmatched;
+                for i in set.matches(raw).iter().map(|i| index[i]) {
+                    let r = sink.apply(&self.rules[i], &Line::Text(raw), || *ts.get_or_init(|| timestamp.from_line(raw)));
+                    outcome = merge(outcome, r);
+                }
+                outcome
+            }
+            LogFormat::Json => {
+                let obj = match serde_json::from_str::<serde_json::Map<String, Json>>(raw) {
+                    Ok(obj) => obj,
+                    Err(_) => return LineOutcome::Unparsable,
+                };
+                let ts_text = obj.get(&self.timestamp.field).and_then(json_text);
+                let mut outcome = LineOutcome::Unmatched;
+                for rule in &self.rules {
+                    let parser = &self.timestamp;
+                    let r = sink.apply(rule, &Line::Json(&obj), || ts_text.as_deref().and_then(|t| parser.parse(t)));
+                    outcome = merge(outcome, r);
+                }
+                outcome
+            }
+        }
+    }
+
+    pub fn families(&self) -> Vec<Family> {
+        let mut out = Vec::new();
+        for state in self.metrics.values() {
+            let mut family = Family::new(&state.def.name, &state.def.help, state.def.kind);
+            let names: Vec<&str> = state.def.labels.iter().map(LabelDef::name).collect();
+            for (values, value) in &state.series {
+                let labels = names.iter().zip(values).map(|(k, v)| (k.to_string(), v.clone())).collect();
+                let value = match value {
+                    SeriesValue::Scalar(v) => SampleValue::Scalar(*v),
+                    SeriesValue::Histogram { counts, sum, count } => SampleValue::Histogram {
+                        buckets: state.def.buckets.iter().copied().zip(counts.iter().copied()).collect(),
+                        sum: *sum,
+                        count: *count,
+                    },
+                };
+                family.samples.push(Sample { labels, value });
+            }
+            out.push(family);
+        }
+        out
+    }
+
+    pub fn overflows(&self) -> &BTreeMap<String, u64> {
+        &self.overflows
+    }
+
+    pub fn save(&self) -> SavedMetrics {
+        SavedMetrics {
+            series: self
+                .metrics
+                .iter()
+                .map(|(name, s)| (name.clone(), s.series.iter().map(|(k, v)| (k.clone(), v.clone())).collect()))
+                .collect(),
+        }
+    }
+
+    /// Restores values saved with the offsets; metrics no longer in the spec are dropped.
+    pub fn restore(&mut self, saved: &SavedMetrics) {
+        for (name, series) in &saved.series {
+            if let Some(state) = self.metrics.get_mut(name) {
+                for (labels, value) in series {
+                    if labels.len() == state.def.labels.len() {
+                        state.series.insert(labels.clone(), value.clone());
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// The mutable half of the engine, borrowed while the rules are read.
+struct MetricSink<'a> {
+    metrics: &'a mut BTreeMap<String, MetricState>,
+    overflows: &'a mut BTreeMap<String, u64>,
+}
+
+impl MetricSink<'_> {
+    fn apply(&mut self, rule: &CompiledRule, line: &Line<'_>, ts: impl FnOnce() -> Option<f64>) -> LineOutcome {
+        let Some((mut labels, value_text)) = rule.extract(line) else { return LineOutcome::Unmatched };
+        let value = match rule.action {
+            LogAction::Inc => 1.0,
+            LogAction::Timestamp => match ts() {
+                Some(t) => t,
+                None => return LineOutcome::Unparsable,
+            },
+            LogAction::Add | LogAction::Set | LogAction::Observe => {
+                match value_text.as_deref().map(str::trim).and_then(|v| v.parse::<f64>().ok()).filter(|v| v.is_finite()) {
+                    Some(v) => v,
+                    None => return LineOutcome::Unparsable,
+                }
+            }
+        };
+        if rule.action == LogAction::Add && value < 0.0 {
+            return LineOutcome::Unparsable;
+        }
+        for (i, (_, fixed)) in rule.labels.iter().enumerate() {
+            if let Some((values, other)) = fixed
+                && !values.contains(&labels[i])
+            {
+                match other {
+                    Some(o) => labels[i] = o.clone(),
+                    None => return LineOutcome::Unparsable,
+                }
+            }
+        }
+        let Some(state) = self.metrics.get_mut(&rule.metric) else { return LineOutcome::Unmatched };
+        if !state.series.contains_key(&labels) && state.series.len() >= MAX_SERIES_PER_METRIC {
+            *self.overflows.entry(rule.metric.clone()).or_default() += 1;
+            labels = vec![OVERFLOW_VALUE.to_string(); labels.len()];
+        }
+        let buckets = state.def.buckets.clone();
+        let entry = state.series.entry(labels).or_insert_with(|| match state.def.kind {
+            MetricType::Histogram => SeriesValue::Histogram { counts: vec![0; buckets.len()], sum: 0.0, count: 0 },
+            _ => SeriesValue::Scalar(0.0),
+        });
+        match (rule.action, entry) {
+            (LogAction::Inc | LogAction::Add, SeriesValue::Scalar(v)) => *v += value,
+            (LogAction::Set, SeriesValue::Scalar(v)) => *v = value,
+            // Lines of a rotated file can arrive after newer ones: last seen never goes back.
+            (LogAction::Timestamp, SeriesValue::Scalar(v)) => *v = v.max(value),
+            (LogAction::Observe, SeriesValue::Histogram { counts, sum, count }) => {
+                for (i, bound) in buckets.iter().enumerate() {
+                    if value <= *bound {
+                        counts[i] += 1;
+                    }
+                }
+                *sum += value;
+                *count += 1;
+            }
+            _ => return LineOutcome::Unparsable,
+        }
+        LineOutcome::Matched
+    }
+
+}
+
+fn merge(a: LineOutcome, b: LineOutcome) -> LineOutcome {
+    match (a, b) {
+        (LineOutcome::Matched, _) | (_, LineOutcome::Matched) => LineOutcome::Matched,
+        (LineOutcome::Unparsable, _) | (_, LineOutcome::Unparsable) => LineOutcome::Unparsable,
+        _ => LineOutcome::Unmatched,
+    }
+}
+
+/// Counters whose labels all have fixed values start at zero for every combination, so a ratio
+/// over them exists from the first scrape and a first failure is an increase, not a new series.
+fn initial_series(def: &MetricDef) -> BTreeMap<Vec<String>, SeriesValue> {
+    let mut series = BTreeMap::new();
+    if def.kind != MetricType::Counter {
+        return series;
+    }
+    let mut combos: Vec<Vec<String>> = vec![vec![]];
+    for label in &def.labels {
+        let Some(values) = label.fixed_values() else { return series };
+        combos = combos
+            .into_iter()
+            .flat_map(|prefix| {
+                values.iter().map(move |v| {
+                    let mut next = prefix.clone();
+                    next.push(v.clone());
+                    next
+                })
+            })
+            .collect();
+    }
+    for combo in combos {
+        series.insert(combo, SeriesValue::Scalar(0.0));
+    }
+    series
+}

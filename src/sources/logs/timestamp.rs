@@ -1,0 +1,101 @@
+//! A line's own time. Python's default `2026-02-06 12:00:01,234` carries no zone, so the zone is
+//! configured; lines that carry one (RFC 3339) keep theirs.
+
+use chrono::{DateTime, NaiveDateTime, TimeZone};
+use chrono_tz::Tz;
+use regex::Regex;
+
+use crate::spec::TimestampSpec;
+
+#[derive(Debug, Clone)]
+enum Layout {
+    Strftime(String),
+    Rfc3339,
+    Unix,
+}
+
+#[derive(Debug, Clone)]
+enum Zone {
+    Named(Tz),
+    Local,
+}
+
+#[derive(Debug, Clone)]
+pub struct TimestampParser {
+    pattern: Regex,
+    pub field: String,
+    layout: Layout,
+    zone: Zone,
+}
+
+impl TimestampParser {
+    pub fn new(spec: &TimestampSpec) -> Result<Self, String> {
+        let pattern = Regex::new(&spec.pattern).map_err(|e| format!("timestamp pattern: {e}"))?;
+        let layout = match spec.format.as_str() {
+            "rfc3339" => Layout::Rfc3339,
+            "unix" => Layout::Unix,
+            f => Layout::Strftime(f.to_string()),
+        };
+        let zone = match spec.timezone.as_str() {
+            "local" => Zone::Local,
+            name => Zone::Named(name.parse::<Tz>().map_err(|_| format!("unknown time zone `{name}`"))?),
+        };
+        Ok(Self { pattern, field: spec.field.clone(), layout, zone })
+    }
+
+    /// Finds the timestamp in a text line and parses it.
+    pub fn from_line(&self, line: &str) -> Option<f64> {
+        let caps = self.pattern.captures(line)?;
+        let text = caps.name("ts").or_else(|| caps.get(1)).or_else(|| caps.get(0))?.as_str();
+        self.parse(text)
+    }
+
+    /// Parses the timestamp text itself, into unix seconds.
+    pub fn parse(&self, text: &str) -> Option<f64> {
+        let to_secs = |dt: DateTime<chrono::Utc>| dt.timestamp() as f64 + f64::from(dt.timestamp_subsec_nanos()) / 1e9;
+        match &self.layout {
+            Layout::Unix => text.trim().parse::<f64>().ok().filter(|v| v.is_finite()),
+            Layout::Rfc3339 => DateTime::parse_from_rfc3339(text.trim()).ok().map(|d| to_secs(d.to_utc())),
+            Layout::Strftime(format) => {
+                if let Ok(with_zone) = DateTime::parse_from_str(text, format) {
+                    return Some(to_secs(with_zone.to_utc()));
+                }
+                let naive = NaiveDateTime::parse_from_str(text, format).ok()?;
+                let local = match &self.zone {
+                    Zone::Named(tz) => tz.from_local_datetime(&naive).earliest()?.to_utc(),
+                    Zone::Local => chrono::Local.from_local_datetime(&naive).earliest()?.to_utc(),
+                };
+                Some(to_secs(local))
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parser(format: &str, tz: &str) -> TimestampParser {
+        TimestampParser::new(&TimestampSpec { format: format.into(), timezone: tz.into(), ..TimestampSpec::default() }).unwrap()
+    }
+
+    #[test]
+    fn python_default_in_utc_and_in_a_named_zone() {
+        let utc = parser("%Y-%m-%d %H:%M:%S,%3f", "UTC");
+        assert_eq!(utc.from_line("2026-02-06 12:00:01,234 INFO x"), Some(1_770_379_201.234));
+        let berlin = parser("%Y-%m-%d %H:%M:%S,%3f", "Europe/Berlin");
+        assert_eq!(berlin.from_line("2026-02-06 12:00:01,234 INFO x"), Some(1_770_379_201.234 - 3600.0));
+    }
+
+    #[test]
+    fn rfc3339_and_unix() {
+        assert_eq!(parser("rfc3339", "UTC").parse("2026-02-06T12:00:01.5+01:00"), Some(1_770_375_601.5));
+        assert_eq!(parser("unix", "UTC").parse("1770379201.25"), Some(1_770_379_201.25));
+        assert_eq!(parser("unix", "UTC").parse("soon"), None);
+    }
+
+    #[test]
+    fn unknown_zone_is_an_error() {
+        assert!(TimestampParser::new(&TimestampSpec { timezone: "Mars/Olympus".into(), ..TimestampSpec::default() }).is_err());
+    }
+}

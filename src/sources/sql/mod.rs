@@ -1,0 +1,249 @@
+//! SQL source: each query runs on its own interval in a read-only transaction with a server-side
+//! `statement_timeout`, over a small shared pool. Results are published as snapshots; a scrape
+//! never touches the database. A failing query only affects its own signal.
+
+mod decode;
+pub mod dsn;
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions, PgRow};
+use sqlx::AssertSqlSafe;
+
+use crate::spec::{LabelDef, MetricType, Model, ResolvedSignal, Source};
+use crate::state::{Family, State};
+
+/// Why a query run failed; exported as the `kind` label of the error counter.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum QueryErrorKind {
+    /// No connection: database down, network, pool exhausted, authentication.
+    Connect,
+    /// The server cancelled the query at `statement_timeout`.
+    Timeout,
+    /// A table or column the query names does not exist.
+    Schema,
+    /// Any other error the server reported.
+    Sql,
+    /// The result has a column of a type or shape the exporter cannot turn into a metric.
+    Decode,
+}
+
+impl QueryErrorKind {
+    pub const ALL: [QueryErrorKind; 5] = [Self::Connect, Self::Timeout, Self::Schema, Self::Sql, Self::Decode];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Connect => "connect",
+            Self::Timeout => "timeout",
+            Self::Schema => "schema",
+            Self::Sql => "sql",
+            Self::Decode => "decode",
+        }
+    }
+}
+
+#[derive(Debug)]
+pub struct QueryError {
+    pub kind: QueryErrorKind,
+    pub message: String,
+}
+
+impl From<sqlx::Error> for QueryError {
+    fn from(e: sqlx::Error) -> Self {
+        let kind = match &e {
+            sqlx::Error::Database(db) => match db.code().as_deref() {
+                Some("57014") => QueryErrorKind::Timeout,
+                Some("42P01" | "42703" | "3F000" | "42704") => QueryErrorKind::Schema,
+                Some(code) if code.starts_with("28") || code.starts_with("08") || code.starts_with("57P") => {
+                    QueryErrorKind::Connect
+                }
+                _ => QueryErrorKind::Sql,
+            },
+            sqlx::Error::ColumnDecode { .. } | sqlx::Error::Decode(_) | sqlx::Error::TypeNotFound { .. } => {
+                QueryErrorKind::Decode
+            }
+            _ => QueryErrorKind::Connect,
+        };
+        QueryError { kind, message: e.to_string() }
+    }
+}
+
+/// Builds the pool without connecting: the exporter starts, and serves, with the database down.
+pub fn pool(options: PgConnectOptions, max_connections: u32, acquire_timeout: Duration) -> PgPool {
+    let options = options
+        .application_name("integration-exporter")
+        .options([("default_transaction_read_only", "on")]);
+    PgPoolOptions::new()
+        .max_connections(max_connections.max(1))
+        .min_connections(0)
+        .acquire_timeout(acquire_timeout)
+        .idle_timeout(Some(Duration::from_secs(300)))
+        .test_before_acquire(true)
+        .connect_lazy_with(options)
+}
+
+/// Runs one query once, in a read-only transaction with the given server-side timeout.
+pub async fn run_query(pool: &PgPool, query: &str, timeout: Duration) -> Result<Vec<PgRow>, QueryError> {
+    let mut tx = pool.begin().await?;
+    sqlx::query("SET TRANSACTION READ ONLY").execute(&mut *tx).await?;
+    let set_timeout = format!("SET LOCAL statement_timeout = {}", timeout.as_millis().max(1));
+    sqlx::query(AssertSqlSafe(set_timeout)).execute(&mut *tx).await?;
+    let rows = sqlx::query(AssertSqlSafe(query.to_string())).fetch_all(&mut *tx).await?;
+    // Nothing was written; rolling back releases the snapshot as cheaply as a commit.
+    tx.rollback().await?;
+    Ok(rows)
+}
+
+/// Turns result rows into the signal's families. Fixed-value labels are zero-filled.
+pub fn rows_to_families(signal: &ResolvedSignal, rows: &[PgRow]) -> Result<Vec<Family>, QueryError> {
+    let mut families = Vec::new();
+    for metric in &signal.signal.metrics {
+        let column = metric.column.as_deref().unwrap_or("value");
+        let label_names: Vec<&str> = metric.labels.iter().map(LabelDef::name).collect();
+        let mut values: BTreeMap<Vec<String>, f64> = BTreeMap::new();
+        for row in rows {
+            let mut labels = Vec::with_capacity(label_names.len());
+            for name in &label_names {
+                labels.push(decode::label(row, name)?);
+            }
+            let Some(value) = decode::number(row, column)? else { continue };
+            // Two rows with the same labels are summed, as a GROUP BY would.
+            *values.entry(labels).or_default() += value;
+        }
+        if !metric.labels.is_empty() && metric.labels.iter().all(|l| l.fixed_values().is_some()) {
+            for combo in fixed_combinations(&metric.labels) {
+                values.entry(combo).or_insert(0.0);
+            }
+        }
+        let mut family = Family::new(&metric.name, &metric.help, metric.kind);
+        for (labels, value) in values {
+            let pairs: Vec<(&str, &str)> = label_names.iter().copied().zip(labels.iter().map(String::as_str)).collect();
+            family.push(&pairs, value);
+        }
+        families.push(family);
+    }
+    Ok(families)
+}
+
+fn fixed_combinations(labels: &[LabelDef]) -> Vec<Vec<String>> {
+    let mut combos: Vec<Vec<String>> = vec![vec![]];
+    for label in labels {
+        let values = label.fixed_values().unwrap_or_default();
+        combos = combos
+            .into_iter()
+            .flat_map(|p| {
+                values.iter().map(move |v| {
+                    let mut n = p.clone();
+                    n.push(v.clone());
+                    n
+                })
+            })
+            .collect();
+    }
+    combos
+}
+
+/// Per-query health, exported beside the query's own metrics.
+#[derive(Debug, Default, Clone)]
+struct QueryHealth {
+    success: bool,
+    duration: f64,
+    last_success: Option<f64>,
+    last_success_at: Option<Instant>,
+    errors: BTreeMap<QueryErrorKind, u64>,
+    last: Vec<Family>,
+}
+
+fn unix_now() -> f64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs_f64()).unwrap_or(0.0)
+}
+
+fn health_families(id: &str, health: &QueryHealth) -> Vec<Family> {
+    let l = [("signal", id)];
+    let mut errors = Family::new(
+        "integration_exporter_query_errors_total",
+        "Failed query runs, by kind (connect, timeout, schema, sql, decode).",
+        MetricType::Counter,
+    );
+    for kind in QueryErrorKind::ALL {
+        errors.push(&[("signal", id), ("kind", kind.as_str())], *health.errors.get(&kind).unwrap_or(&0) as f64);
+    }
+    let mut out = vec![
+        Family::new("integration_exporter_query_success", "1 if the last run of the query succeeded.", MetricType::Gauge)
+            .with(&l, if health.success { 1.0 } else { 0.0 }),
+        Family::new("integration_exporter_query_duration_seconds", "Duration of the last run of the query.", MetricType::Gauge)
+            .with(&l, health.duration),
+        errors,
+    ];
+    if let Some(ts) = health.last_success {
+        out.push(
+            Family::new(
+                "integration_exporter_query_last_success_timestamp_seconds",
+                "When the query last succeeded, in unix seconds.",
+                MetricType::Gauge,
+            )
+            .with(&l, ts),
+        );
+    }
+    out
+}
+
+/// Starts one task per SQL signal. Each waits for its own previous run before the next one.
+pub fn spawn_all(model: &Model, pool: PgPool, state: Arc<State>) -> Vec<tokio::task::JoinHandle<()>> {
+    let mut handles = Vec::new();
+    for signal in model.enabled_signals().filter(|s| matches!(s.signal.source, Source::Sql(_))).cloned() {
+        let pool = pool.clone();
+        let state = state.clone();
+        handles.push(tokio::spawn(async move {
+            let Source::Sql(sql) = &signal.signal.source else { return };
+            let producer = format!("sql:{}", signal.signal.id);
+            let id = signal.signal.id.clone();
+            let mut health = QueryHealth::default();
+            state.publish(&producer, health_families(&id, &health));
+            state.readiness.expect(&producer);
+            let mut ticker = tokio::time::interval(signal.interval.0);
+            // A slow run delays the next one instead of queueing a burst behind it.
+            ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                ticker.tick().await;
+                let started = Instant::now();
+                let result = match run_query(&pool, &sql.query, signal.timeout.0).await {
+                    Ok(rows) => rows_to_families(&signal, &rows),
+                    Err(e) => Err(e),
+                };
+                health.duration = started.elapsed().as_secs_f64();
+                match result {
+                    Ok(families) => {
+                        if !health.success {
+                            tracing::info!(signal = %id, "query succeeded");
+                        }
+                        health.success = true;
+                        health.last_success = Some(unix_now());
+                        health.last_success_at = Some(Instant::now());
+                        health.last = families;
+                    }
+                    Err(e) => {
+                        if health.success || health.errors.is_empty() {
+                            tracing::warn!(signal = %id, kind = e.kind.as_str(), error = %e.message, "query failed");
+                        }
+                        health.success = false;
+                        *health.errors.entry(e.kind).or_default() += 1;
+                        // Keep serving the last values through a short blip; past three
+                        // intervals they would be lies, so the series go away.
+                        let stale = health.last_success_at.is_none_or(|t| t.elapsed() > signal.interval.0 * 3);
+                        if stale {
+                            health.last.clear();
+                        }
+                    }
+                }
+                let mut families = health.last.clone();
+                families.extend(health_families(&id, &health));
+                state.publish(&producer, families);
+                state.readiness.done(&producer);
+            }
+        }));
+    }
+    handles
+}

@@ -1,0 +1,206 @@
+//! The file a user writes: where the database and logs are, which packs are on, what they change.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+use serde::{Deserialize, Serialize};
+
+use super::duration::PromDuration;
+use super::model::{LogSource, Severity, Signal};
+
+/// The top level of `integration-exporter.yaml`.
+#[derive(Clone, Debug, Deserialize, Serialize, PartialEq, Default)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    /// Address the HTTP server listens on (default `127.0.0.1:9187`; use `0.0.0.0:9187` in a container).
+    #[serde(default = "default_listen")]
+    pub listen: String,
+    /// The application's PostgreSQL database. Needed only when a signal reads SQL.
+    #[serde(default)]
+    pub database: Option<DatabaseConfig>,
+    /// Directory where log offsets and the counters they produced are saved together, so a
+    /// restart neither skips nor recounts a line. Omitted, counters restart from zero.
+    #[serde(default)]
+    pub state_dir: Option<PathBuf>,
+    /// Where runbooks are published; alerts link `<runbook_base_url>/<runbook file>#<section>`.
+    #[serde(default = "default_runbook_base_url")]
+    pub runbook_base_url: String,
+    /// Schedule used by SQL signals that do not set their own.
+    #[serde(default)]
+    pub sql_defaults: SqlDefaults,
+    /// Settings for generated rules and dashboards.
+    #[serde(default)]
+    pub generate: GenerateSettings,
+    /// Built-in packs to enable, by name, with their parameters and overrides.
+    #[serde(default)]
+    pub packs: BTreeMap<String, PackSettings>,
+    /// Log sources of your own signals.
+    #[serde(default)]
+    pub logs: BTreeMap<String, LogSource>,
+    /// Signals of your own, in the same format as the built-in packs.
+    #[serde(default)]
+    pub signals: Vec<Signal>,
+}
+
+fn default_listen() -> String {
+    "127.0.0.1:9187".into()
+}
+fn default_runbook_base_url() -> String {
+    "https://runbooks.example.com".into()
+}
+
+/// How to reach PostgreSQL. Give exactly one of `url_env` or `url_file`; the URL (and so its
+/// password) is never printed or exported.
+#[derive(Clone, Debug, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct DatabaseConfig {
+    /// Environment variable holding the connection URL (`postgres://user:pass@host/db`).
+    #[serde(default)]
+    pub url_env: Option<String>,
+    /// File holding the connection URL (a mounted secret); trailing whitespace is ignored.
+    #[serde(default)]
+    pub url_file: Option<PathBuf>,
+    /// Most connections the exporter opens (queries beyond it wait their turn).
+    #[serde(default = "default_max_connections")]
+    pub max_connections: u32,
+    /// Give up connecting after this long; the query counts a `connect` error and retries on its
+    /// next interval.
+    #[serde(default = "default_connect_timeout")]
+    pub connect_timeout: PromDuration,
+}
+
+fn default_max_connections() -> u32 {
+    2
+}
+fn default_connect_timeout() -> PromDuration {
+    PromDuration::from_secs(5)
+}
+
+#[derive(Clone, Debug, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct SqlDefaults {
+    /// How often each query runs.
+    #[serde(default = "default_sql_interval")]
+    pub interval: PromDuration,
+    /// Server-side `statement_timeout` per query.
+    #[serde(default = "default_sql_timeout")]
+    pub timeout: PromDuration,
+}
+
+impl Default for SqlDefaults {
+    fn default() -> Self {
+        Self { interval: default_sql_interval(), timeout: default_sql_timeout() }
+    }
+}
+
+fn default_sql_interval() -> PromDuration {
+    PromDuration::from_secs(30)
+}
+fn default_sql_timeout() -> PromDuration {
+    PromDuration::from_secs(5)
+}
+
+#[derive(Clone, Debug, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct GenerateSettings {
+    /// `job` label value of the exporter's scrape job: the generated tests and dashboards use it.
+    #[serde(default = "default_job")]
+    pub job: String,
+    /// Tags put on every generated dashboard.
+    #[serde(default = "default_tags")]
+    pub dashboard_tags: Vec<String>,
+}
+
+impl Default for GenerateSettings {
+    fn default() -> Self {
+        Self { job: default_job(), dashboard_tags: default_tags() }
+    }
+}
+
+fn default_job() -> String {
+    "integration-exporter".into()
+}
+fn default_tags() -> Vec<String> {
+    vec!["integration-exporter".into()]
+}
+
+/// Turning on a built-in pack and fitting it to your schema.
+#[derive(Clone, Debug, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct PackSettings {
+    /// Set `false` to keep the pack off without deleting its settings.
+    #[serde(default = "super::model::yes")]
+    pub enabled: bool,
+    /// Pack parameters: table and column names, windows, log paths (`integration-exporter catalog`
+    /// lists them with their defaults).
+    #[serde(default)]
+    pub params: BTreeMap<String, ParamValue>,
+    /// Changes to alerts, by alert name (or `Name:severity` for one half of a warning/critical pair).
+    #[serde(default)]
+    pub alerts: BTreeMap<String, AlertOverride>,
+    /// Changes to signals, by signal id.
+    #[serde(default)]
+    pub signals: BTreeMap<String, SignalOverride>,
+}
+
+impl Default for PackSettings {
+    fn default() -> Self {
+        Self { enabled: true, params: BTreeMap::new(), alerts: BTreeMap::new(), signals: BTreeMap::new() }
+    }
+}
+
+/// A parameter value as written in YAML.
+#[derive(Clone, Debug, Deserialize, Serialize, PartialEq)]
+#[serde(untagged)]
+pub enum ParamValue {
+    Bool(bool),
+    Number(f64),
+    Text(String),
+}
+
+impl std::fmt::Display for ParamValue {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ParamValue::Bool(b) => write!(f, "{b}"),
+            ParamValue::Number(n) => write!(f, "{n}"),
+            ParamValue::Text(t) => f.write_str(t),
+        }
+    }
+}
+
+#[derive(Clone, Debug, Deserialize, Serialize, PartialEq, Default)]
+#[serde(deny_unknown_fields)]
+pub struct AlertOverride {
+    /// New threshold, in the metric's base unit.
+    #[serde(default)]
+    pub threshold: Option<f64>,
+    /// New `for` duration.
+    #[serde(default, rename = "for")]
+    pub for_: Option<PromDuration>,
+    /// New window, for alerts over a window.
+    #[serde(default)]
+    pub window: Option<PromDuration>,
+    /// New smallest number of events, for ratio alerts.
+    #[serde(default)]
+    pub min_events: Option<f64>,
+    /// New severity.
+    #[serde(default)]
+    pub severity: Option<Severity>,
+    /// Set `false` to drop the alert.
+    #[serde(default)]
+    pub enabled: Option<bool>,
+}
+
+#[derive(Clone, Debug, Deserialize, Serialize, PartialEq, Default)]
+#[serde(deny_unknown_fields)]
+pub struct SignalOverride {
+    /// Set `false` to switch the signal off.
+    #[serde(default)]
+    pub enabled: Option<bool>,
+    /// New query interval (SQL signals).
+    #[serde(default)]
+    pub interval: Option<PromDuration>,
+    /// New query timeout (SQL signals).
+    #[serde(default)]
+    pub timeout: Option<PromDuration>,
+}

@@ -1,0 +1,163 @@
+//! Built-in packs: one YAML file per runbook, embedded in the binary. Register a new pack by adding
+//! its file to `BUILTIN`.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+use super::config::ParamValue;
+use super::duration::PromDuration;
+use super::model::{LogSource, Signal};
+
+/// Every built-in pack: (name, YAML source).
+pub const BUILTIN: &[(&str, &str)] = &[("token_refresh", include_str!("../../packs/token_refresh.yaml"))];
+
+/// A pack file.
+#[derive(Clone, Debug, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct Pack {
+    /// Pack name; prefixes its signal ids.
+    pub name: String,
+    /// Human title; becomes the dashboard title.
+    pub title: String,
+    /// Runbook file the alerts link to, relative to `runbook_base_url`.
+    pub runbook: String,
+    /// What can be changed without copying SQL or regexes.
+    #[serde(default)]
+    pub params: BTreeMap<String, ParamDef>,
+    /// The pack's log sources.
+    #[serde(default)]
+    pub logs: BTreeMap<String, LogSource>,
+    pub signals: Vec<Signal>,
+}
+
+/// A pack parameter.
+#[derive(Clone, Debug, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct ParamDef {
+    pub kind: ParamKind,
+    pub default: ParamValue,
+    pub doc: String,
+}
+
+/// How a parameter is written into SQL or paths.
+#[derive(Clone, Copy, Debug, Deserialize, Serialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum ParamKind {
+    /// A table or column name, optionally schema-qualified (`marketing.platform_tokens`); quoted.
+    Identifier,
+    /// A duration (`10m`); becomes `interval '600 seconds'`.
+    Interval,
+    /// A string; becomes a quoted SQL literal.
+    Text,
+    /// A number; written as is.
+    Number,
+    /// A file path or glob; only valid in log paths.
+    Path,
+}
+
+/// Fills `{{name}}` placeholders. Values are checked and quoted by kind, so a parameter can never
+/// inject SQL.
+pub fn render(template: &str, params: &BTreeMap<String, (ParamKind, String)>) -> Result<String, String> {
+    let mut out = String::with_capacity(template.len());
+    let mut rest = template;
+    while let Some(start) = rest.find("{{") {
+        out.push_str(&rest[..start]);
+        let after = &rest[start + 2..];
+        let end = after.find("}}").ok_or_else(|| "unclosed `{{` placeholder".to_string())?;
+        let name = after[..end].trim();
+        let (kind, value) = params.get(name).ok_or_else(|| format!("unknown parameter `{name}`"))?;
+        out.push_str(&render_value(name, *kind, value)?);
+        rest = &after[end + 2..];
+    }
+    out.push_str(rest);
+    Ok(out)
+}
+
+fn render_value(name: &str, kind: ParamKind, value: &str) -> Result<String, String> {
+    match kind {
+        ParamKind::Identifier => quote_identifier(value).map_err(|e| format!("parameter `{name}`: {e}")),
+        ParamKind::Interval => PromDuration::parse(value)
+            .map(|d| d.sql_interval())
+            .map_err(|e| format!("parameter `{name}`: {e}")),
+        ParamKind::Text => Ok(format!("'{}'", value.replace('\'', "''"))),
+        ParamKind::Number => value
+            .parse::<f64>()
+            .ok()
+            .filter(|n| n.is_finite())
+            .map(|_| value.to_string())
+            .ok_or_else(|| format!("parameter `{name}`: `{value}` is not a number")),
+        ParamKind::Path => Ok(value.to_string()),
+    }
+}
+
+/// `schema.table` -> `"schema"."table"`. Only plain identifiers are accepted: a name that needs
+/// more than quoting is a typo, not a table.
+pub fn quote_identifier(name: &str) -> Result<String, String> {
+    let parts: Vec<&str> = name.split('.').collect();
+    if parts.len() > 2 {
+        return Err(format!("`{name}`: at most `schema.name`"));
+    }
+    let mut quoted = Vec::with_capacity(parts.len());
+    for part in parts {
+        let mut chars = part.chars();
+        let valid_start = chars.next().is_some_and(|c| c.is_ascii_alphabetic() || c == '_');
+        if !valid_start || !chars.all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '$') {
+            return Err(format!("`{name}` is not a plain SQL identifier"));
+        }
+        quoted.push(format!("\"{part}\""));
+    }
+    Ok(quoted.join("."))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn params(pairs: &[(&str, ParamKind, &str)]) -> BTreeMap<String, (ParamKind, String)> {
+        pairs.iter().map(|(n, k, v)| (n.to_string(), (*k, v.to_string()))).collect()
+    }
+
+    #[test]
+    fn renders_each_kind() {
+        let p = params(&[
+            ("t", ParamKind::Identifier, "marketing.platform_tokens"),
+            ("w", ParamKind::Interval, "10m"),
+            ("s", ParamKind::Text, "it's"),
+            ("n", ParamKind::Number, "10"),
+        ]);
+        assert_eq!(
+            render("SELECT {{ t }} {{w}} {{s}} {{n}}", &p).unwrap(),
+            r#"SELECT "marketing"."platform_tokens" interval '600 seconds' 'it''s' 10"#
+        );
+        assert!(render("{{missing}}", &p).is_err());
+        assert!(render("{{t", &p).is_err());
+    }
+
+    #[test]
+    fn rejects_identifiers_that_would_need_escaping() {
+        for bad in ["a;drop", "a\"b", "", "1abc", "a.b.c", "a b"] {
+            assert!(quote_identifier(bad).is_err(), "{bad}");
+        }
+    }
+
+    proptest! {
+        #[test]
+        fn quoted_identifiers_never_break_out(name in ".{0,30}") {
+            if let Ok(q) = quote_identifier(&name) {
+                // Every quote in the output is one we put around a part.
+                let inner = q.replace("\".\"", "");
+                prop_assert_eq!(inner.matches('"').count(), 2);
+            }
+        }
+
+        #[test]
+        fn text_literals_never_break_out(value in ".{0,30}") {
+            let p = params(&[("v", ParamKind::Text, &value)]);
+            let out = render("{{v}}", &p).unwrap();
+            let body = &out[1..out.len() - 1];
+            prop_assert!(!body.replace("''", "").contains('\''));
+        }
+    }
+}

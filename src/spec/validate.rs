@@ -1,0 +1,201 @@
+//! Checks that need the whole model: names, references between signals, metrics and logs,
+//! patterns that compile and match their own samples.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use super::*;
+
+pub(super) fn validate(model: &Model, source: &SourceText) -> Result<(), SpecErrors> {
+    let mut errors = Vec::new();
+    let mut err = |needle: &str, message: String| errors.push(source.locate(needle, message));
+
+    let mut ids = BTreeSet::new();
+    let mut metric_owner: BTreeMap<&str, &str> = BTreeMap::new();
+    for resolved in &model.signals {
+        let signal = &resolved.signal;
+        if !ids.insert(signal.id.as_str()) {
+            err(&signal.id, format!("signal id `{}` is used twice", signal.id));
+        }
+        if !signal.enabled {
+            continue;
+        }
+        for metric in &signal.metrics {
+            if let Some(problem) = metric_name_problem(&metric.name, metric.kind) {
+                err(&metric.name, format!("metric `{}`: {problem}", metric.name));
+            }
+            if let Some(other) = metric_owner.insert(&metric.name, &signal.id) {
+                err(&metric.name, format!("metric `{}` is exported by both `{other}` and `{}`", metric.name, signal.id));
+            }
+            if metric.help.trim().is_empty() || metric.help.contains('\n') {
+                err(&metric.name, format!("metric `{}`: help must be one non-empty line", metric.name));
+            }
+            for label in &metric.labels {
+                if !valid_label_name(label.name()) {
+                    err(label.name(), format!("metric `{}`: `{}` is not a valid label name", metric.name, label.name()));
+                }
+                if let LabelDef::Fixed(f) = label
+                    && let Some(other) = &f.other
+                    && !f.values.contains(other)
+                {
+                    err(other, format!("label `{}`: `other` value `{other}` must be one of its values", f.name));
+                }
+            }
+            if metric.kind == MetricType::Histogram
+                && (metric.buckets.is_empty() || metric.buckets.windows(2).any(|w| w[0] >= w[1]))
+            {
+                err(&metric.name, format!("histogram `{}` needs increasing buckets", metric.name));
+            }
+        }
+        match &signal.source {
+            Source::Sql(sql) => {
+                if sql.query.trim().is_empty() {
+                    err(&signal.id, format!("signal `{}`: empty query", signal.id));
+                }
+                for metric in &signal.metrics {
+                    if metric.kind == MetricType::Histogram {
+                        err(&metric.name, format!("metric `{}`: SQL signals export counters or gauges", metric.name));
+                    }
+                }
+            }
+            Source::Log(rules) => validate_log_rules(model, signal, rules, &mut err),
+        }
+    }
+
+    for resolved in model.enabled_signals() {
+        for alert in resolved.signal.alerts.iter().filter(|a| a.enabled) {
+            validate_alert(model, alert, &mut err);
+        }
+    }
+
+    for (name, log) in &model.logs {
+        if log.paths.is_empty() {
+            err(name, format!("log `{name}` has no paths"));
+        }
+        if let Err(e) = regex::Regex::new(&log.timestamp.pattern) {
+            err(&log.timestamp.pattern, format!("log `{name}`: timestamp pattern: {e}"));
+        }
+        if let Err(e) = crate::sources::logs::timestamp::TimestampParser::new(&log.timestamp) {
+            err(&log.timestamp.timezone, format!("log `{name}`: {e}"));
+        }
+        if !matches!(log.start_at.as_str(), "beginning" | "end") {
+            err(&log.start_at, format!("log `{name}`: start_at must be `beginning` or `end`"));
+        }
+    }
+
+    if model.enabled_signals().any(|s| matches!(s.signal.source, Source::Sql(_))) && model.config.database.is_none() {
+        err("packs", "SQL signals are enabled but there is no `database:` section".into());
+    }
+    if let Some(db) = &model.config.database
+        && db.url_env.is_some() == db.url_file.is_some()
+    {
+        err("database", "database: give exactly one of `url_env` or `url_file`".into());
+    }
+
+    if errors.is_empty() { Ok(()) } else { Err(SpecErrors(errors)) }
+}
+
+fn metric_name_problem(name: &str, kind: MetricType) -> Option<String> {
+    let mut chars = name.chars();
+    let valid = chars.next().is_some_and(|c| c.is_ascii_alphabetic() || c == '_' || c == ':')
+        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_' || c == ':');
+    if !valid {
+        return Some("not a valid metric name ([a-zA-Z_:][a-zA-Z0-9_:]*)".into());
+    }
+    if kind == MetricType::Counter && !name.ends_with("_total") {
+        return Some("counter names end in `_total`".into());
+    }
+    if kind != MetricType::Counter && name.ends_with("_total") {
+        return Some("only counters end in `_total`".into());
+    }
+    None
+}
+
+fn valid_label_name(name: &str) -> bool {
+    let mut chars = name.chars();
+    chars.next().is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
+        && !name.starts_with("__")
+}
+
+fn validate_alert(model: &Model, alert: &Alert, err: &mut impl FnMut(&str, String)) {
+    let name = &alert.name;
+    if !name.chars().next().is_some_and(|c| c.is_ascii_uppercase())
+        || !name.chars().all(|c| c.is_ascii_alphanumeric())
+        || name.len() > 40
+    {
+        err(name, format!("alert `{name}`: names are CamelCase, at most 40 characters"));
+    }
+    let summary = alert.summary.trim();
+    if !summary.ends_with('.') || !summary.chars().next().is_some_and(char::is_uppercase) || summary.contains("{{") {
+        err(&alert.summary, format!("alert `{name}`: summary is one plain sentence, capitalised, ending with a period"));
+    }
+    if !alert.threshold.is_finite() {
+        err(name, format!("alert `{name}`: threshold must be a finite number"));
+    }
+    for metric in alert.condition.metrics() {
+        let Some(def) = model.metric(metric) else {
+            err(metric, format!("alert `{name}` reads `{metric}`, which no enabled signal exports"));
+            continue;
+        };
+        let wants_counter = matches!(alert.condition, Condition::Ratio(_) | Condition::Increase(_));
+        if wants_counter != (def.kind == MetricType::Counter) && !matches!(alert.condition, Condition::Absent(_)) {
+            err(metric, format!("alert `{name}`: `{metric}` is a {:?}, which this condition cannot use", def.kind));
+        }
+        if let Condition::Ratio(r) = &alert.condition {
+            let fixed = r.matchers.keys().all(|label| {
+                def.labels.iter().any(|l| l.name() == label && l.fixed_values().is_some_and(|v| v.len() >= 2))
+            });
+            if r.matchers.len() != 1 || !fixed {
+                err(metric, format!(
+                    "alert `{name}`: a ratio selects its numerator with one label that has a fixed set of values"
+                ));
+            }
+        }
+    }
+}
+
+fn validate_log_rules(model: &Model, signal: &Signal, rules: &LogRules, err: &mut impl FnMut(&str, String)) {
+    let Some(log) = model.logs.get(&rules.log) else {
+        err(&rules.log, format!("signal `{}` reads log `{}`, which is not defined under `logs:`", signal.id, rules.log));
+        return;
+    };
+    for rule in &rules.rules {
+        let Some(metric) = signal.metrics.iter().find(|m| m.name == rule.metric) else {
+            err(&rule.metric, format!("rule updates `{}`, which signal `{}` does not declare", rule.metric, signal.id));
+            continue;
+        };
+        let compatible = match rule.action {
+            LogAction::Inc | LogAction::Add => metric.kind == MetricType::Counter,
+            LogAction::Set | LogAction::Timestamp => metric.kind == MetricType::Gauge,
+            LogAction::Observe => metric.kind == MetricType::Histogram,
+        };
+        if !compatible {
+            err(&rule.metric, format!("rule on `{}`: action {:?} does not fit a {:?}", rule.metric, rule.action, metric.kind));
+        }
+        let needs_value = matches!(rule.action, LogAction::Add | LogAction::Set | LogAction::Observe);
+        if needs_value != rule.value.is_some() {
+            err(&rule.metric, format!("rule on `{}`: `value` is needed exactly for add, set and observe", rule.metric));
+        }
+        let declared: BTreeSet<&str> = metric.labels.iter().map(LabelDef::name).collect();
+        let given: BTreeSet<&str> = rule.labels.keys().map(String::as_str).collect();
+        if declared != given {
+            err(&rule.metric, format!(
+                "rule on `{}` sets labels {:?} but the metric has {:?}",
+                rule.metric, given, declared
+            ));
+        }
+        if log.format == LogFormat::Text && rule.pattern.is_none() {
+            err(&rule.metric, format!("rule on `{}`: text rules need `match`", rule.metric));
+        }
+        match crate::sources::logs::rules::CompiledRule::compile(rule, metric, log.format) {
+            Err(e) => err(rule.pattern.as_deref().unwrap_or(&rule.metric), format!("rule on `{}`: {e}", rule.metric)),
+            Ok(compiled) => {
+                for sample in &rule.samples {
+                    if !compiled.matches_line(sample) {
+                        err(sample, format!("rule on `{}` does not match its own sample line", rule.metric));
+                    }
+                }
+            }
+        }
+    }
+}
