@@ -83,7 +83,12 @@ fn parse_yaml<T: serde::de::DeserializeOwned>(source: &SourceText) -> Result<T, 
         let (line, column) = e.location().map_or((1, 1), |l| (l.line().max(1), l.column().max(1)));
         // saphyr's Display renders a snippet; the first line is the message itself.
         let full = e.to_string();
-        let message = full.lines().next().unwrap_or("invalid YAML").trim().to_string();
+        let first = full.lines().next().unwrap_or("invalid YAML").trim();
+        // The position is reported separately; drop saphyr's own "error: line X column Y:" prefix.
+        let message = match first.find(": ").filter(|_| first.starts_with("error: line ")) {
+            Some(_) => first.splitn(3, ": ").nth(2).unwrap_or(first).to_string(),
+            None => first.to_string(),
+        };
         SpecError { file: source.name.clone(), line, column, message }
     })
 }
@@ -143,7 +148,7 @@ impl Model {
 
     /// A model with every built-in pack enabled at its defaults: what `generate` commits.
     pub fn builtin_defaults() -> Model {
-        let mut yaml = String::from("packs:\n");
+        let mut yaml = String::from("database: {url_env: DATABASE_URL}\npacks:\n");
         for (name, _) in pack::BUILTIN {
             yaml.push_str(&format!("  {name}: {{}}\n"));
         }
