@@ -1,0 +1,639 @@
+//! Generated Grafana dashboards: valid against Grafana's dashboard JSON schema (and the panel
+//! plugins' option schemas), scoped to the `datasource`, `job` and `instance` variables, and
+//! showing every alert's threshold on the panel of its signal.
+//!
+//! The schemas are a copy from grafana/grafana-foundation-sdk in `tests/schemas/grafana-dashboard/`
+//! (see NOTICE.md there).
+
+use std::collections::BTreeSet;
+use std::path::Path;
+
+use integration_exporter::generate::dashboards::dashboard;
+use integration_exporter::spec::{Condition, MetricType, Model, Severity, SourceText};
+use serde_json::{Value, json};
+
+fn schema(file: &str) -> Value {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/schemas/grafana-dashboard")
+        .join(file);
+    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    serde_json::from_str(&text).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+}
+
+/// The schema of `file` with its root pointed at `#/definitions/<definition>`.
+fn definition(file: &str, definition: &str) -> Value {
+    let mut schema = schema(file);
+    schema["$ref"] = json!(format!("#/definitions/{definition}"));
+    schema
+}
+
+fn validator(schema: &Value) -> jsonschema::Validator {
+    jsonschema::validator_for(schema).unwrap_or_else(|e| panic!("schema does not compile: {e}"))
+}
+
+/// Every error, as `<what> <instance path>: <message> (schema <schema path>)`.
+fn errors(validator: &jsonschema::Validator, instance: &Value, what: &str) -> Vec<String> {
+    validator
+        .iter_errors(instance)
+        .map(|e| format!("{what} {}: {e} (schema {})", e.instance_path, e.schema_path))
+        .collect()
+}
+
+/// The user's own signals: a stat panel, mixed `<` and `>` alerts, an `absent`-only signal, a
+/// counter without panel or alerts, no descriptions, custom job and tags.
+const CUSTOM: &str = r#"
+database: {url_env: DATABASE_URL}
+generate: {job: my-exporter, dashboard_tags: [oauth, custom]}
+logs:
+  app:
+    paths: [/var/log/app.log]
+signals:
+  - id: custom.sync_errors
+    title: Sync errors
+    description: Sync errors logged by the app.
+    metrics:
+      - name: app_sync_errors_total
+        type: counter
+        help: Sync errors by kind.
+        labels: [{name: kind, values: [auth, other], other: other}]
+    source:
+      log:
+        log: app
+        rules:
+          - match: 'sync error kind=(?P<kind>\w+)'
+            metric: app_sync_errors_total
+            action: inc
+            labels: {kind: $kind}
+  - id: custom.pending_jobs
+    title: Pending jobs
+    metrics:
+      - name: app_pending_jobs
+        type: gauge
+        help: Jobs waiting to run.
+    source:
+      sql:
+        query: SELECT count(*) AS value FROM jobs
+    alerts:
+      - name: IntegrationAppPendingJobsLow
+        severity: warning
+        condition: {gauge: {metric: app_pending_jobs}}
+        op: "<"
+        threshold: 5
+        summary: Few jobs are pending.
+        description: "{value} jobs pending."
+      - name: IntegrationAppPendingJobsLow
+        severity: critical
+        condition: {gauge: {metric: app_pending_jobs}}
+        op: "<"
+        threshold: 2
+        summary: Almost no jobs are pending.
+        description: "{value} jobs pending."
+      - name: IntegrationAppPendingJobsHigh
+        severity: warning
+        condition: {gauge: {metric: app_pending_jobs}}
+        op: ">="
+        threshold: 100
+        summary: Too many jobs are pending.
+        description: "{value} jobs pending."
+    panel:
+      type: stat
+  - id: custom.last_seen
+    title: Last job seen
+    description: When the last job ran.
+    metrics:
+      - name: app_last_job_timestamp_seconds
+        type: gauge
+        help: Time of the last job, unix seconds.
+    source:
+      sql:
+        query: SELECT extract(epoch FROM max(ran_at)) AS value FROM jobs
+    alerts:
+      - name: IntegrationAppNoJobs
+        severity: critical
+        condition: {absent: {metric: app_last_job_timestamp_seconds}}
+        op: ">"
+        threshold: 0
+        summary: No job was ever seen.
+        description: No job has run.
+"#;
+
+fn custom_model() -> Model {
+    Model::from_text(&SourceText {
+        name: "custom.yaml".into(),
+        text: CUSTOM.into(),
+    })
+    .unwrap_or_else(|e| panic!("{e}"))
+}
+
+/// Every dashboard `generate` writes for the model, with the pack it belongs to.
+fn dashboards(model: &Model) -> Vec<(Option<String>, Value)> {
+    let mut packs: Vec<Option<String>> = model.packs.iter().map(|p| Some(p.name.clone())).collect();
+    if model.enabled_signals().any(|s| s.pack.is_none()) {
+        packs.push(None);
+    }
+    packs
+        .into_iter()
+        .map(|p| (p.clone(), dashboard(model, p.as_deref())))
+        .collect()
+}
+
+fn all_dashboards() -> Vec<(Model, Option<String>, Value)> {
+    let mut out = Vec::new();
+    for model in [Model::builtin_defaults(), custom_model()] {
+        for (pack, d) in dashboards(&model) {
+            out.push((model.clone(), pack, d));
+        }
+    }
+    assert!(
+        out.len() >= 2,
+        "expected the built-in and the custom dashboards"
+    );
+    out
+}
+
+/// Panels that are not rows.
+fn panels(d: &Value) -> Vec<&Value> {
+    d["panels"]
+        .as_array()
+        .expect("panels")
+        .iter()
+        .filter(|p| p["type"] != "row")
+        .collect()
+}
+
+fn panel_of<'a>(d: &'a Value, title: &str) -> &'a Value {
+    panels(d)
+        .into_iter()
+        .find(|p| p["title"] == title)
+        .unwrap_or_else(|| panic!("no panel titled {title:?}"))
+}
+
+fn exprs(panel: &Value) -> Vec<&str> {
+    panel["targets"]
+        .as_array()
+        .expect("targets")
+        .iter()
+        .map(|t| t["expr"].as_str().expect("expr"))
+        .collect()
+}
+
+/// Runs every schema check on one dashboard; returns every error.
+fn schema_errors(d: &Value) -> Vec<String> {
+    let dashboard = validator(&schema("dashboard.jsonschema.json"));
+    let timeseries_options = validator(&definition("timeseries.jsonschema.json", "Options"));
+    let timeseries_custom = validator(&definition("timeseries.jsonschema.json", "FieldConfig"));
+    let stat_options = validator(&definition("stat.jsonschema.json", "Options"));
+    let target = validator(&schema("prometheus.jsonschema.json"));
+
+    let title = d["title"].as_str().unwrap_or("?");
+    let mut errs = errors(&dashboard, d, &format!("[{title}] dashboard"));
+    for panel in panels(d) {
+        let what = format!(
+            "[{title}] panel {:?}",
+            panel["title"].as_str().unwrap_or("?")
+        );
+        let custom = &panel["fieldConfig"]["defaults"]["custom"];
+        match panel["type"].as_str() {
+            Some("timeseries") => {
+                errs.extend(errors(
+                    &timeseries_options,
+                    &panel["options"],
+                    &format!("{what} options"),
+                ));
+                errs.extend(errors(
+                    &timeseries_custom,
+                    custom,
+                    &format!("{what} fieldConfig.defaults.custom"),
+                ));
+            }
+            Some("stat") => {
+                errs.extend(errors(
+                    &stat_options,
+                    &panel["options"],
+                    &format!("{what} options"),
+                ));
+                // The stat plugin has no custom field config.
+                if !(custom.is_null() || custom == &json!({})) {
+                    errs.push(format!(
+                        "{what}: stat panels have no fieldConfig.defaults.custom, got {custom}"
+                    ));
+                }
+            }
+            other => errs.push(format!("{what}: unexpected panel type {other:?}")),
+        }
+        for (i, t) in panel["targets"]
+            .as_array()
+            .map(Vec::as_slice)
+            .unwrap_or_default()
+            .iter()
+            .enumerate()
+        {
+            errs.extend(errors(&target, t, &format!("{what} target {i}")));
+        }
+    }
+    errs
+}
+
+#[test]
+fn dashboards_validate_against_grafana_schemas() {
+    let mut errs = Vec::new();
+    for (_, _, d) in all_dashboards() {
+        errs.extend(schema_errors(&d));
+    }
+    assert!(
+        errs.is_empty(),
+        "{} schema errors:\n{}",
+        errs.len(),
+        errs.join("\n")
+    );
+}
+
+/// The checks can fail: a broken dashboard is reported with the path of each error.
+#[test]
+fn schema_checks_catch_broken_dashboards() {
+    let model = Model::builtin_defaults();
+    let (_, mut d) = dashboards(&model).remove(0);
+    d["templating"]["list"][0]["current"] = json!({ "text": "default" });
+    d["__inputs"] = json!([]);
+    let first = d["panels"]
+        .as_array()
+        .expect("panels")
+        .iter()
+        .position(|p| p["type"] == "timeseries")
+        .expect("a time series");
+    d["panels"][first]["gridPos"]["w"] = json!(30);
+    d["panels"][first]["options"]["legend"]["displayMode"] = json!("sideways");
+    d["panels"][first]["fieldConfig"]["defaults"]["custom"]["thresholdsStyle"]["mode"] =
+        json!("glow");
+    d["panels"][first]["targets"][0]["exprr"] = json!("up");
+    let errs = schema_errors(&d).join("\n");
+    for path in [
+        "dashboard /templating/list/0/current",
+        "dashboard : Additional properties",
+        "dashboard /panels/",
+        "options /legend/displayMode",
+        "custom /thresholdsStyle/mode",
+        "target 0 : Additional properties",
+    ] {
+        assert!(
+            errs.contains(path),
+            "expected an error at {path:?}, got:\n{errs}"
+        );
+    }
+}
+
+#[test]
+fn dashboard_settings() {
+    let mut uids = BTreeSet::new();
+    for (model, pack, d) in all_dashboards() {
+        let uid = d["uid"].as_str().expect("uid");
+        assert!(!uid.is_empty() && uid.len() <= 40, "uid {uid:?}");
+        assert!(uids.insert(uid.to_string()), "uid {uid} used twice");
+        assert_eq!(
+            dashboard(&model, pack.as_deref()),
+            d,
+            "generation is deterministic"
+        );
+        assert_eq!(d["tags"], json!(model.config.generate.dashboard_tags));
+        assert_eq!(d["timezone"], "utc");
+        assert_eq!(d["refresh"], "30s");
+        assert_eq!(d["schemaVersion"], 39);
+        assert_eq!(d["editable"], false);
+        assert_eq!(d["graphTooltip"], 1);
+        assert_eq!(d["time"], json!({ "from": "now-6h", "to": "now" }));
+    }
+    let builtin = dashboard(&Model::builtin_defaults(), Some("token_refresh"));
+    assert_eq!(builtin["title"], "Integration exporter / Token refresh");
+    assert_eq!(builtin["uid"], "integration-exporter-token-refresh");
+    let custom = dashboard(&custom_model(), None);
+    assert_eq!(custom["tags"], json!(["oauth", "custom"]));
+}
+
+#[test]
+fn variables_pick_data_source_job_and_instance() {
+    for (model, _, d) in all_dashboards() {
+        let list = d["templating"]["list"].as_array().expect("templating.list");
+        let var = |name: &str| {
+            list.iter()
+                .find(|v| v["name"] == name)
+                .unwrap_or_else(|| panic!("no variable {name}"))
+        };
+        let ds = var("datasource");
+        assert_eq!(ds["type"], "datasource");
+        assert_eq!(ds["query"], "prometheus");
+        assert_eq!(ds["label"], "Data source");
+        assert!(
+            ds["current"]["text"].is_string() && ds["current"]["value"].is_string(),
+            "{ds}"
+        );
+        for name in ["job", "instance"] {
+            let v = var(name);
+            assert_eq!(v["type"], "query");
+            assert_eq!(
+                v["datasource"],
+                json!({ "type": "prometheus", "uid": "${datasource}" })
+            );
+            let query = v["query"].as_str().expect("query is a string");
+            assert!(
+                query.starts_with("label_values(integration_exporter_build_info"),
+                "{query}"
+            );
+            assert!(query.ends_with(&format!(", {name})")), "{query}");
+            assert_eq!(v["multi"], true);
+            assert_eq!(v["includeAll"], true);
+            assert_eq!(v["allValue"], ".+");
+            assert!(
+                !v["current"]["text"].is_null() && !v["current"]["value"].is_null(),
+                "{v}"
+            );
+        }
+        assert_eq!(
+            var("job")["current"]["value"],
+            json!([model.config.generate.job])
+        );
+    }
+}
+
+#[test]
+fn every_panel_has_title_description_unit_and_the_datasource_variable() {
+    for (_, _, d) in all_dashboards() {
+        for panel in panels(&d) {
+            let title = panel["title"].as_str().unwrap_or_default();
+            assert!(!title.trim().is_empty(), "panel without title: {panel}");
+            assert!(
+                !panel["description"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .trim()
+                    .is_empty(),
+                "{title}: no description"
+            );
+            assert!(
+                !panel["fieldConfig"]["defaults"]["unit"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .is_empty(),
+                "{title}: no unit"
+            );
+            let ds = json!({ "type": "prometheus", "uid": "${datasource}" });
+            assert_eq!(panel["datasource"], ds, "{title}");
+            let targets = panel["targets"].as_array().expect("targets");
+            assert!(!targets.is_empty(), "{title}: no queries");
+            for t in targets {
+                assert_eq!(t["datasource"]["uid"], "${datasource}", "{title}");
+                assert_eq!(t["datasource"], ds, "{title}");
+            }
+        }
+    }
+}
+
+#[test]
+fn panels_sit_on_a_grid_without_overlap() {
+    for (model, pack, d) in all_dashboards() {
+        let mut cells = BTreeSet::new();
+        let mut ids = BTreeSet::new();
+        for p in d["panels"].as_array().expect("panels") {
+            assert!(
+                ids.insert(p["id"].as_u64().expect("id")),
+                "panel id used twice"
+            );
+            let g = &p["gridPos"];
+            let (x, y, w, h) = (
+                g["x"].as_u64().expect("x"),
+                g["y"].as_u64().expect("y"),
+                g["w"].as_u64().expect("w"),
+                g["h"].as_u64().expect("h"),
+            );
+            assert!(x + w <= 24, "{g}");
+            for cx in x..x + w {
+                for cy in y..y + h {
+                    assert!(cells.insert((cx, cy)), "panels overlap at {cx},{cy}");
+                }
+            }
+        }
+        let signals: Vec<_> = model.enabled_signals().filter(|s| s.pack == pack).collect();
+        let health_row = &d["panels"][0];
+        assert_eq!(health_row["type"], "row");
+        assert_eq!(health_row["title"], "Exporter health");
+        for s in &signals {
+            let g = &panel_of(&d, &s.signal.title)["gridPos"];
+            assert_eq!(
+                (g["w"].as_u64(), g["h"].as_u64()),
+                (Some(12), Some(8)),
+                "{}",
+                s.signal.id
+            );
+        }
+        // One panel per enabled signal, after the health panels.
+        let titles: Vec<&str> = panels(&d)
+            .iter()
+            .filter_map(|p| p["title"].as_str())
+            .collect();
+        let signal_titles: Vec<&str> = signals.iter().map(|s| s.signal.title.as_str()).collect();
+        assert_eq!(
+            titles[titles.len() - signal_titles.len()..],
+            signal_titles[..]
+        );
+    }
+}
+
+#[test]
+fn health_row_shows_query_success_and_log_lines() {
+    let d = dashboard(&Model::builtin_defaults(), Some("token_refresh"));
+    let success = exprs(panel_of(&d, "SQL query success")).join("\n");
+    assert!(
+        success
+            .contains("integration_exporter_query_success{job=~\"$job\", instance=~\"$instance\""),
+        "{success}"
+    );
+    assert!(success.contains("by (signal)"), "{success}");
+    let lines = exprs(panel_of(&d, "Log lines read")).join("\n");
+    assert!(
+        lines.contains(
+            "rate(integration_exporter_log_lines_total{job=~\"$job\", instance=~\"$instance\""
+        ),
+        "{lines}"
+    );
+    assert!(lines.contains("[$__rate_interval]"), "{lines}");
+}
+
+/// Every selector of a model metric carries the job and instance matchers, and counters are
+/// only read through rate() or increase().
+#[test]
+fn queries_are_scoped_and_counters_are_rated() {
+    for (model, _, d) in all_dashboards() {
+        let metrics: Vec<(&str, MetricType)> = model
+            .metrics()
+            .map(|(_, m)| (m.name.as_str(), m.kind))
+            .collect();
+        for panel in panels(&d) {
+            for expr in exprs(panel) {
+                let mut rest = expr;
+                let mut offset = 0;
+                while let Some(at) = rest.find(|c: char| c.is_ascii_alphabetic() || c == '_') {
+                    let start = offset + at;
+                    let len = expr[start..]
+                        .find(|c: char| !(c.is_ascii_alphanumeric() || c == '_' || c == ':'))
+                        .unwrap_or(expr.len() - start);
+                    let word = &expr[start..start + len];
+                    let after = &expr[start + len..];
+                    if let Some((_, kind)) = metrics.iter().find(|(m, _)| *m == word) {
+                        assert!(
+                            after.starts_with("{job=~\"$job\", instance=~\"$instance\""),
+                            "`{word}` without job/instance matchers in {expr}"
+                        );
+                        if *kind == MetricType::Counter {
+                            let before = expr[..start].trim_end();
+                            assert!(
+                                before.ends_with("rate(") || before.ends_with("increase("),
+                                "counter `{word}` outside rate()/increase() in {expr}"
+                            );
+                        }
+                    }
+                    offset = start + len;
+                    rest = &expr[offset..];
+                }
+                if expr.contains("$__rate_interval") {
+                    assert!(expr.contains("rate("), "{expr}");
+                }
+            }
+        }
+    }
+}
+
+#[test]
+fn alert_thresholds_are_drawn_on_their_signal_panel() {
+    for (model, pack, d) in all_dashboards() {
+        for s in model.enabled_signals().filter(|s| s.pack == pack) {
+            let panel = panel_of(&d, &s.signal.title);
+            let description = panel["description"].as_str().expect("description");
+            let defaults = &panel["fieldConfig"]["defaults"];
+            let steps = defaults["thresholds"]["steps"].as_array().expect("steps");
+            assert_eq!(defaults["thresholds"]["mode"], "absolute");
+            assert!(
+                steps[0]["value"].is_null(),
+                "{}: first step is the base",
+                s.signal.id
+            );
+            for alert in s.signal.alerts.iter().filter(|a| a.enabled) {
+                let line = format!("Alert {} ({})", alert.name, alert.severity.as_str());
+                assert!(
+                    description.contains(&line),
+                    "{}: description does not name {line}:\n{description}",
+                    s.signal.id
+                );
+                if matches!(alert.condition, Condition::Absent(_)) {
+                    continue;
+                }
+                let color = match alert.severity {
+                    Severity::Critical => "red",
+                    Severity::Warning => "orange",
+                    Severity::Info => "blue",
+                };
+                let at = steps
+                    .iter()
+                    .position(|st| st["value"].as_f64() == Some(alert.threshold))
+                    .unwrap_or_else(|| {
+                        panic!(
+                            "{}: threshold {} of {} not on the panel: {steps:?}",
+                            s.signal.id, alert.threshold, alert.name
+                        )
+                    });
+                // The alert's color is on the firing side of its step.
+                let firing_side = if alert.op.holds(alert.threshold + 1e-9, alert.threshold) {
+                    at
+                } else {
+                    at - 1
+                };
+                assert_eq!(
+                    steps[firing_side]["color"], color,
+                    "{}: {} steps {steps:?}",
+                    s.signal.id, alert.name
+                );
+                if panel["type"] == "timeseries" {
+                    let mode = defaults["custom"]["thresholdsStyle"]["mode"]
+                        .as_str()
+                        .unwrap_or("off");
+                    assert!(mode != "off", "{}: thresholds not drawn", s.signal.id);
+                }
+            }
+        }
+    }
+}
+
+#[test]
+fn panels_follow_the_spec() {
+    let model = Model::builtin_defaults();
+    let d = dashboard(&model, Some("token_refresh"));
+    let expiring = panel_of(&d, "Tokens expiring soon");
+    assert_eq!(expiring["type"], "timeseries");
+    assert_eq!(
+        exprs(expiring),
+        ["integration_token_refresh_tokens_expiring{job=~\"$job\", instance=~\"$instance\"}"]
+    );
+    assert!(
+        expiring["description"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("Alert IntegrationTokenRefreshTokensExpiring (critical): above 20 for 5m")
+    );
+    assert_eq!(
+        expiring["fieldConfig"]["defaults"]["thresholds"]["steps"],
+        json!([{ "color": "green", "value": null }, { "color": "red", "value": 20.0 }])
+    );
+    let success = panel_of(&d, "Proactive refresh success rate");
+    assert_eq!(success["fieldConfig"]["defaults"]["unit"], "percentunit");
+    assert_eq!(
+        success["fieldConfig"]["defaults"]["thresholds"]["steps"],
+        json!([{ "color": "orange", "value": null }, { "color": "green", "value": 0.95 }])
+    );
+    // Age: the panel draws seconds since the timestamp, the threshold is in seconds.
+    let lag = panel_of(&d, "Heartbeat lag");
+    assert_eq!(lag["fieldConfig"]["defaults"]["unit"], "s");
+    assert_eq!(
+        exprs(lag),
+        [
+            "time() - integration_token_refresh_last_cycle_timestamp_seconds{job=~\"$job\", instance=~\"$instance\"}"
+        ]
+    );
+    assert_eq!(lag["targets"][0]["legendFormat"], "{{instance}}");
+    let backoff = panel_of(&d, "Tokens in backoff");
+    assert_eq!(
+        exprs(backoff),
+        [
+            "sum by (revoked) (integration_token_refresh_tokens_in_backoff{job=~\"$job\", instance=~\"$instance\"})"
+        ]
+    );
+
+    let custom = dashboard(&custom_model(), None);
+    let pending = panel_of(&custom, "Pending jobs");
+    assert_eq!(pending["type"], "stat");
+    assert_eq!(
+        pending["fieldConfig"]["defaults"]["thresholds"]["steps"],
+        json!([
+            { "color": "red", "value": null },
+            { "color": "orange", "value": 2.0 },
+            { "color": "green", "value": 5.0 },
+            { "color": "orange", "value": 100.0 },
+        ])
+    );
+    assert!(
+        pending["description"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("Jobs waiting to run.")
+    );
+    let errors = panel_of(&custom, "Sync errors");
+    assert_eq!(
+        exprs(errors),
+        [
+            "sum without (kind) (rate(app_sync_errors_total{job=~\"$job\", instance=~\"$instance\"}[$__rate_interval]))"
+        ]
+    );
+    // absent() alone is nothing to draw: the metric itself is.
+    let last = panel_of(&custom, "Last job seen");
+    assert_eq!(
+        exprs(last),
+        ["app_last_job_timestamp_seconds{job=~\"$job\", instance=~\"$instance\"}"]
+    );
+}
