@@ -28,7 +28,7 @@ const PANEL_H: u32 = 8;
 
 /// Every panel and target queries the data source chosen in the `datasource` variable.
 pub fn datasource() -> Value {
-    json!({ "type": "prometheus", "uid": "prom" })
+    json!({ "type": "prometheus", "uid": "${datasource}" })
 }
 
 /// Stable dashboard uid: `integration-exporter-<pack>`, at most 40 characters.
@@ -142,7 +142,7 @@ fn variables(job: &str) -> Vec<Value> {
             "hide": 0,
             "multi": false,
             "includeAll": false,
-            "current": { "value": "default" },
+            "current": { "text": "default", "value": "default" },
             "options": [],
         }),
         query(
@@ -549,7 +549,7 @@ impl PanelSpec {
                 (
                     "timeseries",
                     json!({
-                        "legend": { "displayMode": "sideways", "placement": "bottom", "showLegend": true, "calcs": [] },
+                        "legend": { "displayMode": "list", "placement": "bottom", "showLegend": true, "calcs": [] },
                         "tooltip": { "mode": "multi", "sort": "desc" },
                     }),
                 )
