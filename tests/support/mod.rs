@@ -114,7 +114,7 @@ impl Drop for Cluster {
 /// A fresh database for one test: on `DATABASE_URL`'s server when set, else on a cluster of its own.
 pub struct TestDb {
     pub url: String,
-    _cluster: Option<Cluster>,
+    pub _cluster: Option<Cluster>,
 }
 
 static COUNTER: AtomicU32 = AtomicU32::new(0);
