@@ -54,7 +54,10 @@ pub async fn check_database(model: &Model, pool: &PgPool) -> Vec<QueryProblem> {
                         if !columns.contains(&column) {
                             problems.push(QueryProblem {
                                 signal: id.clone(),
-                                message: format!("metric `{}` needs result column `{column}`, the query returns {columns:?}", metric.name),
+                                message: format!(
+                                    "metric `{}` needs result column `{column}`, the query returns {columns:?}",
+                                    metric.name
+                                ),
                             });
                         }
                     }

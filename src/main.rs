@@ -45,7 +45,7 @@ enum Command {
 /// Exit status for a spec that does not load.
 const BAD_SPEC: u8 = 2;
 
-fn load(path: &PathBuf) -> Result<Model, ExitCode> {
+fn load(path: &std::path::Path) -> Result<Model, ExitCode> {
     Model::load(path).map_err(|e: SpecErrors| {
         eprintln!("{e}");
         ExitCode::from(BAD_SPEC)
@@ -55,9 +55,7 @@ fn load(path: &PathBuf) -> Result<Model, ExitCode> {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
-        )
+        .with_env_filter(tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()))
         .with_writer(std::io::stderr)
         .init();
     match cli.command {

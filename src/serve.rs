@@ -50,8 +50,12 @@ pub async fn run(model: Model, spec_dir: &Path) -> Result<(), ServeError> {
         static_families: vec![
             Family::new("integration_exporter_build_info", "Version of the running exporter.", MetricType::Gauge)
                 .with(&[("version", env!("CARGO_PKG_VERSION"))], 1.0),
-            Family::new("integration_exporter_start_time_seconds", "When the exporter started, in unix seconds.", MetricType::Gauge)
-                .with(&[], started),
+            Family::new(
+                "integration_exporter_start_time_seconds",
+                "When the exporter started, in unix seconds.",
+                MetricType::Gauge,
+            )
+            .with(&[], started),
         ],
     });
     let result = serve(listener, server, shutdown_signal()).await;

@@ -13,9 +13,7 @@ use integration_exporter::spec::{Condition, MetricType, Model, Severity, SourceT
 use serde_json::{Value, json};
 
 fn schema(file: &str) -> Value {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/schemas/grafana-dashboard")
-        .join(file);
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/schemas/grafana-dashboard").join(file);
     let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
     serde_json::from_str(&text).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
 }
@@ -118,11 +116,7 @@ signals:
 "#;
 
 fn custom_model() -> Model {
-    Model::from_text(&SourceText {
-        name: "custom.yaml".into(),
-        text: CUSTOM.into(),
-    })
-    .unwrap_or_else(|e| panic!("{e}"))
+    Model::from_text(&SourceText { name: "custom.yaml".into(), text: CUSTOM.into() }).unwrap_or_else(|e| panic!("{e}"))
 }
 
 /// Every dashboard `generate` writes for the model, with the pack it belongs to.
@@ -131,10 +125,7 @@ fn dashboards(model: &Model) -> Vec<(Option<String>, Value)> {
     if model.enabled_signals().any(|s| s.pack.is_none()) {
         packs.push(None);
     }
-    packs
-        .into_iter()
-        .map(|p| (p.clone(), dashboard(model, p.as_deref())))
-        .collect()
+    packs.into_iter().map(|p| (p.clone(), dashboard(model, p.as_deref()))).collect()
 }
 
 fn all_dashboards() -> Vec<(Model, Option<String>, Value)> {
@@ -144,37 +135,21 @@ fn all_dashboards() -> Vec<(Model, Option<String>, Value)> {
             out.push((model.clone(), pack, d));
         }
     }
-    assert!(
-        out.len() >= 2,
-        "expected the built-in and the custom dashboards"
-    );
+    assert!(out.len() >= 2, "expected the built-in and the custom dashboards");
     out
 }
 
 /// Panels that are not rows.
 fn panels(d: &Value) -> Vec<&Value> {
-    d["panels"]
-        .as_array()
-        .expect("panels")
-        .iter()
-        .filter(|p| p["type"] != "row")
-        .collect()
+    d["panels"].as_array().expect("panels").iter().filter(|p| p["type"] != "row").collect()
 }
 
 fn panel_of<'a>(d: &'a Value, title: &str) -> &'a Value {
-    panels(d)
-        .into_iter()
-        .find(|p| p["title"] == title)
-        .unwrap_or_else(|| panic!("no panel titled {title:?}"))
+    panels(d).into_iter().find(|p| p["title"] == title).unwrap_or_else(|| panic!("no panel titled {title:?}"))
 }
 
 fn exprs(panel: &Value) -> Vec<&str> {
-    panel["targets"]
-        .as_array()
-        .expect("targets")
-        .iter()
-        .map(|t| t["expr"].as_str().expect("expr"))
-        .collect()
+    panel["targets"].as_array().expect("targets").iter().map(|t| t["expr"].as_str().expect("expr")).collect()
 }
 
 /// Runs every schema check on one dashboard; returns every error.
@@ -188,46 +163,23 @@ fn schema_errors(d: &Value) -> Vec<String> {
     let title = d["title"].as_str().unwrap_or("?");
     let mut errs = errors(&dashboard, d, &format!("[{title}] dashboard"));
     for panel in panels(d) {
-        let what = format!(
-            "[{title}] panel {:?}",
-            panel["title"].as_str().unwrap_or("?")
-        );
+        let what = format!("[{title}] panel {:?}", panel["title"].as_str().unwrap_or("?"));
         let custom = &panel["fieldConfig"]["defaults"]["custom"];
         match panel["type"].as_str() {
             Some("timeseries") => {
-                errs.extend(errors(
-                    &timeseries_options,
-                    &panel["options"],
-                    &format!("{what} options"),
-                ));
-                errs.extend(errors(
-                    &timeseries_custom,
-                    custom,
-                    &format!("{what} fieldConfig.defaults.custom"),
-                ));
+                errs.extend(errors(&timeseries_options, &panel["options"], &format!("{what} options")));
+                errs.extend(errors(&timeseries_custom, custom, &format!("{what} fieldConfig.defaults.custom")));
             }
             Some("stat") => {
-                errs.extend(errors(
-                    &stat_options,
-                    &panel["options"],
-                    &format!("{what} options"),
-                ));
+                errs.extend(errors(&stat_options, &panel["options"], &format!("{what} options")));
                 // The stat plugin has no custom field config.
                 if !(custom.is_null() || custom == &json!({})) {
-                    errs.push(format!(
-                        "{what}: stat panels have no fieldConfig.defaults.custom, got {custom}"
-                    ));
+                    errs.push(format!("{what}: stat panels have no fieldConfig.defaults.custom, got {custom}"));
                 }
             }
             other => errs.push(format!("{what}: unexpected panel type {other:?}")),
         }
-        for (i, t) in panel["targets"]
-            .as_array()
-            .map(Vec::as_slice)
-            .unwrap_or_default()
-            .iter()
-            .enumerate()
-        {
+        for (i, t) in panel["targets"].as_array().map(Vec::as_slice).unwrap_or_default().iter().enumerate() {
             errs.extend(errors(&target, t, &format!("{what} target {i}")));
         }
     }
@@ -240,12 +192,7 @@ fn dashboards_validate_against_grafana_schemas() {
     for (_, _, d) in all_dashboards() {
         errs.extend(schema_errors(&d));
     }
-    assert!(
-        errs.is_empty(),
-        "{} schema errors:\n{}",
-        errs.len(),
-        errs.join("\n")
-    );
+    assert!(errs.is_empty(), "{} schema errors:\n{}", errs.len(), errs.join("\n"));
 }
 
 /// The checks can fail: a broken dashboard is reported with the path of each error.
@@ -255,16 +202,11 @@ fn schema_checks_catch_broken_dashboards() {
     let (_, mut d) = dashboards(&model).remove(0);
     d["templating"]["list"][0]["current"] = json!({ "text": "default" });
     d["__inputs"] = json!([]);
-    let first = d["panels"]
-        .as_array()
-        .expect("panels")
-        .iter()
-        .position(|p| p["type"] == "timeseries")
-        .expect("a time series");
+    let first =
+        d["panels"].as_array().expect("panels").iter().position(|p| p["type"] == "timeseries").expect("a time series");
     d["panels"][first]["gridPos"]["w"] = json!(30);
     d["panels"][first]["options"]["legend"]["displayMode"] = json!("sideways");
-    d["panels"][first]["fieldConfig"]["defaults"]["custom"]["thresholdsStyle"]["mode"] =
-        json!("glow");
+    d["panels"][first]["fieldConfig"]["defaults"]["custom"]["thresholdsStyle"]["mode"] = json!("glow");
     d["panels"][first]["targets"][0]["exprr"] = json!("up");
     let errs = schema_errors(&d).join("\n");
     for path in [
@@ -275,10 +217,7 @@ fn schema_checks_catch_broken_dashboards() {
         "custom /thresholdsStyle/mode",
         "target 0 : Additional properties",
     ] {
-        assert!(
-            errs.contains(path),
-            "expected an error at {path:?}, got:\n{errs}"
-        );
+        assert!(errs.contains(path), "expected an error at {path:?}, got:\n{errs}");
     }
 }
 
@@ -289,11 +228,7 @@ fn dashboard_settings() {
         let uid = d["uid"].as_str().expect("uid");
         assert!(!uid.is_empty() && uid.len() <= 40, "uid {uid:?}");
         assert!(uids.insert(uid.to_string()), "uid {uid} used twice");
-        assert_eq!(
-            dashboard(&model, pack.as_deref()),
-            d,
-            "generation is deterministic"
-        );
+        assert_eq!(dashboard(&model, pack.as_deref()), d, "generation is deterministic");
         assert_eq!(d["tags"], json!(model.config.generate.dashboard_tags));
         assert_eq!(d["timezone"], "utc");
         assert_eq!(d["refresh"], "30s");
@@ -313,44 +248,25 @@ fn dashboard_settings() {
 fn variables_pick_data_source_job_and_instance() {
     for (model, _, d) in all_dashboards() {
         let list = d["templating"]["list"].as_array().expect("templating.list");
-        let var = |name: &str| {
-            list.iter()
-                .find(|v| v["name"] == name)
-                .unwrap_or_else(|| panic!("no variable {name}"))
-        };
+        let var = |name: &str| list.iter().find(|v| v["name"] == name).unwrap_or_else(|| panic!("no variable {name}"));
         let ds = var("datasource");
         assert_eq!(ds["type"], "datasource");
         assert_eq!(ds["query"], "prometheus");
         assert_eq!(ds["label"], "Data source");
-        assert!(
-            ds["current"]["text"].is_string() && ds["current"]["value"].is_string(),
-            "{ds}"
-        );
+        assert!(ds["current"]["text"].is_string() && ds["current"]["value"].is_string(), "{ds}");
         for name in ["job", "instance"] {
             let v = var(name);
             assert_eq!(v["type"], "query");
-            assert_eq!(
-                v["datasource"],
-                json!({ "type": "prometheus", "uid": "${datasource}" })
-            );
+            assert_eq!(v["datasource"], json!({ "type": "prometheus", "uid": "${datasource}" }));
             let query = v["query"].as_str().expect("query is a string");
-            assert!(
-                query.starts_with("label_values(integration_exporter_build_info"),
-                "{query}"
-            );
+            assert!(query.starts_with("label_values(integration_exporter_build_info"), "{query}");
             assert!(query.ends_with(&format!(", {name})")), "{query}");
             assert_eq!(v["multi"], true);
             assert_eq!(v["includeAll"], true);
             assert_eq!(v["allValue"], ".+");
-            assert!(
-                !v["current"]["text"].is_null() && !v["current"]["value"].is_null(),
-                "{v}"
-            );
+            assert!(!v["current"]["text"].is_null() && !v["current"]["value"].is_null(), "{v}");
         }
-        assert_eq!(
-            var("job")["current"]["value"],
-            json!([model.config.generate.job])
-        );
+        assert_eq!(var("job")["current"]["value"], json!([model.config.generate.job]));
     }
 }
 
@@ -360,19 +276,9 @@ fn every_panel_has_title_description_unit_and_the_datasource_variable() {
         for panel in panels(&d) {
             let title = panel["title"].as_str().unwrap_or_default();
             assert!(!title.trim().is_empty(), "panel without title: {panel}");
+            assert!(!panel["description"].as_str().unwrap_or_default().trim().is_empty(), "{title}: no description");
             assert!(
-                !panel["description"]
-                    .as_str()
-                    .unwrap_or_default()
-                    .trim()
-                    .is_empty(),
-                "{title}: no description"
-            );
-            assert!(
-                !panel["fieldConfig"]["defaults"]["unit"]
-                    .as_str()
-                    .unwrap_or_default()
-                    .is_empty(),
+                !panel["fieldConfig"]["defaults"]["unit"].as_str().unwrap_or_default().is_empty(),
                 "{title}: no unit"
             );
             let ds = json!({ "type": "prometheus", "uid": "${datasource}" });
@@ -393,10 +299,7 @@ fn panels_sit_on_a_grid_without_overlap() {
         let mut cells = BTreeSet::new();
         let mut ids = BTreeSet::new();
         for p in d["panels"].as_array().expect("panels") {
-            assert!(
-                ids.insert(p["id"].as_u64().expect("id")),
-                "panel id used twice"
-            );
+            assert!(ids.insert(p["id"].as_u64().expect("id")), "panel id used twice");
             let g = &p["gridPos"];
             let (x, y, w, h) = (
                 g["x"].as_u64().expect("x"),
@@ -417,23 +320,12 @@ fn panels_sit_on_a_grid_without_overlap() {
         assert_eq!(health_row["title"], "Exporter health");
         for s in &signals {
             let g = &panel_of(&d, &s.signal.title)["gridPos"];
-            assert_eq!(
-                (g["w"].as_u64(), g["h"].as_u64()),
-                (Some(12), Some(8)),
-                "{}",
-                s.signal.id
-            );
+            assert_eq!((g["w"].as_u64(), g["h"].as_u64()), (Some(12), Some(8)), "{}", s.signal.id);
         }
         // One panel per enabled signal, after the health panels.
-        let titles: Vec<&str> = panels(&d)
-            .iter()
-            .filter_map(|p| p["title"].as_str())
-            .collect();
+        let titles: Vec<&str> = panels(&d).iter().filter_map(|p| p["title"].as_str()).collect();
         let signal_titles: Vec<&str> = signals.iter().map(|s| s.signal.title.as_str()).collect();
-        assert_eq!(
-            titles[titles.len() - signal_titles.len()..],
-            signal_titles[..]
-        );
+        assert_eq!(titles[titles.len() - signal_titles.len()..], signal_titles[..]);
     }
 }
 
@@ -441,17 +333,11 @@ fn panels_sit_on_a_grid_without_overlap() {
 fn health_row_shows_query_success_and_log_lines() {
     let d = dashboard(&Model::builtin_defaults(), Some("token_refresh"));
     let success = exprs(panel_of(&d, "SQL query success")).join("\n");
-    assert!(
-        success
-            .contains("integration_exporter_query_success{job=~\"$job\", instance=~\"$instance\""),
-        "{success}"
-    );
+    assert!(success.contains("integration_exporter_query_success{job=~\"$job\", instance=~\"$instance\""), "{success}");
     assert!(success.contains("by (signal)"), "{success}");
     let lines = exprs(panel_of(&d, "Log lines read")).join("\n");
     assert!(
-        lines.contains(
-            "rate(integration_exporter_log_lines_total{job=~\"$job\", instance=~\"$instance\""
-        ),
+        lines.contains("rate(integration_exporter_log_lines_total{job=~\"$job\", instance=~\"$instance\""),
         "{lines}"
     );
     assert!(lines.contains("[$__rate_interval]"), "{lines}");
@@ -462,10 +348,7 @@ fn health_row_shows_query_success_and_log_lines() {
 #[test]
 fn queries_are_scoped_and_counters_are_rated() {
     for (model, _, d) in all_dashboards() {
-        let metrics: Vec<(&str, MetricType)> = model
-            .metrics()
-            .map(|(_, m)| (m.name.as_str(), m.kind))
-            .collect();
+        let metrics: Vec<(&str, MetricType)> = model.metrics().map(|(_, m)| (m.name.as_str(), m.kind)).collect();
         for panel in panels(&d) {
             for expr in exprs(panel) {
                 let mut rest = expr;
@@ -510,11 +393,7 @@ fn alert_thresholds_are_drawn_on_their_signal_panel() {
             let defaults = &panel["fieldConfig"]["defaults"];
             let steps = defaults["thresholds"]["steps"].as_array().expect("steps");
             assert_eq!(defaults["thresholds"]["mode"], "absolute");
-            assert!(
-                steps[0]["value"].is_null(),
-                "{}: first step is the base",
-                s.signal.id
-            );
+            assert!(steps[0]["value"].is_null(), "{}: first step is the base", s.signal.id);
             for alert in s.signal.alerts.iter().filter(|a| a.enabled) {
                 let line = format!("Alert {} ({})", alert.name, alert.severity.as_str());
                 assert!(
@@ -530,30 +409,18 @@ fn alert_thresholds_are_drawn_on_their_signal_panel() {
                     Severity::Warning => "orange",
                     Severity::Info => "blue",
                 };
-                let at = steps
-                    .iter()
-                    .position(|st| st["value"].as_f64() == Some(alert.threshold))
-                    .unwrap_or_else(|| {
+                let at =
+                    steps.iter().position(|st| st["value"].as_f64() == Some(alert.threshold)).unwrap_or_else(|| {
                         panic!(
                             "{}: threshold {} of {} not on the panel: {steps:?}",
                             s.signal.id, alert.threshold, alert.name
                         )
                     });
                 // The alert's color is on the firing side of its step.
-                let firing_side = if alert.op.holds(alert.threshold + 1e-9, alert.threshold) {
-                    at
-                } else {
-                    at - 1
-                };
-                assert_eq!(
-                    steps[firing_side]["color"], color,
-                    "{}: {} steps {steps:?}",
-                    s.signal.id, alert.name
-                );
+                let firing_side = if alert.op.holds(alert.threshold + 1e-9, alert.threshold) { at } else { at - 1 };
+                assert_eq!(steps[firing_side]["color"], color, "{}: {} steps {steps:?}", s.signal.id, alert.name);
                 if panel["type"] == "timeseries" {
-                    let mode = defaults["custom"]["thresholdsStyle"]["mode"]
-                        .as_str()
-                        .unwrap_or("off");
+                    let mode = defaults["custom"]["thresholdsStyle"]["mode"].as_str().unwrap_or("off");
                     assert!(mode != "off", "{}: thresholds not drawn", s.signal.id);
                 }
             }
@@ -567,10 +434,7 @@ fn panels_follow_the_spec() {
     let d = dashboard(&model, Some("token_refresh"));
     let expiring = panel_of(&d, "Tokens expiring soon");
     assert_eq!(expiring["type"], "timeseries");
-    assert_eq!(
-        exprs(expiring),
-        ["integration_token_refresh_tokens_expiring{job=~\"$job\", instance=~\"$instance\"}"]
-    );
+    assert_eq!(exprs(expiring), ["integration_token_refresh_tokens_expiring{job=~\"$job\", instance=~\"$instance\"}"]);
     assert!(
         expiring["description"]
             .as_str()
@@ -592,17 +456,13 @@ fn panels_follow_the_spec() {
     assert_eq!(lag["fieldConfig"]["defaults"]["unit"], "s");
     assert_eq!(
         exprs(lag),
-        [
-            "time() - integration_token_refresh_last_cycle_timestamp_seconds{job=~\"$job\", instance=~\"$instance\"}"
-        ]
+        ["time() - integration_token_refresh_last_cycle_timestamp_seconds{job=~\"$job\", instance=~\"$instance\"}"]
     );
     assert_eq!(lag["targets"][0]["legendFormat"], "{{instance}}");
     let backoff = panel_of(&d, "Tokens in backoff");
     assert_eq!(
         exprs(backoff),
-        [
-            "sum by (revoked) (integration_token_refresh_tokens_in_backoff{job=~\"$job\", instance=~\"$instance\"})"
-        ]
+        ["sum by (revoked) (integration_token_refresh_tokens_in_backoff{job=~\"$job\", instance=~\"$instance\"})"]
     );
 
     let custom = dashboard(&custom_model(), None);
@@ -617,23 +477,13 @@ fn panels_follow_the_spec() {
             { "color": "orange", "value": 100.0 },
         ])
     );
-    assert!(
-        pending["description"]
-            .as_str()
-            .unwrap_or_default()
-            .contains("Jobs waiting to run.")
-    );
+    assert!(pending["description"].as_str().unwrap_or_default().contains("Jobs waiting to run."));
     let errors = panel_of(&custom, "Sync errors");
     assert_eq!(
         exprs(errors),
-        [
-            "sum without (kind) (rate(app_sync_errors_total{job=~\"$job\", instance=~\"$instance\"}[$__rate_interval]))"
-        ]
+        ["sum without (kind) (rate(app_sync_errors_total{job=~\"$job\", instance=~\"$instance\"}[$__rate_interval]))"]
     );
     // absent() alone is nothing to draw: the metric itself is.
     let last = panel_of(&custom, "Last job seen");
-    assert_eq!(
-        exprs(last),
-        ["app_last_job_timestamp_seconds{job=~\"$job\", instance=~\"$instance\"}"]
-    );
+    assert_eq!(exprs(last), ["app_last_job_timestamp_seconds{job=~\"$job\", instance=~\"$instance\"}"]);
 }

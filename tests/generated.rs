@@ -78,12 +78,16 @@ fn generated_tests_fail_when_a_threshold_moves() {
 #[test]
 fn thresholds_and_windows_come_from_the_user_spec() {
     let text = "database: {url_env: X}\nrunbook_base_url: https://wiki.example.org/ops/\npacks:\n  token_refresh:\n    alerts:\n      IntegrationTokenRefreshTokensExpiring: {threshold: 35, for: 2m}\n      IntegrationTokenRefreshSuccessRateLow: {window: 30m, min_events: 50}\n";
-    let model = Model::from_text(&integration_exporter::spec::SourceText { name: "t.yaml".into(), text: text.into() }).unwrap();
+    let model =
+        Model::from_text(&integration_exporter::spec::SourceText { name: "t.yaml".into(), text: text.into() }).unwrap();
     let dir = write_outputs(&model);
     let rules = std::fs::read_to_string(dir.path().join("alerts/token-refresh.rules.yml")).unwrap();
     assert!(rules.contains("integration_token_refresh_tokens_expiring > 35"), "{rules}");
     assert!(rules.contains("[30m]") && rules.contains(">= 50"), "{rules}");
-    assert!(rules.contains("https://wiki.example.org/ops/token-refresh.md#2-token-refresh-heartbeat-not-running"), "{rules}");
+    assert!(
+        rules.contains("https://wiki.example.org/ops/token-refresh.md#2-token-refresh-heartbeat-not-running"),
+        "{rules}"
+    );
     assert!(rules.contains("(alert above 35)"), "{rules}");
     let (ok, out) = promtool(&["test", "rules", "token-refresh.tests.yml"], &dir.path().join("alerts"));
     assert!(ok, "{out}");

@@ -11,7 +11,6 @@ use support::{Cluster, exporter_bin, free_port, token_refresh_schema, token_refr
 
 struct Exporter {
     child: Child,
-    port: u16,
 }
 
 impl Drop for Exporter {
@@ -31,7 +30,7 @@ fn start_exporter(spec: &std::path::Path, port: u16, db_url: &str) -> Exporter {
         .stderr(Stdio::null())
         .spawn()
         .expect("start exporter");
-    let exporter = Exporter { child, port };
+    let exporter = Exporter { child };
     let deadline = Instant::now() + Duration::from_secs(20);
     while TcpStream::connect(("127.0.0.1", port)).is_err() {
         assert!(Instant::now() < deadline, "exporter did not listen");
@@ -62,7 +61,10 @@ fn metrics(port: u16) -> String {
 }
 
 fn value(exposition: &str, series: &str) -> Option<f64> {
-    exposition.lines().find(|l| l.starts_with(series) && l[series.len()..].starts_with(' ')).and_then(|l| l.rsplit(' ').next()?.parse().ok())
+    exposition
+        .lines()
+        .find(|l| l.starts_with(series) && l[series.len()..].starts_with(' '))
+        .and_then(|l| l.rsplit(' ').next()?.parse().ok())
 }
 
 fn wait_for(port: u16, what: &str, check: impl Fn(&str) -> bool) -> String {
@@ -110,13 +112,23 @@ async fn serves_runbook_numbers_survives_a_database_outage_and_passes_promtool()
     assert!(!text.contains("secret-access-token") && !text.contains("secret-refresh-token"));
 
     // A new line shows up within a poll.
-    writeln!(file, "2026-02-06 12:00:02,000 WARNING [graph_client] ProactiveRefresh ✗ user=b failed error=invalid_grant").unwrap();
+    writeln!(
+        file,
+        "2026-02-06 12:00:02,000 WARNING [graph_client] ProactiveRefresh ✗ user=b failed error=invalid_grant"
+    )
+    .unwrap();
     wait_for(port, "the failure line", |t| {
         value(t, "integration_token_refresh_proactive_refreshes_total{result=\"failure\"}") == Some(1.0)
     });
 
     // promtool finds nothing to complain about in the live exposition.
-    let mut promtool = Command::new("promtool").args(["check", "metrics"]).stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().expect("promtool");
+    let mut promtool = Command::new("promtool")
+        .args(["check", "metrics"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("promtool");
     promtool.stdin.take().unwrap().write_all(metrics(port).as_bytes()).unwrap();
     let out = promtool.wait_with_output().unwrap();
     let complaints = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
@@ -139,8 +151,18 @@ async fn serves_runbook_numbers_survives_a_database_outage_and_passes_promtool()
     // The database goes away: the exporter keeps serving, reports the failure, then recovers.
     cluster.stop();
     let started = Instant::now();
-    let down = wait_for(port, "query failure", |t| value(t, "integration_exporter_query_success{signal=\"token_refresh.expiring_tokens\"}") == Some(0.0));
-    assert!(value(&down, "integration_exporter_query_errors_total{signal=\"token_refresh.expiring_tokens\",kind=\"connect\"}").unwrap_or(0.0) >= 1.0, "{down}");
+    let down = wait_for(port, "query failure", |t| {
+        value(t, "integration_exporter_query_success{signal=\"token_refresh.expiring_tokens\"}") == Some(0.0)
+    });
+    assert!(
+        value(
+            &down,
+            "integration_exporter_query_errors_total{signal=\"token_refresh.expiring_tokens\",kind=\"connect\"}"
+        )
+        .unwrap_or(0.0)
+            >= 1.0,
+        "{down}"
+    );
     let (status, _, _) = get(port, "/metrics", &[]);
     assert_eq!(status, 200);
     assert!(started.elapsed() < Duration::from_secs(15));
@@ -162,7 +184,10 @@ fn a_bad_spec_exits_2_naming_file_line_and_column() {
     let out = Command::new(exporter_bin()).args(["check", "--config"]).arg(&path).output().unwrap();
     assert_eq!(out.status.code(), Some(2));
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(stderr.contains(&format!("{}:4:7: pack `token_refresh` has no parameter `tokens_tabel`", path.display())), "{stderr}");
+    assert!(
+        stderr.contains(&format!("{}:4:7: pack `token_refresh` has no parameter `tokens_tabel`", path.display())),
+        "{stderr}"
+    );
 
     std::fs::write(&path, "listen: [unclosed\n").unwrap();
     let out = Command::new(exporter_bin()).args(["serve", "--config"]).arg(&path).output().unwrap();
@@ -185,12 +210,31 @@ async fn check_database_names_missing_tables_and_columns() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("spec.yaml");
     std::fs::write(&path, "database: {url_env: TEST_DATABASE_URL}\npacks:\n  token_refresh: {}\n").unwrap();
-    let out = Command::new(exporter_bin()).args(["check", "--database", "--config"]).arg(&path).env("TEST_DATABASE_URL", &db.url).output().unwrap();
+    let out = Command::new(exporter_bin())
+        .args(["check", "--database", "--config"])
+        .arg(&path)
+        .env("TEST_DATABASE_URL", &db.url)
+        .output()
+        .unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(2), "{stderr}");
-    assert!(stderr.contains("token_refresh.degraded_watchers") && stderr.contains("sync_status") && stderr.contains("query line 3"), "{stderr}");
+    assert!(
+        stderr.contains("token_refresh.degraded_watchers")
+            && stderr.contains("sync_status")
+            && stderr.contains("query line 3"),
+        "{stderr}"
+    );
 
-    std::fs::write(&path, "database: {url_env: TEST_DATABASE_URL}\npacks:\n  token_refresh:\n    params: {watcher_sync_status: status}\n").unwrap();
-    let out = Command::new(exporter_bin()).args(["check", "--database", "--config"]).arg(&path).env("TEST_DATABASE_URL", &db.url).output().unwrap();
+    std::fs::write(
+        &path,
+        "database: {url_env: TEST_DATABASE_URL}\npacks:\n  token_refresh:\n    params: {watcher_sync_status: status}\n",
+    )
+    .unwrap();
+    let out = Command::new(exporter_bin())
+        .args(["check", "--database", "--config"])
+        .arg(&path)
+        .env("TEST_DATABASE_URL", &db.url)
+        .output()
+        .unwrap();
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
 }

@@ -31,7 +31,11 @@ fn runner(model: &Model) -> LogRunner {
 fn drain(runner: &mut LogRunner) {
     let mut idle = 0;
     while idle < 3 {
-        if runner.poll() { idle = 0 } else { idle += 1 }
+        if runner.poll() {
+            idle = 0
+        } else {
+            idle += 1
+        }
         std::thread::sleep(Duration::from_millis(20));
     }
 }
@@ -61,10 +65,19 @@ fn worker_line(i: u64) -> String {
     // One line a second from 2026-02-06 12:00:00 UTC, so timestamps only ever move forward.
     let ts = format!("2026-02-06 {:02}:{:02}:{:02},{:03}", 12 + i / 3600, (i / 60) % 60, i % 60, i % 1000);
     match i % 11 {
-        0 | 1 | 2 | 3 => format!("{ts} INFO [graph_client] ProactiveRefresh ✓ user=u{i} refreshed token expires_in=3599s"),
-        4 => format!("{ts} WARNING [graph_client] ProactiveRefresh ✗ user=u{i} failed error=invalid_grant consecutive_failures=3"),
-        5 => format!("{ts} INFO [graph_client] M6:RateLimit rate_limit_budget={{'total_attempts': {}, 'max_requests': 100, 'window_seconds': 60}}", i % 97),
-        6 => format!("{ts} INFO [email_watcher_worker] ProactiveRefresh Cycle complete: refreshed=4 failed=1 skipped=0 duration=1.20s"),
+        0 | 1 | 2 | 3 => {
+            format!("{ts} INFO [graph_client] ProactiveRefresh ✓ user=u{i} refreshed token expires_in=3599s")
+        }
+        4 => format!(
+            "{ts} WARNING [graph_client] ProactiveRefresh ✗ user=u{i} failed error=invalid_grant consecutive_failures=3"
+        ),
+        5 => format!(
+            "{ts} INFO [graph_client] M6:RateLimit rate_limit_budget={{'total_attempts': {}, 'max_requests': 100, 'window_seconds': 60}}",
+            i % 97
+        ),
+        6 => format!(
+            "{ts} INFO [email_watcher_worker] ProactiveRefresh Cycle complete: refreshed=4 failed=1 skipped=0 duration=1.20s"
+        ),
         7 => format!("{ts} INFO [graph_client] Acquired lock token_refresh_heartbeat lease=120s"),
         8 => format!("{ts} WARNING [graph_client] Failed to acquire lock token_refresh_heartbeat: held by worker-2"),
         9 => format!("{ts} WARNING [graph_client] M6:RateLimit budget exhausted, deferring 3 refreshes"),
@@ -76,8 +89,14 @@ fn assert_counts_equal_grep(families: &[Family], files: &[&Path]) {
     let refresh = "integration_token_refresh_proactive_refreshes_total";
     assert_eq!(sample(families, refresh, &[("result", "success")]), grep_count("ProactiveRefresh ✓", files));
     assert_eq!(sample(families, refresh, &[("result", "failure")]), grep_count("ProactiveRefresh ✗", files));
-    assert_eq!(sample(families, "integration_token_refresh_rate_limit_lines_total", &[]), grep_count("M6:RateLimit", files));
-    assert_eq!(sample(families, "integration_token_refresh_cycles_total", &[]), grep_count("ProactiveRefresh.*Cycle complete", files));
+    assert_eq!(
+        sample(families, "integration_token_refresh_rate_limit_lines_total", &[]),
+        grep_count("M6:RateLimit", files)
+    );
+    assert_eq!(
+        sample(families, "integration_token_refresh_cycles_total", &[]),
+        grep_count("ProactiveRefresh.*Cycle complete", files)
+    );
     let locks = "integration_token_refresh_lock_acquisitions_total";
     assert_eq!(sample(families, locks, &[("result", "failed")]), grep_count("acquire lock", files));
     assert_eq!(sample(families, locks, &[("result", "acquired")]), grep_count("Acquired lock", files));
@@ -98,7 +117,10 @@ fn counters_equal_the_runbook_greps_and_gauges_hold_the_last_line() {
     let mut runner = runner(&model);
     drain(&mut runner);
     let families = runner.families();
-    assert_eq!(sample(&families, "integration_token_refresh_proactive_refreshes_total", &[("result", "success")]), grep_count("ProactiveRefresh ✓", &[&path]) - 1.0);
+    assert_eq!(
+        sample(&families, "integration_token_refresh_proactive_refreshes_total", &[("result", "success")]),
+        grep_count("ProactiveRefresh ✓", &[&path]) - 1.0
+    );
     writeln!(file, " refreshed").unwrap();
     drain(&mut runner);
     let families = runner.families();
@@ -113,7 +135,14 @@ fn counters_equal_the_runbook_greps_and_gauges_hold_the_last_line() {
     let expected = 1_770_379_200.0 + last_cycle as f64 + (last_cycle % 1000) as f64 / 1000.0;
     let got = sample(&families, "integration_token_refresh_last_cycle_timestamp_seconds", &[]);
     assert!((got - expected).abs() < 1e-6, "{got} vs {expected}");
-    assert_eq!(sample(&families, "integration_exporter_log_lines_total", &[("log", "token_refresh.worker"), ("path", path.to_str().unwrap())]), 5001.0);
+    assert_eq!(
+        sample(
+            &families,
+            "integration_exporter_log_lines_total",
+            &[("log", "token_refresh.worker"), ("path", path.to_str().unwrap())]
+        ),
+        5001.0
+    );
 }
 
 #[test]
@@ -152,7 +181,8 @@ fn rotation_while_writing_loses_and_repeats_no_line() {
     }
     writer.join().unwrap();
     drain(&mut runner);
-    let mut files: Vec<std::path::PathBuf> = std::fs::read_dir(dir.path()).unwrap().map(|e| e.unwrap().path()).collect();
+    let mut files: Vec<std::path::PathBuf> =
+        std::fs::read_dir(dir.path()).unwrap().map(|e| e.unwrap().path()).collect();
     files.sort();
     let refs: Vec<&Path> = files.iter().map(|p| p.as_path()).collect();
     assert!(refs.len() > 10, "rotated files: {refs:?}");

@@ -25,7 +25,9 @@ async fn export(db: &TestDb, model: &Model) -> BTreeMap<String, BTreeMap<Vec<(St
     let mut out = BTreeMap::new();
     for signal in model.enabled_signals() {
         let Source::Sql(sql) = &signal.signal.source else { continue };
-        let rows = run_query(&pool, &sql.query, Duration::from_secs(5)).await.unwrap_or_else(|e| panic!("{}: {e:?}", signal.signal.id));
+        let rows = run_query(&pool, &sql.query, Duration::from_secs(5))
+            .await
+            .unwrap_or_else(|e| panic!("{}: {e:?}", signal.signal.id));
         let families: Vec<Family> = rows_to_families(signal, &rows).expect("families");
         for f in families {
             let samples = out.entry(f.name.clone()).or_insert_with(BTreeMap::new);
@@ -38,21 +40,39 @@ async fn export(db: &TestDb, model: &Model) -> BTreeMap<String, BTreeMap<Vec<(St
     out
 }
 
-fn value(exported: &BTreeMap<String, BTreeMap<Vec<(String, String)>, f64>>, metric: &str, labels: &[(&str, &str)]) -> f64 {
+fn value(
+    exported: &BTreeMap<String, BTreeMap<Vec<(String, String)>, f64>>,
+    metric: &str,
+    labels: &[(&str, &str)],
+) -> f64 {
     let key: Vec<(String, String)> = labels.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
-    *exported.get(metric).and_then(|m| m.get(&key)).unwrap_or_else(|| panic!("{metric} {labels:?} not exported: {exported:#?}"))
+    *exported
+        .get(metric)
+        .and_then(|m| m.get(&key))
+        .unwrap_or_else(|| panic!("{metric} {labels:?} not exported: {exported:#?}"))
 }
 
 /// Checks each exported value against the runbook's query, rewritten only for table names.
-async fn assert_runbook_numbers(db: &TestDb, exported: &BTreeMap<String, BTreeMap<Vec<(String, String)>, f64>>, t: &str, w: &str, l: &str) {
+async fn assert_runbook_numbers(
+    db: &TestDb,
+    exported: &BTreeMap<String, BTreeMap<Vec<(String, String)>, f64>>,
+    t: &str,
+    w: &str,
+    l: &str,
+) {
     // Database health check, "Tokens expiring soon (should be < 10 if heartbeat working)".
-    let expiring = db.scalar(&format!("SELECT count(*) FROM {t} WHERE expires_at < now() + interval '10 minutes' AND is_revoked = false")).await;
+    let expiring = db
+        .scalar(&format!(
+            "SELECT count(*) FROM {t} WHERE expires_at < now() + interval '10 minutes' AND is_revoked = false"
+        ))
+        .await;
     assert_eq!(value(exported, "integration_token_refresh_tokens_expiring", &[]), expiring);
     assert_eq!(expiring, 11.0, "seed sanity: 7 expiring + 4 expired, revoked ones excluded");
 
     // "Count tokens in backoff" (all) and "Find tokens in backoff" (not revoked).
     let backoff_all = db.scalar(&format!("SELECT count(*) FROM {t} WHERE next_retry_at > now()")).await;
-    let backoff_live = db.scalar(&format!("SELECT count(*) FROM {t} WHERE next_retry_at > now() AND is_revoked = false")).await;
+    let backoff_live =
+        db.scalar(&format!("SELECT count(*) FROM {t} WHERE next_retry_at > now() AND is_revoked = false")).await;
     let live = value(exported, "integration_token_refresh_tokens_in_backoff", &[("revoked", "false")]);
     let revoked = value(exported, "integration_token_refresh_tokens_in_backoff", &[("revoked", "true")]);
     assert_eq!(live, backoff_live);
@@ -83,20 +103,36 @@ async fn assert_runbook_numbers(db: &TestDb, exported: &BTreeMap<String, BTreeMa
         let expected = db
             .scalar(&format!("SELECT coalesce(sum(count), 0) FROM (SELECT last_refresh_error, count(*) FROM {t} WHERE last_refresh_error IS NOT NULL GROUP BY last_refresh_error ORDER BY count DESC) g WHERE last_refresh_error LIKE '{pattern}'"))
             .await;
-        assert_eq!(value(exported, "integration_token_refresh_token_errors", &[("error_class", class)]), expected, "{class}");
+        assert_eq!(
+            value(exported, "integration_token_refresh_token_errors", &[("error_class", class)]),
+            expected,
+            "{class}"
+        );
     }
     let total_errors: f64 = exported["integration_token_refresh_token_errors"].values().sum();
-    assert_eq!(total_errors, db.scalar(&format!("SELECT count(*) FROM {t} WHERE last_refresh_error IS NOT NULL")).await);
+    assert_eq!(
+        total_errors,
+        db.scalar(&format!("SELECT count(*) FROM {t} WHERE last_refresh_error IS NOT NULL")).await
+    );
 
     // "Check distributed lock status" with seconds_since_expire.
     let since = db
-        .scalar(&format!("SELECT EXTRACT(EPOCH FROM (now() - lease_expires_at)) FROM {l} WHERE lock_name = 'token_refresh_heartbeat'"))
+        .scalar(&format!(
+            "SELECT EXTRACT(EPOCH FROM (now() - lease_expires_at)) FROM {l} WHERE lock_name = 'token_refresh_heartbeat'"
+        ))
         .await;
-    let exported_since = value(exported, "integration_token_refresh_lock_expired_seconds", &[("lock_name", "token_refresh_heartbeat")]);
+    let exported_since =
+        value(exported, "integration_token_refresh_lock_expired_seconds", &[("lock_name", "token_refresh_heartbeat")]);
     assert!((exported_since - since).abs() < 5.0, "{exported_since} vs {since}");
-    assert_eq!(value(exported, "integration_token_refresh_lock_held", &[("lock_name", "token_refresh_heartbeat")]), 0.0);
+    assert_eq!(
+        value(exported, "integration_token_refresh_lock_held", &[("lock_name", "token_refresh_heartbeat")]),
+        0.0
+    );
     assert_eq!(value(exported, "integration_token_refresh_lock_held", &[("lock_name", "mailbox_sync")]), 1.0);
-    assert_eq!(value(exported, "integration_token_refresh_lock_expired_seconds", &[("lock_name", "mailbox_sync")]), 0.0);
+    assert_eq!(
+        value(exported, "integration_token_refresh_lock_expired_seconds", &[("lock_name", "mailbox_sync")]),
+        0.0
+    );
 }
 
 #[tokio::test]
@@ -134,7 +170,8 @@ async fn queries_never_read_a_token_column() {
 async fn queries_run_read_only_and_time_out_on_the_server() {
     let db = TestDb::new().await;
     let pool = pool(db.url.parse().expect("url"), 1, Duration::from_secs(5));
-    let write = run_query(&pool, "CREATE TABLE sneaky (id int)", Duration::from_secs(5)).await.expect_err("must not write");
+    let write =
+        run_query(&pool, "CREATE TABLE sneaky (id int)", Duration::from_secs(5)).await.expect_err("must not write");
     assert!(write.message.contains("read-only"), "{}", write.message);
     let slow = run_query(&pool, "SELECT pg_sleep(5)", Duration::from_millis(200)).await.expect_err("must time out");
     assert_eq!(slow.kind.as_str(), "timeout");

@@ -43,7 +43,10 @@ impl Server {
                 if pending.is_empty() {
                     plain(StatusCode::OK, "ready\n")
                 } else {
-                    plain(StatusCode::SERVICE_UNAVAILABLE, &format!("waiting for first run of: {}\n", pending.join(", ")))
+                    plain(
+                        StatusCode::SERVICE_UNAVAILABLE,
+                        &format!("waiting for first run of: {}\n", pending.join(", ")),
+                    )
                 }
             }
             "/" => Response::builder()

@@ -55,7 +55,13 @@ fn encode_family(out: &mut String, family: &Family, format: Format) {
             SampleValue::Scalar(v) => write_sample(out, &family.name, &sample.labels, None, *v),
             SampleValue::Histogram { buckets, sum, count } => {
                 for (bound, n) in buckets {
-                    write_sample(out, &format!("{}_bucket", family.name), &sample.labels, Some(&format_value(*bound)), *n as f64);
+                    write_sample(
+                        out,
+                        &format!("{}_bucket", family.name),
+                        &sample.labels,
+                        Some(&format_value(*bound)),
+                        *n as f64,
+                    );
                 }
                 write_sample(out, &format!("{}_bucket", family.name), &sample.labels, Some("+Inf"), *count as f64);
                 write_sample(out, &format!("{}_sum", family.name), &sample.labels, None, *sum);

@@ -12,8 +12,7 @@ use serde_json::{Value, json};
 use super::humanize::threshold as threshold_text;
 use super::promql::{escape, measured};
 use crate::spec::{
-    Alert, Condition, MetricDef, MetricType, Model, Op, Panel, ResolvedSignal, Severity, Source,
-    ValueUnit,
+    Alert, Condition, MetricDef, MetricType, Model, Op, Panel, ResolvedSignal, Severity, Source, ValueUnit,
 };
 
 /// Grafana's dashboard JSON schema version the output follows.
@@ -45,9 +44,7 @@ pub fn uid(pack: Option<&str>) -> String {
 }
 
 fn fnv1a(text: &str) -> u64 {
-    text.bytes().fold(0xcbf2_9ce4_8422_2325, |h, b| {
-        (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
-    })
+    text.bytes().fold(0xcbf2_9ce4_8422_2325, |h, b| (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3))
 }
 
 /// The dashboard of one pack, or of the user's own signals when `pack` is `None`.
@@ -59,10 +56,7 @@ pub fn dashboard(model: &Model, pack: Option<&str>) -> Value {
         (Some(name), None) => name.to_string(),
         (None, _) => "Custom signals".to_string(),
     };
-    let signals: Vec<&ResolvedSignal> = model
-        .enabled_signals()
-        .filter(|s| s.pack.as_deref() == pack)
-        .collect();
+    let signals: Vec<&ResolvedSignal> = model.enabled_signals().filter(|s| s.pack.as_deref() == pack).collect();
     let metrics = metric_names(model);
 
     let mut layout = Layout::default();
@@ -79,11 +73,8 @@ pub fn dashboard(model: &Model, pack: Option<&str>) -> Value {
 
     let mut links = Vec::new();
     if let Some(info) = info {
-        let url = format!(
-            "{}/{}",
-            model.config.runbook_base_url.trim_end_matches('/'),
-            info.runbook.trim_start_matches('/')
-        );
+        let url =
+            format!("{}/{}", model.config.runbook_base_url.trim_end_matches('/'), info.runbook.trim_start_matches('/'));
         links.push(link(&format!("Runbook: {}", info.title), &url));
     }
 
@@ -145,12 +136,7 @@ fn variables(job: &str) -> Vec<Value> {
             "current": { "text": "default", "value": "default" },
             "options": [],
         }),
-        query(
-            "job",
-            "Job",
-            format!("label_values({BUILD_INFO}, job)"),
-            json!({ "text": [job], "value": [job] }),
-        ),
+        query("job", "Job", format!("label_values({BUILD_INFO}, job)"), json!({ "text": [job], "value": [job] })),
         query(
             "instance",
             "Instance",
@@ -170,11 +156,8 @@ fn annotations(signals: &[&ResolvedSignal]) -> Vec<Value> {
         "name": "Annotations & Alerts",
         "type": "dashboard",
     })];
-    let names: BTreeSet<&str> = signals
-        .iter()
-        .flat_map(|s| s.signal.alerts.iter().filter(|a| a.enabled))
-        .map(|a| a.name.as_str())
-        .collect();
+    let names: BTreeSet<&str> =
+        signals.iter().flat_map(|s| s.signal.alerts.iter().filter(|a| a.enabled)).map(|a| a.name.as_str()).collect();
     if !names.is_empty() {
         let names: Vec<String> = names.into_iter().map(regex_escape).collect();
         list.push(json!({
@@ -254,10 +237,7 @@ impl Layout {
         self.line_height = self.line_height.max(PANEL_H);
         if let Some(obj) = panel.as_object_mut() {
             obj.insert("id".into(), json!(self.id()));
-            obj.insert(
-                "gridPos".into(),
-                json!({ "h": PANEL_H, "w": w, "x": x, "y": y }),
-            );
+            obj.insert("gridPos".into(), json!({ "h": PANEL_H, "w": w, "x": x, "y": y }));
         }
         panel
     }
@@ -379,22 +359,11 @@ fn is_ident_char(c: char) -> bool {
 }
 
 /// Keywords followed by a parenthesised list of label names.
-const GROUPING: &[&str] = &[
-    "by",
-    "without",
-    "on",
-    "ignoring",
-    "group_left",
-    "group_right",
-];
+const GROUPING: &[&str] = &["by", "without", "on", "ignoring", "group_left", "group_right"];
 
 /// `metric{job=~"$job", instance=~"$instance", <extra>}` for queries built here.
 fn scoped(metric: &str, extra: &str) -> String {
-    if extra.is_empty() {
-        format!("{metric}{{{SCOPE}}}")
-    } else {
-        format!("{metric}{{{SCOPE}, {extra}}}")
-    }
+    if extra.is_empty() { format!("{metric}{{{SCOPE}}}") } else { format!("{metric}{{{SCOPE}, {extra}}}") }
 }
 
 fn regex_escape(text: &str) -> String {
@@ -429,11 +398,8 @@ fn health_panels(signals: &[&ResolvedSignal]) -> Vec<Value> {
     }
     .build()];
 
-    let sql: Vec<&str> = signals
-        .iter()
-        .filter(|s| matches!(s.signal.source, Source::Sql(_)))
-        .map(|s| s.signal.id.as_str())
-        .collect();
+    let sql: Vec<&str> =
+        signals.iter().filter(|s| matches!(s.signal.source, Source::Sql(_))).map(|s| s.signal.id.as_str()).collect();
     if !sql.is_empty() {
         panels.push(
             PanelSpec {
@@ -649,33 +615,17 @@ fn has_threshold(alert: &Alert) -> bool {
 pub fn alert_line(alert: &Alert) -> String {
     let when = match &alert.condition {
         Condition::Absent(_) => "when the series does not exist".to_string(),
-        _ => format!(
-            "{} {}",
-            op_words(alert.op),
-            threshold_text(alert.unit, alert.threshold)
-        ),
+        _ => format!("{} {}", op_words(alert.op), threshold_text(alert.unit, alert.threshold)),
     };
-    let for_ = if alert.for_.0.is_zero() {
-        String::new()
-    } else {
-        format!(" for {}", alert.for_)
-    };
-    format!(
-        "Alert {} ({}): {when}{for_}",
-        alert.name,
-        alert.severity.as_str()
-    )
+    let for_ = if alert.for_.0.is_zero() { String::new() } else { format!(" for {}", alert.for_) };
+    format!("Alert {} ({}): {when}{for_}", alert.name, alert.severity.as_str())
 }
 
 /// Threshold steps from the alerts: each region of values gets the color of the worst alert that
 /// fires there (green where none does), with a step at every alert's threshold.
 fn threshold_steps(alerts: &[&Alert]) -> Vec<Value> {
-    let mut values: Vec<f64> = alerts
-        .iter()
-        .filter(|a| has_threshold(a))
-        .map(|a| a.threshold)
-        .filter(|v| v.is_finite())
-        .collect();
+    let mut values: Vec<f64> =
+        alerts.iter().filter(|a| has_threshold(a)).map(|a| a.threshold).filter(|v| v.is_finite()).collect();
     values.sort_by(f64::total_cmp);
     values.dedup();
     let color_at = |v: f64| {
@@ -709,11 +659,7 @@ fn signal_panel(model: &Model, metrics: &BTreeSet<String>, resolved: &ResolvedSi
 
     let mut description = signal.description.trim().to_string();
     if description.is_empty() {
-        let helps: Vec<String> = signal
-            .metrics
-            .iter()
-            .map(|m| format!("`{}`: {}", m.name, m.help.trim()))
-            .collect();
+        let helps: Vec<String> = signal.metrics.iter().map(|m| format!("`{}`: {}", m.name, m.help.trim())).collect();
         description = helps.join("\n\n");
     }
     for alert in &alerts {
@@ -723,17 +669,11 @@ fn signal_panel(model: &Model, metrics: &BTreeSet<String>, resolved: &ResolvedSi
 
     let unit = panel_unit(signal.panel.as_ref(), drawn);
     let targets: Vec<(String, Option<String>)> = match (&signal.panel, drawn) {
-        (Some(panel), _) if !panel.queries.is_empty() => panel
-            .queries
-            .iter()
-            .map(|q| (scope(q.expr.trim(), metrics), q.legend.clone()))
-            .collect(),
+        (Some(panel), _) if !panel.queries.is_empty() => {
+            panel.queries.iter().map(|q| (scope(q.expr.trim(), metrics), q.legend.clone())).collect()
+        }
         (_, Some(alert)) => vec![(scope(&measured(model, &alert.condition), metrics), None)],
-        (_, None) => signal
-            .metrics
-            .iter()
-            .map(|m| (default_query(metrics, m), None))
-            .collect(),
+        (_, None) => signal.metrics.iter().map(|m| (default_query(metrics, m), None)).collect(),
     };
     let kind = match signal.panel.as_ref().map(|p| p.kind.as_str()) {
         Some("stat") => PanelKind::Stat,
@@ -742,10 +682,7 @@ fn signal_panel(model: &Model, metrics: &BTreeSet<String>, resolved: &ResolvedSi
     let range = (unit == "percentunit").then_some((0.0, 1.0));
     let links = match &resolved.runbook_url {
         Some(url) => {
-            let title = signal
-                .runbook_section
-                .as_deref()
-                .map_or("Runbook".to_string(), |s| format!("Runbook: {s}"));
+            let title = signal.runbook_section.as_deref().map_or("Runbook".to_string(), |s| format!("Runbook: {s}"));
             vec![link(&title, url)]
         }
         None => vec![],
@@ -767,12 +704,7 @@ fn signal_panel(model: &Model, metrics: &BTreeSet<String>, resolved: &ResolvedSi
 /// The spec's unit when it names one; otherwise the unit of the drawn alert's values.
 fn panel_unit(panel: Option<&Panel>, drawn: Option<&Alert>) -> String {
     // `short` is also the default of an omitted `unit`, so it does not override an alert's unit.
-    match (
-        panel
-            .map(|p| p.unit.trim())
-            .filter(|u| !u.is_empty() && *u != "short"),
-        drawn,
-    ) {
+    match (panel.map(|p| p.unit.trim()).filter(|u| !u.is_empty() && *u != "short"), drawn) {
         (Some(unit), _) => unit.to_string(),
         (None, Some(alert)) => grafana_unit(alert.unit).to_string(),
         _ => "short".to_string(),
@@ -786,11 +718,7 @@ fn default_query(metrics: &BTreeSet<String>, metric: &MetricDef) -> String {
     let expr = match metric.kind {
         MetricType::Gauge => metric.name.clone(),
         MetricType::Counter => {
-            format!(
-                "sum without ({}) (rate({}[$__rate_interval]))",
-                own.join(", "),
-                metric.name
-            )
+            format!("sum without ({}) (rate({}[$__rate_interval]))", own.join(", "), metric.name)
         }
         MetricType::Histogram => format!(
             "histogram_quantile(0.95, sum without ({}) (rate({}_bucket[$__rate_interval])))",
@@ -812,22 +740,13 @@ mod tests {
     #[test]
     fn scope_injects_into_model_metrics_only() {
         let m = names(&["foo_total", "bar", "baz"]);
-        assert_eq!(
-            scope("bar", &m),
-            "bar{job=~\"$job\", instance=~\"$instance\"}"
-        );
+        assert_eq!(scope("bar", &m), "bar{job=~\"$job\", instance=~\"$instance\"}");
         assert_eq!(
             scope("sum by (bar) (rate(foo_total{result=\"bar\"}[5m]))", &m),
             "sum by (bar) (rate(foo_total{job=~\"$job\", instance=~\"$instance\", result=\"bar\"}[5m]))"
         );
-        assert_eq!(
-            scope("time() - baz", &m),
-            "time() - baz{job=~\"$job\", instance=~\"$instance\"}"
-        );
-        assert_eq!(
-            scope("baz {}", &m),
-            "baz {job=~\"$job\", instance=~\"$instance\"}"
-        );
+        assert_eq!(scope("time() - baz", &m), "time() - baz{job=~\"$job\", instance=~\"$instance\"}");
+        assert_eq!(scope("baz {}", &m), "baz {job=~\"$job\", instance=~\"$instance\"}");
         assert_eq!(scope("bar_other + bar2", &m), "bar_other + bar2");
         assert_eq!(
             scope("sum by (bar) (baz) / on (bar) group_left (baz) bar", &m),
@@ -841,18 +760,12 @@ mod tests {
 
     #[test]
     fn uids_are_stable_and_short() {
-        assert_eq!(
-            uid(Some("token_refresh")),
-            "integration-exporter-token-refresh"
-        );
+        assert_eq!(uid(Some("token_refresh")), "integration-exporter-token-refresh");
         assert_eq!(uid(None), "integration-exporter-custom");
         let long = uid(Some("a_very_long_pack_name_that_goes_on_and_on"));
         assert!(long.len() <= 40, "{long}");
         assert_eq!(long, uid(Some("a_very_long_pack_name_that_goes_on_and_on")));
-        assert_ne!(
-            long,
-            uid(Some("a_very_long_pack_name_that_goes_on_and_off"))
-        );
+        assert_ne!(long, uid(Some("a_very_long_pack_name_that_goes_on_and_off")));
     }
 
     #[test]

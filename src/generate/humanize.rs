@@ -9,7 +9,13 @@ pub fn go_g4(v: f64) -> String {
         return "0".into();
     }
     if !v.is_finite() {
-        return if v.is_nan() { "NaN".into() } else if v > 0.0 { "+Inf".into() } else { "-Inf".into() };
+        return if v.is_nan() {
+            "NaN".into()
+        } else if v > 0.0 {
+            "+Inf".into()
+        } else {
+            "-Inf".into()
+        };
     }
     // Round to 4 significant digits first; the exponent after rounding decides the notation.
     let sci = format!("{:.3e}", v);
@@ -86,6 +92,11 @@ pub fn threshold(unit: ValueUnit, v: f64) -> String {
     }
 }
 
+/// A number for PromQL and YAML: shortest exact form, no float noise (`0.95`, not `0.9499999`).
+pub fn go_number(v: f64) -> String {
+    crate::exposition::text::format_value(v)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -106,9 +117,4 @@ mod tests {
         assert_eq!(threshold(ValueUnit::Duration, 300.0), "5m");
         assert_eq!(threshold(ValueUnit::Percent, 0.95), "95%");
     }
-}
-
-/// A number for PromQL and YAML: shortest exact form, no float noise (`0.95`, not `0.9499999`).
-pub fn go_number(v: f64) -> String {
-    crate::exposition::text::format_value(v)
 }

@@ -20,14 +20,15 @@ pub fn escape(v: &str) -> String {
 
 /// The metric's own labels, aggregated away so the target labels (job, instance) remain.
 fn own_labels(model: &Model, metric: &str) -> Vec<String> {
-    model
-        .metric(metric)
-        .map(|m| m.labels.iter().map(LabelDef::name).map(str::to_string).collect())
-        .unwrap_or_default()
+    model.metric(metric).map(|m| m.labels.iter().map(LabelDef::name).map(str::to_string).collect()).unwrap_or_default()
 }
 
 fn sum_without(labels: &[String], inner: &str) -> String {
-    if labels.is_empty() { format!("sum without () ({inner})") } else { format!("sum without ({}) ({inner})", labels.join(", ")) }
+    if labels.is_empty() {
+        format!("sum without () ({inner})")
+    } else {
+        format!("sum without ({}) ({inner})", labels.join(", "))
+    }
 }
 
 /// The value the alert compares with its threshold.

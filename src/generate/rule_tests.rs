@@ -128,7 +128,10 @@ fn scenario(model: &Model, alert: &Alert, value: f64) -> Scenario {
             let scale = 1000.0;
             Scenario {
                 input: vec![
-                    InputSeries { series: series(&numerator.metric, &num_labels), values: constant((value * scale).round()) },
+                    InputSeries {
+                        series: series(&numerator.metric, &num_labels),
+                        values: constant((value * scale).round()),
+                    },
                     InputSeries { series: series(&denominator.metric, &den_labels), values: constant(scale) },
                 ],
                 active_from: 0.0,
@@ -159,7 +162,10 @@ fn scenario(model: &Model, alert: &Alert, value: f64) -> Scenario {
             Scenario {
                 input: vec![
                     InputSeries { series: series(&r.metric, &good_labels), values: format!("0+{}x{STEPS}", good) },
-                    InputSeries { series: series(&r.metric, &bad_labels), values: format!("0+{}x{STEPS}", 100.0 - good) },
+                    InputSeries {
+                        series: series(&r.metric, &bad_labels),
+                        values: format!("0+{}x{STEPS}", 100.0 - good),
+                    },
                 ],
                 active_from: 60.0,
                 alert_labels,
@@ -229,7 +235,11 @@ fn cases_for(model: &Model, signal: &ResolvedSignal, alert: &Alert) -> Vec<TestC
         name: format!("{name}: {label}"),
         interval: interval.clone(),
         input_series: scenario.input,
-        alert_rule_test: vec![AlertRuleTest { eval_time: minutes(at), alertname: alert.name.clone(), exp_alerts: vec![] }],
+        alert_rule_test: vec![AlertRuleTest {
+            eval_time: minutes(at),
+            alertname: alert.name.clone(),
+            exp_alerts: vec![],
+        }],
     };
 
     if let Condition::Absent(s) = &alert.condition {

@@ -21,7 +21,7 @@ impl PromDuration {
     /// `interval 'N seconds'` in SQL, so the database's own clock does the arithmetic.
     pub fn sql_interval(self) -> String {
         let ms = self.0.as_millis();
-        if ms % 1000 == 0 {
+        if ms.is_multiple_of(1000) {
             format!("interval '{} seconds'", ms / 1000)
         } else {
             format!("interval '{} milliseconds'", ms)
@@ -47,9 +47,7 @@ impl PromDuration {
             if start == i {
                 return Err(format!("`{text}` is not a duration like 30s, 10m, 1h30m"));
             }
-            let number: u128 = text[start..i]
-                .parse()
-                .map_err(|_| format!("`{text}`: number too large"))?;
+            let number: u128 = text[start..i].parse().map_err(|_| format!("`{text}`: number too large"))?;
             let unit_start = i;
             while i < bytes.len() && bytes[i].is_ascii_alphabetic() {
                 i += 1;
@@ -81,14 +79,9 @@ impl fmt::Display for PromDuration {
         if ms == 0 {
             return f.write_str("0s");
         }
-        for (unit, size) in [
-            ("w", 7 * 86_400_000u128),
-            ("d", 86_400_000),
-            ("h", 3_600_000),
-            ("m", 60_000),
-            ("s", 1_000),
-            ("ms", 1),
-        ] {
+        for (unit, size) in
+            [("w", 7 * 86_400_000u128), ("d", 86_400_000), ("h", 3_600_000), ("m", 60_000), ("s", 1_000), ("ms", 1)]
+        {
             if ms >= size {
                 write!(f, "{}{}", ms / size, unit)?;
                 ms %= size;

@@ -180,9 +180,10 @@ impl Model {
 
 /// Loads a built-in pack by name.
 pub fn builtin_pack(name: &str) -> Option<Result<Pack, SpecError>> {
-    pack::BUILTIN.iter().find(|(n, _)| *n == name).map(|(n, text)| {
-        parse_yaml(&SourceText { name: format!("<built-in pack {n}>"), text: (*text).to_string() })
-    })
+    pack::BUILTIN
+        .iter()
+        .find(|(n, _)| *n == name)
+        .map(|(n, text)| parse_yaml(&SourceText { name: format!("<built-in pack {n}>"), text: (*text).to_string() }))
 }
 
 /// GitHub-style heading anchor: lower case, spaces to dashes, punctuation dropped.
@@ -241,10 +242,7 @@ fn resolve(config: Config, source: &SourceText) -> Result<Model, SpecErrors> {
         }
         for param in settings.params.keys() {
             if !pack.params.contains_key(param) {
-                errors.push(source.locate(
-                    &format!("{param}:"),
-                    format!("pack `{name}` has no parameter `{param}`"),
-                ));
+                errors.push(source.locate(&format!("{param}:"), format!("pack `{name}` has no parameter `{param}`")));
             }
         }
         let mut render_here = |what: &str, text: &str| -> String {
@@ -290,7 +288,8 @@ fn resolve(config: Config, source: &SourceText) -> Result<Model, SpecErrors> {
                     }
                 }
             }
-            let runbook_url = Some(runbook_url(&config.runbook_base_url, &pack.runbook, signal.runbook_section.as_deref()));
+            let runbook_url =
+                Some(runbook_url(&config.runbook_base_url, &pack.runbook, signal.runbook_section.as_deref()));
             signals.push(ResolvedSignal { pack: Some(name.clone()), signal, runbook_url, interval, timeout, log_id });
         }
         for key in settings.alerts.keys() {
@@ -311,11 +310,9 @@ fn resolve(config: Config, source: &SourceText) -> Result<Model, SpecErrors> {
     }
     for signal in &config.signals {
         let (interval, timeout, log_id) = match &signal.source {
-            Source::Sql(sql) => (
-                sql.interval.unwrap_or(defaults.interval),
-                sql.timeout.unwrap_or(defaults.timeout),
-                None,
-            ),
+            Source::Sql(sql) => {
+                (sql.interval.unwrap_or(defaults.interval), sql.timeout.unwrap_or(defaults.timeout), None)
+            }
             Source::Log(rules) => (defaults.interval, defaults.timeout, Some(rules.log.clone())),
         };
         let runbook_url = signal.runbook_section.as_ref().map(|s| {
@@ -328,11 +325,7 @@ fn resolve(config: Config, source: &SourceText) -> Result<Model, SpecErrors> {
         signals.push(ResolvedSignal { pack: None, signal: signal.clone(), runbook_url, interval, timeout, log_id });
     }
 
-    if errors.is_empty() {
-        Ok(Model { config, packs, logs, signals })
-    } else {
-        Err(SpecErrors(errors))
-    }
+    if errors.is_empty() { Ok(Model { config, packs, logs, signals }) } else { Err(SpecErrors(errors)) }
 }
 
 fn apply_alert_override(alert: &mut Alert, o: &config::AlertOverride) {

@@ -375,10 +375,7 @@ pub enum Condition {
     /// The gauge's current value, per series.
     Gauge(Selector),
     /// One gauge divided by another from the same line or row (`used / limit`).
-    GaugeRatio {
-        numerator: Selector,
-        denominator: Selector,
-    },
+    GaugeRatio { numerator: Selector, denominator: Selector },
     /// Share of a counter's increase over `window` that matches `matchers`: the numerator is
     /// `metric{matchers}`, the denominator all of `metric`. Quiet while fewer than `min_events`
     /// happened in the window, so a handful of attempts cannot page anyone.

@@ -77,9 +77,9 @@ pub fn render(template: &str, params: &BTreeMap<String, (ParamKind, String)>) ->
 fn render_value(name: &str, kind: ParamKind, value: &str) -> Result<String, String> {
     match kind {
         ParamKind::Identifier => quote_identifier(value).map_err(|e| format!("parameter `{name}`: {e}")),
-        ParamKind::Interval => PromDuration::parse(value)
-            .map(|d| d.sql_interval())
-            .map_err(|e| format!("parameter `{name}`: {e}")),
+        ParamKind::Interval => {
+            PromDuration::parse(value).map(|d| d.sql_interval()).map_err(|e| format!("parameter `{name}`: {e}"))
+        }
         ParamKind::Text => Ok(format!("'{}'", value.replace('\'', "''"))),
         ParamKind::Number => value
             .parse::<f64>()

@@ -24,14 +24,20 @@ pub(super) fn validate(model: &Model, source: &SourceText) -> Result<(), SpecErr
                 err(&metric.name, format!("metric `{}`: {problem}", metric.name));
             }
             if let Some(other) = metric_owner.insert(&metric.name, &signal.id) {
-                err(&metric.name, format!("metric `{}` is exported by both `{other}` and `{}`", metric.name, signal.id));
+                err(
+                    &metric.name,
+                    format!("metric `{}` is exported by both `{other}` and `{}`", metric.name, signal.id),
+                );
             }
             if metric.help.trim().is_empty() || metric.help.contains('\n') {
                 err(&metric.name, format!("metric `{}`: help must be one non-empty line", metric.name));
             }
             for label in &metric.labels {
                 if !valid_label_name(label.name()) {
-                    err(label.name(), format!("metric `{}`: `{}` is not a valid label name", metric.name, label.name()));
+                    err(
+                        label.name(),
+                        format!("metric `{}`: `{}` is not a valid label name", metric.name, label.name()),
+                    );
                 }
                 if let LabelDef::Fixed(f) = label
                     && let Some(other) = &f.other
@@ -127,7 +133,10 @@ fn validate_alert(model: &Model, alert: &Alert, err: &mut impl FnMut(&str, Strin
     }
     let summary = alert.summary.trim();
     if !summary.ends_with('.') || !summary.chars().next().is_some_and(char::is_uppercase) || summary.contains("{{") {
-        err(&alert.summary, format!("alert `{name}`: summary is one plain sentence, capitalised, ending with a period"));
+        err(
+            &alert.summary,
+            format!("alert `{name}`: summary is one plain sentence, capitalised, ending with a period"),
+        );
     }
     if !alert.threshold.is_finite() {
         err(name, format!("alert `{name}`: threshold must be a finite number"));
@@ -146,9 +155,12 @@ fn validate_alert(model: &Model, alert: &Alert, err: &mut impl FnMut(&str, Strin
                 def.labels.iter().any(|l| l.name() == label && l.fixed_values().is_some_and(|v| v.len() >= 2))
             });
             if r.matchers.len() != 1 || !fixed {
-                err(metric, format!(
-                    "alert `{name}`: a ratio selects its numerator with one label that has a fixed set of values"
-                ));
+                err(
+                    metric,
+                    format!(
+                        "alert `{name}`: a ratio selects its numerator with one label that has a fixed set of values"
+                    ),
+                );
             }
         }
     }
@@ -156,7 +168,10 @@ fn validate_alert(model: &Model, alert: &Alert, err: &mut impl FnMut(&str, Strin
 
 fn validate_log_rules(model: &Model, signal: &Signal, rules: &LogRules, err: &mut impl FnMut(&str, String)) {
     let Some(log) = model.logs.get(&rules.log) else {
-        err(&rules.log, format!("signal `{}` reads log `{}`, which is not defined under `logs:`", signal.id, rules.log));
+        err(
+            &rules.log,
+            format!("signal `{}` reads log `{}`, which is not defined under `logs:`", signal.id, rules.log),
+        );
         return;
     };
     for rule in &rules.rules {
@@ -170,7 +185,10 @@ fn validate_log_rules(model: &Model, signal: &Signal, rules: &LogRules, err: &mu
             LogAction::Observe => metric.kind == MetricType::Histogram,
         };
         if !compatible {
-            err(&rule.metric, format!("rule on `{}`: action {:?} does not fit a {:?}", rule.metric, rule.action, metric.kind));
+            err(
+                &rule.metric,
+                format!("rule on `{}`: action {:?} does not fit a {:?}", rule.metric, rule.action, metric.kind),
+            );
         }
         let needs_value = matches!(rule.action, LogAction::Add | LogAction::Set | LogAction::Observe);
         if needs_value != rule.value.is_some() {
@@ -179,10 +197,10 @@ fn validate_log_rules(model: &Model, signal: &Signal, rules: &LogRules, err: &mu
         let declared: BTreeSet<&str> = metric.labels.iter().map(LabelDef::name).collect();
         let given: BTreeSet<&str> = rule.labels.keys().map(String::as_str).collect();
         if declared != given {
-            err(&rule.metric, format!(
-                "rule on `{}` sets labels {:?} but the metric has {:?}",
-                rule.metric, given, declared
-            ));
+            err(
+                &rule.metric,
+                format!("rule on `{}` sets labels {:?} but the metric has {:?}", rule.metric, given, declared),
+            );
         }
         if log.format == LogFormat::Text && rule.pattern.is_none() {
             err(&rule.metric, format!("rule on `{}`: text rules need `match`", rule.metric));

@@ -10,7 +10,11 @@ use crate::spec::MetricType;
 pub enum SampleValue {
     Scalar(f64),
     /// Cumulative bucket counts by upper bound (without +Inf), sum and count.
-    Histogram { buckets: Vec<(f64, u64)>, sum: f64, count: u64 },
+    Histogram {
+        buckets: Vec<(f64, u64)>,
+        sum: f64,
+        count: u64,
+    },
 }
 
 #[derive(Clone, Debug, PartialEq)]

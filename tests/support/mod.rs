@@ -24,7 +24,8 @@ pub fn free_port() -> u16 {
 }
 
 fn pg_bindir() -> PathBuf {
-    let out = Command::new("pg_config").arg("--bindir").output().expect("pg_config (PostgreSQL server binaries) is needed");
+    let out =
+        Command::new("pg_config").arg("--bindir").output().expect("pg_config (PostgreSQL server binaries) is needed");
     PathBuf::from(String::from_utf8_lossy(&out.stdout).trim())
 }
 
@@ -130,14 +131,20 @@ impl TestDb {
         };
         let name = format!("ie_test_{}_{}", std::process::id(), COUNTER.fetch_add(1, Ordering::Relaxed));
         let mut admin = PgConnection::connect(&admin_url).await.expect("connect to test server");
-        sqlx::raw_sql(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}"))).execute(&mut admin).await.expect("create database");
+        sqlx::raw_sql(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
+            .execute(&mut admin)
+            .await
+            .expect("create database");
         let url = replace_database(&admin_url, &name);
         TestDb { url, _cluster: cluster }
     }
 
     pub async fn execute(&self, sql: &str) {
         let mut conn = PgConnection::connect(&self.url).await.expect("connect");
-        sqlx::raw_sql(sqlx::AssertSqlSafe(sql.to_string())).execute(&mut conn).await.unwrap_or_else(|e| panic!("{e}\n{sql}"));
+        sqlx::raw_sql(sqlx::AssertSqlSafe(sql.to_string()))
+            .execute(&mut conn)
+            .await
+            .unwrap_or_else(|e| panic!("{e}\n{sql}"));
     }
 
     /// A single number from a query (the runbook's own SQL, in fidelity tests).
@@ -168,72 +175,21 @@ pub fn exporter_bin() -> PathBuf {
     PathBuf::from(env!("CARGO_BIN_EXE_integration-exporter"))
 }
 
-/// The token-refresh runbook's tables with the runbook's columns plus unrelated ones, an enum
-/// status, uuid keys, in `schema` (or public), under the given table names.
-pub fn token_refresh_schema(schema: &str, tokens: &str, watchers: &str, locks: &str) -> String {
-    format!(
-        r#"
-CREATE SCHEMA IF NOT EXISTS {schema};
-CREATE EXTENSION IF NOT EXISTS pgcrypto;
-DO $$ BEGIN CREATE TYPE {schema}.watcher_status AS ENUM ('active', 'degraded', 'paused'); EXCEPTION WHEN duplicate_object THEN NULL; END $$;
-CREATE TABLE {schema}.{tokens} (
-  id uuid PRIMARY KEY DEFAULT gen_random_uuid(),
-  user_id uuid NOT NULL DEFAULT gen_random_uuid(),
-  yacht_id uuid,
-  token_purpose text NOT NULL DEFAULT 'read',
-  access_token text NOT NULL DEFAULT 'secret-access-token',
-  refresh_token text NOT NULL DEFAULT 'secret-refresh-token',
-  expires_at timestamptz NOT NULL,
-  consecutive_failures integer NOT NULL DEFAULT 0,
-  next_retry_at timestamptz,
-  last_refresh_error text,
-  is_revoked boolean NOT NULL DEFAULT false,
-  created_at timestamptz NOT NULL DEFAULT now(),
-  scopes text[] DEFAULT ARRAY['Mail.Read']
-);
-CREATE TABLE {schema}.{watchers} (
-  id bigserial PRIMARY KEY,
-  user_id uuid NOT NULL DEFAULT gen_random_uuid(),
-  yacht_id uuid DEFAULT gen_random_uuid(),
-  sync_status {schema}.watcher_status NOT NULL DEFAULT 'active',
-  last_sync_error text,
-  degraded_at timestamptz,
-  updated_at timestamptz DEFAULT now(),
-  delta_link text
-);
-CREATE TABLE {schema}.{locks} (
-  lock_name text PRIMARY KEY,
-  holder text,
-  acquired_at timestamptz DEFAULT now(),
-  lease_expires_at timestamptz NOT NULL
-);
-"#
-    )
+/// Fills the demo's SQL templates with a schema and table names.
+fn fill(template: &str, schema: &str, tokens: &str, watchers: &str, locks: &str) -> String {
+    template
+        .replace("{schema}", schema)
+        .replace("{tokens}", tokens)
+        .replace("{watchers}", watchers)
+        .replace("{locks}", locks)
 }
 
-/// Runbook-shaped rows: a mix of healthy, expiring, expired, revoked, backed-off and failing
-/// tokens with errors of every class, degraded watchers and two locks.
+/// The token-refresh runbook's tables (demo/token_refresh/schema.sql) under the given names.
+pub fn token_refresh_schema(schema: &str, tokens: &str, watchers: &str, locks: &str) -> String {
+    fill(include_str!("../../demo/token_refresh/schema.sql"), schema, tokens, watchers, locks)
+}
+
+/// Runbook-shaped rows (demo/token_refresh/seed.sql).
 pub fn token_refresh_seed(schema: &str, tokens: &str, watchers: &str, locks: &str) -> String {
-    format!(
-        r#"
-INSERT INTO {schema}.{tokens} (expires_at) SELECT now() + interval '50 minutes' FROM generate_series(1, 40);
-INSERT INTO {schema}.{tokens} (expires_at) SELECT now() + interval '5 minutes' FROM generate_series(1, 7);
-INSERT INTO {schema}.{tokens} (expires_at) SELECT now() - interval '1 hour' FROM generate_series(1, 4);
-INSERT INTO {schema}.{tokens} (expires_at, is_revoked) SELECT now() + interval '3 minutes', true FROM generate_series(1, 3);
-INSERT INTO {schema}.{tokens} (expires_at, next_retry_at, consecutive_failures, last_refresh_error)
-  SELECT now() + interval '2 hours', now() + interval '90 seconds', 2, 'AADSTS50173: invalid_grant: The provided grant has expired' FROM generate_series(1, 5);
-INSERT INTO {schema}.{tokens} (expires_at, next_retry_at, consecutive_failures, last_refresh_error)
-  SELECT now() + interval '2 hours', now() + interval '60 seconds', 1, 'HTTP 429 Too Many Requests' FROM generate_series(1, 6);
-INSERT INTO {schema}.{tokens} (expires_at, next_retry_at, consecutive_failures, last_refresh_error, is_revoked)
-  SELECT now() + interval '2 hours', now() + interval '1 day', 12, 'consent_required: AADSTS65001', true FROM generate_series(1, 2);
-INSERT INTO {schema}.{tokens} (expires_at, next_retry_at, consecutive_failures, last_refresh_error)
-  SELECT now() + interval '2 hours', now() - interval '5 minutes', 11, '503 Service Unavailable' FROM generate_series(1, 3);
-INSERT INTO {schema}.{tokens} (expires_at, last_refresh_error) VALUES (now() + interval '2 hours', 'connection reset by peer');
-INSERT INTO {schema}.{watchers} (sync_status) SELECT 'active' FROM generate_series(1, 30);
-INSERT INTO {schema}.{watchers} (sync_status, degraded_at, last_sync_error) SELECT 'degraded', now(), 'token refresh failed' FROM generate_series(1, 4);
-INSERT INTO {schema}.{watchers} (sync_status) SELECT 'paused' FROM generate_series(1, 2);
-INSERT INTO {schema}.{locks} VALUES ('token_refresh_heartbeat', 'worker-1', now() - interval '20 minutes', now() - interval '10 minutes');
-INSERT INTO {schema}.{locks} VALUES ('mailbox_sync', 'worker-2', now(), now() + interval '2 minutes');
-"#
-    )
+    fill(include_str!("../../demo/token_refresh/seed.sql"), schema, tokens, watchers, locks)
 }

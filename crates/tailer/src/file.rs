@@ -35,14 +35,7 @@ pub(crate) struct Stat {
 
 impl Stat {
     pub(crate) fn of(m: &std::fs::Metadata) -> Stat {
-        Stat {
-            id: FileId {
-                dev: m.dev(),
-                ino: m.ino(),
-            },
-            size: m.size(),
-            mtime: (m.mtime(), m.mtime_nsec()),
-        }
+        Stat { id: FileId { dev: m.dev(), ino: m.ino() }, size: m.size(), mtime: (m.mtime(), m.mtime_nsec()) }
     }
 }
 
@@ -63,10 +56,7 @@ impl Default for Fingerprint {
 impl Fingerprint {
     pub(crate) fn of(bytes: &[u8]) -> Fingerprint {
         let bytes = &bytes[..bytes.len().min(FP_MAX)];
-        Fingerprint {
-            len: bytes.len() as u32,
-            hash: fnv1a(bytes),
-        }
+        Fingerprint { len: bytes.len() as u32, hash: fnv1a(bytes) }
     }
 
     /// Whether `head` (the file's current first bytes) still begins with
@@ -163,11 +153,7 @@ impl Follower {
                 }
                 (stat.size, skipping, Fingerprint::of(&head))
             }
-            Start::At {
-                offset,
-                skipping,
-                fp,
-            } => (offset, skipping, fp),
+            Start::At { offset, skipping, fp } => (offset, skipping, fp),
         };
         Ok(Follower {
             label,
@@ -305,20 +291,11 @@ impl Follower {
         if !self.pending.is_empty() {
             self.pending.clear();
             stats.dropped += 1;
-            sink(Event::Dropped {
-                path: &self.label,
-                reason: DropReason::Unterminated,
-            });
+            sink(Event::Dropped { path: &self.label, reason: DropReason::Unterminated });
         }
     }
 
-    fn emit_chunk(
-        &mut self,
-        chunk: &[u8],
-        max_line: usize,
-        stats: &mut FileStats,
-        sink: &mut dyn FnMut(Event<'_>),
-    ) {
+    fn emit_chunk(&mut self, chunk: &[u8], max_line: usize, stats: &mut FileStats, sink: &mut dyn FnMut(Event<'_>)) {
         let mut start = 0;
         for nl in memchr::memchr_iter(b'\n', chunk) {
             let piece = &chunk[start..nl];
@@ -356,20 +333,11 @@ impl Follower {
 
 fn drop_too_long(label: &str, stats: &mut FileStats, sink: &mut dyn FnMut(Event<'_>)) {
     stats.dropped += 1;
-    sink(Event::Dropped {
-        path: label,
-        reason: DropReason::TooLong,
-    });
+    sink(Event::Dropped { path: label, reason: DropReason::TooLong });
 }
 
 /// `line` excludes the `\n`; the length limit counts a trailing `\r`.
-fn emit_line(
-    label: &str,
-    line: &[u8],
-    max_line: usize,
-    stats: &mut FileStats,
-    sink: &mut dyn FnMut(Event<'_>),
-) {
+fn emit_line(label: &str, line: &[u8], max_line: usize, stats: &mut FileStats, sink: &mut dyn FnMut(Event<'_>)) {
     if line.len() > max_line {
         return drop_too_long(label, stats, sink);
     }
@@ -381,10 +349,7 @@ fn emit_line(
         }
         Err(_) => {
             stats.dropped += 1;
-            sink(Event::Dropped {
-                path: label,
-                reason: DropReason::InvalidUtf8,
-            });
+            sink(Event::Dropped { path: label, reason: DropReason::InvalidUtf8 });
         }
     }
 }

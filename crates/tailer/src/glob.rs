@@ -29,17 +29,8 @@ impl Pattern {
         if !name.contains(['*', '?', '[']) {
             return Pattern::Literal(raw.to_string());
         }
-        let dir = if prefix.is_empty() {
-            PathBuf::from(".")
-        } else {
-            PathBuf::from(prefix)
-        };
-        Pattern::Glob {
-            raw: raw.to_string(),
-            dir,
-            prefix: prefix.to_string(),
-            name: name.chars().collect(),
-        }
+        let dir = if prefix.is_empty() { PathBuf::from(".") } else { PathBuf::from(prefix) };
+        Pattern::Glob { raw: raw.to_string(), dir, prefix: prefix.to_string(), name: name.chars().collect() }
     }
 
     /// Whether `label` is a path this pattern could produce (used to keep
@@ -47,9 +38,9 @@ impl Pattern {
     pub(crate) fn covers(&self, label: &str) -> bool {
         match self {
             Pattern::Literal(p) => p == label,
-            Pattern::Glob { prefix, name, .. } => label
-                .strip_prefix(prefix.as_str())
-                .is_some_and(|rest| !rest.contains('/') && matches(name, rest)),
+            Pattern::Glob { prefix, name, .. } => {
+                label.strip_prefix(prefix.as_str()).is_some_and(|rest| !rest.contains('/') && matches(name, rest))
+            }
         }
     }
 }
@@ -183,10 +174,7 @@ mod tests {
         assert!(p.covers("/var/log/app/x.log"));
         assert!(!p.covers("/var/log/app/sub/x.log"));
         assert!(!p.covers("/var/log/x.log"));
-        assert!(matches!(
-            Pattern::parse("/var/log/a.log"),
-            Pattern::Literal(_)
-        ));
+        assert!(matches!(Pattern::parse("/var/log/a.log"), Pattern::Literal(_)));
         match Pattern::parse("*.log") {
             Pattern::Glob { dir, prefix, .. } => {
                 assert_eq!(dir, PathBuf::from("."));

@@ -205,8 +205,7 @@ impl Tailer {
     pub fn poll(&mut self, now: Instant, sink: &mut dyn FnMut(Event<'_>)) {
         self.polls += 1;
         let generation = self.polls;
-        let start_at_end =
-            generation == 1 && self.restored.is_none() && self.config.start_at == StartAt::End;
+        let start_at_end = generation == 1 && self.restored.is_none() && self.config.start_at == StartAt::End;
         if let Some(cp) = self.restored.take() {
             self.restore(cp, now, sink);
         }
@@ -268,9 +267,7 @@ impl Tailer {
         self.paths.retain(|path, ps| {
             ps.current.is_some()
                 || followers.iter().any(|f| &f.label == path)
-                || patterns
-                    .iter()
-                    .any(|p| matches!(p, Pattern::Literal(l) if l == path))
+                || patterns.iter().any(|p| matches!(p, Pattern::Literal(l) if l == path))
         });
     }
 
@@ -302,9 +299,7 @@ impl Tailer {
             .map(|(path, ps)| {
                 let mut s = ps.stats.clone();
                 s.path.clone_from(path);
-                let cur = ps
-                    .current
-                    .and_then(|id| self.followers.iter().find(|f| f.id == id));
+                let cur = ps.current.and_then(|id| self.followers.iter().find(|f| f.id == id));
                 (s.size, s.offset) = match cur {
                     Some(f) if f.last_size != u64::MAX => (f.last_size, f.offset),
                     Some(f) => (0, f.offset),
@@ -337,8 +332,7 @@ impl Tailer {
                             Seen::File(Stat::of(&m))
                         }
                         Ok(_) => {
-                            let e =
-                                io::Error::new(io::ErrorKind::InvalidInput, "not a regular file");
+                            let e = io::Error::new(io::ErrorKind::InvalidInput, "not a regular file");
                             report(&mut self.errors, "stat", path, &e, sink);
                             Seen::Missing
                         }
@@ -353,12 +347,7 @@ impl Tailer {
                     };
                     seen.insert(path.clone(), s);
                 }
-                Pattern::Glob {
-                    raw,
-                    dir,
-                    prefix,
-                    name,
-                } => {
+                Pattern::Glob { raw, dir, prefix, name } => {
                     self.io.read_dir += 1;
                     let entries = match fs::read_dir(dir) {
                         Ok(rd) => {
@@ -431,15 +420,7 @@ impl Tailer {
             f.seen_gen = generation;
             let ps = path_state(&mut self.paths, &f.label);
             let res = f.fstat(&mut self.io).and_then(|st| {
-                f.process(
-                    st,
-                    now,
-                    self.config.max_line_bytes,
-                    &mut self.buf,
-                    &mut ps.stats,
-                    &mut self.io,
-                    sink,
-                )
+                f.process(st, now, self.config.max_line_bytes, &mut self.buf, &mut ps.stats, &mut self.io, sink)
             });
             let read = match res {
                 Ok(read) => {
@@ -484,15 +465,7 @@ impl Tailer {
         }
         f.seen_gen = generation;
         let ps = path_state(&mut self.paths, &f.label);
-        match f.process(
-            st,
-            now,
-            self.config.max_line_bytes,
-            &mut self.buf,
-            &mut ps.stats,
-            &mut self.io,
-            sink,
-        ) {
+        match f.process(st, now, self.config.max_line_bytes, &mut self.buf, &mut ps.stats, &mut self.io, sink) {
             Ok(_) => ok(&mut self.errors, "read", &f.label),
             Err(e) => report(&mut self.errors, "read", &f.label, &e, sink),
         }
@@ -527,11 +500,7 @@ impl Tailer {
         if real.id != st.id && self.followers.iter().any(|f| f.id == real.id) {
             return None;
         }
-        let start = if start_at_end {
-            Start::End
-        } else {
-            Start::Zero
-        };
+        let start = if start_at_end { Start::End } else { Start::Zero };
         match Follower::open(path.to_string(), file, real, start, now, &mut self.io) {
             Ok(f) => {
                 path_state(&mut self.paths, path);
@@ -551,30 +520,18 @@ impl Tailer {
     fn restore(&mut self, cp: Checkpoint, now: Instant, sink: &mut dyn FnMut(Event<'_>)) {
         let mut listings: HashMap<PathBuf, Vec<(u64, PathBuf)>> = HashMap::new();
         for entry in cp.files {
-            let id = FileId {
-                dev: entry.dev,
-                ino: entry.ino,
-            };
+            let id = FileId { dev: entry.dev, ino: entry.ino };
             if self.followers.iter().any(|f| f.id == id) {
                 continue;
             }
-            let fp = Fingerprint {
-                len: entry.fingerprint_len,
-                hash: entry.fingerprint_hash,
-            };
-            let resume = Start::At {
-                offset: entry.offset,
-                skipping: entry.skipping,
-                fp,
-            };
+            let fp = Fingerprint { len: entry.fingerprint_len, hash: entry.fingerprint_hash };
+            let resume = Start::At { offset: entry.offset, skipping: entry.skipping, fp };
             self.io.metadata += 1;
             let at_path = fs::metadata(&entry.path).ok().map(|m| Stat::of(&m));
             if at_path.is_some_and(|s| s.id == id) {
                 // Same inode at the same path: continue, unless its head or
                 // size says it was truncated (or the inode reused) meanwhile.
-                let Some((file, st, intact)) =
-                    self.open_checked(Path::new(&entry.path), id, &entry)
-                else {
+                let Some((file, st, intact)) = self.open_checked(Path::new(&entry.path), id, &entry) else {
                     continue;
                 };
                 let start = if intact {
@@ -585,9 +542,7 @@ impl Tailer {
                     sink(Event::Truncated { path: &entry.path });
                     Start::Zero
                 };
-                if let Ok(f) =
-                    Follower::open(entry.path.clone(), file, st, start, now, &mut self.io)
-                {
+                if let Ok(f) = Follower::open(entry.path.clone(), file, st, start, now, &mut self.io) {
                     path_state(&mut self.paths, &entry.path).current = Some(id);
                     self.followers.push(f);
                 }
@@ -607,23 +562,14 @@ impl Tailer {
             let io = &mut self.io;
             let listing = listings.entry(dir.clone()).or_insert_with(|| {
                 io.read_dir += 1;
-                fs::read_dir(&dir)
-                    .map(|rd| rd.flatten().map(|e| (e.ino(), e.path())).collect())
-                    .unwrap_or_default()
+                fs::read_dir(&dir).map(|rd| rd.flatten().map(|e| (e.ino(), e.path())).collect()).unwrap_or_default()
             });
-            let candidates: Vec<PathBuf> = listing
-                .iter()
-                .filter(|(ino, _)| *ino == entry.ino)
-                .map(|(_, p)| p.clone())
-                .collect();
-            let found = candidates
-                .iter()
-                .find_map(|p| self.open_checked(p, id, &entry).filter(|x| x.2));
+            let candidates: Vec<PathBuf> =
+                listing.iter().filter(|(ino, _)| *ino == entry.ino).map(|(_, p)| p.clone()).collect();
+            let found = candidates.iter().find_map(|p| self.open_checked(p, id, &entry).filter(|x| x.2));
             match found {
                 Some((file, st, _)) => {
-                    if let Ok(mut f) =
-                        Follower::open(entry.path.clone(), file, st, resume, now, &mut self.io)
-                    {
+                    if let Ok(mut f) = Follower::open(entry.path.clone(), file, st, resume, now, &mut self.io) {
                         f.live = false;
                         self.followers.push(f);
                     }
@@ -636,10 +582,7 @@ impl Tailer {
                             entry.dev, entry.ino, entry.offset
                         ),
                     );
-                    sink(Event::Error {
-                        path: &entry.path,
-                        error: &e,
-                    });
+                    sink(Event::Error { path: &entry.path, error: &e });
                 }
             }
         }
@@ -647,12 +590,7 @@ impl Tailer {
 
     /// Opens `path`, checks it is inode `id`, and whether the checkpointed
     /// fingerprint and offset still fit (`true`) or it was truncated.
-    fn open_checked(
-        &mut self,
-        path: &Path,
-        id: FileId,
-        entry: &FileCheckpoint,
-    ) -> Option<(File, Stat, bool)> {
+    fn open_checked(&mut self, path: &Path, id: FileId, entry: &FileCheckpoint) -> Option<(File, Stat, bool)> {
         self.io.open += 1;
         let file = File::open(path).ok()?;
         self.io.fstat += 1;
@@ -661,10 +599,7 @@ impl Tailer {
             return None;
         }
         let head = file::read_head(&file, &mut self.io).ok()?;
-        let fp = Fingerprint {
-            len: entry.fingerprint_len,
-            hash: entry.fingerprint_hash,
-        };
+        let fp = Fingerprint { len: entry.fingerprint_len, hash: entry.fingerprint_hash };
         let intact = fp.matches(&head) && st.size >= entry.offset;
         Some((file, st, intact))
     }
@@ -672,13 +607,7 @@ impl Tailer {
 
 fn path_state<'a>(paths: &'a mut BTreeMap<String, PathState>, path: &str) -> &'a mut PathState {
     if !paths.contains_key(path) {
-        paths.insert(
-            path.to_string(),
-            PathState {
-                current: None,
-                stats: FileStats::default(),
-            },
-        );
+        paths.insert(path.to_string(), PathState { current: None, stats: FileStats::default() });
     }
     match paths.get_mut(path) {
         Some(ps) => ps,

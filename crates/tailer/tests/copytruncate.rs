@@ -14,11 +14,7 @@ use std::time::Duration;
 use tailer::Tailer;
 
 fn write_lines(p: &Path, range: std::ops::Range<u64>, rng: &mut Rng) {
-    let mut f = OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(p)
-        .expect("open");
+    let mut f = OpenOptions::new().create(true).append(true).open(p).expect("open");
     let mut s = String::new();
     for n in range {
         s.push_str(&numbered(n, rng));
@@ -28,12 +24,7 @@ fn write_lines(p: &Path, range: std::ops::Range<u64>, rng: &mut Rng) {
 
 fn copytruncate(p: &Path, copy: &Path) {
     fs::copy(p, copy).expect("copy");
-    OpenOptions::new()
-        .write(true)
-        .open(p)
-        .expect("open")
-        .set_len(0)
-        .expect("truncate");
+    OpenOptions::new().write(true).open(p).expect("open").set_len(0).expect("truncate");
 }
 
 #[test]
@@ -69,10 +60,7 @@ fn truncation_to_the_same_size_is_detected() {
     copytruncate(&p, &dir.path().join("app.log.1"));
     fs::write(&p, "000000003 c\n000000004 d\n").expect("write");
     c.poll(&mut t);
-    assert_eq!(
-        c.line_texts(),
-        ["000000001 a", "000000002 b", "000000003 c", "000000004 d"]
-    );
+    assert_eq!(c.line_texts(), ["000000001 a", "000000002 b", "000000003 c", "000000004 d"]);
     assert_eq!(c.count(|e| matches!(e, Ev::Truncated(_))), 1);
 }
 
@@ -92,13 +80,7 @@ fn run(synchronized: bool, seed: u64) {
     // truncating, and (synchronized mode) by the tailer around a full drain.
     let lock = Arc::new(Mutex::new(()));
     let writer = {
-        let (p, written, done, lock, polls) = (
-            p.clone(),
-            written.clone(),
-            done.clone(),
-            lock.clone(),
-            polls.clone(),
-        );
+        let (p, written, done, lock, polls) = (p.clone(), written.clone(), done.clone(), lock.clone(), polls.clone());
         thread::spawn(move || {
             let mut rng = Rng::new(seed);
             let mut f = OpenOptions::new().append(true).open(&p).expect("open");
@@ -106,8 +88,7 @@ fn run(synchronized: bool, seed: u64) {
                 for _ in 0..rng.below(200) + 1 {
                     let _g = lock.lock().expect("lock");
                     let n = written.load(Ordering::SeqCst);
-                    f.write_all(numbered(n, &mut rng).as_bytes())
-                        .expect("write");
+                    f.write_all(numbered(n, &mut rng).as_bytes()).expect("write");
                     written.store(n + 1, Ordering::SeqCst);
                     drop(_g);
                     if rng.below(8) == 0 {
@@ -164,16 +145,10 @@ fn run(synchronized: bool, seed: u64) {
         placed.dedup();
         assert_eq!(placed.len() as u64, total);
         for l in &emitted {
-            assert!(
-                placed.binary_search(&l.as_str()).is_ok(),
-                "never written: {l}"
-            );
+            assert!(placed.binary_search(&l.as_str()).is_ok(), "never written: {l}");
         }
         for l in live.lines() {
-            assert!(
-                emitted.contains(l),
-                "line in the live file not emitted: {l}"
-            );
+            assert!(emitted.contains(l), "line in the live file not emitted: {l}");
         }
     }
     assert!(c.count(|e| matches!(e, Ev::Truncated(_))) >= 1);

@@ -16,13 +16,8 @@ use tailer::{StartAt, Tailer, TailerConfig};
 fn files_appearing_under_a_glob_are_read_from_zero_while_written() {
     let dir = tempfile::tempdir().expect("tempdir");
     let glob = dir.path().join("*.log");
-    let mut t = Tailer::new(
-        TailerConfig {
-            start_at: StartAt::End,
-            ..config(&[&glob], Duration::from_millis(200))
-        },
-        None,
-    );
+    let mut t =
+        Tailer::new(TailerConfig { start_at: StartAt::End, ..config(&[&glob], Duration::from_millis(200)) }, None);
     // Exists at the first poll: start_at End skips its old content.
     fs::write(dir.path().join("old.log"), "000000000 before start\n").expect("write");
     fs::write(dir.path().join("ignored.txt"), "not matched\n").expect("write");
@@ -36,30 +31,20 @@ fn files_appearing_under_a_glob_are_read_from_zero_while_written() {
         let (d, next, done) = (dir.path().to_path_buf(), next.clone(), done.clone());
         thread::spawn(move || {
             let mut rng = Rng::new(31);
-            let mut files = vec![
-                OpenOptions::new()
-                    .append(true)
-                    .open(d.join("old.log"))
-                    .expect("open"),
-            ];
+            let mut files = vec![OpenOptions::new().append(true).open(d.join("old.log")).expect("open")];
             for i in 0..40u64 {
                 if i % 4 == 0 {
                     // Every new file starts with the same first line: only
                     // the inode tells them apart.
-                    let mut f = OpenOptions::new()
-                        .create(true)
-                        .append(true)
-                        .open(d.join(format!("f{i}.log")))
-                        .expect("create");
+                    let mut f =
+                        OpenOptions::new().create(true).append(true).open(d.join(format!("f{i}.log"))).expect("create");
                     f.write_all(b"same header\n").expect("write");
                     files.push(f);
                 }
                 for _ in 0..50 {
                     let k = rng.below(files.len() as u64) as usize;
                     let n = next.fetch_add(1, Ordering::SeqCst) + 1;
-                    files[k]
-                        .write_all(numbered(n, &mut rng).as_bytes())
-                        .expect("write");
+                    files[k].write_all(numbered(n, &mut rng).as_bytes()).expect("write");
                 }
                 thread::sleep(Duration::from_millis(2));
             }
@@ -74,11 +59,7 @@ fn files_appearing_under_a_glob_are_read_from_zero_while_written() {
     c.poll(&mut t);
     let headers = c.lines.iter().filter(|(_, l)| l == "same header").count();
     assert_eq!(headers, 10, "one header per new file");
-    let numbered: Vec<String> = c
-        .line_texts()
-        .into_iter()
-        .filter(|l| l != "same header")
-        .collect();
+    let numbered: Vec<String> = c.line_texts().into_iter().filter(|l| l != "same header").collect();
     // Line 0 was written before the first poll and start_at is End.
     let total = next.load(Ordering::SeqCst) + 1;
     let mut with_zero = numbered.clone();
@@ -91,10 +72,7 @@ fn files_appearing_under_a_glob_are_read_from_zero_while_written() {
 #[test]
 fn two_files_with_identical_content_are_both_read() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let mut t = Tailer::new(
-        config(&[&dir.path().join("*.log")], Duration::from_millis(50)),
-        None,
-    );
+    let mut t = Tailer::new(config(&[&dir.path().join("*.log")], Duration::from_millis(50)), None);
     let mut c = Collected::default();
     c.poll(&mut t);
     fs::write(dir.path().join("a.log"), "same\nsame\n").expect("write");
@@ -110,20 +88,10 @@ fn start_at_end_skips_a_partial_last_line() {
     let dir = tempfile::tempdir().expect("tempdir");
     let p = dir.path().join("a.log");
     fs::write(&p, "old\nhalf of an old li").expect("write");
-    let mut t = Tailer::new(
-        TailerConfig {
-            start_at: StartAt::End,
-            ..config(&[&p], Duration::from_millis(50))
-        },
-        None,
-    );
+    let mut t = Tailer::new(TailerConfig { start_at: StartAt::End, ..config(&[&p], Duration::from_millis(50)) }, None);
     let mut c = Collected::default();
     c.poll(&mut t);
-    OpenOptions::new()
-        .append(true)
-        .open(&p)
-        .and_then(|mut f| f.write_all(b"ne\nnew\n"))
-        .expect("append");
+    OpenOptions::new().append(true).open(&p).and_then(|mut f| f.write_all(b"ne\nnew\n")).expect("append");
     c.poll(&mut t);
     assert_eq!(c.line_texts(), ["new"]);
 }
@@ -146,20 +114,13 @@ fn errors_are_reported_once_and_polling_goes_on() {
     // A glob whose "directory" is a regular file cannot be listed.
     let bad_glob = good.join("*.log");
     fs::write(&good, "line\n").expect("write");
-    let mut t = Tailer::new(
-        config(&[&not_a_file, &bad_glob, &good], Duration::from_millis(50)),
-        None,
-    );
+    let mut t = Tailer::new(config(&[&not_a_file, &bad_glob, &good], Duration::from_millis(50)), None);
     let mut c = Collected::default();
     for _ in 0..3 {
         c.poll(&mut t);
     }
     assert_eq!(c.line_texts(), ["line"]);
-    let errors: Vec<_> = c
-        .events
-        .iter()
-        .filter(|e| matches!(e, Ev::Error(..)))
-        .collect();
+    let errors: Vec<_> = c.events.iter().filter(|e| matches!(e, Ev::Error(..))).collect();
     assert_eq!(errors.len(), 2, "{errors:?}");
 }
 
@@ -173,10 +134,7 @@ fn unchanged_poll_costs_one_metadata_per_path_and_one_read_dir_per_glob() {
     }
     let lit = dir.path().join("lit.log");
     fs::write(&lit, "y\n").expect("write");
-    let mut t = Tailer::new(
-        config(&[&sub.join("*.log"), &lit], Duration::from_millis(50)),
-        None,
-    );
+    let mut t = Tailer::new(config(&[&sub.join("*.log"), &lit], Duration::from_millis(50)), None);
     let mut c = Collected::default();
     c.poll(&mut t);
     c.poll(&mut t);

@@ -12,19 +12,12 @@ use std::time::Duration;
 use tailer::{DropReason, Tailer, TailerConfig};
 
 fn append(p: &Path, bytes: &[u8]) {
-    let mut f = OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(p)
-        .expect("open");
+    let mut f = OpenOptions::new().create(true).append(true).open(p).expect("open");
     f.write_all(bytes).expect("write");
 }
 
 fn cfg(p: &Path, max: usize) -> TailerConfig {
-    TailerConfig {
-        max_line_bytes: max,
-        ..config(&[p], Duration::from_millis(50))
-    }
+    TailerConfig { max_line_bytes: max, ..config(&[p], Duration::from_millis(50)) }
 }
 
 #[test]
@@ -45,10 +38,7 @@ fn line_written_in_pieces_is_emitted_once_whole() {
     assert_eq!(c.line_texts(), ["hello world", "second line"]);
     assert!(c.events.is_empty());
     let cp = t.checkpoint();
-    assert_eq!(
-        cp.files[0].offset,
-        std::fs::metadata(&p).expect("meta").len()
-    );
+    assert_eq!(cp.files[0].offset, std::fs::metadata(&p).expect("meta").len());
 }
 
 #[test]
@@ -62,18 +52,12 @@ fn too_long_line_is_dropped_and_its_rest_skipped() {
     c.poll(&mut t);
     append(&p, b"789abcdef"); // now too long, newline not yet there
     c.poll(&mut t);
-    assert_eq!(
-        c.count(|e| *e == Ev::Dropped(p.to_string_lossy().into(), DropReason::TooLong)),
-        1
-    );
+    assert_eq!(c.count(|e| *e == Ev::Dropped(p.to_string_lossy().into(), DropReason::TooLong)), 1);
     append(&p, b"ghij\nafter\n12345678\n123456789\n");
     c.poll(&mut t);
     // The tail "ghij" of the long line is not a line of its own.
     assert_eq!(c.line_texts(), ["ok", "after", "12345678"]);
-    assert_eq!(
-        c.count(|e| matches!(e, Ev::Dropped(_, DropReason::TooLong))),
-        2
-    );
+    assert_eq!(c.count(|e| matches!(e, Ev::Dropped(_, DropReason::TooLong))), 2);
     let st = &t.file_stats()[0];
     assert_eq!((st.lines, st.dropped), (3, 2));
 }
@@ -87,13 +71,7 @@ fn invalid_utf8_is_dropped_not_fatal() {
     let mut c = Collected::default();
     c.poll(&mut t);
     assert_eq!(c.line_texts(), ["good", "also good"]);
-    assert_eq!(
-        c.events,
-        [Ev::Dropped(
-            p.to_string_lossy().into(),
-            DropReason::InvalidUtf8
-        )]
-    );
+    assert_eq!(c.events, [Ev::Dropped(p.to_string_lossy().into(), DropReason::InvalidUtf8)]);
     assert_eq!(DropReason::InvalidUtf8.as_str(), "invalid_utf8");
     assert_eq!(DropReason::TooLong.as_str(), "too_long");
     assert_eq!(DropReason::Unterminated.as_str(), "unterminated");
@@ -113,13 +91,7 @@ fn unterminated_line_of_closed_retired_file_is_reported() {
     c.poll(&mut t);
     assert_eq!(c.line_texts(), ["one"]);
     let label: String = p.to_string_lossy().into();
-    assert_eq!(
-        c.events,
-        [
-            Ev::Rotated(label.clone()),
-            Ev::Dropped(label, DropReason::Unterminated)
-        ]
-    );
+    assert_eq!(c.events, [Ev::Rotated(label.clone()), Ev::Dropped(label, DropReason::Unterminated)]);
     assert!(t.checkpoint().files.is_empty());
 }
 

@@ -35,10 +35,7 @@ fn crash_at_random_points_loses_and_repeats_nothing() {
             dir: dir.path().to_path_buf(),
             scheme: Scheme::RenameUnique,
             rotations: 60,
-            delays: [0u64, 3, 30, 0, 100]
-                .iter()
-                .map(|&m| Duration::from_millis(m))
-                .collect(),
+            delays: [0u64, 3, 30, 0, 100].iter().map(|&m| Duration::from_millis(m)).collect(),
             lines_per_file: 60,
             seed: 21,
         },
@@ -49,10 +46,7 @@ fn crash_at_random_points_loses_and_repeats_nothing() {
     let mut c = Collected::default();
     let (mut crashes, mut restored_rotations) = (0, 0);
     let save = |t: &Tailer, c: &Collected| {
-        let saved = Saved {
-            checkpoint: t.checkpoint(),
-            emitted: c.lines.len(),
-        };
+        let saved = Saved { checkpoint: t.checkpoint(), emitted: c.lines.len() };
         write_atomic(&state, &serde_json::to_vec(&saved).expect("json")).expect("save");
         shared.saved.fetch_add(1, Ordering::SeqCst);
     };
@@ -68,8 +62,7 @@ fn crash_at_random_points_loses_and_repeats_nothing() {
                 // while (the writer keeps writing and may rotate), restart.
                 crashes += 1;
                 thread::sleep(Duration::from_millis(rng.below(40)));
-                let saved: Saved =
-                    serde_json::from_slice(&fs::read(&state).expect("read state")).expect("parse");
+                let saved: Saved = serde_json::from_slice(&fs::read(&state).expect("read state")).expect("parse");
                 c.lines.truncate(saved.emitted);
                 t = Tailer::new(cfg.clone(), Some(saved.checkpoint));
                 c.poll(&mut t);
@@ -89,12 +82,7 @@ fn crash_at_random_points_loses_and_repeats_nothing() {
     assert!(crashes > 10, "only {crashes} crashes");
     assert!(restored_rotations > 0, "no rotation happened while down");
     assert_exactly_once(&c.line_texts(), total);
-    assert_eq!(
-        c.count(|e| matches!(e, Ev::Error(..) | Ev::Dropped(..))),
-        0,
-        "{:?}",
-        c.events
-    );
+    assert_eq!(c.count(|e| matches!(e, Ev::Error(..) | Ev::Dropped(..))), 0, "{:?}", c.events);
 }
 
 #[test]
@@ -109,25 +97,12 @@ fn restore_continues_same_file_at_offset() {
     let cp = t.checkpoint();
     // The partial line is not committed: resume at its start.
     assert_eq!(cp.files[0].offset, 24);
-    let cp: Checkpoint =
-        serde_json::from_str(&serde_json::to_string(&cp).expect("ser")).expect("de");
+    let cp: Checkpoint = serde_json::from_str(&serde_json::to_string(&cp).expect("ser")).expect("de");
     drop(t);
-    OpenOptions::new()
-        .append(true)
-        .open(&p)
-        .and_then(|mut f| f.write_all(b"tial\n000000003 d\n"))
-        .expect("append");
+    OpenOptions::new().append(true).open(&p).and_then(|mut f| f.write_all(b"tial\n000000003 d\n")).expect("append");
     let mut t = Tailer::new(cfg, Some(cp));
     c.poll(&mut t);
-    assert_eq!(
-        c.line_texts(),
-        [
-            "000000000 a",
-            "000000001 b",
-            "000000002 partial",
-            "000000003 d"
-        ]
-    );
+    assert_eq!(c.line_texts(), ["000000000 a", "000000001 b", "000000002 partial", "000000003 d"]);
     assert!(c.events.is_empty(), "{:?}", c.events);
 }
 
@@ -143,11 +118,7 @@ fn restore_drains_file_rotated_while_down_then_reads_new_file() {
     let cp = t.checkpoint();
     drop(t);
     // Down: more lines, rotation, a new file with the same first line shape.
-    OpenOptions::new()
-        .append(true)
-        .open(&p)
-        .and_then(|mut f| f.write_all(b"000000001 b\n"))
-        .expect("append");
+    OpenOptions::new().append(true).open(&p).and_then(|mut f| f.write_all(b"000000001 b\n")).expect("append");
     fs::rename(&p, dir.path().join("app.log.1")).expect("rename");
     fs::write(&p, "000000002 c\n").expect("write");
     let mut t = Tailer::new(cfg, Some(cp));
@@ -191,11 +162,7 @@ fn restore_reports_a_file_that_vanished_while_down() {
     fs::remove_file(&p).expect("rm");
     let mut t = Tailer::new(cfg, Some(cp));
     c.poll(&mut t);
-    assert!(
-        c.count(|e| matches!(e, Ev::Error(..))) == 1,
-        "{:?}",
-        c.events
-    );
+    assert!(c.count(|e| matches!(e, Ev::Error(..))) == 1, "{:?}", c.events);
 }
 
 #[test]

@@ -9,14 +9,7 @@ use std::time::Duration;
 
 const WAIT: Duration = Duration::from_millis(1000);
 
-fn run(
-    scheme: Scheme,
-    rotations: usize,
-    delays: Vec<Duration>,
-    lines: u64,
-    glob: Option<&str>,
-    seed: u64,
-) {
+fn run(scheme: Scheme, rotations: usize, delays: Vec<Duration>, lines: u64, glob: Option<&str>, seed: u64) {
     let dir = tempfile::tempdir().expect("tempdir");
     let watched = match glob {
         Some(g) => dir.path().join(g),
@@ -24,23 +17,10 @@ fn run(
     };
     let mut t = new_tailer(config(&[&watched], WAIT));
     let shared = Arc::new(Shared::default());
-    let plan = WriterPlan {
-        dir: dir.path().to_path_buf(),
-        scheme,
-        rotations,
-        delays,
-        lines_per_file: lines,
-        seed,
-    };
+    let plan = WriterPlan { dir: dir.path().to_path_buf(), scheme, rotations, delays, lines_per_file: lines, seed };
     let writer = spawn_writer(plan, &shared);
     let mut c = Collected::default();
-    poll_until_done(
-        &mut t,
-        &mut c,
-        &shared,
-        WAIT + Duration::from_millis(500),
-        seed + 1,
-    );
+    poll_until_done(&mut t, &mut c, &shared, WAIT + Duration::from_millis(500), seed + 1);
     let total = writer.join().expect("writer");
     assert_exactly_once(&c.line_texts(), total);
     // Labels stay the live name, whatever the file is called now.
@@ -49,19 +29,11 @@ fn run(
         assert!(c.lines.iter().all(|(p, _)| *p == label));
     }
     assert!(c.count(|e| matches!(e, Ev::Rotated(_))) >= rotations);
-    assert_eq!(
-        c.count(|e| matches!(e, Ev::Error(..) | Ev::Dropped(..))),
-        0,
-        "{:?}",
-        c.events
-    );
+    assert_eq!(c.count(|e| matches!(e, Ev::Error(..) | Ev::Dropped(..))), 0, "{:?}", c.events);
     // Everything retired has been closed again.
     assert!(t.checkpoint().files.iter().all(|f| !f.retired));
     let stats = t.file_stats();
-    let st = stats
-        .iter()
-        .find(|s| s.path == label)
-        .expect("stats for app.log");
+    let st = stats.iter().find(|s| s.path == label).expect("stats for app.log");
     assert!(st.rotations >= rotations as u64);
 }
 
@@ -84,26 +56,12 @@ fn rename_rotation_slow_reopen() {
 fn rename_rotation_under_glob_that_also_matches_rotated_names() {
     // app.log.1 is matched by the glob too: it must be recognised as the
     // file we are already reading (same inode), not read again from 0.
-    run(
-        Scheme::Rename,
-        200,
-        ms(&[0, 2, 0, 20]),
-        30,
-        Some("app.log*"),
-        3,
-    );
+    run(Scheme::Rename, 200, ms(&[0, 2, 0, 20]), 30, Some("app.log*"), 3);
 }
 
 #[test]
 fn rename_rotation_under_glob_not_matching_rotated_names() {
-    run(
-        Scheme::Rename,
-        200,
-        ms(&[0, 2, 0, 20]),
-        30,
-        Some("*.log"),
-        4,
-    );
+    run(Scheme::Rename, 200, ms(&[0, 2, 0, 20]), 30, Some("*.log"), 4);
 }
 
 #[test]

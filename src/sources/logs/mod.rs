@@ -122,11 +122,13 @@ impl LogRunner {
                         LineOutcome::Unmatched => {}
                     }
                 }
-                Event::Dropped { path, reason } => *dropped.entry((path.to_string(), reason.as_str())).or_default() += 1,
+                Event::Dropped { path, reason } => {
+                    *dropped.entry((path.to_string(), reason.as_str())).or_default() += 1
+                }
                 Event::Error { path, error } => {
                     let count = read_errors.entry(path.to_string()).or_default();
                     // Log the first error of a path and then every 100th, not every poll.
-                    if *count % 100 == 0 {
+                    if count.is_multiple_of(100) {
                         tracing::warn!(path, %error, "cannot read log file");
                     }
                     *count += 1;
@@ -156,24 +158,47 @@ impl LogRunner {
         let mut families = self.engine.families();
         let log = self.id.as_str();
         let fam = |name: &str, help: &str, kind: MetricType| Family::new(name, help, kind);
-        let mut bytes = fam("integration_exporter_log_bytes_read_total", "Bytes read from the log file.", MetricType::Counter);
-        let mut size = fam("integration_exporter_log_file_size_bytes", "Size of the log file (size minus offset is the backlog).", MetricType::Gauge);
-        let mut offset = fam("integration_exporter_log_file_offset_bytes", "Read offset in the log file.", MetricType::Gauge);
-        let mut lines = fam("integration_exporter_log_lines_total", "Complete lines read from the log file.", MetricType::Counter);
-        let mut matched = fam("integration_exporter_log_lines_matched_total", "Lines that matched at least one rule.", MetricType::Counter);
+        let mut bytes =
+            fam("integration_exporter_log_bytes_read_total", "Bytes read from the log file.", MetricType::Counter);
+        let mut size = fam(
+            "integration_exporter_log_file_size_bytes",
+            "Size of the log file (size minus offset is the backlog).",
+            MetricType::Gauge,
+        );
+        let mut offset =
+            fam("integration_exporter_log_file_offset_bytes", "Read offset in the log file.", MetricType::Gauge);
+        let mut lines =
+            fam("integration_exporter_log_lines_total", "Complete lines read from the log file.", MetricType::Counter);
+        let mut matched = fam(
+            "integration_exporter_log_lines_matched_total",
+            "Lines that matched at least one rule.",
+            MetricType::Counter,
+        );
         let mut unparsable = fam(
             "integration_exporter_log_lines_unparsable_total",
             "Lines a rule took but could not use (bad JSON, number or timestamp).",
             MetricType::Counter,
         );
-        let mut rotations = fam("integration_exporter_log_rotations_total", "Times the path started naming a new file.", MetricType::Counter);
-        let mut truncations = fam("integration_exporter_log_truncations_total", "Times the file was truncated in place (copytruncate).", MetricType::Counter);
+        let mut rotations = fam(
+            "integration_exporter_log_rotations_total",
+            "Times the path started naming a new file.",
+            MetricType::Counter,
+        );
+        let mut truncations = fam(
+            "integration_exporter_log_truncations_total",
+            "Times the file was truncated in place (copytruncate).",
+            MetricType::Counter,
+        );
         let mut dropped = fam(
             "integration_exporter_log_dropped_lines_total",
             "Lines dropped, by reason (too_long, invalid_utf8, unterminated).",
             MetricType::Counter,
         );
-        let mut errors = fam("integration_exporter_log_read_errors_total", "Errors opening or reading the log file.", MetricType::Counter);
+        let mut errors = fam(
+            "integration_exporter_log_read_errors_total",
+            "Errors opening or reading the log file.",
+            MetricType::Counter,
+        );
         for stats in self.tailer.file_stats() {
             let l = [("log", log), ("path", stats.path.as_str())];
             bytes.push(&l, stats.bytes_read as f64);
@@ -200,7 +225,19 @@ impl LogRunner {
         for (metric, n) in self.engine.overflows() {
             overflow.push(&[("metric", metric)], *n as f64);
         }
-        families.extend([bytes, size, offset, lines, matched, unparsable, rotations, truncations, dropped, errors, overflow]);
+        families.extend([
+            bytes,
+            size,
+            offset,
+            lines,
+            matched,
+            unparsable,
+            rotations,
+            truncations,
+            dropped,
+            errors,
+            overflow,
+        ]);
         families
     }
 }

@@ -15,6 +15,9 @@ use crate::state::{Family, Sample, SampleValue};
 pub const MAX_SERIES_PER_METRIC: usize = 200;
 pub const OVERFLOW_VALUE: &str = "__overflow__";
 
+/// A fixed label's allowed values and the value that takes everything else.
+type FixedValues = (Vec<String>, Option<String>);
+
 #[derive(Debug, Clone)]
 enum LabelSource {
     Literal(String),
@@ -29,7 +32,7 @@ pub struct CompiledRule {
     fields: Vec<(String, String)>,
     value: Option<String>,
     /// In the metric's label order.
-    labels: Vec<(LabelSource, Option<(Vec<String>, Option<String>)>)>,
+    labels: Vec<(LabelSource, Option<FixedValues>)>,
     format: LogFormat,
 }
 
@@ -54,7 +57,9 @@ impl CompiledRule {
             let spec = rule.labels.get(def.name()).ok_or_else(|| format!("label `{}` is not set", def.name()))?;
             let source = match spec.strip_prefix('$') {
                 Some(field) if takes_from_line(field) => LabelSource::Field(field.to_string()),
-                Some(field) => return Err(format!("label `{}` takes `${field}`, which the pattern does not capture", def.name())),
+                Some(field) => {
+                    return Err(format!("label `{}` takes `${field}`, which the pattern does not capture", def.name()));
+                }
                 None => {
                     if let Some(values) = def.fixed_values()
                         && !values.contains(spec)
@@ -208,14 +213,13 @@ impl RuleEngine {
         let mut metrics = BTreeMap::new();
         for (rule, def) in &rules {
             compiled.push(CompiledRule::compile(rule, def, format)?);
-            metrics.entry(def.name.clone()).or_insert_with(|| MetricState { def: def.clone(), series: initial_series(def) });
+            metrics
+                .entry(def.name.clone())
+                .or_insert_with(|| MetricState { def: def.clone(), series: initial_series(def) });
         }
         let prefilter = if format == LogFormat::Text {
-            let indexed: Vec<(usize, &str)> = compiled
-                .iter()
-                .enumerate()
-                .filter_map(|(i, r)| r.pattern.as_ref().map(|p| (i, p.as_str())))
-                .collect();
+            let indexed: Vec<(usize, &str)> =
+                compiled.iter().enumerate().filter_map(|(i, r)| r.pattern.as_ref().map(|p| (i, p.as_str()))).collect();
             let set = RegexSet::new(indexed.iter().map(|(_, p)| *p)).map_err(|e| e.to_string())?;
             Some((set, indexed.into_iter().map(|(i, _)| i).collect()))
         } else {
@@ -234,7 +238,8 @@ impl RuleEngine {
                 let ts = std::cell::OnceCell::new();
                 let mut outcome = LineOutcome::Unmatched;
                 for i in set.matches(raw).iter().map(|i| index[i]) {
-                    let r = sink.apply(&self.rules[i], &Line::Text(raw), || *ts.get_or_init(|| timestamp.from_line(raw)));
+                    let r =
+                        sink.apply(&self.rules[i], &Line::Text(raw), || *ts.get_or_init(|| timestamp.from_line(raw)));
                     outcome = merge(outcome, r);
                 }
                 outcome
@@ -322,7 +327,8 @@ impl MetricSink<'_> {
                 None => return LineOutcome::Unparsable,
             },
             LogAction::Add | LogAction::Set | LogAction::Observe => {
-                match value_text.as_deref().map(str::trim).and_then(|v| v.parse::<f64>().ok()).filter(|v| v.is_finite()) {
+                match value_text.as_deref().map(str::trim).and_then(|v| v.parse::<f64>().ok()).filter(|v| v.is_finite())
+                {
                     Some(v) => v,
                     None => return LineOutcome::Unparsable,
                 }
@@ -369,7 +375,6 @@ impl MetricSink<'_> {
         }
         LineOutcome::Matched
     }
-
 }
 
 fn merge(a: LineOutcome, b: LineOutcome) -> LineOutcome {

@@ -76,7 +76,8 @@ mod tests {
     use super::*;
 
     fn parser(format: &str, tz: &str) -> TimestampParser {
-        TimestampParser::new(&TimestampSpec { format: format.into(), timezone: tz.into(), ..TimestampSpec::default() }).unwrap()
+        TimestampParser::new(&TimestampSpec { format: format.into(), timezone: tz.into(), ..TimestampSpec::default() })
+            .unwrap()
     }
 
     #[test]
@@ -96,6 +97,9 @@ mod tests {
 
     #[test]
     fn unknown_zone_is_an_error() {
-        assert!(TimestampParser::new(&TimestampSpec { timezone: "Mars/Olympus".into(), ..TimestampSpec::default() }).is_err());
+        assert!(
+            TimestampParser::new(&TimestampSpec { timezone: "Mars/Olympus".into(), ..TimestampSpec::default() })
+                .is_err()
+        );
     }
 }

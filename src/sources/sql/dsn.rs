@@ -28,11 +28,7 @@ pub fn redact(url: &str) -> String {
         Some(at) => {
             let userinfo = &authority[..at];
             let user = userinfo.split(':').next().unwrap_or("");
-            if userinfo.contains(':') {
-                format!("{user}:***@{}", &authority[at + 1..])
-            } else {
-                authority.to_string()
-            }
+            if userinfo.contains(':') { format!("{user}:***@{}", &authority[at + 1..]) } else { authority.to_string() }
         }
         None => authority.to_string(),
     };

@@ -9,8 +9,8 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions, PgRow};
 use sqlx::AssertSqlSafe;
+use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions, PgRow};
 
 use crate::spec::{LabelDef, MetricType, Model, ResolvedSignal, Source};
 use crate::state::{Family, State};
@@ -72,9 +72,7 @@ impl From<sqlx::Error> for QueryError {
 
 /// Builds the pool without connecting: the exporter starts, and serves, with the database down.
 pub fn pool(options: PgConnectOptions, max_connections: u32, acquire_timeout: Duration) -> PgPool {
-    let options = options
-        .application_name("integration-exporter")
-        .options([("default_transaction_read_only", "on")]);
+    let options = options.application_name("integration-exporter").options([("default_transaction_read_only", "on")]);
     PgPoolOptions::new()
         .max_connections(max_connections.max(1))
         .min_connections(0)
@@ -171,10 +169,18 @@ fn health_families(id: &str, health: &QueryHealth) -> Vec<Family> {
         errors.push(&[("signal", id), ("kind", kind.as_str())], *health.errors.get(&kind).unwrap_or(&0) as f64);
     }
     let mut out = vec![
-        Family::new("integration_exporter_query_success", "1 if the last run of the query succeeded.", MetricType::Gauge)
-            .with(&l, if health.success { 1.0 } else { 0.0 }),
-        Family::new("integration_exporter_query_duration_seconds", "Duration of the last run of the query.", MetricType::Gauge)
-            .with(&l, health.duration),
+        Family::new(
+            "integration_exporter_query_success",
+            "1 if the last run of the query succeeded.",
+            MetricType::Gauge,
+        )
+        .with(&l, if health.success { 1.0 } else { 0.0 }),
+        Family::new(
+            "integration_exporter_query_duration_seconds",
+            "Duration of the last run of the query.",
+            MetricType::Gauge,
+        )
+        .with(&l, health.duration),
         errors,
     ];
     if let Some(ts) = health.last_success {

@@ -39,9 +39,7 @@ impl Collected {
             Event::Dropped { path, reason } => self.events.push(Ev::Dropped(path.into(), reason)),
             Event::Rotated { path } => self.events.push(Ev::Rotated(path.into())),
             Event::Truncated { path } => self.events.push(Ev::Truncated(path.into())),
-            Event::Error { path, error } => {
-                self.events.push(Ev::Error(path.into(), error.to_string()))
-            }
+            Event::Error { path, error } => self.events.push(Ev::Error(path.into(), error.to_string())),
         }
     }
 
@@ -56,10 +54,7 @@ impl Collected {
 
 pub fn config(paths: &[&Path], rotate_wait: Duration) -> TailerConfig {
     TailerConfig {
-        paths: paths
-            .iter()
-            .map(|p| p.to_string_lossy().into_owned())
-            .collect(),
+        paths: paths.iter().map(|p| p.to_string_lossy().into_owned()).collect(),
         rotate_wait,
         max_line_bytes: 1 << 20,
         start_at: tailer::StartAt::Beginning,
@@ -94,18 +89,10 @@ pub fn numbered(n: u64, rng: &mut Rng) -> String {
 pub fn assert_exactly_once(lines: &[String], total: u64) {
     let mut seen: BTreeMap<u64, usize> = BTreeMap::new();
     for l in lines {
-        let n: u64 = l
-            .split(' ')
-            .next()
-            .and_then(|t| t.parse().ok())
-            .unwrap_or_else(|| panic!("malformed line {l:?}"));
+        let n: u64 = l.split(' ').next().and_then(|t| t.parse().ok()).unwrap_or_else(|| panic!("malformed line {l:?}"));
         *seen.entry(n).or_default() += 1;
     }
-    let dups: Vec<_> = seen
-        .iter()
-        .filter(|(_, c)| **c > 1)
-        .map(|(n, _)| *n)
-        .collect();
+    let dups: Vec<_> = seen.iter().filter(|(_, c)| **c > 1).map(|(n, _)| *n).collect();
     let missing: Vec<_> = (0..total).filter(|n| !seen.contains_key(n)).collect();
     let extra: Vec<_> = seen.keys().filter(|n| **n >= total).copied().collect();
     assert!(
@@ -151,11 +138,7 @@ pub struct WriterPlan {
 }
 
 fn open_append(p: &Path) -> File {
-    OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(p)
-        .expect("open log for append")
+    OpenOptions::new().create(true).append(true).open(p).expect("open log for append")
 }
 
 /// Writes one line, sometimes in two pieces so a poll may see half of it.
@@ -177,8 +160,8 @@ fn wait_seen(shared: &Shared, gate_from_polls: u64, gate_from_saved: u64) {
     let deadline = Instant::now() + Duration::from_secs(20);
     loop {
         let polls_ok = shared.polls.load(Ordering::SeqCst) >= gate_from_polls + 2;
-        let saved_ok = !shared.use_saved_gate.load(Ordering::SeqCst)
-            || shared.saved.load(Ordering::SeqCst) >= gate_from_saved + 2;
+        let saved_ok =
+            !shared.use_saved_gate.load(Ordering::SeqCst) || shared.saved.load(Ordering::SeqCst) >= gate_from_saved + 2;
         if polls_ok && saved_ok {
             return;
         }
@@ -195,10 +178,7 @@ pub fn run_writer(plan: WriterPlan, shared: Arc<Shared>) -> u64 {
     let live = plan.dir.join("app.log");
     let mut n = 0u64;
     let mut cur = open_append(&live);
-    let mut gate = (
-        shared.polls.load(Ordering::SeqCst),
-        shared.saved.load(Ordering::SeqCst),
-    );
+    let mut gate = (shared.polls.load(Ordering::SeqCst), shared.saved.load(Ordering::SeqCst));
     for r in 0..plan.rotations {
         for _ in 0..rng.below(plan.lines_per_file) + 1 {
             write_line(&mut cur, n, &mut rng);
@@ -207,9 +187,7 @@ pub fn run_writer(plan: WriterPlan, shared: Arc<Shared>) -> u64 {
         wait_seen(&shared, gate.0, gate.1);
         match plan.scheme {
             Scheme::Rename => fs::rename(&live, plan.dir.join("app.log.1")).expect("rename"),
-            Scheme::RenameUnique => {
-                fs::rename(&live, plan.dir.join(format!("app.log.{r}"))).expect("rename")
-            }
+            Scheme::RenameUnique => fs::rename(&live, plan.dir.join(format!("app.log.{r}"))).expect("rename"),
             Scheme::Delete => fs::remove_file(&live).expect("unlink"),
         }
         // Keep writing to the old handle, like a daemon that has not yet
@@ -225,10 +203,7 @@ pub fn run_writer(plan: WriterPlan, shared: Arc<Shared>) -> u64 {
         write_line(&mut cur, n, &mut rng);
         n += 1;
         cur = open_append(&live);
-        gate = (
-            shared.polls.load(Ordering::SeqCst),
-            shared.saved.load(Ordering::SeqCst),
-        );
+        gate = (shared.polls.load(Ordering::SeqCst), shared.saved.load(Ordering::SeqCst));
     }
     for _ in 0..plan.lines_per_file {
         write_line(&mut cur, n, &mut rng);
@@ -240,13 +215,7 @@ pub fn run_writer(plan: WriterPlan, shared: Arc<Shared>) -> u64 {
 
 /// Polls until the writer is done and then for `tail` more, with a short
 /// random sleep between polls.
-pub fn poll_until_done(
-    t: &mut Tailer,
-    c: &mut Collected,
-    shared: &Shared,
-    tail: Duration,
-    seed: u64,
-) {
+pub fn poll_until_done(t: &mut Tailer, c: &mut Collected, shared: &Shared, tail: Duration, seed: u64) {
     let mut rng = Rng::new(seed);
     while !shared.done.load(Ordering::SeqCst) {
         c.poll(t);
