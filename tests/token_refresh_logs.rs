@@ -65,7 +65,7 @@ fn worker_line(i: u64) -> String {
     // One line a second from 2026-02-06 12:00:00 UTC, so timestamps only ever move forward.
     let ts = format!("2026-02-06 {:02}:{:02}:{:02},{:03}", 12 + i / 3600, (i / 60) % 60, i % 60, i % 1000);
     match i % 11 {
-        0 | 1 | 2 | 3 => {
+        0..=3 => {
             format!("{ts} INFO [graph_client] ProactiveRefresh ✓ user=u{i} refreshed token expires_in=3599s")
         }
         4 => format!(

@@ -13,13 +13,16 @@ use integration_exporter::spec::{Model, Source, SourceText};
 use integration_exporter::state::{Family, SampleValue};
 use support::{TestDb, token_refresh_schema, token_refresh_seed};
 
+/// Exported samples by metric name, then label set.
+type Exported = BTreeMap<String, BTreeMap<Vec<(String, String)>, f64>>;
+
 fn model(extra: &str) -> Model {
     let text = format!("database: {{url_env: UNUSED}}\npacks:\n  token_refresh:\n{extra}");
     Model::from_text(&SourceText { name: "test.yaml".into(), text }).unwrap_or_else(|e| panic!("{e}"))
 }
 
 /// Every SQL signal's exported samples, by metric name and label set.
-async fn export(db: &TestDb, model: &Model) -> BTreeMap<String, BTreeMap<Vec<(String, String)>, f64>> {
+async fn export(db: &TestDb, model: &Model) -> Exported {
     let options = db.url.parse().expect("url");
     let pool = pool(options, 2, Duration::from_secs(5));
     let mut out = BTreeMap::new();
@@ -40,11 +43,7 @@ async fn export(db: &TestDb, model: &Model) -> BTreeMap<String, BTreeMap<Vec<(St
     out
 }
 
-fn value(
-    exported: &BTreeMap<String, BTreeMap<Vec<(String, String)>, f64>>,
-    metric: &str,
-    labels: &[(&str, &str)],
-) -> f64 {
+fn value(exported: &Exported, metric: &str, labels: &[(&str, &str)]) -> f64 {
     let key: Vec<(String, String)> = labels.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
     *exported
         .get(metric)
@@ -53,13 +52,7 @@ fn value(
 }
 
 /// Checks each exported value against the runbook's query, rewritten only for table names.
-async fn assert_runbook_numbers(
-    db: &TestDb,
-    exported: &BTreeMap<String, BTreeMap<Vec<(String, String)>, f64>>,
-    t: &str,
-    w: &str,
-    l: &str,
-) {
+async fn assert_runbook_numbers(db: &TestDb, exported: &Exported, t: &str, w: &str, l: &str) {
     // Database health check, "Tokens expiring soon (should be < 10 if heartbeat working)".
     let expiring = db
         .scalar(&format!(
