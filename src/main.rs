@@ -31,6 +31,15 @@ enum Command {
         #[arg(short, long, default_value = ".")]
         out: PathBuf,
     },
+    /// List every signal: id, metrics, source, alerts with thresholds, runbook section.
+    Catalog {
+        /// The spec file; omitted, every built-in pack at its defaults.
+        #[arg(short, long)]
+        config: Option<PathBuf>,
+        /// `markdown` or `json`.
+        #[arg(long, default_value = "markdown")]
+        format: String,
+    },
     /// Validate the spec, compile every pattern and try each log rule on its samples; with
     /// --database, check every table and column the queries read exists.
     Check {
@@ -99,6 +108,24 @@ fn main() -> ExitCode {
                     ExitCode::FAILURE
                 }
             }
+        }
+        Command::Catalog { config, format } => {
+            let model = match config {
+                Some(path) => match load(&path) {
+                    Ok(m) => m,
+                    Err(code) => return code,
+                },
+                None => Model::builtin_defaults(),
+            };
+            match format.as_str() {
+                "markdown" => print!("{}", generate::catalog::markdown(&model)),
+                "json" => print!("{}", generate::catalog::json(&model)),
+                other => {
+                    eprintln!("unknown format `{other}` (markdown, json)");
+                    return ExitCode::from(BAD_SPEC);
+                }
+            }
+            ExitCode::SUCCESS
         }
         Command::Check { config, database } => {
             let model = match load(&config) {

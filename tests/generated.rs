@@ -92,3 +92,14 @@ fn thresholds_and_windows_come_from_the_user_spec() {
     let (ok, out) = promtool(&["test", "rules", "token-refresh.tests.yml"], &dir.path().join("alerts"));
     assert!(ok, "{out}");
 }
+
+#[test]
+fn readme_signal_table_is_the_catalog() {
+    let readme = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("README.md")).unwrap();
+    let table = integration_exporter::generate::catalog::markdown(&Model::builtin_defaults());
+    let expected = format!("<!-- catalog:start -->\n{table}<!-- catalog:end -->");
+    assert!(
+        readme.contains(&expected),
+        "README's signal table is stale: paste `integration-exporter catalog` between the markers"
+    );
+}

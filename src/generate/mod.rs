@@ -1,6 +1,7 @@
 //! Everything generated from the spec: rule files, their promtool tests and dashboards. Each
 //! generator is one module; [`outputs`] is the one place that lists what gets written.
 
+pub mod catalog;
 pub mod dashboards;
 pub mod humanize;
 pub mod promql;

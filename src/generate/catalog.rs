@@ -1,0 +1,88 @@
+//! The signal catalog: every enabled signal with its metrics, source, alerts and runbook section,
+//! as a Markdown table (the README's signal table is this output) and as JSON.
+
+use serde::Serialize;
+
+use super::humanize::threshold;
+use crate::spec::{Condition, Model, Source};
+
+#[derive(Serialize)]
+pub struct Entry {
+    pub id: String,
+    pub metrics: Vec<String>,
+    pub source: String,
+    pub alerts: Vec<AlertEntry>,
+    pub runbook_section: Option<String>,
+    pub runbook_url: Option<String>,
+}
+
+#[derive(Serialize)]
+pub struct AlertEntry {
+    pub name: String,
+    pub severity: String,
+    /// The condition as a person reads it: `< 95% over 10m for 5m`.
+    pub when: String,
+    pub threshold: f64,
+}
+
+pub fn entries(model: &Model) -> Vec<Entry> {
+    model
+        .enabled_signals()
+        .map(|s| Entry {
+            id: s.signal.id.clone(),
+            metrics: s.signal.metrics.iter().map(|m| m.name.clone()).collect(),
+            source: match &s.signal.source {
+                Source::Sql(_) => format!("sql every {}", s.interval),
+                Source::Log(l) => format!("log `{}`", l.log),
+            },
+            alerts: s
+                .signal
+                .alerts
+                .iter()
+                .filter(|a| a.enabled)
+                .map(|a| {
+                    let window = a.condition.window().map(|w| format!(" over {w}")).unwrap_or_default();
+                    let when = match &a.condition {
+                        Condition::Absent(_) => format!("never seen, for {}", a.for_),
+                        Condition::Age(_) => {
+                            format!("age {} {} for {}", a.op.as_str(), threshold(a.unit, a.threshold), a.for_)
+                        }
+                        _ => format!("{} {}{window} for {}", a.op.as_str(), threshold(a.unit, a.threshold), a.for_),
+                    };
+                    AlertEntry {
+                        name: a.name.clone(),
+                        severity: a.severity.as_str().into(),
+                        when,
+                        threshold: a.threshold,
+                    }
+                })
+                .collect(),
+            runbook_section: s.signal.runbook_section.clone(),
+            runbook_url: s.runbook_url.clone(),
+        })
+        .collect()
+}
+
+pub fn markdown(model: &Model) -> String {
+    let mut out = String::from(
+        "| Signal | Metrics | Source | Alert (severity): condition | Runbook section |\n|---|---|---|---|---|\n",
+    );
+    for e in entries(model) {
+        let metrics: Vec<String> = e.metrics.iter().map(|m| format!("`{m}`")).collect();
+        let alerts: Vec<String> =
+            e.alerts.iter().map(|a| format!("`{}` ({}): {}", a.name, a.severity, a.when)).collect();
+        out.push_str(&format!(
+            "| `{}` | {} | {} | {} | {} |\n",
+            e.id,
+            metrics.join("<br>"),
+            e.source,
+            if alerts.is_empty() { "—".to_string() } else { alerts.join("<br>") },
+            e.runbook_section.as_deref().unwrap_or("—")
+        ));
+    }
+    out
+}
+
+pub fn json(model: &Model) -> String {
+    serde_json::to_string_pretty(&entries(model)).unwrap_or_default() + "\n"
+}
