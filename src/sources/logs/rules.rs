@@ -411,3 +411,88 @@ fn initial_series(def: &MetricDef) -> BTreeMap<Vec<String>, SeriesValue> {
     }
     series
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::spec::{FixedLabel, TimestampSpec};
+
+    fn metric(name: &str, kind: MetricType, labels: Vec<LabelDef>) -> MetricDef {
+        MetricDef { name: name.into(), kind, help: "h.".into(), labels, column: None, buckets: vec![1.0, 5.0] }
+    }
+
+    fn rule(metric: &str, action: LogAction, pattern: Option<&str>, value: Option<&str>, labels: &[(&str, &str)]) -> LogRule {
+        LogRule {
+            pattern: pattern.map(str::to_string),
+            fields: BTreeMap::new(),
+            metric: metric.into(),
+            action,
+            value: value.map(str::to_string),
+            labels: labels.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(),
+            samples: vec![],
+        }
+    }
+
+    fn scalar(engine: &RuleEngine, metric: &str, labels: &[&str]) -> Option<f64> {
+        let key: Vec<String> = labels.iter().map(|s| s.to_string()).collect();
+        match engine.metrics.get(metric)?.series.get(&key)? {
+            SeriesValue::Scalar(v) => Some(*v),
+            SeriesValue::Histogram { .. } => None,
+        }
+    }
+
+    #[test]
+    fn json_lines_match_on_fields_with_bounded_labels() {
+        let code = LabelDef::Fixed(FixedLabel {
+            name: "error_code".into(),
+            values: vec!["token_expired".into(), "rate_limited".into(), "other".into()],
+            other: Some("other".into()),
+        });
+        let errors = metric("cal_errors_total", MetricType::Counter, vec![code]);
+        let mut r = rule("cal_errors_total", LogAction::Inc, None, None, &[("error_code", "$error_code")]);
+        r.fields = BTreeMap::from([("category".into(), "calendar_sync".into()), ("level".into(), "error".into())]);
+        let latency = metric("cal_latency_seconds", MetricType::Histogram, vec![]);
+        let mut observe = rule("cal_latency_seconds", LogAction::Observe, None, Some("duration"), &[]);
+        observe.fields = BTreeMap::from([("category".into(), "calendar_sync".into())]);
+        let mut engine = RuleEngine::new(
+            vec![(r, errors), (observe, latency)],
+            LogFormat::Json,
+            TimestampParser::new(&TimestampSpec::default()).unwrap(),
+        )
+        .unwrap();
+        assert_eq!(scalar(&engine, "cal_errors_total", &["rate_limited"]), Some(0.0), "fixed labels start at zero");
+        for line in [
+            r#"{"category":"calendar_sync","level":"error","error_code":"token_expired","duration":0.5}"#,
+            r#"{"category":"calendar_sync","level":"error","error_code":"something new","duration":3}"#,
+            r#"{"category":"calendar_sync","level":"info","error_code":"token_expired","duration":7}"#,
+            r#"{"category":"other","level":"error","error_code":"token_expired"}"#,
+        ] {
+            engine.process(line);
+        }
+        assert_eq!(engine.process("not json"), LineOutcome::Unparsable);
+        assert_eq!(scalar(&engine, "cal_errors_total", &["token_expired"]), Some(1.0));
+        assert_eq!(scalar(&engine, "cal_errors_total", &["other"]), Some(1.0));
+        match &engine.metrics["cal_latency_seconds"].series[&Vec::<String>::new()] {
+            SeriesValue::Histogram { counts, sum, count } => {
+                assert_eq!((counts.as_slice(), *sum, *count), (&[1, 2][..], 10.5, 3));
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn free_labels_overflow_into_one_series() {
+        let m = metric("users_total", MetricType::Counter, vec![LabelDef::Name("user".into())]);
+        let r = rule("users_total", LogAction::Add, Some(r"user=(?P<user>\w+) n=(?P<n>\d+)"), Some("n"), &[("user", "$user")]);
+        let mut engine =
+            RuleEngine::new(vec![(r, m)], LogFormat::Text, TimestampParser::new(&TimestampSpec::default()).unwrap())
+                .unwrap();
+        for i in 0..(MAX_SERIES_PER_METRIC + 50) {
+            engine.process(&format!("user=u{i} n=2"));
+        }
+        assert_eq!(engine.metrics["users_total"].series.len(), MAX_SERIES_PER_METRIC + 1);
+        assert_eq!(scalar(&engine, "users_total", &[OVERFLOW_VALUE]), Some(100.0));
+        assert_eq!(engine.overflows()["users_total"], 50);
+        assert_eq!(engine.process("user=x n=notanumber"), LineOutcome::Unmatched);
+    }
+}
