@@ -421,7 +421,13 @@ mod tests {
         MetricDef { name: name.into(), kind, help: "h.".into(), labels, column: None, buckets: vec![1.0, 5.0] }
     }
 
-    fn rule(metric: &str, action: LogAction, pattern: Option<&str>, value: Option<&str>, labels: &[(&str, &str)]) -> LogRule {
+    fn rule(
+        metric: &str,
+        action: LogAction,
+        pattern: Option<&str>,
+        value: Option<&str>,
+        labels: &[(&str, &str)],
+    ) -> LogRule {
         LogRule {
             pattern: pattern.map(str::to_string),
             fields: BTreeMap::new(),
@@ -483,7 +489,13 @@ mod tests {
     #[test]
     fn free_labels_overflow_into_one_series() {
         let m = metric("users_total", MetricType::Counter, vec![LabelDef::Name("user".into())]);
-        let r = rule("users_total", LogAction::Add, Some(r"user=(?P<user>\w+) n=(?P<n>\d+)"), Some("n"), &[("user", "$user")]);
+        let r = rule(
+            "users_total",
+            LogAction::Add,
+            Some(r"user=(?P<user>\w+) n=(?P<n>\d+)"),
+            Some("n"),
+            &[("user", "$user")],
+        );
         let mut engine =
             RuleEngine::new(vec![(r, m)], LogFormat::Text, TimestampParser::new(&TimestampSpec::default()).unwrap())
                 .unwrap();
