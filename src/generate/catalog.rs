@@ -34,6 +34,7 @@ pub fn entries(model: &Model) -> Vec<Entry> {
             source: match &s.signal.source {
                 Source::Sql(_) => format!("sql every {}", s.interval),
                 Source::Log(l) => format!("log `{}`", l.log),
+                Source::Http(_) => format!("http every {}", s.interval),
             },
             alerts: s
                 .signal

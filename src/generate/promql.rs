@@ -52,6 +52,12 @@ pub fn measured(model: &Model, condition: &Condition) -> String {
         }
         Condition::Age(s) => format!("time() - {}", selector(&s.metric, &s.matchers)),
         Condition::Absent(s) => format!("absent({})", selector(&s.metric, &s.matchers)),
+        Condition::Quantile(q) => {
+            let labels = own_labels(model, &q.metric);
+            let bucket = selector(&format!("{}_bucket", q.metric), &q.matchers);
+            let rate = sum_without(&labels, &format!("rate({bucket}[{}])", q.window));
+            format!("histogram_quantile({}, {rate})", super::humanize::go_number(q.quantile))
+        }
     }
 }
 

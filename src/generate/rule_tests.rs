@@ -204,6 +204,40 @@ fn scenario(model: &Model, alert: &Alert, value: f64) -> Scenario {
                 value_at: Box::new(|t| t),
             }
         }
+        Condition::Quantile(q) => {
+            // Every observation in one bucket: the quantile is `lo + (hi - lo) * q` inside it.
+            // The bucket is the one just below the threshold for healthy values and just above
+            // it for firing ones (validation keeps thresholds on bucket bounds).
+            let buckets = model.metric(&q.metric).map(|m| m.buckets.clone()).unwrap_or_default();
+            let bounds: Vec<(f64, f64)> =
+                std::iter::once(0.0).chain(buckets.iter().copied()).zip(buckets.iter().copied()).collect();
+            let above = value > alert.threshold || (value == alert.threshold && matches!(alert.op, Op::Ge | Op::Le));
+            let (lo, hi) = if above {
+                bounds.iter().copied().find(|(lo, _)| *lo >= alert.threshold)
+            } else {
+                bounds.iter().rev().copied().find(|(_, hi)| *hi <= alert.threshold)
+            }
+            .unwrap_or((0.0, 1.0));
+            let mut labels = series_labels(model, &q.metric, &q.matchers);
+            let mut alert_labels = labels.clone();
+            if let Some(def) = model.metric(&q.metric) {
+                for l in &def.labels {
+                    alert_labels.remove(l.name());
+                }
+            }
+            let mut input = Vec::new();
+            for bound in buckets.iter().copied().map(Some).chain(std::iter::once(None)) {
+                let le = bound.map_or_else(|| "+Inf".to_string(), super::humanize::go_number);
+                let filled = bound.is_none_or(|b| b >= hi);
+                labels.insert("le".into(), le);
+                input.push(InputSeries {
+                    series: series(&format!("{}_bucket", q.metric), &labels),
+                    values: format!("0+{}x{STEPS}", if filled { 10 } else { 0 }),
+                });
+            }
+            let quantile = q.quantile;
+            Scenario { input, active_from: 60.0, alert_labels, value_at: Box::new(move |_| lo + (hi - lo) * quantile) }
+        }
         Condition::Absent(s) => Scenario {
             input: vec![InputSeries { series: series("up", &target_labels(model)), values: constant(1.0) }],
             active_from: 0.0,

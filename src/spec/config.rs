@@ -109,12 +109,19 @@ pub struct GenerateSettings {
     /// Tags put on every generated dashboard.
     #[serde(default = "default_tags")]
     pub dashboard_tags: Vec<String>,
+    /// Grafana's base URL; alerts link the panel that shows their signal (`dashboard_url`).
+    #[serde(default = "default_grafana_url")]
+    pub grafana_url: String,
 }
 
 impl Default for GenerateSettings {
     fn default() -> Self {
-        Self { job: default_job(), dashboard_tags: default_tags() }
+        Self { job: default_job(), dashboard_tags: default_tags(), grafana_url: default_grafana_url() }
     }
+}
+
+fn default_grafana_url() -> String {
+    "https://grafana.example.com".into()
 }
 
 fn default_job() -> String {

@@ -101,7 +101,7 @@ pub struct ResolvedSignal {
     pub signal: Signal,
     /// Full runbook link for the signal's section, when there is a runbook.
     pub runbook_url: Option<String>,
-    /// SQL signals: effective interval and timeout.
+    /// SQL and HTTP signals: effective interval and timeout.
     pub interval: PromDuration,
     pub timeout: PromDuration,
     /// Log signals: the full id of the log source (`<pack>.<name>`).
@@ -274,6 +274,11 @@ fn resolve(config: Config, source: &SourceText) -> Result<Model, SpecErrors> {
                     rules.log = format!("{name}.{}", rules.log);
                     log_id = Some(rules.log.clone());
                 }
+                Source::Http(http) => {
+                    http.url = render_raw(&http.url, &params);
+                    interval = over.interval.or(http.interval).unwrap_or(interval);
+                    timeout = over.timeout.or(http.timeout).unwrap_or(timeout);
+                }
             }
             for alert in &mut signal.alerts {
                 for selector in condition_selectors_mut(&mut alert.condition) {
@@ -314,6 +319,9 @@ fn resolve(config: Config, source: &SourceText) -> Result<Model, SpecErrors> {
                 (sql.interval.unwrap_or(defaults.interval), sql.timeout.unwrap_or(defaults.timeout), None)
             }
             Source::Log(rules) => (defaults.interval, defaults.timeout, Some(rules.log.clone())),
+            Source::Http(http) => {
+                (http.interval.unwrap_or(defaults.interval), http.timeout.unwrap_or(defaults.timeout), None)
+            }
         };
         let runbook_url = signal.runbook_section.as_ref().map(|s| {
             if s.starts_with("http://") || s.starts_with("https://") {
@@ -356,6 +364,7 @@ fn condition_selectors_mut(condition: &mut Condition) -> Vec<&mut BTreeMap<Strin
         Condition::GaugeRatio { numerator, denominator } => vec![&mut numerator.matchers, &mut denominator.matchers],
         Condition::Gauge(s) | Condition::Age(s) | Condition::Absent(s) => vec![&mut s.matchers],
         Condition::Ratio(w) | Condition::Increase(w) => vec![&mut w.matchers],
+        Condition::Quantile(q) => vec![&mut q.matchers],
     }
 }
 

@@ -115,6 +115,41 @@ pub enum Source {
     Sql(SqlSource),
     /// Rules applied to every line of a followed log source.
     Log(LogRules),
+    /// A JSON endpoint polled on an interval, values picked by path.
+    Http(HttpSource),
+}
+
+#[derive(Clone, Debug, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct HttpSource {
+    /// URL to GET; `{{param}}` placeholders are filled from the pack's parameters.
+    pub url: String,
+    /// Request headers. A value `env:NAME` is read from the environment at start (for tokens),
+    /// and is never logged.
+    #[serde(default)]
+    pub headers: BTreeMap<String, String>,
+    /// How often the endpoint is polled (default: `sql_defaults.interval`).
+    #[serde(default)]
+    pub interval: Option<PromDuration>,
+    /// No answer within this long counts as down (default: `sql_defaults.timeout`).
+    #[serde(default)]
+    pub timeout: Option<PromDuration>,
+    /// What each metric takes from the answer.
+    pub values: Vec<HttpValue>,
+}
+
+/// One metric's value from an HTTP answer.
+#[derive(Clone, Debug, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct HttpValue {
+    /// The metric (declared in the signal's `metrics`).
+    pub metric: String,
+    /// `.a.b[0].c`-style path into the JSON body, or `up` (1 when the endpoint answered 2xx in
+    /// time, else 0) or `duration` (seconds the answer took).
+    pub path: String,
+    /// Optional second path whose number is subtracted (`.Max` minus `.Remaining` = used).
+    #[serde(default)]
+    pub minus: Option<String>,
 }
 
 #[derive(Clone, Debug, Deserialize, Serialize, PartialEq)]
@@ -162,6 +197,9 @@ pub struct LogRule {
     /// Label values: a literal, or `$capture` / `$field` to take it from the line.
     #[serde(default)]
     pub labels: BTreeMap<String, String>,
+    /// Multiplies the value before it is used (`0.001` turns milliseconds into seconds).
+    #[serde(default)]
+    pub scale: Option<f64>,
     /// Example lines this rule must match; `check` tries the rule on each.
     #[serde(default)]
     pub samples: Vec<String>,
@@ -386,6 +424,20 @@ pub enum Condition {
     Age(Selector),
     /// The series does not exist at all (nothing was ever seen). Threshold and op are ignored.
     Absent(Selector),
+    /// A quantile of a histogram over `window` (`histogram_quantile`), in the metric's unit.
+    Quantile(QuantileSelector),
+}
+
+#[derive(Clone, Debug, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct QuantileSelector {
+    /// The histogram's name (without `_bucket`).
+    pub metric: String,
+    #[serde(default)]
+    pub matchers: BTreeMap<String, String>,
+    /// 0.95 for p95.
+    pub quantile: f64,
+    pub window: PromDuration,
 }
 
 #[derive(Clone, Debug, Deserialize, Serialize, PartialEq)]
@@ -410,12 +462,14 @@ impl Condition {
             }
             Condition::Gauge(s) | Condition::Age(s) | Condition::Absent(s) => vec![&s.metric],
             Condition::Ratio(w) | Condition::Increase(w) => vec![&w.metric],
+            Condition::Quantile(q) => vec![&q.metric],
         }
     }
 
     pub fn window(&self) -> Option<PromDuration> {
         match self {
             Condition::Ratio(w) | Condition::Increase(w) => Some(w.window),
+            Condition::Quantile(q) => Some(q.window),
             _ => None,
         }
     }
@@ -423,6 +477,7 @@ impl Condition {
     pub fn window_mut(&mut self) -> Option<&mut PromDuration> {
         match self {
             Condition::Ratio(w) | Condition::Increase(w) => Some(&mut w.window),
+            Condition::Quantile(q) => Some(&mut q.window),
             _ => None,
         }
     }

@@ -64,6 +64,26 @@ pub(super) fn validate(model: &Model, source: &SourceText) -> Result<(), SpecErr
                 }
             }
             Source::Log(rules) => validate_log_rules(model, signal, rules, &mut err),
+            Source::Http(http) => {
+                if !(http.url.starts_with("http://") || http.url.starts_with("https://")) {
+                    err(&http.url, format!("signal `{}`: url must start with http:// or https://", signal.id));
+                }
+                for value in &http.values {
+                    match signal.metrics.iter().find(|m| m.name == value.metric) {
+                        None => {
+                            err(&value.metric, format!("signal `{}` does not declare `{}`", signal.id, value.metric))
+                        }
+                        Some(m) if m.kind != MetricType::Gauge || !m.labels.is_empty() => {
+                            err(&value.metric, format!("`{}`: HTTP values are gauges without labels", value.metric))
+                        }
+                        Some(_) => {}
+                    }
+                    let probe = matches!(value.path.as_str(), "up" | "duration");
+                    if !probe && !value.path.starts_with('.') {
+                        err(&value.path, format!("`{}`: path starts with `.`, or is `up` or `duration`", value.path));
+                    }
+                }
+            }
         }
     }
 
@@ -131,6 +151,11 @@ fn validate_alert(model: &Model, alert: &Alert, err: &mut impl FnMut(&str, Strin
     {
         err(name, format!("alert `{name}`: names are CamelCase, at most 40 characters"));
     }
+    if let Condition::Quantile(q) = &alert.condition
+        && !(q.quantile > 0.0 && q.quantile < 1.0)
+    {
+        err(name, format!("alert `{name}`: quantile is between 0 and 1"));
+    }
     let summary = alert.summary.trim();
     if !summary.ends_with('.') || !summary.chars().next().is_some_and(char::is_uppercase) || summary.contains("{{") {
         err(
@@ -146,9 +171,19 @@ fn validate_alert(model: &Model, alert: &Alert, err: &mut impl FnMut(&str, Strin
             err(metric, format!("alert `{name}` reads `{metric}`, which no enabled signal exports"));
             continue;
         };
-        let wants_counter = matches!(alert.condition, Condition::Ratio(_) | Condition::Increase(_));
-        if wants_counter != (def.kind == MetricType::Counter) && !matches!(alert.condition, Condition::Absent(_)) {
+        let wants = match alert.condition {
+            Condition::Ratio(_) | Condition::Increase(_) => Some(MetricType::Counter),
+            Condition::Quantile(_) => Some(MetricType::Histogram),
+            Condition::Absent(_) => None,
+            _ => Some(MetricType::Gauge),
+        };
+        if wants.is_some_and(|kind| kind != def.kind) {
             err(metric, format!("alert `{name}`: `{metric}` is a {:?}, which this condition cannot use", def.kind));
+        }
+        if let Condition::Quantile(q) = &alert.condition
+            && !def.buckets.contains(&alert.threshold)
+        {
+            err(metric, format!("alert `{name}`: a quantile threshold must be one of `{}`'s bucket bounds", q.metric));
         }
         if let Condition::Ratio(r) = &alert.condition {
             let fixed = r.matchers.keys().all(|label| {

@@ -31,6 +31,7 @@ pub struct CompiledRule {
     pattern: Option<Regex>,
     fields: Vec<(String, String)>,
     value: Option<String>,
+    scale: f64,
     /// In the metric's label order.
     labels: Vec<(LabelSource, Option<FixedValues>)>,
     format: LogFormat,
@@ -81,6 +82,7 @@ impl CompiledRule {
             pattern,
             fields: rule.fields.iter().map(|(k, v)| (k.clone(), v.clone())).collect(),
             value: rule.value.clone(),
+            scale: rule.scale.unwrap_or(1.0),
             labels,
             format,
         })
@@ -329,7 +331,7 @@ impl MetricSink<'_> {
             LogAction::Add | LogAction::Set | LogAction::Observe => {
                 match value_text.as_deref().map(str::trim).and_then(|v| v.parse::<f64>().ok()).filter(|v| v.is_finite())
                 {
-                    Some(v) => v,
+                    Some(v) => v * rule.scale,
                     None => return LineOutcome::Unparsable,
                 }
             }
@@ -435,6 +437,7 @@ mod tests {
             action,
             value: value.map(str::to_string),
             labels: labels.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(),
+            scale: None,
             samples: vec![],
         }
     }
