@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 use serde::Serialize;
 
 use super::humanize::render_value;
-use super::rules::{RuleFile, alerts_of, describe, labels};
+use super::rules::{RuleFile, alerts_of, annotation_links, describe, labels};
 use crate::spec::{Alert, Condition, LabelDef, Model, Op, ResolvedSignal, ValueUnit};
 
 #[derive(Serialize)]
@@ -102,8 +102,8 @@ fn values_around(alert: &Alert) -> (f64, Option<f64>, f64) {
 
 struct Scenario {
     input: Vec<InputSeries>,
-    /// When the condition first holds, in seconds from the start.
-    active_from: f64,
+    /// From when the measured expression has a value (rates need two samples).
+    data_from: f64,
     /// The alert's labels beyond severity/signal, and its value at `eval` seconds.
     alert_labels: BTreeMap<String, String>,
     value_at: Box<dyn Fn(f64) -> f64>,
@@ -117,7 +117,7 @@ fn scenario(model: &Model, alert: &Alert, value: f64) -> Scenario {
             let labels = series_labels(model, &s.metric, &s.matchers);
             Scenario {
                 input: vec![InputSeries { series: series(&s.metric, &labels), values: constant(value) }],
-                active_from: 0.0,
+                data_from: 0.0,
                 alert_labels: labels,
                 value_at: Box::new(move |_| value),
             }
@@ -134,7 +134,7 @@ fn scenario(model: &Model, alert: &Alert, value: f64) -> Scenario {
                     },
                     InputSeries { series: series(&denominator.metric, &den_labels), values: constant(scale) },
                 ],
-                active_from: 0.0,
+                data_from: 0.0,
                 alert_labels: num_labels,
                 value_at: Box::new(move |_| (value * scale).round() / scale),
             }
@@ -167,7 +167,7 @@ fn scenario(model: &Model, alert: &Alert, value: f64) -> Scenario {
                         values: format!("0+{}x{STEPS}", 100.0 - good),
                     },
                 ],
-                active_from: 60.0,
+                data_from: 60.0,
                 alert_labels,
                 value_at: Box::new(move |_| good / 100.0),
             }
@@ -186,7 +186,7 @@ fn scenario(model: &Model, alert: &Alert, value: f64) -> Scenario {
                     series: series(&r.metric, &labels),
                     values: format!("0 {}+0x{STEPS}", super::humanize::go_number(value)),
                 }],
-                active_from: 60.0,
+                data_from: 60.0,
                 alert_labels,
                 value_at: Box::new(move |_| value),
             }
@@ -195,11 +195,9 @@ fn scenario(model: &Model, alert: &Alert, value: f64) -> Scenario {
             // The timestamp stays at 0, so the age at time t is t: the value crosses the
             // threshold on its own and the test checks where.
             let labels = series_labels(model, &s.metric, &s.matchers);
-            let threshold = alert.threshold;
-            let first_eval_past = ((threshold / 60.0).floor() + 1.0) * 60.0;
             Scenario {
                 input: vec![InputSeries { series: series(&s.metric, &labels), values: constant(0.0) }],
-                active_from: first_eval_past,
+                data_from: 0.0,
                 alert_labels: labels,
                 value_at: Box::new(|t| t),
             }
@@ -236,11 +234,11 @@ fn scenario(model: &Model, alert: &Alert, value: f64) -> Scenario {
                 });
             }
             let quantile = q.quantile;
-            Scenario { input, active_from: 60.0, alert_labels, value_at: Box::new(move |_| lo + (hi - lo) * quantile) }
+            Scenario { input, data_from: 60.0, alert_labels, value_at: Box::new(move |_| lo + (hi - lo) * quantile) }
         }
         Condition::Absent(s) => Scenario {
             input: vec![InputSeries { series: series("up", &target_labels(model)), values: constant(1.0) }],
-            active_from: 0.0,
+            data_from: 0.0,
             alert_labels: s.matchers.clone(),
             value_at: Box::new(|_| 1.0),
         },
@@ -250,49 +248,94 @@ fn scenario(model: &Model, alert: &Alert, value: f64) -> Scenario {
 fn expect(signal: &ResolvedSignal, alert: &Alert, scenario: &Scenario, at: f64) -> ExpAlert {
     let mut exp_labels = scenario.alert_labels.clone();
     exp_labels.extend(labels(signal, alert));
+    let value = render_value(alert.unit, (scenario.value_at)(at));
+    let description = describe(alert, &value, &|label| exp_labels.get(label).cloned().unwrap_or_default());
     let mut exp_annotations = BTreeMap::from([
         ("summary".to_string(), alert.summary.trim().to_string()),
-        ("description".to_string(), describe(alert, &render_value(alert.unit, (scenario.value_at)(at)))),
+        ("description".to_string(), description),
     ]);
-    if let Some(url) = &signal.runbook_url {
-        exp_annotations.insert("runbook_url".into(), url.clone());
-    }
+    exp_annotations.extend(annotation_links(signal, alert));
     ExpAlert { exp_labels, exp_annotations }
+}
+
+/// Whether `alert` fires at `t`: its condition held at every evaluation of the last `for`.
+fn fires_at(alert: &Alert, scenario: &Scenario, t: f64) -> bool {
+    let mut tau = t - alert.for_.as_secs_f64();
+    if tau < scenario.data_from {
+        return false;
+    }
+    while tau <= t {
+        if !alert.op.holds((scenario.value_at)(tau), alert.threshold) {
+            return false;
+        }
+        tau += 60.0;
+    }
+    true
+}
+
+/// First evaluation at which the condition holds.
+fn first_active(alert: &Alert, scenario: &Scenario) -> f64 {
+    (0..STEPS)
+        .map(|i| scenario.data_from + i as f64 * 60.0)
+        .find(|t| alert.op.holds((scenario.value_at)(*t), alert.threshold))
+        .unwrap_or(scenario.data_from)
+}
+
+/// Every alert of the name firing at `t`: the alert itself and its warning/critical twin on the
+/// same measurement, whose threshold the scenario may cross too.
+fn expected_at(signal: &ResolvedSignal, alert: &Alert, scenario: &Scenario, t: f64) -> Vec<ExpAlert> {
+    signal
+        .signal
+        .alerts
+        .iter()
+        .filter(|a| a.enabled && a.name == alert.name && a.condition == alert.condition)
+        .filter(|a| fires_at(a, scenario, t))
+        .map(|a| expect(signal, a, scenario, t))
+        .collect()
 }
 
 fn cases_for(model: &Model, signal: &ResolvedSignal, alert: &Alert) -> Vec<TestCase> {
     let for_secs = alert.for_.as_secs_f64();
     let interval = "1m".to_string();
     let name = format!("{} ({})", alert.name, alert.severity.as_str());
-    let mut cases = Vec::new();
-    let quiet = |label: &str, scenario: Scenario, at: f64| TestCase {
+    let case = |label: &str, input: Vec<InputSeries>, evals: Vec<(f64, Vec<ExpAlert>)>| TestCase {
         name: format!("{name}: {label}"),
         interval: interval.clone(),
-        input_series: scenario.input,
-        alert_rule_test: vec![AlertRuleTest {
-            eval_time: minutes(at),
-            alertname: alert.name.clone(),
-            exp_alerts: vec![],
-        }],
+        input_series: input,
+        alert_rule_test: evals
+            .into_iter()
+            .map(|(at, exp_alerts)| AlertRuleTest { eval_time: minutes(at), alertname: alert.name.clone(), exp_alerts })
+            .collect(),
     };
+    let mut cases = Vec::new();
 
     if let Condition::Absent(s) = &alert.condition {
         let labels = series_labels(model, &s.metric, &s.matchers);
-        let present = Scenario {
-            input: vec![InputSeries { series: series(&s.metric, &labels), values: "1700000000+60x240".into() }],
-            active_from: 0.0,
-            alert_labels: BTreeMap::new(),
-            value_at: Box::new(|_| 1.0),
-        };
-        cases.push(quiet("quiet while the series exists", present, for_secs + 600.0));
-    } else if let Condition::Age(_) = &alert.condition {
-        let at_threshold = scenario(model, alert, 0.0);
-        let t = (alert.threshold / 60.0).floor() * 60.0;
-        cases.push(quiet("quiet up to the threshold", at_threshold, t + for_secs));
+        let present = vec![InputSeries { series: series(&s.metric, &labels), values: "1700000000+60x240".into() }];
+        cases.push(case("quiet while the series exists", present, vec![(for_secs + 600.0, vec![])]));
+        let missing = scenario(model, alert, 1.0);
+        let mut evals = Vec::new();
+        if for_secs >= 60.0 {
+            evals.push((for_secs - 60.0, vec![]));
+        }
+        evals.push((for_secs, vec![expect(signal, alert, &missing, for_secs)]));
+        cases.push(case("pending before `for`, firing after it", missing.input, evals));
+        return cases;
+    }
+
+    let quiet = |label: &str, sc: Scenario, at: f64| {
+        let expected = expected_at(signal, alert, &sc, at);
+        case(label, sc.input, vec![(at, expected)])
+    };
+    if let Condition::Age(_) = &alert.condition {
+        let sc = scenario(model, alert, 0.0);
+        let at = (alert.threshold / 60.0).floor() * 60.0 + for_secs;
+        cases.push(quiet("quiet up to the threshold", sc, at));
     } else {
         let (healthy, at, _) = values_around(alert);
-        let horizon = scenario(model, alert, healthy).active_from + for_secs + 600.0;
-        cases.push(quiet("quiet on the healthy side of the threshold", scenario(model, alert, healthy), horizon));
+        let sc = scenario(model, alert, healthy);
+        let horizon = sc.data_from + for_secs + 600.0;
+        cases.push(quiet("quiet on the healthy side of the threshold", sc, horizon));
         if let Some(at) = at {
             cases.push(quiet("quiet at the threshold itself", scenario(model, alert, at), horizon));
         }
@@ -305,8 +348,7 @@ fn cases_for(model: &Model, signal: &ResolvedSignal, alert: &Alert) -> Vec<TestC
         let window_minutes = r.window.as_secs_f64() / 60.0;
         let per_minute = (r.min_events / window_minutes / 2.0).max(0.0);
         let (label, wanted) = r.matchers.iter().next().map(|(k, v)| (k.clone(), v.clone())).unwrap_or_default();
-        let mut s = scenario(model, alert, 0.0);
-        s.input = s
+        let input = scenario(model, alert, 0.0)
             .input
             .into_iter()
             .map(|i| {
@@ -315,32 +357,23 @@ fn cases_for(model: &Model, signal: &ResolvedSignal, alert: &Alert) -> Vec<TestC
                 InputSeries { series: i.series, values: format!("0+{}x{STEPS}", super::humanize::go_number(rate)) }
             })
             .collect();
-        cases.push(quiet("quiet below the minimum number of events", s, r.window.as_secs_f64() + for_secs + 60.0));
+        // Twins share the guard, so nothing of this name fires.
+        let at = r.window.as_secs_f64() + for_secs + 60.0;
+        cases.push(case("quiet below the minimum number of events", input, vec![(at, vec![])]));
     }
 
     let (_, _, firing) = values_around(alert);
     let fire = scenario(model, alert, firing);
-    let mut tests = Vec::new();
+    let active = first_active(alert, &fire);
+    let mut evals = Vec::new();
     if for_secs >= 60.0 {
-        tests.push(AlertRuleTest {
-            eval_time: minutes(fire.active_from + for_secs - 60.0),
-            alertname: alert.name.clone(),
-            exp_alerts: vec![],
-        });
+        let pending = active + for_secs - 60.0;
+        evals.push((pending, expected_at(signal, alert, &fire, pending)));
     }
     // The earliest moment it can fire: a threshold moved by one step makes this fail.
-    let fire_at = fire.active_from + for_secs;
-    tests.push(AlertRuleTest {
-        eval_time: minutes(fire_at),
-        alertname: alert.name.clone(),
-        exp_alerts: vec![expect(signal, alert, &fire, fire_at)],
-    });
-    cases.push(TestCase {
-        name: format!("{name}: pending before `for`, firing after it"),
-        interval,
-        input_series: fire.input,
-        alert_rule_test: tests,
-    });
+    let fire_at = active + for_secs;
+    evals.push((fire_at, expected_at(signal, alert, &fire, fire_at)));
+    cases.push(case("pending before `for`, firing after it", fire.input, evals));
     cases
 }
 

@@ -38,15 +38,31 @@ pub fn alerts_of<'a>(model: &'a Model, pack: Option<&'a str>) -> impl Iterator<I
         .flat_map(|s| s.signal.alerts.iter().filter(|a| a.enabled).map(move |a| (s, a)))
 }
 
-/// `{value}`, `{threshold}`, `{window}`, `{for}` filled; `value` is the template or its rendering.
-pub fn describe(alert: &Alert, value: &str) -> String {
+/// `{value}`, `{threshold}`, `{window}`, `{for}` and `{label:NAME}` filled; `value` and `label`
+/// give the template (in rules) or its rendering (in tests).
+pub fn describe(alert: &Alert, value: &str, label: &dyn Fn(&str) -> String) -> String {
     let window = alert.condition.window().map(|w| w.to_string()).unwrap_or_default();
-    alert
+    let mut text = alert
         .description
         .replace("{value}", value)
         .replace("{threshold}", &threshold(alert.unit, alert.threshold))
         .replace("{window}", &window)
-        .replace("{for}", &alert.for_.to_string())
+        .replace("{for}", &alert.for_.to_string());
+    while let Some(start) = text.find("{label:") {
+        let Some(len) = text[start..].find('}') else { break };
+        let name = text[start + 7..start + len].to_string();
+        text.replace_range(start..start + len + 1, &label(&name));
+    }
+    text
+}
+
+/// `runbook_url` (and, later, other links) of an alert.
+pub fn annotation_links(signal: &ResolvedSignal, _alert: &Alert) -> BTreeMap<String, String> {
+    let mut links = BTreeMap::new();
+    if let Some(url) = &signal.runbook_url {
+        links.insert("runbook_url".to_string(), url.clone());
+    }
+    links
 }
 
 pub fn labels(signal: &ResolvedSignal, alert: &Alert) -> BTreeMap<String, String> {
@@ -59,11 +75,12 @@ pub fn labels(signal: &ResolvedSignal, alert: &Alert) -> BTreeMap<String, String
 pub fn rule(model: &Model, signal: &ResolvedSignal, alert: &Alert) -> Rule {
     let mut annotations = BTreeMap::from([
         ("summary".to_string(), alert.summary.trim().to_string()),
-        ("description".to_string(), describe(alert, value_template(alert.unit))),
+        (
+            "description".to_string(),
+            describe(alert, value_template(alert.unit), &|label| format!("{{{{ $labels.{label} }}}}")),
+        ),
     ]);
-    if let Some(url) = &signal.runbook_url {
-        annotations.insert("runbook_url".into(), url.clone());
-    }
+    annotations.extend(annotation_links(signal, alert));
     Rule {
         alert: alert.name.clone(),
         expr: alert_expr(model, alert),
