@@ -6,58 +6,29 @@ mod support;
 
 use std::io::Write;
 use std::path::Path;
-use std::process::Command;
 use std::time::{Duration, Instant};
 
 use integration_exporter::sources::logs::LogRunner;
-use integration_exporter::spec::{Model, SourceText};
-use integration_exporter::state::{Family, SampleValue};
+use integration_exporter::spec::Model;
+use integration_exporter::state::Family;
+use support::fidelity::{Exported, collect, drain, grep_count, log_runner, value};
 
 fn model(log_glob: &Path, state_dir: Option<&Path>) -> Model {
     let state = state_dir.map(|d| format!("state_dir: {}\n", d.display())).unwrap_or_default();
-    let text = format!(
+    support::fidelity::model(&format!(
         "{state}database: {{url_env: UNUSED}}\npacks:\n  token_refresh:\n    params:\n      worker_log: {}\n",
         log_glob.display()
-    );
-    Model::from_text(&SourceText { name: "test.yaml".into(), text }).unwrap_or_else(|e| panic!("{e}"))
+    ))
 }
 
 fn runner(model: &Model) -> LogRunner {
-    let log = &model.logs["token_refresh.worker"];
-    LogRunner::new(model, "token_refresh.worker", log).expect("runner")
-}
-
-/// Polls until nothing new arrives for a few rounds.
-fn drain(runner: &mut LogRunner) {
-    let mut idle = 0;
-    while idle < 3 {
-        if runner.poll() {
-            idle = 0
-        } else {
-            idle += 1
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    log_runner(model, "token_refresh.worker")
 }
 
 fn sample(families: &[Family], metric: &str, labels: &[(&str, &str)]) -> f64 {
-    let family = families.iter().find(|f| f.name == metric).unwrap_or_else(|| panic!("no {metric}"));
-    let want: Vec<(String, String)> = labels.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
-    let s = family.samples.iter().find(|s| s.labels == want).unwrap_or_else(|| panic!("no {metric}{labels:?}"));
-    match s.value {
-        SampleValue::Scalar(v) => v,
-        _ => panic!("not scalar"),
-    }
-}
-
-/// `grep -c PATTERN FILE...` as the runbook runs it (fixed strings or basic regex).
-fn grep_count(pattern: &str, files: &[&Path]) -> f64 {
-    let mut total = 0.0;
-    for file in files {
-        let out = Command::new("grep").arg("-c").arg(pattern).arg(file).output().expect("grep");
-        total += String::from_utf8_lossy(&out.stdout).trim().parse::<f64>().unwrap_or(0.0);
-    }
-    total
+    let mut exported = Exported::new();
+    collect(&mut exported, families.to_vec());
+    value(&exported, metric, labels)
 }
 
 /// Realistic worker lines, deterministic for a seed.

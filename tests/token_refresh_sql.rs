@@ -5,50 +5,15 @@
 
 mod support;
 
-use std::collections::BTreeMap;
 use std::time::Duration;
 
-use integration_exporter::sources::sql::{pool, rows_to_families, run_query};
-use integration_exporter::spec::{Model, Source, SourceText};
-use integration_exporter::state::{Family, SampleValue};
+use integration_exporter::sources::sql::{pool, run_query};
+use integration_exporter::spec::{Model, Source};
+use support::fidelity::{Exported, export_sql, value};
 use support::{TestDb, token_refresh_schema, token_refresh_seed};
 
-/// Exported samples by metric name, then label set.
-type Exported = BTreeMap<String, BTreeMap<Vec<(String, String)>, f64>>;
-
 fn model(extra: &str) -> Model {
-    let text = format!("database: {{url_env: UNUSED}}\npacks:\n  token_refresh:\n{extra}");
-    Model::from_text(&SourceText { name: "test.yaml".into(), text }).unwrap_or_else(|e| panic!("{e}"))
-}
-
-/// Every SQL signal's exported samples, by metric name and label set.
-async fn export(db: &TestDb, model: &Model) -> Exported {
-    let options = db.url.parse().expect("url");
-    let pool = pool(options, 2, Duration::from_secs(5));
-    let mut out = BTreeMap::new();
-    for signal in model.enabled_signals() {
-        let Source::Sql(sql) = &signal.signal.source else { continue };
-        let rows = run_query(&pool, &sql.query, Duration::from_secs(5))
-            .await
-            .unwrap_or_else(|e| panic!("{}: {e:?}", signal.signal.id));
-        let families: Vec<Family> = rows_to_families(signal, &rows).expect("families");
-        for f in families {
-            let samples = out.entry(f.name.clone()).or_insert_with(BTreeMap::new);
-            for s in f.samples {
-                let SampleValue::Scalar(v) = s.value else { panic!("scalar") };
-                samples.insert(s.labels, v);
-            }
-        }
-    }
-    out
-}
-
-fn value(exported: &Exported, metric: &str, labels: &[(&str, &str)]) -> f64 {
-    let key: Vec<(String, String)> = labels.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
-    *exported
-        .get(metric)
-        .and_then(|m| m.get(&key))
-        .unwrap_or_else(|| panic!("{metric} {labels:?} not exported: {exported:#?}"))
+    support::fidelity::model(&format!("database: {{url_env: UNUSED}}\npacks:\n  token_refresh:\n{extra}"))
 }
 
 /// Checks each exported value against the runbook's query, rewritten only for table names.
@@ -133,7 +98,7 @@ async fn exported_values_equal_the_runbook_queries_under_the_runbook_names() {
     let db = TestDb::new().await;
     db.execute(&token_refresh_schema("public", "auth_microsoft_tokens", "email_watchers", "worker_locks")).await;
     db.execute(&token_refresh_seed("public", "auth_microsoft_tokens", "email_watchers", "worker_locks")).await;
-    let exported = export(&db, &model("    {}\n")).await;
+    let exported = export_sql(&db.url, &model("    {}\n")).await;
     assert_runbook_numbers(&db, &exported, "auth_microsoft_tokens", "email_watchers", "worker_locks").await;
 }
 
@@ -143,7 +108,7 @@ async fn renamed_schema_qualified_tables_are_set_in_a_few_lines() {
     db.execute(&token_refresh_schema("mail", "ms_tokens", "watchers", "locks")).await;
     db.execute(&token_refresh_seed("mail", "ms_tokens", "watchers", "locks")).await;
     let spec = "    params:\n      tokens_table: mail.ms_tokens\n      watchers_table: mail.watchers\n      locks_table: mail.locks\n";
-    let exported = export(&db, &model(spec)).await;
+    let exported = export_sql(&db.url, &model(spec)).await;
     assert_runbook_numbers(&db, &exported, "mail.ms_tokens", "mail.watchers", "mail.locks").await;
 }
 
