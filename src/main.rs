@@ -1,7 +1,7 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use clap::{Parser, Subcommand};
+use clap::{Parser, Subcommand, ValueEnum};
 use integration_exporter::spec::{Model, SpecErrors};
 use integration_exporter::{check, generate, serve, sources};
 
@@ -22,14 +22,18 @@ enum Command {
         #[arg(short, long, env = "INTEGRATION_EXPORTER_CONFIG")]
         config: PathBuf,
     },
-    /// Write alert rules, their promtool tests and dashboards.
+    /// Write alert rules, their promtool tests, dashboards and the Alertmanager configuration.
     Generate {
         /// The spec file; omitted, every built-in pack at its defaults.
         #[arg(short, long)]
         config: Option<PathBuf>,
-        /// Directory to write `alerts/` and `dashboards/` into.
+        /// Directory to write `alerts/`, `dashboards/` and `alertmanager/` into.
         #[arg(short, long, default_value = ".")]
         out: PathBuf,
+        /// `prometheus`: rule files and their promtool tests; `prometheus-operator`:
+        /// `PrometheusRule` objects instead (no promtool tests).
+        #[arg(long, value_enum, default_value_t = RuleFormat::Prometheus)]
+        format: RuleFormat,
     },
     /// List every signal: id, metrics, source, alerts with thresholds, runbook section.
     Catalog {
@@ -49,6 +53,24 @@ enum Command {
         #[arg(long)]
         database: bool,
     },
+}
+
+/// How `generate` writes alert rules.
+#[derive(Clone, Copy, ValueEnum)]
+enum RuleFormat {
+    /// Plain Prometheus rule files with promtool tests.
+    Prometheus,
+    /// Prometheus Operator `PrometheusRule` objects.
+    PrometheusOperator,
+}
+
+impl From<RuleFormat> for generate::RuleFormat {
+    fn from(f: RuleFormat) -> Self {
+        match f {
+            RuleFormat::Prometheus => generate::RuleFormat::Prometheus,
+            RuleFormat::PrometheusOperator => generate::RuleFormat::PrometheusOperator,
+        }
+    }
 }
 
 /// Exit status for a spec that does not load.
@@ -88,7 +110,7 @@ fn main() -> ExitCode {
                 }
             }
         }
-        Command::Generate { config, out } => {
+        Command::Generate { config, out, format } => {
             let model = match config {
                 Some(path) => match load(&path) {
                     Ok(m) => m,
@@ -96,7 +118,7 @@ fn main() -> ExitCode {
                 },
                 None => Model::builtin_defaults(),
             };
-            match generate::write_all(&model, &out) {
+            match generate::write_all_as(&model, &out, format.into()) {
                 Ok(paths) => {
                     for p in paths {
                         println!("{}", p.display());

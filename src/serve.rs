@@ -8,7 +8,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use sqlx::postgres::PgConnectOptions;
 
 use crate::exposition::http::{Server, serve};
-use crate::sources::{logs, sql};
+use crate::sources::{http, logs, sql};
 use crate::spec::{MetricType, Model, Source};
 use crate::state::{Family, State};
 
@@ -36,6 +36,7 @@ pub async fn run(model: Model, spec_dir: &Path) -> Result<(), ServeError> {
         let pool = sql::pool(options, db.max_connections, db.connect_timeout.0);
         sql::spawn_all(&model, pool, state.clone());
     }
+    http::spawn_all(&model, state.clone());
     let stop_logs = Arc::new(AtomicBool::new(false));
     let log_threads = logs::spawn_all(&model, state.clone(), stop_logs.clone()).map_err(ServeError::Logs)?;
 

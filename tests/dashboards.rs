@@ -404,7 +404,21 @@ fn alert_thresholds_are_drawn_on_their_signal_panel() {
                 if matches!(alert.condition, Condition::Absent(_)) {
                     continue;
                 }
-                let color = match alert.severity {
+                // Just past the threshold the region shows the worst alert firing there: this one,
+                // or a more severe one at the same value (a pair on two metrics, e.g. expiring > 0
+                // warning and expired > 0 critical).
+                let up = alert.op.holds(alert.threshold + 1e-9, alert.threshold);
+                let probe = if up { alert.threshold + 1e-9 } else { alert.threshold - 1e-9 };
+                let worst = s
+                    .signal
+                    .alerts
+                    .iter()
+                    .filter(|a| a.enabled && !matches!(a.condition, Condition::Absent(_)))
+                    .filter(|a| a.op.holds(probe, a.threshold))
+                    .map(|a| a.severity)
+                    .min()
+                    .unwrap_or(alert.severity);
+                let color = match worst {
                     Severity::Critical => "red",
                     Severity::Warning => "orange",
                     Severity::Info => "blue",

@@ -420,6 +420,28 @@ fn health_panels(signals: &[&ResolvedSignal]) -> Vec<Value> {
         );
     }
 
+    let http: Vec<&str> =
+        signals.iter().filter(|s| matches!(s.signal.source, Source::Http(_))).map(|s| s.signal.id.as_str()).collect();
+    if !http.is_empty() {
+        panels.push(
+            PanelSpec {
+                kind: PanelKind::Timeseries,
+                title: "HTTP endpoints up".into(),
+                description: "1 when the signal's endpoint answered 2xx within its timeout at the last poll, by signal (the worst instance). See `integration_exporter_http_errors_total` for why it did not.".into(),
+                unit: "short".into(),
+                targets: vec![(
+                    format!("min by (signal) ({})", scoped("integration_exporter_http_up", &one_of("signal", &http))),
+                    Some("{{signal}}".into()),
+                )],
+                thresholds: vec![step("red", None), step("green", Some(1.0))],
+                draw_thresholds: false,
+                range: Some((0.0, 1.0)),
+                links: vec![],
+            }
+            .build(),
+        );
+    }
+
     let logs: BTreeSet<&str> = signals.iter().filter_map(|s| s.log_id.as_deref()).collect();
     if !logs.is_empty() {
         let logs: Vec<&str> = logs.into_iter().collect();

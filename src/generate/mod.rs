@@ -1,9 +1,12 @@
-//! Everything generated from the spec: rule files, their promtool tests and dashboards. Each
-//! generator is one module; [`outputs`] is the one place that lists what gets written.
+//! Everything generated from the spec: rule files (plain or as `PrometheusRule` objects), their
+//! promtool tests, dashboards and the Alertmanager configuration. Each generator is one module;
+//! [`outputs_as`] is the one place that lists what gets written.
 
+pub mod alertmanager;
 pub mod catalog;
 pub mod dashboards;
 pub mod humanize;
+pub mod prometheus_operator;
 pub mod promql;
 pub mod rule_tests;
 pub mod rules;
@@ -20,8 +23,28 @@ fn yaml<T: serde::Serialize>(value: &T) -> String {
     format!("{HEADER}{body}")
 }
 
-/// Every file `generate` writes, as (path relative to the output directory, content).
+/// How alert rules are written.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum RuleFormat {
+    /// Plain Prometheus rule files (`alerts/*.rules.yml`) with their promtool tests
+    /// (`alerts/*.tests.yml`).
+    #[default]
+    Prometheus,
+    /// `PrometheusRule` objects for the Prometheus Operator (`alerts/*.prometheusrule.yaml`),
+    /// whose `spec` is the plain rule file. No promtool tests: promtool cannot load these
+    /// objects, and the plain format's tests (same groups) cover them.
+    PrometheusOperator,
+}
+
+/// Every file `generate` writes in the default format, as (path relative to the output
+/// directory, content). These are the files committed in this repository.
 pub fn outputs(model: &Model) -> Vec<(PathBuf, String)> {
+    outputs_as(model, RuleFormat::Prometheus)
+}
+
+/// Every file `generate --format <format>` writes, as (path relative to the output directory,
+/// content).
+pub fn outputs_as(model: &Model, format: RuleFormat) -> Vec<(PathBuf, String)> {
     let mut out = Vec::new();
     let mut groups: Vec<Option<&str>> = model.packs.iter().map(|p| Some(p.name.as_str())).collect();
     if model.enabled_signals().any(|s| s.pack.is_none()) {
@@ -31,22 +54,38 @@ pub fn outputs(model: &Model) -> Vec<(PathBuf, String)> {
         let stem = pack.unwrap_or("custom").replace('_', "-");
         let rules = rules::rule_file(model, pack);
         if rules.groups.iter().any(|g| !g.rules.is_empty()) {
-            let rules_name = format!("{stem}.rules.yml");
-            let tests = rule_tests::test_file(model, pack, &rules_name, &rules);
-            out.push((PathBuf::from("alerts").join(&rules_name), yaml(&rules)));
-            out.push((PathBuf::from("alerts").join(format!("{stem}.tests.yml")), yaml(&tests)));
+            match format {
+                RuleFormat::Prometheus => {
+                    let rules_name = format!("{stem}.rules.yml");
+                    let tests = rule_tests::test_file(model, pack, &rules_name, &rules);
+                    out.push((PathBuf::from("alerts").join(&rules_name), yaml(&rules)));
+                    out.push((PathBuf::from("alerts").join(format!("{stem}.tests.yml")), yaml(&tests)));
+                }
+                RuleFormat::PrometheusOperator => {
+                    let object = prometheus_operator::prometheus_rule(model, pack, rules);
+                    out.push((PathBuf::from("alerts").join(format!("{stem}.prometheusrule.yaml")), yaml(&object)));
+                }
+            }
         }
         let dashboard = dashboards::dashboard(model, pack);
         let text = serde_json::to_string_pretty(&dashboard).unwrap_or_default() + "\n";
         out.push((PathBuf::from("dashboards").join(format!("{stem}.json")), text));
     }
+    if alertmanager::has_alerts(model) {
+        out.push((PathBuf::from("alertmanager/alertmanager.yml"), yaml(&alertmanager::config(model))));
+    }
     out
 }
 
-/// Writes every output under `dir`. Returns the paths written.
+/// Writes every output of the default format under `dir`. Returns the paths written.
 pub fn write_all(model: &Model, dir: &Path) -> std::io::Result<Vec<PathBuf>> {
+    write_all_as(model, dir, RuleFormat::Prometheus)
+}
+
+/// Writes every output of `format` under `dir`. Returns the paths written.
+pub fn write_all_as(model: &Model, dir: &Path, format: RuleFormat) -> std::io::Result<Vec<PathBuf>> {
     let mut written = Vec::new();
-    for (rel, content) in outputs(model) {
+    for (rel, content) in outputs_as(model, format) {
         let path = dir.join(&rel);
         if let Some(parent) = path.parent() {
             std::fs::create_dir_all(parent)?;

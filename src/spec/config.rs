@@ -112,12 +112,109 @@ pub struct GenerateSettings {
     /// Grafana's base URL; alerts link the panel that shows their signal (`dashboard_url`).
     #[serde(default = "default_grafana_url")]
     pub grafana_url: String,
+    /// The generated `alertmanager/alertmanager.yml`: where pages and tickets go, how alerts group.
+    #[serde(default)]
+    pub alertmanager: AlertmanagerSettings,
+    /// The `PrometheusRule` objects written by `generate --format prometheus-operator`.
+    #[serde(default)]
+    pub prometheus_operator: PrometheusOperatorSettings,
 }
 
 impl Default for GenerateSettings {
     fn default() -> Self {
-        Self { job: default_job(), dashboard_tags: default_tags(), grafana_url: default_grafana_url() }
+        Self {
+            job: default_job(),
+            dashboard_tags: default_tags(),
+            grafana_url: default_grafana_url(),
+            alertmanager: AlertmanagerSettings::default(),
+            prometheus_operator: PrometheusOperatorSettings::default(),
+        }
     }
+}
+
+/// Alertmanager routing: `critical` alerts page, `warning` alerts open a ticket, `info` alerts
+/// only show (receiver `null`, which sends nothing). A firing critical inhibits the warning of
+/// the same alert and signal.
+#[derive(Clone, Debug, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct AlertmanagerSettings {
+    /// Webhook the `page` receiver (severity `critical`) posts to: your paging tool's Alertmanager
+    /// webhook. Default `http://127.0.0.1:9095/page`, a placeholder.
+    #[serde(default = "default_page_webhook_url")]
+    pub page_webhook_url: String,
+    /// Webhook the `ticket` receiver (severity `warning`, and anything unmatched) posts to.
+    /// Default `http://127.0.0.1:9095/ticket`, a placeholder.
+    #[serde(default = "default_ticket_webhook_url")]
+    pub ticket_webhook_url: String,
+    /// Labels that put alerts into one notification (default `[alertname, signal]`).
+    #[serde(default = "default_am_group_by")]
+    pub group_by: Vec<String>,
+    /// How long a new group waits for more alerts before its first notification (default `30s`).
+    #[serde(default = "default_am_group_wait")]
+    pub group_wait: PromDuration,
+    /// How long a group waits before notifying about alerts added to it (default `5m`).
+    #[serde(default = "default_am_group_interval")]
+    pub group_interval: PromDuration,
+    /// How often a still-firing group is notified again (default `4h`).
+    #[serde(default = "default_am_repeat_interval")]
+    pub repeat_interval: PromDuration,
+}
+
+impl Default for AlertmanagerSettings {
+    fn default() -> Self {
+        Self {
+            page_webhook_url: default_page_webhook_url(),
+            ticket_webhook_url: default_ticket_webhook_url(),
+            group_by: default_am_group_by(),
+            group_wait: default_am_group_wait(),
+            group_interval: default_am_group_interval(),
+            repeat_interval: default_am_repeat_interval(),
+        }
+    }
+}
+
+fn default_page_webhook_url() -> String {
+    "http://127.0.0.1:9095/page".into()
+}
+fn default_ticket_webhook_url() -> String {
+    "http://127.0.0.1:9095/ticket".into()
+}
+fn default_am_group_by() -> Vec<String> {
+    vec!["alertname".into(), "signal".into()]
+}
+fn default_am_group_wait() -> PromDuration {
+    PromDuration::from_secs(30)
+}
+fn default_am_group_interval() -> PromDuration {
+    PromDuration::from_secs(5 * 60)
+}
+fn default_am_repeat_interval() -> PromDuration {
+    PromDuration::from_secs(4 * 3600)
+}
+
+/// Metadata of the generated `PrometheusRule` objects (one per pack, named
+/// `integration-exporter-<pack>`).
+#[derive(Clone, Debug, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct PrometheusOperatorSettings {
+    /// `metadata.namespace`; omitted (the default), the namespace `kubectl apply -n` chooses.
+    #[serde(default)]
+    pub namespace: Option<String>,
+    /// `metadata.labels`, which the Prometheus resource's `ruleSelector` must match. Default
+    /// `{release: prometheus}`, what kube-prometheus-stack installed as release `prometheus`
+    /// selects; setting `labels` replaces the default.
+    #[serde(default = "default_operator_labels")]
+    pub labels: BTreeMap<String, String>,
+}
+
+impl Default for PrometheusOperatorSettings {
+    fn default() -> Self {
+        Self { namespace: None, labels: default_operator_labels() }
+    }
+}
+
+fn default_operator_labels() -> BTreeMap<String, String> {
+    BTreeMap::from([("release".to_string(), "prometheus".to_string())])
 }
 
 fn default_grafana_url() -> String {

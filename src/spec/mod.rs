@@ -276,6 +276,13 @@ fn resolve(config: Config, source: &SourceText) -> Result<Model, SpecErrors> {
                 }
                 Source::Http(http) => {
                     http.url = render_raw(&http.url, &params);
+                    for header in http.headers.values_mut() {
+                        *header = render_raw(header, &params);
+                    }
+                    for value in &mut http.values {
+                        value.path = render_raw(&value.path, &params);
+                        value.minus = value.minus.as_deref().map(|m| render_raw(m, &params));
+                    }
                     interval = over.interval.or(http.interval).unwrap_or(interval);
                     timeout = over.timeout.or(http.timeout).unwrap_or(timeout);
                 }

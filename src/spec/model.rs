@@ -125,7 +125,8 @@ pub struct HttpSource {
     /// URL to GET; `{{param}}` placeholders are filled from the pack's parameters.
     pub url: String,
     /// Request headers. A value `env:NAME` is read from the environment at start (for tokens),
-    /// and is never logged.
+    /// and is never logged; `Bearer env:NAME` sends `Bearer ` and the variable's value.
+    /// `{{param}}` placeholders are filled, as in `url` and `values`' paths.
     #[serde(default)]
     pub headers: BTreeMap<String, String>,
     /// How often the endpoint is polled (default: `sql_defaults.interval`).

@@ -10,7 +10,13 @@ use super::duration::PromDuration;
 use super::model::{LogSource, Signal};
 
 /// Every built-in pack: (name, YAML source).
-pub const BUILTIN: &[(&str, &str)] = &[("token_refresh", include_str!("../../packs/token_refresh.yaml"))];
+pub const BUILTIN: &[(&str, &str)] = &[
+    ("token_refresh", include_str!("../../packs/token_refresh.yaml")),
+    ("calendar_sync", include_str!("../../packs/calendar_sync.yaml")),
+    ("etl_token_monitoring", include_str!("../../packs/etl_token_monitoring.yaml")),
+    ("microsoft_integration", include_str!("../../packs/microsoft_integration.yaml")),
+    ("salesforce_incidents", include_str!("../../packs/salesforce_incidents.yaml")),
+];
 
 /// A pack file.
 #[derive(Clone, Debug, Deserialize, Serialize, PartialEq)]

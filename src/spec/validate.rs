@@ -81,6 +81,19 @@ pub(super) fn validate(model: &Model, source: &SourceText) -> Result<(), SpecErr
                     let probe = matches!(value.path.as_str(), "up" | "duration");
                     if !probe && !value.path.starts_with('.') {
                         err(&value.path, format!("`{}`: path starts with `.`, or is `up` or `duration`", value.path));
+                    } else if !probe && let Err(e) = crate::sources::http::parse_path(&value.path) {
+                        err(&value.path, e);
+                    }
+                    match (&value.minus, probe) {
+                        (Some(minus), true) => {
+                            err(minus, format!("`{}`: `minus` only goes with a JSON path", value.metric))
+                        }
+                        (Some(minus), false) => {
+                            if let Err(e) = crate::sources::http::parse_path(minus) {
+                                err(minus, e);
+                            }
+                        }
+                        (None, _) => {}
                     }
                 }
             }

@@ -4,6 +4,8 @@
 
 #![allow(dead_code)]
 
+pub mod fidelity;
+
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -192,4 +194,127 @@ pub fn token_refresh_schema(schema: &str, tokens: &str, watchers: &str, locks: &
 /// Runbook-shaped rows (demo/token_refresh/seed.sql).
 pub fn token_refresh_seed(schema: &str, tokens: &str, watchers: &str, locks: &str) -> String {
     fill(include_str!("../../demo/token_refresh/seed.sql"), schema, tokens, watchers, locks)
+}
+
+/// What the test HTTP server answers.
+#[derive(Clone, Debug)]
+pub struct Reply {
+    pub status: u16,
+    pub body: String,
+    /// Wait this long before answering (a slow or hung endpoint).
+    pub delay: std::time::Duration,
+}
+
+impl Reply {
+    pub fn json(body: &str) -> Reply {
+        Reply { status: 200, body: body.to_string(), delay: std::time::Duration::ZERO }
+    }
+}
+
+/// A real HTTP/1.1 server on 127.0.0.1:0 answering every request with the current [`Reply`] and
+/// recording each request's head (request line and headers).
+pub struct HttpServer {
+    pub addr: std::net::SocketAddr,
+    reply: std::sync::Arc<std::sync::Mutex<Reply>>,
+    requests: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
+}
+
+impl HttpServer {
+    pub fn start(reply: Reply) -> HttpServer {
+        use std::io::{BufRead, BufReader, Write};
+        let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+        let addr = listener.local_addr().expect("addr");
+        let reply = std::sync::Arc::new(std::sync::Mutex::new(reply));
+        let requests = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let (r, q) = (reply.clone(), requests.clone());
+        std::thread::spawn(move || {
+            for stream in listener.incoming() {
+                let Ok(mut stream) = stream else { continue };
+                let (r, q) = (r.clone(), q.clone());
+                std::thread::spawn(move || {
+                    let mut head = String::new();
+                    let mut reader = BufReader::new(stream.try_clone().expect("clone"));
+                    loop {
+                        let mut line = String::new();
+                        if reader.read_line(&mut line).unwrap_or(0) == 0 || line == "\r\n" {
+                            break;
+                        }
+                        head.push_str(&line);
+                    }
+                    q.lock().unwrap().push(head);
+                    let reply = r.lock().unwrap().clone();
+                    std::thread::sleep(reply.delay);
+                    let _ = write!(
+                        stream,
+                        "HTTP/1.1 {} X\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{}",
+                        reply.status,
+                        reply.body.len(),
+                        reply.body
+                    );
+                });
+            }
+        });
+        HttpServer { addr, reply, requests }
+    }
+
+    pub fn set(&self, reply: Reply) {
+        *self.reply.lock().unwrap() = reply;
+    }
+
+    pub fn requests(&self) -> Vec<String> {
+        self.requests.lock().unwrap().clone()
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{path}", self.addr)
+    }
+}
+
+/// `jq PATH` on a JSON text, for the simple `.a.b` paths the runbooks use.
+pub fn jq(body: &str, path: &str) -> f64 {
+    let doc: serde_json::Value = serde_json::from_str(body).expect("json");
+    let pointer = path.replace('.', "/");
+    doc.pointer(&pointer).and_then(serde_json::Value::as_f64).unwrap_or_else(|| panic!("jq {path}: no number"))
+}
+
+/// A pack's demo SQL (`demo/<pack>/schema.sql` then `seed.sql`) in `schema`.
+pub fn pack_sql(pack: &str, schema: &str) -> String {
+    let (create, seed) = match pack {
+        "calendar_sync" => {
+            (include_str!("../../demo/calendar_sync/schema.sql"), include_str!("../../demo/calendar_sync/seed.sql"))
+        }
+        "etl_token_monitoring" => (
+            include_str!("../../demo/etl_token_monitoring/schema.sql"),
+            include_str!("../../demo/etl_token_monitoring/seed.sql"),
+        ),
+        other => panic!("no demo SQL for {other}"),
+    };
+    format!("{}\n{}", create.replace("{schema}", schema), seed.replace("{schema}", schema))
+}
+
+impl TestDb {
+    /// Rows of (text, text, float8), for runbook queries that group by two columns.
+    pub async fn rows(&self, sql: &str) -> Vec<(String, String, f64)> {
+        let mut conn = PgConnection::connect(&self.url).await.expect("connect");
+        sqlx::query_as(sqlx::AssertSqlSafe(sql.to_string()))
+            .fetch_all(&mut conn)
+            .await
+            .unwrap_or_else(|e| panic!("{e}\n{sql}"))
+    }
+}
+
+/// The Microsoft integration's subscriptions table (demo/microsoft_integration/*.sql) under the
+/// given schema, table and column names.
+pub fn microsoft_integration_sql(schema: &str, subscriptions: &str, expires: &str, resource: &str) -> String {
+    let fill = |t: &str| {
+        t.replace("{schema}", schema)
+            .replace("{subscriptions}", subscriptions)
+            .replace("{expires}", expires)
+            .replace("{resource}", resource)
+    };
+    format!(
+        "{}\n{}",
+        fill(include_str!("../../demo/microsoft_integration/schema.sql")),
+        fill(include_str!("../../demo/microsoft_integration/seed.sql"))
+    )
 }

@@ -12,6 +12,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use sqlx::AssertSqlSafe;
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions, PgRow};
 
+use crate::sources::logs::rules::{MAX_SERIES_PER_METRIC, OVERFLOW_VALUE};
 use crate::spec::{LabelDef, MetricType, Model, ResolvedSignal, Source};
 use crate::state::{Family, State};
 
@@ -107,6 +108,11 @@ pub fn rows_to_families(signal: &ResolvedSignal, rows: &[PgRow]) -> Result<Vec<F
                 labels.push(decode::label(row, name)?);
             }
             let Some(value) = decode::number(row, column)? else { continue };
+            // A label column with more values than any dashboard can show (a user id by
+            // mistake) must not grow without bound: the rest lands in one overflow series.
+            if !values.contains_key(&labels) && values.len() >= MAX_SERIES_PER_METRIC {
+                labels = vec![OVERFLOW_VALUE.to_string(); labels.len()];
+            }
             // Two rows with the same labels are summed, as a GROUP BY would.
             *values.entry(labels).or_default() += value;
         }

@@ -1,0 +1,331 @@
+//! The generated Alertmanager configuration: amtool accepts it, every generated alert routes to
+//! the receiver of its severity (`critical` -> page, `warning` -> ticket, `info` -> null), and the
+//! warning of every warning/critical pair is inhibited while its critical fires.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command};
+use std::time::{Duration, Instant};
+
+use integration_exporter::generate::{outputs, rules};
+use integration_exporter::spec::{Model, SourceText};
+use serde_json::Value;
+
+const AMTOOL: &str = "amtool is needed (Debian package `prometheus-alertmanager`; scripts/test installs it)";
+
+/// Custom signals with a warning/critical pair (the built-in packs have none yet) and an info alert.
+const PAIR_SPEC: &str = r#"
+generate:
+  alertmanager:
+    page_webhook_url: http://pager.internal:8080/hooks/am
+    ticket_webhook_url: https://tickets.example.org/alertmanager?queue=ops
+    repeat_interval: 12h
+logs:
+  api:
+    paths: [/var/log/api/*.log]
+    format: json
+    timestamp: {field: time, format: rfc3339}
+signals:
+  - id: api.graph_errors
+    title: Graph API errors
+    runbook_section: https://wiki.example.com/graph#errors
+    metrics:
+      - name: myapp_graph_errors_total
+        type: counter
+        help: Graph API errors by status class.
+        labels: [{name: status_class, values: [4xx, 5xx, other], other: other}]
+    source:
+      log:
+        log: api
+        rules:
+          - fields: {category: graph, level: error}
+            metric: myapp_graph_errors_total
+            action: inc
+            labels: {status_class: $status_class}
+    alerts:
+      - name: IntegrationGraphErrors
+        severity: warning
+        condition: {increase: {metric: myapp_graph_errors_total, window: 1h}}
+        op: ">"
+        threshold: 10
+        summary: The Graph API returns errors.
+        description: "{value} errors in the last {window} (alert above {threshold})."
+      - name: IntegrationGraphErrors
+        severity: critical
+        condition: {increase: {metric: myapp_graph_errors_total, window: 1h}}
+        op: ">"
+        threshold: 100
+        summary: The Graph API returns many errors.
+        description: "{value} errors in the last {window} (alert above {threshold})."
+      - name: IntegrationGraphErrorsSeen
+        severity: info
+        condition: {increase: {metric: myapp_graph_errors_total, window: 1h}}
+        op: ">"
+        threshold: 0
+        summary: The Graph API returned an error.
+        description: "{value} errors in the last {window}."
+"#;
+
+fn pair_model() -> Model {
+    Model::from_text(&SourceText { name: "pair.yaml".into(), text: PAIR_SPEC.into() }).unwrap()
+}
+
+/// The receiver the team's conventions send each severity to.
+fn expected_receiver(severity: &str) -> &'static str {
+    match severity {
+        "critical" => "page",
+        "warning" => "ticket",
+        "info" => "null",
+        other => panic!("unknown severity {other}"),
+    }
+}
+
+/// Writes the generated Alertmanager configuration of `model` into a temporary directory.
+fn write_config(model: &Model) -> (tempfile::TempDir, PathBuf) {
+    let (_, text) = outputs(model)
+        .into_iter()
+        .find(|(rel, _)| rel == Path::new("alertmanager/alertmanager.yml"))
+        .expect("outputs include alertmanager/alertmanager.yml");
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("alertmanager.yml");
+    std::fs::write(&path, text).unwrap();
+    (dir, path)
+}
+
+fn parse(path: &Path) -> Value {
+    serde_saphyr::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
+}
+
+fn amtool(args: &[&str]) -> (bool, String) {
+    let out = Command::new("amtool").args(args).output().expect(AMTOOL);
+    (out.status.success(), format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr)))
+}
+
+/// Every generated alert rule of the model, from the same rule files `generate` writes.
+fn generated_rules(model: &Model) -> Vec<rules::Rule> {
+    let mut packs: Vec<Option<&str>> = model.packs.iter().map(|p| Some(p.name.as_str())).collect();
+    packs.push(None);
+    packs.into_iter().flat_map(|p| rules::rule_file(model, p).groups).flat_map(|g| g.rules).collect()
+}
+
+/// The labels an alert of `rule` carries in Alertmanager.
+fn with_name(rule: &rules::Rule) -> BTreeMap<String, String> {
+    let mut labels = rule.labels.clone();
+    labels.insert("alertname".into(), rule.alert.clone());
+    labels
+}
+
+/// (warning, critical) labels, alertname included, of every warning/critical pair of the model.
+fn pairs(model: &Model) -> Vec<(BTreeMap<String, String>, BTreeMap<String, String>)> {
+    let all = generated_rules(model);
+    let mut out = Vec::new();
+    for warning in all.iter().filter(|r| r.labels["severity"] == "warning") {
+        for critical in all.iter().filter(|r| r.labels["severity"] == "critical") {
+            if warning.alert == critical.alert && warning.labels["signal"] == critical.labels["signal"] {
+                out.push((with_name(warning), with_name(critical)));
+            }
+        }
+    }
+    out
+}
+
+/// `name="value"` matchers, the only form the generator writes.
+fn matches(matchers: &Value, labels: &BTreeMap<String, String>) -> bool {
+    matchers.as_array().unwrap().iter().all(|m| {
+        let m = m.as_str().unwrap();
+        let (name, value) = m.split_once('=').unwrap_or_else(|| panic!("matcher {m}"));
+        assert!(!name.ends_with('!') && !value.starts_with('~'), "only equality matchers are expected: {m}");
+        labels.get(name).map(String::as_str) == Some(value.trim_matches('"'))
+    })
+}
+
+/// Alertmanager's inhibition rule semantics: does a firing `source` mute `target`?
+fn inhibits(config: &Value, source: &BTreeMap<String, String>, target: &BTreeMap<String, String>) -> bool {
+    config["inhibit_rules"].as_array().unwrap().iter().any(|rule| {
+        matches(&rule["source_matchers"], source)
+            && matches(&rule["target_matchers"], target)
+            && rule["equal"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .all(|l| source.get(l.as_str().unwrap()) == target.get(l.as_str().unwrap()))
+    })
+}
+
+#[test]
+fn amtool_accepts_the_config_for_the_builtin_packs_and_for_custom_webhooks() {
+    for model in [Model::builtin_defaults(), pair_model()] {
+        let (_dir, path) = write_config(&model);
+        let (ok, out) = amtool(&["check-config", path.to_str().unwrap()]);
+        assert!(ok, "{out}");
+        assert!(out.contains("3 receivers") && out.contains("1 inhibit rules"), "{out}");
+    }
+
+    let (_dir, path) = write_config(&Model::builtin_defaults());
+    let config = parse(&path);
+    let url = |i: usize| config["receivers"][i]["webhook_configs"][0]["url"].clone();
+    assert_eq!(url(0), "http://127.0.0.1:9095/page");
+    assert_eq!(url(1), "http://127.0.0.1:9095/ticket");
+    assert_eq!(config["route"]["group_by"], serde_json::json!(["alertname", "signal"]));
+    assert_eq!(config["route"]["receiver"], "ticket");
+
+    let (_dir, path) = write_config(&pair_model());
+    let config = parse(&path);
+    let receivers: BTreeMap<&str, &Value> =
+        config["receivers"].as_array().unwrap().iter().map(|r| (r["name"].as_str().unwrap(), r)).collect();
+    assert_eq!(receivers["page"]["webhook_configs"][0]["url"], "http://pager.internal:8080/hooks/am");
+    assert_eq!(receivers["ticket"]["webhook_configs"][0]["url"], "https://tickets.example.org/alertmanager?queue=ops");
+    assert!(receivers["null"].get("webhook_configs").is_none(), "the null receiver sends nothing");
+    assert_eq!(config["route"]["repeat_interval"], "12h");
+}
+
+#[test]
+fn every_generated_alert_routes_to_the_receiver_of_its_severity() {
+    let mut severities = std::collections::BTreeSet::new();
+    for model in [Model::builtin_defaults(), pair_model()] {
+        let (_dir, path) = write_config(&model);
+        let config_flag = format!("--config.file={}", path.display());
+        let rules = generated_rules(&model);
+        assert!(!rules.is_empty());
+        for rule in rules {
+            let severity = rule.labels["severity"].clone();
+            let receiver = expected_receiver(&severity);
+            let mut args = vec![
+                "config".to_string(),
+                "routes".into(),
+                "test".into(),
+                config_flag.clone(),
+                format!("--verify.receivers={receiver}"),
+                format!("alertname={}", rule.alert),
+            ];
+            args.extend(rule.labels.iter().map(|(k, v)| format!("{k}={v}")));
+            let args: Vec<&str> = args.iter().map(String::as_str).collect();
+            let (ok, out) = amtool(&args);
+            assert!(ok, "{} ({severity}) should route to {receiver}: {out}", rule.alert);
+            severities.insert(severity);
+        }
+    }
+    assert_eq!(severities.into_iter().collect::<Vec<_>>(), ["critical", "info", "warning"]);
+}
+
+#[test]
+fn the_warning_of_every_pair_is_inhibited_by_its_critical() {
+    for model in [Model::builtin_defaults(), pair_model()] {
+        let (_dir, path) = write_config(&model);
+        let config = parse(&path);
+        for (warning, critical) in pairs(&model) {
+            assert!(inhibits(&config, &critical, &warning), "{critical:?} must inhibit {warning:?}");
+            assert!(!inhibits(&config, &warning, &critical), "{warning:?} must not inhibit {critical:?}");
+        }
+        // A critical never mutes a warning that is not its own pair's.
+        let rules = generated_rules(&model);
+        for source in rules.iter().map(with_name) {
+            for target in rules.iter().map(with_name) {
+                let same_pair = source["alertname"] == target["alertname"] && source["signal"] == target["signal"];
+                if !same_pair {
+                    assert!(!inhibits(&config, &source, &target), "{source:?} must not inhibit {target:?}");
+                }
+            }
+        }
+    }
+    assert_eq!(pairs(&pair_model()).len(), 1);
+}
+
+/// A real Alertmanager on a free port, stopped on drop.
+struct Alertmanager {
+    child: Child,
+    url: String,
+    _dir: tempfile::TempDir,
+}
+
+impl Drop for Alertmanager {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn start_alertmanager(config: &Path) -> Alertmanager {
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let dir = tempfile::tempdir().unwrap();
+    let child = Command::new("prometheus-alertmanager")
+        .arg(format!("--config.file={}", config.display()))
+        .arg(format!("--storage.path={}", dir.path().display()))
+        .arg(format!("--web.listen-address=127.0.0.1:{port}"))
+        .arg("--cluster.listen-address=")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("prometheus-alertmanager is needed (Debian package `prometheus-alertmanager`)");
+    let am = Alertmanager { child, url: format!("--alertmanager.url=http://127.0.0.1:{port}"), _dir: dir };
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !amtool(&["config", "show", &am.url]).0 {
+        assert!(Instant::now() < deadline, "Alertmanager did not start");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    am
+}
+
+#[test]
+fn a_running_alertmanager_inhibits_the_warning_while_its_critical_fires() {
+    let model = pair_model();
+    let (_dir, path) = write_config(&model);
+    let am = start_alertmanager(&path);
+    let (warning, critical) = pairs(&model).remove(0);
+    let info = generated_rules(&model).iter().find(|r| r.labels["severity"] == "info").map(with_name).unwrap();
+    // The warning alone is not inhibited; the warning while its critical fires is.
+    let add = |labels: &BTreeMap<String, String>| {
+        let mut args = vec!["alert".to_string(), "add".into(), am.url.clone()];
+        args.extend(labels.iter().map(|(k, v)| format!("{k}={v}")));
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        let (ok, out) = amtool(&args);
+        assert!(ok, "{out}");
+    };
+    let states = || -> BTreeMap<(String, String), (String, usize)> {
+        let (ok, out) = amtool(&["alert", "query", "-o", "json", "--active", "--inhibited", &am.url]);
+        assert!(ok, "{out}");
+        let alerts: Value = serde_json::from_str(&out).unwrap();
+        alerts
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|a| {
+                let labels = &a["labels"];
+                (
+                    (
+                        labels["alertname"].as_str().unwrap().to_string(),
+                        labels["severity"].as_str().unwrap().to_string(),
+                    ),
+                    (
+                        a["status"]["state"].as_str().unwrap().to_string(),
+                        a["status"]["inhibitedBy"].as_array().map_or(0, Vec::len),
+                    ),
+                )
+            })
+            .collect()
+    };
+    let key = |labels: &BTreeMap<String, String>| (labels["alertname"].clone(), labels["severity"].clone());
+    add(&warning);
+    add(&info);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let s = states();
+        if s.get(&key(&warning)) == Some(&("active".into(), 0)) && s.contains_key(&key(&info)) {
+            break;
+        }
+        assert!(Instant::now() < deadline, "the warning alone should be active: {s:?}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    add(&critical);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let s = states();
+        if s.get(&key(&warning)) == Some(&("suppressed".into(), 1)) {
+            assert_eq!(s.get(&key(&critical)), Some(&("active".into(), 0)), "{s:?}");
+            assert_eq!(s.get(&key(&info)), Some(&("active".into(), 0)), "{s:?}");
+            break;
+        }
+        assert!(Instant::now() < deadline, "the warning should be inhibited by its critical: {s:?}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}

@@ -1,0 +1,524 @@
+//! The whole chain with the real programs: PostgreSQL, a log writer, the exporter, Prometheus
+//! (Debian's `prometheus`) evaluating the generated rules, and Alertmanager (Debian's
+//! `prometheus-alertmanager`) with the generated configuration, delivering to a webhook receiver
+//! run by this test. Windows and `for` durations are shortened through the spec, the same knobs
+//! a user has. When the test fails, it prints what Prometheus, Alertmanager and the exporter said.
+
+mod support;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+use support::{Cluster, TestDb, exporter_bin, free_port};
+
+/// A child process whose output goes to a file, printed if the test fails.
+struct Proc {
+    name: &'static str,
+    child: Child,
+    log: PathBuf,
+}
+
+impl Proc {
+    fn start(name: &'static str, dir: &Path, cmd: &mut Command) -> Proc {
+        let log = dir.join(format!("{name}.log"));
+        let out = std::fs::File::create(&log).unwrap();
+        let child = cmd
+            .stdout(Stdio::from(out.try_clone().unwrap()))
+            .stderr(Stdio::from(out))
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot start {name}: {e}"));
+        Proc { name, child, log }
+    }
+}
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        if std::thread::panicking() {
+            let text = std::fs::read_to_string(&self.log).unwrap_or_default();
+            let tail: Vec<&str> = text.lines().rev().take(60).collect::<Vec<_>>().into_iter().rev().collect();
+            eprintln!("----- {} output (last lines) -----\n{}", self.name, tail.join("\n"));
+        }
+    }
+}
+
+/// What the webhook receiver got: (receiver path, Alertmanager's JSON payload).
+type Deliveries = Arc<Mutex<Vec<(String, Value)>>>;
+
+/// A webhook receiver standing in for the pager and the ticket system.
+fn webhook_receiver() -> (u16, Deliveries) {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let got: Deliveries = Arc::default();
+    let sink = got.clone();
+    std::thread::spawn(move || {
+        for stream in listener.incoming().flatten() {
+            let sink = sink.clone();
+            std::thread::spawn(move || {
+                let mut reader = BufReader::new(stream);
+                let mut request_line = String::new();
+                if reader.read_line(&mut request_line).is_err() {
+                    return;
+                }
+                let path = request_line.split_whitespace().nth(1).unwrap_or("").to_string();
+                let mut length = 0usize;
+                loop {
+                    let mut line = String::new();
+                    if reader.read_line(&mut line).unwrap_or(0) == 0 || line == "\r\n" {
+                        break;
+                    }
+                    if let Some(v) = line.to_ascii_lowercase().strip_prefix("content-length:") {
+                        length = v.trim().parse().unwrap_or(0);
+                    }
+                }
+                let mut body = vec![0; length];
+                let _ = reader.read_exact(&mut body);
+                if let Ok(json) = serde_json::from_slice::<Value>(&body) {
+                    sink.lock().unwrap().push((path, json));
+                }
+                let _ =
+                    reader.get_mut().write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\nConnection: close\r\n\r\n");
+            });
+        }
+    });
+    (port, got)
+}
+
+fn http_get(port: u16, path: &str) -> Option<String> {
+    let mut stream = TcpStream::connect(("127.0.0.1", port)).ok()?;
+    stream.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
+    write!(stream, "GET {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n").ok()?;
+    let mut raw = Vec::new();
+    stream.read_to_end(&mut raw).ok()?;
+    let split = raw.windows(4).position(|w| w == b"\r\n\r\n")?;
+    let head = String::from_utf8_lossy(&raw[..split]).to_lowercase();
+    let body = &raw[split + 4..];
+    let body = if head.contains("transfer-encoding: chunked") { dechunk(body) } else { body.to_vec() };
+    Some(String::from_utf8_lossy(&body).to_string())
+}
+
+fn dechunk(mut body: &[u8]) -> Vec<u8> {
+    let mut out = Vec::new();
+    while let Some(eol) = body.windows(2).position(|w| w == b"\r\n") {
+        let size = usize::from_str_radix(String::from_utf8_lossy(&body[..eol]).trim(), 16).unwrap_or(0);
+        if size == 0 {
+            break;
+        }
+        out.extend_from_slice(&body[eol + 2..eol + 2 + size]);
+        body = &body[eol + 2 + size + 2..];
+    }
+    out
+}
+
+fn api(port: u16, path: &str) -> Value {
+    http_get(port, path).and_then(|b| serde_json::from_str(&b).ok()).unwrap_or(Value::Null)
+}
+
+fn wait_until<T>(what: &str, timeout: Duration, mut probe: impl FnMut() -> Option<T>) -> T {
+    let deadline = Instant::now() + timeout;
+    loop {
+        if let Some(v) = probe() {
+            return v;
+        }
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(250));
+    }
+}
+
+/// Active alerts in Prometheus: (alertname, severity) -> (state, labels, annotations).
+fn prometheus_alerts(port: u16) -> BTreeMap<(String, String), (String, Value, Value)> {
+    let mut out = BTreeMap::new();
+    for alert in api(port, "/api/v1/alerts")["data"]["alerts"].as_array().cloned().unwrap_or_default() {
+        let name = alert["labels"]["alertname"].as_str().unwrap_or_default().to_string();
+        let severity = alert["labels"]["severity"].as_str().unwrap_or_default().to_string();
+        let state = alert["state"].as_str().unwrap_or_default().to_string();
+        out.insert((name, severity), (state, alert["labels"].clone(), alert["annotations"].clone()));
+    }
+    out
+}
+
+/// Healthy worker lines, written until `stop`; `mode` switches what the worker logs.
+fn worker_writer(path: PathBuf, mode: Arc<Mutex<&'static str>>, stop: Arc<AtomicBool>) -> std::thread::JoinHandle<()> {
+    std::thread::spawn(move || {
+        let mut file = std::fs::OpenOptions::new().create(true).append(true).open(&path).unwrap();
+        let mut i = 0u64;
+        while !stop.load(Ordering::Relaxed) {
+            let now = chrono_like_now();
+            let m = *mode.lock().unwrap();
+            let mark =
+                if m == "failing" { "✗ user=u failed error=invalid_grant" } else { "✓ user=u refreshed token" };
+            writeln!(file, "{now} INFO [graph_client] ProactiveRefresh {mark}").unwrap();
+            if i.is_multiple_of(4) {
+                writeln!(file, "{now} INFO [graph_client] Acquired lock token_refresh_heartbeat lease=120s").unwrap();
+                writeln!(
+                    file,
+                    "{now} INFO [graph_client] M6:RateLimit rate_limit_budget total_attempts=12 max_requests=100"
+                )
+                .unwrap();
+                if m != "stalled" {
+                    writeln!(
+                        file,
+                        "{now} INFO [email_watcher_worker] ProactiveRefresh Cycle complete: refreshed=4 failed=0"
+                    )
+                    .unwrap();
+                }
+            }
+            i += 1;
+            std::thread::sleep(Duration::from_millis(250));
+        }
+    })
+}
+
+/// Lines of the ETL service's JSON log: a token refresh run every second.
+fn etl_writer(path: PathBuf, stop: Arc<AtomicBool>) -> std::thread::JoinHandle<()> {
+    std::thread::spawn(move || {
+        let mut file = std::fs::OpenOptions::new().create(true).append(true).open(&path).unwrap();
+        while !stop.load(Ordering::Relaxed) {
+            let ts = chrono_like_now().replacen(' ', "T", 1).replace(',', ".") + "Z";
+            writeln!(
+                file,
+                r#"{{"timestamp":"{ts}","level":"info","message":"Token refresh run complete","platform":"meta"}}"#
+            )
+            .unwrap();
+            std::thread::sleep(Duration::from_secs(1));
+        }
+    })
+}
+
+/// `2026-02-06 12:00:01,234` in UTC, Python logging's default, from the system clock.
+fn chrono_like_now() -> String {
+    let out = Command::new("date").args(["-u", "+%Y-%m-%d %H:%M:%S,%3N"]).output().unwrap();
+    String::from_utf8_lossy(&out.stdout).trim().to_string()
+}
+
+struct Stack {
+    db: TestDb,
+    prometheus: u16,
+    deliveries: Deliveries,
+    worker_mode: Arc<Mutex<&'static str>>,
+}
+
+impl Stack {
+    /// Waits until exactly `expected` (alertname, severity) pairs are active, all firing, and
+    /// returns them.
+    fn expect_firing(&self, expected: &[(&str, &str)]) -> BTreeMap<(String, String), (String, Value, Value)> {
+        let want: BTreeSet<(String, String)> = expected.iter().map(|(a, s)| (a.to_string(), s.to_string())).collect();
+        let mut saw_pending = BTreeSet::new();
+        let alerts = wait_until(&format!("{want:?} to fire"), Duration::from_secs(60), || {
+            let alerts = prometheus_alerts(self.prometheus);
+            for (key, (state, _, _)) in &alerts {
+                if state == "pending" {
+                    saw_pending.insert(key.clone());
+                }
+            }
+            let firing: BTreeSet<(String, String)> =
+                alerts.iter().filter(|(_, (s, _, _))| s == "firing").map(|(k, _)| k.clone()).collect();
+            (firing == want && alerts.len() == want.len()).then_some(alerts)
+        });
+        assert_eq!(saw_pending, want, "each alert is seen pending before it fires");
+        alerts
+    }
+
+    fn expect_quiet(&self, what: &str) {
+        wait_until(&format!("no alerts ({what})"), Duration::from_secs(60), || {
+            prometheus_alerts(self.prometheus).is_empty().then_some(())
+        });
+    }
+
+    /// Waits for Alertmanager to deliver `alertname` with `status` to `receiver` (`/page`, `/ticket`).
+    fn expect_delivery(&self, receiver: &str, alertname: &str, status: &str) -> Value {
+        wait_until(&format!("{alertname} {status} at {receiver}"), Duration::from_secs(30), || {
+            self.deliveries.lock().unwrap().iter().find_map(|(path, body)| {
+                let alerts = body["alerts"].as_array()?;
+                let alert = alerts.iter().find(|a| a["labels"]["alertname"] == alertname && a["status"] == status)?;
+                (path == receiver).then(|| alert.clone())
+            })
+        })
+    }
+
+    fn delivered(&self, receiver: &str, alertname: &str) -> bool {
+        self.deliveries.lock().unwrap().iter().any(|(path, body)| {
+            path == receiver
+                && body["alerts"].as_array().is_some_and(|a| a.iter().any(|x| x["labels"]["alertname"] == alertname))
+        })
+    }
+}
+
+fn assert_annotations(annotations: &Value, description: &str, runbook: &str) {
+    let got = annotations["description"].as_str().unwrap_or_default();
+    assert!(got.contains(description), "description {got:?} lacks {description:?}");
+    assert!(!got.contains("{{"), "unrendered template in {got:?}");
+    assert_eq!(annotations["runbook_url"].as_str().unwrap_or_default(), runbook);
+    assert!(annotations["summary"].as_str().is_some_and(|s| s.ends_with('.')));
+}
+
+const HEALTHY_TOKENS: &str = "
+UPDATE auth_microsoft_tokens SET expires_at = now() + interval '50 minutes', next_retry_at = NULL, is_revoked = false, consecutive_failures = 0, last_refresh_error = NULL;
+UPDATE email_watchers SET sync_status = 'active', degraded_at = NULL;
+DELETE FROM worker_locks; INSERT INTO worker_locks VALUES ('token_refresh_heartbeat', 'worker-1', now(), now() + interval '1 hour');";
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn generated_rules_page_and_ticket_through_real_prometheus_and_alertmanager() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let cluster = Cluster::start();
+    let db = TestDb { url: cluster.url("postgres"), _cluster: None };
+    db.execute(&support::token_refresh_schema("public", "auth_microsoft_tokens", "email_watchers", "worker_locks"))
+        .await;
+    db.execute(&support::token_refresh_seed("public", "auth_microsoft_tokens", "email_watchers", "worker_locks")).await;
+    db.execute(HEALTHY_TOKENS).await;
+    db.execute(&support::pack_sql("etl_token_monitoring", "marketing")).await;
+    db.execute("UPDATE marketing.platform_tokens SET expires_at = now() + interval '60 days'; INSERT INTO marketing.etl_sync_log (platform, entity_type, status, start_time) SELECT platform, 'ads', 'success', now() FROM marketing.platform_tokens;").await;
+    db.execute(&support::pack_sql("calendar_sync", "public")).await;
+    db.execute("UPDATE external_calendar_connections SET last_synced_at = now(), backoff_until = NULL, token_expiry = now() + interval '30 days', error_count = 0; DELETE FROM external_calendar_events WHERE sync_status = 'FAILED';").await;
+
+    let (hook, deliveries) = webhook_receiver();
+    let exporter_port = free_port();
+    let short = "{for: 3s}";
+    let spec = format!(
+        r#"listen: 127.0.0.1:{exporter_port}
+state_dir: {d}/state
+runbook_base_url: https://runbooks.example.com
+database: {{url_env: E2E_DATABASE_URL}}
+sql_defaults: {{interval: 1s, timeout: 2s}}
+generate:
+  alertmanager:
+    page_webhook_url: http://127.0.0.1:{hook}/page
+    ticket_webhook_url: http://127.0.0.1:{hook}/ticket
+    group_wait: 1s
+    group_interval: 1s
+    repeat_interval: 1h
+packs:
+  token_refresh:
+    params: {{worker_log: {d}/worker.log}}
+    alerts:
+      IntegrationTokenRefreshSuccessRateLow: {{window: 20s, min_events: 5, for: 3s}}
+      IntegrationTokenRefreshTokensExpiring: {short}
+      IntegrationTokenRefreshRateLimitHigh: {short}
+      IntegrationTokenRefreshDegradedWatchers: {short}
+      IntegrationTokenRefreshHeartbeatLag: {{threshold: 6, for: 2s}}
+      IntegrationTokenRefreshHeartbeatMissing: {short}
+      IntegrationTokenRefreshLockStuck: {short}
+      IntegrationTokenRefreshLockContention: {{window: 20s, min_events: 4, for: 3s}}
+  etl_token_monitoring:
+    params: {{etl_log: {d}/etl.log}}
+    alerts:
+      IntegrationEtlTokenExpiry: {short}
+      IntegrationEtlTokenRefreshStale: {{threshold: 30, for: 3s}}
+      IntegrationEtlTokenRefreshMissing: {short}
+      IntegrationEtlSyncDelayed: {short}
+      IntegrationEtlSyncFailing: {short}
+  calendar_sync:
+    params: {{app_log: {d}/app.log}}
+    alerts:
+      IntegrationCalendarSyncStuck: {short}
+      IntegrationCalendarSyncTokenExpired: {short}
+      IntegrationCalendarSyncFailedEvents: {short}
+      IntegrationCalendarSyncProviderStale: {short}
+      IntegrationCalendarSyncErrors: {{window: 20s, for: 3s}}
+"#,
+        d = d.display()
+    );
+    let spec_path = d.join("spec.yaml");
+    std::fs::write(&spec_path, &spec).unwrap();
+    std::fs::write(d.join("app.log"), "").unwrap();
+    let out = Command::new(exporter_bin())
+        .args(["generate", "--config"])
+        .arg(&spec_path)
+        .arg("--out")
+        .arg(d)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+
+    let stop = Arc::new(AtomicBool::new(false));
+    let worker_mode = Arc::new(Mutex::new("healthy"));
+    let writers = [
+        worker_writer(d.join("worker.log"), worker_mode.clone(), stop.clone()),
+        etl_writer(d.join("etl.log"), stop.clone()),
+    ];
+
+    let _exporter = Proc::start(
+        "exporter",
+        d,
+        Command::new(exporter_bin()).args(["serve", "--config"]).arg(&spec_path).env("E2E_DATABASE_URL", &db.url),
+    );
+    let am_port = free_port();
+    let _alertmanager = Proc::start(
+        "alertmanager",
+        d,
+        Command::new("prometheus-alertmanager")
+            .arg(format!("--config.file={}", d.join("alertmanager/alertmanager.yml").display()))
+            .arg(format!("--storage.path={}", d.join("am-data").display()))
+            .arg(format!("--web.listen-address=127.0.0.1:{am_port}"))
+            .arg("--cluster.listen-address="),
+    );
+    let prom_port = free_port();
+    let prom_config = format!(
+        "global: {{scrape_interval: 1s, evaluation_interval: 1s}}\nrule_files: ['{d}/alerts/*.rules.yml']\nalerting:\n  alertmanagers: [{{static_configs: [{{targets: ['127.0.0.1:{am_port}']}}]}}]\nscrape_configs:\n  - job_name: integration-exporter\n    static_configs: [{{targets: ['127.0.0.1:{exporter_port}']}}]\n",
+        d = d.display()
+    );
+    std::fs::write(d.join("prometheus.yml"), prom_config).unwrap();
+    let _prometheus = Proc::start(
+        "prometheus",
+        d,
+        Command::new("prometheus")
+            .arg(format!("--config.file={}", d.join("prometheus.yml").display()))
+            .arg(format!("--storage.tsdb.path={}", d.join("prom-data").display()))
+            .arg(format!("--web.listen-address=127.0.0.1:{prom_port}")),
+    );
+    let stack = Stack { db, prometheus: prom_port, deliveries, worker_mode };
+
+    // 1. Everything loads and is healthy: target up, every generated rule loaded with health ok.
+    wait_until("target up", Duration::from_secs(60), || {
+        let targets = api(prom_port, "/api/v1/targets");
+        let active = targets["data"]["activeTargets"].as_array()?.clone();
+        (active.len() == 1 && active[0]["health"] == "up").then_some(())
+    });
+    let generated_rules: usize = ["token-refresh", "etl-token-monitoring", "calendar-sync"]
+        .iter()
+        .map(|stem| {
+            std::fs::read_to_string(d.join(format!("alerts/{stem}.rules.yml"))).unwrap().matches("- alert:").count()
+        })
+        .sum();
+    wait_until("every rule loaded and healthy", Duration::from_secs(60), || {
+        let groups = api(prom_port, "/api/v1/rules")["data"]["groups"].as_array()?.clone();
+        let rules: Vec<Value> =
+            groups.iter().flat_map(|g| g["rules"].as_array().cloned().unwrap_or_default()).collect();
+        (rules.len() == generated_rules && rules.iter().all(|r| r["health"] == "ok")).then_some(())
+    });
+    wait_until("the alertmanager to be ready", Duration::from_secs(30), || http_get(am_port, "/-/ready").map(|_| ()));
+    // Give every `for` and window time to see healthy data; nothing may fire or even pend.
+    std::thread::sleep(Duration::from_secs(8));
+    stack.expect_quiet("healthy");
+    assert!(stack.deliveries.lock().unwrap().is_empty(), "nothing is delivered while healthy");
+
+    // 2. Degraded watchers past the limit: a warning, to the ticket receiver.
+    stack.db.execute("UPDATE email_watchers SET sync_status = 'degraded', degraded_at = now() WHERE id <= 12").await;
+    let alerts = stack.expect_firing(&[("IntegrationTokenRefreshDegradedWatchers", "warning")]);
+    let (_, labels, annotations) = &alerts[&("IntegrationTokenRefreshDegradedWatchers".into(), "warning".into())];
+    assert_eq!(labels["signal"], "token_refresh.degraded_watchers");
+    assert_annotations(
+        annotations,
+        "12 email watchers are degraded (alert above 10)",
+        "https://runbooks.example.com/token-refresh.md#3-user-stuck-in-degraded-state",
+    );
+    stack.expect_delivery("/ticket", "IntegrationTokenRefreshDegradedWatchers", "firing");
+    assert!(!stack.delivered("/page", "IntegrationTokenRefreshDegradedWatchers"));
+    stack.db.execute("UPDATE email_watchers SET sync_status = 'active', degraded_at = NULL").await;
+    stack.expect_quiet("watchers healed");
+    stack.expect_delivery("/ticket", "IntegrationTokenRefreshDegradedWatchers", "resolved");
+
+    // 3. Tokens expiring without refresh: critical, to the pager.
+    stack.db.execute("UPDATE auth_microsoft_tokens SET expires_at = now() + interval '5 minutes' WHERE id IN (SELECT id FROM auth_microsoft_tokens WHERE NOT is_revoked LIMIT 25)").await;
+    let alerts = stack.expect_firing(&[("IntegrationTokenRefreshTokensExpiring", "critical")]);
+    assert_annotations(
+        &alerts[&("IntegrationTokenRefreshTokensExpiring".into(), "critical".into())].2,
+        "25 tokens expire within the refresh window (alert above 20)",
+        "https://runbooks.example.com/token-refresh.md#2-token-refresh-heartbeat-not-running",
+    );
+    stack.expect_delivery("/page", "IntegrationTokenRefreshTokensExpiring", "firing");
+    stack.db.execute(HEALTHY_TOKENS).await;
+    stack.expect_quiet("tokens healed");
+
+    // 4. The heartbeat stops: the lag alert pages; it resolves when cycles resume.
+    *stack.worker_mode.lock().unwrap() = "stalled";
+    let alerts = stack.expect_firing(&[("IntegrationTokenRefreshHeartbeatLag", "critical")]);
+    assert_annotations(
+        &alerts[&("IntegrationTokenRefreshHeartbeatLag".into(), "critical".into())].2,
+        "(alert above 6s)",
+        "https://runbooks.example.com/token-refresh.md#2-token-refresh-heartbeat-not-running",
+    );
+    stack.expect_delivery("/page", "IntegrationTokenRefreshHeartbeatLag", "firing");
+    *stack.worker_mode.lock().unwrap() = "healthy";
+    stack.expect_quiet("heartbeat resumed");
+
+    // 5. Refreshes fail: the success rate drops under the floor.
+    *stack.worker_mode.lock().unwrap() = "failing";
+    let alerts = stack.expect_firing(&[("IntegrationTokenRefreshSuccessRateLow", "warning")]);
+    assert_annotations(
+        &alerts[&("IntegrationTokenRefreshSuccessRateLow".into(), "warning".into())].2,
+        "of proactive token refreshes succeeded over the last 20s (alert below 95%)",
+        "https://runbooks.example.com/token-refresh.md#1-high-rate-of-token-refresh-failures",
+    );
+    stack.expect_delivery("/ticket", "IntegrationTokenRefreshSuccessRateLow", "firing");
+    *stack.worker_mode.lock().unwrap() = "healthy";
+    stack.expect_quiet("refreshes recovered");
+
+    // 6. An expired platform token: the warning/critical pair both fire in Prometheus, the
+    //    critical pages, and Alertmanager inhibits its warning twin.
+    stack
+        .db
+        .execute("UPDATE marketing.platform_tokens SET expires_at = now() - interval '1 day' WHERE platform = 'meta'")
+        .await;
+    let alerts =
+        stack.expect_firing(&[("IntegrationEtlTokenExpiry", "critical"), ("IntegrationEtlTokenExpiry", "warning")]);
+    let (_, labels, annotations) = &alerts[&("IntegrationEtlTokenExpiry".into(), "critical".into())];
+    assert_eq!(labels["platform"], "meta");
+    assert_annotations(
+        annotations,
+        "The meta token expired (-1d",
+        "https://runbooks.example.com/etl-token-monitoring.md#alert-thresholds",
+    );
+    stack.expect_delivery("/page", "IntegrationEtlTokenExpiry", "firing");
+    let inhibited = wait_until("the warning twin to be inhibited", Duration::from_secs(30), || {
+        let alerts = api(am_port, "/api/v2/alerts");
+        alerts
+            .as_array()?
+            .iter()
+            .find(|a| {
+                a["labels"]["alertname"] == "IntegrationEtlTokenExpiry"
+                    && a["labels"]["severity"] == "warning"
+                    && a["status"]["inhibitedBy"].as_array().is_some_and(|i| !i.is_empty())
+            })
+            .cloned()
+    });
+    assert_eq!(inhibited["status"]["state"], "suppressed");
+    std::thread::sleep(Duration::from_secs(3));
+    assert!(!stack.delivered("/ticket", "IntegrationEtlTokenExpiry"), "the inhibited warning must not open a ticket");
+    stack.db.execute("UPDATE marketing.platform_tokens SET expires_at = now() + interval '60 days'").await;
+    stack.expect_quiet("token renewed");
+    stack.expect_delivery("/page", "IntegrationEtlTokenExpiry", "resolved");
+
+    // 7. Calendar connections stop syncing.
+    stack.db.execute("UPDATE external_calendar_connections SET last_synced_at = now() - interval '2 hours' WHERE id IN (SELECT id FROM external_calendar_connections WHERE provider = 'google' AND sync_enabled LIMIT 3)").await;
+    let alerts = stack.expect_firing(&[("IntegrationCalendarSyncStuck", "warning")]);
+    let (_, labels, annotations) = &alerts[&("IntegrationCalendarSyncStuck".into(), "warning".into())];
+    assert_eq!(labels["provider"], "google");
+    assert_annotations(
+        annotations,
+        "3 google calendar connections have not synced",
+        "https://runbooks.example.com/calendar-sync.md#identify-stuck-syncs",
+    );
+    stack.expect_delivery("/ticket", "IntegrationCalendarSyncStuck", "firing");
+    stack.db.execute("UPDATE external_calendar_connections SET last_synced_at = now()").await;
+    stack.expect_quiet("calendar synced");
+
+    // The live exposition passes promtool's lint.
+    let exposition = http_get(exporter_port, "/metrics").unwrap();
+    let mut promtool = Command::new("promtool")
+        .args(["check", "metrics"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    promtool.stdin.take().unwrap().write_all(exposition.as_bytes()).unwrap();
+    let out = promtool.wait_with_output().unwrap();
+    let lint = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    assert!(out.status.success() && lint.trim().is_empty(), "{lint}");
+
+    stop.store(true, Ordering::Relaxed);
+    for w in writers {
+        w.join().unwrap();
+    }
+    drop(cluster);
+}
