@@ -501,3 +501,34 @@ fn panels_follow_the_spec() {
     let last = panel_of(&custom, "Last job seen");
     assert_eq!(exprs(last), ["app_last_job_timestamp_seconds{job=~\"$job\", instance=~\"$instance\"}"]);
 }
+
+/// The overview validates like the pack dashboards, has a tile for every signal with a
+/// threshold alert, and every tile links to the panel of its signal (the alert's `dashboard_url`).
+#[test]
+fn overview_validates_and_links_every_alerting_signal() {
+    use integration_exporter::generate::dashboards::{overview, panel_url};
+    for model in [Model::builtin_defaults(), custom_model()] {
+        let d = overview(&model);
+        let errs = schema_errors(&d);
+        assert!(errs.is_empty(), "{}", errs.join("\n"));
+        let tiles = panels(&d);
+        for signal in model.enabled_signals().filter(|s| s.signal.alerts.iter().any(|a| a.enabled)) {
+            let url = panel_url(&model, signal).expect("a panel for every signal");
+            let id: u64 = url.rsplit("viewPanel=").next().unwrap().parse().unwrap();
+            let board = dashboard(&model, signal.pack.as_deref());
+            let target = panels(&board).into_iter().find(|p| p["id"] == id).expect("the linked panel exists");
+            assert_eq!(target["title"], signal.signal.title.as_str());
+            let absent_only = signal
+                .signal
+                .alerts
+                .iter()
+                .all(|a| matches!(a.condition, integration_exporter::spec::Condition::Absent(_)));
+            if !absent_only {
+                let tile =
+                    tiles.iter().find(|p| p["links"][0]["url"] == url.as_str()).expect("a tile linking the panel");
+                assert_eq!(tile["type"], "stat");
+                assert_eq!(tile["title"], signal.signal.title.as_str());
+            }
+        }
+    }
+}

@@ -223,10 +223,11 @@ fn serve_polls_http_signals_and_reports_down_endpoints() {
     loop {
         let ready = scrape(port, "/ready").is_some_and(|(head, _)| head.contains(" 200 "));
         let body = scrape(port, "/metrics").map(|(_, b)| b).unwrap_or_default();
-        let done = ["t_pending 1234", "t_pending_up 1", "t_down_up 0", "integration_exporter_http_up{signal=\"t.down\"} 0"]
-            .iter()
-            .all(|l| body.lines().any(|line| line == *l))
-            && body.contains("integration_exporter_http_errors_total{signal=\"t.down\",kind=\"connect\"}");
+        let done =
+            ["t_pending 1234", "t_pending_up 1", "t_down_up 0", "integration_exporter_http_up{signal=\"t.down\"} 0"]
+                .iter()
+                .all(|l| body.lines().any(|line| line == *l))
+                && body.contains("integration_exporter_http_errors_total{signal=\"t.down\",kind=\"connect\"}");
         if ready && done {
             assert!(!body.lines().any(|l| l.starts_with("t_down ")), "no value invented for a down endpoint");
             break;

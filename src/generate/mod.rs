@@ -36,6 +36,10 @@ pub enum RuleFormat {
     PrometheusOperator,
 }
 
+fn json(value: &serde_json::Value) -> String {
+    serde_json::to_string_pretty(value).unwrap_or_default() + "\n"
+}
+
 /// Every file `generate` writes in the default format, as (path relative to the output
 /// directory, content). These are the files committed in this repository.
 pub fn outputs(model: &Model) -> Vec<(PathBuf, String)> {
@@ -67,10 +71,9 @@ pub fn outputs_as(model: &Model, format: RuleFormat) -> Vec<(PathBuf, String)> {
                 }
             }
         }
-        let dashboard = dashboards::dashboard(model, pack);
-        let text = serde_json::to_string_pretty(&dashboard).unwrap_or_default() + "\n";
-        out.push((PathBuf::from("dashboards").join(format!("{stem}.json")), text));
+        out.push((PathBuf::from("dashboards").join(format!("{stem}.json")), json(&dashboards::dashboard(model, pack))));
     }
+    out.push((PathBuf::from("dashboards/overview.json"), json(&dashboards::overview(model))));
     if alertmanager::has_alerts(model) {
         out.push((PathBuf::from("alertmanager/alertmanager.yml"), yaml(&alertmanager::config(model))));
     }

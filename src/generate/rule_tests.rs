@@ -245,7 +245,7 @@ fn scenario(model: &Model, alert: &Alert, value: f64) -> Scenario {
     }
 }
 
-fn expect(signal: &ResolvedSignal, alert: &Alert, scenario: &Scenario, at: f64) -> ExpAlert {
+fn expect(model: &Model, signal: &ResolvedSignal, alert: &Alert, scenario: &Scenario, at: f64) -> ExpAlert {
     let mut exp_labels = scenario.alert_labels.clone();
     exp_labels.extend(labels(signal, alert));
     let value = render_value(alert.unit, (scenario.value_at)(at));
@@ -254,7 +254,7 @@ fn expect(signal: &ResolvedSignal, alert: &Alert, scenario: &Scenario, at: f64) 
         ("summary".to_string(), alert.summary.trim().to_string()),
         ("description".to_string(), description),
     ]);
-    exp_annotations.extend(annotation_links(signal, alert));
+    exp_annotations.extend(annotation_links(model, signal));
     ExpAlert { exp_labels, exp_annotations }
 }
 
@@ -283,14 +283,14 @@ fn first_active(alert: &Alert, scenario: &Scenario) -> f64 {
 
 /// Every alert of the name firing at `t`: the alert itself and its warning/critical twin on the
 /// same measurement, whose threshold the scenario may cross too.
-fn expected_at(signal: &ResolvedSignal, alert: &Alert, scenario: &Scenario, t: f64) -> Vec<ExpAlert> {
+fn expected_at(model: &Model, signal: &ResolvedSignal, alert: &Alert, scenario: &Scenario, t: f64) -> Vec<ExpAlert> {
     signal
         .signal
         .alerts
         .iter()
         .filter(|a| a.enabled && a.name == alert.name && a.condition == alert.condition)
         .filter(|a| fires_at(a, scenario, t))
-        .map(|a| expect(signal, a, scenario, t))
+        .map(|a| expect(model, signal, a, scenario, t))
         .collect()
 }
 
@@ -318,13 +318,13 @@ fn cases_for(model: &Model, signal: &ResolvedSignal, alert: &Alert) -> Vec<TestC
         if for_secs >= 60.0 {
             evals.push((for_secs - 60.0, vec![]));
         }
-        evals.push((for_secs, vec![expect(signal, alert, &missing, for_secs)]));
+        evals.push((for_secs, vec![expect(model, signal, alert, &missing, for_secs)]));
         cases.push(case("pending before `for`, firing after it", missing.input, evals));
         return cases;
     }
 
     let quiet = |label: &str, sc: Scenario, at: f64| {
-        let expected = expected_at(signal, alert, &sc, at);
+        let expected = expected_at(model, signal, alert, &sc, at);
         case(label, sc.input, vec![(at, expected)])
     };
     if let Condition::Age(_) = &alert.condition {
@@ -368,11 +368,11 @@ fn cases_for(model: &Model, signal: &ResolvedSignal, alert: &Alert) -> Vec<TestC
     let mut evals = Vec::new();
     if for_secs >= 60.0 {
         let pending = active + for_secs - 60.0;
-        evals.push((pending, expected_at(signal, alert, &fire, pending)));
+        evals.push((pending, expected_at(model, signal, alert, &fire, pending)));
     }
     // The earliest moment it can fire: a threshold moved by one step makes this fail.
     let fire_at = active + for_secs;
-    evals.push((fire_at, expected_at(signal, alert, &fire, fire_at)));
+    evals.push((fire_at, expected_at(model, signal, alert, &fire, fire_at)));
     cases.push(case("pending before `for`, firing after it", fire.input, evals));
     cases
 }

@@ -56,11 +56,14 @@ pub fn describe(alert: &Alert, value: &str, label: &dyn Fn(&str) -> String) -> S
     text
 }
 
-/// `runbook_url` (and, later, other links) of an alert.
-pub fn annotation_links(signal: &ResolvedSignal, _alert: &Alert) -> BTreeMap<String, String> {
+/// `runbook_url` and `dashboard_url` (the panel that shows the alert's signal) of an alert.
+pub fn annotation_links(model: &Model, signal: &ResolvedSignal) -> BTreeMap<String, String> {
     let mut links = BTreeMap::new();
     if let Some(url) = &signal.runbook_url {
         links.insert("runbook_url".to_string(), url.clone());
+    }
+    if let Some(url) = super::dashboards::panel_url(model, signal) {
+        links.insert("dashboard_url".to_string(), url);
     }
     links
 }
@@ -80,7 +83,7 @@ pub fn rule(model: &Model, signal: &ResolvedSignal, alert: &Alert) -> Rule {
             describe(alert, value_template(alert.unit), &|label| format!("{{{{ $labels.{label} }}}}")),
         ),
     ]);
-    annotations.extend(annotation_links(signal, alert));
+    annotations.extend(annotation_links(model, signal));
     Rule {
         alert: alert.name.clone(),
         expr: alert_expr(model, alert),
