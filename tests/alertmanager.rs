@@ -14,60 +14,16 @@ use serde_json::Value;
 const AMTOOL: &str = "amtool is needed (Debian package `prometheus-alertmanager`; scripts/test installs it)";
 
 /// Custom signals with a warning/critical pair (the built-in packs have none yet) and an info alert.
-const PAIR_SPEC: &str = r#"
-generate:
+const PAIR_SETTINGS: &str = r#"generate:
   alertmanager:
     page_webhook_url: http://pager.internal:8080/hooks/am
     ticket_webhook_url: https://tickets.example.org/alertmanager?queue=ops
     repeat_interval: 12h
-logs:
-  api:
-    paths: [/var/log/api/*.log]
-    format: json
-    timestamp: {field: time, format: rfc3339}
-signals:
-  - id: api.graph_errors
-    title: Graph API errors
-    runbook_section: https://wiki.example.com/graph#errors
-    metrics:
-      - name: myapp_graph_errors_total
-        type: counter
-        help: Graph API errors by status class.
-        labels: [{name: status_class, values: [4xx, 5xx, other], other: other}]
-    source:
-      log:
-        log: api
-        rules:
-          - fields: {category: graph, level: error}
-            metric: myapp_graph_errors_total
-            action: inc
-            labels: {status_class: $status_class}
-    alerts:
-      - name: IntegrationGraphErrors
-        severity: warning
-        condition: {increase: {metric: myapp_graph_errors_total, window: 1h}}
-        op: ">"
-        threshold: 10
-        summary: The Graph API returns errors.
-        description: "{value} errors in the last {window} (alert above {threshold})."
-      - name: IntegrationGraphErrors
-        severity: critical
-        condition: {increase: {metric: myapp_graph_errors_total, window: 1h}}
-        op: ">"
-        threshold: 100
-        summary: The Graph API returns many errors.
-        description: "{value} errors in the last {window} (alert above {threshold})."
-      - name: IntegrationGraphErrorsSeen
-        severity: info
-        condition: {increase: {metric: myapp_graph_errors_total, window: 1h}}
-        op: ">"
-        threshold: 0
-        summary: The Graph API returned an error.
-        description: "{value} errors in the last {window}."
 "#;
 
 fn pair_model() -> Model {
-    Model::from_text(&SourceText { name: "pair.yaml".into(), text: PAIR_SPEC.into() }).unwrap()
+    let text = format!("{PAIR_SETTINGS}{}", include_str!("fixtures/graph_errors.yaml"));
+    Model::from_text(&SourceText { name: "pair.yaml".into(), text }).unwrap()
 }
 
 /// The receiver the team's conventions send each severity to.

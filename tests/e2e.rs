@@ -504,17 +504,8 @@ packs:
 
     // The live exposition passes promtool's lint.
     let exposition = http_get(exporter_port, "/metrics").unwrap();
-    let mut promtool = Command::new("promtool")
-        .args(["check", "metrics"])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    promtool.stdin.take().unwrap().write_all(exposition.as_bytes()).unwrap();
-    let out = promtool.wait_with_output().unwrap();
-    let lint = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
-    assert!(out.status.success() && lint.trim().is_empty(), "{lint}");
+    let lint = support::promtool_check_metrics(&exposition);
+    assert!(lint.is_empty(), "promtool check metrics:\n{lint}");
 
     stop.store(true, Ordering::Relaxed);
     for w in writers {

@@ -68,46 +68,11 @@ fn builtin_packs_become_prometheus_rules_with_the_plain_groups() {
 
 #[test]
 fn namespace_labels_and_custom_signals_come_from_the_spec() {
-    let text = r#"
-generate:
-  prometheus_operator:
-    namespace: monitoring
-    labels: {release: kube-prom, team: integrations}
-packs:
-  token_refresh: {}
-database: {url_env: X}
-logs:
-  api:
-    paths: [/var/log/api/*.log]
-    format: json
-    timestamp: {field: time, format: rfc3339}
-signals:
-  - id: api.graph_errors
-    title: Graph API errors
-    runbook_section: https://wiki.example.com/graph#errors
-    metrics:
-      - name: myapp_graph_errors_total
-        type: counter
-        help: Graph API errors by status class.
-        labels: [{name: status_class, values: [4xx, 5xx, other], other: other}]
-    source:
-      log:
-        log: api
-        rules:
-          - fields: {category: graph, level: error}
-            metric: myapp_graph_errors_total
-            action: inc
-            labels: {status_class: $status_class}
-    alerts:
-      - name: IntegrationGraphErrors
-        severity: warning
-        condition: {increase: {metric: myapp_graph_errors_total, window: 1h}}
-        op: ">"
-        threshold: 10
-        summary: The Graph API returns errors.
-        description: "{value} errors in the last {window} (alert above {threshold})."
-"#;
-    let model = Model::from_text(&SourceText { name: "op.yaml".into(), text: text.into() }).unwrap();
+    let text = format!(
+        "generate:\n  prometheus_operator:\n    namespace: monitoring\n    labels: {{release: kube-prom, team: integrations}}\npacks:\n  token_refresh: {{}}\ndatabase: {{url_env: X}}\n{}",
+        include_str!("fixtures/graph_errors.yaml")
+    );
+    let model = Model::from_text(&SourceText { name: "op.yaml".into(), text }).unwrap();
     let operator = files(&model, RuleFormat::PrometheusOperator);
     let plain = files(&model, RuleFormat::Prometheus);
     for (stem, name) in

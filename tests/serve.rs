@@ -122,17 +122,8 @@ async fn serves_runbook_numbers_survives_a_database_outage_and_passes_promtool()
     });
 
     // promtool finds nothing to complain about in the live exposition.
-    let mut promtool = Command::new("promtool")
-        .args(["check", "metrics"])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("promtool");
-    promtool.stdin.take().unwrap().write_all(metrics(port).as_bytes()).unwrap();
-    let out = promtool.wait_with_output().unwrap();
-    let complaints = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
-    assert!(out.status.success() && complaints.trim().is_empty(), "promtool check metrics:\n{complaints}");
+    let complaints = support::promtool_check_metrics(&metrics(port));
+    assert!(complaints.is_empty(), "promtool check metrics:\n{complaints}");
 
     // OpenMetrics when asked, gzip when asked, and the small endpoints.
     let (status, head, body) = get(port, "/metrics", &[("Accept", "application/openmetrics-text; version=1.0.0")]);

@@ -318,3 +318,20 @@ pub fn microsoft_integration_sql(schema: &str, subscriptions: &str, expires: &st
         fill(include_str!("../../demo/microsoft_integration/seed.sql"))
     )
 }
+
+/// What `promtool check metrics` says about an exposition: empty when it finds nothing.
+pub fn promtool_check_metrics(exposition: &str) -> String {
+    use std::io::Write;
+    use std::process::Stdio;
+    let mut promtool = Command::new("promtool")
+        .args(["check", "metrics"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("promtool is needed (Debian package `prometheus`; scripts/test installs it)");
+    promtool.stdin.take().expect("stdin").write_all(exposition.as_bytes()).expect("write");
+    let out = promtool.wait_with_output().expect("promtool");
+    let said = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    if out.status.success() { said.trim().to_string() } else { format!("exit {}: {said}", out.status) }
+}
