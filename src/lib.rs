@@ -7,6 +7,7 @@
 pub mod check;
 pub mod exposition;
 pub mod generate;
+pub mod replay;
 pub mod serve;
 pub mod sources;
 pub mod spec;

@@ -53,6 +53,18 @@ enum Command {
         #[arg(long)]
         database: bool,
     },
+    /// Run log files once, from their first byte, through one log source's rules and print the
+    /// metrics they produce (Prometheus text on stdout, line counts on stderr).
+    Replay {
+        #[arg(short, long)]
+        config: PathBuf,
+        /// The log source whose rules apply; needed when the spec reads several.
+        #[arg(long)]
+        log: Option<String>,
+        /// Files to read (`-` is standard input).
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+    },
 }
 
 /// How `generate` writes alert rules.
@@ -190,5 +202,9 @@ fn main() -> ExitCode {
             println!("{}: ok ({signals} signals)", config.display());
             ExitCode::SUCCESS
         }
+        Command::Replay { config, log, files } => match load(&config) {
+            Ok(model) => integration_exporter::replay::main(&model, log.as_deref(), &files),
+            Err(code) => code,
+        },
     }
 }

@@ -50,23 +50,34 @@ pub struct LogRunner {
     checkpoint: Option<PathBuf>,
 }
 
-impl LogRunner {
-    /// Builds the runner of one log source, restoring its checkpoint when there is one.
-    pub fn new(model: &Model, id: &str, log: &LogSource) -> Result<Self, String> {
-        let mut rules = Vec::new();
-        for resolved in model.enabled_signals() {
-            if let Source::Log(r) = &resolved.signal.source
-                && r.log == id
-            {
-                for rule in &r.rules {
-                    if let Some(def) = resolved.signal.metrics.iter().find(|m| m.name == rule.metric) {
-                        rules.push((rule.clone(), def.clone()));
-                    }
+/// The rule engine of one log source: every enabled signal's rules for log `id`, compiled, with
+/// the source's format and timestamp parser. `LogRunner::new` and `replay` both start from it.
+pub fn rule_engine(model: &Model, id: &str, log: &LogSource) -> Result<RuleEngine, String> {
+    let mut rules = Vec::new();
+    for resolved in model.enabled_signals() {
+        if let Source::Log(r) = &resolved.signal.source
+            && r.log == id
+        {
+            for rule in &r.rules {
+                if let Some(def) = resolved.signal.metrics.iter().find(|m| m.name == rule.metric) {
+                    rules.push((rule.clone(), def.clone()));
                 }
             }
         }
-        let parser = TimestampParser::new(&log.timestamp)?;
-        let mut engine = RuleEngine::new(rules, log.format, parser)?;
+    }
+    let parser = TimestampParser::new(&log.timestamp)?;
+    RuleEngine::new(rules, log.format, parser)
+}
+
+/// Ids of the log sources some enabled signal reads, in order; the others are never followed.
+pub fn used_logs(model: &Model) -> std::collections::BTreeSet<&str> {
+    model.enabled_signals().filter_map(|s| s.log_id.as_deref()).collect()
+}
+
+impl LogRunner {
+    /// Builds the runner of one log source, restoring its checkpoint when there is one.
+    pub fn new(model: &Model, id: &str, log: &LogSource) -> Result<Self, String> {
+        let mut engine = rule_engine(model, id, log)?;
         let checkpoint = model.config.state_dir.as_ref().map(|d| d.join(format!("{id}.checkpoint.json")));
         let mut restored_tailer = None;
         let mut paths = BTreeMap::new();
@@ -245,7 +256,7 @@ impl LogRunner {
 /// Starts one thread per log source. Threads stop when `shutdown` is set, saving a last checkpoint.
 pub fn spawn_all(model: &Model, state: Arc<State>, shutdown: Arc<AtomicBool>) -> Result<Vec<JoinHandle<()>>, String> {
     let mut handles = Vec::new();
-    let used: std::collections::BTreeSet<&str> = model.enabled_signals().filter_map(|s| s.log_id.as_deref()).collect();
+    let used = used_logs(model);
     for (id, log) in model.logs.iter().filter(|(id, _)| used.contains(id.as_str())) {
         let mut runner = LogRunner::new(model, id, log).map_err(|e| format!("log `{id}`: {e}"))?;
         let state = state.clone();

@@ -1,0 +1,279 @@
+//! `integration-exporter replay`: runs files once, from their first byte, through the rule engine
+//! of one log source and prints the log metrics they produce, to try rules on a real log.
+//!
+//! Lines are cut as the tailer cuts them (a trailing `\r` is removed; lines longer than the
+//! source's `max_line_bytes` and lines that are not UTF-8 are dropped and counted), except that a
+//! last line without a newline counts too, as it does for `grep -c`: a replay does not wait for
+//! the rest of it. Nothing is saved: no checkpoint is read or written.
+
+use std::io::{Read, Write};
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use crate::exposition::text::{Format, encode};
+use crate::sources::logs::rules::{LineOutcome, RuleEngine};
+use crate::sources::logs::{rule_engine, used_logs};
+use crate::spec::{LogSource, MetricType, Model};
+use crate::state::Family;
+
+/// Bytes read at a time; a big buffer keeps syscalls and line-carrying rare.
+pub const READ_BUFFER: usize = 4 << 20;
+
+/// What a replay read, for the summary line on stderr.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct ReplayStats {
+    pub bytes: u64,
+    /// Lines handed to the rules.
+    pub lines: u64,
+    /// Lines that matched at least one rule.
+    pub matched: u64,
+    /// Lines a rule took but could not use (bad JSON, number or timestamp).
+    pub unparsable: u64,
+    /// Lines longer than the source's `max_line_bytes`, dropped.
+    pub too_long: u64,
+    /// Lines that are not UTF-8, dropped.
+    pub invalid_utf8: u64,
+}
+
+/// The log source whose rules apply: `requested`, or the only one the spec's signals read.
+pub fn pick_log<'m>(model: &'m Model, requested: Option<&str>) -> Result<(&'m str, &'m LogSource), String> {
+    let used = used_logs(model);
+    let list = || if used.is_empty() { "none".to_string() } else { used.iter().copied().collect::<Vec<_>>().join(", ") };
+    let id = match (requested, used.len()) {
+        (Some(id), _) if used.contains(id) => id,
+        (Some(id), _) => return Err(format!("no enabled signal reads a log source `{id}`; log sources: {}", list())),
+        (None, 1) => used.first().copied().unwrap_or_default(),
+        (None, 0) => return Err("no enabled signal reads a log source".to_string()),
+        (None, _) => return Err(format!("the spec has several log sources, pick one with --log: {}", list())),
+    };
+    model.logs.get_key_value(id).map(|(k, v)| (k.as_str(), v)).ok_or_else(|| format!("log source `{id}` is not defined"))
+}
+
+/// Runs `reader` to its end through `engine`.
+pub fn replay_reader(
+    engine: &mut RuleEngine,
+    reader: impl Read,
+    max_line_bytes: usize,
+    stats: &mut ReplayStats,
+) -> std::io::Result<()> {
+    replay_with_buffer(engine, reader, max_line_bytes, READ_BUFFER, stats)
+}
+
+/// Runs each file (`-` is stdin) once, from its first byte, through `engine`.
+pub fn replay_files(engine: &mut RuleEngine, files: &[PathBuf], max_line_bytes: usize) -> Result<ReplayStats, String> {
+    let mut stats = ReplayStats::default();
+    for path in files {
+        let result = if path == Path::new("-") {
+            replay_reader(engine, std::io::stdin().lock(), max_line_bytes, &mut stats)
+        } else {
+            std::fs::File::open(path).and_then(|f| replay_reader(engine, f, max_line_bytes, &mut stats))
+        };
+        result.map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+    }
+    Ok(stats)
+}
+
+/// The engine's metrics, plus the overflow counter when a metric reached its series limit.
+pub fn families(engine: &RuleEngine) -> Vec<Family> {
+    let mut families = engine.families();
+    if !engine.overflows().is_empty() {
+        let mut overflow = Family::new(
+            "integration_exporter_label_overflow_total",
+            "Updates folded into the overflow series because a metric reached its series limit.",
+            MetricType::Counter,
+        );
+        for (metric, n) in engine.overflows() {
+            overflow.push(&[("metric", metric)], *n as f64);
+        }
+        families.push(overflow);
+    }
+    families
+}
+
+/// The subcommand: metrics on stdout in Prometheus text format, the summary on stderr. Exits 2
+/// when `--log` names no usable log source, 1 when a file cannot be read.
+pub fn main(model: &Model, log: Option<&str>, files: &[PathBuf]) -> ExitCode {
+    let (id, source) = match pick_log(model, log) {
+        Ok(picked) => picked,
+        Err(e) => {
+            eprintln!("{e}");
+            return ExitCode::from(2);
+        }
+    };
+    let mut engine = match rule_engine(model, id, source) {
+        Ok(e) => e,
+        Err(e) => {
+            eprintln!("log `{id}`: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let stats = match replay_files(&mut engine, files, source.max_line_bytes) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("{e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let text = encode(&families(&engine), Format::Prometheus);
+    if let Err(e) = std::io::stdout().lock().write_all(text.as_bytes())
+        && e.kind() != std::io::ErrorKind::BrokenPipe
+    {
+        eprintln!("cannot write metrics: {e}");
+        return ExitCode::FAILURE;
+    }
+    eprintln!("# lines {} matched {} unparsable {}", stats.lines, stats.matched, stats.unparsable);
+    if stats.too_long + stats.invalid_utf8 > 0 {
+        eprintln!("# dropped too_long {} invalid_utf8 {}", stats.too_long, stats.invalid_utf8);
+    }
+    ExitCode::SUCCESS
+}
+
+/// The reading loop: one buffer, refilled after the unfinished last line is moved to its front,
+/// lines found with memchr and handed to the engine as `&str` borrowed from the buffer.
+fn replay_with_buffer(
+    engine: &mut RuleEngine,
+    mut reader: impl Read,
+    max_line: usize,
+    buffer: usize,
+    stats: &mut ReplayStats,
+) -> std::io::Result<()> {
+    // A pending line is never longer than `max_line`, so there is always room to read into.
+    let mut buf = vec![0u8; buffer.max(max_line.saturating_add(1).saturating_mul(2))];
+    let (mut start, mut end) = (0usize, 0usize);
+    // Inside a line already dropped as too long: ignore bytes up to its newline.
+    let mut skipping = false;
+    loop {
+        if start > 0 {
+            buf.copy_within(start..end, 0);
+            end -= start;
+            start = 0;
+        }
+        let n = match reader.read(&mut buf[end..]) {
+            Ok(0) => break,
+            Ok(n) => n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e),
+        };
+        stats.bytes += n as u64;
+        let scanned = end;
+        end += n;
+        for nl in memchr::memchr_iter(b'\n', &buf[scanned..end]) {
+            let nl = scanned + nl;
+            if skipping {
+                skipping = false;
+            } else {
+                line(engine, &buf[start..nl], max_line, stats);
+            }
+            start = nl + 1;
+        }
+        if skipping {
+            start = end;
+        } else if end - start > max_line {
+            stats.too_long += 1;
+            skipping = true;
+            start = end;
+        }
+    }
+    if start < end && !skipping {
+        line(engine, &buf[start..end], max_line, stats);
+    }
+    Ok(())
+}
+
+/// One line without its `\n`, as the tailer emits it.
+#[inline]
+fn line(engine: &mut RuleEngine, line: &[u8], max_line: usize, stats: &mut ReplayStats) {
+    if line.len() > max_line {
+        stats.too_long += 1;
+        return;
+    }
+    let line = line.strip_suffix(b"\r").unwrap_or(line);
+    let Ok(text) = std::str::from_utf8(line) else {
+        stats.invalid_utf8 += 1;
+        return;
+    };
+    stats.lines += 1;
+    match engine.process(text) {
+        LineOutcome::Matched => stats.matched += 1,
+        LineOutcome::Unparsable => stats.unparsable += 1,
+        LineOutcome::Unmatched => {}
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::spec::SourceText;
+
+    fn model() -> Model {
+        let text = "database: {url_env: UNUSED}\npacks:\n  token_refresh:\n    params:\n      worker_log: /nonexistent.log\n";
+        Model::from_text(&SourceText { name: "t.yaml".into(), text: text.into() }).unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    /// A reader that hands out at most `chunk` bytes per read, like a pipe.
+    struct Chunked<'a>(&'a [u8], usize);
+
+    impl Read for Chunked<'_> {
+        fn read(&mut self, out: &mut [u8]) -> std::io::Result<usize> {
+            let n = self.0.len().min(self.1).min(out.len());
+            out[..n].copy_from_slice(&self.0[..n]);
+            self.0 = &self.0[n..];
+            Ok(n)
+        }
+    }
+
+    fn run(input: &[u8], max_line: usize, buffer: usize, chunk: usize) -> (ReplayStats, Vec<Family>) {
+        let model = model();
+        let (id, log) = pick_log(&model, None).unwrap();
+        let mut engine = rule_engine(&model, id, log).unwrap();
+        let mut stats = ReplayStats::default();
+        replay_with_buffer(&mut engine, Chunked(input, chunk), max_line, buffer, &mut stats).unwrap();
+        (stats, families(&engine))
+    }
+
+    fn successes(families: &[Family]) -> f64 {
+        let f = families.iter().find(|f| f.name == "integration_token_refresh_proactive_refreshes_total").unwrap();
+        let s = f.samples.iter().find(|s| s.labels == [("result".to_string(), "success".to_string())]).unwrap();
+        match s.value {
+            crate::state::SampleValue::Scalar(v) => v,
+            _ => panic!("not a scalar"),
+        }
+    }
+
+    #[test]
+    fn lines_are_cut_like_the_tailer_cuts_them_whatever_the_buffer_size() {
+        let ok = "2026-02-06 12:00:01,234 INFO ProactiveRefresh ✓ user=a";
+        let mut input = Vec::new();
+        input.extend_from_slice(format!("{ok}\r\n").as_bytes());
+        input.extend_from_slice(format!("{ok} {}\n", "x".repeat(200)).as_bytes()); // too long
+        input.extend_from_slice(b"\xff\xfe ProactiveRefresh \xe2\x9c\x93\n"); // not UTF-8
+        input.extend_from_slice(b"\n");
+        input.extend_from_slice(format!("{ok}\n").as_bytes());
+        input.extend_from_slice(format!("{ok} {}", "y".repeat(300)).as_bytes()); // too long, unterminated
+        input.extend_from_slice(format!("\n{ok}").as_bytes()); // unterminated: counts
+        for (buffer, chunk) in [(1, 1), (1, 7), (1, 64), (250, 1000), (READ_BUFFER, 3), (READ_BUFFER, usize::MAX)] {
+            let (stats, families) = run(&input, 100, buffer, chunk);
+            let expected = ReplayStats {
+                bytes: input.len() as u64,
+                lines: 4,
+                matched: 3,
+                unparsable: 0,
+                too_long: 2,
+                invalid_utf8: 1,
+            };
+            assert_eq!(stats, expected, "buffer {buffer}, chunk {chunk}");
+            assert_eq!(successes(&families), 3.0, "buffer {buffer}, chunk {chunk}");
+        }
+    }
+
+    #[test]
+    fn the_log_source_is_the_only_one_or_named() {
+        let text = "database: {url_env: UNUSED}\npacks:\n  token_refresh: {}\n  calendar_sync: {}\n";
+        let model = Model::from_text(&SourceText { name: "t.yaml".into(), text: text.into() }).unwrap();
+        let err = pick_log(&model, None).unwrap_err();
+        assert!(err.contains("--log") && err.contains("calendar_sync.app") && err.contains("token_refresh.worker"), "{err}");
+        assert_eq!(pick_log(&model, Some("calendar_sync.app")).unwrap().0, "calendar_sync.app");
+        let err = pick_log(&model, Some("nope")).unwrap_err();
+        assert!(err.contains("`nope`") && err.contains("token_refresh.worker"), "{err}");
+    }
+}
