@@ -16,7 +16,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
-use support::{Cluster, TestDb, exporter_bin, free_port};
+use support::{Cluster, HttpServer, Reply, TestDb, exporter_bin, free_port};
 
 /// A child process whose output goes to a file, printed if the test fails.
 struct Proc {
@@ -280,6 +280,22 @@ async fn generated_rules_page_and_ticket_through_real_prometheus_and_alertmanage
     db.execute(&support::pack_sql("calendar_sync", "public")).await;
     db.execute("UPDATE external_calendar_connections SET last_synced_at = now(), backoff_until = NULL, token_expiry = now() + interval '30 days', error_count = 0; DELETE FROM external_calendar_events WHERE sync_status = 'FAILED';").await;
 
+    db.execute(&support::microsoft_integration_sql(
+        "public",
+        "graph_subscriptions",
+        "expiration_date_time",
+        "resource",
+    ))
+    .await;
+    db.execute("UPDATE graph_subscriptions SET expiration_date_time = now() + interval '3 days'").await;
+    // The application's own endpoints: the queue metrics, Salesforce's limits, the MCP health check.
+    let queue = HttpServer::start(Reply::json(r#"{"pending": 12, "active": 3, "failed": 2}"#));
+    let limits = HttpServer::start(Reply::json(r#"{"DailyApiRequests": {"Max": 15000, "Remaining": 14000}}"#));
+    let health = HttpServer::start(Reply::json(r#"{"status": "ok"}"#));
+    for log in ["app.log", "graph.log", "salesforce.log"] {
+        std::fs::write(d.join(log), "").unwrap();
+    }
+
     let (hook, deliveries) = webhook_receiver();
     let exporter_port = free_port();
     let short = "{for: 3s}";
@@ -324,12 +340,36 @@ packs:
       IntegrationCalendarSyncFailedEvents: {short}
       IntegrationCalendarSyncProviderStale: {short}
       IntegrationCalendarSyncErrors: {{window: 20s, for: 3s}}
+  microsoft_integration:
+    params: {{api_log: {d}/graph.log, queue_metrics_url: "http://{queue}/api/metrics/queue"}}
+    signals:
+      microsoft_integration.job_queue: {{interval: 1s, timeout: 1s}}
+    alerts:
+      IntegrationMicrosoftWebhookExpiring: {short}
+      IntegrationMicrosoftQueueBacklog: {short}
+      IntegrationMicrosoftDeadLetterJobs: {short}
+      IntegrationMicrosoftGraphErrorRate: {{window: 20s, for: 3s}}
+      IntegrationMicrosoftRateLimited: {{window: 20s, for: 3s}}
+  salesforce_incidents:
+    params: {{server_log: {d}/salesforce.log, instance_url: "http://{limits}", health_url: "http://{health}/health", authorization: "Bearer env:E2E_SF_TOKEN"}}
+    signals:
+      salesforce_incidents.api_usage: {{interval: 1s, timeout: 1s}}
+      salesforce_incidents.server_health: {{interval: 1s, timeout: 1s}}
+    alerts:
+      IntegrationSalesforceApiUsageHigh: {short}
+      IntegrationSalesforceOAuthRefreshFailing: {{window: 20s, for: 3s}}
+      IntegrationSalesforceMcpServerDown: {short}
+      IntegrationSalesforceMcpServerAbsent: {short}
+      IntegrationSalesforceModelLatencyHigh: {{window: 20s, for: 3s}}
+      IntegrationSalesforceModelErrorRate: {{window: 20s, for: 3s}}
 "#,
-        d = d.display()
+        d = d.display(),
+        queue = queue.addr,
+        limits = limits.addr,
+        health = health.addr,
     );
     let spec_path = d.join("spec.yaml");
     std::fs::write(&spec_path, &spec).unwrap();
-    std::fs::write(d.join("app.log"), "").unwrap();
     let out = Command::new(exporter_bin())
         .args(["generate", "--config"])
         .arg(&spec_path)
@@ -349,7 +389,11 @@ packs:
     let _exporter = Proc::start(
         "exporter",
         d,
-        Command::new(exporter_bin()).args(["serve", "--config"]).arg(&spec_path).env("E2E_DATABASE_URL", &db.url),
+        Command::new(exporter_bin())
+            .args(["serve", "--config"])
+            .arg(&spec_path)
+            .env("E2E_DATABASE_URL", &db.url)
+            .env("E2E_SF_TOKEN", "sf-test-token"),
     );
     let am_port = free_port();
     let _alertmanager = Proc::start(
@@ -383,12 +427,13 @@ packs:
         let active = targets["data"]["activeTargets"].as_array()?.clone();
         (active.len() == 1 && active[0]["health"] == "up").then_some(())
     });
-    let generated_rules: usize = ["token-refresh", "etl-token-monitoring", "calendar-sync"]
-        .iter()
-        .map(|stem| {
-            std::fs::read_to_string(d.join(format!("alerts/{stem}.rules.yml"))).unwrap().matches("- alert:").count()
-        })
-        .sum();
+    let generated_rules: usize =
+        ["token-refresh", "etl-token-monitoring", "calendar-sync", "microsoft-integration", "salesforce-incidents"]
+            .iter()
+            .map(|stem| {
+                std::fs::read_to_string(d.join(format!("alerts/{stem}.rules.yml"))).unwrap().matches("- alert:").count()
+            })
+            .sum();
     wait_until("every rule loaded and healthy", Duration::from_secs(60), || {
         let groups = api(prom_port, "/api/v1/rules")["data"]["groups"].as_array()?.clone();
         let rules: Vec<Value> =
@@ -501,6 +546,46 @@ packs:
     stack.expect_delivery("/ticket", "IntegrationCalendarSyncStuck", "firing");
     stack.db.execute("UPDATE external_calendar_connections SET last_synced_at = now()").await;
     stack.expect_quiet("calendar synced");
+
+    // 8. The job queue backs up (HTTP source), then drains.
+    queue.set(Reply::json(r#"{"pending": 1500, "active": 3, "failed": 2}"#));
+    let alerts = stack.expect_firing(&[("IntegrationMicrosoftQueueBacklog", "warning")]);
+    assert_annotations(
+        &alerts[&("IntegrationMicrosoftQueueBacklog".into(), "warning".into())].2,
+        "1500 jobs are pending (alert above 1000)",
+        "https://runbooks.example.com/microsoft-integration.md#3-restart-failed-jobs",
+    );
+    stack.expect_delivery("/ticket", "IntegrationMicrosoftQueueBacklog", "firing");
+    queue.set(Reply::json(r#"{"pending": 12, "active": 3, "failed": 2}"#));
+    stack.expect_quiet("queue drained");
+
+    // 9. A webhook subscription expires: the critical half of the pair pages.
+    stack.db.execute("UPDATE graph_subscriptions SET expiration_date_time = now() - interval '1 hour' WHERE id IN (SELECT id FROM graph_subscriptions LIMIT 1)").await;
+    stack.expect_firing(&[("IntegrationMicrosoftWebhookExpiring", "critical")]);
+    stack.expect_delivery("/page", "IntegrationMicrosoftWebhookExpiring", "firing");
+    stack.db.execute("UPDATE graph_subscriptions SET expiration_date_time = now() + interval '3 days'").await;
+    stack.expect_quiet("subscriptions renewed");
+
+    // 10. The MCP server stops answering: paged; and Salesforce API usage crosses 80%: ticket.
+    health.set(Reply { status: 503, body: "unavailable".into(), delay: Duration::ZERO });
+    stack.expect_firing(&[("IntegrationSalesforceMcpServerDown", "critical")]);
+    stack.expect_delivery("/page", "IntegrationSalesforceMcpServerDown", "firing");
+    health.set(Reply::json(r#"{"status": "ok"}"#));
+    stack.expect_quiet("MCP server back");
+    limits.set(Reply::json(r#"{"DailyApiRequests": {"Max": 15000, "Remaining": 1500}}"#));
+    let alerts = stack.expect_firing(&[("IntegrationSalesforceApiUsageHigh", "warning")]);
+    assert_annotations(
+        &alerts[&("IntegrationSalesforceApiUsageHigh".into(), "warning".into())].2,
+        "90%",
+        "https://runbooks.example.com/salesforce-incidents.md#runbook-1--api-rate-limit-exceeded",
+    );
+    stack.expect_delivery("/ticket", "IntegrationSalesforceApiUsageHigh", "firing");
+    limits.set(Reply::json(r#"{"DailyApiRequests": {"Max": 15000, "Remaining": 14000}}"#));
+    stack.expect_quiet("API usage back to normal");
+    assert!(
+        limits.requests().iter().all(|r| r.contains("Bearer sf-test-token")),
+        "the token from the environment is sent"
+    );
 
     // The live exposition passes promtool's lint.
     let exposition = http_get(exporter_port, "/metrics").unwrap();
