@@ -132,5 +132,5 @@ async fn queries_run_read_only_and_time_out_on_the_server() {
         run_query(&pool, "CREATE TABLE sneaky (id int)", Duration::from_secs(5)).await.expect_err("must not write");
     assert!(write.message.contains("read-only"), "{}", write.message);
     let slow = run_query(&pool, "SELECT pg_sleep(5)", Duration::from_millis(200)).await.expect_err("must time out");
-    assert_eq!(slow.kind.as_str(), "timeout");
+    assert_eq!(slow.kind, integration_exporter::sources::sql::QueryErrorKind::Timeout);
 }

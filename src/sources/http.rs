@@ -6,7 +6,7 @@
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use http_body_util::{BodyExt, Empty, Limited};
@@ -18,6 +18,7 @@ use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
 use serde_json::Value as Json;
 
+use crate::sources::health::{ErrorKind, HealthMetrics, KEEP_VALUES_FOR_INTERVALS, PollHealth};
 use crate::spec::{HttpSource, MetricType, Model, ResolvedSignal, Source};
 use crate::state::{Family, State};
 
@@ -39,10 +40,10 @@ pub enum HttpErrorKind {
     Path,
 }
 
-impl HttpErrorKind {
-    pub const ALL: [HttpErrorKind; 5] = [Self::Connect, Self::Timeout, Self::Status, Self::Body, Self::Path];
+impl ErrorKind for HttpErrorKind {
+    const ALL: &'static [HttpErrorKind] = &[Self::Connect, Self::Timeout, Self::Status, Self::Body, Self::Path];
 
-    pub fn as_str(self) -> &'static str {
+    fn as_str(self) -> &'static str {
         match self {
             Self::Connect => "connect",
             Self::Timeout => "timeout",
@@ -199,21 +200,28 @@ struct Answer {
     doc: Option<Json>,
 }
 
-/// Per-signal health, exported beside the signal's own metrics.
+/// Per-signal state beyond the common health: the JSON values last read, and whether the
+/// current failure was already logged.
 #[derive(Debug, Default, Clone)]
 struct HttpHealth {
-    up: bool,
-    duration: f64,
-    last_success: Option<f64>,
-    errors: BTreeMap<HttpErrorKind, u64>,
+    poll: PollHealth<HttpErrorKind>,
     /// JSON-path metrics: last value and when it was read.
     last: BTreeMap<String, (f64, Instant)>,
     logged_failure: bool,
 }
 
-fn unix_now() -> f64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs_f64()).unwrap_or(0.0)
-}
+const HEALTH: HealthMetrics = HealthMetrics {
+    ok: ("integration_exporter_http_up", "1 if the endpoint answered 2xx within the timeout at the last poll."),
+    duration: ("integration_exporter_http_duration_seconds", "Duration of the last poll of the endpoint."),
+    last_success: (
+        "integration_exporter_http_last_success_timestamp_seconds",
+        "When a poll of the endpoint last fully succeeded, in unix seconds.",
+    ),
+    errors: (
+        "integration_exporter_http_errors_total",
+        "Failed HTTP polls, by kind (connect, timeout, status, body, path).",
+    ),
+};
 
 /// One HTTP signal's poller: the client, the filled-in headers and what the last polls gave.
 pub struct HttpPoller {
@@ -347,8 +355,6 @@ impl HttpPoller {
     fn apply(&mut self, answer: Answer) -> Vec<Family> {
         let now = Instant::now();
         let health = &mut self.health;
-        health.up = answer.up;
-        health.duration = answer.duration;
         let mut errors: Vec<HttpErrorKind> = answer.error.into_iter().collect();
         let mut probes: BTreeMap<&str, f64> = BTreeMap::new();
         for value in &self.source.values {
@@ -378,22 +384,25 @@ impl HttpPoller {
                 }
             }
         }
-        for kind in &errors {
-            *health.errors.entry(*kind).or_default() += 1;
+        if errors.is_empty() {
+            health.poll.succeeded(answer.duration);
+        } else {
+            health.poll.failed(&errors, answer.duration);
         }
+        // `up` is about the answer itself: a path missing from a 2xx answer is an error, not down.
+        health.poll.ok = answer.up;
         if errors.is_empty() {
             if health.logged_failure {
                 tracing::info!(signal = %self.id, "endpoint answers again");
             }
             health.logged_failure = false;
-            health.last_success = Some(unix_now());
         } else if !health.logged_failure {
             let kinds: Vec<&str> = errors.iter().map(|k| k.as_str()).collect();
             tracing::warn!(signal = %self.id, kind = %kinds.join(","), "HTTP poll failed");
             health.logged_failure = true;
         }
         // Keep serving values through a short blip; past three intervals they would be lies.
-        let keep = self.interval * 3;
+        let keep = self.interval * KEEP_VALUES_FOR_INTERVALS;
         health.last.retain(|_, (_, at)| now.duration_since(*at) <= keep);
 
         let mut families = Vec::new();
@@ -403,7 +412,7 @@ impl HttpPoller {
                 families.push(Family::new(name, help, MetricType::Gauge).with(&[], v));
             }
         }
-        families.extend(health_families(&self.id, health));
+        families.extend(health.poll.families(&HEALTH, &self.id));
         families
     }
 }
@@ -421,44 +430,6 @@ fn build_client(timeout: Duration) -> Result<HttpsClient, String> {
     Ok(Client::builder(TokioExecutor::new()).pool_idle_timeout(Duration::from_secs(90)).build(https))
 }
 
-fn health_families(id: &str, health: &HttpHealth) -> Vec<Family> {
-    let l = [("signal", id)];
-    let mut errors = Family::new(
-        "integration_exporter_http_errors_total",
-        "Failed HTTP polls, by kind (connect, timeout, status, body, path).",
-        MetricType::Counter,
-    );
-    for kind in HttpErrorKind::ALL {
-        errors.push(&[("signal", id), ("kind", kind.as_str())], *health.errors.get(&kind).unwrap_or(&0) as f64);
-    }
-    let mut out = vec![
-        Family::new(
-            "integration_exporter_http_up",
-            "1 if the endpoint answered 2xx within the timeout at the last poll.",
-            MetricType::Gauge,
-        )
-        .with(&l, if health.up { 1.0 } else { 0.0 }),
-        Family::new(
-            "integration_exporter_http_duration_seconds",
-            "Duration of the last poll of the endpoint.",
-            MetricType::Gauge,
-        )
-        .with(&l, health.duration),
-        errors,
-    ];
-    if let Some(ts) = health.last_success {
-        out.push(
-            Family::new(
-                "integration_exporter_http_last_success_timestamp_seconds",
-                "When a poll of the endpoint last fully succeeded, in unix seconds.",
-                MetricType::Gauge,
-            )
-            .with(&l, ts),
-        );
-    }
-    out
-}
-
 /// Starts one task per enabled HTTP signal. Each waits for its own previous poll before the next.
 pub fn spawn_all(model: &Model, state: Arc<State>) -> Vec<tokio::task::JoinHandle<()>> {
     let mut handles = Vec::new();
@@ -467,7 +438,7 @@ pub fn spawn_all(model: &Model, state: Arc<State>) -> Vec<tokio::task::JoinHandl
         handles.push(tokio::spawn(async move {
             let producer = format!("http:{}", signal.signal.id);
             let mut poller = HttpPoller::new(&signal);
-            state.publish(&producer, health_families(&poller.id, &poller.health));
+            state.publish(&producer, poller.health.poll.families(&HEALTH, &poller.id));
             state.readiness.expect(&producer);
             let mut ticker = tokio::time::interval(signal.interval.0);
             ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);

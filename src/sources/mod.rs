@@ -2,6 +2,7 @@
 //! [`crate::state::State`]; adding a kind means adding a module here and a variant to
 //! [`crate::spec::Source`].
 
+pub mod health;
 pub mod http;
 pub mod logs;
 pub mod sql;

@@ -7,13 +7,14 @@ pub mod dsn;
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 use sqlx::AssertSqlSafe;
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions, PgRow};
 
+use crate::sources::health::{ErrorKind, HealthMetrics, KEEP_VALUES_FOR_INTERVALS, PollHealth};
 use crate::sources::logs::rules::{MAX_SERIES_PER_METRIC, OVERFLOW_VALUE};
-use crate::spec::{LabelDef, MetricType, Model, ResolvedSignal, Source};
+use crate::spec::{LabelDef, Model, ResolvedSignal, Source};
 use crate::state::{Family, State};
 
 /// Why a query run failed; exported as the `kind` label of the error counter.
@@ -31,10 +32,10 @@ pub enum QueryErrorKind {
     Decode,
 }
 
-impl QueryErrorKind {
-    pub const ALL: [QueryErrorKind; 5] = [Self::Connect, Self::Timeout, Self::Schema, Self::Sql, Self::Decode];
+impl ErrorKind for QueryErrorKind {
+    const ALL: &'static [QueryErrorKind] = &[Self::Connect, Self::Timeout, Self::Schema, Self::Sql, Self::Decode];
 
-    pub fn as_str(self) -> &'static str {
+    fn as_str(self) -> &'static str {
         match self {
             Self::Connect => "connect",
             Self::Timeout => "timeout",
@@ -149,58 +150,18 @@ fn fixed_combinations(labels: &[LabelDef]) -> Vec<Vec<String>> {
     combos
 }
 
-/// Per-query health, exported beside the query's own metrics.
-#[derive(Debug, Default, Clone)]
-struct QueryHealth {
-    success: bool,
-    duration: f64,
-    last_success: Option<f64>,
-    last_success_at: Option<Instant>,
-    errors: BTreeMap<QueryErrorKind, u64>,
-    last: Vec<Family>,
-}
-
-fn unix_now() -> f64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs_f64()).unwrap_or(0.0)
-}
-
-fn health_families(id: &str, health: &QueryHealth) -> Vec<Family> {
-    let l = [("signal", id)];
-    let mut errors = Family::new(
+const HEALTH: HealthMetrics = HealthMetrics {
+    ok: ("integration_exporter_query_success", "1 if the last run of the query succeeded."),
+    duration: ("integration_exporter_query_duration_seconds", "Duration of the last run of the query."),
+    last_success: (
+        "integration_exporter_query_last_success_timestamp_seconds",
+        "When the query last succeeded, in unix seconds.",
+    ),
+    errors: (
         "integration_exporter_query_errors_total",
         "Failed query runs, by kind (connect, timeout, schema, sql, decode).",
-        MetricType::Counter,
-    );
-    for kind in QueryErrorKind::ALL {
-        errors.push(&[("signal", id), ("kind", kind.as_str())], *health.errors.get(&kind).unwrap_or(&0) as f64);
-    }
-    let mut out = vec![
-        Family::new(
-            "integration_exporter_query_success",
-            "1 if the last run of the query succeeded.",
-            MetricType::Gauge,
-        )
-        .with(&l, if health.success { 1.0 } else { 0.0 }),
-        Family::new(
-            "integration_exporter_query_duration_seconds",
-            "Duration of the last run of the query.",
-            MetricType::Gauge,
-        )
-        .with(&l, health.duration),
-        errors,
-    ];
-    if let Some(ts) = health.last_success {
-        out.push(
-            Family::new(
-                "integration_exporter_query_last_success_timestamp_seconds",
-                "When the query last succeeded, in unix seconds.",
-                MetricType::Gauge,
-            )
-            .with(&l, ts),
-        );
-    }
-    out
-}
+    ),
+};
 
 /// Starts one task per SQL signal. Each waits for its own previous run before the next one.
 pub fn spawn_all(model: &Model, pool: PgPool, state: Arc<State>) -> Vec<tokio::task::JoinHandle<()>> {
@@ -212,8 +173,10 @@ pub fn spawn_all(model: &Model, pool: PgPool, state: Arc<State>) -> Vec<tokio::t
             let Source::Sql(sql) = &signal.signal.source else { return };
             let producer = format!("sql:{}", signal.signal.id);
             let id = signal.signal.id.clone();
-            let mut health = QueryHealth::default();
-            state.publish(&producer, health_families(&id, &health));
+            let mut health = PollHealth::<QueryErrorKind>::default();
+            // The last values and when they were read.
+            let mut last: Option<(Vec<Family>, Instant)> = None;
+            state.publish(&producer, health.families(&HEALTH, &id));
             state.readiness.expect(&producer);
             let mut ticker = tokio::time::interval(signal.interval.0);
             // A slow run delays the next one instead of queueing a burst behind it.
@@ -225,33 +188,26 @@ pub fn spawn_all(model: &Model, pool: PgPool, state: Arc<State>) -> Vec<tokio::t
                     Ok(rows) => rows_to_families(&signal, &rows),
                     Err(e) => Err(e),
                 };
-                health.duration = started.elapsed().as_secs_f64();
+                let duration = started.elapsed().as_secs_f64();
                 match result {
                     Ok(families) => {
-                        if !health.success {
+                        if !health.ok {
                             tracing::info!(signal = %id, "query succeeded");
                         }
-                        health.success = true;
-                        health.last_success = Some(unix_now());
-                        health.last_success_at = Some(Instant::now());
-                        health.last = families;
+                        health.succeeded(duration);
+                        last = Some((families, Instant::now()));
                     }
                     Err(e) => {
-                        if health.success || health.errors.is_empty() {
+                        if health.ok || health.errors.is_empty() {
                             tracing::warn!(signal = %id, kind = e.kind.as_str(), error = %e.message, "query failed");
                         }
-                        health.success = false;
-                        *health.errors.entry(e.kind).or_default() += 1;
-                        // Keep serving the last values through a short blip; past three
-                        // intervals they would be lies, so the series go away.
-                        let stale = health.last_success_at.is_none_or(|t| t.elapsed() > signal.interval.0 * 3);
-                        if stale {
-                            health.last.clear();
-                        }
+                        health.failed(&[e.kind], duration);
+                        let keep = signal.interval.0 * KEEP_VALUES_FOR_INTERVALS;
+                        last = last.filter(|(_, at)| at.elapsed() <= keep);
                     }
                 }
-                let mut families = health.last.clone();
-                families.extend(health_families(&id, &health));
+                let mut families = last.as_ref().map(|(f, _)| f.clone()).unwrap_or_default();
+                families.extend(health.families(&HEALTH, &id));
                 state.publish(&producer, families);
                 state.readiness.done(&producer);
             }

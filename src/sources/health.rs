@@ -1,0 +1,77 @@
+//! Health of a polled source (a query, an endpoint), exported beside its values in the same shape
+//! for every kind: did the last poll work, how long it took, when it last worked, errors by kind.
+
+use std::collections::BTreeMap;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use crate::spec::MetricType;
+use crate::state::Family;
+
+/// A source kind's error classes: a fixed label set, every value exported from the start.
+pub trait ErrorKind: Copy + Ord + 'static {
+    const ALL: &'static [Self];
+    fn as_str(self) -> &'static str;
+}
+
+/// Values are served through failures this many intervals long; past that they would be lies.
+pub const KEEP_VALUES_FOR_INTERVALS: u32 = 3;
+
+/// Names and help texts of one source kind's health metrics, as (name, help).
+pub struct HealthMetrics {
+    pub ok: (&'static str, &'static str),
+    pub duration: (&'static str, &'static str),
+    pub last_success: (&'static str, &'static str),
+    pub errors: (&'static str, &'static str),
+}
+
+#[derive(Debug, Clone)]
+pub struct PollHealth<K> {
+    pub ok: bool,
+    pub duration: f64,
+    pub last_success: Option<f64>,
+    pub errors: BTreeMap<K, u64>,
+}
+
+impl<K> Default for PollHealth<K> {
+    fn default() -> Self {
+        Self { ok: false, duration: 0.0, last_success: None, errors: BTreeMap::new() }
+    }
+}
+
+pub fn unix_now() -> f64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs_f64()).unwrap_or(0.0)
+}
+
+impl<K: ErrorKind> PollHealth<K> {
+    pub fn succeeded(&mut self, duration: f64) {
+        self.ok = true;
+        self.duration = duration;
+        self.last_success = Some(unix_now());
+    }
+
+    pub fn failed(&mut self, kinds: &[K], duration: f64) {
+        self.ok = false;
+        self.duration = duration;
+        for kind in kinds {
+            *self.errors.entry(*kind).or_default() += 1;
+        }
+    }
+
+    pub fn families(&self, names: &HealthMetrics, signal: &str) -> Vec<Family> {
+        let l = [("signal", signal)];
+        let mut errors = Family::new(names.errors.0, names.errors.1, MetricType::Counter);
+        for kind in K::ALL {
+            let count = *self.errors.get(kind).unwrap_or(&0) as f64;
+            errors.push(&[("signal", signal), ("kind", kind.as_str())], count);
+        }
+        let mut out = vec![
+            Family::new(names.ok.0, names.ok.1, MetricType::Gauge).with(&l, if self.ok { 1.0 } else { 0.0 }),
+            Family::new(names.duration.0, names.duration.1, MetricType::Gauge).with(&l, self.duration),
+            errors,
+        ];
+        if let Some(ts) = self.last_success {
+            out.push(Family::new(names.last_success.0, names.last_success.1, MetricType::Gauge).with(&l, ts));
+        }
+        out
+    }
+}
