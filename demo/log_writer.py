@@ -1,23 +1,39 @@
 #!/usr/bin/env python3
-"""Writes realistic refresh-worker log lines and moves the demo database, so the exporter's
-metrics move within a minute. Phases repeat every 4 minutes: healthy, then a wave of refresh
-failures with rate limiting, then recovery. The log is rotated by rename every minute, as
-logrotate does, and the writer reopens it a moment later."""
+"""Plays the applications behind the demo: writes realistic log lines for every pack, answers
+the HTTP endpoints the packs poll, and moves the demo database, so the exporter's metrics move
+within a minute.
 
+Phases repeat every 4 minutes: two healthy minutes, a minute of trouble (refresh failures and
+rate limiting, degraded watchers, a stuck calendar connection, a backed-up queue, a slow model),
+then a minute of recovery. The worker log is rotated by rename every minute, as logrotate does,
+and the worker reopens it a moment later."""
+
+import json
 import os
 import random
 import subprocess
 import sys
+import threading
 import time
 from datetime import datetime, timezone
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
-log_path, database_url = sys.argv[1], sys.argv[2]
+log_dir, database_url, http_port = sys.argv[1], sys.argv[2], int(sys.argv[3])
 random.seed(7)
+started = time.time()
 
 
-def stamp():
+def trouble():
+    return int((time.time() - started) // 60) % 4 == 2
+
+
+def python_stamp():
     now = datetime.now(timezone.utc)
     return now.strftime("%Y-%m-%d %H:%M:%S,") + f"{now.microsecond // 1000:03d}"
+
+
+def iso_stamp():
+    return datetime.now(timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 def psql(sql):
@@ -25,54 +41,117 @@ def psql(sql):
                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
 
-def line(out, level, logger, message):
-    out.write(f"{stamp()} {level} [{logger}] {message}\n")
-    out.flush()
+class Endpoints(BaseHTTPRequestHandler):
+    """The queue metrics of the Microsoft integration, Salesforce's limits, the MCP health check."""
+
+    def do_GET(self):
+        if self.path.startswith("/api/metrics/queue"):
+            body = {"pending": random.randint(1200, 1600) if trouble() else random.randint(5, 40),
+                    "active": 3, "failed": random.randint(0, 5)}
+        elif self.path.startswith("/services/data/"):
+            remaining = 2000 if trouble() else 12000
+            body = {"DailyApiRequests": {"Max": 15000, "Remaining": remaining}}
+        elif self.path.startswith("/health"):
+            body = {"status": "ok"}
+        else:
+            self.send_response(404)
+            self.end_headers()
+            return
+        data = json.dumps(body).encode()
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+    def log_message(self, *args):
+        pass
 
 
-out = open(log_path, "a", encoding="utf-8")
-started = time.time()
+threading.Thread(target=ThreadingHTTPServer(("127.0.0.1", http_port), Endpoints).serve_forever, daemon=True).start()
+
+paths = {name: os.path.join(log_dir, name) for name in
+         ["email_watcher.log", "app.log", "etl.log", "fleet-api.log", "salesforce-mcp.log"]}
+files = {name: open(path, "a", encoding="utf-8") for name, path in paths.items()}
+
+
+def write(name, line):
+    files[name].write(line + "\n")
+    files[name].flush()
+
+
+last_rotation = last_cycle = last_db = last_etl = 0.0
 last_rotation = started
-last_cycle = 0.0
-last_db = 0.0
 attempts = 0
 while True:
     now = time.time()
-    phase = int((now - started) // 60) % 4  # 0, 1 healthy; 2 failing; 3 recovering
-    failing = phase == 2
+    bad = trouble()
     user = f"{random.getrandbits(32):08x}"
-    if random.random() < (0.55 if failing else 0.02):
+
+    # Token refresh worker (Python logging, plain text).
+    if random.random() < (0.55 if bad else 0.02):
         error = random.choice(["invalid_grant", "429 Too Many Requests", "503 Service Unavailable"])
-        line(out, "WARNING", "graph_client", f"ProactiveRefresh ✗ user={user} failed error={error} consecutive_failures={random.randint(1, 4)}")
+        write("email_watcher.log", f"{python_stamp()} WARNING [graph_client] ProactiveRefresh ✗ user={user} failed error={error}")
     else:
-        line(out, "INFO", "graph_client", f"ProactiveRefresh ✓ user={user} refreshed token expires_in=3599s")
+        write("email_watcher.log", f"{python_stamp()} INFO [graph_client] ProactiveRefresh ✓ user={user} refreshed token expires_in=3599s")
     attempts += 1
     if random.random() < 0.2:
-        budget = min(100, attempts if failing else attempts // 2)
-        line(out, "INFO", "graph_client",
-             f"M6:RateLimit rate_limit_budget={{'total_attempts': {budget}, 'max_requests': 100, 'window_seconds': 60}}")
-    if random.random() < 0.3:
-        line(out, "DEBUG", "email_watcher_worker", f"polling mailbox user={user} delta=ok")
+        budget = min(100, attempts if bad else attempts // 2)
+        write("email_watcher.log", f"{python_stamp()} INFO [graph_client] M6:RateLimit rate_limit_budget="
+              f"{{'total_attempts': {budget}, 'max_requests': 100, 'window_seconds': 60}}")
     if now - last_cycle >= 10:
-        # The heartbeat: one worker takes the lock, another fails to.
-        line(out, "INFO", "graph_client", "Acquired lock token_refresh_heartbeat lease=120s")
-        line(out, "WARNING", "graph_client", "Failed to acquire lock token_refresh_heartbeat: held by worker-1")
-        line(out, "INFO", "email_watcher_worker",
-             f"ProactiveRefresh Cycle complete: refreshed={attempts} failed=0 skipped=0 duration=1.20s")
-        last_cycle = now
-        attempts = 0
+        write("email_watcher.log", f"{python_stamp()} INFO [graph_client] Acquired lock token_refresh_heartbeat lease=120s")
+        write("email_watcher.log", f"{python_stamp()} WARNING [graph_client] Failed to acquire lock token_refresh_heartbeat: held by worker-1")
+        write("email_watcher.log", f"{python_stamp()} INFO [email_watcher_worker] ProactiveRefresh Cycle complete: "
+              f"refreshed={attempts} failed=0 skipped=0 duration=1.20s")
+        last_cycle, attempts = now, 0
+
+    # Calendar sync (JSON lines, category calendar_sync).
+    level = "error" if random.random() < (0.3 if bad else 0.03) else "info"
+    code = random.choice(["token_expired", "rate_limited", "adapter_error"]) if level == "error" else None
+    entry = {"timestamp": iso_stamp(), "level": level, "category": "calendar_sync", "message": "sync step",
+             "connection_id": user}
+    if code:
+        entry["error_code"] = code
+    write("app.log", json.dumps(entry))
+
+    # Microsoft Graph API calls (Node, plain text; the status is the last field).
+    status = random.choice([200, 200, 200, 429, 503]) if bad else random.choice([200] * 30 + [404])
+    write("fleet-api.log", f"{iso_stamp()} info: Graph API GET /v1.0/users/{user}/messages {status}")
+    if random.random() < 0.1:
+        write("fleet-api.log", f"{iso_stamp()} info: Webhook notification processed for subscription {user}")
+
+    # The Salesforce MCP server's model calls (Python logging).
+    duration = random.randint(8000, 16000) if bad else random.randint(400, 3000)
+    model_status = 429 if bad and random.random() < 0.2 else 200
+    write("salesforce-mcp.log", f"{python_stamp()} INFO agent.openai: openai request model=gpt-4o status={model_status} duration_ms={duration}")
+
+    # The ETL service's token manager (JSON lines), every 20 seconds in the demo.
+    if now - last_etl >= 20:
+        write("etl.log", json.dumps({"timestamp": iso_stamp(), "level": "info", "message": "Token refresh run complete", "platform": "meta"}))
+        if bad:
+            write("etl.log", json.dumps({"timestamp": iso_stamp(), "level": "warn",
+                                         "message": "Meta token refresh failed, but token still valid", "platform": "meta"}))
+        last_etl = now
+
     if now - last_db >= 15:
-        degraded = 14 if failing else 3
+        degraded = 14 if bad else 3
         psql(f"UPDATE email_watchers SET sync_status = CASE WHEN id <= {degraded} THEN 'degraded'::watcher_status ELSE 'active'::watcher_status END")
         psql("UPDATE auth_microsoft_tokens SET expires_at = now() + interval '5 minutes' WHERE id IN "
              "(SELECT id FROM auth_microsoft_tokens WHERE NOT is_revoked ORDER BY random() LIMIT 3)")
         psql("UPDATE auth_microsoft_tokens SET expires_at = now() + interval '55 minutes' WHERE expires_at < now() + interval '10 minutes' AND random() < 0.3")
+        stale = "now() - interval '2 hours'" if bad else "now() - interval '1 minute'"
+        psql(f"UPDATE external_calendar_connections SET last_synced_at = {stale} WHERE sync_enabled AND provider = 'microsoft' AND backoff_until IS NULL")
+        psql("UPDATE external_calendar_connections SET last_synced_at = now() WHERE sync_enabled AND provider = 'google' AND error_count = 0")
+        psql("INSERT INTO marketing.etl_sync_log (platform, entity_type, status, start_time, records_processed) "
+             "VALUES ('google', 'campaigns', 'success', now(), 120)")
         last_db = now
+
     if now - last_rotation >= 60:
-        os.replace(log_path, log_path + ".1")
-        line(out, "INFO", "email_watcher_worker", "log rotated, reopening")
+        os.replace(paths["email_watcher.log"], paths["email_watcher.log"] + ".1")
+        write("email_watcher.log", f"{python_stamp()} INFO [email_watcher_worker] log rotated, reopening")
         time.sleep(0.3)
-        out.close()
-        out = open(log_path, "a", encoding="utf-8")
+        files["email_watcher.log"].close()
+        files["email_watcher.log"] = open(paths["email_watcher.log"], "a", encoding="utf-8")
         last_rotation = now
     time.sleep(random.uniform(0.05, 0.25))
