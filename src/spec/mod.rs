@@ -383,3 +383,55 @@ fn render_raw(text: &str, params: &BTreeMap<String, (ParamKind, String)>) -> Str
     }
     out
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    const VALID: &str = "listen: 127.0.0.1:9187\ndatabase: {url_env: DATABASE_URL}\npacks:\n  token_refresh:\n    params:\n      tokens_table: mail.tokens\n    alerts:\n      IntegrationTokenRefreshTokensExpiring: {threshold: 30, for: 10m}\n";
+
+    fn load(text: &str) -> Result<Model, SpecErrors> {
+        Model::from_text(&SourceText { name: "spec.yaml".into(), text: text.into() })
+    }
+
+    #[test]
+    fn errors_name_the_file_line_and_column() {
+        let err = load("packs:\n  token_refresh:\n    alerts:\n      NoSuchAlert: {threshold: 1}\n").unwrap_err();
+        assert_eq!(err.to_string(), "spec.yaml:4:7: pack `token_refresh` has no alert `NoSuchAlert`");
+        let err = load("listen: 1\nlisten: 2\n").unwrap_err();
+        assert!(err.to_string().starts_with("spec.yaml:2:"), "{err}");
+        let err = load("packs:\n  token_refresh: {}\n").unwrap_err();
+        assert!(err.to_string().contains("no `database:` section"), "{err}");
+    }
+
+    #[test]
+    fn every_builtin_pack_loads() {
+        let model = Model::builtin_defaults();
+        assert_eq!(model.packs.len(), pack::BUILTIN.len());
+        assert!(load(VALID).is_ok());
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(200))]
+
+        /// Arbitrary text is an error, never a panic.
+        #[test]
+        fn arbitrary_text_never_panics(text in "\\PC{0,200}") {
+            let _ = load(&text);
+        }
+
+        /// A valid spec with a slice cut out or junk put in: an error with a location, or a model.
+        #[test]
+        fn damaged_specs_never_panic(at in 0usize..VALID.len(), len in 0usize..20, junk in "[ \\n:{}\\[\\],'\"a-z0-9-]{0,8}") {
+            let at = (0..=at).rev().find(|i| VALID.is_char_boundary(*i)).unwrap_or(0);
+            let end = (at + len..=VALID.len()).find(|i| VALID.is_char_boundary(*i)).unwrap_or(VALID.len());
+            let damaged = format!("{}{}{}", &VALID[..at], junk, &VALID[end..]);
+            if let Err(errors) = load(&damaged) {
+                for e in errors.0 {
+                    prop_assert!(e.line >= 1 && e.column >= 1 && !e.message.is_empty());
+                }
+            }
+        }
+    }
+}
