@@ -38,7 +38,8 @@ pub struct ReplayStats {
 /// The log source whose rules apply: `requested`, or the only one the spec's signals read.
 pub fn pick_log<'m>(model: &'m Model, requested: Option<&str>) -> Result<(&'m str, &'m LogSource), String> {
     let used = used_logs(model);
-    let list = || if used.is_empty() { "none".to_string() } else { used.iter().copied().collect::<Vec<_>>().join(", ") };
+    let list =
+        || if used.is_empty() { "none".to_string() } else { used.iter().copied().collect::<Vec<_>>().join(", ") };
     let id = match (requested, used.len()) {
         (Some(id), _) if used.contains(id) => id,
         (Some(id), _) => return Err(format!("no enabled signal reads a log source `{id}`; log sources: {}", list())),
@@ -46,7 +47,11 @@ pub fn pick_log<'m>(model: &'m Model, requested: Option<&str>) -> Result<(&'m st
         (None, 0) => return Err("no enabled signal reads a log source".to_string()),
         (None, _) => return Err(format!("the spec has several log sources, pick one with --log: {}", list())),
     };
-    model.logs.get_key_value(id).map(|(k, v)| (k.as_str(), v)).ok_or_else(|| format!("log source `{id}` is not defined"))
+    model
+        .logs
+        .get_key_value(id)
+        .map(|(k, v)| (k.as_str(), v))
+        .ok_or_else(|| format!("log source `{id}` is not defined"))
 }
 
 /// Runs `reader` to its end through `engine`.
@@ -206,7 +211,8 @@ mod tests {
     use crate::spec::SourceText;
 
     fn model() -> Model {
-        let text = "database: {url_env: UNUSED}\npacks:\n  token_refresh:\n    params:\n      worker_log: /nonexistent.log\n";
+        let text =
+            "database: {url_env: UNUSED}\npacks:\n  token_refresh:\n    params:\n      worker_log: /nonexistent.log\n";
         Model::from_text(&SourceText { name: "t.yaml".into(), text: text.into() }).unwrap_or_else(|e| panic!("{e}"))
     }
 
@@ -271,7 +277,10 @@ mod tests {
         let text = "database: {url_env: UNUSED}\npacks:\n  token_refresh: {}\n  calendar_sync: {}\n";
         let model = Model::from_text(&SourceText { name: "t.yaml".into(), text: text.into() }).unwrap();
         let err = pick_log(&model, None).unwrap_err();
-        assert!(err.contains("--log") && err.contains("calendar_sync.app") && err.contains("token_refresh.worker"), "{err}");
+        assert!(
+            err.contains("--log") && err.contains("calendar_sync.app") && err.contains("token_refresh.worker"),
+            "{err}"
+        );
         assert_eq!(pick_log(&model, Some("calendar_sync.app")).unwrap().0, "calendar_sync.app");
         let err = pick_log(&model, Some("nope")).unwrap_err();
         assert!(err.contains("`nope`") && err.contains("token_refresh.worker"), "{err}");

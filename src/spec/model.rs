@@ -231,7 +231,7 @@ pub struct LogSource {
     /// Where to start in files present at the very first start (no checkpoint): `beginning` or
     /// `end`. Files that appear later are always read from their first byte.
     #[serde(default = "default_start_at")]
-    pub start_at: String,
+    pub start_at: tailer::StartAt,
     /// How long a renamed or deleted file is still read after its last write.
     #[serde(default = "default_rotate_wait")]
     pub rotate_wait: PromDuration,
@@ -240,8 +240,8 @@ pub struct LogSource {
     pub max_line_bytes: usize,
 }
 
-fn default_start_at() -> String {
-    "beginning".into()
+fn default_start_at() -> tailer::StartAt {
+    tailer::StartAt::Beginning
 }
 fn default_rotate_wait() -> PromDuration {
     PromDuration::from_secs(10)

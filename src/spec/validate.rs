@@ -121,9 +121,6 @@ pub(super) fn validate(model: &Model, source: &SourceText) -> Result<(), SpecErr
         if let Err(e) = crate::sources::logs::timestamp::TimestampParser::new(&log.timestamp) {
             err(&log.timestamp.timezone, format!("log `{name}`: {e}"));
         }
-        if !matches!(log.start_at.as_str(), "beginning" | "end") {
-            err(&log.start_at, format!("log `{name}`: start_at must be `beginning` or `end`"));
-        }
     }
 
     if model.enabled_signals().any(|s| matches!(s.signal.source, Source::Sql(_))) && model.config.database.is_none() {

@@ -4,6 +4,7 @@
 
 pub mod rules;
 pub mod timestamp;
+pub mod wake;
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -13,14 +14,15 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
-use tailer::{Checkpoint, Event, StartAt, Tailer, TailerConfig};
+use tailer::{Checkpoint, Event, Tailer, TailerConfig};
 
 use crate::spec::{LogSource, MetricType, Model, Source};
 use crate::state::{Family, State};
 use rules::{LineOutcome, RuleEngine, SavedMetrics};
 use timestamp::TimestampParser;
 
-/// How often files are checked for new bytes when nothing woke us earlier.
+/// How often files are checked for new bytes when inotify cannot be used (see [`wake`]; with
+/// inotify, a change is read within milliseconds and files are polled every second regardless).
 pub const POLL_INTERVAL: Duration = Duration::from_millis(100);
 /// Checkpoints are written at most this often (and on shutdown).
 const CHECKPOINT_EVERY: Duration = Duration::from_secs(1);
@@ -101,7 +103,7 @@ impl LogRunner {
             paths: log.paths.clone(),
             rotate_wait: log.rotate_wait.0,
             max_line_bytes: log.max_line_bytes,
-            start_at: if log.start_at == "end" { StartAt::End } else { StartAt::Beginning },
+            start_at: log.start_at,
         };
         Ok(Self {
             id: id.to_string(),
@@ -263,15 +265,25 @@ pub fn spawn_all(model: &Model, state: Arc<State>, shutdown: Arc<AtomicBool>) ->
         let shutdown = shutdown.clone();
         let producer = format!("log:{id}");
         state.publish(&producer, runner.families());
+        let paths = log.paths.clone();
         let handle = std::thread::Builder::new()
             .name(format!("log-{id}"))
             .spawn(move || {
+                // Set up here, not before the spawn: the watch lives and dies with this thread.
+                let mut wake = wake::Wake::new(&runner.id, &paths, shutdown.clone());
                 let mut last_save = Instant::now();
+                let mut last_track: Option<Instant> = None;
                 let mut dirty = false;
                 while !shutdown.load(Ordering::Relaxed) {
                     if runner.poll() {
                         state.publish(&producer, runner.families());
                         dirty = true;
+                    }
+                    // The files the tailer follows, so symlinks into other directories get those
+                    // watched too: on the first poll, then at most once a second.
+                    if last_track.is_none_or(|t| t.elapsed() >= wake::FALLBACK_INTERVAL) {
+                        wake.track(runner.tailer.file_stats().iter().map(|s| s.path.as_str()));
+                        last_track = Some(Instant::now());
                     }
                     if dirty && last_save.elapsed() >= CHECKPOINT_EVERY {
                         if let Err(e) = runner.save_checkpoint() {
@@ -280,8 +292,9 @@ pub fn spawn_all(model: &Model, state: Arc<State>, shutdown: Arc<AtomicBool>) ->
                         last_save = Instant::now();
                         dirty = false;
                     }
-                    std::thread::sleep(POLL_INTERVAL);
+                    wake.wait();
                 }
+                drop(wake);
                 if let Err(e) = runner.save_checkpoint() {
                     tracing::warn!(log = %runner.id, error = %e, "cannot save checkpoint");
                 }
