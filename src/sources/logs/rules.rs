@@ -1,6 +1,7 @@
 //! Log rules compiled once and applied to every line: a `RegexSet` finds the few rules a text line
 //! can match, and only those run their captures.
 
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 
 use regex::{Regex, RegexSet};
@@ -31,6 +32,8 @@ pub struct CompiledRule {
     pattern: Option<Regex>,
     fields: Vec<(String, String)>,
     value: Option<String>,
+    /// Whether any label or the value comes from a named capture.
+    captures: bool,
     scale: f64,
     /// In the metric's label order.
     labels: Vec<(LabelSource, Option<FixedValues>)>,
@@ -82,6 +85,7 @@ impl CompiledRule {
             pattern,
             fields: rule.fields.iter().map(|(k, v)| (k.clone(), v.clone())).collect(),
             value: rule.value.clone(),
+            captures: rule.value.is_some() || labels.iter().any(|(l, _)| matches!(l, LabelSource::Field(_))),
             scale: rule.scale.unwrap_or(1.0),
             labels,
             format,
@@ -99,69 +103,70 @@ impl CompiledRule {
         }
     }
 
-    /// Label values and the value text, when the line matches.
+    /// Label values and the value text, when the line matches. Text lines reach this only after
+    /// the prefilter matched the rule's pattern, so a rule that captures nothing needs no second
+    /// regex run.
     fn extract(&self, line: &Line<'_>) -> Option<(Vec<String>, Option<String>)> {
-        let mut fields: BTreeMap<&str, String> = BTreeMap::new();
         match line {
             Line::Text(text) => {
-                let caps = self.pattern.as_ref()?.captures(text)?;
-                if let Some(re) = &self.pattern {
-                    for name in re.capture_names().flatten() {
-                        if let Some(m) = caps.name(name) {
-                            fields.insert(name, m.as_str().to_string());
-                        }
-                    }
+                if !self.captures {
+                    return Some((self.labels_from(|_| None), None));
                 }
+                let caps = self.pattern.as_ref()?.captures(text)?;
+                let field = |name: &str| caps.name(name).map(|m| Cow::Borrowed(m.as_str()));
+                let value = match &self.value {
+                    Some(v) => Some(field(v)?.into_owned()),
+                    None => None,
+                };
+                Some((self.labels_from(field), value))
             }
             Line::Json(obj) => {
                 for (k, want) in &self.fields {
-                    if json_text(obj.get(k)?)? != *want {
+                    if json_text(obj.get(k)?)?.as_ref() != want {
                         return None;
                     }
                 }
-                if let Some(re) = &self.pattern {
-                    let message = obj.get("message").and_then(json_text)?;
-                    let caps = re.captures(&message)?;
-                    for name in re.capture_names().flatten() {
-                        if let Some(m) = caps.name(name) {
-                            fields.insert(name, m.as_str().to_string());
-                        }
-                    }
-                }
-                for (source, _) in &self.labels {
-                    if let LabelSource::Field(f) = source
-                        && !fields.contains_key(f.as_str())
-                    {
-                        let text = obj.get(f).and_then(json_text).unwrap_or_default();
-                        fields.insert(f, text);
-                    }
-                }
-                if let Some(v) = &self.value
-                    && !fields.contains_key(v.as_str())
-                {
-                    fields.insert(v, obj.get(v).and_then(json_text)?);
-                }
+                let message = match &self.pattern {
+                    Some(_) => Some(obj.get("message").and_then(json_text)?),
+                    None => None,
+                };
+                let caps = match (&self.pattern, &message) {
+                    (Some(re), Some(m)) => Some(re.captures(m)?),
+                    _ => None,
+                };
+                // A named capture of the message first, then a field of the object.
+                let field = |name: &str| {
+                    caps.as_ref()
+                        .and_then(|c| c.name(name))
+                        .map(|m| Cow::Borrowed(m.as_str()))
+                        .or_else(|| obj.get(name).and_then(json_text))
+                };
+                let value = match &self.value {
+                    Some(v) => Some(field(v)?.into_owned()),
+                    None => None,
+                };
+                Some((self.labels_from(field), value))
             }
         }
-        let labels = self
-            .labels
+    }
+
+    fn labels_from<'a>(&self, field: impl Fn(&str) -> Option<Cow<'a, str>>) -> Vec<String> {
+        self.labels
             .iter()
             .map(|(source, _)| match source {
                 LabelSource::Literal(v) => v.clone(),
-                LabelSource::Field(f) => fields.get(f.as_str()).cloned().unwrap_or_default(),
+                LabelSource::Field(f) => field(f).map(Cow::into_owned).unwrap_or_default(),
             })
-            .collect();
-        let value = self.value.as_ref().and_then(|v| fields.get(v.as_str()).cloned());
-        Some((labels, value))
+            .collect()
     }
 }
 
-fn json_text(v: &Json) -> Option<String> {
+fn json_text(v: &Json) -> Option<Cow<'_, str>> {
     match v {
-        Json::String(s) => Some(s.clone()),
-        Json::Number(n) => Some(n.to_string()),
-        Json::Bool(b) => Some(b.to_string()),
-        Json::Null => Some(String::new()),
+        Json::String(s) => Some(Cow::Borrowed(s)),
+        Json::Number(n) => Some(Cow::Owned(n.to_string())),
+        Json::Bool(b) => Some(Cow::Borrowed(if *b { "true" } else { "false" })),
+        Json::Null => Some(Cow::Borrowed("")),
         _ => None,
     }
 }
@@ -354,8 +359,9 @@ impl MetricSink<'_> {
             *self.overflows.entry(rule.metric.clone()).or_default() += 1;
             labels = vec![OVERFLOW_VALUE.to_string(); labels.len()];
         }
-        let buckets = state.def.buckets.clone();
-        let entry = state.series.entry(labels).or_insert_with(|| match state.def.kind {
+        let MetricState { def, series } = state;
+        let buckets = &def.buckets;
+        let entry = series.entry(labels).or_insert_with(|| match def.kind {
             MetricType::Histogram => SeriesValue::Histogram { counts: vec![0; buckets.len()], sum: 0.0, count: 0 },
             _ => SeriesValue::Scalar(0.0),
         });
