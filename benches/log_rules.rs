@@ -5,6 +5,9 @@
 //! `cargo bench --bench log_rules`; not run by `cargo test` or CI. scripts/bench-logs compares the
 //! release binary with mtail and grep on a 2M-line file.
 
+#[path = "../tests/support/lines.rs"]
+mod lines;
+use lines::worker_line;
 use std::hint::black_box;
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
@@ -27,28 +30,6 @@ fn token_refresh_engine() -> RuleEngine {
 
 fn calendar_sync_engine() -> RuleEngine {
     engine("database: {url_env: UNUSED}\npacks:\n  calendar_sync: {}\n", "calendar_sync.app")
-}
-
-/// Realistic worker lines, as in tests/token_refresh_logs.rs: 9 of 11 match a rule.
-fn worker_line(i: u64) -> String {
-    let ts = format!("2026-02-06 {:02}:{:02}:{:02},{:03}", 12 + i / 3600, (i / 60) % 60, i % 60, i % 1000);
-    match i % 11 {
-        0..=3 => format!("{ts} INFO [graph_client] ProactiveRefresh ✓ user=u{i} refreshed token expires_in=3599s"),
-        4 => format!(
-            "{ts} WARNING [graph_client] ProactiveRefresh ✗ user=u{i} failed error=invalid_grant consecutive_failures=3"
-        ),
-        5 => format!(
-            "{ts} INFO [graph_client] M6:RateLimit rate_limit_budget={{'total_attempts': {}, 'max_requests': 100, 'window_seconds': 60}}",
-            i % 97
-        ),
-        6 => format!(
-            "{ts} INFO [email_watcher_worker] ProactiveRefresh Cycle complete: refreshed=4 failed=1 skipped=0 duration=1.20s"
-        ),
-        7 => format!("{ts} INFO [graph_client] Acquired lock token_refresh_heartbeat lease=120s"),
-        8 => format!("{ts} WARNING [graph_client] Failed to acquire lock token_refresh_heartbeat: held by worker-2"),
-        9 => format!("{ts} WARNING [graph_client] M6:RateLimit budget exhausted, deferring 3 refreshes"),
-        _ => format!("{ts} DEBUG [email_watcher_worker] polling mailbox for user=u{i} delta=ok"),
-    }
 }
 
 /// A worker that mostly logs other things: what the prefilter rejects.

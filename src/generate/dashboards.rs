@@ -492,49 +492,21 @@ fn health_panels(signals: &[&ResolvedSignal]) -> Vec<Value> {
     }
     .build()];
 
-    let sql: Vec<&str> =
-        signals.iter().filter(|s| matches!(s.signal.source, Source::Sql(_))).map(|s| s.signal.id.as_str()).collect();
-    if !sql.is_empty() {
-        panels.push(
-            PanelSpec {
-                kind: PanelKind::Timeseries,
-                title: "SQL query success".into(),
-                description: "1 when the last run of the signal's query succeeded, by signal (the worst instance). A 0 means the signal's panel below shows stale or no data; see `integration_exporter_query_errors_total` for why.".into(),
-                unit: "short".into(),
-                targets: vec![(
-                    format!("min by (signal) ({})", scoped("integration_exporter_query_success", &one_of("signal", &sql))),
-                    Some("{{signal}}".into()),
-                )],
-                thresholds: vec![step("red", None), step("green", Some(1.0))],
-                draw_thresholds: false,
-                range: Some((0.0, 1.0)),
-                links: vec![],
-            }
-            .build(),
-        );
-    }
-
-    let http: Vec<&str> =
-        signals.iter().filter(|s| matches!(s.signal.source, Source::Http(_))).map(|s| s.signal.id.as_str()).collect();
-    if !http.is_empty() {
-        panels.push(
-            PanelSpec {
-                kind: PanelKind::Timeseries,
-                title: "HTTP endpoints up".into(),
-                description: "1 when the signal's endpoint answered 2xx within its timeout at the last poll, by signal (the worst instance). See `integration_exporter_http_errors_total` for why it did not.".into(),
-                unit: "short".into(),
-                targets: vec![(
-                    format!("min by (signal) ({})", scoped("integration_exporter_http_up", &one_of("signal", &http))),
-                    Some("{{signal}}".into()),
-                )],
-                thresholds: vec![step("red", None), step("green", Some(1.0))],
-                draw_thresholds: false,
-                range: Some((0.0, 1.0)),
-                links: vec![],
-            }
-            .build(),
-        );
-    }
+    let ids = |kind: fn(&Source) -> bool| -> Vec<&str> {
+        signals.iter().filter(|s| kind(&s.signal.source)).map(|s| s.signal.id.as_str()).collect()
+    };
+    panels.extend(source_health_panel(
+        "SQL query success",
+        "1 when the last run of the signal's query succeeded, by signal (the worst instance). A 0 means the signal's panel below shows stale or no data; see `integration_exporter_query_errors_total` for why.",
+        "integration_exporter_query_success",
+        &ids(|s| matches!(s, Source::Sql(_))),
+    ));
+    panels.extend(source_health_panel(
+        "HTTP endpoints up",
+        "1 when the signal's endpoint answered 2xx within its timeout at the last poll, by signal (the worst instance). See `integration_exporter_http_errors_total` for why it did not.",
+        "integration_exporter_http_up",
+        &ids(|s| matches!(s, Source::Http(_))),
+    ));
 
     let logs: BTreeSet<&str> = signals.iter().filter_map(|s| s.log_id.as_deref()).collect();
     if !logs.is_empty() {
@@ -561,6 +533,30 @@ fn health_panels(signals: &[&ResolvedSignal]) -> Vec<Value> {
         );
     }
     panels
+}
+
+/// A 0/1 health gauge of polled sources, worst instance per signal; none when no signal polls.
+fn source_health_panel(title: &str, description: &str, metric: &str, signals: &[&str]) -> Option<Value> {
+    if signals.is_empty() {
+        return None;
+    }
+    Some(
+        PanelSpec {
+            kind: PanelKind::Timeseries,
+            title: title.into(),
+            description: description.into(),
+            unit: "short".into(),
+            targets: vec![(
+                format!("min by (signal) ({})", scoped(metric, &one_of("signal", signals))),
+                Some("{{signal}}".into()),
+            )],
+            thresholds: vec![step("red", None), step("green", Some(1.0))],
+            draw_thresholds: false,
+            range: Some((0.0, 1.0)),
+            links: vec![],
+        }
+        .build(),
+    )
 }
 
 #[derive(Clone, Copy, PartialEq, Eq)]

@@ -5,6 +5,7 @@
 #![allow(dead_code)]
 
 pub mod fidelity;
+pub mod lines;
 
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
