@@ -435,11 +435,12 @@ pub fn spawn_all(model: &Model, state: Arc<State>) -> Vec<tokio::task::JoinHandl
     let mut handles = Vec::new();
     for signal in model.enabled_signals().filter(|s| matches!(s.signal.source, Source::Http(_))).cloned() {
         let state = state.clone();
+        // Registered before the task starts, so /ready cannot answer before the first poll.
+        state.readiness.expect(&format!("http:{}", signal.signal.id));
         handles.push(tokio::spawn(async move {
             let producer = format!("http:{}", signal.signal.id);
             let mut poller = HttpPoller::new(&signal);
             state.publish(&producer, poller.health.poll.families(&HEALTH, &poller.id));
-            state.readiness.expect(&producer);
             let mut ticker = tokio::time::interval(signal.interval.0);
             ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
             loop {

@@ -150,6 +150,9 @@ fn fixed_combinations(labels: &[LabelDef]) -> Vec<Vec<String>> {
     combos
 }
 
+/// Gap between the first runs of consecutive queries.
+const START_SPREAD: Duration = Duration::from_millis(250);
+
 const HEALTH: HealthMetrics = HealthMetrics {
     ok: ("integration_exporter_query_success", "1 if the last run of the query succeeded."),
     duration: ("integration_exporter_query_duration_seconds", "Duration of the last run of the query."),
@@ -166,9 +169,16 @@ const HEALTH: HealthMetrics = HealthMetrics {
 /// Starts one task per SQL signal. Each waits for its own previous run before the next one.
 pub fn spawn_all(model: &Model, pool: PgPool, state: Arc<State>) -> Vec<tokio::task::JoinHandle<()>> {
     let mut handles = Vec::new();
-    for signal in model.enabled_signals().filter(|s| matches!(s.signal.source, Source::Sql(_))).cloned() {
+    let signals: Vec<ResolvedSignal> =
+        model.enabled_signals().filter(|s| matches!(s.signal.source, Source::Sql(_))).cloned().collect();
+    for (i, signal) in signals.into_iter().enumerate() {
         let pool = pool.clone();
         let state = state.clone();
+        // Registered before the task starts, so /ready cannot answer before the first run.
+        state.readiness.expect(&format!("sql:{}", signal.signal.id));
+        // Queries start a little apart instead of all at once on the same tick: the database sees
+        // a trickle, not a burst every interval.
+        let offset = (START_SPREAD * i as u32).min(signal.interval.0);
         handles.push(tokio::spawn(async move {
             let Source::Sql(sql) = &signal.signal.source else { return };
             let producer = format!("sql:{}", signal.signal.id);
@@ -177,8 +187,7 @@ pub fn spawn_all(model: &Model, pool: PgPool, state: Arc<State>) -> Vec<tokio::t
             // The last values and when they were read.
             let mut last: Option<(Vec<Family>, Instant)> = None;
             state.publish(&producer, health.families(&HEALTH, &id));
-            state.readiness.expect(&producer);
-            let mut ticker = tokio::time::interval(signal.interval.0);
+            let mut ticker = tokio::time::interval_at(tokio::time::Instant::now() + offset, signal.interval.0);
             // A slow run delays the next one instead of queueing a burst behind it.
             ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
             loop {
