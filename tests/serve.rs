@@ -146,7 +146,6 @@ async fn serves_runbook_numbers_survives_a_database_outage_and_passes_promtool()
 
     // The database goes away: the exporter keeps serving, reports the failure, then recovers.
     cluster.stop();
-    let started = Instant::now();
     let down = wait_for(port, "query failure", |t| {
         value(t, "integration_exporter_query_success{signal=\"token_refresh.expiring_tokens\"}") == Some(0.0)
     });
@@ -161,7 +160,6 @@ async fn serves_runbook_numbers_survives_a_database_outage_and_passes_promtool()
     );
     let (status, _, _) = get(port, "/metrics", &[]);
     assert_eq!(status, 200);
-    assert!(started.elapsed() < Duration::from_secs(15));
     // The log side is untouched by the outage.
     assert_eq!(value(&down, "integration_token_refresh_proactive_refreshes_total{result=\"failure\"}"), Some(1.0));
     cluster.restart();
