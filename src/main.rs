@@ -167,6 +167,13 @@ fn main() -> ExitCode {
                 Err(code) => return code,
             };
             let signals = model.enabled_signals().count();
+            if let Some(file) = &model.config.web_config_file {
+                let path = Model::spec_dir(&config).join(file);
+                if let Err(e) = integration_exporter::exposition::web_config::load(&path) {
+                    eprintln!("{e}");
+                    return ExitCode::from(BAD_SPEC);
+                }
+            }
             if database {
                 let Some(db) = &model.config.database else {
                     eprintln!("{}: --database needs a `database:` section", config.display());

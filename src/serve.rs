@@ -8,6 +8,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use sqlx::postgres::PgConnectOptions;
 
 use crate::exposition::http::{Server, serve};
+use crate::exposition::web_config::WebConfigWatch;
 use crate::sources::{http, logs, sql};
 use crate::spec::{MetricType, Model, Source};
 use crate::state::{Family, State};
@@ -22,9 +23,17 @@ pub enum ServeError {
     Listen { addr: String, source: std::io::Error },
     #[error("http: {0}")]
     Http(std::io::Error),
+    /// The web config file does not load; the message names the file.
+    #[error("{0}")]
+    WebConfig(String),
 }
 
 pub async fn run(model: Model, spec_dir: &Path) -> Result<(), ServeError> {
+    // Checked before anything starts: a bad file stops the exporter instead of serving open.
+    let web = match &model.config.web_config_file {
+        Some(path) => Some(Arc::new(WebConfigWatch::load(&spec_dir.join(path)).map_err(ServeError::WebConfig)?)),
+        None => None,
+    };
     let state = Arc::new(State::default());
     let has_sql = model.enabled_signals().any(|s| matches!(s.signal.source, Source::Sql(_)));
     if let (true, Some(db)) = (has_sql, &model.config.database) {
@@ -44,7 +53,13 @@ pub async fn run(model: Model, spec_dir: &Path) -> Result<(), ServeError> {
         .await
         .map_err(|source| ServeError::Listen { addr: model.config.listen.clone(), source })?;
     let addr = listener.local_addr().map(|a| a.to_string()).unwrap_or_default();
-    tracing::info!(%addr, "serving /metrics");
+    match &web {
+        Some(w) => {
+            let auth = w.current().map(|c| c.requires_auth()).unwrap_or(true);
+            tracing::info!(%addr, tls = w.tls_listener(), basic_auth = auth, web_config = %w.path().display(), "serving /metrics");
+        }
+        None => tracing::info!(%addr, "serving /metrics"),
+    }
     let started = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs_f64()).unwrap_or(0.0);
     let server = Arc::new(Server {
         state,
@@ -58,6 +73,7 @@ pub async fn run(model: Model, spec_dir: &Path) -> Result<(), ServeError> {
             )
             .with(&[], started),
         ],
+        web,
     });
     let result = serve(listener, server, shutdown_signal()).await;
     stop_logs.store(true, Ordering::Relaxed);

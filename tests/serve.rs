@@ -196,6 +196,18 @@ fn a_bad_spec_exits_2_naming_file_line_and_column() {
     assert!(stderr.contains(":10:") && stderr.contains("pattern"), "{stderr}");
 }
 
+#[test]
+fn check_validates_the_web_config_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let spec = dir.path().join("spec.yaml");
+    std::fs::write(&spec, "web_config_file: web.yml\nlogs:\n  app: {paths: [/tmp/none.log]}\n").unwrap();
+    std::fs::write(dir.path().join("web.yml"), "basic_auth_users:\n  alice: not-a-bcrypt-hash\n").unwrap();
+    let out = Command::new(exporter_bin()).args(["check", "--config"]).arg(&spec).output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("web.yml") && stderr.contains("alice"), "{stderr}");
+}
+
 #[tokio::test]
 async fn check_database_names_missing_tables_and_columns() {
     let db = support::TestDb::new().await;

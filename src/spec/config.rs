@@ -22,6 +22,15 @@ pub struct Config {
     /// restart neither skips nor recounts a line. Omitted, counters restart from zero.
     #[serde(default)]
     pub state_dir: Option<PathBuf>,
+    /// TLS and basic auth for the HTTP endpoint: a `web-config.yml` in Prometheus exporter-toolkit's
+    /// format (the file node_exporter's `--web.config.file` reads: `tls_server_config`,
+    /// `http_server_config.headers`, `basic_auth_users` with bcrypt hashes). A relative path is
+    /// relative to the spec's directory; paths inside the file are relative to the file's own
+    /// directory. Checked at start (a bad file stops the exporter); `basic_auth_users` and headers
+    /// are re-read when the file changes, certificates when it or they change. Omitted, plain
+    /// HTTP without authentication.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub web_config_file: Option<PathBuf>,
     /// Where runbooks are published; alerts link `<runbook_base_url>/<runbook file>#<section>`.
     #[serde(default = "default_runbook_base_url")]
     pub runbook_base_url: String,

@@ -1,0 +1,641 @@
+//! TLS, basic auth and extra response headers for the HTTP endpoint, from a web configuration
+//! file in Prometheus exporter-toolkit's format (what node_exporter reads with
+//! `--web.config.file`), so one file serves every exporter on a host.
+//!
+//! As in exporter-toolkit, the file is consulted on every request: a change to
+//! `basic_auth_users` or `http_server_config.headers` applies to the next request without a
+//! restart, and a file that no longer loads answers 500 until it is fixed. Here the file is only
+//! re-read when its modification time, size or inode changes. The certificates are loaded at
+//! start and again, for new connections, when the file or one of the PEM files it names changes.
+//! While a reload fails (a broken file, a key that does not match its certificate halfway through
+//! a rotation), requests answer 500, the error is logged once per change, and new connections
+//! still get the last certificates that loaded. Whether the listener speaks TLS at all is decided
+//! at start.
+//!
+//! Successful basic-auth checks are remembered for five minutes (at most 100, keyed by a SHA-256
+//! of user, password and stored hash), so a scrape every 15 s pays for bcrypt once; failures are
+//! not remembered. bcrypt runs on the blocking pool, at most two at a time.
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, Instant, SystemTime};
+
+use base64::Engine as _;
+use hyper::header::{HeaderName, HeaderValue};
+use rustls::crypto::CryptoProvider;
+use rustls::server::WebPkiClientVerifier;
+use rustls::{RootCertStore, ServerConfig, SupportedProtocolVersion};
+use rustls_pki_types::pem::PemObject;
+use rustls_pki_types::{CertificateDer, PrivateKeyDer};
+use serde::Deserialize;
+use sha2::{Digest, Sha256};
+use tokio::sync::Semaphore;
+
+/// The realm of the `WWW-Authenticate` challenge.
+pub const REALM: &str = "integration-exporter";
+
+/// How long a successful basic-auth check is remembered, so each scrape does not pay for bcrypt.
+const AUTH_CACHE_TTL: Duration = Duration::from_secs(300);
+/// Most remembered successful checks.
+const AUTH_CACHE_SIZE: usize = 100;
+/// bcrypt verifications running at once; more wait, so a flood of bad passwords costs at most this
+/// many cores.
+const BCRYPT_CONCURRENCY: usize = 2;
+
+/// The file as written (exporter-toolkit's `Config`).
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileConfig {
+    #[serde(default)]
+    tls_server_config: Option<TlsFile>,
+    #[serde(default)]
+    http_server_config: Option<HttpFile>,
+    #[serde(default)]
+    basic_auth_users: Option<BTreeMap<String, String>>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct TlsFile {
+    #[serde(default)]
+    cert_file: Option<PathBuf>,
+    #[serde(default)]
+    key_file: Option<PathBuf>,
+    /// Inline PEM instead of `cert_file`.
+    #[serde(default)]
+    cert: Option<String>,
+    /// Inline PEM instead of `key_file`.
+    #[serde(default)]
+    key: Option<String>,
+    #[serde(default)]
+    client_ca_file: Option<PathBuf>,
+    /// Inline PEM instead of `client_ca_file`.
+    #[serde(default)]
+    client_ca: Option<String>,
+    #[serde(default)]
+    client_auth_type: Option<String>,
+    #[serde(default)]
+    min_version: Option<String>,
+    #[serde(default)]
+    max_version: Option<String>,
+    /// Go names of TLS 1.2 suites; TLS 1.3 suites are not configurable (as in Go).
+    #[serde(default)]
+    cipher_suites: Option<Vec<String>>,
+    #[serde(default)]
+    curve_preferences: Option<Vec<String>>,
+    /// Accepted for compatibility; has no effect (it has none in Go either since 1.17).
+    #[serde(default)]
+    #[allow(dead_code)]
+    prefer_server_cipher_suites: Option<bool>,
+    /// Not supported: refused rather than ignored, as ignoring it would let in clients the
+    /// user meant to keep out.
+    #[serde(default)]
+    client_allowed_sans: Option<Vec<String>>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct HttpFile {
+    /// Accepted for compatibility; the endpoint speaks HTTP/1.1 only.
+    #[serde(default)]
+    #[allow(dead_code)]
+    http2: Option<bool>,
+    #[serde(default)]
+    headers: Option<BTreeMap<String, String>>,
+}
+
+/// The headers exporter-toolkit allows in `http_server_config.headers`, with the values it
+/// allows (`None`: any value).
+const ALLOWED_HEADERS: &[(&str, Option<&[&str]>)] = &[
+    ("Strict-Transport-Security", None),
+    ("X-Content-Type-Options", Some(&["nosniff"])),
+    ("X-Frame-Options", Some(&["deny", "sameorigin"])),
+    ("X-XSS-Protection", None),
+    ("Content-Security-Policy", None),
+];
+
+/// One loaded and checked version of the file.
+pub struct WebConfig {
+    /// Added to every response.
+    pub headers: Vec<(HeaderName, HeaderValue)>,
+    /// User name to bcrypt hash; empty means no authentication.
+    users: HashMap<String, String>,
+    /// Checked for unknown users, so the answer takes as long as for a known one.
+    dummy_hash: String,
+    /// `None`: plain HTTP.
+    tls: Option<Arc<ServerConfig>>,
+    /// The files this version was read from, to notice changes.
+    stamps: Vec<(PathBuf, Option<Stamp>)>,
+}
+
+impl std::fmt::Debug for WebConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("WebConfig")
+            .field("headers", &self.headers)
+            .field("users", &self.users.keys().collect::<Vec<_>>())
+            .field("tls", &self.tls.is_some())
+            .finish()
+    }
+}
+
+impl WebConfig {
+    /// Whether requests need basic auth.
+    pub fn requires_auth(&self) -> bool {
+        !self.users.is_empty()
+    }
+}
+
+/// What identifies a version of a file without reading it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct Stamp {
+    modified: Option<SystemTime>,
+    len: u64,
+    inode: u64,
+}
+
+fn stamp(path: &Path) -> Option<Stamp> {
+    let meta = std::fs::metadata(path).ok()?;
+    #[cfg(unix)]
+    let inode = std::os::unix::fs::MetadataExt::ino(&meta);
+    #[cfg(not(unix))]
+    let inode = 0;
+    Some(Stamp { modified: meta.modified().ok(), len: meta.len(), inode })
+}
+
+/// Reads and checks the file at `path`. Errors name the file and, for YAML errors, the line.
+pub fn load(path: &Path) -> Result<WebConfig, String> {
+    let shown = path.display();
+    let before = stamp(path);
+    let text = std::fs::read_to_string(path).map_err(|e| format!("web config {shown}: cannot read: {e}"))?;
+    let file: FileConfig = if text.lines().all(|l| l.trim().is_empty() || l.trim_start().starts_with('#')) {
+        FileConfig::default()
+    } else {
+        serde_saphyr::from_str(&text).map_err(|e| {
+            let at = e.location().map(|l| format!("{}:{}:", l.line().max(1), l.column().max(1))).unwrap_or_default();
+            let full = e.to_string();
+            let first = full.lines().next().unwrap_or("invalid YAML").trim();
+            let message = match first.find(": ").filter(|_| first.starts_with("error: line ")) {
+                Some(_) => first.splitn(3, ": ").nth(2).unwrap_or(first),
+                None => first,
+            };
+            format!("web config {shown}:{at} {message}")
+        })?
+    };
+    let dir = path.parent().map(Path::to_path_buf).unwrap_or_default();
+    let mut stamps = vec![(path.to_path_buf(), before)];
+    let headers = headers(file.http_server_config.as_ref()).map_err(|e| format!("web config {shown}: {e}"))?;
+    let users = file.basic_auth_users.unwrap_or_default();
+    let mut costs = Vec::new();
+    for (user, hash) in &users {
+        let parts: bcrypt::HashParts = hash.parse().map_err(|e| {
+            format!("web config {shown}: basic_auth_users: `{user}`: not a bcrypt hash ({e}); make one with `htpasswd -nBC 10 {user}`")
+        })?;
+        costs.push(parts.get_cost());
+    }
+    let tls = match &file.tls_server_config {
+        Some(t) => {
+            tls_config(t, &dir, &mut stamps).map_err(|e| format!("web config {shown}: tls_server_config: {e}"))?
+        }
+        None => None,
+    };
+    Ok(WebConfig {
+        headers,
+        users: users.into_iter().collect(),
+        dummy_hash: dummy_hash(costs.iter().copied().max().unwrap_or(10)),
+        tls: tls.map(Arc::new),
+        stamps,
+    })
+}
+
+/// A well-formed hash that no password matches, at the cost of the real ones.
+fn dummy_hash(cost: u32) -> String {
+    format!("$2y${cost:02}$QOauhQNbBCuQDKes6eFzPeMqBSjb7Mr5DUmpZ/VcEd00UAV/LDeSi")
+}
+
+fn headers(http: Option<&HttpFile>) -> Result<Vec<(HeaderName, HeaderValue)>, String> {
+    let mut out = Vec::new();
+    for (name, value) in http.and_then(|h| h.headers.as_ref()).into_iter().flatten() {
+        let Some((_, allowed)) = ALLOWED_HEADERS.iter().find(|(n, _)| n.eq_ignore_ascii_case(name)) else {
+            let names: Vec<&str> = ALLOWED_HEADERS.iter().map(|(n, _)| *n).collect();
+            return Err(format!("http_server_config.headers: `{name}` cannot be set (allowed: {})", names.join(", ")));
+        };
+        if let Some(values) = allowed
+            && !values.iter().any(|v| v.eq_ignore_ascii_case(value))
+        {
+            return Err(format!(
+                "http_server_config.headers: `{name}: {value}` (allowed values: {})",
+                values.join(", ")
+            ));
+        }
+        let header_name =
+            HeaderName::try_from(name.as_str()).map_err(|e| format!("http_server_config.headers: `{name}`: {e}"))?;
+        let header_value = HeaderValue::try_from(value.as_str())
+            .map_err(|e| format!("http_server_config.headers: `{name}`: invalid value: {e}"))?;
+        out.push((header_name, header_value));
+    }
+    Ok(out)
+}
+
+/// PEM from a file (recorded in `stamps`) or inline; exactly one of them.
+fn pem_source<'a>(
+    file: Option<&'a Path>,
+    inline: Option<&'a str>,
+    file_key: &str,
+    inline_key: &str,
+    dir: &Path,
+    stamps: &mut Vec<(PathBuf, Option<Stamp>)>,
+) -> Result<Option<(String, Vec<u8>)>, String> {
+    match (file.filter(|p| !p.as_os_str().is_empty()), inline.filter(|s| !s.is_empty())) {
+        (Some(_), Some(_)) => Err(format!("give one of {file_key} and {inline_key}, not both")),
+        (None, None) => Ok(None),
+        (None, Some(text)) => Ok(Some((inline_key.to_string(), text.as_bytes().to_vec()))),
+        (Some(path), None) => {
+            let path = dir.join(path);
+            let before = stamp(&path);
+            let bytes = std::fs::read(&path).map_err(|e| format!("{file_key}: cannot read {}: {e}", path.display()))?;
+            let name = format!("{file_key} {}", path.display());
+            stamps.push((path, before));
+            Ok(Some((name, bytes)))
+        }
+    }
+}
+
+fn certificates(name: &str, pem: &[u8]) -> Result<Vec<CertificateDer<'static>>, String> {
+    let certs = CertificateDer::pem_slice_iter(pem)
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| format!("{name}: invalid PEM: {e}"))?;
+    if certs.is_empty() {
+        return Err(format!("{name}: no CERTIFICATE block"));
+    }
+    Ok(certs)
+}
+
+fn version(name: &str, field: &str) -> Result<&'static SupportedProtocolVersion, String> {
+    match name {
+        "TLS13" => Ok(&rustls::version::TLS13),
+        "TLS12" => Ok(&rustls::version::TLS12),
+        "TLS10" | "TLS11" => Err(format!("{field}: {name} is not supported (TLS12 or TLS13)")),
+        other => Err(format!("{field}: unknown TLS version `{other}` (TLS12 or TLS13)")),
+    }
+}
+
+/// The ring provider, narrowed to the file's `cipher_suites` and `curve_preferences`.
+fn provider(tls: &TlsFile) -> Result<CryptoProvider, String> {
+    let mut provider = rustls::crypto::ring::default_provider();
+    if let Some(names) = tls.cipher_suites.as_ref().filter(|n| !n.is_empty()) {
+        let (tls13, tls12): (Vec<rustls::SupportedCipherSuite>, Vec<rustls::SupportedCipherSuite>) =
+            provider.cipher_suites.iter().partition(|s| s.tls13().is_some());
+        let mut chosen = tls13;
+        for name in names {
+            // Go also accepts the old names of the ChaCha20 suites without `_SHA256`.
+            let name = if name.ends_with("_POLY1305") { format!("{name}_SHA256") } else { name.clone() };
+            if matches!(
+                name.as_str(),
+                "TLS_AES_128_GCM_SHA256" | "TLS_AES_256_GCM_SHA384" | "TLS_CHACHA20_POLY1305_SHA256"
+            ) {
+                continue; // TLS 1.3 suites are always on, as in Go.
+            }
+            let Some(suite) = tls12.iter().find(|s| s.suite().as_str() == Some(name.as_str())) else {
+                let offered: Vec<&str> = tls12.iter().filter_map(|s| s.suite().as_str()).collect();
+                return Err(format!("cipher_suites: `{name}` is not available (offered: {})", offered.join(", ")));
+            };
+            chosen.push(*suite);
+        }
+        provider.cipher_suites = chosen;
+    }
+    if let Some(names) = tls.curve_preferences.as_ref().filter(|n| !n.is_empty()) {
+        let mut chosen = Vec::new();
+        for name in names {
+            let rustls_name = match name.as_str() {
+                "X25519" => "X25519",
+                "CurveP256" => "secp256r1",
+                "CurveP384" => "secp384r1",
+                other => {
+                    return Err(format!(
+                        "curve_preferences: `{other}` is not available (X25519, CurveP256, CurveP384)"
+                    ));
+                }
+            };
+            if let Some(group) = provider.kx_groups.iter().find(|g| g.name().as_str() == Some(rustls_name)) {
+                chosen.push(*group);
+            }
+        }
+        provider.kx_groups = chosen;
+    }
+    Ok(provider)
+}
+
+/// The rustls configuration, or `None` when the section names no certificate (plain HTTP, as in
+/// exporter-toolkit).
+fn tls_config(
+    tls: &TlsFile,
+    dir: &Path,
+    stamps: &mut Vec<(PathBuf, Option<Stamp>)>,
+) -> Result<Option<ServerConfig>, String> {
+    let cert = pem_source(tls.cert_file.as_deref(), tls.cert.as_deref(), "cert_file", "cert", dir, stamps)?;
+    let key = pem_source(tls.key_file.as_deref(), tls.key.as_deref(), "key_file", "key", dir, stamps)?;
+    let client_ca = pem_source(
+        tls.client_ca_file.as_deref(),
+        tls.client_ca.as_deref(),
+        "client_ca_file",
+        "client_ca",
+        dir,
+        stamps,
+    )?;
+    let (cert, key) = match (cert, key) {
+        (None, None) => {
+            if client_ca.is_some() || tls.client_auth_type.as_deref().is_some_and(|t| !t.is_empty()) {
+                return Err("client authentication needs cert_file and key_file".into());
+            }
+            return Ok(None);
+        }
+        (Some(_), None) => return Err("missing key_file".into()),
+        (None, Some(_)) => return Err("missing cert_file".into()),
+        (Some(c), Some(k)) => (c, k),
+    };
+    if tls.client_allowed_sans.as_ref().is_some_and(|s| !s.is_empty()) {
+        return Err("client_allowed_sans is not supported by integration-exporter; remove it".into());
+    }
+    let chain = certificates(&cert.0, &cert.1)?;
+    let private_key =
+        PrivateKeyDer::from_pem_slice(&key.1).map_err(|e| format!("{}: no usable private key: {e}", key.0))?;
+
+    let min = version(tls.min_version.as_deref().filter(|v| !v.is_empty()).unwrap_or("TLS12"), "min_version")?;
+    let max = version(tls.max_version.as_deref().filter(|v| !v.is_empty()).unwrap_or("TLS13"), "max_version")?;
+    let rank = |v: &SupportedProtocolVersion| if v.version == rustls::ProtocolVersion::TLSv1_3 { 1 } else { 0 };
+    if rank(min) > rank(max) {
+        return Err("min_version is above max_version".into());
+    }
+    let versions: Vec<&'static SupportedProtocolVersion> = [&rustls::version::TLS12, &rustls::version::TLS13]
+        .into_iter()
+        .filter(|v| rank(v) >= rank(min) && rank(v) <= rank(max))
+        .collect();
+    let provider = Arc::new(provider(tls)?);
+    let builder = ServerConfig::builder_with_provider(provider.clone())
+        .with_protocol_versions(&versions)
+        .map_err(|e| format!("cannot use these versions and suites: {e}"))?;
+
+    let auth = tls.client_auth_type.as_deref().filter(|t| !t.is_empty()).unwrap_or("NoClientCert");
+    let verify = |optional: bool| -> Result<_, String> {
+        let Some((name, pem)) = &client_ca else {
+            return Err(format!("client_auth_type {auth} needs client_ca_file"));
+        };
+        let mut roots = RootCertStore::empty();
+        for ca in certificates(name, pem)? {
+            roots.add(ca).map_err(|e| format!("{name}: {e}"))?;
+        }
+        let mut verifier = WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider.clone());
+        if optional {
+            verifier = verifier.allow_unauthenticated();
+        }
+        verifier.build().map_err(|e| format!("{name}: {e}"))
+    };
+    let builder = match auth {
+        "NoClientCert" => {
+            if client_ca.is_some() {
+                return Err("client_ca_file is set but client_auth_type is NoClientCert; set RequireAndVerifyClientCert or VerifyClientCertIfGiven".into());
+            }
+            builder.with_no_client_auth()
+        }
+        "RequireAndVerifyClientCert" => builder.with_client_cert_verifier(verify(false)?),
+        "VerifyClientCertIfGiven" => builder.with_client_cert_verifier(verify(true)?),
+        "RequestClientCert" | "RequireAnyClientCert" => {
+            return Err(format!(
+                "client_auth_type {auth} (unverified client certificates) is not supported; use RequireAndVerifyClientCert or VerifyClientCertIfGiven"
+            ));
+        }
+        other => {
+            return Err(format!(
+                "unknown client_auth_type `{other}` (NoClientCert, RequireAndVerifyClientCert, VerifyClientCertIfGiven)"
+            ));
+        }
+    };
+    let mut config = builder
+        .with_single_cert(chain, private_key)
+        .map_err(|e| format!("{} and {} do not make a usable certificate: {e}", cert.0, key.0))?;
+    config.alpn_protocols = vec![b"http/1.1".to_vec()];
+    Ok(Some(config))
+}
+
+/// The file, loaded at start and followed afterwards.
+pub struct WebConfigWatch {
+    path: PathBuf,
+    current: Mutex<Current>,
+    /// Whether the listener speaks TLS (decided at start).
+    tls_listener: bool,
+    auth_cache: Mutex<HashMap<[u8; 32], Instant>>,
+    bcrypt_slots: Semaphore,
+}
+
+struct Current {
+    /// The last load: its result, and the files it read with their stamps at the time.
+    config: Result<Arc<WebConfig>, String>,
+    stamps: Vec<(PathBuf, Option<Stamp>)>,
+    /// The certificates new connections get: the last that loaded.
+    tls: Option<Arc<ServerConfig>>,
+}
+
+impl WebConfigWatch {
+    /// Loads the file; an error is fatal at start.
+    pub fn load(path: &Path) -> Result<Self, String> {
+        let config = load(path)?;
+        let tls = config.tls.clone();
+        let stamps = config.stamps.clone();
+        Ok(Self {
+            path: path.to_path_buf(),
+            tls_listener: tls.is_some(),
+            current: Mutex::new(Current { config: Ok(Arc::new(config)), stamps, tls }),
+            auth_cache: Mutex::new(HashMap::new()),
+            bcrypt_slots: Semaphore::new(BCRYPT_CONCURRENCY),
+        })
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Whether the listener speaks TLS.
+    pub fn tls_listener(&self) -> bool {
+        self.tls_listener
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Current> {
+        self.current.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// The file as it is now: re-read when it or a PEM file it names changed since the last load.
+    /// `Err` while the file does not load (the caller answers 500).
+    pub fn current(&self) -> Result<Arc<WebConfig>, String> {
+        let mut current = self.lock();
+        let changed = current.stamps.iter().any(|(path, seen)| stamp(path) != *seen);
+        if changed {
+            match load(&self.path) {
+                Ok(config) => {
+                    tracing::info!(file = %self.path.display(), users = config.users.len(), "web config reloaded");
+                    match (&config.tls, self.tls_listener) {
+                        (Some(tls), true) => current.tls = Some(tls.clone()),
+                        (Some(_), false) => tracing::warn!(
+                            file = %self.path.display(),
+                            "web config now has TLS certificates; the listener stays plain HTTP until a restart"
+                        ),
+                        (None, true) => tracing::warn!(
+                            file = %self.path.display(),
+                            "web config no longer names certificates; keeping the previous ones until a restart"
+                        ),
+                        (None, false) => {}
+                    }
+                    current.stamps = config.stamps.clone();
+                    current.config = Ok(Arc::new(config));
+                }
+                Err(e) => {
+                    tracing::error!(error = %e, "web config does not load; answering 500 until it is fixed");
+                    // Remember what was seen so the error is logged once per change, and retry
+                    // when any of the files changes again.
+                    current.stamps =
+                        current.stamps.iter().map(|(path, _)| (path.clone(), stamp(path))).collect::<Vec<_>>();
+                    if !current.stamps.iter().any(|(p, _)| p == &self.path) {
+                        current.stamps.push((self.path.clone(), stamp(&self.path)));
+                    }
+                    current.config = Err(e);
+                }
+            }
+        }
+        current.config.clone()
+    }
+
+    /// The certificates for a new connection (after looking for changed files).
+    pub fn tls(&self) -> Option<Arc<ServerConfig>> {
+        let _ = self.current();
+        self.lock().tls.clone()
+    }
+
+    /// Whether the request's `Authorization` header names a user of `config` with the right
+    /// password. Slow (bcrypt) unless recently checked.
+    pub async fn authorized(&self, config: &WebConfig, authorization: Option<&HeaderValue>) -> bool {
+        let Some((user, password)) = authorization.and_then(parse_basic) else {
+            return false;
+        };
+        let known = config.users.get(&user);
+        let hash = known.cloned().unwrap_or_else(|| config.dummy_hash.clone());
+        let key: [u8; 32] = {
+            let mut digest = Sha256::new();
+            for part in [user.as_bytes(), password.as_slice(), hash.as_bytes()] {
+                digest.update((part.len() as u64).to_be_bytes());
+                digest.update(part);
+            }
+            digest.finalize().into()
+        };
+        if known.is_some() && self.cached(&key) {
+            return true;
+        }
+        let Ok(_slot) = self.bcrypt_slots.acquire().await else {
+            return false;
+        };
+        let matches = tokio::task::spawn_blocking(move || bcrypt::verify(&password, &hash).unwrap_or(false))
+            .await
+            .unwrap_or(false);
+        let ok = matches && known.is_some();
+        if ok {
+            self.remember(key);
+        }
+        ok
+    }
+
+    fn cached(&self, key: &[u8; 32]) -> bool {
+        let cache = self.auth_cache.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        cache.get(key).is_some_and(|at| at.elapsed() < AUTH_CACHE_TTL)
+    }
+
+    fn remember(&self, key: [u8; 32]) {
+        let mut cache = self.auth_cache.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        if cache.len() >= AUTH_CACHE_SIZE {
+            cache.retain(|_, at| at.elapsed() < AUTH_CACHE_TTL);
+            if cache.len() >= AUTH_CACHE_SIZE {
+                cache.clear();
+            }
+        }
+        cache.insert(key, Instant::now());
+    }
+}
+
+/// `Basic base64(user:password)`.
+fn parse_basic(value: &HeaderValue) -> Option<(String, Vec<u8>)> {
+    let value = value.to_str().ok()?.trim();
+    let (scheme, encoded) = value.split_once(' ')?;
+    if !scheme.eq_ignore_ascii_case("basic") {
+        return None;
+    }
+    let decoded = base64::engine::general_purpose::STANDARD.decode(encoded.trim()).ok()?;
+    let colon = decoded.iter().position(|&b| b == b':')?;
+    let user = String::from_utf8(decoded[..colon].to_vec()).ok()?;
+    Some((user, decoded[colon + 1..].to_vec()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn write(dir: &Path, text: &str) -> PathBuf {
+        let path = dir.join("web-config.yml");
+        std::fs::write(&path, text).expect("write");
+        path
+    }
+
+    fn tempdir() -> PathBuf {
+        let dir = std::env::temp_dir().join(format!(
+            "web-config-unit-{}-{}",
+            std::process::id(),
+            SystemTime::now().duration_since(SystemTime::UNIX_EPOCH).map(|d| d.as_nanos()).unwrap_or(0)
+        ));
+        std::fs::create_dir_all(&dir).expect("tempdir");
+        dir
+    }
+
+    #[test]
+    fn malformed_files_are_clear_errors_naming_the_file() {
+        let dir = tempdir();
+        let cases = [
+            ("basic_auth_users: [alice]\n", "web-config.yml:1:"),
+            ("tls_server_config:\n  cert_file: a.crt\n  bogus: 1\n", "bogus"),
+            ("basic_auth_users:\n  alice: plaintext\n", "not a bcrypt hash"),
+            ("tls_server_config:\n  cert_file: missing.crt\n  key_file: missing.key\n", "cannot read"),
+            ("tls_server_config:\n  cert: not-pem\n", "missing key_file"),
+            ("http_server_config:\n  headers:\n    Set-Cookie: x\n", "cannot be set"),
+            ("http_server_config:\n  headers:\n    X-Frame-Options: allow\n", "allowed values"),
+            ("tls_server_config: {client_auth_type: RequireAndVerifyClientCert}\n", "needs cert_file"),
+            ("tls_server_config: [\n", ":"),
+        ];
+        for (text, expected) in cases {
+            let path = write(&dir, text);
+            let err = load(&path).expect_err(text);
+            assert!(err.starts_with(&format!("web config {}", path.display())), "{err}");
+            assert!(err.contains(expected), "{text}: {err}");
+        }
+        assert!(load(&dir.join("absent.yml")).expect_err("absent").contains("cannot read"));
+        let _ = std::fs::remove_dir_all(dir);
+    }
+
+    #[test]
+    fn empty_file_and_users_only() {
+        let dir = tempdir();
+        let config = load(&write(&dir, "# nothing yet\n")).expect("empty");
+        assert!(!config.requires_auth() && config.tls.is_none());
+        let hash = "$2y$04$L6Bc/AlTQHyd9liGgGEZyOFLPHNgyxeEPfgYfBCVxJ7JIlwxyVU3u";
+        let config = load(&write(&dir, &format!("basic_auth_users:\n  alice: '{hash}'\n"))).expect("users");
+        assert!(config.requires_auth() && config.tls.is_none());
+        assert!(config.dummy_hash.starts_with("$2y$04$"));
+        // The dummy is a well-formed hash: checking it costs as much as a real one.
+        assert_eq!(bcrypt::verify("anything", &config.dummy_hash).ok(), Some(false));
+        let _ = std::fs::remove_dir_all(dir);
+    }
+
+    #[test]
+    fn basic_header_parsing() {
+        let header = |s: &str| HeaderValue::from_str(s).expect("header");
+        assert_eq!(parse_basic(&header("Basic YWxpY2U6czNjcjN0OjE=")), Some(("alice".into(), b"s3cr3t:1".to_vec())));
+        assert_eq!(parse_basic(&header("bearer YWxpY2U6eA==")), None);
+        assert_eq!(parse_basic(&header("Basic !!!")), None);
+        assert_eq!(parse_basic(&header("Basic YWxpY2U=")), None);
+    }
+}

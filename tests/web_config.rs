@@ -1,0 +1,313 @@
+//! The exporter binary behind an exporter-toolkit web config: TLS, mutual TLS, basic auth,
+//! response headers and a reload of `basic_auth_users` without restart. Certificates come from the
+//! `openssl` CLI, requests from `curl`; the spec reads only a log file, so no database is needed.
+
+mod support;
+
+use std::net::TcpStream;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use support::{exporter_bin, free_port};
+
+struct Exporter(Child);
+
+impl Drop for Exporter {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn run(cmd: &mut Command) -> Output {
+    let out = cmd.output().unwrap_or_else(|e| panic!("{cmd:?}: {e}"));
+    assert!(out.status.success(), "{cmd:?}: {}", String::from_utf8_lossy(&out.stderr));
+    out
+}
+
+/// A CA, a server certificate for localhost/127.0.0.1 and a client certificate, all signed by
+/// the CA, plus a self-signed client certificate the CA knows nothing about.
+fn certificates(dir: &Path) {
+    let ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"];
+    let ca_ext = ["-addext", "basicConstraints=critical,CA:TRUE", "-addext", "keyUsage=critical,keyCertSign,cRLSign"];
+    run(Command::new("openssl")
+        .current_dir(dir)
+        .args(["req", "-x509"])
+        .args(ec)
+        .args(["-keyout", "ca.key", "-out", "ca.crt", "-days", "2", "-subj", "/CN=test-ca"])
+        .args(ca_ext));
+    run(Command::new("openssl").current_dir(dir).args(["req", "-x509"]).args(ec).args([
+        "-keyout",
+        "rogue.key",
+        "-out",
+        "rogue.crt",
+        "-days",
+        "2",
+        "-subj",
+        "/CN=rogue",
+    ]));
+    for (name, ext) in [
+        (
+            "server",
+            "subjectAltName=DNS:localhost,IP:127.0.0.1\nextendedKeyUsage=serverAuth\nbasicConstraints=CA:FALSE\n",
+        ),
+        ("client", "extendedKeyUsage=clientAuth\nbasicConstraints=CA:FALSE\n"),
+    ] {
+        std::fs::write(dir.join(format!("{name}.ext")), ext).unwrap();
+        run(Command::new("openssl").current_dir(dir).args(["req"]).args(ec).args([
+            "-keyout",
+            &format!("{name}.key"),
+            "-out",
+            &format!("{name}.csr"),
+            "-subj",
+            &format!("/CN={name}"),
+        ]));
+        run(Command::new("openssl").current_dir(dir).args([
+            "x509",
+            "-req",
+            "-in",
+            &format!("{name}.csr"),
+            "-CA",
+            "ca.crt",
+            "-CAkey",
+            "ca.key",
+            "-CAcreateserial",
+            "-out",
+            &format!("{name}.crt"),
+            "-days",
+            "2",
+            "-extfile",
+            &format!("{name}.ext"),
+        ]));
+    }
+}
+
+/// `$2y$` hashes, as `htpasswd -B` writes them (cost 4 keeps the test quick).
+fn bcrypt_hash(password: &str) -> String {
+    bcrypt::hash_with_result(password, 4).unwrap().format_for_version(bcrypt::Version::TwoY)
+}
+
+/// A spec with one log signal of its own and the web config next to it (a relative path).
+fn spec(dir: &Path, port: u16) -> PathBuf {
+    std::fs::write(dir.join("app.log"), "tick\n").unwrap();
+    let path = dir.join("spec.yaml");
+    std::fs::write(
+        &path,
+        format!(
+            "listen: 127.0.0.1:{port}
+web_config_file: web-config.yml
+logs:
+  app:
+    paths: [{}/app.log]
+signals:
+  - id: app.ticks
+    title: Ticks
+    runbook_section: https://example.com/runbook#ticks
+    metrics:
+      - {{name: app_ticks_total, type: counter, help: Tick lines.}}
+    source:
+      log:
+        log: app
+        rules:
+          - {{match: tick, metric: app_ticks_total, action: inc}}
+",
+            dir.display()
+        ),
+    )
+    .unwrap();
+    path
+}
+
+fn start(spec: &Path, port: u16) -> Exporter {
+    let exporter = Exporter(
+        Command::new(exporter_bin())
+            .args(["serve", "--config"])
+            .arg(spec)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start exporter"),
+    );
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(Instant::now() < deadline, "exporter did not listen");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    exporter
+}
+
+/// What curl got: its exit code, the status (0 when there was no HTTP answer), headers, body.
+struct Answer {
+    exit: i32,
+    status: u16,
+    head: String,
+    body: String,
+}
+
+fn curl(dir: &Path, url: &str, args: &[&str]) -> Answer {
+    let head = dir.join("head.txt");
+    let _ = std::fs::remove_file(&head);
+    let out = Command::new("curl")
+        .current_dir(dir)
+        .args(["-sS", "--max-time", "10", "-D"])
+        .arg(&head)
+        .args(args)
+        .arg(url)
+        .output()
+        .expect("curl");
+    let head = std::fs::read_to_string(&head).unwrap_or_default();
+    let status = head.split_whitespace().nth(1).and_then(|s| s.parse().ok()).unwrap_or(0);
+    Answer {
+        exit: out.status.code().unwrap_or(-1),
+        status,
+        head: head.to_lowercase(),
+        body: String::from_utf8_lossy(&out.stdout).into_owned(),
+    }
+}
+
+fn have_tools() -> bool {
+    let ok = |tool: &str| Command::new(tool).arg("--version").output().is_ok_and(|o| o.status.success());
+    // `openssl version`, not `--version`, on older releases.
+    let openssl = Command::new("openssl").arg("version").output().is_ok_and(|o| o.status.success());
+    assert!(openssl && ok("curl"), "these tests need the openssl and curl command-line tools");
+    true
+}
+
+#[test]
+fn tls_basic_auth_headers_and_a_reload_without_restart() {
+    assert!(have_tools());
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    certificates(d);
+    let web = d.join("web-config.yml");
+    let write_users = |users: &[(&str, &str)]| {
+        let mut text = String::from(
+            "tls_server_config:\n  cert_file: server.crt\n  key_file: server.key\n  min_version: TLS12\n\
+             http_server_config:\n  headers:\n    X-Frame-Options: deny\n    X-Content-Type-Options: nosniff\n\
+             basic_auth_users:\n",
+        );
+        for (user, password) in users {
+            text.push_str(&format!("  {user}: '{}'\n", bcrypt_hash(password)));
+        }
+        // Write then rename, as config management does; the reload must notice either way.
+        std::fs::write(d.join("web-config.yml.tmp"), text).unwrap();
+        std::fs::rename(d.join("web-config.yml.tmp"), &web).unwrap();
+    };
+    write_users(&[("alice", "s3cret")]);
+    let port = free_port();
+    let _exporter = start(&spec(d, port), port);
+    let https = format!("https://127.0.0.1:{port}/metrics");
+
+    // Plain HTTP on the TLS listener: a 400 that says so, never the metrics.
+    let plain = curl(d, &format!("http://127.0.0.1:{port}/metrics"), &["-u", "alice:s3cret"]);
+    assert_eq!(plain.status, 400, "{}", plain.head);
+    assert!(plain.body.contains("HTTP request to an HTTPS server") && !plain.body.contains("app_ticks_total"));
+
+    // A client that does not trust the CA gives up; one that does gets an answer.
+    assert_eq!(curl(d, &https, &["-u", "alice:s3cret"]).exit, 60, "curl: certificate problem");
+    let ca = ["--cacert", "ca.crt"];
+
+    // Basic auth on every path: missing or wrong credentials are 401 with a challenge.
+    for (path, creds) in [("/metrics", None), ("/metrics", Some("alice:wrong")), ("/healthz", Some("mallory:s3cret"))] {
+        let mut args = ca.to_vec();
+        if let Some(c) = creds {
+            args.extend(["-u", c]);
+        }
+        let a = curl(d, &format!("https://127.0.0.1:{port}{path}"), &args);
+        assert_eq!(a.status, 401, "{path} {creds:?}: {}", a.head);
+        assert!(a.head.contains("www-authenticate: basic realm=\"integration-exporter\""), "{}", a.head);
+        assert!(a.head.contains("x-frame-options: deny"), "headers on a 401 too: {}", a.head);
+        assert!(!a.body.contains("app_ticks_total"));
+    }
+
+    // The right password: the metrics, with the configured headers.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let ok = loop {
+        let a = curl(d, &https, &[&ca[..], &["-u", "alice:s3cret"]].concat());
+        assert_eq!(a.status, 200, "{}", a.head);
+        if a.body.contains("app_ticks_total 1") {
+            break a;
+        }
+        assert!(Instant::now() < deadline, "app_ticks_total never reached 1:\n{}", a.body);
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    assert!(ok.head.contains("x-frame-options: deny") && ok.head.contains("x-content-type-options: nosniff"));
+    // A second request is answered from the cache of checked passwords, still 200.
+    assert_eq!(curl(d, &https, &[&ca[..], &["-u", "alice:s3cret"]].concat()).status, 200);
+
+    // New users apply to the next request, without a restart; removed ones stop working.
+    write_users(&[("bob", "hunter2")]);
+    assert_eq!(curl(d, &https, &[&ca[..], &["-u", "bob:hunter2"]].concat()).status, 200);
+    assert_eq!(curl(d, &https, &[&ca[..], &["-u", "alice:s3cret"]].concat()).status, 401);
+
+    // A file that stops loading answers 500 (it never falls back to open), and recovers.
+    std::fs::write(&web, "basic_auth_users: [\n").unwrap();
+    assert_eq!(curl(d, &https, &[&ca[..], &["-u", "bob:hunter2"]].concat()).status, 500);
+    write_users(&[("bob", "hunter2")]);
+    assert_eq!(curl(d, &https, &[&ca[..], &["-u", "bob:hunter2"]].concat()).status, 200);
+
+    // Renewed certificates (from another CA here) serve new connections without a restart.
+    let renewed = d.join("renewed");
+    std::fs::create_dir(&renewed).unwrap();
+    certificates(&renewed);
+    for file in ["server.crt", "server.key"] {
+        std::fs::copy(renewed.join(file), d.join(file)).unwrap();
+    }
+    let a = curl(d, &https, &["--cacert", "renewed/ca.crt", "-u", "bob:hunter2"]);
+    assert_eq!((a.exit, a.status), (0, 200), "{}", a.head);
+    assert_eq!(curl(d, &https, &[&ca[..], &["-u", "bob:hunter2"]].concat()).exit, 60, "old CA no longer matches");
+}
+
+#[test]
+fn mutual_tls_rejects_clients_without_a_certificate_from_the_ca() {
+    assert!(have_tools());
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    certificates(d);
+    std::fs::write(
+        d.join("web-config.yml"),
+        "tls_server_config:\n  cert_file: server.crt\n  key_file: server.key\n  client_ca_file: ca.crt\n  \
+         client_auth_type: RequireAndVerifyClientCert\n  min_version: TLS13\n",
+    )
+    .unwrap();
+    let port = free_port();
+    let _exporter = start(&spec(d, port), port);
+    let https = format!("https://localhost:{port}/healthz");
+
+    let without = curl(d, &https, &["--cacert", "ca.crt"]);
+    assert!(without.exit != 0 && without.status == 0, "no client certificate: exit {} {}", without.exit, without.head);
+    let rogue = curl(d, &https, &["--cacert", "ca.crt", "--cert", "rogue.crt", "--key", "rogue.key"]);
+    assert!(rogue.exit != 0 && rogue.status == 0, "unknown CA: exit {} {}", rogue.exit, rogue.head);
+    let with = curl(d, &https, &["--cacert", "ca.crt", "--cert", "client.crt", "--key", "client.key"]);
+    assert_eq!((with.exit, with.status, with.body.as_str()), (0, 200, "ok\n"), "{}", with.head);
+    // TLS 1.2 is below min_version.
+    let old =
+        curl(d, &https, &["--cacert", "ca.crt", "--cert", "client.crt", "--key", "client.key", "--tls-max", "1.2"]);
+    assert!(old.exit != 0 && old.status == 0, "TLS 1.2: exit {}", old.exit);
+}
+
+#[test]
+fn a_bad_web_config_stops_the_exporter_with_a_message_naming_the_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let port = free_port();
+    let spec = spec(d, port);
+    for (text, expected) in [
+        ("tls_server_config:\n  cert_file: server.crt\n  key_file: server.key\n", "cannot read"),
+        ("basic_auth_users:\n  alice: not-a-hash\n", "not a bcrypt hash"),
+        ("tls_server_config: {cert_file: a.crt, kye_file: a.key}\n", "kye_file"),
+    ] {
+        std::fs::write(d.join("web-config.yml"), text).unwrap();
+        let out = Command::new(exporter_bin())
+            .args(["serve", "--config"])
+            .arg(&spec)
+            .stdin(Stdio::null())
+            .output()
+            .expect("run exporter");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{text}: {stderr}");
+        assert!(stderr.contains(&format!("web config {}", d.join("web-config.yml").display())), "{stderr}");
+        assert!(stderr.contains(expected) && !stderr.contains("panicked"), "{text}: {stderr}");
+    }
+}
