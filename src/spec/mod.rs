@@ -5,6 +5,7 @@ pub mod config;
 pub mod duration;
 pub mod model;
 pub mod pack;
+mod resolve;
 mod validate;
 
 use std::collections::BTreeMap;
@@ -15,8 +16,6 @@ pub use config::Config;
 pub use duration::PromDuration;
 pub use model::*;
 pub use pack::Pack;
-
-use pack::{ParamKind, render};
 
 /// A spec error, located in the file it came from.
 #[derive(Debug, Clone, PartialEq)]
@@ -141,7 +140,7 @@ impl Model {
 
     pub fn from_text(source: &SourceText) -> Result<Model, SpecErrors> {
         let config: Config = parse_yaml(source).map_err(|e| SpecErrors(vec![e]))?;
-        let model = resolve(config, source)?;
+        let model = resolve::resolve(config, source)?;
         validate::validate(&model, source)?;
         Ok(model)
     }
@@ -198,190 +197,6 @@ pub fn heading_anchor(heading: &str) -> String {
             _ => None,
         })
         .collect()
-}
-
-fn runbook_url(base: &str, file: &str, section: Option<&str>) -> String {
-    let mut url = format!("{}/{}", base.trim_end_matches('/'), file.trim_start_matches('/'));
-    if let Some(section) = section {
-        url.push('#');
-        url.push_str(&heading_anchor(section));
-    }
-    url
-}
-
-fn resolve(config: Config, source: &SourceText) -> Result<Model, SpecErrors> {
-    let mut errors = Vec::new();
-    let mut packs = Vec::new();
-    let mut logs = BTreeMap::new();
-    let mut signals = Vec::new();
-    let defaults = config.sql_defaults.clone();
-
-    for (name, settings) in &config.packs {
-        let pack = match builtin_pack(name) {
-            None => {
-                let known: Vec<&str> = pack::BUILTIN.iter().map(|(n, _)| *n).collect();
-                errors.push(source.locate(
-                    &format!("{name}:"),
-                    format!("unknown pack `{name}` (built-in packs: {})", known.join(", ")),
-                ));
-                continue;
-            }
-            Some(Err(e)) => {
-                errors.push(e);
-                continue;
-            }
-            Some(Ok(pack)) => pack,
-        };
-        if !settings.enabled {
-            continue;
-        }
-        let mut params: BTreeMap<String, (ParamKind, String)> = BTreeMap::new();
-        for (param, def) in &pack.params {
-            let value = settings.params.get(param).unwrap_or(&def.default).to_string();
-            params.insert(param.clone(), (def.kind, value));
-        }
-        for param in settings.params.keys() {
-            if !pack.params.contains_key(param) {
-                errors.push(source.locate(&format!("{param}:"), format!("pack `{name}` has no parameter `{param}`")));
-            }
-        }
-        let mut render_here = |what: &str, text: &str| -> String {
-            render(text, &params).unwrap_or_else(|e| {
-                errors.push(source.locate(name, format!("pack `{name}`, {what}: {e}")));
-                text.to_string()
-            })
-        };
-        for (log_name, log) in &pack.logs {
-            let mut log = log.clone();
-            log.paths = log.paths.iter().map(|p| render_here("log paths", p)).collect();
-            logs.insert(format!("{name}.{log_name}"), log);
-        }
-        let mut used_alert_overrides = std::collections::BTreeSet::new();
-        for mut signal in pack.signals.clone() {
-            let over = settings.signals.get(&signal.id).cloned().unwrap_or_default();
-            if let Some(enabled) = over.enabled {
-                signal.enabled = enabled;
-            }
-            let (mut interval, mut timeout) = (defaults.interval, defaults.timeout);
-            let mut log_id = None;
-            match &mut signal.source {
-                Source::Sql(sql) => {
-                    sql.query = render_here(&format!("signal `{}` query", signal.id), &sql.query);
-                    interval = over.interval.or(sql.interval).unwrap_or(interval);
-                    timeout = over.timeout.or(sql.timeout).unwrap_or(timeout);
-                }
-                Source::Log(rules) => {
-                    rules.log = format!("{name}.{}", rules.log);
-                    log_id = Some(rules.log.clone());
-                }
-                Source::Http(http) => {
-                    http.url = render_raw(&http.url, &params);
-                    for header in http.headers.values_mut() {
-                        *header = render_raw(header, &params);
-                    }
-                    for value in &mut http.values {
-                        value.path = render_raw(&value.path, &params);
-                        value.minus = value.minus.as_deref().map(|m| render_raw(m, &params));
-                    }
-                    interval = over.interval.or(http.interval).unwrap_or(interval);
-                    timeout = over.timeout.or(http.timeout).unwrap_or(timeout);
-                }
-            }
-            for alert in &mut signal.alerts {
-                for selector in condition_selectors_mut(&mut alert.condition) {
-                    for value in selector.values_mut() {
-                        *value = render_raw(value, &params);
-                    }
-                }
-                for key in [alert.name.clone(), format!("{}:{}", alert.name, alert.severity.as_str())] {
-                    if let Some(o) = settings.alerts.get(&key) {
-                        used_alert_overrides.insert(key.clone());
-                        apply_alert_override(alert, o);
-                    }
-                }
-            }
-            let runbook_url =
-                Some(runbook_url(&config.runbook_base_url, &pack.runbook, signal.runbook_section.as_deref()));
-            signals.push(ResolvedSignal { pack: Some(name.clone()), signal, runbook_url, interval, timeout, log_id });
-        }
-        for key in settings.alerts.keys() {
-            if !used_alert_overrides.contains(key) {
-                errors.push(source.locate(&format!("{key}:"), format!("pack `{name}` has no alert `{key}`")));
-            }
-        }
-        for id in settings.signals.keys() {
-            if !pack.signals.iter().any(|s| &s.id == id) {
-                errors.push(source.locate(id, format!("pack `{name}` has no signal `{id}`")));
-            }
-        }
-        packs.push(PackInfo { name: name.clone(), title: pack.title.clone(), runbook: pack.runbook.clone() });
-    }
-
-    for (name, log) in &config.logs {
-        logs.insert(name.clone(), log.clone());
-    }
-    for signal in &config.signals {
-        let (interval, timeout, log_id) = match &signal.source {
-            Source::Sql(sql) => {
-                (sql.interval.unwrap_or(defaults.interval), sql.timeout.unwrap_or(defaults.timeout), None)
-            }
-            Source::Log(rules) => (defaults.interval, defaults.timeout, Some(rules.log.clone())),
-            Source::Http(http) => {
-                (http.interval.unwrap_or(defaults.interval), http.timeout.unwrap_or(defaults.timeout), None)
-            }
-        };
-        let runbook_url = signal.runbook_section.as_ref().map(|s| {
-            if s.starts_with("http://") || s.starts_with("https://") {
-                s.clone()
-            } else {
-                format!("{}#{}", config.runbook_base_url.trim_end_matches('/'), heading_anchor(s))
-            }
-        });
-        signals.push(ResolvedSignal { pack: None, signal: signal.clone(), runbook_url, interval, timeout, log_id });
-    }
-
-    if errors.is_empty() { Ok(Model { config, packs, logs, signals }) } else { Err(SpecErrors(errors)) }
-}
-
-fn apply_alert_override(alert: &mut Alert, o: &config::AlertOverride) {
-    if let Some(t) = o.threshold {
-        alert.threshold = t;
-    }
-    if let Some(f) = o.for_ {
-        alert.for_ = f;
-    }
-    if let Some(s) = o.severity {
-        alert.severity = s;
-    }
-    if let Some(e) = o.enabled {
-        alert.enabled = e;
-    }
-    if let Some(w) = o.window
-        && let Some(window) = alert.condition.window_mut()
-    {
-        *window = w;
-    }
-    if let (Some(m), Condition::Ratio(r)) = (o.min_events, &mut alert.condition) {
-        r.min_events = m;
-    }
-}
-
-fn condition_selectors_mut(condition: &mut Condition) -> Vec<&mut BTreeMap<String, String>> {
-    match condition {
-        Condition::GaugeRatio { numerator, denominator } => vec![&mut numerator.matchers, &mut denominator.matchers],
-        Condition::Gauge(s) | Condition::Age(s) | Condition::Absent(s) => vec![&mut s.matchers],
-        Condition::Ratio(w) | Condition::Increase(w) => vec![&mut w.matchers],
-        Condition::Quantile(q) => vec![&mut q.matchers],
-    }
-}
-
-/// Label matchers take parameter values verbatim (they are PromQL strings, escaped on output).
-fn render_raw(text: &str, params: &BTreeMap<String, (ParamKind, String)>) -> String {
-    let mut out = text.to_string();
-    for (name, (_, value)) in params {
-        out = out.replace(&format!("{{{{{name}}}}}"), value);
-    }
-    out
 }
 
 #[cfg(test)]

@@ -1,0 +1,208 @@
+//! Packs and the user's own signals into one [`Model`]: parameters filled in, overrides applied,
+//! schedules and runbook links settled. Every problem is collected with its place in the file.
+
+use std::collections::BTreeMap;
+
+use super::config::{PackSettings, SignalOverride, SqlDefaults};
+use super::pack::{self, ParamKind, render};
+use super::*;
+
+fn runbook_url(base: &str, file: &str, section: Option<&str>) -> String {
+    let mut url = format!("{}/{}", base.trim_end_matches('/'), file.trim_start_matches('/'));
+    if let Some(section) = section {
+        url.push('#');
+        url.push_str(&heading_anchor(section));
+    }
+    url
+}
+
+pub(super) fn resolve(config: Config, source: &SourceText) -> Result<Model, SpecErrors> {
+    let mut out = Resolved::default();
+    for (name, settings) in &config.packs {
+        resolve_pack(&config, name, settings, source, &mut out);
+    }
+    for (name, log) in &config.logs {
+        out.logs.insert(name.clone(), log.clone());
+    }
+    for signal in &config.signals {
+        let (interval, timeout, log_id) = schedule(&signal.source, &config.sql_defaults, &SignalOverride::default());
+        let runbook_url = signal.runbook_section.as_ref().map(|s| {
+            if s.starts_with("http://") || s.starts_with("https://") {
+                s.clone()
+            } else {
+                format!("{}#{}", config.runbook_base_url.trim_end_matches('/'), heading_anchor(s))
+            }
+        });
+        out.signals.push(ResolvedSignal { pack: None, signal: signal.clone(), runbook_url, interval, timeout, log_id });
+    }
+    let Resolved { errors, packs, logs, signals } = out;
+    if errors.is_empty() { Ok(Model { config, packs, logs, signals }) } else { Err(SpecErrors(errors)) }
+}
+
+#[derive(Default)]
+struct Resolved {
+    errors: Vec<SpecError>,
+    packs: Vec<PackInfo>,
+    logs: BTreeMap<String, LogSource>,
+    signals: Vec<ResolvedSignal>,
+}
+
+/// Interval, timeout and log source of a signal: the override, else the source's own, else the
+/// defaults.
+fn schedule(
+    source: &Source,
+    defaults: &SqlDefaults,
+    over: &SignalOverride,
+) -> (PromDuration, PromDuration, Option<String>) {
+    let (own_interval, own_timeout, log_id) = match source {
+        Source::Sql(sql) => (sql.interval, sql.timeout, None),
+        Source::Http(http) => (http.interval, http.timeout, None),
+        Source::Log(rules) => (None, None, Some(rules.log.clone())),
+    };
+    (
+        over.interval.or(own_interval).unwrap_or(defaults.interval),
+        over.timeout.or(own_timeout).unwrap_or(defaults.timeout),
+        log_id,
+    )
+}
+
+/// One enabled pack, with the user's parameters and overrides applied.
+fn resolve_pack(config: &Config, name: &str, settings: &PackSettings, source: &SourceText, out: &mut Resolved) {
+    let pack =
+        match builtin_pack(name) {
+            None => {
+                let known: Vec<&str> = pack::BUILTIN.iter().map(|(n, _)| *n).collect();
+                out.errors.push(source.locate(
+                    &format!("{name}:"),
+                    format!("unknown pack `{name}` (built-in packs: {})", known.join(", ")),
+                ));
+                return;
+            }
+            Some(Err(e)) => {
+                out.errors.push(e);
+                return;
+            }
+            Some(Ok(pack)) => pack,
+        };
+    if !settings.enabled {
+        return;
+    }
+    let mut params: BTreeMap<String, (ParamKind, String)> = BTreeMap::new();
+    for (param, def) in &pack.params {
+        let value = settings.params.get(param).unwrap_or(&def.default).to_string();
+        params.insert(param.clone(), (def.kind, value));
+    }
+    for param in settings.params.keys() {
+        if !pack.params.contains_key(param) {
+            out.errors.push(source.locate(&format!("{param}:"), format!("pack `{name}` has no parameter `{param}`")));
+        }
+    }
+    let errors = &mut out.errors;
+    let mut render_here = |what: &str, text: &str| -> String {
+        render(text, &params).unwrap_or_else(|e| {
+            errors.push(source.locate(name, format!("pack `{name}`, {what}: {e}")));
+            text.to_string()
+        })
+    };
+    for (log_name, log) in &pack.logs {
+        let mut log = log.clone();
+        log.paths = log.paths.iter().map(|p| render_here("log paths", p)).collect();
+        out.logs.insert(format!("{name}.{log_name}"), log);
+    }
+    let mut used_alert_overrides = std::collections::BTreeSet::new();
+    for mut signal in pack.signals.clone() {
+        let over = settings.signals.get(&signal.id).cloned().unwrap_or_default();
+        if let Some(enabled) = over.enabled {
+            signal.enabled = enabled;
+        }
+        match &mut signal.source {
+            Source::Sql(sql) => sql.query = render_here(&format!("signal `{}` query", signal.id), &sql.query),
+            Source::Log(rules) => rules.log = format!("{name}.{}", rules.log),
+            Source::Http(http) => {
+                http.url = render_raw(&http.url, &params);
+                for header in http.headers.values_mut() {
+                    *header = render_raw(header, &params);
+                }
+                for value in &mut http.values {
+                    value.path = render_raw(&value.path, &params);
+                    value.minus = value.minus.as_deref().map(|m| render_raw(m, &params));
+                }
+            }
+        }
+        let (interval, timeout, log_id) = schedule(&signal.source, &config.sql_defaults, &over);
+        for alert in &mut signal.alerts {
+            for selector in condition_selectors_mut(&mut alert.condition) {
+                for value in selector.values_mut() {
+                    *value = render_raw(value, &params);
+                }
+            }
+            for key in [alert.name.clone(), format!("{}:{}", alert.name, alert.severity.as_str())] {
+                if let Some(o) = settings.alerts.get(&key) {
+                    used_alert_overrides.insert(key.clone());
+                    apply_alert_override(alert, o);
+                }
+            }
+        }
+        let runbook_url = Some(runbook_url(&config.runbook_base_url, &pack.runbook, signal.runbook_section.as_deref()));
+        out.signals.push(ResolvedSignal {
+            pack: Some(name.to_string()),
+            signal,
+            runbook_url,
+            interval,
+            timeout,
+            log_id,
+        });
+    }
+    for key in settings.alerts.keys() {
+        if !used_alert_overrides.contains(key) {
+            out.errors.push(source.locate(&format!("{key}:"), format!("pack `{name}` has no alert `{key}`")));
+        }
+    }
+    for id in settings.signals.keys() {
+        if !pack.signals.iter().any(|s| &s.id == id) {
+            out.errors.push(source.locate(id, format!("pack `{name}` has no signal `{id}`")));
+        }
+    }
+    out.packs.push(PackInfo { name: name.to_string(), title: pack.title.clone(), runbook: pack.runbook.clone() });
+}
+
+fn apply_alert_override(alert: &mut Alert, o: &config::AlertOverride) {
+    if let Some(t) = o.threshold {
+        alert.threshold = t;
+    }
+    if let Some(f) = o.for_ {
+        alert.for_ = f;
+    }
+    if let Some(s) = o.severity {
+        alert.severity = s;
+    }
+    if let Some(e) = o.enabled {
+        alert.enabled = e;
+    }
+    if let Some(w) = o.window
+        && let Some(window) = alert.condition.window_mut()
+    {
+        *window = w;
+    }
+    if let (Some(m), Condition::Ratio(r)) = (o.min_events, &mut alert.condition) {
+        r.min_events = m;
+    }
+}
+
+fn condition_selectors_mut(condition: &mut Condition) -> Vec<&mut BTreeMap<String, String>> {
+    match condition {
+        Condition::GaugeRatio { numerator, denominator } => vec![&mut numerator.matchers, &mut denominator.matchers],
+        Condition::Gauge(s) | Condition::Age(s) | Condition::Absent(s) => vec![&mut s.matchers],
+        Condition::Ratio(w) | Condition::Increase(w) => vec![&mut w.matchers],
+        Condition::Quantile(q) => vec![&mut q.matchers],
+    }
+}
+
+/// Label matchers take parameter values verbatim (they are PromQL strings, escaped on output).
+fn render_raw(text: &str, params: &BTreeMap<String, (ParamKind, String)>) -> String {
+    let mut out = text.to_string();
+    for (name, (_, value)) in params {
+        out = out.replace(&format!("{{{{{name}}}}}"), value);
+    }
+    out
+}
