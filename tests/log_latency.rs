@@ -40,29 +40,8 @@ fn a_new_line_reaches_metrics_quickly() {
     let log_path = dir.path().join("app.log");
     let mut log = std::fs::File::create(&log_path).unwrap();
     let spec = dir.path().join("spec.yaml");
-    std::fs::write(
-        &spec,
-        format!(
-            "listen: 127.0.0.1:{port}
-logs:
-  app:
-    paths: [{}/*.log]
-signals:
-  - id: app.ticks
-    title: Ticks
-    runbook_section: https://example.com/runbook#ticks
-    metrics:
-      - {{name: app_ticks_total, type: counter, help: Tick lines.}}
-    source:
-      log:
-        log: app
-        rules:
-          - {{match: tick, metric: app_ticks_total, action: inc}}
-",
-            dir.path().display()
-        ),
-    )
-    .unwrap();
+    let glob = format!("{}/*.log", dir.path().display());
+    std::fs::write(&spec, format!("listen: 127.0.0.1:{port}\n{}", support::ticks_spec(&glob))).unwrap();
     let _exporter = Exporter(
         Command::new(exporter_bin())
             .args(["serve", "--config"])

@@ -215,13 +215,16 @@ async fn check_database_names_missing_tables_and_columns() {
     db.execute("ALTER TABLE email_watchers RENAME COLUMN sync_status TO status").await;
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("spec.yaml");
+    let check = |path: &std::path::Path| {
+        Command::new(exporter_bin())
+            .args(["check", "--database", "--config"])
+            .arg(path)
+            .env("TEST_DATABASE_URL", &db.url)
+            .output()
+            .unwrap()
+    };
     std::fs::write(&path, "database: {url_env: TEST_DATABASE_URL}\npacks:\n  token_refresh: {}\n").unwrap();
-    let out = Command::new(exporter_bin())
-        .args(["check", "--database", "--config"])
-        .arg(&path)
-        .env("TEST_DATABASE_URL", &db.url)
-        .output()
-        .unwrap();
+    let out = check(&path);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(2), "{stderr}");
     assert!(
@@ -236,11 +239,6 @@ async fn check_database_names_missing_tables_and_columns() {
         "database: {url_env: TEST_DATABASE_URL}\npacks:\n  token_refresh:\n    params: {watcher_sync_status: status}\n",
     )
     .unwrap();
-    let out = Command::new(exporter_bin())
-        .args(["check", "--database", "--config"])
-        .arg(&path)
-        .env("TEST_DATABASE_URL", &db.url)
-        .output()
-        .unwrap();
+    let out = check(&path);
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
 }

@@ -92,30 +92,9 @@ fn bcrypt_hash(password: &str) -> String {
 fn spec(dir: &Path, port: u16) -> PathBuf {
     std::fs::write(dir.join("app.log"), "tick\n").unwrap();
     let path = dir.join("spec.yaml");
-    std::fs::write(
-        &path,
-        format!(
-            "listen: 127.0.0.1:{port}
-web_config_file: web-config.yml
-logs:
-  app:
-    paths: [{}/app.log]
-signals:
-  - id: app.ticks
-    title: Ticks
-    runbook_section: https://example.com/runbook#ticks
-    metrics:
-      - {{name: app_ticks_total, type: counter, help: Tick lines.}}
-    source:
-      log:
-        log: app
-        rules:
-          - {{match: tick, metric: app_ticks_total, action: inc}}
-",
-            dir.display()
-        ),
-    )
-    .unwrap();
+    let log = format!("{}/app.log", dir.display());
+    let text = format!("listen: 127.0.0.1:{port}\nweb_config_file: web-config.yml\n{}", support::ticks_spec(&log));
+    std::fs::write(&path, text).unwrap();
     path
 }
 

@@ -335,3 +335,25 @@ pub fn promtool_check_metrics(exposition: &str) -> String {
     let said = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
     if out.status.success() { said.trim().to_string() } else { format!("exit {}: {said}", out.status) }
 }
+
+/// A spec body with one log signal of its own: lines containing `tick` count in `app_ticks_total`.
+/// It needs no database; tests prepend `listen:` and whatever else they need.
+pub fn ticks_spec(paths: &str) -> String {
+    format!(
+        "logs:
+  app:
+    paths: [{paths}]
+signals:
+  - id: app.ticks
+    title: Ticks
+    runbook_section: https://example.com/runbook#ticks
+    metrics:
+      - {{name: app_ticks_total, type: counter, help: Tick lines.}}
+    source:
+      log:
+        log: app
+        rules:
+          - {{match: tick, metric: app_ticks_total, action: inc}}
+"
+    )
+}
