@@ -238,6 +238,11 @@ pub struct LogSource {
     /// Lines longer than this are dropped and counted.
     #[serde(default = "default_max_line_bytes")]
     pub max_line_bytes: usize,
+    /// Label values taken from lines (`$capture` or `$field` of a label without fixed values) are
+    /// cut to this many bytes, at a character boundary, and the cuts counted in
+    /// `integration_exporter_label_truncated_total`: one odd line cannot make a huge series.
+    #[serde(default = "default_max_label_bytes")]
+    pub max_label_bytes: usize,
 }
 
 fn default_start_at() -> tailer::StartAt {
@@ -248,6 +253,9 @@ fn default_rotate_wait() -> PromDuration {
 }
 fn default_max_line_bytes() -> usize {
     1 << 20
+}
+fn default_max_label_bytes() -> usize {
+    256
 }
 
 #[derive(Clone, Copy, Debug, Deserialize, Serialize, PartialEq, Eq, Default)]

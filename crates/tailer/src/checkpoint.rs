@@ -47,8 +47,10 @@ pub struct FileCheckpoint {
 /// Replaces `path` with `bytes` so that a crash leaves either the old or the
 /// new content, never a mix: write a temp file in the same directory, fsync
 /// it, rename it over `path`, then fsync the directory so the rename itself
-/// is durable.
+/// is durable. The file is readable by its owner only: checkpoints carry values
+/// taken from logs, and the rename replaces a looser older file too.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> io::Result<()> {
+    use std::os::unix::fs::OpenOptionsExt;
     static SEQ: AtomicU64 = AtomicU64::new(0);
     let dir = match path.parent() {
         Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
@@ -63,7 +65,7 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> io::Result<()> {
         SEQ.fetch_add(1, Ordering::Relaxed)
     ));
     let result = (|| {
-        let mut f = OpenOptions::new().write(true).create(true).truncate(true).open(&tmp)?;
+        let mut f = OpenOptions::new().write(true).create(true).truncate(true).mode(0o600).open(&tmp)?;
         f.write_all(bytes)?;
         f.sync_all()?;
         drop(f);

@@ -2,6 +2,7 @@
 //! saves offsets together with the counters they produced, so a restart neither skips nor
 //! recounts a line.
 
+pub mod checkpoint;
 pub mod rules;
 pub mod timestamp;
 pub mod wake;
@@ -18,7 +19,8 @@ use tailer::{Checkpoint, Event, Tailer, TailerConfig};
 
 use crate::spec::{LogSource, MetricType, Model, Source};
 use crate::state::{Family, State};
-use rules::{LineOutcome, RuleEngine, SavedMetrics};
+use checkpoint::{SaveHealth, StateDirLock};
+use rules::{LineOutcome, ResetReason, RuleEngine, SavedMetrics};
 use timestamp::TimestampParser;
 
 /// How often files are checked for new bytes when inotify cannot be used (see [`wake`]; with
@@ -29,9 +31,16 @@ const CHECKPOINT_EVERY: Duration = Duration::from_secs(1);
 
 #[derive(Debug, Default, Clone, Serialize, Deserialize, PartialEq)]
 struct PathCounters {
+    /// Complete lines, saved with `matched` so their ratio survives a restart (the tailer's
+    /// own count starts at zero).
+    #[serde(default)]
+    lines: u64,
     matched: u64,
     unparsable: u64,
 }
+
+/// The checkpoint format this exporter writes and reads. Fields added since have defaults.
+const CHECKPOINT_VERSION: u32 = 1;
 
 /// Offsets and the values they produced, written atomically in one file.
 #[derive(Debug, Serialize, Deserialize)]
@@ -50,6 +59,13 @@ pub struct LogRunner {
     dropped: BTreeMap<(String, &'static str), u64>,
     read_errors: BTreeMap<String, u64>,
     checkpoint: Option<PathBuf>,
+    saves: SaveHealth,
+    /// Saved metrics that did not fit the current spec and started over.
+    resets: Vec<(String, ResetReason)>,
+    /// Whether the checkpoint found at start could not be read (and was set aside).
+    corrupt: bool,
+    /// The unreadable checkpoint could not be set aside: never write over it.
+    keep_away: bool,
 }
 
 /// The rule engine of one log source: every enabled signal's rules for log `id`, compiled, with
@@ -68,7 +84,7 @@ pub fn rule_engine(model: &Model, id: &str, log: &LogSource) -> Result<RuleEngin
         }
     }
     let parser = TimestampParser::new(&log.timestamp)?;
-    RuleEngine::new(rules, log.format, parser)
+    Ok(RuleEngine::new(rules, log.format, parser)?.with_max_label_bytes(log.max_label_bytes))
 }
 
 /// Ids of the log sources some enabled signal reads, in order; the others are never followed.
@@ -83,20 +99,45 @@ impl LogRunner {
         let checkpoint = model.config.state_dir.as_ref().map(|d| d.join(format!("{id}.checkpoint.json")));
         let mut restored_tailer = None;
         let mut paths = BTreeMap::new();
-        if let Some(path) = &checkpoint {
-            match std::fs::read(path) {
-                Ok(bytes) => match serde_json::from_slice::<SavedState>(&bytes) {
-                    Ok(saved) if saved.version == 1 => {
-                        engine.restore(&saved.metrics);
-                        restored_tailer = Some(saved.tailer);
-                        paths = saved.paths;
+        let (mut resets, mut corrupt, mut keep_away) = (Vec::new(), false, false);
+        if let Some(path) = &checkpoint
+            && let Some(bytes) = checkpoint::read(path)?
+        {
+            let parsed = match serde_json::from_slice::<SavedState>(&bytes) {
+                Ok(saved) if saved.version == CHECKPOINT_VERSION => Ok(saved),
+                Ok(saved) => Err(format!("version {} is not one this exporter reads", saved.version)),
+                Err(e) => Err(checkpoint::describe(&e)),
+            };
+            match parsed {
+                Ok(saved) => {
+                    resets = engine.restore(&saved.metrics);
+                    for (metric, reason) in &resets {
+                        tracing::warn!(
+                            log = id,
+                            metric,
+                            reason = reason.as_str(),
+                            "saved values do not fit the spec any more; this metric starts over"
+                        );
                     }
-                    Ok(_) | Err(_) => {
-                        tracing::warn!(log = id, checkpoint = %path.display(), "ignoring unreadable checkpoint; starting fresh");
+                    restored_tailer = Some(saved.tailer);
+                    paths = saved.paths;
+                    for c in paths.values_mut() {
+                        // Checkpoints older than the line count: at least the lines counted.
+                        c.lines = c.lines.max(c.matched + c.unparsable);
                     }
-                },
-                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-                Err(e) => return Err(format!("cannot read checkpoint {}: {e}", path.display())),
+                }
+                Err(reason) => {
+                    corrupt = true;
+                    match checkpoint::set_aside(path) {
+                        Ok(aside) => {
+                            tracing::error!(log = id, checkpoint = %path.display(), set_aside = %aside.display(), %reason, "unreadable checkpoint set aside; this log source starts fresh")
+                        }
+                        Err(e) => {
+                            keep_away = true;
+                            tracing::error!(log = id, checkpoint = %path.display(), %reason, error = %e, "unreadable checkpoint cannot be set aside; starting fresh and leaving it untouched");
+                        }
+                    }
+                }
             }
         }
         let config = TailerConfig {
@@ -113,6 +154,10 @@ impl LogRunner {
             dropped: BTreeMap::new(),
             read_errors: BTreeMap::new(),
             checkpoint,
+            saves: SaveHealth::default(),
+            resets,
+            corrupt,
+            keep_away,
         })
     }
 
@@ -129,6 +174,7 @@ impl LogRunner {
                 Event::Line { path, line } => {
                     let outcome = engine.process(line);
                     let counters = paths.entry(path.to_string()).or_default();
+                    counters.lines += 1;
                     match outcome {
                         LineOutcome::Matched => counters.matched += 1,
                         LineOutcome::Unparsable => counters.unparsable += 1,
@@ -152,19 +198,23 @@ impl LogRunner {
         changed
     }
 
-    pub fn save_checkpoint(&self) -> std::io::Result<()> {
+    /// Saves offsets and counters together. The outcome also feeds the checkpoint self-metrics
+    /// and a log line that is not repeated every second.
+    pub fn save_checkpoint(&mut self) -> std::io::Result<()> {
         let Some(path) = &self.checkpoint else { return Ok(()) };
-        let saved = SavedState {
-            version: 1,
-            tailer: self.tailer.checkpoint(),
-            metrics: self.engine.save(),
-            paths: self.paths.clone(),
+        let result = if self.keep_away {
+            Err(std::io::Error::other("an unreadable checkpoint that could not be set aside is in the way"))
+        } else {
+            let saved = SavedState {
+                version: CHECKPOINT_VERSION,
+                tailer: self.tailer.checkpoint(),
+                metrics: self.engine.save(),
+                paths: self.paths.clone(),
+            };
+            serde_json::to_vec(&saved).map_err(std::io::Error::other).and_then(|bytes| checkpoint::write(path, &bytes))
         };
-        let bytes = serde_json::to_vec(&saved).map_err(std::io::Error::other)?;
-        if let Some(dir) = path.parent() {
-            std::fs::create_dir_all(dir)?;
-        }
-        tailer::write_atomic(path, &bytes)
+        self.saves.record(&self.id, path, &result);
+        result
     }
 
     pub fn families(&self) -> Vec<Family> {
@@ -217,10 +267,10 @@ impl LogRunner {
             bytes.push(&l, stats.bytes_read as f64);
             size.push(&l, stats.size as f64);
             offset.push(&l, stats.offset as f64);
-            lines.push(&l, stats.lines as f64);
+            let counters = self.paths.get(&stats.path).cloned().unwrap_or_default();
+            lines.push(&l, counters.lines as f64);
             rotations.push(&l, stats.rotations as f64);
             truncations.push(&l, stats.truncations as f64);
-            let counters = self.paths.get(&stats.path).cloned().unwrap_or_default();
             matched.push(&l, counters.matched as f64);
             unparsable.push(&l, counters.unparsable as f64);
         }
@@ -238,6 +288,14 @@ impl LogRunner {
         for (metric, n) in self.engine.overflows() {
             overflow.push(&[("metric", metric)], *n as f64);
         }
+        let mut truncated = fam(
+            "integration_exporter_label_truncated_total",
+            "Updates whose label values taken from a line were cut to the log source's max_label_bytes.",
+            MetricType::Counter,
+        );
+        for (metric, n) in self.engine.truncations() {
+            truncated.push(&[("metric", metric)], *n as f64);
+        }
         families.extend([
             bytes,
             size,
@@ -250,19 +308,64 @@ impl LogRunner {
             dropped,
             errors,
             overflow,
+            truncated,
         ]);
+        if self.checkpoint.is_some() {
+            families.extend(self.checkpoint_families());
+        }
         families
+    }
+
+    fn checkpoint_families(&self) -> Vec<Family> {
+        let log = self.id.as_str();
+        let mut failures = Family::new(
+            "integration_exporter_checkpoint_save_failures_total",
+            "Failed checkpoint saves, by reason (no_space, read_only, permission_denied, ...); retried every second.",
+            MetricType::Counter,
+        );
+        for (reason, n) in &self.saves.failures {
+            failures.push(&[("log", log), ("reason", reason)], *n as f64);
+        }
+        let mut last = Family::new(
+            "integration_exporter_checkpoint_last_success_timestamp_seconds",
+            "When this process last saved the checkpoint (only done after new lines were read).",
+            MetricType::Gauge,
+        );
+        if let Some(t) = self.saves.last_success {
+            last.push(&[("log", log)], t);
+        }
+        let corrupt = Family::new(
+            "integration_exporter_checkpoint_corrupt_total",
+            "Unreadable checkpoints found at start and set aside as <file>.corrupt-<unix time>.",
+            MetricType::Counter,
+        )
+        .with(&[("log", log)], if self.corrupt { 1.0 } else { 0.0 });
+        let mut resets = Family::new(
+            "integration_exporter_checkpoint_metric_resets_total",
+            "Saved metrics that did not fit the spec (type, labels or buckets changed, removed, damaged) and started over.",
+            MetricType::Counter,
+        );
+        for (metric, reason) in &self.resets {
+            resets.push(&[("log", log), ("metric", metric), ("reason", reason.as_str())], 1.0);
+        }
+        vec![failures, last, corrupt, resets]
     }
 }
 
-/// Starts one thread per log source. Threads stop when `shutdown` is set, saving a last checkpoint.
+/// Starts one thread per log source. Threads stop when `shutdown` is set, saving a last checkpoint;
+/// join them to know it is written. They share the `state_dir` lock, released when the last ends.
 pub fn spawn_all(model: &Model, state: Arc<State>, shutdown: Arc<AtomicBool>) -> Result<Vec<JoinHandle<()>>, String> {
     let mut handles = Vec::new();
     let used = used_logs(model);
+    let lock = match &model.config.state_dir {
+        Some(dir) if !used.is_empty() => StateDirLock::acquire(dir)?.map(Arc::new),
+        _ => None,
+    };
     for (id, log) in model.logs.iter().filter(|(id, _)| used.contains(id.as_str())) {
         let mut runner = LogRunner::new(model, id, log).map_err(|e| format!("log `{id}`: {e}"))?;
         let state = state.clone();
         let shutdown = shutdown.clone();
+        let lock = lock.clone();
         let producer = format!("log:{id}");
         state.publish(&producer, runner.families());
         let paths = log.paths.clone();
@@ -275,29 +378,29 @@ pub fn spawn_all(model: &Model, state: Arc<State>, shutdown: Arc<AtomicBool>) ->
                 let mut last_track: Option<Instant> = None;
                 let mut dirty = false;
                 while !shutdown.load(Ordering::Relaxed) {
-                    if runner.poll() {
-                        state.publish(&producer, runner.families());
-                        dirty = true;
-                    }
+                    let mut changed = runner.poll();
                     // The files the tailer follows, so symlinks into other directories get those
                     // watched too: on the first poll, then at most once a second.
                     if last_track.is_none_or(|t| t.elapsed() >= wake::FALLBACK_INTERVAL) {
                         wake.track(runner.tailer.file_stats().iter().map(|s| s.path.as_str()));
                         last_track = Some(Instant::now());
                     }
+                    dirty |= changed;
                     if dirty && last_save.elapsed() >= CHECKPOINT_EVERY {
-                        if let Err(e) = runner.save_checkpoint() {
-                            tracing::warn!(log = %runner.id, error = %e, "cannot save checkpoint");
-                        }
+                        // A failed save stays dirty and is retried a second later.
+                        dirty = runner.save_checkpoint().is_err();
                         last_save = Instant::now();
-                        dirty = false;
+                        changed = true;
+                    }
+                    if changed {
+                        state.publish(&producer, runner.families());
                     }
                     wake.wait();
                 }
                 drop(wake);
-                if let Err(e) = runner.save_checkpoint() {
-                    tracing::warn!(log = %runner.id, error = %e, "cannot save checkpoint");
-                }
+                let _ = runner.save_checkpoint();
+                state.publish(&producer, runner.families());
+                drop(lock);
             })
             .map_err(|e| format!("log `{id}`: cannot start thread: {e}"))?;
         handles.push(handle);

@@ -15,6 +15,8 @@ use crate::state::{Family, Sample, SampleValue};
 /// Free-form label values beyond this many series per metric go to one overflow series.
 pub const MAX_SERIES_PER_METRIC: usize = 200;
 pub const OVERFLOW_VALUE: &str = "__overflow__";
+/// Free-form label values are cut to this many bytes unless the log source says otherwise.
+pub const DEFAULT_MAX_LABEL_BYTES: usize = 256;
 
 /// A fixed label's allowed values and the value that takes everything else.
 type FixedValues = (Vec<String>, Option<String>);
@@ -188,6 +190,54 @@ struct MetricState {
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
 pub struct SavedMetrics {
     pub series: BTreeMap<String, Vec<(Vec<String>, SeriesValue)>>,
+    /// Each metric's shape when it was saved, so a restart under a changed spec can tell which
+    /// values still mean the same thing. Checkpoints of older versions lack it.
+    #[serde(default)]
+    pub shapes: BTreeMap<String, MetricShape>,
+}
+
+/// What a metric's saved values depend on.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct MetricShape {
+    pub kind: MetricType,
+    pub labels: Vec<String>,
+    #[serde(default)]
+    pub buckets: Vec<f64>,
+}
+
+impl MetricShape {
+    fn of(def: &MetricDef) -> Self {
+        Self {
+            kind: def.kind,
+            labels: def.labels.iter().map(|l| l.name().to_string()).collect(),
+            buckets: if def.kind == MetricType::Histogram { def.buckets.clone() } else { Vec::new() },
+        }
+    }
+}
+
+/// Why a restore left a saved metric out: its values would be wrong under the current spec.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum ResetReason {
+    /// The metric is no longer produced by this log source.
+    Removed,
+    TypeChanged,
+    /// Label names changed, or a fixed label no longer allows a saved value.
+    LabelsChanged,
+    BucketsChanged,
+    /// Values no spec could have produced (hand-edited or damaged file).
+    Damaged,
+}
+
+impl ResetReason {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ResetReason::Removed => "removed",
+            ResetReason::TypeChanged => "type_changed",
+            ResetReason::LabelsChanged => "labels_changed",
+            ResetReason::BucketsChanged => "buckets_changed",
+            ResetReason::Damaged => "damaged",
+        }
+    }
 }
 
 /// What happened to one line, for the per-file self-metrics.
@@ -208,6 +258,8 @@ pub struct RuleEngine {
     timestamp: TimestampParser,
     format: LogFormat,
     overflows: BTreeMap<String, u64>,
+    max_label_bytes: usize,
+    truncated: BTreeMap<String, u64>,
 }
 
 impl RuleEngine {
@@ -232,11 +284,31 @@ impl RuleEngine {
         } else {
             None
         };
-        Ok(Self { rules: compiled, prefilter, metrics, timestamp, format, overflows: BTreeMap::new() })
+        Ok(Self {
+            rules: compiled,
+            prefilter,
+            metrics,
+            timestamp,
+            format,
+            overflows: BTreeMap::new(),
+            max_label_bytes: DEFAULT_MAX_LABEL_BYTES,
+            truncated: BTreeMap::new(),
+        })
+    }
+
+    /// Sets the length cap of free-form label values.
+    pub fn with_max_label_bytes(mut self, max: usize) -> Self {
+        self.max_label_bytes = max;
+        self
     }
 
     pub fn process(&mut self, raw: &str) -> LineOutcome {
-        let mut sink = MetricSink { metrics: &mut self.metrics, overflows: &mut self.overflows };
+        let mut sink = MetricSink {
+            metrics: &mut self.metrics,
+            overflows: &mut self.overflows,
+            truncated: &mut self.truncated,
+            max_label_bytes: self.max_label_bytes,
+        };
         match self.format {
             LogFormat::Text => {
                 let Some((set, index)) = &self.prefilter else { return LineOutcome::Unmatched };
@@ -294,6 +366,11 @@ impl RuleEngine {
         &self.overflows
     }
 
+    /// Updates whose free-form label values were cut to the length cap, by metric.
+    pub fn truncations(&self) -> &BTreeMap<String, u64> {
+        &self.truncated
+    }
+
     pub fn save(&self) -> SavedMetrics {
         SavedMetrics {
             series: self
@@ -301,27 +378,92 @@ impl RuleEngine {
                 .iter()
                 .map(|(name, s)| (name.clone(), s.series.iter().map(|(k, v)| (k.clone(), v.clone())).collect()))
                 .collect(),
+            shapes: self.metrics.iter().map(|(name, s)| (name.clone(), MetricShape::of(&s.def))).collect(),
         }
     }
 
-    /// Restores values saved with the offsets; metrics no longer in the spec are dropped.
-    pub fn restore(&mut self, saved: &SavedMetrics) {
+    /// Restores values saved with the offsets. A metric whose saved values would be wrong under
+    /// the current spec (other type, labels or buckets, or values no rule could produce) starts
+    /// over instead; each such metric is returned once with the reason.
+    pub fn restore(&mut self, saved: &SavedMetrics) -> Vec<(String, ResetReason)> {
+        let mut resets = Vec::new();
         for (name, series) in &saved.series {
-            if let Some(state) = self.metrics.get_mut(name) {
-                for (labels, value) in series {
-                    if labels.len() == state.def.labels.len() {
-                        state.series.insert(labels.clone(), value.clone());
-                    }
-                }
+            let Some(state) = self.metrics.get_mut(name) else {
+                resets.push((name.clone(), ResetReason::Removed));
+                continue;
+            };
+            let shape = saved.shapes.get(name);
+            match check_saved(&state.def, shape, series) {
+                Ok(()) => state.series.extend(series.iter().cloned()),
+                Err(reason) => resets.push((name.clone(), reason)),
             }
         }
+        resets
     }
+}
+
+/// Whether a metric's saved series can be restored under its current definition.
+fn check_saved(
+    def: &MetricDef,
+    shape: Option<&MetricShape>,
+    series: &[(Vec<String>, SeriesValue)],
+) -> Result<(), ResetReason> {
+    let now = MetricShape::of(def);
+    if let Some(shape) = shape {
+        if shape.kind != now.kind {
+            return Err(ResetReason::TypeChanged);
+        }
+        if shape.labels != now.labels {
+            return Err(ResetReason::LabelsChanged);
+        }
+        if shape.buckets != now.buckets {
+            return Err(ResetReason::BucketsChanged);
+        }
+    }
+    // Checkpoints without shapes, and damaged ones, are judged by the values themselves.
+    for (labels, value) in series {
+        match (value, def.kind) {
+            (SeriesValue::Histogram { .. }, MetricType::Histogram) => {}
+            (SeriesValue::Scalar(_), kind) if kind != MetricType::Histogram => {}
+            _ => return Err(ResetReason::TypeChanged),
+        }
+        if labels.len() != def.labels.len() {
+            return Err(ResetReason::LabelsChanged);
+        }
+        let fixed_ok = def
+            .labels
+            .iter()
+            .zip(labels)
+            .all(|(d, v)| d.fixed_values().is_none_or(|values| values.contains(v)) || v == OVERFLOW_VALUE);
+        if !fixed_ok {
+            return Err(ResetReason::LabelsChanged);
+        }
+        match value {
+            SeriesValue::Histogram { counts, .. } if counts.len() != def.buckets.len() => {
+                return Err(ResetReason::BucketsChanged);
+            }
+            SeriesValue::Histogram { counts, sum, count } => {
+                let cumulative = counts.windows(2).all(|w| w[0] <= w[1]);
+                if !sum.is_finite() || !cumulative || counts.last().is_some_and(|last| last > count) {
+                    return Err(ResetReason::Damaged);
+                }
+            }
+            SeriesValue::Scalar(v) if !v.is_finite() => return Err(ResetReason::Damaged),
+            SeriesValue::Scalar(v) if def.kind == MetricType::Counter && *v < 0.0 => {
+                return Err(ResetReason::Damaged);
+            }
+            SeriesValue::Scalar(_) => {}
+        }
+    }
+    Ok(())
 }
 
 /// The mutable half of the engine, borrowed while the rules are read.
 struct MetricSink<'a> {
     metrics: &'a mut BTreeMap<String, MetricState>,
     overflows: &'a mut BTreeMap<String, u64>,
+    truncated: &'a mut BTreeMap<String, u64>,
+    max_label_bytes: usize,
 }
 
 impl MetricSink<'_> {
@@ -334,24 +476,31 @@ impl MetricSink<'_> {
                 None => return LineOutcome::Unparsable,
             },
             LogAction::Add | LogAction::Set | LogAction::Observe => {
-                match value_text.as_deref().map(str::trim).and_then(|v| v.parse::<f64>().ok()).filter(|v| v.is_finite())
-                {
-                    Some(v) => v * rule.scale,
-                    None => return LineOutcome::Unparsable,
+                match value_text.as_deref().map(str::trim).and_then(|v| v.parse::<f64>().ok()) {
+                    // `1e308` with `scale: 1000` is as unusable as `abc`: a value that is not
+                    // finite would be exported as such and cannot be saved in a checkpoint.
+                    Some(v) if (v * rule.scale).is_finite() => v * rule.scale,
+                    _ => return LineOutcome::Unparsable,
                 }
             }
         };
         if rule.action == LogAction::Add && value < 0.0 {
             return LineOutcome::Unparsable;
         }
-        for (i, (_, fixed)) in rule.labels.iter().enumerate() {
-            if let Some((values, other)) = fixed
-                && !values.contains(&labels[i])
-            {
-                match other {
+        let mut cut = false;
+        for (i, (source, fixed)) in rule.labels.iter().enumerate() {
+            match fixed {
+                Some((values, other)) if !values.contains(&labels[i]) => match other {
                     Some(o) => labels[i] = o.clone(),
                     None => return LineOutcome::Unparsable,
+                },
+                Some(_) => {}
+                None if matches!(source, LabelSource::Field(_)) && labels[i].len() > self.max_label_bytes => {
+                    let end = labels[i].floor_char_boundary(self.max_label_bytes);
+                    labels[i].truncate(end);
+                    cut = true;
                 }
+                None => {}
             }
         }
         let Some(state) = self.metrics.get_mut(&rule.metric) else { return LineOutcome::Unmatched };
@@ -365,21 +514,26 @@ impl MetricSink<'_> {
             MetricType::Histogram => SeriesValue::Histogram { counts: vec![0; buckets.len()], sum: 0.0, count: 0 },
             _ => SeriesValue::Scalar(0.0),
         });
+        // The new value is checked before it is stored: a sum that overflows refuses the line
+        // and keeps the series as it was.
         match (rule.action, entry) {
-            (LogAction::Inc | LogAction::Add, SeriesValue::Scalar(v)) => *v += value,
+            (LogAction::Inc | LogAction::Add, SeriesValue::Scalar(v)) if (*v + value).is_finite() => *v += value,
             (LogAction::Set, SeriesValue::Scalar(v)) => *v = value,
             // Lines of a rotated file can arrive after newer ones: last seen never goes back.
             (LogAction::Timestamp, SeriesValue::Scalar(v)) => *v = v.max(value),
-            (LogAction::Observe, SeriesValue::Histogram { counts, sum, count }) => {
-                for (i, bound) in buckets.iter().enumerate() {
+            (LogAction::Observe, SeriesValue::Histogram { counts, sum, count }) if (*sum + value).is_finite() => {
+                for (n, bound) in counts.iter_mut().zip(buckets) {
                     if value <= *bound {
-                        counts[i] += 1;
+                        *n += 1;
                     }
                 }
                 *sum += value;
                 *count += 1;
             }
             _ => return LineOutcome::Unparsable,
+        }
+        if cut {
+            *self.truncated.entry(rule.metric.clone()).or_default() += 1;
         }
         LineOutcome::Matched
     }

@@ -1,0 +1,294 @@
+//! Log checkpoints across restarts when the spec changed, the values overflowed or the file was
+//! damaged: a restart never panics, never silently resets a whole source, and says what it reset.
+
+mod support;
+
+use std::io::Write;
+use std::os::unix::fs::PermissionsExt;
+use std::path::Path;
+
+use integration_exporter::sources::logs::LogRunner;
+use integration_exporter::spec::Model;
+use support::fidelity::{Exported, drain, exported_logs};
+
+const LOG: &str = "app";
+
+/// A spec with one log source `app` reading `log`, and one signal with these metrics and rules.
+fn model(state: &Path, log: &Path, metrics: &str, rules: &str, extra_log: &str) -> Model {
+    support::fidelity::model(&format!(
+        "state_dir: {state}
+logs:
+  app:
+    paths: [{log}]
+{extra_log}signals:
+  - id: app.sig
+    title: Sig
+    runbook_section: https://example.com/runbook#sig
+    metrics:
+{metrics}    source:
+      log:
+        log: app
+        rules:
+{rules}",
+        state = state.display(),
+        log = log.display(),
+    ))
+}
+
+fn runner(model: &Model) -> LogRunner {
+    LogRunner::new(model, LOG, &model.logs[LOG]).unwrap_or_else(|e| panic!("{e}"))
+}
+
+fn append(log: &Path, lines: &[&str]) {
+    let mut f = std::fs::OpenOptions::new().create(true).append(true).open(log).unwrap();
+    for l in lines {
+        writeln!(f, "{l}").unwrap();
+    }
+}
+
+fn get(exported: &Exported, metric: &str, labels: &[(&str, &str)]) -> Option<f64> {
+    let key: Vec<(String, String)> = labels.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+    exported.get(metric)?.get(&key).copied()
+}
+
+/// Histogram samples of one family as `(le, count)`, plus count.
+fn histogram(runner: &LogRunner, metric: &str) -> (Vec<(f64, u64)>, u64) {
+    use integration_exporter::state::SampleValue;
+    let family = runner.families().into_iter().find(|f| f.name == metric).expect("family");
+    match &family.samples[0].value {
+        SampleValue::Histogram { buckets, count, .. } => (buckets.clone(), *count),
+        other => panic!("{other:?}"),
+    }
+}
+
+const HIST_RULE: &str =
+    "          - {match: 'took=(?P<ms>\\d+)', metric: app_took_seconds, action: observe, value: ms}\n";
+const TICK_RULE: &str = "          - {match: tick, metric: app_ticks_total, action: inc}\n";
+const TICKS: &str = "      - {name: app_ticks_total, type: counter, help: Ticks.}\n";
+
+fn hist(buckets: &str) -> String {
+    format!("      - {{name: app_took_seconds, type: histogram, help: Took., buckets: {buckets}}}\n{TICKS}")
+}
+
+#[test]
+fn changed_histogram_buckets_reset_that_histogram_only() {
+    for new_buckets in ["[1, 2, 5, 10, 20]", "[1]", "[1, 3, 5]"] {
+        let dir = tempfile::tempdir().unwrap();
+        let (state, log) = (dir.path().join("state"), dir.path().join("app.log"));
+        append(&log, &["took=1 tick", "took=4 tick", "took=7"]);
+        let rules = format!("{HIST_RULE}{TICK_RULE}");
+        let old = model(&state, &log, &hist("[1, 5, 10]"), &rules, "");
+        let mut first = runner(&old);
+        drain(&mut first);
+        assert_eq!(histogram(&first, "app_took_seconds").1, 3);
+        first.save_checkpoint().unwrap();
+        drop(first);
+
+        append(&log, &["took=3 tick"]);
+        let new = model(&state, &log, &hist(new_buckets), &rules, "");
+        let mut second = runner(&new);
+        drain(&mut second);
+        let (buckets, count) = histogram(&second, "app_took_seconds");
+        assert_eq!(count, 1, "{new_buckets}: only the line read after the change: {buckets:?}");
+        let bounds: Vec<f64> = buckets.iter().map(|b| b.0).collect();
+        let want: Vec<f64> = serde_json::from_str(new_buckets).unwrap();
+        assert_eq!(bounds, want);
+        assert!(buckets.iter().all(|(le, n)| *n == u64::from(*le >= 3.0)), "{buckets:?}");
+        let exported = exported_logs(&second);
+        assert_eq!(get(&exported, "app_ticks_total", &[]), Some(3.0), "the other metric keeps its count");
+        assert_eq!(
+            get(
+                &exported,
+                "integration_exporter_checkpoint_metric_resets_total",
+                &[("log", LOG), ("metric", "app_took_seconds"), ("reason", "buckets_changed")]
+            ),
+            Some(1.0),
+            "{exported:#?}"
+        );
+    }
+}
+
+#[test]
+fn changed_labels_or_type_reset_the_metric_and_removed_metrics_are_dropped() {
+    let dir = tempfile::tempdir().unwrap();
+    let (state, log) = (dir.path().join("state"), dir.path().join("app.log"));
+    append(&log, &["tick user=a", "tick user=b", "took=2"]);
+    let labelled = "      - {name: app_ticks_total, type: counter, help: Ticks., labels: [user]}\n";
+    let rules = format!(
+        "          - {{match: 'tick user=(?P<user>\\w+)', metric: app_ticks_total, action: inc, labels: {{user: $user}}}}\n{HIST_RULE}"
+    );
+    let took = "      - {name: app_took_seconds, type: histogram, help: Took., buckets: [1, 5]}\n";
+    let first_model = model(&state, &log, &format!("{labelled}{took}"), &rules, "");
+    let mut first = runner(&first_model);
+    drain(&mut first);
+    first.save_checkpoint().unwrap();
+    drop(first);
+
+    // The label is renamed, the histogram becomes a gauge: both start over, nothing panics.
+    let renamed = "      - {name: app_ticks_total, type: counter, help: Ticks., labels: [account]}\n      - {name: app_took_seconds, type: gauge, help: Took.}\n";
+    let rules = "          - {match: 'tick user=(?P<user>\\w+)', metric: app_ticks_total, action: inc, labels: {account: $user}}\n          - {match: 'took=(?P<ms>\\d+)', metric: app_took_seconds, action: set, value: ms}\n";
+    let second_model = model(&state, &log, renamed, rules, "");
+    let mut second = runner(&second_model);
+    drain(&mut second);
+    let exported = exported_logs(&second);
+    assert_eq!(exported["app_ticks_total"].len(), 0, "{exported:#?}");
+    assert!(!exported.contains_key("app_took_seconds") || exported["app_took_seconds"].is_empty());
+    let resets = |metric, reason| {
+        get(
+            &exported,
+            "integration_exporter_checkpoint_metric_resets_total",
+            &[("log", LOG), ("metric", metric), ("reason", reason)],
+        )
+    };
+    assert_eq!(resets("app_ticks_total", "labels_changed"), Some(1.0), "{exported:#?}");
+    assert_eq!(resets("app_took_seconds", "type_changed"), Some(1.0), "{exported:#?}");
+    append(&log, &["tick user=c", "took=9"]);
+    drain(&mut second);
+    let exported = exported_logs(&second);
+    assert_eq!(get(&exported, "app_ticks_total", &[("account", "c")]), Some(1.0));
+    assert_eq!(get(&exported, "app_took_seconds", &[]), Some(9.0));
+    second.save_checkpoint().unwrap();
+    drop(second);
+
+    // The metric leaves the spec: its series are dropped and counted, the others kept.
+    let third_model = model(&state, &log, TICKS, TICK_RULE, "");
+    let third = runner(&third_model);
+    let exported = exported_logs(&third);
+    assert_eq!(
+        get(
+            &exported,
+            "integration_exporter_checkpoint_metric_resets_total",
+            &[("log", LOG), ("metric", "app_took_seconds"), ("reason", "removed")]
+        ),
+        Some(1.0),
+        "{exported:#?}"
+    );
+}
+
+#[test]
+fn overflowing_values_are_refused_and_the_checkpoint_still_loads() {
+    let dir = tempfile::tempdir().unwrap();
+    let (state, log) = (dir.path().join("state"), dir.path().join("app.log"));
+    let metrics = format!(
+        "      - {{name: app_bytes_total, type: counter, help: Bytes.}}\n      - {{name: app_size, type: gauge, help: Size.}}\n{}",
+        hist("[1, 5]")
+    );
+    let rules = format!(
+        "          - {{match: 'add=(?P<n>\\S+)', metric: app_bytes_total, action: add, value: n}}\n          - {{match: 'set=(?P<n>\\S+)', metric: app_size, action: set, value: n, scale: 1000}}\n          - {{match: 'took=(?P<ms>\\S+)', metric: app_took_seconds, action: observe, value: ms}}\n{TICK_RULE}"
+    );
+    let m = model(&state, &log, &metrics, &rules, "");
+    append(&log, &["add=1e308", "add=1e308", "set=1e307", "took=1e308", "took=1e308", "add=5", "tick", "tick"]);
+    let mut first = runner(&m);
+    drain(&mut first);
+    let exported = exported_logs(&first);
+    let bytes = get(&exported, "app_bytes_total", &[]).unwrap();
+    assert!(bytes.is_finite() && bytes >= 1e308, "{bytes}");
+    assert!(get(&exported, "app_size", &[]).is_none_or(f64::is_finite));
+    let unparsable = exported["integration_exporter_log_lines_unparsable_total"].values().sum::<f64>();
+    assert_eq!(unparsable, 3.0, "the second add, the scaled set and the second observe are refused");
+    first.save_checkpoint().unwrap();
+    drop(first);
+
+    let second = runner(&m);
+    let exported = exported_logs(&second);
+    assert_eq!(get(&exported, "app_ticks_total", &[]), Some(2.0), "restored, not reset: {exported:#?}");
+    assert_eq!(get(&exported, "app_bytes_total", &[]), Some(bytes));
+}
+
+#[test]
+fn an_unreadable_checkpoint_is_set_aside_and_counted() {
+    let dir = tempfile::tempdir().unwrap();
+    let (state, log) = (dir.path().join("state"), dir.path().join("app.log"));
+    append(&log, &["tick", "tick"]);
+    let m = model(&state, &log, TICKS, TICK_RULE, "");
+    std::fs::create_dir_all(&state).unwrap();
+    let path = state.join("app.checkpoint.json");
+    std::fs::write(
+        &path,
+        b"{\"version\":1,\"tailer\":{\"files\":[]},\"metrics\":{\"series\":{\"a\":[[[],{\"Scalar\":null}]]}}",
+    )
+    .unwrap();
+    let mut first = runner(&m);
+    let aside: Vec<_> = std::fs::read_dir(&state)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.starts_with("app.checkpoint.json.corrupt-"))
+        .collect();
+    assert_eq!(aside.len(), 1, "kept for a human to look at");
+    assert!(!path.exists());
+    drain(&mut first);
+    let exported = exported_logs(&first);
+    assert_eq!(get(&exported, "integration_exporter_checkpoint_corrupt_total", &[("log", LOG)]), Some(1.0));
+    assert_eq!(get(&exported, "app_ticks_total", &[]), Some(2.0));
+    first.save_checkpoint().unwrap();
+    assert!(path.exists());
+}
+
+#[test]
+fn checkpoints_are_private_and_lines_survive_a_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let (state, log) = (dir.path().join("state/nested"), dir.path().join("app.log"));
+    append(&log, &["tick", "tock", "tick"]);
+    let m = model(&state, &log, TICKS, TICK_RULE, "");
+    let mut first = runner(&m);
+    drain(&mut first);
+    first.save_checkpoint().unwrap();
+    let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode(&state), 0o700);
+    assert_eq!(mode(&state.join("app.checkpoint.json")), 0o600);
+    drop(first);
+
+    append(&log, &["tock"]);
+    let mut second = runner(&m);
+    drain(&mut second);
+    let exported = exported_logs(&second);
+    let path = [("log", LOG), ("path", log.to_str().unwrap())];
+    assert_eq!(get(&exported, "integration_exporter_log_lines_total", &path), Some(4.0), "{exported:#?}");
+    assert_eq!(get(&exported, "integration_exporter_log_lines_matched_total", &path), Some(2.0));
+    let saved = get(&exported, "integration_exporter_checkpoint_last_success_timestamp_seconds", &[("log", LOG)]);
+    assert_eq!(saved, None, "not saved yet by this runner");
+    second.save_checkpoint().unwrap();
+    let exported = exported_logs(&second);
+    let saved = get(&exported, "integration_exporter_checkpoint_last_success_timestamp_seconds", &[("log", LOG)]);
+    assert!(saved.unwrap() > 1.7e9);
+}
+
+#[test]
+fn save_failures_are_counted_by_reason() {
+    let dir = tempfile::tempdir().unwrap();
+    // A state dir under a regular file cannot be created, whoever runs the test (root included).
+    let blocker = dir.path().join("not-a-dir");
+    std::fs::write(&blocker, b"").unwrap();
+    let (state, log) = (blocker.join("state"), dir.path().join("app.log"));
+    append(&log, &["tick"]);
+    let m = model(&state, &log, TICKS, TICK_RULE, "");
+    let mut r = runner(&m);
+    drain(&mut r);
+    assert!(r.save_checkpoint().is_err());
+    assert!(r.save_checkpoint().is_err());
+    let exported = exported_logs(&r);
+    let failures = &exported["integration_exporter_checkpoint_save_failures_total"];
+    assert_eq!(failures.values().sum::<f64>(), 2.0, "{failures:?}");
+    assert!(failures.keys().all(|k| k.iter().any(|(n, v)| n == "reason" && v == "not_a_directory")), "{failures:?}");
+    assert_eq!(get(&exported, "app_ticks_total", &[]), Some(1.0));
+}
+
+#[test]
+fn long_free_label_values_are_truncated_and_counted() {
+    let dir = tempfile::tempdir().unwrap();
+    let (state, log) = (dir.path().join("state"), dir.path().join("app.log"));
+    let metrics = "      - {name: app_errors_total, type: counter, help: Errors., labels: [error]}\n";
+    let rules = "          - {match: 'error=(?P<e>.*)', metric: app_errors_total, action: inc, labels: {error: $e}}\n";
+    let m = model(&state, &log, metrics, rules, "    max_label_bytes: 8\n");
+    // 'é' is two bytes: the cut falls inside it, so it goes.
+    append(&log, &["error=short", "error=abcdefgé-and-more", "error=abcdefgé-other"]);
+    let mut r = runner(&m);
+    drain(&mut r);
+    let exported = exported_logs(&r);
+    assert_eq!(get(&exported, "app_errors_total", &[("error", "short")]), Some(1.0), "{exported:#?}");
+    assert_eq!(get(&exported, "app_errors_total", &[("error", "abcdefg")]), Some(2.0), "{exported:#?}");
+    assert_eq!(
+        get(&exported, "integration_exporter_label_truncated_total", &[("metric", "app_errors_total")]),
+        Some(2.0)
+    );
+}
