@@ -3,13 +3,13 @@
 //! flooding the log, and the lock that keeps two exporters out of one directory.
 
 use std::collections::BTreeMap;
-use std::fs::{File, OpenOptions};
-use std::io::{self, Read, Write};
-use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
+use std::fs::File;
+use std::io::{self, Read};
+use std::os::unix::fs::DirBuilderExt;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use rustix::fs::{FlockOperation, flock};
+use rustix::fs::{FlockOperation, Mode, OFlags, flock};
 
 /// The lock file inside `state_dir`.
 pub const LOCK_FILE: &str = "integration-exporter.lock";
@@ -134,17 +134,15 @@ impl StateDirLock {
             return Ok(None);
         }
         let path = dir.join(LOCK_FILE);
-        let opened = OpenOptions::new().read(true).write(true).create(true).truncate(false).mode(0o600).open(&path);
-        // A read-only directory with a lock file still locks: flock needs no write access.
-        let (mut file, writable) = match opened {
-            Ok(f) => (f, true),
-            Err(e) => match File::open(&path) {
-                Ok(f) => (f, false),
-                Err(_) => {
-                    tracing::warn!(lock = %path.display(), error = %e, "cannot create the state_dir lock file; not locked");
-                    return Ok(None);
-                }
-            },
+        // Held read-only, so the lock never keeps the file system from being remounted read-only
+        // and works in a read-only directory that has the file; flock needs no write access.
+        let flags = OFlags::RDONLY | OFlags::CREATE | OFlags::CLOEXEC;
+        let mut file = match rustix::fs::open(&path, flags, Mode::from_raw_mode(0o600)) {
+            Ok(fd) => File::from(fd),
+            Err(e) => {
+                tracing::warn!(lock = %path.display(), error = %e, "cannot create the state_dir lock file; not locked");
+                return Ok(None);
+            }
         };
         match flock(&file, FlockOperation::NonBlockingLockExclusive) {
             Ok(()) => {}
@@ -165,10 +163,9 @@ impl StateDirLock {
                 return Ok(None);
             }
         }
-        if writable {
-            // Only for the error message of a second exporter; the flock is what excludes.
-            let _ = file.set_len(0).and_then(|()| write!(file, "{}", std::process::id())).and_then(|()| file.flush());
-        }
+        // Only for the error message of a second exporter; the flock is what excludes. Closing
+        // this second descriptor leaves the lock alone (flock belongs to the first one).
+        let _ = std::fs::write(&path, std::process::id().to_string());
         Ok(Some(Self { _file: file }))
     }
 }
