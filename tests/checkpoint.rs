@@ -292,3 +292,109 @@ fn long_free_label_values_are_truncated_and_counted() {
         Some(2.0)
     );
 }
+
+mod damaged {
+    use super::*;
+    use proptest::prelude::*;
+
+    const LABELLED: &str = "      - {name: app_users_total, type: counter, help: Users., labels: [user]}\n";
+    const USER_RULE: &str =
+        "          - {match: 'user=(?P<u>\\w+)', metric: app_users_total, action: inc, labels: {user: $u}}\n";
+
+    type Setup = (tempfile::TempDir, Model, Vec<u8>);
+
+    /// A checkpoint of every shape, to damage; made once per property (cases run in turn, the
+    /// two properties side by side).
+    fn setup(once: &'static std::sync::OnceLock<Setup>) -> &'static Setup {
+        once.get_or_init(make)
+    }
+
+    fn make() -> Setup {
+        let dir = tempfile::tempdir().unwrap();
+        let (state, log) = (dir.path().join("state"), dir.path().join("app.log"));
+        append(&log, &["tick user=a took=3", "tick user=b took=12"]);
+        let metrics = format!("{LABELLED}{}", hist("[1, 5, 10]"));
+        let m = model(&state, &log, &metrics, &format!("{USER_RULE}{HIST_RULE}{TICK_RULE}"), "");
+        let mut r = runner(&m);
+        drain(&mut r);
+        r.save_checkpoint().unwrap();
+        let bytes = std::fs::read(state.join("app.checkpoint.json")).unwrap();
+        (dir, m, bytes)
+    }
+
+    /// Whatever the file held: the runner starts, reads, exports finite values and saves a file
+    /// the next start reads.
+    fn survives(m: &Model, bytes: &[u8]) {
+        let state = m.config.state_dir.clone().unwrap();
+        let _ = std::fs::remove_dir_all(&state);
+        std::fs::create_dir_all(&state).unwrap();
+        std::fs::write(state.join("app.checkpoint.json"), bytes).unwrap();
+        let mut r = runner(m);
+        r.poll();
+        for family in r.families() {
+            for sample in family.samples {
+                if let integration_exporter::state::SampleValue::Scalar(v) = sample.value {
+                    assert!(v.is_finite(), "{} {v}", family.name);
+                }
+            }
+        }
+        r.save_checkpoint().unwrap();
+        let again = exported_logs(&runner(m));
+        assert_eq!(get(&again, "integration_exporter_checkpoint_corrupt_total", &[("log", LOG)]), Some(0.0));
+    }
+
+    fn token() -> impl Strategy<Value = &'static str> {
+        prop::sample::select(vec![
+            "null",
+            "1e999",
+            "-1",
+            "-1e308",
+            "[]",
+            "{}",
+            "\"x\"",
+            "18446744073709551616",
+            "0.5",
+            "true",
+            "[[],{}]",
+            "{\"Scalar\":1e308}",
+            "{\"Histogram\":{\"counts\":[9,1],\"sum\":1,\"count\":0}}",
+        ])
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(32))]
+
+        #[test]
+        fn cut_flipped_or_spliced_checkpoints_never_panic(
+            cut in any::<prop::sample::Index>(),
+            flips in prop::collection::vec((any::<prop::sample::Index>(), any::<u8>()), 0..4),
+            splice in prop::option::of((any::<prop::sample::Index>(), token())),
+            how in 0..3u8,
+        ) {
+            static ONCE: std::sync::OnceLock<Setup> = std::sync::OnceLock::new();
+            let (_, m, valid) = setup(&ONCE);
+            let mut bytes = valid.clone();
+            match how {
+                0 => bytes.truncate(cut.index(valid.len())),
+                1 => for (i, b) in &flips { let i = i.index(bytes.len()); bytes[i] = *b; },
+                _ => {}
+            }
+            if let Some((at, t)) = splice {
+                // Replace the JSON value starting after a `:` or `[` near the chosen spot.
+                let at = at.index(bytes.len());
+                if let Some(p) = bytes[at..].iter().position(|b| *b == b':' || *b == b'[') {
+                    let start = at + p + 1;
+                    let end = bytes[start..].iter().position(|b| matches!(b, b',' | b']' | b'}')).map_or(bytes.len(), |e| start + e);
+                    bytes.splice(start..end, t.bytes());
+                }
+            }
+            survives(m, &bytes);
+        }
+
+        #[test]
+        fn arbitrary_bytes_never_panic(bytes in prop::collection::vec(any::<u8>(), 0..300)) {
+            static ONCE: std::sync::OnceLock<Setup> = std::sync::OnceLock::new();
+            survives(&setup(&ONCE).1, &bytes);
+        }
+    }
+}
