@@ -398,3 +398,39 @@ mod damaged {
         }
     }
 }
+
+/// The contract `serve` relies on at shutdown and reload: set the flag, join the threads, and the
+/// last lines are in the checkpoint and the state_dir is free for the next `spawn_all`.
+#[test]
+fn stopping_spawn_all_saves_a_last_checkpoint_and_frees_the_state_dir() {
+    use integration_exporter::sources::logs::checkpoint::StateDirLock;
+    use integration_exporter::sources::logs::spawn_all;
+    use integration_exporter::state::State;
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicBool, Ordering};
+
+    let dir = tempfile::tempdir().unwrap();
+    let (state_dir, log) = (dir.path().join("state"), dir.path().join("app.log"));
+    append(&log, &["tick", "tick"]);
+    let m = model(&state_dir, &log, TICKS, TICK_RULE, "");
+    let (state, stop) = (Arc::new(State::default()), Arc::new(AtomicBool::new(false)));
+    let threads = spawn_all(&m, state.clone(), stop.clone()).unwrap();
+    let ticks = || {
+        let mut exported = Exported::new();
+        support::fidelity::collect(&mut exported, state.gather());
+        get(&exported, "app_ticks_total", &[])
+    };
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while ticks() != Some(2.0) {
+        assert!(std::time::Instant::now() < deadline, "lines not read");
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    assert!(StateDirLock::acquire(&state_dir).is_err(), "locked while running");
+    stop.store(true, Ordering::Relaxed);
+    for t in threads {
+        t.join().unwrap();
+    }
+    assert!(StateDirLock::acquire(&state_dir).unwrap().is_some(), "free once joined");
+    let restarted = exported_logs(&runner(&m));
+    assert_eq!(get(&restarted, "app_ticks_total", &[]), Some(2.0), "the last checkpoint has every line");
+}

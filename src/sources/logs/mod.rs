@@ -353,7 +353,8 @@ impl LogRunner {
 }
 
 /// Starts one thread per log source. Threads stop when `shutdown` is set, saving a last checkpoint;
-/// join them to know it is written. They share the `state_dir` lock, released when the last ends.
+/// join them to know it is written. They share the `state_dir` lock, released when the last ends:
+/// a reload joins the old threads before calling this again, or the lock refuses the new ones.
 pub fn spawn_all(model: &Model, state: Arc<State>, shutdown: Arc<AtomicBool>) -> Result<Vec<JoinHandle<()>>, String> {
     let mut handles = Vec::new();
     let used = used_logs(model);
