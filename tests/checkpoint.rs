@@ -216,6 +216,8 @@ fn an_unreadable_checkpoint_is_set_aside_and_counted() {
         .collect();
     assert_eq!(aside.len(), 1, "kept for a human to look at");
     assert!(!path.exists());
+    let mode = std::fs::metadata(state.join(&aside[0])).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode, 0o600);
     drain(&mut first);
     let exported = exported_logs(&first);
     assert_eq!(get(&exported, "integration_exporter_checkpoint_corrupt_total", &[("log", LOG)]), Some(1.0));

@@ -5,7 +5,7 @@
 use std::collections::BTreeMap;
 use std::fs::File;
 use std::io::{self, Read};
-use std::os::unix::fs::DirBuilderExt;
+use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
@@ -35,6 +35,8 @@ pub fn set_aside(path: &Path) -> io::Result<PathBuf> {
     name.push(format!(".corrupt-{secs}"));
     let aside = path.with_file_name(name);
     std::fs::rename(path, &aside)?;
+    // Older versions wrote checkpoints with the umask's mode; what lingers is private too.
+    let _ = std::fs::set_permissions(&aside, std::fs::Permissions::from_mode(0o600));
     Ok(aside)
 }
 
