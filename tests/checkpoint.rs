@@ -332,6 +332,7 @@ mod damaged {
         std::fs::create_dir_all(&state).unwrap();
         std::fs::write(state.join("app.checkpoint.json"), bytes).unwrap();
         let mut r = runner(m);
+        append(Path::new(&m.logs[LOG].paths[0]), &["tick user=a took=3"]);
         r.poll();
         for family in r.families() {
             for sample in family.samples {
@@ -351,6 +352,7 @@ mod damaged {
             "1e999",
             "-1",
             "-1e308",
+            "18446744073709551615",
             "[]",
             "{}",
             "\"x\"",
@@ -435,4 +437,35 @@ fn stopping_spawn_all_saves_a_last_checkpoint_and_frees_the_state_dir() {
     assert!(StateDirLock::acquire(&state_dir).unwrap().is_some(), "free once joined");
     let restarted = exported_logs(&runner(&m));
     assert_eq!(get(&restarted, "app_ticks_total", &[]), Some(2.0), "the last checkpoint has every line");
+}
+
+/// Counters at the top of u64 in a (hand-edited) checkpoint: the next lines saturate, no overflow.
+#[test]
+fn counters_at_their_limit_do_not_overflow() {
+    let dir = tempfile::tempdir().unwrap();
+    let (state, log) = (dir.path().join("state"), dir.path().join("app.log"));
+    append(&log, &["tick took=3"]);
+    let m = model(&state, &log, &hist("[1, 5]"), &format!("{HIST_RULE}{TICK_RULE}"), "");
+    let mut first = runner(&m);
+    drain(&mut first);
+    first.save_checkpoint().unwrap();
+    drop(first);
+    let path = state.join("app.checkpoint.json");
+    let mut saved: serde_json::Value = serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
+    for counters in saved["paths"].as_object_mut().unwrap().values_mut() {
+        for key in ["lines", "matched", "unparsable"] {
+            counters[key] = u64::MAX.into();
+        }
+    }
+    saved["metrics"]["series"]["app_took_seconds"][0][1]["Histogram"] =
+        serde_json::json!({"counts": [0, u64::MAX], "sum": 3.0, "count": u64::MAX});
+    std::fs::write(&path, serde_json::to_vec(&saved).unwrap()).unwrap();
+    append(&log, &["tick took=3", "took=x"]);
+    let mut second = runner(&m);
+    drain(&mut second);
+    let exported = exported_logs(&second);
+    let lines =
+        get(&exported, "integration_exporter_log_lines_total", &[("log", LOG), ("path", log.to_str().unwrap())]);
+    assert_eq!(lines, Some(u64::MAX as f64));
+    assert_eq!(histogram(&second, "app_took_seconds").1, u64::MAX);
 }

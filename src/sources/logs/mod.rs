@@ -92,54 +92,79 @@ pub fn used_logs(model: &Model) -> std::collections::BTreeSet<&str> {
     model.enabled_signals().filter_map(|s| s.log_id.as_deref()).collect()
 }
 
+/// What a log source's checkpoint gave back at start.
+#[derive(Default)]
+struct Restored {
+    tailer: Option<Checkpoint>,
+    paths: BTreeMap<String, PathCounters>,
+    resets: Vec<(String, ResetReason)>,
+    corrupt: bool,
+    keep_away: bool,
+}
+
+/// Loads the checkpoint at `path` into `engine`. Only a file that exists but cannot be read is an
+/// error; an unparsable one is set aside and the source starts fresh.
+fn restore(id: &str, path: &std::path::Path, engine: &mut RuleEngine) -> Result<Restored, String> {
+    let mut restored = Restored::default();
+    let Some(bytes) = checkpoint::read(path)? else { return Ok(restored) };
+    let parsed = match serde_json::from_slice::<SavedState>(&bytes) {
+        Ok(saved) if saved.version == CHECKPOINT_VERSION => Ok(saved),
+        Ok(saved) => Err(format!("version {} is not one this exporter reads", saved.version)),
+        Err(e) => Err(checkpoint::describe(&e)),
+    };
+    match parsed {
+        Ok(saved) => {
+            restored.resets = engine.restore(&saved.metrics);
+            for (metric, reason) in &restored.resets {
+                tracing::warn!(
+                    log = id,
+                    metric,
+                    reason = reason.as_str(),
+                    "saved values do not fit the spec any more; this metric starts over"
+                );
+            }
+            restored.tailer = Some(saved.tailer);
+            restored.paths = saved.paths;
+            for c in restored.paths.values_mut() {
+                // Checkpoints older than the line count: at least the lines counted.
+                c.lines = c.lines.max(c.matched.saturating_add(c.unparsable));
+            }
+        }
+        Err(reason) => {
+            restored.corrupt = true;
+            match checkpoint::set_aside(path) {
+                Ok(aside) => tracing::error!(
+                    log = id,
+                    checkpoint = %path.display(),
+                    set_aside = %aside.display(),
+                    %reason,
+                    "unreadable checkpoint set aside; this log source starts fresh"
+                ),
+                Err(e) => {
+                    restored.keep_away = true;
+                    tracing::error!(
+                        log = id,
+                        checkpoint = %path.display(),
+                        %reason,
+                        error = %e,
+                        "unreadable checkpoint cannot be set aside; starting fresh and never writing over it"
+                    );
+                }
+            }
+        }
+    }
+    Ok(restored)
+}
+
 impl LogRunner {
     /// Builds the runner of one log source, restoring its checkpoint when there is one.
     pub fn new(model: &Model, id: &str, log: &LogSource) -> Result<Self, String> {
         let mut engine = rule_engine(model, id, log)?;
         let checkpoint = model.config.state_dir.as_ref().map(|d| d.join(format!("{id}.checkpoint.json")));
-        let mut restored_tailer = None;
-        let mut paths = BTreeMap::new();
-        let (mut resets, mut corrupt, mut keep_away) = (Vec::new(), false, false);
-        if let Some(path) = &checkpoint
-            && let Some(bytes) = checkpoint::read(path)?
-        {
-            let parsed = match serde_json::from_slice::<SavedState>(&bytes) {
-                Ok(saved) if saved.version == CHECKPOINT_VERSION => Ok(saved),
-                Ok(saved) => Err(format!("version {} is not one this exporter reads", saved.version)),
-                Err(e) => Err(checkpoint::describe(&e)),
-            };
-            match parsed {
-                Ok(saved) => {
-                    resets = engine.restore(&saved.metrics);
-                    for (metric, reason) in &resets {
-                        tracing::warn!(
-                            log = id,
-                            metric,
-                            reason = reason.as_str(),
-                            "saved values do not fit the spec any more; this metric starts over"
-                        );
-                    }
-                    restored_tailer = Some(saved.tailer);
-                    paths = saved.paths;
-                    for c in paths.values_mut() {
-                        // Checkpoints older than the line count: at least the lines counted.
-                        c.lines = c.lines.max(c.matched + c.unparsable);
-                    }
-                }
-                Err(reason) => {
-                    corrupt = true;
-                    match checkpoint::set_aside(path) {
-                        Ok(aside) => {
-                            tracing::error!(log = id, checkpoint = %path.display(), set_aside = %aside.display(), %reason, "unreadable checkpoint set aside; this log source starts fresh")
-                        }
-                        Err(e) => {
-                            keep_away = true;
-                            tracing::error!(log = id, checkpoint = %path.display(), %reason, error = %e, "unreadable checkpoint cannot be set aside; starting fresh and leaving it untouched");
-                        }
-                    }
-                }
-            }
-        }
+        let restored = match &checkpoint {
+            Some(path) => restore(id, path, &mut engine)?,
+            None => Restored::default(),
+        };
         let config = TailerConfig {
             paths: log.paths.clone(),
             rotate_wait: log.rotate_wait.0,
@@ -148,16 +173,16 @@ impl LogRunner {
         };
         Ok(Self {
             id: id.to_string(),
-            tailer: Tailer::new(config, restored_tailer),
+            tailer: Tailer::new(config, restored.tailer),
             engine,
-            paths,
+            paths: restored.paths,
             dropped: BTreeMap::new(),
             read_errors: BTreeMap::new(),
             checkpoint,
             saves: SaveHealth::default(),
-            resets,
-            corrupt,
-            keep_away,
+            resets: restored.resets,
+            corrupt: restored.corrupt,
+            keep_away: restored.keep_away,
         })
     }
 
@@ -174,10 +199,11 @@ impl LogRunner {
                 Event::Line { path, line } => {
                     let outcome = engine.process(line);
                     let counters = paths.entry(path.to_string()).or_default();
-                    counters.lines += 1;
+                    // Saturating: a checkpoint may carry anything up to u64::MAX.
+                    counters.lines = counters.lines.saturating_add(1);
                     match outcome {
-                        LineOutcome::Matched => counters.matched += 1,
-                        LineOutcome::Unparsable => counters.unparsable += 1,
+                        LineOutcome::Matched => counters.matched = counters.matched.saturating_add(1),
+                        LineOutcome::Unparsable => counters.unparsable = counters.unparsable.saturating_add(1),
                         LineOutcome::Unmatched => {}
                     }
                 }

@@ -524,11 +524,11 @@ impl MetricSink<'_> {
             (LogAction::Observe, SeriesValue::Histogram { counts, sum, count }) if (*sum + value).is_finite() => {
                 for (n, bound) in counts.iter_mut().zip(buckets) {
                     if value <= *bound {
-                        *n += 1;
+                        *n = n.saturating_add(1);
                     }
                 }
                 *sum += value;
-                *count += 1;
+                *count = count.saturating_add(1);
             }
             _ => return LineOutcome::Unparsable,
         }
