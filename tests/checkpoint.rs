@@ -366,7 +366,10 @@ mod damaged {
     }
 
     proptest! {
-        #![proptest_config(ProptestConfig::with_cases(32))]
+        // A few seconds by default; `scripts/fuzz-log-state` runs thousands.
+        #![proptest_config(ProptestConfig::with_cases(
+            std::env::var("PROPTEST_CASES").ok().and_then(|c| c.parse().ok()).unwrap_or(32)
+        ))]
 
         #[test]
         fn cut_flipped_or_spliced_checkpoints_never_panic(

@@ -806,7 +806,10 @@ mod tests {
     }
 
     proptest! {
-        #![proptest_config(ProptestConfig::with_cases(32))]
+        // A few seconds by default; `scripts/fuzz-log-state` runs thousands.
+        #![proptest_config(ProptestConfig::with_cases(
+            std::env::var("PROPTEST_CASES").ok().and_then(|c| c.parse().ok()).unwrap_or(32)
+        ))]
 
         /// Arbitrary text lines: no panic, and every value stays one a checkpoint can restore.
         #[test]
