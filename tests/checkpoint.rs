@@ -472,3 +472,31 @@ fn counters_at_their_limit_do_not_overflow() {
     assert_eq!(lines, Some(u64::MAX as f64));
     assert_eq!(histogram(&second, "app_took_seconds").1, u64::MAX);
 }
+
+/// When an unreadable checkpoint cannot be moved (here: its new name is taken by a directory), it
+/// is never written over; saves fail visibly instead.
+#[test]
+fn an_unreadable_checkpoint_that_cannot_be_moved_is_left_untouched() {
+    let dir = tempfile::tempdir().unwrap();
+    let (state, log) = (dir.path().join("state"), dir.path().join("app.log"));
+    append(&log, &["tick"]);
+    let m = model(&state, &log, TICKS, TICK_RULE, "");
+    std::fs::create_dir_all(&state).unwrap();
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs();
+    for secs in now..now + 30 {
+        std::fs::create_dir_all(state.join(format!("app.checkpoint.json.corrupt-{secs}/x"))).unwrap();
+    }
+    let path = state.join("app.checkpoint.json");
+    std::fs::write(&path, b"{not json").unwrap();
+    let mut r = runner(&m);
+    drain(&mut r);
+    assert!(r.save_checkpoint().is_err());
+    assert_eq!(std::fs::read(&path).unwrap(), b"{not json");
+    let exported = exported_logs(&r);
+    assert_eq!(get(&exported, "app_ticks_total", &[]), Some(1.0));
+    assert_eq!(get(&exported, "integration_exporter_checkpoint_corrupt_total", &[("log", LOG)]), Some(1.0));
+    assert_eq!(
+        get(&exported, "integration_exporter_checkpoint_save_failures_total", &[("log", LOG), ("reason", "other")]),
+        Some(1.0)
+    );
+}
