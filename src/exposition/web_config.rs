@@ -12,9 +12,12 @@
 //! still get the last certificates that loaded. Whether the listener speaks TLS at all is decided
 //! at start.
 //!
-//! Successful basic-auth checks are remembered for five minutes (at most 100, keyed by a SHA-256
-//! of user, password and stored hash), so a scrape every 15 s pays for bcrypt once; failures are
-//! not remembered. bcrypt runs on the blocking pool, at most two at a time.
+//! Successful basic-auth checks are remembered for five minutes after their last use (at most 100,
+//! keyed by a SHA-256 of user, password and stored hash), so a scraper pays for bcrypt once and a
+//! remembered request never waits; failures are not remembered. bcrypt runs on the blocking pool,
+//! at most two at a time, and a request that finds both busy is turned away at once
+//! ([`Auth::Busy`]) instead of queueing: a flood of wrong passwords costs two cores at most and
+//! cannot build a queue in front of the real scraper.
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
@@ -39,8 +42,8 @@ pub const REALM: &str = "integration-exporter";
 const AUTH_CACHE_TTL: Duration = Duration::from_secs(300);
 /// Most remembered successful checks.
 const AUTH_CACHE_SIZE: usize = 100;
-/// bcrypt verifications running at once; more wait, so a flood of bad passwords costs at most this
-/// many cores.
+/// bcrypt verifications running at once; more are turned away, so a flood of bad passwords costs
+/// at most this many cores and no memory.
 const BCRYPT_CONCURRENCY: usize = 2;
 
 /// The file as written (exporter-toolkit's `Config`).
@@ -188,8 +191,13 @@ pub fn load(path: &Path) -> Result<WebConfig, String> {
     let users = file.basic_auth_users.unwrap_or_default();
     let mut costs = Vec::new();
     for (user, hash) in &users {
-        let parts: bcrypt::HashParts = hash.parse().map_err(|e| {
-            format!("web config {shown}: basic_auth_users: `{user}`: not a bcrypt hash ({e}); make one with `htpasswd -nBC 10 {user}`")
+        // The parser's own message quotes the value, which may be a plaintext password: never
+        // pass it on.
+        let parts: bcrypt::HashParts = hash.parse().map_err(|_| {
+            format!(
+                "web config {shown}: basic_auth_users: the password of `{user}` is not a bcrypt hash; \
+                 give the hash, never the password (make one with `htpasswd -nBC 10 {user}`)"
+            )
         })?;
         costs.push(parts.get_cost());
     }
@@ -425,7 +433,18 @@ pub struct WebConfigWatch {
     /// Whether the listener speaks TLS (decided at start).
     tls_listener: bool,
     auth_cache: Mutex<HashMap<[u8; 32], Instant>>,
+    /// How long a remembered check lasts after its last use.
+    auth_ttl: Duration,
     bcrypt_slots: Semaphore,
+}
+
+/// What a request's credentials are worth.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Auth {
+    Granted,
+    Denied,
+    /// Not checked: every bcrypt slot was busy. The client may retry.
+    Busy,
 }
 
 struct Current {
@@ -447,6 +466,7 @@ impl WebConfigWatch {
             tls_listener: tls.is_some(),
             current: Mutex::new(Current { config: Ok(Arc::new(config)), stamps, tls }),
             auth_cache: Mutex::new(HashMap::new()),
+            auth_ttl: AUTH_CACHE_TTL,
             bcrypt_slots: Semaphore::new(BCRYPT_CONCURRENCY),
         })
     }
@@ -511,10 +531,11 @@ impl WebConfigWatch {
     }
 
     /// Whether the request's `Authorization` header names a user of `config` with the right
-    /// password. Slow (bcrypt) unless recently checked.
-    pub async fn authorized(&self, config: &WebConfig, authorization: Option<&HeaderValue>) -> bool {
+    /// password. Slow (bcrypt) unless recently checked; [`Auth::Busy`] at once when it would have
+    /// to wait for bcrypt.
+    pub async fn authorized(&self, config: &WebConfig, authorization: Option<&HeaderValue>) -> Auth {
         let Some((user, password)) = authorization.and_then(parse_basic) else {
-            return false;
+            return Auth::Denied;
         };
         let known = config.users.get(&user);
         let hash = known.cloned().unwrap_or_else(|| config.dummy_hash.clone());
@@ -527,30 +548,40 @@ impl WebConfigWatch {
             digest.finalize().into()
         };
         if known.is_some() && self.cached(&key) {
-            return true;
+            return Auth::Granted;
         }
-        let Ok(_slot) = self.bcrypt_slots.acquire().await else {
-            return false;
+        let Ok(_slot) = self.bcrypt_slots.try_acquire() else {
+            return Auth::Busy;
         };
         let matches = tokio::task::spawn_blocking(move || bcrypt::verify(&password, &hash).unwrap_or(false))
             .await
             .unwrap_or(false);
-        let ok = matches && known.is_some();
-        if ok {
+        if matches && known.is_some() {
             self.remember(key);
+            Auth::Granted
+        } else {
+            Auth::Denied
         }
-        ok
     }
 
+    /// Whether the check is remembered; a hit starts its time again, so a scraper that keeps
+    /// scraping never falls back to bcrypt (and behind a flood).
     fn cached(&self, key: &[u8; 32]) -> bool {
-        let cache = self.auth_cache.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-        cache.get(key).is_some_and(|at| at.elapsed() < AUTH_CACHE_TTL)
+        let mut cache = self.auth_cache.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        match cache.get_mut(key) {
+            Some(at) if at.elapsed() < self.auth_ttl => {
+                *at = Instant::now();
+                true
+            }
+            _ => false,
+        }
     }
 
     fn remember(&self, key: [u8; 32]) {
         let mut cache = self.auth_cache.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
         if cache.len() >= AUTH_CACHE_SIZE {
-            cache.retain(|_, at| at.elapsed() < AUTH_CACHE_TTL);
+            let ttl = self.auth_ttl;
+            cache.retain(|_, at| at.elapsed() < ttl);
             if cache.len() >= AUTH_CACHE_SIZE {
                 cache.clear();
             }
