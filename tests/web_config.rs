@@ -290,3 +290,63 @@ fn a_bad_web_config_stops_the_exporter_with_a_message_naming_the_file() {
         assert!(stderr.contains(expected) && !stderr.contains("panicked"), "{text}: {stderr}");
     }
 }
+
+#[test]
+fn a_plaintext_password_is_never_echoed_at_start_in_check_or_on_a_reload() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let port = free_port();
+    let spec = spec(d, port);
+    let web = d.join("web-config.yml");
+    let password = "s3cret-Plain_42";
+    let plaintext = format!("basic_auth_users:\n  alice: {password}\n");
+    let said =
+        |out: &Output| format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    let names_user_and_file = |text: &str| {
+        assert!(!text.contains(password) && !text.contains("s3cret"), "the password is echoed:\n{text}");
+        assert!(text.contains("`alice`") && text.contains("bcrypt hash"), "{text}");
+        assert!(text.contains(&web.display().to_string()), "{text}");
+    };
+
+    std::fs::write(&web, &plaintext).unwrap();
+    for command in ["serve", "check"] {
+        let out = Command::new(exporter_bin()).args([command, "--config"]).arg(&spec).output().expect("run");
+        assert!(!out.status.success(), "{command}");
+        names_user_and_file(&said(&out));
+    }
+
+    // Running with a good file, which then changes: both the per-request re-read and SIGHUP log
+    // the error, neither with the password.
+    std::fs::write(&web, format!("basic_auth_users:\n  alice: '{}'\n", bcrypt_hash(password))).unwrap();
+    let log = d.join("exporter.log");
+    let exporter = Exporter(
+        Command::new(exporter_bin())
+            .args(["serve", "--config"])
+            .arg(&spec)
+            .stdout(std::fs::File::create(d.join("exporter.out")).unwrap())
+            .stderr(std::fs::File::create(&log).unwrap())
+            .spawn()
+            .expect("start exporter"),
+    );
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(Instant::now() < deadline, "exporter did not listen");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let url = format!("http://127.0.0.1:{port}/metrics");
+    assert_eq!(curl(d, &url, &["-u", &format!("alice:{password}")]).status, 200);
+    std::fs::write(&web, &plaintext).unwrap();
+    assert_eq!(curl(d, &url, &["-u", &format!("alice:{password}")]).status, 500);
+    let hup = Command::new("kill").arg("-HUP").arg(exporter.0.id().to_string()).status().unwrap();
+    assert!(hup.success());
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !std::fs::read_to_string(&log).unwrap_or_default().contains("reload failed") {
+        assert!(Instant::now() < deadline, "no reload failure logged:\n{}", std::fs::read_to_string(&log).unwrap());
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert_eq!(curl(d, &url, &["-u", &format!("alice:{password}")]).status, 500, "still refusing, never open");
+    drop(exporter);
+    let output = std::fs::read_to_string(&log).unwrap() + &std::fs::read_to_string(d.join("exporter.out")).unwrap();
+    assert_eq!(output.matches("bcrypt hash").count(), 2, "once per change, once per reload:\n{output}");
+    names_user_and_file(&output);
+}

@@ -661,6 +661,90 @@ mod tests {
         let _ = std::fs::remove_dir_all(dir);
     }
 
+    fn basic(user: &str, password: &str) -> HeaderValue {
+        let encoded = base64::engine::general_purpose::STANDARD.encode(format!("{user}:{password}"));
+        HeaderValue::from_str(&format!("Basic {encoded}")).expect("header")
+    }
+
+    /// A scraper that keeps scraping stays remembered past the TTL (hits refresh it), so a flood
+    /// of wrong passwords, which is turned away when both bcrypt slots are busy instead of
+    /// queueing, never delays it.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_flood_of_wrong_passwords_never_delays_a_remembered_scraper() {
+        let dir = tempdir();
+        let hash = bcrypt::hash_with_result("right", 8).expect("hash").format_for_version(bcrypt::Version::TwoY);
+        let path = write(&dir, &format!("basic_auth_users:\n  alice: '{hash}'\n"));
+        let mut watch = WebConfigWatch::load(&path).expect("load");
+        watch.auth_ttl = Duration::from_millis(300);
+        let watch = Arc::new(watch);
+        let config = watch.current().expect("config");
+        assert_eq!(watch.authorized(&config, Some(&basic("alice", "right"))).await, Auth::Granted);
+
+        let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let mut flood = Vec::new();
+        for i in 0..300 {
+            let (watch, config, stop) = (watch.clone(), config.clone(), stop.clone());
+            flood.push(tokio::spawn(async move {
+                let mut outcomes = (0u32, 0u32);
+                while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                    match watch.authorized(&config, Some(&basic("alice", &format!("wrong{i}")))).await {
+                        Auth::Granted => panic!("a wrong password was granted"),
+                        Auth::Denied => outcomes.0 += 1,
+                        Auth::Busy => outcomes.1 += 1,
+                    }
+                    tokio::task::yield_now().await;
+                }
+                outcomes
+            }));
+        }
+        // Five TTLs long, one scrape every 100 ms.
+        let mut slowest = Duration::ZERO;
+        for _ in 0..15 {
+            tokio::time::sleep(Duration::from_millis(100)).await;
+            let started = Instant::now();
+            let auth = watch.authorized(&config, Some(&basic("alice", "right"))).await;
+            slowest = slowest.max(started.elapsed());
+            assert_eq!(auth, Auth::Granted);
+        }
+        stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        let (mut denied, mut busy) = (0, 0);
+        for task in flood {
+            let (d, b) = task.await.expect("flood task");
+            denied += d;
+            busy += b;
+        }
+        assert!(slowest < Duration::from_millis(50), "the scraper waited {slowest:?}");
+        assert!(denied > 0 && busy > denied, "checked {denied}, turned away {busy}");
+        let _ = std::fs::remove_dir_all(dir);
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(256))]
+
+        /// Any text: an error or a config, never a panic; and a value under `basic_auth_users`
+        /// that is not a hash is never quoted back.
+        #[test]
+        fn any_text_loads_or_fails_cleanly(
+            text in "(tls_server_config|http_server_config|basic_auth_users|headers|cert|key|client_ca|min_version|: |\\n|  |- |\\[|\\]|\\{|\\}|,|'|\"|#|!!|&a|\\*a|[a-zA-Z0-9$./]{1,12}){0,24}",
+            password in "[A-Za-z0-9_!%+=-]{8,24}",
+            style in 0usize..4,
+        ) {
+            let dir = tempdir();
+            let _ = load(&write(&dir, &text));
+            let quoted = match style {
+                0 => password.clone(),
+                1 => format!("'{password}'"),
+                2 => format!("\"{password}\""),
+                _ => format!("[{password}]"),
+            };
+            let path = write(&dir, &format!("basic_auth_users:\n  alice: {quoted}\n  bob: {quoted}\n"));
+            let err = load(&path).expect_err("a plaintext password");
+            proptest::prop_assert!(!err.contains(&password), "{}", err);
+            proptest::prop_assert!(err.contains(&path.display().to_string()), "{}", err);
+            let _ = std::fs::remove_dir_all(dir);
+        }
+    }
+
     #[test]
     fn basic_header_parsing() {
         let header = |s: &str| HeaderValue::from_str(s).expect("header");
