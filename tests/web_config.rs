@@ -350,3 +350,89 @@ fn a_plaintext_password_is_never_echoed_at_start_in_check_or_on_a_reload() {
     assert_eq!(output.matches("bcrypt hash").count(), 2, "once per change, once per reload:\n{output}");
     names_user_and_file(&output);
 }
+
+/// One request on a keep-alive connection: the status, after reading the whole answer.
+fn keep_alive_get(stream: &mut TcpStream, authorization: &str) -> std::io::Result<u16> {
+    use std::io::{Read, Write};
+    write!(stream, "GET /metrics HTTP/1.1\r\nHost: x\r\nAuthorization: Basic {authorization}\r\n\r\n")?;
+    let mut head = Vec::new();
+    let mut byte = [0u8; 1];
+    while !head.ends_with(b"\r\n\r\n") {
+        if stream.read(&mut byte)? == 0 {
+            return Err(std::io::ErrorKind::UnexpectedEof.into());
+        }
+        head.push(byte[0]);
+    }
+    let head = String::from_utf8_lossy(&head).to_lowercase();
+    let length: usize =
+        head.lines().find_map(|l| l.strip_prefix("content-length:")).and_then(|v| v.trim().parse().ok()).unwrap_or(0);
+    let mut body = vec![0u8; length];
+    stream.read_exact(&mut body)?;
+    Ok(head.split_whitespace().nth(1).and_then(|s| s.parse().ok()).unwrap_or(0))
+}
+
+#[test]
+fn a_flood_of_wrong_passwords_does_not_stop_the_scraper() {
+    use base64::Engine as _;
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let hash = bcrypt::hash_with_result("right", 8).unwrap().format_for_version(bcrypt::Version::TwoY);
+    std::fs::write(d.join("web-config.yml"), format!("basic_auth_users:\n  alice: '{hash}'\n")).unwrap();
+    let port = free_port();
+    let _exporter = start(&spec(d, port), port);
+    let basic = |password: &str| base64::engine::general_purpose::STANDARD.encode(format!("alice:{password}"));
+    let connect = || {
+        let s = TcpStream::connect(("127.0.0.1", port)).unwrap();
+        s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+        s
+    };
+    let right = basic("right");
+    let mut scraper = connect();
+    assert_eq!(keep_alive_get(&mut scraper, &right).unwrap(), 200);
+
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let flood: Vec<_> = (0..300)
+        .map(|i| {
+            let (stop, wrong) = (stop.clone(), basic(&format!("wrong{i}")));
+            std::thread::spawn(move || {
+                let mut statuses = std::collections::BTreeMap::<u16, u32>::new();
+                let mut stream = TcpStream::connect(("127.0.0.1", port)).unwrap();
+                stream.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+                while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                    match keep_alive_get(&mut stream, &wrong) {
+                        Ok(status) => *statuses.entry(status).or_default() += 1,
+                        // Closed (the idle timeout, a restart of the connection): open another.
+                        Err(_) => {
+                            stream = TcpStream::connect(("127.0.0.1", port)).unwrap();
+                            stream.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+                        }
+                    }
+                }
+                statuses
+            })
+        })
+        .collect();
+    std::thread::sleep(Duration::from_millis(500));
+    let mut slowest = Duration::ZERO;
+    for _ in 0..20 {
+        let started = Instant::now();
+        let status = keep_alive_get(&mut scraper, &right).or_else(|_| {
+            scraper = connect();
+            keep_alive_get(&mut scraper, &right)
+        });
+        slowest = slowest.max(started.elapsed());
+        assert_eq!(status.unwrap(), 200);
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let mut statuses = std::collections::BTreeMap::<u16, u32>::new();
+    for thread in flood {
+        for (status, n) in thread.join().unwrap() {
+            *statuses.entry(status).or_default() += n;
+        }
+    }
+    eprintln!("flood answers by status: {statuses:?}; the scraper's slowest answer: {slowest:?}");
+    assert!(slowest < Duration::from_secs(1), "the scraper waited {slowest:?} (flood: {statuses:?})");
+    assert!(statuses.keys().all(|s| [401, 429].contains(s)), "{statuses:?}");
+    assert!(statuses.get(&429).is_some_and(|n| *n > 0), "the excess is turned away: {statuses:?}");
+}
