@@ -138,7 +138,10 @@ fn request_like() -> impl Strategy<Value = Vec<u8>> {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig::with_cases(64))]
+    // `scripts/fuzz-http` runs thousands.
+    #![proptest_config(ProptestConfig::with_cases(
+        std::env::var("PROPTEST_CASES").ok().and_then(|c| c.parse().ok()).unwrap_or(64)
+    ))]
 
     #[test]
     fn arbitrary_bytes_neither_panic_nor_hang(bytes in proptest::collection::vec(any::<u8>(), 0..4096), half_close in any::<bool>()) {

@@ -436,3 +436,60 @@ fn a_flood_of_wrong_passwords_does_not_stop_the_scraper() {
     assert!(statuses.keys().all(|s| [401, 429].contains(s)), "{statuses:?}");
     assert!(statuses.get(&429).is_some_and(|n| *n > 0), "the excess is turned away: {statuses:?}");
 }
+
+#[test]
+fn sighup_applies_a_new_web_config_but_never_switches_tls_on_a_running_listener() {
+    assert!(have_tools());
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    certificates(d);
+    let port = free_port();
+    let spec = spec(d, port);
+    // Start open: the spec names no web config yet.
+    let with_web = std::fs::read_to_string(&spec).unwrap();
+    std::fs::write(&spec, with_web.replace("web_config_file: web-config.yml\n", "")).unwrap();
+    let log = d.join("exporter.log");
+    let exporter = Exporter(
+        Command::new(exporter_bin())
+            .args(["serve", "--config"])
+            .arg(&spec)
+            .stderr(std::fs::File::create(&log).unwrap())
+            .spawn()
+            .expect("start exporter"),
+    );
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(Instant::now() < deadline, "exporter did not listen");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let http = format!("http://127.0.0.1:{port}/healthz");
+    assert_eq!(curl(d, &http, &[]).status, 200);
+    let hup_and_wait = |count: usize| {
+        let hup = Command::new("kill").arg("-HUP").arg(exporter.0.id().to_string()).status().unwrap();
+        assert!(hup.success());
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            let text = std::fs::read_to_string(&log).unwrap_or_default();
+            if text.matches("reload failed").count() + text.matches("configuration reloaded").count() >= count {
+                return text;
+            }
+            assert!(Instant::now() < deadline, "no reload outcome logged:\n{text}");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    };
+
+    // TLS on a plain listener needs a restart: the reload fails and nothing changes.
+    std::fs::write(d.join("web-config.yml"), "tls_server_config:\n  cert_file: server.crt\n  key_file: server.key\n")
+        .unwrap();
+    std::fs::write(&spec, &with_web).unwrap();
+    let text = hup_and_wait(1);
+    assert!(text.contains("reload failed") && text.contains("restart"), "{text}");
+    assert_eq!(curl(d, &http, &[]).status, 200);
+
+    // Basic auth without TLS applies at once.
+    std::fs::write(d.join("web-config.yml"), format!("basic_auth_users:\n  alice: '{}'\n", bcrypt_hash("pw"))).unwrap();
+    let text = hup_and_wait(2);
+    assert!(text.contains("configuration reloaded"), "{text}");
+    assert_eq!(curl(d, &http, &[]).status, 401);
+    assert_eq!(curl(d, &http, &["-u", "alice:pw"]).status, 200);
+}

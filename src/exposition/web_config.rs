@@ -719,7 +719,10 @@ mod tests {
     }
 
     proptest::proptest! {
-        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(256))]
+        // `scripts/fuzz-http` runs thousands.
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(
+            std::env::var("PROPTEST_CASES").ok().and_then(|c| c.parse().ok()).unwrap_or(256)
+        ))]
 
         /// Any text: an error or a config, never a panic; and a value under `basic_auth_users`
         /// that is not a hash is never quoted back.
