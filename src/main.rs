@@ -24,8 +24,8 @@ enum Command {
         /// The spec file.
         #[arg(short, long, env = "INTEGRATION_EXPORTER_CONFIG")]
         config: PathBuf,
-        /// Most requests served at once; more get 503 at once (0: no limit). Password checks are
-        /// bounded on their own and do not count.
+        /// Most scrapes (and reloads) served at once; more get 503 at once (0: no limit).
+        /// /healthz, /ready and password checks (bounded on their own) do not count.
         #[arg(long = "web.max-requests", value_name = "N", default_value_t = Limits::default().max_requests)]
         max_requests: usize,
         /// Most open connections; more wait to be accepted (0: no limit).

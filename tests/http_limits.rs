@@ -104,6 +104,7 @@ fn requests_beyond_max_requests_get_503_at_once() {
     let (status, raw) = get(running.port, "/metrics");
     assert_eq!(status, 503, "{raw}");
     assert!(started.elapsed() < Duration::from_secs(1), "turned away at once, not queued");
+    assert_eq!(get(running.port, "/healthz").0, 200, "probes do not count");
     reply.send(Ok(())).unwrap();
     assert_eq!(answer(held).0, 200);
     assert_eq!(get(running.port, "/metrics").0, 200);

@@ -37,8 +37,8 @@ pub type ReloadReply = oneshot::Sender<Result<(), String>>;
 /// What one client may hold of the server, and for how long.
 #[derive(Clone, Debug)]
 pub struct Limits {
-    /// Requests handled at once; more get 503 at once (`0`: no limit). Authentication is bounded
-    /// on its own (see [`super::web_config`]) and does not count.
+    /// Scrapes and reloads handled at once; more get 503 at once (`0`: no limit). `/healthz`,
+    /// `/ready` and authentication (bounded on its own, see [`super::web_config`]) do not count.
     pub max_requests: usize,
     /// Open connections (TLS handshakes included); more wait in the listen backlog until one
     /// closes (`0`: no limit).
@@ -138,7 +138,7 @@ impl Server {
     /// every answer, 500 while the file does not load.
     pub async fn respond(&self, req: &Request<Incoming>) -> Response<Full<Bytes>> {
         let Some(web) = self.web() else {
-            return self.limited(req).await;
+            return self.handle(req).await;
         };
         let config = match web.current() {
             Ok(c) => c,
@@ -150,7 +150,7 @@ impl Server {
             Auth::Granted
         };
         let mut response = match auth {
-            Auth::Granted => self.limited(req).await,
+            Auth::Granted => self.handle(req).await,
             Auth::Denied => {
                 let mut r = plain(StatusCode::UNAUTHORIZED, "Unauthorized\n");
                 if let Ok(challenge) = hyper::header::HeaderValue::try_from(format!("Basic realm=\"{REALM}\"")) {
@@ -170,21 +170,19 @@ impl Server {
         response
     }
 
-    /// [`Server::handle`] within `max_requests`.
-    async fn limited(&self, req: &Request<Incoming>) -> Response<Full<Bytes>> {
+    pub async fn handle(&self, req: &Request<Incoming>) -> Response<Full<Bytes>> {
+        // The requests that do work count against `max_requests`; the probes never wait on it,
+        // so a liveness check does not fail because of scrape load.
+        let heavy = matches!(req.uri().path(), "/metrics" | "/-/reload");
         let _permit = match &self.in_flight {
-            Some(slots) => match slots.try_acquire() {
+            Some(slots) if heavy => match slots.try_acquire() {
                 Ok(permit) => Some(permit),
                 Err(_) => {
                     return plain(StatusCode::SERVICE_UNAVAILABLE, "too many requests in flight; try again\n");
                 }
             },
-            None => None,
+            _ => None,
         };
-        self.handle(req).await
-    }
-
-    pub async fn handle(&self, req: &Request<Incoming>) -> Response<Full<Bytes>> {
         if req.uri().path() == "/-/reload" {
             return self.reload(req.method()).await;
         }

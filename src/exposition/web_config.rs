@@ -721,7 +721,7 @@ mod tests {
     proptest::proptest! {
         // `scripts/fuzz-http` runs thousands.
         #![proptest_config(proptest::prelude::ProptestConfig::with_cases(
-            std::env::var("PROPTEST_CASES").ok().and_then(|c| c.parse().ok()).unwrap_or(256)
+            std::env::var("PROPTEST_CASES").ok().and_then(|c| c.parse().ok()).unwrap_or(128)
         ))]
 
         /// Any text: an error or a config, never a panic; and a value under `basic_auth_users`
