@@ -247,3 +247,86 @@ fn sigterm_saves_a_last_checkpoint_so_counters_continue_exactly() {
     assert_eq!(value(&request(port, "GET", "/metrics").1, "app_ticks_total"), Some(total));
     drop(exporter);
 }
+
+/// A spec with one SQL signal of its own, `metric` read by `query`.
+fn write_sql_spec(dir: &Path, port: u16, metric: &str, query: &str) -> PathBuf {
+    let path = dir.join("spec.yaml");
+    let text = format!(
+        "listen: 127.0.0.1:{port}
+database: {{url_env: TEST_DATABASE_URL, connect_timeout: 1s, max_connections: 2}}
+sql_defaults: {{interval: 200ms, timeout: 2s}}
+signals:
+  - id: app.{metric}
+    title: A number
+    runbook_section: https://example.com/runbook#number
+    metrics: [{{name: {metric}, type: gauge, help: A number.}}]
+    source: {{sql: {{query: '{query}'}}}}
+"
+    );
+    std::fs::write(dir.join("spec.yaml.tmp"), text).unwrap();
+    std::fs::rename(dir.join("spec.yaml.tmp"), &path).unwrap();
+    path
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sighup_replaces_the_sql_sources_and_closes_the_old_connections() {
+    let db = support::TestDb::new().await;
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let port = free_port();
+    let spec = write_sql_spec(d, port, "app_first", "SELECT 1::float8 AS value");
+    let exporter = {
+        let log = d.join("exporter.log");
+        let child = Command::new(exporter_bin())
+            .args(["serve", "--config"])
+            .arg(&spec)
+            .env("TEST_DATABASE_URL", &db.url)
+            .stderr(std::fs::File::create(&log).unwrap())
+            .spawn()
+            .expect("start exporter");
+        Exporter { child, log }
+    };
+    let wait = |what: &'static str, check: fn(&str) -> bool| {
+        tokio::task::spawn_blocking(move || {
+            let deadline = Instant::now() + Duration::from_secs(30);
+            while TcpStream::connect(("127.0.0.1", port)).is_err() {
+                assert!(Instant::now() < deadline, "exporter did not listen");
+                std::thread::sleep(Duration::from_millis(50));
+            }
+            wait_for(port, what, check)
+        })
+    };
+    wait("the first query", |t| value(t, "app_first") == Some(1.0)).await.unwrap();
+    let database = db.url.rsplit('/').next().unwrap().to_string();
+    let backends = || {
+        let (db, database) = (&db, database.clone());
+        async move {
+            db.scalar(&format!(
+                "SELECT count(*) FROM pg_stat_activity WHERE datname = '{database}' AND pid <> pg_backend_pid()"
+            ))
+            .await
+        }
+    };
+    for round in 0..3 {
+        let (metric, query) = if round % 2 == 0 {
+            ("app_second", "SELECT 2::float8 AS value")
+        } else {
+            ("app_first", "SELECT 1::float8 AS value")
+        };
+        write_sql_spec(d, port, metric, query);
+        exporter.signal("HUP");
+        if round % 2 == 0 {
+            wait("the second signal alone", |t| value(t, "app_second") == Some(2.0) && !t.contains("app_first"))
+                .await
+                .unwrap();
+        } else {
+            wait("the first signal alone", |t| value(t, "app_first") == Some(1.0) && !t.contains("app_second"))
+                .await
+                .unwrap();
+        }
+    }
+    // Three reloads later, only the current pool's connections are open.
+    let open = backends().await;
+    assert!(open <= 2.0, "{open} connections open after three reloads:\n{}", exporter.output());
+    drop(exporter);
+}
