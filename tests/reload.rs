@@ -213,6 +213,12 @@ fn post_reload_when_enabled_answers_how_the_reload_went() {
     append(d, "tock\n");
     wait_for(port, "the new signal", |t| value(t, "app_tocks_total") == Some(1.0));
 
+    // Another listen address applies after a restart only: said, and the listener stays.
+    write_spec(d, free_port(), Some("app_tocks_total"));
+    assert_eq!(request(port, "POST", "/-/reload").0, 200);
+    assert!(exporter.output().contains("the listen address changed; it applies after a restart"));
+    assert_eq!(request(port, "GET", "/healthz").0, 200);
+
     std::fs::write(&spec, "listen: [unclosed\n").unwrap();
     let (status, body) = request(port, "PUT", "/-/reload");
     assert_eq!(status, 500, "{body}");
