@@ -4,11 +4,14 @@
 
 use std::io::{Read, Write};
 use std::net::{Shutdown, TcpStream};
+use std::path::PathBuf;
+use std::process::Command;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
 use integration_exporter::exposition::http::{Limits, Server, serve};
+use integration_exporter::exposition::web_config::WebConfigWatch;
 use integration_exporter::spec::MetricType;
 use integration_exporter::state::{Family, State};
 use proptest::prelude::*;
@@ -18,10 +21,38 @@ const HEADER_READ_TIMEOUT: Duration = Duration::from_millis(400);
 /// Panics on the server's threads (the test's own are proptest's business).
 static SERVER_PANICS: AtomicUsize = AtomicUsize::new(0);
 
-/// One server for every case, on its own runtime, for the life of the test binary.
+/// One plain server for every case, on its own runtime, for the life of the test binary.
 fn port() -> u16 {
     static PORT: OnceLock<u16> = OnceLock::new();
-    *PORT.get_or_init(|| {
+    *PORT.get_or_init(|| start_server(None))
+}
+
+/// The same behind TLS (a certificate made with the `openssl` CLI), and its directory.
+fn tls() -> &'static (u16, PathBuf) {
+    static TLS: OnceLock<(u16, PathBuf)> = OnceLock::new();
+    TLS.get_or_init(|| {
+        // Under the target directory, reused by each run, rather than a temporary one never removed.
+        let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("http-fuzz-tls");
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let made = Command::new("openssl")
+            .current_dir(&dir)
+            .args(["req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"])
+            .args(["-keyout", "server.key", "-out", "server.crt", "-days", "2", "-subj", "/CN=localhost"])
+            .args(["-addext", "subjectAltName=IP:127.0.0.1"])
+            .output()
+            .expect("the openssl command-line tool");
+        assert!(made.status.success(), "{}", String::from_utf8_lossy(&made.stderr));
+        std::fs::write(dir.join("web.yml"), "tls_server_config: {cert_file: server.crt, key_file: server.key}\n")
+            .unwrap();
+        let web = Arc::new(WebConfigWatch::load(&dir.join("web.yml")).expect("web config"));
+        (start_server(Some(web)), dir)
+    })
+}
+
+fn start_server(web: Option<Arc<WebConfigWatch>>) -> u16 {
+    static HOOK: OnceLock<()> = OnceLock::new();
+    HOOK.get_or_init(|| {
         let previous = std::panic::take_hook();
         std::panic::set_hook(Box::new(move |info| {
             if std::thread::current().name().is_some_and(|n| n.starts_with("http-fuzz-server")) {
@@ -29,40 +60,44 @@ fn port() -> u16 {
             }
             previous(info);
         }));
-        let state = Arc::new(State::default());
-        state.publish("test", vec![Family::new("fuzz_ok", "Up.", MetricType::Gauge).with(&[("a", "b\"\\\n")], 1.0)]);
-        let limits = Limits {
-            max_requests: 8,
-            max_connections: 32,
-            header_read_timeout: HEADER_READ_TIMEOUT,
-            write_timeout: Duration::from_secs(2),
-        };
-        let server = Arc::new(Server::new(state, Vec::new(), None, limits));
-        let (tx, rx) = std::sync::mpsc::channel();
-        std::thread::Builder::new()
-            .name("http-fuzz-server".into())
-            .spawn(move || {
-                let runtime = tokio::runtime::Builder::new_multi_thread()
-                    .worker_threads(2)
-                    .thread_name("http-fuzz-server-worker")
-                    .enable_all()
-                    .build()
-                    .unwrap();
-                runtime.block_on(async move {
-                    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-                    tx.send(listener.local_addr().unwrap().port()).unwrap();
-                    let _ = serve(listener, server, std::future::pending()).await;
-                });
-            })
-            .unwrap();
-        rx.recv().unwrap()
-    })
+    });
+    let state = Arc::new(State::default());
+    state.publish("test", vec![Family::new("fuzz_ok", "Up.", MetricType::Gauge).with(&[("a", "b\"\\\n")], 1.0)]);
+    let limits = Limits {
+        max_requests: 8,
+        max_connections: 32,
+        header_read_timeout: HEADER_READ_TIMEOUT,
+        write_timeout: Duration::from_secs(2),
+    };
+    let server = Arc::new(Server::new(state, Vec::new(), web, limits));
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::Builder::new()
+        .name("http-fuzz-server".into())
+        .spawn(move || {
+            let runtime = tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(2)
+                .thread_name("http-fuzz-server-worker")
+                .enable_all()
+                .build()
+                .unwrap();
+            runtime.block_on(async move {
+                let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+                tx.send(listener.local_addr().unwrap().port()).unwrap();
+                let _ = serve(listener, server, std::future::pending()).await;
+            });
+        })
+        .unwrap();
+    rx.recv().unwrap()
 }
 
 /// Sends `bytes` (optionally half-closing), then reads until the server closes. Returns how long
 /// the server took to close or answer, or `None` when it kept the connection open too long.
 fn poke(bytes: &[u8], half_close: bool) -> Option<Duration> {
-    let mut stream = TcpStream::connect(("127.0.0.1", port())).unwrap();
+    poke_at(port(), bytes, half_close)
+}
+
+fn poke_at(port: u16, bytes: &[u8], half_close: bool) -> Option<Duration> {
+    let mut stream = TcpStream::connect(("127.0.0.1", port)).unwrap();
     stream.set_read_timeout(Some(HEADER_READ_TIMEOUT * 5 + Duration::from_secs(2))).unwrap();
     let started = Instant::now();
     // The server may close on bad bytes before it has them all: that is an answer too.
@@ -86,6 +121,18 @@ fn good_scrape() -> bool {
     stream.read_to_end(&mut raw).is_ok()
         && raw.starts_with(b"HTTP/1.1 200")
         && String::from_utf8_lossy(&raw).contains("fuzz_ok{a=\"b\\\"\\\\\\n\"} 1")
+}
+
+/// A scrape over TLS with curl, trusting the test certificate.
+fn good_tls_scrape() -> bool {
+    let (port, dir) = tls();
+    let out = Command::new("curl")
+        .current_dir(dir)
+        .args(["-sS", "--max-time", "5", "--cacert", "server.crt"])
+        .arg(format!("https://127.0.0.1:{port}/metrics"))
+        .output()
+        .expect("curl");
+    out.status.success() && String::from_utf8_lossy(&out.stdout).contains("fuzz_ok{")
 }
 
 /// Request-shaped input: a request line and headers from pieces HTTP parsers trip on.
@@ -151,6 +198,24 @@ proptest! {
         prop_assert_eq!(SERVER_PANICS.load(Ordering::SeqCst), 0);
     }
 
+    /// At the TLS listener: bytes that look like a handshake record (or not) go through the
+    /// handshake timeout, never further.
+    #[test]
+    fn arbitrary_bytes_at_the_tls_listener_neither_panic_nor_hang(
+        record in proptest::collection::vec(any::<u8>(), 0..2048),
+        handshake_like in any::<bool>(),
+        half_close in any::<bool>(),
+    ) {
+        let mut bytes = record;
+        if handshake_like {
+            bytes.splice(0..0, [0x16, 0x03, 0x01]);
+        }
+        let took = poke_at(tls().0, &bytes, half_close);
+        prop_assert!(took.is_some(), "TLS connection left open after {} bytes", bytes.len());
+        prop_assert!(good_tls_scrape());
+        prop_assert_eq!(SERVER_PANICS.load(Ordering::SeqCst), 0);
+    }
+
     #[test]
     fn request_shaped_garbage_neither_panics_nor_hangs(bytes in request_like(), half_close in any::<bool>()) {
         let took = poke(&bytes, half_close);
@@ -193,6 +258,7 @@ fn huge_headers_and_cut_requests_are_closed_in_time() {
         std::thread::sleep(Duration::from_millis(50));
     }
     let closed_after = closed_after.unwrap_or_default();
+    assert!(good_tls_scrape(), "a TLS scrape");
     assert!(closed_after < Duration::from_secs(3), "a slowloris held on for {closed_after:?}");
     assert!(good_scrape());
     assert_eq!(SERVER_PANICS.load(Ordering::SeqCst), 0);
