@@ -218,7 +218,9 @@ impl Running {
                 Ok(())
             }
             Err(e) => {
-                // Back to the sources that ran: their spec and database loaded before.
+                // Back to the sources that ran: their spec and database loaded before. A new epoch,
+                // so what the failed start published goes at the sweep.
+                self.state.begin_epoch();
                 let spec_dir = Model::spec_dir(&self.spec);
                 let restarted =
                     database(&self.model, &spec_dir).and_then(|db| Sources::start(&self.model, db, self.state.clone()));

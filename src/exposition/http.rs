@@ -1,6 +1,10 @@
 //! The HTTP endpoint: `/metrics` from the published snapshots, `/healthz`, `/ready`, and a landing
-//! page. Nothing here waits on a source. With a web config file: TLS, basic auth on every path and
-//! extra response headers (see [`super::web_config`]).
+//! page, and `/-/reload` when enabled. Nothing here waits on a source. With a web config file: TLS,
+//! basic auth on every path and extra response headers (see [`super::web_config`]).
+//!
+//! Every client is bounded ([`Limits`]): in connections, in scrapes in flight, in the time to send
+//! its request and to take its answer, so slow or hostile clients cannot pile up memory or tasks,
+//! and a client that stalls gives its place back within those times.
 
 use std::collections::HashMap;
 use std::convert::Infallible;
