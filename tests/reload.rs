@@ -336,3 +336,41 @@ async fn sighup_replaces_the_sql_sources_and_closes_the_old_connections() {
     assert!(open <= 2.0, "{open} connections open after three reloads:\n{}", exporter.output());
     drop(exporter);
 }
+
+#[test]
+fn a_reload_whose_sources_fail_to_start_brings_the_running_ones_back() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    append(d, "tick\n");
+    let port = free_port();
+    let spec = write_spec(d, port, None);
+    let exporter = Exporter::start(&spec, port, &[]);
+    wait_for(port, "a tick", |t| value(t, "app_ticks_total") == Some(1.0));
+
+    // A second log source whose checkpoint cannot be read (a directory stands in its place): the
+    // spec is valid, starting its sources is not.
+    std::fs::create_dir_all(d.join("state").join("other.checkpoint.json")).unwrap();
+    let other = format!("  other:\n    paths: [{}]\n", d.join("other.log").display());
+    let text = std::fs::read_to_string(&spec).unwrap().replacen("logs:\n", &format!("logs:\n{other}"), 1)
+        + "  - id: other.lines
+    title: Other lines
+    runbook_section: https://example.com/runbook#other
+    metrics:
+      - {name: other_lines_total, type: counter, help: Lines.}
+    source:
+      log:
+        log: other
+        rules:
+          - {match: '.', metric: other_lines_total, action: inc}
+";
+    std::fs::write(&spec, text).unwrap();
+    exporter.signal("HUP");
+    let text = wait_for(port, "the failed reload", |t| value(t, RELOAD_OK) == Some(0.0));
+    assert!(!text.contains("other_lines_total"), "{text}");
+    let output = exporter.output();
+    assert!(output.contains("reload failed") && output.contains("other.checkpoint.json"), "{output}");
+    // The running log source is back and counts on, from its checkpoint.
+    append(d, "tick\n");
+    wait_for(port, "the running source back", |t| value(t, "app_ticks_total") == Some(2.0));
+    drop(exporter);
+}
