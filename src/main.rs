@@ -2,6 +2,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand, ValueEnum};
+use integration_exporter::exposition::http::Limits;
 use integration_exporter::spec::{Model, SpecErrors};
 use integration_exporter::{check, generate, serve, sources};
 
@@ -16,11 +17,24 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Read the database and logs in the background and serve /metrics.
+    /// Read the database and logs in the background and serve /metrics. SIGHUP reloads the spec
+    /// and the web config (a change of `listen` needs a restart); SIGTERM and SIGINT stop, after
+    /// saving the log checkpoints.
     Serve {
         /// The spec file.
         #[arg(short, long, env = "INTEGRATION_EXPORTER_CONFIG")]
         config: PathBuf,
+        /// Most scrapes (and reloads) served at once; more get 503 at once (0: no limit).
+        /// /healthz, /ready and password checks (bounded on their own) do not count.
+        #[arg(long = "web.max-requests", value_name = "N", default_value_t = Limits::default().max_requests)]
+        max_requests: usize,
+        /// Most open connections; more wait to be accepted (0: no limit).
+        #[arg(long = "web.max-connections", value_name = "N", default_value_t = Limits::default().max_connections)]
+        max_connections: usize,
+        /// Reload on `POST /-/reload` (or PUT) as on SIGHUP; off by default, as Prometheus'
+        /// `--web.enable-lifecycle`. The web config's basic auth applies to it.
+        #[arg(long = "web.enable-lifecycle")]
+        enable_lifecycle: bool,
     },
     /// Write alert rules, their promtool tests, dashboards and the Alertmanager configuration.
     Generate {
@@ -102,7 +116,7 @@ fn main() -> ExitCode {
         .with_writer(std::io::stderr)
         .init();
     match cli.command {
-        Command::Serve { config } => {
+        Command::Serve { config, max_requests, max_connections, enable_lifecycle } => {
             let model = match load(&config) {
                 Ok(m) => m,
                 Err(code) => return code,
@@ -114,7 +128,11 @@ fn main() -> ExitCode {
                     return ExitCode::FAILURE;
                 }
             };
-            match runtime.block_on(serve::run(model, &Model::spec_dir(&config))) {
+            let options = serve::Options {
+                limits: Limits { max_requests, max_connections, ..Limits::default() },
+                enable_lifecycle,
+            };
+            match runtime.block_on(serve::run(&config, model, options)) {
                 Ok(()) => ExitCode::SUCCESS,
                 Err(e) => {
                     eprintln!("{e}");

@@ -290,3 +290,206 @@ fn a_bad_web_config_stops_the_exporter_with_a_message_naming_the_file() {
         assert!(stderr.contains(expected) && !stderr.contains("panicked"), "{text}: {stderr}");
     }
 }
+
+#[test]
+fn a_plaintext_password_is_never_echoed_at_start_in_check_or_on_a_reload() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let port = free_port();
+    let spec = spec(d, port);
+    let web = d.join("web-config.yml");
+    let password = "s3cret-Plain_42";
+    let plaintext = format!("basic_auth_users:\n  alice: {password}\n");
+    let said =
+        |out: &Output| format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    let names_user_and_file = |text: &str| {
+        assert!(!text.contains(password) && !text.contains("s3cret"), "the password is echoed:\n{text}");
+        assert!(text.contains("`alice`") && text.contains("bcrypt hash"), "{text}");
+        assert!(text.contains(&web.display().to_string()), "{text}");
+    };
+
+    std::fs::write(&web, &plaintext).unwrap();
+    for command in ["serve", "check"] {
+        let out = Command::new(exporter_bin()).args([command, "--config"]).arg(&spec).output().expect("run");
+        assert!(!out.status.success(), "{command}");
+        names_user_and_file(&said(&out));
+    }
+
+    // Running with a good file, which then changes: both the per-request re-read and SIGHUP log
+    // the error, neither with the password.
+    std::fs::write(&web, format!("basic_auth_users:\n  alice: '{}'\n", bcrypt_hash(password))).unwrap();
+    let log = d.join("exporter.log");
+    let exporter = Exporter(
+        Command::new(exporter_bin())
+            .args(["serve", "--config"])
+            .arg(&spec)
+            .stdout(std::fs::File::create(d.join("exporter.out")).unwrap())
+            .stderr(std::fs::File::create(&log).unwrap())
+            .spawn()
+            .expect("start exporter"),
+    );
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(Instant::now() < deadline, "exporter did not listen");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let url = format!("http://127.0.0.1:{port}/metrics");
+    assert_eq!(curl(d, &url, &["-u", &format!("alice:{password}")]).status, 200);
+    std::fs::write(&web, &plaintext).unwrap();
+    assert_eq!(curl(d, &url, &["-u", &format!("alice:{password}")]).status, 500);
+    let hup = Command::new("kill").arg("-HUP").arg(exporter.0.id().to_string()).status().unwrap();
+    assert!(hup.success());
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !std::fs::read_to_string(&log).unwrap_or_default().contains("reload failed") {
+        assert!(Instant::now() < deadline, "no reload failure logged:\n{}", std::fs::read_to_string(&log).unwrap());
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert_eq!(curl(d, &url, &["-u", &format!("alice:{password}")]).status, 500, "still refusing, never open");
+    drop(exporter);
+    let output = std::fs::read_to_string(&log).unwrap() + &std::fs::read_to_string(d.join("exporter.out")).unwrap();
+    assert_eq!(output.matches("bcrypt hash").count(), 2, "once per change, once per reload:\n{output}");
+    names_user_and_file(&output);
+}
+
+/// One request on a keep-alive connection: the status, after reading the whole answer.
+fn keep_alive_get(stream: &mut TcpStream, authorization: &str) -> std::io::Result<u16> {
+    use std::io::{Read, Write};
+    write!(stream, "GET /metrics HTTP/1.1\r\nHost: x\r\nAuthorization: Basic {authorization}\r\n\r\n")?;
+    let mut head = Vec::new();
+    let mut byte = [0u8; 1];
+    while !head.ends_with(b"\r\n\r\n") {
+        if stream.read(&mut byte)? == 0 {
+            return Err(std::io::ErrorKind::UnexpectedEof.into());
+        }
+        head.push(byte[0]);
+    }
+    let head = String::from_utf8_lossy(&head).to_lowercase();
+    let length: usize =
+        head.lines().find_map(|l| l.strip_prefix("content-length:")).and_then(|v| v.trim().parse().ok()).unwrap_or(0);
+    let mut body = vec![0u8; length];
+    stream.read_exact(&mut body)?;
+    Ok(head.split_whitespace().nth(1).and_then(|s| s.parse().ok()).unwrap_or(0))
+}
+
+#[test]
+fn a_flood_of_wrong_passwords_does_not_stop_the_scraper() {
+    use base64::Engine as _;
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let hash = bcrypt::hash_with_result("right", 8).unwrap().format_for_version(bcrypt::Version::TwoY);
+    std::fs::write(d.join("web-config.yml"), format!("basic_auth_users:\n  alice: '{hash}'\n")).unwrap();
+    let port = free_port();
+    let _exporter = start(&spec(d, port), port);
+    let basic = |password: &str| base64::engine::general_purpose::STANDARD.encode(format!("alice:{password}"));
+    let connect = || {
+        let s = TcpStream::connect(("127.0.0.1", port)).unwrap();
+        s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+        s
+    };
+    let right = basic("right");
+    let mut scraper = connect();
+    assert_eq!(keep_alive_get(&mut scraper, &right).unwrap(), 200);
+
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let flood: Vec<_> = (0..300)
+        .map(|i| {
+            let (stop, wrong) = (stop.clone(), basic(&format!("wrong{i}")));
+            std::thread::spawn(move || {
+                let mut statuses = std::collections::BTreeMap::<u16, u32>::new();
+                let mut stream = TcpStream::connect(("127.0.0.1", port)).unwrap();
+                stream.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+                while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                    match keep_alive_get(&mut stream, &wrong) {
+                        Ok(status) => *statuses.entry(status).or_default() += 1,
+                        // Closed (the idle timeout, a restart of the connection): open another.
+                        Err(_) => {
+                            stream = TcpStream::connect(("127.0.0.1", port)).unwrap();
+                            stream.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+                        }
+                    }
+                }
+                statuses
+            })
+        })
+        .collect();
+    std::thread::sleep(Duration::from_millis(500));
+    let mut slowest = Duration::ZERO;
+    for _ in 0..20 {
+        let started = Instant::now();
+        let status = keep_alive_get(&mut scraper, &right).or_else(|_| {
+            scraper = connect();
+            keep_alive_get(&mut scraper, &right)
+        });
+        slowest = slowest.max(started.elapsed());
+        assert_eq!(status.unwrap(), 200);
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let mut statuses = std::collections::BTreeMap::<u16, u32>::new();
+    for thread in flood {
+        for (status, n) in thread.join().unwrap() {
+            *statuses.entry(status).or_default() += n;
+        }
+    }
+    eprintln!("flood answers by status: {statuses:?}; the scraper's slowest answer: {slowest:?}");
+    assert!(slowest < Duration::from_secs(2), "the scraper waited {slowest:?} (flood: {statuses:?})");
+    assert!(statuses.keys().all(|s| [401, 429].contains(s)), "{statuses:?}");
+    assert!(statuses.get(&429).is_some_and(|n| *n > 0), "the excess is turned away: {statuses:?}");
+}
+
+#[test]
+fn sighup_applies_a_new_web_config_but_never_switches_tls_on_a_running_listener() {
+    assert!(have_tools());
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    certificates(d);
+    let port = free_port();
+    let spec = spec(d, port);
+    // Start open: the spec names no web config yet.
+    let with_web = std::fs::read_to_string(&spec).unwrap();
+    std::fs::write(&spec, with_web.replace("web_config_file: web-config.yml\n", "")).unwrap();
+    let log = d.join("exporter.log");
+    let exporter = Exporter(
+        Command::new(exporter_bin())
+            .args(["serve", "--config"])
+            .arg(&spec)
+            .stderr(std::fs::File::create(&log).unwrap())
+            .spawn()
+            .expect("start exporter"),
+    );
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(Instant::now() < deadline, "exporter did not listen");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let http = format!("http://127.0.0.1:{port}/healthz");
+    assert_eq!(curl(d, &http, &[]).status, 200);
+    let hup_and_wait = |count: usize| {
+        let hup = Command::new("kill").arg("-HUP").arg(exporter.0.id().to_string()).status().unwrap();
+        assert!(hup.success());
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            let text = std::fs::read_to_string(&log).unwrap_or_default();
+            if text.matches("reload failed").count() + text.matches("configuration reloaded").count() >= count {
+                return text;
+            }
+            assert!(Instant::now() < deadline, "no reload outcome logged:\n{text}");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    };
+
+    // TLS on a plain listener needs a restart: the reload fails and nothing changes.
+    std::fs::write(d.join("web-config.yml"), "tls_server_config:\n  cert_file: server.crt\n  key_file: server.key\n")
+        .unwrap();
+    std::fs::write(&spec, &with_web).unwrap();
+    let text = hup_and_wait(1);
+    assert!(text.contains("reload failed") && text.contains("restart"), "{text}");
+    assert_eq!(curl(d, &http, &[]).status, 200);
+
+    // Basic auth without TLS applies at once.
+    std::fs::write(d.join("web-config.yml"), format!("basic_auth_users:\n  alice: '{}'\n", bcrypt_hash("pw"))).unwrap();
+    let text = hup_and_wait(2);
+    assert!(text.contains("configuration reloaded"), "{text}");
+    assert_eq!(curl(d, &http, &[]).status, 401);
+    assert_eq!(curl(d, &http, &["-u", "alice:pw"]).status, 200);
+}

@@ -1,5 +1,6 @@
 //! From published state to what Prometheus reads.
 
+mod deadline;
 pub mod http;
 pub mod text;
 pub mod web_config;

@@ -5,7 +5,7 @@ use std::fmt::Write;
 use crate::spec::MetricType;
 use crate::state::{Family, SampleValue};
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Format {
     Prometheus,
     OpenMetrics,

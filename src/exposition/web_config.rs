@@ -12,9 +12,12 @@
 //! still get the last certificates that loaded. Whether the listener speaks TLS at all is decided
 //! at start.
 //!
-//! Successful basic-auth checks are remembered for five minutes (at most 100, keyed by a SHA-256
-//! of user, password and stored hash), so a scrape every 15 s pays for bcrypt once; failures are
-//! not remembered. bcrypt runs on the blocking pool, at most two at a time.
+//! Successful basic-auth checks are remembered for five minutes after their last use (at most 100,
+//! keyed by a SHA-256 of user, password and stored hash), so a scraper pays for bcrypt once and a
+//! remembered request never waits; failures are not remembered. bcrypt runs on the blocking pool,
+//! at most two at a time, and a request that finds both busy is turned away at once
+//! ([`Auth::Busy`]) instead of queueing: a flood of wrong passwords costs two cores at most and
+//! cannot build a queue in front of the real scraper.
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
@@ -39,8 +42,8 @@ pub const REALM: &str = "integration-exporter";
 const AUTH_CACHE_TTL: Duration = Duration::from_secs(300);
 /// Most remembered successful checks.
 const AUTH_CACHE_SIZE: usize = 100;
-/// bcrypt verifications running at once; more wait, so a flood of bad passwords costs at most this
-/// many cores.
+/// bcrypt verifications running at once; more are turned away, so a flood of bad passwords costs
+/// at most this many cores and no memory.
 const BCRYPT_CONCURRENCY: usize = 2;
 
 /// The file as written (exporter-toolkit's `Config`).
@@ -188,8 +191,13 @@ pub fn load(path: &Path) -> Result<WebConfig, String> {
     let users = file.basic_auth_users.unwrap_or_default();
     let mut costs = Vec::new();
     for (user, hash) in &users {
-        let parts: bcrypt::HashParts = hash.parse().map_err(|e| {
-            format!("web config {shown}: basic_auth_users: `{user}`: not a bcrypt hash ({e}); make one with `htpasswd -nBC 10 {user}`")
+        // The parser's own message quotes the value, which may be a plaintext password: never
+        // pass it on.
+        let parts: bcrypt::HashParts = hash.parse().map_err(|_| {
+            format!(
+                "web config {shown}: basic_auth_users: the password of `{user}` is not a bcrypt hash; \
+                 give the hash, never the password (make one with `htpasswd -nBC 10 {user}`)"
+            )
         })?;
         costs.push(parts.get_cost());
     }
@@ -425,7 +433,18 @@ pub struct WebConfigWatch {
     /// Whether the listener speaks TLS (decided at start).
     tls_listener: bool,
     auth_cache: Mutex<HashMap<[u8; 32], Instant>>,
+    /// How long a remembered check lasts after its last use.
+    auth_ttl: Duration,
     bcrypt_slots: Semaphore,
+}
+
+/// What a request's credentials are worth.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Auth {
+    Granted,
+    Denied,
+    /// Not checked: every bcrypt slot was busy. The client may retry.
+    Busy,
 }
 
 struct Current {
@@ -447,6 +466,7 @@ impl WebConfigWatch {
             tls_listener: tls.is_some(),
             current: Mutex::new(Current { config: Ok(Arc::new(config)), stamps, tls }),
             auth_cache: Mutex::new(HashMap::new()),
+            auth_ttl: AUTH_CACHE_TTL,
             bcrypt_slots: Semaphore::new(BCRYPT_CONCURRENCY),
         })
     }
@@ -511,10 +531,11 @@ impl WebConfigWatch {
     }
 
     /// Whether the request's `Authorization` header names a user of `config` with the right
-    /// password. Slow (bcrypt) unless recently checked.
-    pub async fn authorized(&self, config: &WebConfig, authorization: Option<&HeaderValue>) -> bool {
+    /// password. Slow (bcrypt) unless recently checked; [`Auth::Busy`] at once when it would have
+    /// to wait for bcrypt.
+    pub async fn authorized(&self, config: &WebConfig, authorization: Option<&HeaderValue>) -> Auth {
         let Some((user, password)) = authorization.and_then(parse_basic) else {
-            return false;
+            return Auth::Denied;
         };
         let known = config.users.get(&user);
         let hash = known.cloned().unwrap_or_else(|| config.dummy_hash.clone());
@@ -527,30 +548,40 @@ impl WebConfigWatch {
             digest.finalize().into()
         };
         if known.is_some() && self.cached(&key) {
-            return true;
+            return Auth::Granted;
         }
-        let Ok(_slot) = self.bcrypt_slots.acquire().await else {
-            return false;
+        let Ok(_slot) = self.bcrypt_slots.try_acquire() else {
+            return Auth::Busy;
         };
         let matches = tokio::task::spawn_blocking(move || bcrypt::verify(&password, &hash).unwrap_or(false))
             .await
             .unwrap_or(false);
-        let ok = matches && known.is_some();
-        if ok {
+        if matches && known.is_some() {
             self.remember(key);
+            Auth::Granted
+        } else {
+            Auth::Denied
         }
-        ok
     }
 
+    /// Whether the check is remembered; a hit starts its time again, so a scraper that keeps
+    /// scraping never falls back to bcrypt (and behind a flood).
     fn cached(&self, key: &[u8; 32]) -> bool {
-        let cache = self.auth_cache.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-        cache.get(key).is_some_and(|at| at.elapsed() < AUTH_CACHE_TTL)
+        let mut cache = self.auth_cache.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        match cache.get_mut(key) {
+            Some(at) if at.elapsed() < self.auth_ttl => {
+                *at = Instant::now();
+                true
+            }
+            _ => false,
+        }
     }
 
     fn remember(&self, key: [u8; 32]) {
         let mut cache = self.auth_cache.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
         if cache.len() >= AUTH_CACHE_SIZE {
-            cache.retain(|_, at| at.elapsed() < AUTH_CACHE_TTL);
+            let ttl = self.auth_ttl;
+            cache.retain(|_, at| at.elapsed() < ttl);
             if cache.len() >= AUTH_CACHE_SIZE {
                 cache.clear();
             }
@@ -628,6 +659,94 @@ mod tests {
         // The dummy is a well-formed hash: checking it costs as much as a real one.
         assert_eq!(bcrypt::verify("anything", &config.dummy_hash).ok(), Some(false));
         let _ = std::fs::remove_dir_all(dir);
+    }
+
+    fn basic(user: &str, password: &str) -> HeaderValue {
+        let encoded = base64::engine::general_purpose::STANDARD.encode(format!("{user}:{password}"));
+        HeaderValue::from_str(&format!("Basic {encoded}")).expect("header")
+    }
+
+    /// A scraper that keeps scraping stays remembered past the TTL (hits refresh it), so a flood
+    /// of wrong passwords, which is turned away when both bcrypt slots are busy instead of
+    /// queueing, never delays it.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_flood_of_wrong_passwords_never_delays_a_remembered_scraper() {
+        let dir = tempdir();
+        let hash = bcrypt::hash_with_result("right", 8).expect("hash").format_for_version(bcrypt::Version::TwoY);
+        let path = write(&dir, &format!("basic_auth_users:\n  alice: '{hash}'\n"));
+        let mut watch = WebConfigWatch::load(&path).expect("load");
+        // Short for the test, long beside a scrape every 100 ms even on a loaded machine.
+        watch.auth_ttl = Duration::from_secs(1);
+        let watch = Arc::new(watch);
+        let config = watch.current().expect("config");
+        assert_eq!(watch.authorized(&config, Some(&basic("alice", "right"))).await, Auth::Granted);
+
+        let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let mut flood = Vec::new();
+        for i in 0..300 {
+            let (watch, config, stop) = (watch.clone(), config.clone(), stop.clone());
+            flood.push(tokio::spawn(async move {
+                let mut outcomes = (0u32, 0u32);
+                while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                    match watch.authorized(&config, Some(&basic("alice", &format!("wrong{i}")))).await {
+                        Auth::Granted => panic!("a wrong password was granted"),
+                        Auth::Denied => outcomes.0 += 1,
+                        Auth::Busy => outcomes.1 += 1,
+                    }
+                    tokio::task::yield_now().await;
+                }
+                outcomes
+            }));
+        }
+        // Two and a half TTLs long, one scrape every 100 ms.
+        let mut slowest = Duration::ZERO;
+        for _ in 0..25 {
+            tokio::time::sleep(Duration::from_millis(100)).await;
+            let started = Instant::now();
+            let auth = watch.authorized(&config, Some(&basic("alice", "right"))).await;
+            slowest = slowest.max(started.elapsed());
+            assert_eq!(auth, Auth::Granted);
+        }
+        stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        let (mut denied, mut busy) = (0, 0);
+        for task in flood {
+            let (d, b) = task.await.expect("flood task");
+            denied += d;
+            busy += b;
+        }
+        assert!(slowest < Duration::from_millis(500), "the scraper waited {slowest:?}");
+        assert!(denied > 0 && busy > denied, "checked {denied}, turned away {busy}");
+        let _ = std::fs::remove_dir_all(dir);
+    }
+
+    proptest::proptest! {
+        // `scripts/fuzz-http` runs thousands.
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(
+            std::env::var("PROPTEST_CASES").ok().and_then(|c| c.parse().ok()).unwrap_or(128)
+        ))]
+
+        /// Any text: an error or a config, never a panic; and a value under `basic_auth_users`
+        /// that is not a hash is never quoted back.
+        #[test]
+        fn any_text_loads_or_fails_cleanly(
+            text in "(tls_server_config|http_server_config|basic_auth_users|headers|cert|key|client_ca|min_version|: |\\n|  |- |\\[|\\]|\\{|\\}|,|'|\"|#|!!|&a|\\*a|[a-zA-Z0-9$./]{1,12}){0,24}",
+            password in "[A-Za-z0-9_!%+=-]{8,24}",
+            style in 0usize..4,
+        ) {
+            let dir = tempdir();
+            let _ = load(&write(&dir, &text));
+            let quoted = match style {
+                0 => password.clone(),
+                1 => format!("'{password}'"),
+                2 => format!("\"{password}\""),
+                _ => format!("[{password}]"),
+            };
+            let path = write(&dir, &format!("basic_auth_users:\n  alice: {quoted}\n  bob: {quoted}\n"));
+            let err = load(&path).expect_err("a plaintext password");
+            proptest::prop_assert!(!err.contains(&password), "{}", err);
+            proptest::prop_assert!(err.contains(&path.display().to_string()), "{}", err);
+            let _ = std::fs::remove_dir_all(dir);
+        }
     }
 
     #[test]

@@ -57,21 +57,62 @@ impl Family {
 /// Latest snapshot of every producer.
 #[derive(Default)]
 pub struct State {
-    producers: RwLock<BTreeMap<String, Arc<Vec<Family>>>>,
+    producers: RwLock<Producers>,
     pub readiness: Readiness,
+}
+
+#[derive(Default)]
+struct Producers {
+    /// Each producer's snapshot, with the epoch it was last published in.
+    snapshots: BTreeMap<String, (u64, Arc<Vec<Family>>)>,
+    /// Changes on every publish and removal: what a scrape encoded is still good while it holds.
+    version: u64,
+    /// Bumped when the sources are replaced (a reload), to tell old producers from new ones.
+    epoch: u64,
 }
 
 impl State {
     pub fn publish(&self, producer: &str, families: Vec<Family>) {
         let mut guard = self.producers.write().unwrap_or_else(|p| p.into_inner());
-        guard.insert(producer.to_string(), Arc::new(families));
+        guard.version += 1;
+        let epoch = guard.epoch;
+        guard.snapshots.insert(producer.to_string(), (epoch, Arc::new(families)));
+    }
+
+    /// The version of the published state; any publish changes it.
+    pub fn version(&self) -> u64 {
+        self.producers.read().unwrap_or_else(|p| p.into_inner()).version
+    }
+
+    /// Called once the old sources have stopped and before new ones start: from now on, what
+    /// they publish (or announce with [`Readiness::expect`]) is what survives [`State::sweep`].
+    /// Old snapshots keep being served meanwhile, so a reload leaves no gap in the series.
+    pub fn begin_epoch(&self) {
+        let mut guard = self.producers.write().unwrap_or_else(|p| p.into_inner());
+        guard.epoch += 1;
+        self.readiness.clear();
+    }
+
+    /// Drops producers of earlier epochs that the new sources have not announced: the series of
+    /// a signal removed by a reload disappear instead of freezing.
+    pub fn sweep(&self) {
+        let pending = self.readiness.pending();
+        let mut guard = self.producers.write().unwrap_or_else(|p| p.into_inner());
+        let epoch = guard.epoch;
+        guard.snapshots.retain(|name, (e, _)| *e == epoch || pending.iter().any(|p| p == name));
+        guard.version += 1;
     }
 
     /// All families, merged by name (several producers may export one family) and sorted.
     pub fn gather(&self) -> Vec<Family> {
-        let snapshots: Vec<Arc<Vec<Family>>> = {
+        self.snapshot().1
+    }
+
+    /// [`State::gather`] with the version it was gathered at.
+    pub fn snapshot(&self) -> (u64, Vec<Family>) {
+        let (version, snapshots): (u64, Vec<Arc<Vec<Family>>>) = {
             let guard = self.producers.read().unwrap_or_else(|p| p.into_inner());
-            guard.values().cloned().collect()
+            (guard.version, guard.snapshots.values().map(|(_, s)| s.clone()).collect())
         };
         let mut merged: BTreeMap<&str, Family> = BTreeMap::new();
         for snapshot in &snapshots {
@@ -82,7 +123,7 @@ impl State {
                     .or_insert_with(|| family.clone());
             }
         }
-        merged.into_values().collect()
+        (version, merged.into_values().collect())
     }
 }
 
@@ -101,7 +142,42 @@ impl Readiness {
         self.pending.lock().unwrap_or_else(|p| p.into_inner()).remove(producer);
     }
 
+    /// Forgets every producer (a reload: the new sources announce theirs again).
+    fn clear(&self) {
+        self.pending.lock().unwrap_or_else(|p| p.into_inner()).clear();
+    }
+
     pub fn pending(&self) -> Vec<String> {
         self.pending.lock().unwrap_or_else(|p| p.into_inner()).iter().cloned().collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn family(name: &str) -> Vec<Family> {
+        vec![Family::new(name, "H.", MetricType::Gauge).with(&[], 1.0)]
+    }
+
+    #[test]
+    fn a_reload_keeps_old_snapshots_until_the_sweep_and_drops_only_unannounced_ones() {
+        let state = State::default();
+        state.publish("log:a", family("a"));
+        state.publish("sql:gone", family("gone"));
+        state.readiness.expect("sql:slow");
+        state.publish("sql:slow", family("slow"));
+        let before = state.version();
+
+        state.begin_epoch();
+        assert!(state.readiness.pending().is_empty());
+        // The new sources: `log:a` publishes at once, `sql:slow` only announces itself.
+        state.publish("log:a", family("a"));
+        state.readiness.expect("sql:slow");
+        let names = |s: &State| s.gather().into_iter().map(|f| f.name).collect::<Vec<_>>();
+        assert_eq!(names(&state), ["a", "gone", "slow"], "nothing vanishes before the sweep");
+        state.sweep();
+        assert_eq!(names(&state), ["a", "slow"]);
+        assert!(state.version() > before);
     }
 }
