@@ -388,14 +388,19 @@ pub fn spawn_all(model: &Model, state: Arc<State>, shutdown: Arc<AtomicBool>) ->
         Some(dir) if !used.is_empty() => StateDirLock::acquire(dir)?.map(Arc::new),
         _ => None,
     };
+    // Every runner is built before any thread starts, so a source that fails to build leaves no
+    // thread behind holding the state_dir lock (a reload then falls back to the old sources).
+    let mut runners = Vec::new();
     for (id, log) in model.logs.iter().filter(|(id, _)| used.contains(id.as_str())) {
-        let mut runner = LogRunner::new(model, id, log).map_err(|e| format!("log `{id}`: {e}"))?;
+        runners.push((LogRunner::new(model, id, log).map_err(|e| format!("log `{id}`: {e}"))?, log.paths.clone()));
+    }
+    for (mut runner, paths) in runners {
+        let id = runner.id.clone();
         let state = state.clone();
         let shutdown = shutdown.clone();
         let lock = lock.clone();
         let producer = format!("log:{id}");
         state.publish(&producer, runner.families());
-        let paths = log.paths.clone();
         let handle = std::thread::Builder::new()
             .name(format!("log-{id}"))
             .spawn(move || {
