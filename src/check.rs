@@ -5,6 +5,7 @@
 use sqlx::postgres::{PgDatabaseError, PgPool};
 use sqlx::{AssertSqlSafe, Column, Executor, SqlSafeStr, Statement};
 
+use crate::sources::sql::secret::scrub;
 use crate::spec::{LabelDef, Model, Source};
 
 /// One problem found in the database, naming the signal and the place in its query.
@@ -42,9 +43,11 @@ pub async fn check_database(model: &Model, pool: &PgPool) -> Vec<QueryProblem> {
                     let (line, column) = position_in(&sql.query, pos);
                     message = format!("query line {line}, column {column}: {message}");
                 }
-                problems.push(QueryProblem { signal: id, message });
+                problems.push(QueryProblem { signal: id, message: scrub(&message) });
             }
-            Err(e) => problems.push(QueryProblem { signal: id, message: format!("cannot check the query: {e}") }),
+            Err(e) => {
+                problems.push(QueryProblem { signal: id, message: scrub(&format!("cannot check the query: {e}")) })
+            }
             Ok(described) => {
                 let columns: Vec<&str> = described.columns().iter().map(|c| c.name()).collect();
                 for metric in &signal.signal.metrics {

@@ -38,9 +38,7 @@ pub async fn run(model: Model, spec_dir: &Path) -> Result<(), ServeError> {
     let has_sql = model.enabled_signals().any(|s| matches!(s.signal.source, Source::Sql(_)));
     if let (true, Some(db)) = (has_sql, &model.config.database) {
         let url = sql::dsn::read_url(db, spec_dir).map_err(ServeError::Database)?;
-        let options: PgConnectOptions = url
-            .parse()
-            .map_err(|_| ServeError::Database(format!("invalid connection URL {}", sql::dsn::redact(&url))))?;
+        let options: PgConnectOptions = sql::dsn::parse(&url).map_err(ServeError::Database)?;
         tracing::info!(database = %sql::dsn::redact(&url), "reading the database in the background");
         let pool = sql::pool(options, db.max_connections, db.connect_timeout.0);
         sql::spawn_all(&model, pool, state.clone());

@@ -4,17 +4,19 @@
 
 mod decode;
 pub mod dsn;
+pub mod secret;
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use sqlx::AssertSqlSafe;
-use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions, PgRow};
+use sqlx::pool::PoolConnection;
+use sqlx::postgres::{PgConnectOptions, PgConnection, PgPool, PgPoolOptions, PgRow};
+use sqlx::{AssertSqlSafe, Connection, Postgres};
 
 use crate::sources::health::{ErrorKind, HealthMetrics, KEEP_VALUES_FOR_INTERVALS, PollHealth};
 use crate::sources::logs::rules::{MAX_SERIES_PER_METRIC, OVERFLOW_VALUE};
-use crate::spec::{LabelDef, Model, ResolvedSignal, Source};
+use crate::spec::{LabelDef, MetricType, Model, ResolvedSignal, Source};
 use crate::state::{Family, State};
 
 /// Why a query run failed; exported as the `kind` label of the error counter.
@@ -68,32 +70,126 @@ impl From<sqlx::Error> for QueryError {
             }
             _ => QueryErrorKind::Connect,
         };
-        QueryError { kind, message: e.to_string() }
+        // Driver and server texts pass through the scrubber: none is known to quote the password,
+        // and none ever will be printed if one does.
+        QueryError { kind, message: secret::scrub(&e.to_string()) }
     }
 }
 
+/// Rows one run reads at most: past the series cap the rest is not fetched (the connection is
+/// closed, which ends the query on the server) and the run counts as truncated.
+pub const MAX_ROWS: usize = MAX_SERIES_PER_METRIC;
+
+/// Server-side keepalive: a server whose client vanished without a FIN (a NAT dropped the flow, a
+/// host died) frees the backend after about 60 + 3 x 10 seconds instead of the kernel's two hours.
+/// The client side needs none: no call waits longer than its deadline (see [`run_query`]), and a
+/// connection that missed a deadline is closed, never reused. (sqlx has no socket option for it.)
+const SERVER_KEEPALIVE: [(&str, &str); 3] =
+    [("tcp_keepalives_idle", "60"), ("tcp_keepalives_interval", "10"), ("tcp_keepalives_count", "3")];
+
 /// Builds the pool without connecting: the exporter starts, and serves, with the database down.
 pub fn pool(options: PgConnectOptions, max_connections: u32, acquire_timeout: Duration) -> PgPool {
-    let options = options.application_name("integration-exporter").options([("default_transaction_read_only", "on")]);
+    let options = options
+        .application_name("integration-exporter")
+        .options([("default_transaction_read_only", "on")])
+        .options(SERVER_KEEPALIVE);
     PgPoolOptions::new()
         .max_connections(max_connections.max(1))
         .min_connections(0)
-        .acquire_timeout(acquire_timeout)
+        .acquire_timeout(at_least(acquire_timeout, MIN_WAIT))
         .idle_timeout(Some(Duration::from_secs(300)))
         .test_before_acquire(true)
         .connect_lazy_with(options)
 }
 
-/// Runs one query once, in a read-only transaction with the given server-side timeout.
-pub async fn run_query(pool: &PgPool, query: &str, timeout: Duration) -> Result<Vec<PgRow>, QueryError> {
-    let mut tx = pool.begin().await?;
+/// Shortest wait any timer here accepts: a zero duration (which the spec rejects) would make a
+/// timer that never waits or, for tokio's interval, a panic.
+const MIN_WAIT: Duration = Duration::from_millis(10);
+
+fn at_least(d: Duration, min: Duration) -> Duration {
+    d.max(min)
+}
+
+/// How long past the server-side `statement_timeout` the client waits on its own: the server
+/// cancels at the timeout and says so at once, so silence past this margin means the network or
+/// the server is gone. A quarter of the timeout, between 100 ms and 2 s.
+pub fn deadline(timeout: Duration) -> Duration {
+    let timeout = at_least(timeout, MIN_WAIT);
+    timeout + (timeout / 4).clamp(Duration::from_millis(100), Duration::from_secs(2))
+}
+
+/// What one run read.
+#[derive(Debug, Default)]
+pub struct QueryRows {
+    pub rows: Vec<PgRow>,
+    /// More than [`MAX_ROWS`] rows came back; only the first ones were read.
+    pub truncated: bool,
+}
+
+/// Runs one query once, in a read-only transaction with the given server-side timeout and a
+/// client-side deadline a little past it. A connection that misses the deadline, or whose result
+/// was cut short, is closed rather than returned to the pool: whatever it was waiting for could
+/// still arrive, or never.
+pub async fn run_query(pool: &PgPool, query: &str, timeout: Duration) -> Result<QueryRows, QueryError> {
+    let deadline = deadline(timeout);
+    let mut conn = pool.acquire().await?;
+    match tokio::time::timeout(deadline, read_rows(&mut conn, query, timeout)).await {
+        Ok(Ok(rows)) if !rows.truncated => {
+            give_back(conn, deadline).await;
+            Ok(rows)
+        }
+        Ok(Ok(rows)) => {
+            drop(conn.detach());
+            Ok(rows)
+        }
+        Ok(Err(e)) => {
+            if e.kind == QueryErrorKind::Connect {
+                drop(conn.detach());
+            } else {
+                give_back(conn, deadline).await;
+            }
+            Err(e)
+        }
+        Err(_) => {
+            drop(conn.detach());
+            Err(QueryError {
+                kind: QueryErrorKind::Timeout,
+                message: format!(
+                    "no answer within {} ms (statement timeout plus a margin); the connection was closed",
+                    deadline.as_millis()
+                ),
+            })
+        }
+    }
+}
+
+/// Returns a connection to the pool within a bound. sqlx pings a connection on its way back, and
+/// on a network that silently drops packets that ping would hold the pool slot for ever; past the
+/// bound the return is abandoned, which closes the connection and frees the slot.
+async fn give_back(mut conn: PoolConnection<Postgres>, within: Duration) {
+    let _ = tokio::time::timeout(within, conn.return_to_pool()).await;
+}
+
+async fn read_rows(conn: &mut PgConnection, query: &str, timeout: Duration) -> Result<QueryRows, QueryError> {
+    let mut tx = conn.begin().await?;
     sqlx::query("SET TRANSACTION READ ONLY").execute(&mut *tx).await?;
     let set_timeout = format!("SET LOCAL statement_timeout = {}", timeout.as_millis().max(1));
     sqlx::query(AssertSqlSafe(set_timeout)).execute(&mut *tx).await?;
-    let rows = sqlx::query(AssertSqlSafe(query.to_string())).fetch_all(&mut *tx).await?;
+    let mut out = QueryRows::default();
+    {
+        let mut stream = sqlx::query(AssertSqlSafe(query.to_string())).fetch(&mut *tx);
+        while let Some(row) = std::future::poll_fn(|cx| stream.as_mut().poll_next(cx)).await {
+            if out.rows.len() == MAX_ROWS {
+                out.truncated = true;
+                // The caller closes the connection; the rest of the result is never read.
+                return Ok(out);
+            }
+            out.rows.push(row?);
+        }
+    }
     // Nothing was written; rolling back releases the snapshot as cheaply as a commit.
     tx.rollback().await?;
-    Ok(rows)
+    Ok(out)
 }
 
 /// Turns result rows into the signal's families. Fixed-value labels are zero-filled.
@@ -166,6 +262,11 @@ const HEALTH: HealthMetrics = HealthMetrics {
     ),
 };
 
+const TRUNCATED: (&str, &str) = (
+    "integration_exporter_query_truncated_total",
+    "Query runs whose result had more rows than the series cap; only the first rows were read.",
+);
+
 /// Starts one task per SQL signal. Each waits for its own previous run before the next one.
 pub fn spawn_all(model: &Model, pool: PgPool, state: Arc<State>) -> Vec<tokio::task::JoinHandle<()>> {
     let mut handles = Vec::new();
@@ -187,14 +288,25 @@ pub fn spawn_all(model: &Model, pool: PgPool, state: Arc<State>) -> Vec<tokio::t
             // The last values and when they were read.
             let mut last: Option<(Vec<Family>, Instant)> = None;
             state.publish(&producer, health.families(&HEALTH, &id));
-            let mut ticker = tokio::time::interval_at(tokio::time::Instant::now() + offset, signal.interval.0);
+            let mut truncated_runs = 0u64;
+            // The spec rejects a zero interval; a zero here would panic tokio's interval.
+            let interval = at_least(signal.interval.0, MIN_WAIT);
+            let mut ticker = tokio::time::interval_at(tokio::time::Instant::now() + offset, interval);
             // A slow run delays the next one instead of queueing a burst behind it.
             ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
             loop {
                 ticker.tick().await;
                 let started = Instant::now();
                 let result = match run_query(&pool, &sql.query, signal.timeout.0).await {
-                    Ok(rows) => rows_to_families(&signal, &rows),
+                    Ok(read) => {
+                        if read.truncated {
+                            if truncated_runs == 0 {
+                                tracing::warn!(signal = %id, max_rows = MAX_ROWS, "query returned more rows than the series cap; the rest is not read");
+                            }
+                            truncated_runs += 1;
+                        }
+                        rows_to_families(&signal, &read.rows)
+                    }
                     Err(e) => Err(e),
                 };
                 let duration = started.elapsed().as_secs_f64();
@@ -217,6 +329,10 @@ pub fn spawn_all(model: &Model, pool: PgPool, state: Arc<State>) -> Vec<tokio::t
                 }
                 let mut families = last.as_ref().map(|(f, _)| f.clone()).unwrap_or_default();
                 families.extend(health.families(&HEALTH, &id));
+                families.push(
+                    Family::new(TRUNCATED.0, TRUNCATED.1, MetricType::Counter)
+                        .with(&[("signal", id.as_str())], truncated_runs as f64),
+                );
                 state.publish(&producer, families);
                 state.readiness.done(&producer);
             }
