@@ -7,6 +7,7 @@
 pub mod exporter;
 pub mod fidelity;
 pub mod lines;
+pub mod proxy;
 
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
