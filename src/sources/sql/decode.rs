@@ -62,8 +62,8 @@ pub fn label(row: &PgRow, name: &str) -> Result<String, QueryError> {
         "INT4" => Ok(row.try_get::<i32, _>(i)?.to_string()),
         "INT2" => Ok(row.try_get::<i16, _>(i)?.to_string()),
         "OID" => Ok(row.try_get::<Oid, _>(i)?.0.to_string()),
-        "FLOAT8" => Ok(float_text(row.try_get::<f64, _>(i)?)),
-        "FLOAT4" => Ok(float_text(f64::from(row.try_get::<f32, _>(i)?))),
+        "FLOAT8" => Ok(float8_text(row.try_get::<f64, _>(i)?)),
+        "FLOAT4" => Ok(float4_text(row.try_get::<f32, _>(i)?)),
         "UUID" => uuid_text(&raw, name),
         "NUMERIC" => numeric_text(&raw, name),
         _ => {
@@ -81,14 +81,36 @@ pub fn label(row: &PgRow, name: &str) -> Result<String, QueryError> {
     }
 }
 
-/// Floats the way PostgreSQL prints them: `1.5`, `2`, `NaN`, `Infinity`.
-fn float_text(value: f64) -> String {
-    match value {
-        v if v.is_nan() => "NaN".into(),
-        v if v == f64::INFINITY => "Infinity".into(),
-        v if v == f64::NEG_INFINITY => "-Infinity".into(),
-        v => v.to_string(),
+/// Floats the way PostgreSQL prints them (shortest exact digits): `1.5`, `-2`, `1e+20`,
+/// `1.5e-05`, `NaN`, `Infinity`. Scientific below 1e-4 and from 10^`digits` on, `digits` being 15
+/// for float8 and 6 for float4, as PostgreSQL does.
+fn float_text(shortest: String, scientific: String, digits: i32, nan: bool, infinite: Option<bool>) -> String {
+    if nan {
+        return "NaN".into();
     }
+    match infinite {
+        Some(true) => return "-Infinity".into(),
+        Some(false) => return "Infinity".into(),
+        None => {}
+    }
+    let Some((mantissa, exponent)) = scientific.split_once('e') else { return shortest };
+    let Ok(exponent) = exponent.parse::<i32>() else { return shortest };
+    if exponent < -4 || exponent >= digits {
+        let sign = if exponent < 0 { '-' } else { '+' };
+        format!("{mantissa}e{sign}{:02}", exponent.abs())
+    } else {
+        shortest
+    }
+}
+
+fn float8_text(v: f64) -> String {
+    let infinite = v.is_infinite().then_some(v < 0.0);
+    float_text(v.to_string(), format!("{v:e}"), 15, v.is_nan(), infinite)
+}
+
+fn float4_text(v: f32) -> String {
+    let infinite = v.is_infinite().then_some(v < 0.0);
+    float_text(v.to_string(), format!("{v:e}"), 6, v.is_nan(), infinite)
 }
 
 fn bytes<'r>(raw: &PgValueRef<'r>, name: &str) -> Result<&'r [u8], QueryError> {
