@@ -7,7 +7,9 @@ mod support;
 
 use std::time::{Duration, Instant};
 
-use integration_exporter::sources::sql::{MAX_ROWS, QueryErrorKind, dsn, pool, rows_to_families, run_query};
+use integration_exporter::sources::sql::{
+    MAX_ROWS, QueryErrorKind, dsn, pool, rows_to_families, run_query, run_signal,
+};
 use integration_exporter::spec::{Model, SourceText};
 use integration_exporter::state::SampleValue;
 use support::TestDb;
@@ -114,6 +116,39 @@ async fn rows_past_the_cap_are_not_read() {
         .await
         .expect("exactly the cap");
     assert!(!exact.truncated && exact.rows.len() == MAX_ROWS);
+}
+
+#[tokio::test]
+async fn series_past_the_cap_are_not_read() {
+    let db = TestDb::new().await;
+    let pool = pool(dsn::parse(&db.url).expect("url"), 1, Duration::from_secs(5));
+    let cap = integration_exporter::sources::logs::rules::MAX_SERIES_PER_METRIC;
+    // A label with a value per row (a user id by mistake): reading stops at the first row that
+    // would open series cap + 1.
+    let model = signal_with_label("SELECT generate_series(1, 10000000) AS l, 1 AS value");
+    let started = Instant::now();
+    let (families, truncated) = run_signal(
+        &pool,
+        &model.signals[0],
+        "SELECT generate_series(1, 10000000) AS l, 1 AS value",
+        Duration::from_secs(30),
+    )
+    .await
+    .expect("query");
+    assert!(truncated);
+    assert_eq!(families[0].samples.len(), cap);
+    assert!(started.elapsed() < Duration::from_secs(3), "took {:?}", started.elapsed());
+    // Many rows, few series: all read and summed, as a GROUP BY would.
+    let (families, truncated) = run_signal(
+        &pool,
+        &model.signals[0],
+        "SELECT 'same' AS l, 1 AS value FROM generate_series(1, 5000)",
+        Duration::from_secs(5),
+    )
+    .await
+    .expect("the pool's slot is free again");
+    assert!(!truncated);
+    assert!(matches!(families[0].samples[0].value, SampleValue::Scalar(v) if v == 5000.0));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -5,8 +5,10 @@
 mod decode;
 pub mod dsn;
 pub mod secret;
+mod series;
 
-use std::collections::BTreeMap;
+pub use series::{Series, rows_to_families};
+
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -15,8 +17,8 @@ use sqlx::postgres::{PgConnectOptions, PgConnection, PgPool, PgPoolOptions, PgRo
 use sqlx::{AssertSqlSafe, Connection, Postgres};
 
 use crate::sources::health::{ErrorKind, HealthMetrics, KEEP_VALUES_FOR_INTERVALS, PollHealth};
-use crate::sources::logs::rules::{MAX_SERIES_PER_METRIC, OVERFLOW_VALUE};
-use crate::spec::{LabelDef, MetricType, Model, ResolvedSignal, Source};
+use crate::sources::logs::rules::MAX_SERIES_PER_METRIC;
+use crate::spec::{MetricType, Model, ResolvedSignal, Source};
 use crate::state::{Family, State};
 
 /// Why a query run failed; exported as the `kind` label of the error counter.
@@ -76,9 +78,9 @@ impl From<sqlx::Error> for QueryError {
     }
 }
 
-/// Rows one run reads at most: past the series cap the rest is not fetched (the connection is
-/// closed, which ends the query on the server) and the run counts as truncated.
-pub const MAX_ROWS: usize = MAX_SERIES_PER_METRIC;
+/// Rows [`run_query`] keeps at most; past them the rest is not fetched (the connection is closed,
+/// which ends the query on the server).
+pub const MAX_ROWS: usize = 10_000;
 
 /// Server-side keepalive: a server whose client vanished without a FIN (a NAT dropped the flow, a
 /// host died) frees the backend after about 60 + 3 x 10 seconds instead of the kernel's two hours.
@@ -118,7 +120,7 @@ pub fn deadline(timeout: Duration) -> Duration {
     timeout + (timeout / 4).clamp(Duration::from_millis(100), Duration::from_secs(2))
 }
 
-/// What one run read.
+/// What [`run_query`] read.
 #[derive(Debug, Default)]
 pub struct QueryRows {
     pub rows: Vec<PgRow>,
@@ -126,21 +128,55 @@ pub struct QueryRows {
     pub truncated: bool,
 }
 
+/// Runs one query once and keeps its rows, at most [`MAX_ROWS`] (for `check` and tests; the
+/// exporter's own runs go through [`run_signal`], which keeps series, not rows).
+pub async fn run_query(pool: &PgPool, query: &str, timeout: Duration) -> Result<QueryRows, QueryError> {
+    let mut rows = Vec::new();
+    let truncated = run_streaming(pool, query, timeout, &mut |row| {
+        if rows.len() == MAX_ROWS {
+            return Ok(false);
+        }
+        rows.push(row);
+        Ok(true)
+    })
+    .await?;
+    Ok(QueryRows { rows, truncated })
+}
+
+/// Runs a signal's query once: its families, and whether the result had more series than the
+/// cap (the rows past the first one too many are never fetched).
+pub async fn run_signal(
+    pool: &PgPool,
+    signal: &ResolvedSignal,
+    query: &str,
+    timeout: Duration,
+) -> Result<(Vec<Family>, bool), QueryError> {
+    let mut series = Series::new(signal);
+    let truncated = run_streaming(pool, query, timeout, &mut |row| series.add(&row)).await?;
+    Ok((series.families(), truncated))
+}
+
 /// Runs one query once, in a read-only transaction with the given server-side timeout and a
-/// client-side deadline a little past it. A connection that misses the deadline, or whose result
+/// client-side deadline a little past it, handing each row to `on_row` until it says stop.
+/// Returns whether it was stopped early. A connection that misses the deadline, or whose result
 /// was cut short, is closed rather than returned to the pool: whatever it was waiting for could
 /// still arrive, or never.
-pub async fn run_query(pool: &PgPool, query: &str, timeout: Duration) -> Result<QueryRows, QueryError> {
+async fn run_streaming(
+    pool: &PgPool,
+    query: &str,
+    timeout: Duration,
+    on_row: &mut (dyn FnMut(PgRow) -> Result<bool, QueryError> + Send),
+) -> Result<bool, QueryError> {
     let deadline = deadline(timeout);
     let mut conn = pool.acquire().await?;
-    match tokio::time::timeout(deadline, read_rows(&mut conn, query, timeout)).await {
-        Ok(Ok(rows)) if !rows.truncated => {
+    match tokio::time::timeout(deadline, read_rows(&mut conn, query, timeout, on_row)).await {
+        Ok(Ok(false)) => {
             give_back(conn, deadline).await;
-            Ok(rows)
+            Ok(false)
         }
-        Ok(Ok(rows)) => {
+        Ok(Ok(true)) => {
             drop(conn.detach());
-            Ok(rows)
+            Ok(true)
         }
         Ok(Err(e)) => {
             if e.kind == QueryErrorKind::Connect {
@@ -170,80 +206,29 @@ async fn give_back(mut conn: PoolConnection<Postgres>, within: Duration) {
     let _ = tokio::time::timeout(within, conn.return_to_pool()).await;
 }
 
-async fn read_rows(conn: &mut PgConnection, query: &str, timeout: Duration) -> Result<QueryRows, QueryError> {
+/// Whether `on_row` stopped the reading early.
+async fn read_rows(
+    conn: &mut PgConnection,
+    query: &str,
+    timeout: Duration,
+    on_row: &mut (dyn FnMut(PgRow) -> Result<bool, QueryError> + Send),
+) -> Result<bool, QueryError> {
     let mut tx = conn.begin().await?;
     sqlx::query("SET TRANSACTION READ ONLY").execute(&mut *tx).await?;
     let set_timeout = format!("SET LOCAL statement_timeout = {}", timeout.as_millis().max(1));
     sqlx::query(AssertSqlSafe(set_timeout)).execute(&mut *tx).await?;
-    let mut out = QueryRows::default();
     {
         let mut stream = sqlx::query(AssertSqlSafe(query.to_string())).fetch(&mut *tx);
         while let Some(row) = std::future::poll_fn(|cx| stream.as_mut().poll_next(cx)).await {
-            if out.rows.len() == MAX_ROWS {
-                out.truncated = true;
+            if !on_row(row?)? {
                 // The caller closes the connection; the rest of the result is never read.
-                return Ok(out);
+                return Ok(true);
             }
-            out.rows.push(row?);
         }
     }
     // Nothing was written; rolling back releases the snapshot as cheaply as a commit.
     tx.rollback().await?;
-    Ok(out)
-}
-
-/// Turns result rows into the signal's families. Fixed-value labels are zero-filled.
-pub fn rows_to_families(signal: &ResolvedSignal, rows: &[PgRow]) -> Result<Vec<Family>, QueryError> {
-    let mut families = Vec::new();
-    for metric in &signal.signal.metrics {
-        let column = metric.column.as_deref().unwrap_or("value");
-        let label_names: Vec<&str> = metric.labels.iter().map(LabelDef::name).collect();
-        let mut values: BTreeMap<Vec<String>, f64> = BTreeMap::new();
-        for row in rows {
-            let mut labels = Vec::with_capacity(label_names.len());
-            for name in &label_names {
-                labels.push(decode::label(row, name)?);
-            }
-            let Some(value) = decode::number(row, column)? else { continue };
-            // A label column with more values than any dashboard can show (a user id by
-            // mistake) must not grow without bound: the rest lands in one overflow series.
-            if !values.contains_key(&labels) && values.len() >= MAX_SERIES_PER_METRIC {
-                labels = vec![OVERFLOW_VALUE.to_string(); labels.len()];
-            }
-            // Two rows with the same labels are summed, as a GROUP BY would.
-            *values.entry(labels).or_default() += value;
-        }
-        if !metric.labels.is_empty() && metric.labels.iter().all(|l| l.fixed_values().is_some()) {
-            for combo in fixed_combinations(&metric.labels) {
-                values.entry(combo).or_insert(0.0);
-            }
-        }
-        let mut family = Family::new(&metric.name, &metric.help, metric.kind);
-        for (labels, value) in values {
-            let pairs: Vec<(&str, &str)> = label_names.iter().copied().zip(labels.iter().map(String::as_str)).collect();
-            family.push(&pairs, value);
-        }
-        families.push(family);
-    }
-    Ok(families)
-}
-
-fn fixed_combinations(labels: &[LabelDef]) -> Vec<Vec<String>> {
-    let mut combos: Vec<Vec<String>> = vec![vec![]];
-    for label in labels {
-        let values = label.fixed_values().unwrap_or_default();
-        combos = combos
-            .into_iter()
-            .flat_map(|p| {
-                values.iter().map(move |v| {
-                    let mut n = p.clone();
-                    n.push(v.clone());
-                    n
-                })
-            })
-            .collect();
-    }
-    combos
+    Ok(false)
 }
 
 /// Gap between the first runs of consecutive queries.
@@ -264,7 +249,7 @@ const HEALTH: HealthMetrics = HealthMetrics {
 
 const TRUNCATED: (&str, &str) = (
     "integration_exporter_query_truncated_total",
-    "Query runs whose result had more rows than the series cap; only the first rows were read.",
+    "Query runs whose result had more series than the cap; the rows past it were not read.",
 );
 
 /// Starts one task per SQL signal. Each waits for its own previous run before the next one.
@@ -297,15 +282,15 @@ pub fn spawn_all(model: &Model, pool: PgPool, state: Arc<State>) -> Vec<tokio::t
             loop {
                 ticker.tick().await;
                 let started = Instant::now();
-                let result = match run_query(&pool, &sql.query, signal.timeout.0).await {
-                    Ok(read) => {
-                        if read.truncated {
+                let result = match run_signal(&pool, &signal, &sql.query, signal.timeout.0).await {
+                    Ok((families, truncated)) => {
+                        if truncated {
                             if truncated_runs == 0 {
-                                tracing::warn!(signal = %id, max_rows = MAX_ROWS, "query returned more rows than the series cap; the rest is not read");
+                                tracing::warn!(signal = %id, max_series = MAX_SERIES_PER_METRIC, "query returned more series than the cap; the rows past it are not read");
                             }
                             truncated_runs += 1;
                         }
-                        rows_to_families(&signal, &read.rows)
+                        Ok(families)
                     }
                     Err(e) => Err(e),
                 };
