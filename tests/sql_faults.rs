@@ -187,7 +187,7 @@ fn database_stopped_black_holed_and_back() {
     let mut figures = Vec::new();
     for round in 1..=rounds {
         for fault in ["stopped", "black-holed"] {
-            std::thread::sleep(Duration::from_millis(1500));
+            std::thread::sleep(Duration::from_millis(500));
             // Mid-query: the slow signal's query is running on the server when the fault hits.
             assert!(wait_for_sleeping_query(&admin), "the slow query never showed in pg_stat_activity");
             let at = Instant::now();
@@ -196,7 +196,7 @@ fn database_stopped_black_holed_and_back() {
                 _ => proxy.black_hole(),
             }
             let failed = sampler.wait_all(at, 0.0, Duration::from_secs(15));
-            std::thread::sleep(Duration::from_millis(1500));
+            std::thread::sleep(Duration::from_millis(1000));
             match fault {
                 "stopped" => cluster.restart(),
                 _ => proxy.restore(),
