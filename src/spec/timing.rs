@@ -206,7 +206,7 @@ mod tests {
             let text = format!(
                 "database: {{url_env: DATABASE_URL, connect_timeout: '{connect}'}}\n\
                  sql_defaults: {{interval: '{interval}', timeout: '{timeout}'}}\n\
-                 logs:\n  app: {{paths: [/tmp/x.log], rotate_wait: '{rotate}'}}\n\
+                 logs:\n  app: {{paths: [x.log], rotate_wait: '{rotate}'}}\n\
                  packs:\n  token_refresh:\n    signals:\n      token_refresh.degraded_watchers: {{interval: '{over}', timeout: '{over}'}}\n\
                  \x20   alerts:\n      IntegrationTokenRefreshTokensExpiring: {{for: '{window}'}}\n"
             );
