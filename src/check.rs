@@ -5,6 +5,7 @@
 use sqlx::postgres::{PgDatabaseError, PgPool};
 use sqlx::{AssertSqlSafe, Column, Executor, SqlSafeStr, Statement};
 
+use crate::sources::sql::secret::scrub;
 use crate::spec::{LabelDef, Model, Source};
 
 /// One problem found in the database, naming the signal and the place in its query.
@@ -33,7 +34,20 @@ pub async fn check_database(model: &Model, pool: &PgPool) -> Vec<QueryProblem> {
     for signal in model.enabled_signals() {
         let Source::Sql(sql) = &signal.signal.source else { continue };
         let id = signal.signal.id.clone();
-        match pool.prepare(AssertSqlSafe(sql.query.clone()).into_sql_str()).await {
+        // Bounded like a run: a database that stops answering must not hang `check`.
+        let deadline = crate::sources::sql::deadline(signal.timeout.0);
+        let prepared =
+            match tokio::time::timeout(deadline, pool.prepare(AssertSqlSafe(sql.query.clone()).into_sql_str())).await {
+                Ok(prepared) => prepared,
+                Err(_) => {
+                    problems.push(QueryProblem {
+                        signal: id,
+                        message: format!("the database did not answer within {} ms", deadline.as_millis()),
+                    });
+                    continue;
+                }
+            };
+        match prepared {
             Err(sqlx::Error::Database(db)) => {
                 let mut message = db.message().to_string();
                 if let Some(pg) = db.try_downcast_ref::<PgDatabaseError>()
@@ -42,9 +56,11 @@ pub async fn check_database(model: &Model, pool: &PgPool) -> Vec<QueryProblem> {
                     let (line, column) = position_in(&sql.query, pos);
                     message = format!("query line {line}, column {column}: {message}");
                 }
-                problems.push(QueryProblem { signal: id, message });
+                problems.push(QueryProblem { signal: id, message: scrub(&message) });
             }
-            Err(e) => problems.push(QueryProblem { signal: id, message: format!("cannot check the query: {e}") }),
+            Err(e) => {
+                problems.push(QueryProblem { signal: id, message: scrub(&format!("cannot check the query: {e}")) })
+            }
             Ok(described) => {
                 let columns: Vec<&str> = described.columns().iter().map(|c| c.name()).collect();
                 for metric in &signal.signal.metrics {

@@ -204,9 +204,12 @@ fn main() -> ExitCode {
                         return ExitCode::FAILURE;
                     }
                 };
-                let Ok(options) = url.parse() else {
-                    eprintln!("invalid connection URL {}", sources::sql::dsn::redact(&url));
-                    return ExitCode::FAILURE;
+                let options = match sources::sql::dsn::parse(&url) {
+                    Ok(o) => o,
+                    Err(e) => {
+                        eprintln!("{e}");
+                        return ExitCode::FAILURE;
+                    }
                 };
                 let runtime = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
                     Ok(r) => r,

@@ -244,7 +244,7 @@ fn database(model: &Model, spec_dir: &Path) -> Result<Option<(PgConnectOptions, 
     };
     let url = sql::dsn::read_url(db, spec_dir)?;
     let redacted = sql::dsn::redact(&url);
-    let options: PgConnectOptions = url.parse().map_err(|_| format!("invalid connection URL {redacted}"))?;
+    let options: PgConnectOptions = sql::dsn::parse(&url)?;
     Ok(Some((options, redacted)))
 }
 

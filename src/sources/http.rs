@@ -441,7 +441,8 @@ pub fn spawn_all(model: &Model, state: Arc<State>) -> Vec<tokio::task::JoinHandl
             let producer = format!("http:{}", signal.signal.id);
             let mut poller = HttpPoller::new(&signal);
             state.publish(&producer, poller.health.poll.families(&HEALTH, &poller.id));
-            let mut ticker = tokio::time::interval(signal.interval.0);
+            // The spec rejects a zero interval; a zero here would panic tokio's interval.
+            let mut ticker = tokio::time::interval(signal.interval.0.max(Duration::from_millis(10)));
             ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
             loop {
                 ticker.tick().await;

@@ -61,7 +61,10 @@ fn default_runbook_base_url() -> String {
 }
 
 /// How to reach PostgreSQL. Give exactly one of `url_env` or `url_file`; the URL (and so its
-/// password) is never printed or exported.
+/// password) is never printed or exported. Accepted: `postgres://user:password@host:port/db?...`
+/// (a password may hold `@ / ? #` as they are, or percent-encoded) and libpq's
+/// `host=... port=... user=... password='...' dbname=...`; parameters are libpq's (`sslmode`,
+/// `sslrootcert`, `application_name`, `options`, ...), and an unknown one is an error.
 #[derive(Clone, Debug, Deserialize, Serialize, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct DatabaseConfig {
@@ -75,7 +78,7 @@ pub struct DatabaseConfig {
     #[serde(default = "default_max_connections")]
     pub max_connections: u32,
     /// Give up connecting after this long; the query counts a `connect` error and retries on its
-    /// next interval.
+    /// next interval. From 100ms to 10m.
     #[serde(default = "default_connect_timeout")]
     pub connect_timeout: PromDuration,
 }
@@ -90,10 +93,13 @@ fn default_connect_timeout() -> PromDuration {
 #[derive(Clone, Debug, Deserialize, Serialize, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct SqlDefaults {
-    /// How often each query runs.
+    /// How often each query runs. From 100ms to 1d.
     #[serde(default = "default_sql_interval")]
     pub interval: PromDuration,
-    /// Server-side `statement_timeout` per query.
+    /// Server-side `statement_timeout` per query, from 10ms to 1h; the exporter itself gives up
+    /// a quarter of it later (at least 100ms, at most 2s) and closes the connection, so a
+    /// database that stops answering cannot hold a signal. May exceed the interval: a run never
+    /// overlaps the next one, it delays it.
     #[serde(default = "default_sql_timeout")]
     pub timeout: PromDuration,
 }
@@ -160,13 +166,14 @@ pub struct AlertmanagerSettings {
     /// Labels that put alerts into one notification (default `[alertname, signal]`).
     #[serde(default = "default_am_group_by")]
     pub group_by: Vec<String>,
-    /// How long a new group waits for more alerts before its first notification (default `30s`).
+    /// How long a new group waits for more alerts before its first notification (default `30s`;
+    /// 0 to 1d).
     #[serde(default = "default_am_group_wait")]
     pub group_wait: PromDuration,
-    /// How long a group waits before notifying about alerts added to it (default `5m`).
+    /// How long a group waits before notifying about alerts added to it (default `5m`; at least 1s).
     #[serde(default = "default_am_group_interval")]
     pub group_interval: PromDuration,
-    /// How often a still-firing group is notified again (default `4h`).
+    /// How often a still-firing group is notified again (default `4h`; at least 1s).
     #[serde(default = "default_am_repeat_interval")]
     pub repeat_interval: PromDuration,
 }
@@ -292,7 +299,7 @@ pub struct AlertOverride {
     /// New `for` duration.
     #[serde(default, rename = "for")]
     pub for_: Option<PromDuration>,
-    /// New window, for alerts over a window.
+    /// New window, for alerts over a window (at least 1s).
     #[serde(default)]
     pub window: Option<PromDuration>,
     /// New smallest number of events, for ratio alerts.
@@ -312,10 +319,10 @@ pub struct SignalOverride {
     /// Set `false` to switch the signal off.
     #[serde(default)]
     pub enabled: Option<bool>,
-    /// New query interval (SQL signals).
+    /// New query interval (SQL and HTTP signals), from 100ms to 1d.
     #[serde(default)]
     pub interval: Option<PromDuration>,
-    /// New query timeout (SQL signals).
+    /// New query timeout (SQL and HTTP signals), from 10ms to 1h.
     #[serde(default)]
     pub timeout: Option<PromDuration>,
 }

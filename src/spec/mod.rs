@@ -6,6 +6,7 @@ pub mod duration;
 pub mod model;
 pub mod pack;
 mod resolve;
+mod timing;
 mod validate;
 
 use std::collections::BTreeMap;
@@ -60,6 +61,30 @@ pub struct SourceText {
 }
 
 impl SourceText {
+    /// Best position for an error about a nested key: each of `path` is looked for, as a whole
+    /// word, after the previous one (`["packs", "token_refresh", "signals", id, "interval"]`), so
+    /// the same key under another parent is not taken for it. Stops at the deepest one found.
+    pub fn locate_path(&self, path: &[&str], message: impl Into<String>) -> SpecError {
+        let mut at = None;
+        let mut from = 0;
+        for key in path {
+            match find_word(&self.text, key, from) {
+                Some(found) => {
+                    at = Some(found);
+                    from = found + key.len();
+                }
+                None => break,
+            }
+        }
+        let (line, column) = at.map_or((1, 1), |at| {
+            let before = &self.text[..at];
+            let line = before.matches('\n').count() as u64 + 1;
+            let column = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) as u64 + 1;
+            (line, column)
+        });
+        SpecError { file: self.name.clone(), line, column, message: message.into() }
+    }
+
     /// Best position for an error about `needle`: its first occurrence, or the top of the file.
     pub fn locate(&self, needle: &str, message: impl Into<String>) -> SpecError {
         let (line, column) = self
@@ -75,6 +100,26 @@ impl SourceText {
             .unwrap_or((1, 1));
         SpecError { file: self.name.clone(), line, column, message: message.into() }
     }
+}
+
+/// First occurrence of `word` at or after byte `from` that is not part of a longer name.
+fn find_word(text: &str, word: &str, from: usize) -> Option<usize> {
+    if word.is_empty() {
+        return None;
+    }
+    let is_name = |c: char| c.is_alphanumeric() || c == '_' || c == '.' || c == '-';
+    let mut start = from;
+    while let Some(found) = text.get(start..)?.find(word) {
+        let at = start + found;
+        let end = at + word.len();
+        let before_ok = !text[..at].chars().next_back().is_some_and(is_name);
+        let after_ok = !text[end..].chars().next().is_some_and(is_name);
+        if before_ok && after_ok {
+            return Some(at);
+        }
+        start = at + text[at..].chars().next().map_or(1, char::len_utf8);
+    }
+    None
 }
 
 fn parse_yaml<T: serde::de::DeserializeOwned>(source: &SourceText) -> Result<T, SpecError> {

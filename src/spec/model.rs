@@ -232,7 +232,8 @@ pub struct LogSource {
     /// `end`. Files that appear later are always read from their first byte.
     #[serde(default = "default_start_at")]
     pub start_at: tailer::StartAt,
-    /// How long a renamed or deleted file is still read after its last write.
+    /// How long a renamed or deleted file is still read after its last write (100ms to 1d: at
+    /// zero, lines still being written to a rotated file would be lost).
     #[serde(default = "default_rotate_wait")]
     pub rotate_wait: PromDuration,
     /// Lines longer than this are dropped and counted.

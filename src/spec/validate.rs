@@ -132,6 +132,7 @@ pub(super) fn validate(model: &Model, source: &SourceText) -> Result<(), SpecErr
         err("database", "database: give exactly one of `url_env` or `url_file`".into());
     }
 
+    errors.extend(super::timing::check_durations(&model.config, source));
     if errors.is_empty() { Ok(()) } else { Err(SpecErrors(errors)) }
 }
 

@@ -22,14 +22,15 @@ pub fn model(text: &str) -> Model {
 
 /// Every SQL signal of the model, run once as the exporter runs it.
 pub async fn export_sql(url: &str, model: &Model) -> Exported {
-    let pool = pool(url.parse().expect("url"), 2, Duration::from_secs(5));
+    let pool = pool(integration_exporter::sources::sql::dsn::parse(url).expect("url"), 2, Duration::from_secs(5));
     let mut out = Exported::new();
     for signal in model.enabled_signals() {
         let Source::Sql(sql) = &signal.signal.source else { continue };
         let rows = run_query(&pool, &sql.query, Duration::from_secs(5))
             .await
             .unwrap_or_else(|e| panic!("{}: {e:?}", signal.signal.id));
-        collect(&mut out, rows_to_families(signal, &rows).expect("families"));
+        assert!(!rows.truncated, "{}: more rows than the series cap", signal.signal.id);
+        collect(&mut out, rows_to_families(signal, &rows.rows).expect("families"));
     }
     out
 }

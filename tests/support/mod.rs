@@ -4,8 +4,10 @@
 
 #![allow(dead_code)]
 
+pub mod exporter;
 pub mod fidelity;
 pub mod lines;
+pub mod proxy;
 
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
@@ -101,6 +103,21 @@ impl Cluster {
 
     pub fn restart(&self) {
         self.pg_ctl_start();
+    }
+
+    /// Logins over TCP need a password (SCRAM), except the `postgres` superuser the harness uses.
+    pub fn require_passwords(&self) {
+        let hba =
+            "local all all trust\nhost all postgres 127.0.0.1/32 trust\nhost all all 127.0.0.1/32 scram-sha-256\n";
+        std::fs::write(self.data().join("pg_hba.conf"), hba).expect("write pg_hba.conf");
+        let status = pg_command(&self.bindir, "pg_ctl")
+            .args(["-D"])
+            .arg(self.data())
+            .arg("reload")
+            .stdout(std::process::Stdio::null())
+            .status()
+            .expect("pg_ctl reload");
+        assert!(status.success(), "pg_ctl reload failed");
     }
 
     pub fn url(&self, db: &str) -> String {

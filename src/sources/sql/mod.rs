@@ -4,17 +4,21 @@
 
 mod decode;
 pub mod dsn;
+pub mod secret;
+mod series;
 
-use std::collections::BTreeMap;
+pub use series::{Series, rows_to_families};
+
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use sqlx::AssertSqlSafe;
-use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions, PgRow};
+use sqlx::pool::PoolConnection;
+use sqlx::postgres::{PgConnectOptions, PgConnection, PgPool, PgPoolOptions, PgRow};
+use sqlx::{AssertSqlSafe, Connection, Postgres};
 
 use crate::sources::health::{ErrorKind, HealthMetrics, KEEP_VALUES_FOR_INTERVALS, PollHealth};
-use crate::sources::logs::rules::{MAX_SERIES_PER_METRIC, OVERFLOW_VALUE};
-use crate::spec::{LabelDef, Model, ResolvedSignal, Source};
+use crate::sources::logs::rules::MAX_SERIES_PER_METRIC;
+use crate::spec::{MetricType, Model, ResolvedSignal, Source};
 use crate::state::{Family, State};
 
 /// Why a query run failed; exported as the `kind` label of the error counter.
@@ -68,86 +72,163 @@ impl From<sqlx::Error> for QueryError {
             }
             _ => QueryErrorKind::Connect,
         };
-        QueryError { kind, message: e.to_string() }
+        // Driver and server texts pass through the scrubber: none is known to quote the password,
+        // and none ever will be printed if one does.
+        QueryError { kind, message: secret::scrub(&e.to_string()) }
     }
 }
 
+/// Rows [`run_query`] keeps at most; past them the rest is not fetched (the connection is closed,
+/// which ends the query on the server).
+pub const MAX_ROWS: usize = 10_000;
+
+/// Server-side keepalive: a server whose client vanished without a FIN (a NAT dropped the flow, a
+/// host died) frees the backend after about 60 + 3 x 10 seconds instead of the kernel's two hours.
+/// The client side needs none: no call waits longer than its deadline (see [`run_query`]), and a
+/// connection that missed a deadline is closed, never reused. (sqlx has no socket option for it.)
+const SERVER_KEEPALIVE: [(&str, &str); 3] =
+    [("tcp_keepalives_idle", "60"), ("tcp_keepalives_interval", "10"), ("tcp_keepalives_count", "3")];
+
 /// Builds the pool without connecting: the exporter starts, and serves, with the database down.
 pub fn pool(options: PgConnectOptions, max_connections: u32, acquire_timeout: Duration) -> PgPool {
-    let options = options.application_name("integration-exporter").options([("default_transaction_read_only", "on")]);
+    let options = options
+        .application_name("integration-exporter")
+        .options([("default_transaction_read_only", "on")])
+        .options(SERVER_KEEPALIVE);
     PgPoolOptions::new()
         .max_connections(max_connections.max(1))
         .min_connections(0)
-        .acquire_timeout(acquire_timeout)
+        .acquire_timeout(at_least(acquire_timeout, MIN_WAIT))
         .idle_timeout(Some(Duration::from_secs(300)))
         .test_before_acquire(true)
         .connect_lazy_with(options)
 }
 
-/// Runs one query once, in a read-only transaction with the given server-side timeout.
-pub async fn run_query(pool: &PgPool, query: &str, timeout: Duration) -> Result<Vec<PgRow>, QueryError> {
-    let mut tx = pool.begin().await?;
+/// Shortest wait any timer here accepts: a zero duration (which the spec rejects) would make a
+/// timer that never waits or, for tokio's interval, a panic.
+const MIN_WAIT: Duration = Duration::from_millis(10);
+
+fn at_least(d: Duration, min: Duration) -> Duration {
+    d.max(min)
+}
+
+/// How long past the server-side `statement_timeout` the client waits on its own: the server
+/// cancels at the timeout and says so at once, so silence past this margin means the network or
+/// the server is gone. A quarter of the timeout, between 100 ms and 2 s.
+pub fn deadline(timeout: Duration) -> Duration {
+    let timeout = at_least(timeout, MIN_WAIT);
+    timeout + (timeout / 4).clamp(Duration::from_millis(100), Duration::from_secs(2))
+}
+
+/// What [`run_query`] read.
+#[derive(Debug, Default)]
+pub struct QueryRows {
+    pub rows: Vec<PgRow>,
+    /// More than [`MAX_ROWS`] rows came back; only the first ones were read.
+    pub truncated: bool,
+}
+
+/// Runs one query once and keeps its rows, at most [`MAX_ROWS`] (for `check` and tests; the
+/// exporter's own runs go through [`run_signal`], which keeps series, not rows).
+pub async fn run_query(pool: &PgPool, query: &str, timeout: Duration) -> Result<QueryRows, QueryError> {
+    let mut rows = Vec::new();
+    let truncated = run_streaming(pool, query, timeout, &mut |row| {
+        if rows.len() == MAX_ROWS {
+            return Ok(false);
+        }
+        rows.push(row);
+        Ok(true)
+    })
+    .await?;
+    Ok(QueryRows { rows, truncated })
+}
+
+/// Runs a signal's query once: its families, and whether the result had more series than the
+/// cap (the rows past the first one too many are never fetched).
+pub async fn run_signal(
+    pool: &PgPool,
+    signal: &ResolvedSignal,
+    query: &str,
+    timeout: Duration,
+) -> Result<(Vec<Family>, bool), QueryError> {
+    let mut series = Series::new(signal);
+    let truncated = run_streaming(pool, query, timeout, &mut |row| series.add(&row)).await?;
+    Ok((series.families(), truncated))
+}
+
+/// Runs one query once, in a read-only transaction with the given server-side timeout and a
+/// client-side deadline a little past it, handing each row to `on_row` until it says stop.
+/// Returns whether it was stopped early. A connection that misses the deadline, or whose result
+/// was cut short, is closed rather than returned to the pool: whatever it was waiting for could
+/// still arrive, or never.
+async fn run_streaming(
+    pool: &PgPool,
+    query: &str,
+    timeout: Duration,
+    on_row: &mut (dyn FnMut(PgRow) -> Result<bool, QueryError> + Send),
+) -> Result<bool, QueryError> {
+    let deadline = deadline(timeout);
+    let mut conn = pool.acquire().await?;
+    match tokio::time::timeout(deadline, read_rows(&mut conn, query, timeout, on_row)).await {
+        Ok(Ok(false)) => {
+            give_back(conn, deadline).await;
+            Ok(false)
+        }
+        Ok(Ok(true)) => {
+            drop(conn.detach());
+            Ok(true)
+        }
+        Ok(Err(e)) => {
+            if e.kind == QueryErrorKind::Connect {
+                drop(conn.detach());
+            } else {
+                give_back(conn, deadline).await;
+            }
+            Err(e)
+        }
+        Err(_) => {
+            drop(conn.detach());
+            Err(QueryError {
+                kind: QueryErrorKind::Timeout,
+                message: format!(
+                    "no answer within {} ms (statement timeout plus a margin); the connection was closed",
+                    deadline.as_millis()
+                ),
+            })
+        }
+    }
+}
+
+/// Returns a connection to the pool within a bound. sqlx pings a connection on its way back, and
+/// on a network that silently drops packets that ping would hold the pool slot for ever; past the
+/// bound the return is abandoned, which closes the connection and frees the slot.
+async fn give_back(mut conn: PoolConnection<Postgres>, within: Duration) {
+    let _ = tokio::time::timeout(within, conn.return_to_pool()).await;
+}
+
+/// Whether `on_row` stopped the reading early.
+async fn read_rows(
+    conn: &mut PgConnection,
+    query: &str,
+    timeout: Duration,
+    on_row: &mut (dyn FnMut(PgRow) -> Result<bool, QueryError> + Send),
+) -> Result<bool, QueryError> {
+    let mut tx = conn.begin().await?;
     sqlx::query("SET TRANSACTION READ ONLY").execute(&mut *tx).await?;
     let set_timeout = format!("SET LOCAL statement_timeout = {}", timeout.as_millis().max(1));
     sqlx::query(AssertSqlSafe(set_timeout)).execute(&mut *tx).await?;
-    let rows = sqlx::query(AssertSqlSafe(query.to_string())).fetch_all(&mut *tx).await?;
+    {
+        let mut stream = sqlx::query(AssertSqlSafe(query.to_string())).fetch(&mut *tx);
+        while let Some(row) = std::future::poll_fn(|cx| stream.as_mut().poll_next(cx)).await {
+            if !on_row(row?)? {
+                // The caller closes the connection; the rest of the result is never read.
+                return Ok(true);
+            }
+        }
+    }
     // Nothing was written; rolling back releases the snapshot as cheaply as a commit.
     tx.rollback().await?;
-    Ok(rows)
-}
-
-/// Turns result rows into the signal's families. Fixed-value labels are zero-filled.
-pub fn rows_to_families(signal: &ResolvedSignal, rows: &[PgRow]) -> Result<Vec<Family>, QueryError> {
-    let mut families = Vec::new();
-    for metric in &signal.signal.metrics {
-        let column = metric.column.as_deref().unwrap_or("value");
-        let label_names: Vec<&str> = metric.labels.iter().map(LabelDef::name).collect();
-        let mut values: BTreeMap<Vec<String>, f64> = BTreeMap::new();
-        for row in rows {
-            let mut labels = Vec::with_capacity(label_names.len());
-            for name in &label_names {
-                labels.push(decode::label(row, name)?);
-            }
-            let Some(value) = decode::number(row, column)? else { continue };
-            // A label column with more values than any dashboard can show (a user id by
-            // mistake) must not grow without bound: the rest lands in one overflow series.
-            if !values.contains_key(&labels) && values.len() >= MAX_SERIES_PER_METRIC {
-                labels = vec![OVERFLOW_VALUE.to_string(); labels.len()];
-            }
-            // Two rows with the same labels are summed, as a GROUP BY would.
-            *values.entry(labels).or_default() += value;
-        }
-        if !metric.labels.is_empty() && metric.labels.iter().all(|l| l.fixed_values().is_some()) {
-            for combo in fixed_combinations(&metric.labels) {
-                values.entry(combo).or_insert(0.0);
-            }
-        }
-        let mut family = Family::new(&metric.name, &metric.help, metric.kind);
-        for (labels, value) in values {
-            let pairs: Vec<(&str, &str)> = label_names.iter().copied().zip(labels.iter().map(String::as_str)).collect();
-            family.push(&pairs, value);
-        }
-        families.push(family);
-    }
-    Ok(families)
-}
-
-fn fixed_combinations(labels: &[LabelDef]) -> Vec<Vec<String>> {
-    let mut combos: Vec<Vec<String>> = vec![vec![]];
-    for label in labels {
-        let values = label.fixed_values().unwrap_or_default();
-        combos = combos
-            .into_iter()
-            .flat_map(|p| {
-                values.iter().map(move |v| {
-                    let mut n = p.clone();
-                    n.push(v.clone());
-                    n
-                })
-            })
-            .collect();
-    }
-    combos
+    Ok(false)
 }
 
 /// Gap between the first runs of consecutive queries.
@@ -165,6 +246,11 @@ const HEALTH: HealthMetrics = HealthMetrics {
         "Failed query runs, by kind (connect, timeout, schema, sql, decode).",
     ),
 };
+
+const TRUNCATED: (&str, &str) = (
+    "integration_exporter_query_truncated_total",
+    "Query runs whose result had more series than the cap; the rows past it were not read.",
+);
 
 /// Starts one task per SQL signal. Each waits for its own previous run before the next one.
 pub fn spawn_all(model: &Model, pool: PgPool, state: Arc<State>) -> Vec<tokio::task::JoinHandle<()>> {
@@ -187,14 +273,25 @@ pub fn spawn_all(model: &Model, pool: PgPool, state: Arc<State>) -> Vec<tokio::t
             // The last values and when they were read.
             let mut last: Option<(Vec<Family>, Instant)> = None;
             state.publish(&producer, health.families(&HEALTH, &id));
-            let mut ticker = tokio::time::interval_at(tokio::time::Instant::now() + offset, signal.interval.0);
+            let mut truncated_runs = 0u64;
+            // The spec rejects a zero interval; a zero here would panic tokio's interval.
+            let interval = at_least(signal.interval.0, MIN_WAIT);
+            let mut ticker = tokio::time::interval_at(tokio::time::Instant::now() + offset, interval);
             // A slow run delays the next one instead of queueing a burst behind it.
             ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
             loop {
                 ticker.tick().await;
                 let started = Instant::now();
-                let result = match run_query(&pool, &sql.query, signal.timeout.0).await {
-                    Ok(rows) => rows_to_families(&signal, &rows),
+                let result = match run_signal(&pool, &signal, &sql.query, signal.timeout.0).await {
+                    Ok((families, truncated)) => {
+                        if truncated {
+                            if truncated_runs == 0 {
+                                tracing::warn!(signal = %id, max_series = MAX_SERIES_PER_METRIC, "query returned more series than the cap; the rows past it are not read");
+                            }
+                            truncated_runs += 1;
+                        }
+                        Ok(families)
+                    }
                     Err(e) => Err(e),
                 };
                 let duration = started.elapsed().as_secs_f64();
@@ -217,6 +314,10 @@ pub fn spawn_all(model: &Model, pool: PgPool, state: Arc<State>) -> Vec<tokio::t
                 }
                 let mut families = last.as_ref().map(|(f, _)| f.clone()).unwrap_or_default();
                 families.extend(health.families(&HEALTH, &id));
+                families.push(
+                    Family::new(TRUNCATED.0, TRUNCATED.1, MetricType::Counter)
+                        .with(&[("signal", id.as_str())], truncated_runs as f64),
+                );
                 state.publish(&producer, families);
                 state.readiness.done(&producer);
             }

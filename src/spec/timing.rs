@@ -1,0 +1,223 @@
+//! Every duration the user can write, checked against its bounds at load and located in the file:
+//! a zero interval would spin or panic a source, a zero rotate wait would drop the last lines of a
+//! rotated file, a zero window is no PromQL range, and a typo like `30d` for a timeout would hold
+//! a connection for a month.
+//!
+//! A timeout longer than its interval is allowed: a source never overlaps its own runs (the next
+//! run waits for the previous one), so such a timeout only slows that signal down.
+
+use std::time::Duration;
+
+use super::config::{AlertOverride, SignalOverride};
+use super::*;
+
+/// What a duration is for, and the range it must be in.
+struct Bound {
+    what: &'static str,
+    min: Duration,
+    max: Duration,
+}
+
+const fn ms(n: u64) -> Duration {
+    Duration::from_millis(n)
+}
+
+const HOUR: u64 = 3_600_000;
+
+/// How often a query or an endpoint is polled: a faster poll is a load test, a slower one shows
+/// nothing a dashboard could use.
+const INTERVAL: Bound = Bound { what: "an interval", min: ms(100), max: ms(24 * HOUR) };
+/// How long one query or request may take.
+const TIMEOUT: Bound = Bound { what: "a timeout", min: ms(10), max: ms(HOUR) };
+/// How long connecting to the database may take.
+const CONNECT_TIMEOUT: Bound = Bound { what: "a connect timeout", min: ms(100), max: ms(HOUR / 6) };
+/// How long a rotated file is still read: zero would drop lines still being written to it.
+const ROTATE_WAIT: Bound = Bound { what: "a rotate wait", min: ms(100), max: ms(24 * HOUR) };
+/// A PromQL range: must not be empty.
+const WINDOW: Bound = Bound { what: "a window", min: ms(1_000), max: ms(366 * 24 * HOUR) };
+/// An alert's `for`: zero fires at once, which is allowed.
+const FOR: Bound = Bound { what: "a `for` duration", min: ms(0), max: ms(366 * 24 * HOUR) };
+/// Alertmanager's group_interval and repeat_interval: it refuses zero.
+const NOTIFY_INTERVAL: Bound = Bound { what: "a notification interval", min: ms(1_000), max: ms(366 * 24 * HOUR) };
+/// Alertmanager's group_wait: zero sends the first notification at once.
+const GROUP_WAIT: Bound = Bound { what: "a group wait", min: ms(0), max: ms(24 * HOUR) };
+
+fn check(d: PromDuration, bound: &Bound, name: &str, path: &[&str], source: &SourceText, errors: &mut Vec<SpecError>) {
+    if d.0 < bound.min || d.0 > bound.max {
+        let range = format!("{} to {}", PromDuration(bound.min), PromDuration(bound.max));
+        errors.push(source.locate_path(path, format!("`{name}` is {d}; {} is from {range}", bound.what)));
+    }
+}
+
+/// Checks every duration of the user's file; built-in packs are covered by their own tests.
+pub(super) fn check_durations(config: &Config, source: &SourceText) -> Vec<SpecError> {
+    let mut errors = Vec::new();
+    let e = &mut errors;
+    let d = &config.sql_defaults;
+    check(d.interval, &INTERVAL, "sql_defaults.interval", &["sql_defaults", "interval"], source, e);
+    check(d.timeout, &TIMEOUT, "sql_defaults.timeout", &["sql_defaults", "timeout"], source, e);
+    if let Some(db) = &config.database {
+        let path = ["database", "connect_timeout"];
+        check(db.connect_timeout, &CONNECT_TIMEOUT, "database.connect_timeout", &path, source, e);
+    }
+    for (name, log) in &config.logs {
+        check(
+            log.rotate_wait,
+            &ROTATE_WAIT,
+            &format!("logs.{name}.rotate_wait"),
+            &["logs", name, "rotate_wait"],
+            source,
+            e,
+        );
+    }
+    let am = &config.generate.alertmanager;
+    for (key, value, bound) in [
+        ("group_wait", am.group_wait, &GROUP_WAIT),
+        ("group_interval", am.group_interval, &NOTIFY_INTERVAL),
+        ("repeat_interval", am.repeat_interval, &NOTIFY_INTERVAL),
+    ] {
+        check(value, bound, &format!("alertmanager.{key}"), &["alertmanager", key], source, e);
+    }
+    for signal in &config.signals {
+        let id = signal.id.as_str();
+        let (interval, timeout) = match &signal.source {
+            Source::Sql(sql) => (sql.interval, sql.timeout),
+            Source::Http(http) => (http.interval, http.timeout),
+            Source::Log(_) => (None, None),
+        };
+        if let Some(v) = interval {
+            check(v, &INTERVAL, &format!("{id}: interval"), &["signals", id, "interval"], source, e);
+        }
+        if let Some(v) = timeout {
+            check(v, &TIMEOUT, &format!("{id}: timeout"), &["signals", id, "timeout"], source, e);
+        }
+        for alert in &signal.alerts {
+            let name = alert.name.as_str();
+            check(alert.for_, &FOR, &format!("{name}: for"), &["signals", id, name, "for"], source, e);
+            if let Some(w) = alert.condition.window() {
+                check(w, &WINDOW, &format!("{name}: window"), &["signals", id, name, "window"], source, e);
+            }
+        }
+    }
+    for (pack, settings) in &config.packs {
+        for (id, over) in &settings.signals {
+            check_signal_override(pack, id, over, source, e);
+        }
+        for (key, over) in &settings.alerts {
+            check_alert_override(pack, key, over, source, e);
+        }
+    }
+    errors
+}
+
+fn check_signal_override(pack: &str, id: &str, over: &SignalOverride, source: &SourceText, e: &mut Vec<SpecError>) {
+    if let Some(v) = over.interval {
+        check(v, &INTERVAL, &format!("{id}: interval"), &["packs", pack, "signals", id, "interval"], source, e);
+    }
+    if let Some(v) = over.timeout {
+        check(v, &TIMEOUT, &format!("{id}: timeout"), &["packs", pack, "signals", id, "timeout"], source, e);
+    }
+}
+
+fn check_alert_override(pack: &str, key: &str, over: &AlertOverride, source: &SourceText, e: &mut Vec<SpecError>) {
+    if let Some(v) = over.for_ {
+        check(v, &FOR, &format!("{key}: for"), &["packs", pack, "alerts", key, "for"], source, e);
+    }
+    if let Some(v) = over.window {
+        check(v, &WINDOW, &format!("{key}: window"), &["packs", pack, "alerts", key, "window"], source, e);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn load(text: &str) -> Result<Model, SpecErrors> {
+        Model::from_text(&SourceText { name: "spec.yaml".into(), text: text.into() })
+    }
+
+    const HEAD: &str = "database: {url_env: DATABASE_URL}\n";
+
+    #[test]
+    fn zero_and_absurd_durations_are_located() {
+        for (body, line, column, says) in [
+            ("sql_defaults:\n  interval: 0s\n", 3, 3, "`sql_defaults.interval` is 0s; an interval is from 100ms to 1d"),
+            ("sql_defaults: {timeout: 2h}\n", 2, 16, "`sql_defaults.timeout` is 2h"),
+            (
+                "packs:\n  token_refresh:\n    signals:\n      token_refresh.degraded_watchers: {interval: 0}\n",
+                5,
+                41,
+                "`token_refresh.degraded_watchers: interval` is 0s",
+            ),
+            (
+                "packs:\n  token_refresh:\n    alerts:\n      IntegrationTokenRefreshTokensExpiring: {for: 1000d}\n",
+                5,
+                47,
+                "for` is 142w6d",
+            ),
+            ("generate:\n  alertmanager: {repeat_interval: 0s}\n", 3, 18, "`alertmanager.repeat_interval` is 0s"),
+        ] {
+            let err = load(&format!("{HEAD}{body}")).expect_err(body).0.remove(0);
+            assert_eq!((err.line, err.column), (line, column), "{body}: {err}");
+            assert!(err.message.contains(says), "{body}: {err}");
+        }
+        let db = load("database: {url_env: X, connect_timeout: 0s}\n").unwrap_err().to_string();
+        assert!(db.starts_with("spec.yaml:1:24: `database.connect_timeout` is 0s"), "{db}");
+    }
+
+    #[test]
+    fn a_timeout_longer_than_its_interval_is_allowed() {
+        assert!(load(&format!("{HEAD}sql_defaults: {{interval: 1s, timeout: 2s}}\n")).is_ok());
+    }
+
+    /// Every duration a source or generator reads, after packs and overrides are applied.
+    fn every_duration_in_bounds(model: &Model) -> bool {
+        let inside = |d: PromDuration, b: &Bound| d.0 >= b.min && d.0 <= b.max;
+        model.enabled_signals().all(|s| match s.signal.source {
+            Source::Log(_) => true,
+            _ => inside(s.interval, &INTERVAL) && inside(s.timeout, &TIMEOUT),
+        }) && model.logs.values().all(|l| inside(l.rotate_wait, &ROTATE_WAIT))
+            && model.config.database.as_ref().is_none_or(|db| inside(db.connect_timeout, &CONNECT_TIMEOUT))
+    }
+
+    fn duration_text() -> impl Strategy<Value = String> {
+        prop_oneof![
+            Just("0".to_string()),
+            Just("0s".to_string()),
+            Just("0ms".to_string()),
+            (0u64..100_000, prop::sample::select(vec!["ms", "s", "m", "h", "d", "w"]))
+                .prop_map(|(n, u)| format!("{n}{u}")),
+            "[0-9a-z.-]{0,6}",
+            Just("99999999999999999999w".to_string()),
+        ]
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(200))]
+
+        /// Any text in any duration field: an error with a place, or a model whose every duration
+        /// is in bounds. Never a panic, never a zero that reaches a source.
+        #[test]
+        fn durations_are_bounded_or_rejected(
+            interval in duration_text(), timeout in duration_text(), connect in duration_text(),
+            rotate in duration_text(), over in duration_text(), window in duration_text(),
+        ) {
+            let text = format!(
+                "database: {{url_env: DATABASE_URL, connect_timeout: '{connect}'}}\n\
+                 sql_defaults: {{interval: '{interval}', timeout: '{timeout}'}}\n\
+                 logs:\n  app: {{paths: [x.log], rotate_wait: '{rotate}'}}\n\
+                 packs:\n  token_refresh:\n    signals:\n      token_refresh.degraded_watchers: {{interval: '{over}', timeout: '{over}'}}\n\
+                 \x20   alerts:\n      IntegrationTokenRefreshTokensExpiring: {{for: '{window}'}}\n"
+            );
+            match load(&text) {
+                Ok(model) => prop_assert!(every_duration_in_bounds(&model)),
+                Err(errors) => {
+                    for e in errors.0 {
+                        prop_assert!(e.line >= 1 && e.column >= 1 && !e.message.is_empty());
+                    }
+                }
+            }
+        }
+    }
+}
