@@ -386,7 +386,8 @@ mod damaged {
                 1 => for (i, b) in &flips { let i = i.index(bytes.len()); bytes[i] = *b; },
                 _ => {}
             }
-            if let Some((at, t)) = splice {
+            // A checkpoint cut to nothing has no place to splice into.
+            if let Some((at, t)) = splice.filter(|_| !bytes.is_empty()) {
                 // Replace the JSON value starting after a `:` or `[` near the chosen spot.
                 let at = at.index(bytes.len());
                 if let Some(p) = bytes[at..].iter().position(|b| *b == b':' || *b == b'[') {

@@ -36,7 +36,7 @@ fn spec(dir: &Path, port: u16) -> std::path::PathBuf {
     let path = dir.join("spec.yaml");
     let text = format!(
         "listen: 127.0.0.1:{port}
-database: {{url_env: IE_TEST_DSN, connect_timeout: 1s}}
+database: {{url_env: IE_TEST_DSN, connect_timeout: 10s}}
 sql_defaults: {{interval: 1s, timeout: 500ms}}
 signals:
   - id: t.one
@@ -72,7 +72,8 @@ fn serve(spec: &Path, port: u16, dsn: &str) -> (String, Option<f64>) {
     let mut served = String::new();
     let mut success = None;
     if running.wait_listening(Duration::from_secs(10)) {
-        let deadline = Instant::now() + Duration::from_secs(10);
+        // A debug build logging in with SCRAM on a loaded machine can take seconds.
+        let deadline = Instant::now() + Duration::from_secs(20);
         while get(port, "/ready").is_none_or(|(status, _)| status != 200) && Instant::now() < deadline {
             std::thread::sleep(Duration::from_millis(20));
         }
