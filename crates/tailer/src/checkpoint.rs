@@ -18,6 +18,27 @@ pub struct Checkpoint {
     #[serde(default)]
     pub version: u32,
     pub files: Vec<FileCheckpoint>,
+    /// Files seen truncated in place (copytruncate) whose copy has not been
+    /// seen yet, so a copy that shows up after a restart is still continued
+    /// rather than read again. Few and short-lived (see [`crate::Tailer`]).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub truncated: Vec<TruncatedHead>,
+}
+
+/// What a file held before it was truncated in place: a copy whose head
+/// matches continues from `offset`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TruncatedHead {
+    /// Label of the truncated file.
+    pub path: String,
+    /// First byte not yet emitted when the truncation was seen.
+    pub offset: u64,
+    #[serde(default)]
+    pub skipping: bool,
+    pub fingerprint_len: u32,
+    pub fingerprint_hash: u64,
+    /// Unix time (seconds) the truncation was seen; old records are dropped.
+    pub seen_unix: u64,
 }
 
 /// One followed file.

@@ -2,8 +2,8 @@
 //! sink exactly once, across logrotate's rename, delete+recreate and
 //! copytruncate schemes and across restarts (via [`Checkpoint`]).
 //!
-//! The model: every file is identified by (dev, inode), never by name or
-//! content. Each poll expands the watched paths (one `metadata()` per path,
+//! The model: a file we follow is identified by (dev, inode), never by
+//! name. Each poll expands the watched paths (one `metadata()` per path,
 //! one `read_dir()` per glob directory); a file reachable through a watched
 //! path is *live*. A file that stops being reachable (renamed away, deleted)
 //! is *retired*: we keep reading its open handle until it has produced no
@@ -17,12 +17,27 @@
 //! matching the head. The head is checked whenever size or mtime changed,
 //! and again after every read before its lines are emitted.
 //!
+//! Content decides only for files new to us (see `copies`): when the glob
+//! also matches logrotate's copy, a new file whose head hashes like the head
+//! a followed file had before it was truncated is that file's old content
+//! and continues from the offset we had reached. Followed files are checked
+//! before new ones in every poll, so the truncation is known before the copy
+//! is judged whatever the names' order; a new file that looks like a file we
+//! still follow (the copy made before the truncation) waits up to
+//! `rotate_wait` for that truncation, then is read from 0. An empty new file
+//! waits for its first bytes. Compressed files are never read.
+//!
 //! # What can be lost
 //! * **copytruncate**: lines the tailer had not read when the file was
 //!   truncated exist only in the copy. That is logrotate's own race (lines
 //!   written between its copy and its truncate are lost for everybody).
 //!   A truncate-and-regrow that reproduces the first 1 KiB byte for byte, or
 //!   restores the same size within one mtime tick, is not detected.
+//! * **lookalikes**: a new file whose first up to 1 KiB equal those of a
+//!   file we follow is read only after `rotate_wait` (it may be a copy); one
+//!   equal to a truncated file's old head, appearing within 10 minutes of the
+//!   truncation, is taken for its copy. A copy of a file that was renamed or
+//!   deleted (not a logrotate scheme) is read from 0.
 //! * **retired files**: bytes appended to a renamed/deleted file after it
 //!   was idle for `rotate_wait` (we have closed it by then).
 //! * **restart**: a file that was created *and* rotated away while the
@@ -37,11 +52,13 @@
 //! changes kind (not on every poll), and the tailer keeps going.
 
 mod checkpoint;
+mod copies;
 mod file;
 mod glob;
 
-pub use checkpoint::{Checkpoint, FileCheckpoint, write_atomic};
+pub use checkpoint::{Checkpoint, FileCheckpoint, TruncatedHead, write_atomic};
 
+use copies::Copies;
 use file::{FileId, Fingerprint, Follower, Start, Stat};
 use glob::Pattern;
 use serde::Deserialize;
@@ -182,6 +199,13 @@ pub struct Tailer {
     buf: Vec<u8>,
     errors: HashMap<ErrKey, io::ErrorKind>,
     io: IoCounts,
+    /// Heads of files truncated in place, for recognising their copies.
+    copies: Copies,
+    /// New files whose head matches a followed file's: a copy being made
+    /// before its original is truncated, or a lookalike. Since when.
+    held: HashMap<FileId, Instant>,
+    /// Compressed files (by magic number): never read.
+    ignored: HashSet<FileId>,
 }
 
 impl Tailer {
@@ -197,6 +221,9 @@ impl Tailer {
             buf: vec![0; file::CHUNK],
             errors: HashMap::new(),
             io: IoCounts::default(),
+            copies: Copies::default(),
+            held: HashMap::new(),
+            ignored: HashSet::new(),
         }
     }
 
@@ -254,11 +281,21 @@ impl Tailer {
         // the new file's first ones.
         self.drain_retired(now, generation, sink);
 
-        for (path, s) in &seen {
-            if let Seen::File(st) = s {
-                self.follow(path, *st, start_at_end, now, generation, sink);
+        // Files we follow before new ones: a truncation must be seen before
+        // the copy it explains is judged, whatever the names' order.
+        let known: HashSet<FileId> = self.followers.iter().map(|f| f.id).collect();
+        for pass_known in [true, false] {
+            for (path, s) in &seen {
+                if let Seen::File(st) = s
+                    && known.contains(&st.id) == pass_known
+                {
+                    self.follow(path, *st, start_at_end, now, generation, sink);
+                }
             }
         }
+        self.held.retain(|id, _| live.contains(id));
+        self.ignored.retain(|id| live.contains(id));
+        self.copies.expire(now);
 
         // Forget glob matches that are gone for good, so churn in a
         // directory does not grow memory forever. Literal paths keep stats.
@@ -289,6 +326,7 @@ impl Tailer {
                     retired: !f.live,
                 })
                 .collect(),
+            truncated: self.copies.to_checkpoint(),
         }
     }
 
@@ -374,7 +412,8 @@ impl Tailer {
                         let Some(fname) = fname.to_str() else {
                             continue;
                         };
-                        if !glob::matches(name, fname) {
+                        // A compressed rotation (`app.log.2.gz`) is never text.
+                        if !glob::matches(name, fname) || copies::compressed_name(fname) {
                             continue;
                         }
                         let label = format!("{prefix}{fname}");
@@ -422,6 +461,9 @@ impl Tailer {
             let res = f.fstat(&mut self.io).and_then(|st| {
                 f.process(st, now, self.config.max_line_bytes, &mut self.buf, &mut ps.stats, &mut self.io, sink)
             });
+            if let Some((fp, offset, skipping)) = f.truncated_from.take() {
+                self.copies.record(&f.label, fp, offset, skipping, now);
+            }
             let read = match res {
                 Ok(read) => {
                     ok(&mut self.errors, "read", &f.label);
@@ -465,7 +507,11 @@ impl Tailer {
         }
         f.seen_gen = generation;
         let ps = path_state(&mut self.paths, &f.label);
-        match f.process(st, now, self.config.max_line_bytes, &mut self.buf, &mut ps.stats, &mut self.io, sink) {
+        let res = f.process(st, now, self.config.max_line_bytes, &mut self.buf, &mut ps.stats, &mut self.io, sink);
+        if let Some((fp, offset, skipping)) = f.truncated_from.take() {
+            self.copies.record(&f.label, fp, offset, skipping, now);
+        }
+        match res {
             Ok(_) => ok(&mut self.errors, "read", &f.label),
             Err(e) => report(&mut self.errors, "read", &f.label, &e, sink),
         }
@@ -479,6 +525,11 @@ impl Tailer {
         now: Instant,
         sink: &mut dyn FnMut(Event<'_>),
     ) -> Option<usize> {
+        // An empty file has nothing to read and nothing to tell it apart
+        // from a copy that has just been created: wait for its first bytes.
+        if self.ignored.contains(&st.id) || (st.size == 0 && !start_at_end) {
+            return None;
+        }
         self.io.open += 1;
         let opened = File::open(path).and_then(|file| {
             self.io.fstat += 1;
@@ -500,7 +551,7 @@ impl Tailer {
         if real.id != st.id && self.followers.iter().any(|f| f.id == real.id) {
             return None;
         }
-        let start = if start_at_end { Start::End } else { Start::Zero };
+        let start = if start_at_end { Start::End } else { self.judge_new(path, &file, real, now, sink)? };
         match Follower::open(path.to_string(), file, real, start, now, &mut self.io) {
             Ok(f) => {
                 path_state(&mut self.paths, path);
@@ -514,10 +565,58 @@ impl Tailer {
         }
     }
 
+    /// Where to start reading a file new to us, or `None` to leave it for a
+    /// later poll: a copy of a truncated file continues where that file
+    /// was; a file that looks like one we follow waits (up to `rotate_wait`)
+    /// for that file's truncation; a compressed file is never read.
+    fn judge_new(
+        &mut self,
+        path: &str,
+        file: &File,
+        st: Stat,
+        now: Instant,
+        sink: &mut dyn FnMut(Event<'_>),
+    ) -> Option<Start> {
+        let head = match file::read_head(file, &mut self.io) {
+            Ok(h) => h,
+            Err(e) => {
+                report(&mut self.errors, "read", path, &e, sink);
+                return None;
+            }
+        };
+        if copies::compressed_head(&head) {
+            self.ignored.insert(st.id);
+            return None;
+        }
+        if head.is_empty() {
+            return None;
+        }
+        let prefixes = file::prefix_hashes(&head);
+        if let Some(r) = self.copies.take_match(&prefixes) {
+            self.held.remove(&st.id);
+            // We may have read past the end of the copy (lines written between
+            // the copy and the truncation): then it holds nothing new.
+            let offset = r.offset.min(st.size);
+            let skipping = if offset < r.offset { ends_mid_line(file, offset, &mut self.io) } else { r.skipping };
+            return Some(Start::At { offset, skipping, fp: r.fp });
+        }
+        let lookalike =
+            self.followers.iter().any(|f| f.id != st.id && f.fp.len > 0 && f.fp.matches_prefixes(&prefixes));
+        if lookalike {
+            let since = *self.held.entry(st.id).or_insert(now);
+            if now.saturating_duration_since(since) < self.config.rotate_wait {
+                return None;
+            }
+        }
+        self.held.remove(&st.id);
+        Some(Start::Zero)
+    }
+
     /// Re-opens checkpointed files: at their path if the inode is still
     /// there, else by inode in the same directory (rotated while we were
     /// down). Runs at the first poll, so its events reach the sink.
     fn restore(&mut self, cp: Checkpoint, now: Instant, sink: &mut dyn FnMut(Event<'_>)) {
+        self.copies.restore(cp.truncated, now);
         let mut listings: HashMap<PathBuf, Vec<(u64, PathBuf)>> = HashMap::new();
         for entry in cp.files {
             let id = FileId { dev: entry.dev, ino: entry.ino };
@@ -537,6 +636,8 @@ impl Tailer {
                 let start = if intact {
                     resume
                 } else {
+                    // Truncated while we were down: its copy may be here.
+                    self.copies.record(&entry.path, fp, entry.offset, entry.skipping, now);
                     let ps = path_state(&mut self.paths, &entry.path);
                     ps.stats.truncations += 1;
                     sink(Event::Truncated { path: &entry.path });
@@ -603,6 +704,18 @@ impl Tailer {
         let intact = fp.matches(&head) && st.size >= entry.offset;
         Some((file, st, intact))
     }
+}
+
+/// Whether the byte before `offset` is not a newline (so reading from
+/// `offset` starts inside a line). Errors count as "no".
+fn ends_mid_line(file: &File, offset: u64, io: &mut IoCounts) -> bool {
+    if offset == 0 {
+        return false;
+    }
+    let mut b = [0u8; 1];
+    io.reads += 1;
+    use std::os::unix::fs::FileExt;
+    matches!(file.read_at(&mut b, offset - 1), Ok(1) if b[0] != b'\n')
 }
 
 fn path_state<'a>(paths: &'a mut BTreeMap<String, PathState>, path: &str) -> &'a mut PathState {
