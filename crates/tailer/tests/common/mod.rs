@@ -114,6 +114,33 @@ pub enum Scheme {
     RenameUnique,
     /// unlink(app.log).
     Delete,
+    /// logrotate `copytruncate`: copy app.log to app.log.<k>, truncate
+    /// app.log in place; the writer keeps its handle (O_APPEND).
+    CopyTruncate,
+    /// `copytruncate` + `extension .log` + `delaycompress` + `compress`:
+    /// copy to app.<k>.log (sorts before app.log), truncate, then compress
+    /// the previous copy to app.<k-1>.log.gz and delete it.
+    CopyTruncateCompress,
+}
+
+impl Scheme {
+    /// Whether the writer's file keeps its inode across a rotation.
+    pub fn in_place(self) -> bool {
+        matches!(self, Scheme::CopyTruncate | Scheme::CopyTruncateCompress)
+    }
+}
+
+/// A stand-in for gzip: the magic number, then the bytes (never read).
+pub fn fake_gzip(src: &Path, dst: &Path) {
+    let mut out = b"\x1f\x8b\x08\x00".to_vec();
+    out.extend(fs::read(src).expect("read copy"));
+    fs::write(dst, out).expect("write .gz");
+}
+
+/// copytruncate as logrotate does it: copy, then truncate the original.
+pub fn copy_truncate(live: &Path, copy: &Path) {
+    fs::copy(live, copy).expect("copy");
+    OpenOptions::new().write(true).open(live).expect("open").set_len(0).expect("truncate");
 }
 
 /// Shared between the writer thread and the polling test thread.
@@ -189,6 +216,20 @@ pub fn run_writer(plan: WriterPlan, shared: Arc<Shared>) -> u64 {
             Scheme::Rename => fs::rename(&live, plan.dir.join("app.log.1")).expect("rename"),
             Scheme::RenameUnique => fs::rename(&live, plan.dir.join(format!("app.log.{r}"))).expect("rename"),
             Scheme::Delete => fs::remove_file(&live).expect("unlink"),
+            Scheme::CopyTruncate => copy_truncate(&live, &plan.dir.join(format!("app.log.{r}"))),
+            Scheme::CopyTruncateCompress => {
+                copy_truncate(&live, &plan.dir.join(format!("app.{r}.log")));
+                if r > 0 {
+                    let prev = plan.dir.join(format!("app.{}.log", r - 1));
+                    fake_gzip(&prev, &plan.dir.join(format!("app.{}.log.gz", r - 1)));
+                    fs::remove_file(&prev).expect("rm compressed copy");
+                }
+            }
+        }
+        if plan.scheme.in_place() {
+            // Same file, same handle: nothing to reopen.
+            gate = (shared.polls.load(Ordering::SeqCst), shared.saved.load(Ordering::SeqCst));
+            continue;
         }
         // Keep writing to the old handle, like a daemon that has not yet
         // been told to reopen its log.
