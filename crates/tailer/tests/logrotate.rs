@@ -94,7 +94,7 @@ fn run_variant(v: &Variant, rotations: usize, seed: u64) -> Figures {
             let mut n = 0u64;
             while !stop.load(Ordering::SeqCst) {
                 // Like a daemon told to reopen: notice the new file (create).
-                if n % 8 == 0
+                if n.is_multiple_of(8)
                     && let Ok(m) = fs::metadata(&live)
                     && m.ino() != ino
                 {
@@ -104,7 +104,7 @@ fn run_variant(v: &Variant, rotations: usize, seed: u64) -> Figures {
                 f.write_all(numbered(n, &mut rng).as_bytes()).expect("write");
                 n += 1;
                 written.store(n, Ordering::SeqCst);
-                if n % 4 == 0 {
+                if n.is_multiple_of(4) {
                     thread::sleep(Duration::from_micros(200));
                 }
             }
