@@ -310,6 +310,11 @@ impl Tailer {
 
     /// Positions and identities of every open file.
     pub fn checkpoint(&self) -> Checkpoint {
+        // Not applied yet (no poll since `new`): it is still the whole truth.
+        // Saving an empty one instead would re-read every file on the next start.
+        if let Some(cp) = &self.restored {
+            return cp.clone();
+        }
         Checkpoint {
             version: 1,
             files: self

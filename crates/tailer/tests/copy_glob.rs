@@ -187,3 +187,75 @@ fn unrelated_file_after_truncation_is_read_from_zero() {
     c.poll(&mut t);
     assert_exactly_once(&c.line_texts(), 30);
 }
+
+#[derive(Clone, Debug)]
+enum Op {
+    Append(u64),
+    Poll,
+    /// logrotate's copytruncate to a fresh name; `poll_between` lets the
+    /// tailer see the copy before the truncation.
+    CopyTruncate {
+        poll_between: bool,
+    },
+    /// Checkpoint through JSON, drop the tailer, start a new one from it.
+    Restart,
+    /// An unrelated file appears under the glob.
+    Other(u64),
+}
+
+fn op() -> impl proptest::strategy::Strategy<Value = Op> {
+    use proptest::prelude::*;
+    prop_oneof![
+        4 => (1u64..40).prop_map(Op::Append),
+        3 => Just(Op::Poll),
+        2 => any::<bool>().prop_map(|poll_between| Op::CopyTruncate { poll_between }),
+        1 => Just(Op::Restart),
+        1 => (1u64..5).prop_map(Op::Other),
+    ]
+}
+
+proptest::proptest! {
+    #![proptest_config(proptest::prelude::ProptestConfig { cases: 48, ..Default::default() })]
+    /// Any interleaving of appends, polls, copytruncates (copy seen before
+    /// the truncation or not), restarts and unrelated files: every line once.
+    #[test]
+    fn any_interleaving_counts_every_line_once(ops in proptest::collection::vec(op(), 1..40)) {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let p = dir.path().join("app.log");
+        fs::write(&p, "").expect("create");
+        // Long enough that a held copy is never released by time here.
+        let cfg = config(&[&dir.path().join("app.log*")], Duration::from_secs(3600));
+        let mut t = Tailer::new(cfg.clone(), None);
+        let mut c = Collected::default();
+        let mut rng = Rng::new(9);
+        let (mut n, mut copies) = (0u64, 0u32);
+        for op in ops {
+            match op {
+                Op::Append(k) => {
+                    append(&p, n..n + k, &mut rng);
+                    n += k;
+                }
+                Op::Poll => c.poll(&mut t),
+                Op::CopyTruncate { poll_between } => {
+                    copies += 1;
+                    fs::copy(&p, dir.path().join(format!("app.log.{copies}"))).expect("copy");
+                    if poll_between {
+                        c.poll(&mut t);
+                    }
+                    truncate(&p);
+                }
+                Op::Restart => {
+                    let cp = roundtrip(t.checkpoint());
+                    t = Tailer::new(cfg.clone(), Some(cp));
+                }
+                Op::Other(k) => {
+                    append(&dir.path().join(format!("app.log.other{n}")), n..n + k, &mut rng);
+                    n += k;
+                }
+            }
+        }
+        c.poll(&mut t);
+        c.poll(&mut t);
+        assert_exactly_once(&c.line_texts(), n);
+    }
+}

@@ -205,3 +205,22 @@ fn write_atomic_replaces_whole_content() {
     assert_eq!(fs::read_dir(dir.path()).expect("ls").count(), 1);
     assert!(write_atomic(&dir.path().join("missing/x"), b"x").is_err());
 }
+
+#[test]
+fn checkpoint_before_the_first_poll_is_the_restored_one() {
+    // A runner stopped right after starting saves what it was given, not an
+    // empty checkpoint that would make the next start read everything again.
+    let dir = tempfile::tempdir().expect("tempdir");
+    let p = dir.path().join("app.log");
+    fs::write(&p, "000000000 a\n").expect("write");
+    let cfg = config(&[&p], Duration::from_millis(50));
+    let mut t = Tailer::new(cfg.clone(), None);
+    let mut c = Collected::default();
+    c.poll(&mut t);
+    let cp = t.checkpoint();
+    let t = Tailer::new(cfg.clone(), Some(cp.clone()));
+    assert_eq!(t.checkpoint(), cp);
+    let mut t = Tailer::new(cfg, Some(t.checkpoint()));
+    c.poll(&mut t);
+    assert_exactly_once(&c.line_texts(), 1);
+}
