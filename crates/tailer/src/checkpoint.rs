@@ -63,6 +63,10 @@ pub struct FileCheckpoint {
     /// still being drained); restore does not report it as rotated again.
     #[serde(default)]
     pub retired: bool,
+    /// `true` for a new file not judged yet (empty, or looking like a copy
+    /// of a file we follow): restored as such, judged on its first bytes.
+    #[serde(default)]
+    pub unjudged: bool,
 }
 
 /// Replaces `path` with `bytes` so that a crash leaves either the old or the

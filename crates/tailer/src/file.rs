@@ -143,6 +143,12 @@ pub(crate) struct Follower {
     /// fingerprint, committed offset, skipping), so a copy of it can be
     /// recognised and continued. Taken by the tailer after each `process`.
     pub truncated_from: Option<(Fingerprint, u64, bool)>,
+    /// A file new to us whose first bytes have not been judged yet (may it
+    /// be a copy of a file we read?): nothing is read from it until then.
+    /// Its handle is held meanwhile, so a rename or delete loses nothing.
+    pub unjudged: bool,
+    /// When we opened it; bounds how long a lookalike waits.
+    pub born: Instant,
 }
 
 /// Where a newly opened follower starts.
@@ -198,7 +204,33 @@ impl Follower {
             live: true,
             seen_gen: 0,
             truncated_from: None,
+            unjudged: false,
+            born: now,
         })
+    }
+
+    /// The file's first bytes (up to `FP_MAX`).
+    pub(crate) fn head(&self, io: &mut IoCounts) -> io::Result<Vec<u8>> {
+        read_head(&self.file, io)
+    }
+
+    /// Continues a file judged to be a copy where its original was.
+    pub(crate) fn resume(&mut self, offset: u64, skipping: bool, fp: Fingerprint) {
+        self.offset = offset;
+        self.skipping = skipping;
+        self.fp = fp;
+        self.pending.clear();
+    }
+
+    /// Whether the byte before `offset` is not a newline (reading from
+    /// `offset` starts inside a line). Errors count as "no".
+    pub(crate) fn mid_line(&self, offset: u64, io: &mut IoCounts) -> bool {
+        if offset == 0 {
+            return false;
+        }
+        let mut b = [0u8; 1];
+        io.reads += 1;
+        matches!(self.file.read_at(&mut b, offset - 1), Ok(1) if b[0] != b'\n')
     }
 
     pub(crate) fn fstat(&self, io: &mut IoCounts) -> io::Result<Stat> {

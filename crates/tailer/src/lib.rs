@@ -24,8 +24,9 @@
 //! before new ones in every poll, so the truncation is known before the copy
 //! is judged whatever the names' order; a new file that looks like a file we
 //! still follow (the copy made before the truncation) waits up to
-//! `rotate_wait` for that truncation, then is read from 0. An empty new file
-//! waits for its first bytes. Compressed files are never read.
+//! `rotate_wait` for that truncation, then is read from 0. A new file is
+//! opened at once (so a rename or delete before it is judged loses nothing)
+//! and judged on its first bytes. Compressed files are never read.
 //!
 //! # What can be lost
 //! * **copytruncate**: lines the tailer had not read when the file was
@@ -186,6 +187,15 @@ enum Seen {
     Unknown,
 }
 
+/// What to do with a new file this poll (see `Tailer::judge`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Verdict {
+    Read,
+    Wait,
+    /// Compressed: close it and never look again.
+    Drop,
+}
+
 /// Error de-duplication key: (operation, path).
 type ErrKey = (&'static str, String);
 
@@ -201,9 +211,6 @@ pub struct Tailer {
     io: IoCounts,
     /// Heads of files truncated in place, for recognising their copies.
     copies: Copies,
-    /// New files whose head matches a followed file's: a copy being made
-    /// before its original is truncated, or a lookalike. Since when.
-    held: HashMap<FileId, Instant>,
     /// Compressed files (by magic number): never read.
     ignored: HashSet<FileId>,
 }
@@ -222,7 +229,6 @@ impl Tailer {
             errors: HashMap::new(),
             io: IoCounts::default(),
             copies: Copies::default(),
-            held: HashMap::new(),
             ignored: HashSet::new(),
         }
     }
@@ -283,7 +289,7 @@ impl Tailer {
 
         // Files we follow before new ones: a truncation must be seen before
         // the copy it explains is judged, whatever the names' order.
-        let known: HashSet<FileId> = self.followers.iter().map(|f| f.id).collect();
+        let known: HashSet<FileId> = self.followers.iter().filter(|f| !f.unjudged).map(|f| f.id).collect();
         for pass_known in [true, false] {
             for (path, s) in &seen {
                 if let Seen::File(st) = s
@@ -293,7 +299,6 @@ impl Tailer {
                 }
             }
         }
-        self.held.retain(|id, _| live.contains(id));
         self.ignored.retain(|id| live.contains(id));
         self.copies.expire(now);
 
@@ -329,6 +334,7 @@ impl Tailer {
                     fingerprint_len: f.fp.len,
                     fingerprint_hash: f.fp.hash,
                     retired: !f.live,
+                    unjudged: f.unjudged,
                 })
                 .collect(),
             truncated: self.copies.to_checkpoint(),
@@ -462,10 +468,23 @@ impl Tailer {
                 continue;
             }
             f.seen_gen = generation;
+            let verdict = match f.fstat(&mut self.io) {
+                Ok(st) if f.unjudged => self.judge(i, st, now),
+                _ => Verdict::Read,
+            };
+            if verdict == Verdict::Drop {
+                self.followers.swap_remove(i);
+                continue;
+            }
+            let f = &mut self.followers[i];
             let ps = path_state(&mut self.paths, &f.label);
-            let res = f.fstat(&mut self.io).and_then(|st| {
-                f.process(st, now, self.config.max_line_bytes, &mut self.buf, &mut ps.stats, &mut self.io, sink)
-            });
+            let res = if verdict == Verdict::Wait {
+                Ok(false)
+            } else {
+                f.fstat(&mut self.io).and_then(|st| {
+                    f.process(st, now, self.config.max_line_bytes, &mut self.buf, &mut ps.stats, &mut self.io, sink)
+                })
+            };
             if let Some((fp, offset, skipping)) = f.truncated_from.take() {
                 self.copies.record(&f.label, fp, offset, skipping, now);
             }
@@ -511,6 +530,17 @@ impl Tailer {
             return;
         }
         f.seen_gen = generation;
+        if f.unjudged {
+            match self.judge(idx, st, now) {
+                Verdict::Read => {}
+                Verdict::Wait => return,
+                Verdict::Drop => {
+                    self.followers.swap_remove(idx);
+                    return;
+                }
+            }
+        }
+        let f = &mut self.followers[idx];
         let ps = path_state(&mut self.paths, &f.label);
         let res = f.process(st, now, self.config.max_line_bytes, &mut self.buf, &mut ps.stats, &mut self.io, sink);
         if let Some((fp, offset, skipping)) = f.truncated_from.take() {
@@ -530,9 +560,7 @@ impl Tailer {
         now: Instant,
         sink: &mut dyn FnMut(Event<'_>),
     ) -> Option<usize> {
-        // An empty file has nothing to read and nothing to tell it apart
-        // from a copy that has just been created: wait for its first bytes.
-        if self.ignored.contains(&st.id) || (st.size == 0 && !start_at_end) {
+        if self.ignored.contains(&st.id) {
             return None;
         }
         self.io.open += 1;
@@ -556,9 +584,10 @@ impl Tailer {
         if real.id != st.id && self.followers.iter().any(|f| f.id == real.id) {
             return None;
         }
-        let start = if start_at_end { Start::End } else { self.judge_new(path, &file, real, now, sink)? };
+        let start = if start_at_end { Start::End } else { Start::Zero };
         match Follower::open(path.to_string(), file, real, start, now, &mut self.io) {
-            Ok(f) => {
+            Ok(mut f) => {
+                f.unjudged = !start_at_end;
                 path_state(&mut self.paths, path);
                 self.followers.push(f);
                 Some(self.followers.len() - 1)
@@ -570,51 +599,45 @@ impl Tailer {
         }
     }
 
-    /// Where to start reading a file new to us, or `None` to leave it for a
-    /// later poll: a copy of a truncated file continues where that file
-    /// was; a file that looks like one we follow waits (up to `rotate_wait`)
-    /// for that file's truncation; a compressed file is never read.
-    fn judge_new(
-        &mut self,
-        path: &str,
-        file: &File,
-        st: Stat,
-        now: Instant,
-        sink: &mut dyn FnMut(Event<'_>),
-    ) -> Option<Start> {
-        let head = match file::read_head(file, &mut self.io) {
-            Ok(h) => h,
-            Err(e) => {
-                report(&mut self.errors, "read", path, &e, sink);
-                return None;
-            }
+    /// Decides where to start reading the new file `followers[idx]` once it
+    /// has bytes: a copy of a truncated file continues where that file was;
+    /// a file that looks like one we follow waits (up to `rotate_wait`) for
+    /// that file's truncation; a compressed file is dropped, never read.
+    fn judge(&mut self, idx: usize, st: Stat, now: Instant) -> Verdict {
+        if st.size == 0 {
+            return Verdict::Wait;
+        }
+        let f = &self.followers[idx];
+        let head = match f.head(&mut self.io) {
+            Ok(h) if !h.is_empty() => h,
+            // Emptied meanwhile, or unreadable (process() will say why).
+            Ok(_) => return Verdict::Wait,
+            Err(_) => return Verdict::Read,
         };
         if copies::compressed_head(&head) {
-            self.ignored.insert(st.id);
-            return None;
-        }
-        if head.is_empty() {
-            return None;
+            self.ignored.insert(f.id);
+            return Verdict::Drop;
         }
         let prefixes = file::prefix_hashes(&head);
         if let Some(r) = self.copies.take_match(&prefixes) {
-            self.held.remove(&st.id);
             // We may have read past the end of the copy (lines written between
             // the copy and the truncation): then it holds nothing new.
             let offset = r.offset.min(st.size);
-            let skipping = if offset < r.offset { ends_mid_line(file, offset, &mut self.io) } else { r.skipping };
-            return Some(Start::At { offset, skipping, fp: r.fp });
+            let skipping = if offset < r.offset { f.mid_line(offset, &mut self.io) } else { r.skipping };
+            let f = &mut self.followers[idx];
+            f.resume(offset, skipping, r.fp);
+            f.unjudged = false;
+            return Verdict::Read;
         }
-        let lookalike =
-            self.followers.iter().any(|f| f.id != st.id && f.fp.len > 0 && f.fp.matches_prefixes(&prefixes));
-        if lookalike {
-            let since = *self.held.entry(st.id).or_insert(now);
-            if now.saturating_duration_since(since) < self.config.rotate_wait {
-                return None;
-            }
+        let lookalike = self
+            .followers
+            .iter()
+            .any(|o| o.id != f.id && !o.unjudged && o.fp.len > 0 && o.fp.matches_prefixes(&prefixes));
+        if lookalike && now.saturating_duration_since(f.born) < self.config.rotate_wait {
+            return Verdict::Wait;
         }
-        self.held.remove(&st.id);
-        Some(Start::Zero)
+        self.followers[idx].unjudged = false;
+        Verdict::Read
     }
 
     /// Re-opens checkpointed files: at their path if the inode is still
@@ -648,7 +671,8 @@ impl Tailer {
                     sink(Event::Truncated { path: &entry.path });
                     Start::Zero
                 };
-                if let Ok(f) = Follower::open(entry.path.clone(), file, st, start, now, &mut self.io) {
+                if let Ok(mut f) = Follower::open(entry.path.clone(), file, st, start, now, &mut self.io) {
+                    f.unjudged = entry.unjudged && intact;
                     path_state(&mut self.paths, &entry.path).current = Some(id);
                     self.followers.push(f);
                 }
@@ -677,6 +701,7 @@ impl Tailer {
                 Some((file, st, _)) => {
                     if let Ok(mut f) = Follower::open(entry.path.clone(), file, st, resume, now, &mut self.io) {
                         f.live = false;
+                        f.unjudged = entry.unjudged;
                         self.followers.push(f);
                     }
                 }
@@ -709,18 +734,6 @@ impl Tailer {
         let intact = fp.matches(&head) && st.size >= entry.offset;
         Some((file, st, intact))
     }
-}
-
-/// Whether the byte before `offset` is not a newline (so reading from
-/// `offset` starts inside a line). Errors count as "no".
-fn ends_mid_line(file: &File, offset: u64, io: &mut IoCounts) -> bool {
-    if offset == 0 {
-        return false;
-    }
-    let mut b = [0u8; 1];
-    io.reads += 1;
-    use std::os::unix::fs::FileExt;
-    matches!(file.read_at(&mut b, offset - 1), Ok(1) if b[0] != b'\n')
 }
 
 fn path_state<'a>(paths: &'a mut BTreeMap<String, PathState>, path: &str) -> &'a mut PathState {

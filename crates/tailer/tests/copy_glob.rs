@@ -259,3 +259,25 @@ proptest::proptest! {
         assert_exactly_once(&c.line_texts(), n);
     }
 }
+
+/// A new file is judged on its first bytes, but its handle is held from
+/// the first poll that sees it: renamed away with its lines before being
+/// judged, it is still read.
+#[test]
+fn empty_new_file_renamed_away_before_its_first_bytes_were_seen_is_read() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let p = dir.path().join("app.log");
+    let mut t = Tailer::new(config(&[&p], Duration::from_millis(200)), None);
+    let mut rng = Rng::new(6);
+    append(&p, 0..5, &mut rng);
+    let mut c = Collected::default();
+    c.poll(&mut t);
+    fs::rename(&p, dir.path().join("app.log.1")).expect("rename");
+    fs::write(&p, "").expect("create");
+    c.poll(&mut t);
+    append(&p, 5..9, &mut rng);
+    fs::rename(&p, dir.path().join("app.log.2")).expect("rename");
+    c.poll(&mut t);
+    c.poll(&mut t);
+    assert_exactly_once(&c.line_texts(), 9);
+}
