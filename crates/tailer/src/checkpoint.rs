@@ -18,6 +18,27 @@ pub struct Checkpoint {
     #[serde(default)]
     pub version: u32,
     pub files: Vec<FileCheckpoint>,
+    /// Files seen truncated in place (copytruncate) whose copy has not been
+    /// seen yet, so a copy that shows up after a restart is still continued
+    /// rather than read again. Few and short-lived (see [`crate::Tailer`]).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub truncated: Vec<TruncatedHead>,
+}
+
+/// What a file held before it was truncated in place: a copy whose head
+/// matches continues from `offset`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TruncatedHead {
+    /// Label of the truncated file.
+    pub path: String,
+    /// First byte not yet emitted when the truncation was seen.
+    pub offset: u64,
+    #[serde(default)]
+    pub skipping: bool,
+    pub fingerprint_len: u32,
+    pub fingerprint_hash: u64,
+    /// Unix time (seconds) the truncation was seen; old records are dropped.
+    pub seen_unix: u64,
 }
 
 /// One followed file.
@@ -42,6 +63,10 @@ pub struct FileCheckpoint {
     /// still being drained); restore does not report it as rotated again.
     #[serde(default)]
     pub retired: bool,
+    /// `true` for a new file not judged yet (empty, or looking like a copy
+    /// of a file we follow): restored as such, judged on its first bytes.
+    #[serde(default)]
+    pub unjudged: bool,
 }
 
 /// Replaces `path` with `bytes` so that a crash leaves either the old or the

@@ -67,13 +67,37 @@ impl Fingerprint {
     }
 }
 
+/// FNV-1a 64 of every prefix of `head`: `[i]` is the hash of `head[..i]`.
+/// Lets one new file be compared with the fingerprints of many in O(1) each.
+pub(crate) fn prefix_hashes(head: &[u8]) -> Vec<u64> {
+    let mut out = Vec::with_capacity(head.len() + 1);
+    let mut h = FNV_OFFSET;
+    out.push(h);
+    for &b in head {
+        h ^= u64::from(b);
+        h = h.wrapping_mul(FNV_PRIME);
+        out.push(h);
+    }
+    out
+}
+
+impl Fingerprint {
+    /// [`Fingerprint::matches`] against the output of [`prefix_hashes`].
+    pub(crate) fn matches_prefixes(&self, prefixes: &[u64]) -> bool {
+        prefixes.get(self.len as usize).is_some_and(|&h| h == self.hash)
+    }
+}
+
+const FNV_OFFSET: u64 = 0xcbf2_9ce4_8422_2325;
+const FNV_PRIME: u64 = 0x0000_0100_0000_01b3;
+
 /// FNV-1a 64: tiny and stable across Rust releases (unlike `DefaultHasher`),
 /// which matters because fingerprints are persisted in checkpoints.
 fn fnv1a(bytes: &[u8]) -> u64 {
-    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    let mut h = FNV_OFFSET;
     for &b in bytes {
         h ^= u64::from(b);
-        h = h.wrapping_mul(0x0000_0100_0000_01b3);
+        h = h.wrapping_mul(FNV_PRIME);
     }
     h
 }
@@ -115,6 +139,16 @@ pub(crate) struct Follower {
     pub live: bool,
     /// Poll generation that last processed this file (process once per poll).
     pub seen_gen: u64,
+    /// Set by the first truncation seen: what the file was before it (head
+    /// fingerprint, committed offset, skipping), so a copy of it can be
+    /// recognised and continued. Taken by the tailer after each `process`.
+    pub truncated_from: Option<(Fingerprint, u64, bool)>,
+    /// A file new to us whose first bytes have not been judged yet (may it
+    /// be a copy of a file we read?): nothing is read from it until then.
+    /// Its handle is held meanwhile, so a rename or delete loses nothing.
+    pub unjudged: bool,
+    /// When we opened it; bounds how long a lookalike waits.
+    pub born: Instant,
 }
 
 /// Where a newly opened follower starts.
@@ -169,7 +203,34 @@ impl Follower {
             last_active: now,
             live: true,
             seen_gen: 0,
+            truncated_from: None,
+            unjudged: false,
+            born: now,
         })
+    }
+
+    /// The file's first bytes (up to `FP_MAX`).
+    pub(crate) fn head(&self, io: &mut IoCounts) -> io::Result<Vec<u8>> {
+        read_head(&self.file, io)
+    }
+
+    /// Continues a file judged to be a copy where its original was.
+    pub(crate) fn resume(&mut self, offset: u64, skipping: bool, fp: Fingerprint) {
+        self.offset = offset;
+        self.skipping = skipping;
+        self.fp = fp;
+        self.pending.clear();
+    }
+
+    /// Whether the byte before `offset` is not a newline (reading from
+    /// `offset` starts inside a line). Errors count as "no".
+    pub(crate) fn mid_line(&self, offset: u64, io: &mut IoCounts) -> bool {
+        if offset == 0 {
+            return false;
+        }
+        let mut b = [0u8; 1];
+        io.reads += 1;
+        matches!(self.file.read_at(&mut b, offset - 1), Ok(1) if b[0] != b'\n')
     }
 
     pub(crate) fn fstat(&self, io: &mut IoCounts) -> io::Result<Stat> {
@@ -276,6 +337,9 @@ impl Follower {
     }
 
     fn reset(&mut self, stats: &mut FileStats, sink: &mut dyn FnMut(Event<'_>)) {
+        if self.truncated_from.is_none() {
+            self.truncated_from = Some((self.fp, self.committed_offset(), self.skipping));
+        }
         sink(Event::Truncated { path: &self.label });
         stats.truncations += 1;
         // The rest of a partial line went with the truncated content.

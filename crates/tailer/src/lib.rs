@@ -2,8 +2,8 @@
 //! sink exactly once, across logrotate's rename, delete+recreate and
 //! copytruncate schemes and across restarts (via [`Checkpoint`]).
 //!
-//! The model: every file is identified by (dev, inode), never by name or
-//! content. Each poll expands the watched paths (one `metadata()` per path,
+//! The model: a file we follow is identified by (dev, inode), never by
+//! name. Each poll expands the watched paths (one `metadata()` per path,
 //! one `read_dir()` per glob directory); a file reachable through a watched
 //! path is *live*. A file that stops being reachable (renamed away, deleted)
 //! is *retired*: we keep reading its open handle until it has produced no
@@ -17,12 +17,28 @@
 //! matching the head. The head is checked whenever size or mtime changed,
 //! and again after every read before its lines are emitted.
 //!
+//! Content decides only for files new to us (see `copies`): when the glob
+//! also matches logrotate's copy, a new file whose head hashes like the head
+//! a followed file had before it was truncated is that file's old content
+//! and continues from the offset we had reached. Followed files are checked
+//! before new ones in every poll, so the truncation is known before the copy
+//! is judged whatever the names' order; a new file that looks like a file we
+//! still follow (the copy made before the truncation) waits up to
+//! `rotate_wait` for that truncation, then is read from 0. A new file is
+//! opened at once (so a rename or delete before it is judged loses nothing)
+//! and judged on its first bytes. Compressed files are never read.
+//!
 //! # What can be lost
 //! * **copytruncate**: lines the tailer had not read when the file was
 //!   truncated exist only in the copy. That is logrotate's own race (lines
 //!   written between its copy and its truncate are lost for everybody).
 //!   A truncate-and-regrow that reproduces the first 1 KiB byte for byte, or
 //!   restores the same size within one mtime tick, is not detected.
+//! * **lookalikes**: a new file whose first up to 1 KiB equal those of a
+//!   file we follow is read only after `rotate_wait` (it may be a copy); one
+//!   equal to a truncated file's old head, appearing within 10 minutes of the
+//!   truncation, is taken for its copy. A copy of a file that was renamed or
+//!   deleted (not a logrotate scheme) is read from 0.
 //! * **retired files**: bytes appended to a renamed/deleted file after it
 //!   was idle for `rotate_wait` (we have closed it by then).
 //! * **restart**: a file that was created *and* rotated away while the
@@ -37,11 +53,13 @@
 //! changes kind (not on every poll), and the tailer keeps going.
 
 mod checkpoint;
+mod copies;
 mod file;
 mod glob;
 
-pub use checkpoint::{Checkpoint, FileCheckpoint, write_atomic};
+pub use checkpoint::{Checkpoint, FileCheckpoint, TruncatedHead, write_atomic};
 
+use copies::Copies;
 use file::{FileId, Fingerprint, Follower, Start, Stat};
 use glob::Pattern;
 use serde::Deserialize;
@@ -169,6 +187,15 @@ enum Seen {
     Unknown,
 }
 
+/// What to do with a new file this poll (see `Tailer::judge`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Verdict {
+    Read,
+    Wait,
+    /// Compressed: close it and never look again.
+    Drop,
+}
+
 /// Error de-duplication key: (operation, path).
 type ErrKey = (&'static str, String);
 
@@ -182,6 +209,10 @@ pub struct Tailer {
     buf: Vec<u8>,
     errors: HashMap<ErrKey, io::ErrorKind>,
     io: IoCounts,
+    /// Heads of files truncated in place, for recognising their copies.
+    copies: Copies,
+    /// Compressed files (by magic number): never read.
+    ignored: HashSet<FileId>,
 }
 
 impl Tailer {
@@ -197,6 +228,8 @@ impl Tailer {
             buf: vec![0; file::CHUNK],
             errors: HashMap::new(),
             io: IoCounts::default(),
+            copies: Copies::default(),
+            ignored: HashSet::new(),
         }
     }
 
@@ -254,11 +287,20 @@ impl Tailer {
         // the new file's first ones.
         self.drain_retired(now, generation, sink);
 
-        for (path, s) in &seen {
-            if let Seen::File(st) = s {
-                self.follow(path, *st, start_at_end, now, generation, sink);
+        // Files we follow before new ones: a truncation must be seen before
+        // the copy it explains is judged, whatever the names' order.
+        let known: HashSet<FileId> = self.followers.iter().filter(|f| !f.unjudged).map(|f| f.id).collect();
+        for pass_known in [true, false] {
+            for (path, s) in &seen {
+                if let Seen::File(st) = s
+                    && known.contains(&st.id) == pass_known
+                {
+                    self.follow(path, *st, start_at_end, now, generation, sink);
+                }
             }
         }
+        self.ignored.retain(|id| live.contains(id));
+        self.copies.expire(now);
 
         // Forget glob matches that are gone for good, so churn in a
         // directory does not grow memory forever. Literal paths keep stats.
@@ -273,6 +315,11 @@ impl Tailer {
 
     /// Positions and identities of every open file.
     pub fn checkpoint(&self) -> Checkpoint {
+        // Not applied yet (no poll since `new`): it is still the whole truth.
+        // Saving an empty one instead would re-read every file on the next start.
+        if let Some(cp) = &self.restored {
+            return cp.clone();
+        }
         Checkpoint {
             version: 1,
             files: self
@@ -287,8 +334,10 @@ impl Tailer {
                     fingerprint_len: f.fp.len,
                     fingerprint_hash: f.fp.hash,
                     retired: !f.live,
+                    unjudged: f.unjudged,
                 })
                 .collect(),
+            truncated: self.copies.to_checkpoint(),
         }
     }
 
@@ -374,7 +423,8 @@ impl Tailer {
                         let Some(fname) = fname.to_str() else {
                             continue;
                         };
-                        if !glob::matches(name, fname) {
+                        // A compressed rotation (`app.log.2.gz`) is never text.
+                        if !glob::matches(name, fname) || copies::compressed_name(fname) {
                             continue;
                         }
                         let label = format!("{prefix}{fname}");
@@ -418,10 +468,26 @@ impl Tailer {
                 continue;
             }
             f.seen_gen = generation;
+            let verdict = match f.fstat(&mut self.io) {
+                Ok(st) if f.unjudged => self.judge(i, st, now),
+                _ => Verdict::Read,
+            };
+            if verdict == Verdict::Drop {
+                self.followers.swap_remove(i);
+                continue;
+            }
+            let f = &mut self.followers[i];
             let ps = path_state(&mut self.paths, &f.label);
-            let res = f.fstat(&mut self.io).and_then(|st| {
-                f.process(st, now, self.config.max_line_bytes, &mut self.buf, &mut ps.stats, &mut self.io, sink)
-            });
+            let res = if verdict == Verdict::Wait {
+                Ok(false)
+            } else {
+                f.fstat(&mut self.io).and_then(|st| {
+                    f.process(st, now, self.config.max_line_bytes, &mut self.buf, &mut ps.stats, &mut self.io, sink)
+                })
+            };
+            if let Some((fp, offset, skipping)) = f.truncated_from.take() {
+                self.copies.record(&f.label, fp, offset, skipping, now);
+            }
             let read = match res {
                 Ok(read) => {
                     ok(&mut self.errors, "read", &f.label);
@@ -464,8 +530,23 @@ impl Tailer {
             return;
         }
         f.seen_gen = generation;
+        if f.unjudged {
+            match self.judge(idx, st, now) {
+                Verdict::Read => {}
+                Verdict::Wait => return,
+                Verdict::Drop => {
+                    self.followers.swap_remove(idx);
+                    return;
+                }
+            }
+        }
+        let f = &mut self.followers[idx];
         let ps = path_state(&mut self.paths, &f.label);
-        match f.process(st, now, self.config.max_line_bytes, &mut self.buf, &mut ps.stats, &mut self.io, sink) {
+        let res = f.process(st, now, self.config.max_line_bytes, &mut self.buf, &mut ps.stats, &mut self.io, sink);
+        if let Some((fp, offset, skipping)) = f.truncated_from.take() {
+            self.copies.record(&f.label, fp, offset, skipping, now);
+        }
+        match res {
             Ok(_) => ok(&mut self.errors, "read", &f.label),
             Err(e) => report(&mut self.errors, "read", &f.label, &e, sink),
         }
@@ -479,6 +560,9 @@ impl Tailer {
         now: Instant,
         sink: &mut dyn FnMut(Event<'_>),
     ) -> Option<usize> {
+        if self.ignored.contains(&st.id) {
+            return None;
+        }
         self.io.open += 1;
         let opened = File::open(path).and_then(|file| {
             self.io.fstat += 1;
@@ -502,7 +586,8 @@ impl Tailer {
         }
         let start = if start_at_end { Start::End } else { Start::Zero };
         match Follower::open(path.to_string(), file, real, start, now, &mut self.io) {
-            Ok(f) => {
+            Ok(mut f) => {
+                f.unjudged = !start_at_end;
                 path_state(&mut self.paths, path);
                 self.followers.push(f);
                 Some(self.followers.len() - 1)
@@ -514,10 +599,52 @@ impl Tailer {
         }
     }
 
+    /// Decides where to start reading the new file `followers[idx]` once it
+    /// has bytes: a copy of a truncated file continues where that file was;
+    /// a file that looks like one we follow waits (up to `rotate_wait`) for
+    /// that file's truncation; a compressed file is dropped, never read.
+    fn judge(&mut self, idx: usize, st: Stat, now: Instant) -> Verdict {
+        if st.size == 0 {
+            return Verdict::Wait;
+        }
+        let f = &self.followers[idx];
+        let head = match f.head(&mut self.io) {
+            Ok(h) if !h.is_empty() => h,
+            // Emptied meanwhile, or unreadable (process() will say why).
+            Ok(_) => return Verdict::Wait,
+            Err(_) => return Verdict::Read,
+        };
+        if copies::compressed_head(&head) {
+            self.ignored.insert(f.id);
+            return Verdict::Drop;
+        }
+        let prefixes = file::prefix_hashes(&head);
+        if let Some(r) = self.copies.take_match(&prefixes) {
+            // We may have read past the end of the copy (lines written between
+            // the copy and the truncation): then it holds nothing new.
+            let offset = r.offset.min(st.size);
+            let skipping = if offset < r.offset { f.mid_line(offset, &mut self.io) } else { r.skipping };
+            let f = &mut self.followers[idx];
+            f.resume(offset, skipping, r.fp);
+            f.unjudged = false;
+            return Verdict::Read;
+        }
+        let lookalike = self
+            .followers
+            .iter()
+            .any(|o| o.id != f.id && !o.unjudged && o.fp.len > 0 && o.fp.matches_prefixes(&prefixes));
+        if lookalike && now.saturating_duration_since(f.born) < self.config.rotate_wait {
+            return Verdict::Wait;
+        }
+        self.followers[idx].unjudged = false;
+        Verdict::Read
+    }
+
     /// Re-opens checkpointed files: at their path if the inode is still
     /// there, else by inode in the same directory (rotated while we were
     /// down). Runs at the first poll, so its events reach the sink.
     fn restore(&mut self, cp: Checkpoint, now: Instant, sink: &mut dyn FnMut(Event<'_>)) {
+        self.copies.restore(cp.truncated, now);
         let mut listings: HashMap<PathBuf, Vec<(u64, PathBuf)>> = HashMap::new();
         for entry in cp.files {
             let id = FileId { dev: entry.dev, ino: entry.ino };
@@ -537,12 +664,15 @@ impl Tailer {
                 let start = if intact {
                     resume
                 } else {
+                    // Truncated while we were down: its copy may be here.
+                    self.copies.record(&entry.path, fp, entry.offset, entry.skipping, now);
                     let ps = path_state(&mut self.paths, &entry.path);
                     ps.stats.truncations += 1;
                     sink(Event::Truncated { path: &entry.path });
                     Start::Zero
                 };
-                if let Ok(f) = Follower::open(entry.path.clone(), file, st, start, now, &mut self.io) {
+                if let Ok(mut f) = Follower::open(entry.path.clone(), file, st, start, now, &mut self.io) {
+                    f.unjudged = entry.unjudged && intact;
                     path_state(&mut self.paths, &entry.path).current = Some(id);
                     self.followers.push(f);
                 }
@@ -571,6 +701,7 @@ impl Tailer {
                 Some((file, st, _)) => {
                     if let Ok(mut f) = Follower::open(entry.path.clone(), file, st, resume, now, &mut self.io) {
                         f.live = false;
+                        f.unjudged = entry.unjudged;
                         self.followers.push(f);
                     }
                 }

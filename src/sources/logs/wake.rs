@@ -68,6 +68,16 @@ impl Wake {
         self.last_poll = Instant::now();
     }
 
+    /// Directories in the watch table and files remembered as checked (0, 0 without inotify): what
+    /// must not grow while directories come and go.
+    pub fn table_sizes(&self) -> (usize, usize) {
+        #[cfg(target_os = "linux")]
+        if let Some(watch) = &self.watch {
+            return watch.table_sizes();
+        }
+        (0, 0)
+    }
+
     /// Tells the watcher which files the tailer follows now, so a file that is a symlink into
     /// another directory (Kubernetes' `/var/log/containers/*.log`) also gets that directory watched.
     /// Cheap to call often: only paths not seen before cost a syscall.
@@ -131,8 +141,13 @@ mod linux {
         lost: Arc<Mutex<Vec<i32>>>,
         /// Every directory we want watched, with its watch descriptor when it is.
         dirs: BTreeMap<PathBuf, Option<i32>>,
-        /// Files already checked for being symlinks.
-        tracked: BTreeSet<String>,
+        /// The configured paths' directories: always wanted. The others in `dirs` are wanted only
+        /// while a followed file links into them.
+        configured: BTreeSet<PathBuf>,
+        /// Followed files, with the directory they link into (`None`: not a symlink). Checked once
+        /// per file; entries go when the tailer stops following the file, so directories of
+        /// vanished Kubernetes pods leave the table (and the kernel's) instead of piling up.
+        tracked: BTreeMap<String, Option<PathBuf>>,
         /// Whether the "cannot watch" warning was given (once per source).
         warned: bool,
         stop: Arc<AtomicBool>,
@@ -165,19 +180,25 @@ mod linux {
                     return None;
                 }
             };
+            let configured: BTreeSet<PathBuf> = paths.iter().map(|p| parent_dir(p)).collect();
             let mut watch = Watch {
                 log: log.to_string(),
                 fd,
                 wake: rx,
                 lost,
-                dirs: paths.iter().map(|p| (parent_dir(p), None)).collect(),
-                tracked: BTreeSet::new(),
+                dirs: configured.iter().map(|d| (d.clone(), None)).collect(),
+                configured,
+                tracked: BTreeMap::new(),
                 warned: false,
                 stop,
                 thread: Some(thread),
             };
             watch.add_missing();
             Some(watch)
+        }
+
+        pub(super) fn table_sizes(&self) -> (usize, usize) {
+            (self.dirs.len(), self.tracked.len())
         }
 
         /// Whether every wanted directory is watched.
@@ -244,23 +265,44 @@ mod linux {
             }
         }
 
+        /// `files` is everything the tailer follows now: files not in it are forgotten, and so are
+        /// the watches of directories no remaining file links into.
         pub(super) fn track<'a>(&mut self, files: impl IntoIterator<Item = &'a str>) {
             let mut added = false;
+            let mut current = BTreeSet::new();
             for file in files {
-                if self.tracked.contains(file) {
+                current.insert(file);
+                if self.tracked.contains_key(file) {
                     continue;
                 }
-                self.tracked.insert(file.to_string());
                 let is_link = std::fs::symlink_metadata(file).is_ok_and(|m| m.file_type().is_symlink());
-                if !is_link {
-                    continue;
-                }
-                if let Some(dir) = std::fs::canonicalize(file).ok().and_then(|p| p.parent().map(PathBuf::from))
-                    && !self.dirs.contains_key(&dir)
+                let target = if is_link {
+                    std::fs::canonicalize(file).ok().and_then(|p| p.parent().map(PathBuf::from))
+                } else {
+                    None
+                };
+                if let Some(dir) = &target
+                    && !self.dirs.contains_key(dir)
                 {
-                    self.dirs.insert(dir, None);
+                    self.dirs.insert(dir.clone(), None);
                     added = true;
                 }
+                self.tracked.insert(file.to_string(), target);
+            }
+            if self.tracked.len() > current.len() {
+                self.tracked.retain(|f, _| current.contains(f.as_str()));
+            }
+            let wanted: BTreeSet<&PathBuf> = self.tracked.values().flatten().chain(&self.configured).collect();
+            if wanted.len() < self.dirs.len() {
+                let fd = &self.fd;
+                self.dirs.retain(|dir, wd| {
+                    let keep = wanted.contains(dir);
+                    if !keep && let Some(w) = wd {
+                        // Fails when the kernel already dropped it (directory deleted): fine.
+                        let _ = inotify::remove_watch(&**fd, *w);
+                    }
+                    keep
+                });
             }
             if added {
                 self.add_missing();
@@ -365,5 +407,41 @@ mod tests {
         drop(wake);
         drop(missing);
         assert!(start.elapsed() < Duration::from_secs(1), "shutdown took {:?}", start.elapsed());
+    }
+
+    /// Kubernetes: `/var/log/containers/*.log` are symlinks into per-pod directories that are
+    /// created and deleted as pods come and go. The watch table must follow, not grow.
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn watch_table_forgets_directories_of_files_no_longer_followed() {
+        let root = tempfile::tempdir().unwrap();
+        let links = root.path().join("containers");
+        std::fs::create_dir(&links).unwrap();
+        let shutdown = Arc::new(AtomicBool::new(false));
+        let mut wake = Wake::new("t", &[format!("{}/*.log", links.display())], shutdown.clone());
+        assert_eq!(wake.table_sizes(), (1, 0));
+        let mut peak = (0, 0);
+        for i in 0..200 {
+            let pod = root.path().join(format!("pods/p{i}/c"));
+            std::fs::create_dir_all(&pod).unwrap();
+            std::fs::write(pod.join("0.log"), "x\n").unwrap();
+            let link = links.join(format!("p{i}.log"));
+            std::os::unix::fs::symlink(pod.join("0.log"), &link).unwrap();
+            // What the runner does: tell the watcher what the tailer follows now.
+            let followed = link.to_string_lossy().into_owned();
+            wake.track([followed.as_str()]);
+            let (dirs, files) = wake.table_sizes();
+            peak = (peak.0.max(dirs), peak.1.max(files));
+            // The pod goes away; the tailer stops following its file.
+            std::fs::remove_file(&link).unwrap();
+            std::fs::remove_dir_all(root.path().join(format!("pods/p{i}"))).unwrap();
+            wake.track(std::iter::empty());
+            // Wake-ups for the deletion (IN_IGNORED included) are handled here.
+            wake.wait();
+        }
+        assert_eq!(peak, (2, 1), "one configured and one pod directory, one file at a time");
+        assert_eq!(wake.table_sizes(), (1, 0));
+        assert!(wake.is_watching(), "a vanished pod directory must not leave us polling");
+        shutdown.store(true, std::sync::atomic::Ordering::Relaxed);
     }
 }

@@ -85,6 +85,18 @@ pub fn numbered(n: u64, rng: &mut Rng) -> String {
     format!("{n:09} {}\n", "x".repeat(pad))
 }
 
+/// (lost, counted twice) among `lines` for numbers 0..total.
+pub fn tally(lines: &[String], total: u64) -> (u64, u64) {
+    let mut seen: BTreeMap<u64, u64> = BTreeMap::new();
+    for l in lines {
+        let n: u64 = l.split(' ').next().and_then(|t| t.parse().ok()).unwrap_or_else(|| panic!("malformed line {l:?}"));
+        *seen.entry(n).or_default() += 1;
+    }
+    let lost = (0..total).filter(|n| !seen.contains_key(n)).count() as u64;
+    let twice = seen.values().map(|c| c - 1).sum::<u64>() + seen.keys().filter(|n| **n >= total).count() as u64;
+    (lost, twice)
+}
+
 /// Asserts that numbers 0..total each appear exactly once among `lines`.
 pub fn assert_exactly_once(lines: &[String], total: u64) {
     let mut seen: BTreeMap<u64, usize> = BTreeMap::new();
@@ -114,6 +126,36 @@ pub enum Scheme {
     RenameUnique,
     /// unlink(app.log).
     Delete,
+    /// logrotate `copytruncate`: copy app.log to app.log.<k>, truncate
+    /// app.log in place; the writer keeps its handle (O_APPEND).
+    CopyTruncate,
+    /// `copytruncate` + `extension .log` + `delaycompress` + `compress`:
+    /// copy to app.<k>.log (sorts before app.log), truncate, then compress
+    /// the previous copy to app.<k-1>.log.gz and delete it.
+    CopyTruncateCompress,
+    /// `copytruncate` + `dateext` + `compress` (no delay): copy to
+    /// app.log-<date><k>, truncate, then `gzip` the copy at once.
+    DateextCompress,
+}
+
+impl Scheme {
+    /// Whether the writer's file keeps its inode across a rotation.
+    pub fn in_place(self) -> bool {
+        matches!(self, Scheme::CopyTruncate | Scheme::CopyTruncateCompress | Scheme::DateextCompress)
+    }
+}
+
+/// A stand-in for gzip: the magic number, then the bytes (never read).
+pub fn fake_gzip(src: &Path, dst: &Path) {
+    let mut out = b"\x1f\x8b\x08\x00".to_vec();
+    out.extend(fs::read(src).expect("read copy"));
+    fs::write(dst, out).expect("write .gz");
+}
+
+/// copytruncate as logrotate does it: copy, then truncate the original.
+pub fn copy_truncate(live: &Path, copy: &Path) {
+    fs::copy(live, copy).expect("copy");
+    OpenOptions::new().write(true).open(live).expect("open").set_len(0).expect("truncate");
 }
 
 /// Shared between the writer thread and the polling test thread.
@@ -184,11 +226,36 @@ pub fn run_writer(plan: WriterPlan, shared: Arc<Shared>) -> u64 {
             write_line(&mut cur, n, &mut rng);
             n += 1;
         }
+        if plan.scheme == Scheme::DateextCompress {
+            // The copy is compressed at once: what it holds must have been
+            // read (and saved, in crash tests) before, not just the file seen.
+            gate = (shared.polls.load(Ordering::SeqCst), shared.saved.load(Ordering::SeqCst));
+        }
         wait_seen(&shared, gate.0, gate.1);
         match plan.scheme {
             Scheme::Rename => fs::rename(&live, plan.dir.join("app.log.1")).expect("rename"),
             Scheme::RenameUnique => fs::rename(&live, plan.dir.join(format!("app.log.{r}"))).expect("rename"),
             Scheme::Delete => fs::remove_file(&live).expect("unlink"),
+            Scheme::CopyTruncate => copy_truncate(&live, &plan.dir.join(format!("app.log.{r}"))),
+            Scheme::CopyTruncateCompress => {
+                copy_truncate(&live, &plan.dir.join(format!("app.{r}.log")));
+                if r > 0 {
+                    let prev = plan.dir.join(format!("app.{}.log", r - 1));
+                    fake_gzip(&prev, &plan.dir.join(format!("app.{}.log.gz", r - 1)));
+                    fs::remove_file(&prev).expect("rm compressed copy");
+                }
+            }
+            Scheme::DateextCompress => {
+                let copy = plan.dir.join(format!("app.log-20260101{r:06}"));
+                copy_truncate(&live, &copy);
+                let st = std::process::Command::new("gzip").arg(&copy).status().expect("run gzip");
+                assert!(st.success(), "gzip failed");
+            }
+        }
+        if plan.scheme.in_place() {
+            // Same file, same handle: nothing to reopen.
+            gate = (shared.polls.load(Ordering::SeqCst), shared.saved.load(Ordering::SeqCst));
+            continue;
         }
         // Keep writing to the old handle, like a daemon that has not yet
         // been told to reopen its log.
