@@ -185,7 +185,7 @@ fn request_like() -> impl Strategy<Value = Vec<u8>> {
 }
 
 proptest! {
-    // `scripts/fuzz-http` runs thousands.
+    // `scripts/fuzz` runs thousands.
     #![proptest_config(ProptestConfig::with_cases(
         std::env::var("PROPTEST_CASES").ok().and_then(|c| c.parse().ok()).unwrap_or(64)
     ))]

@@ -720,7 +720,7 @@ mod tests {
     }
 
     proptest::proptest! {
-        // `scripts/fuzz-http` runs thousands.
+        // `scripts/fuzz` runs thousands.
         #![proptest_config(proptest::prelude::ProptestConfig::with_cases(
             std::env::var("PROPTEST_CASES").ok().and_then(|c| c.parse().ok()).unwrap_or(128)
         ))]

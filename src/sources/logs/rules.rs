@@ -806,7 +806,7 @@ mod tests {
     }
 
     proptest! {
-        // A few seconds by default; `scripts/fuzz-log-state` runs thousands.
+        // A few seconds by default; `scripts/fuzz` runs thousands.
         #![proptest_config(ProptestConfig::with_cases(
             std::env::var("PROPTEST_CASES").ok().and_then(|c| c.parse().ok()).unwrap_or(32)
         ))]
