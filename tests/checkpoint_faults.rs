@@ -9,6 +9,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+use support::exporter::sample;
 use support::{exporter_bin, free_port, ticks_spec};
 
 struct Exporter {
@@ -48,13 +49,6 @@ impl Exporter {
             std::thread::sleep(Duration::from_millis(100));
         }
     }
-}
-
-fn value(exposition: &str, series: &str) -> Option<f64> {
-    exposition
-        .lines()
-        .find(|l| l.starts_with(series) && l[series.len()..].starts_with(' '))
-        .and_then(|l| l.rsplit(' ').next()?.parse().ok())
 }
 
 fn write_spec(dir: &Path, port: u16, state: &Path, log: &Path) -> PathBuf {
@@ -117,7 +111,7 @@ fn a_second_exporter_on_one_state_dir_exits_naming_the_first_and_a_killed_one_bl
     append(&log, "tick");
     let port = free_port();
     let first = listening(spawn(dir.path(), port, &write_spec(dir.path(), port, &state, &log), &[]));
-    first.wait_for("the first save", |m| value(m, SAVED).is_some());
+    first.wait_for("the first save", |m| sample(m, SAVED).is_some());
 
     let port2 = free_port();
     let mut second = spawn(dir.path(), port2, &write_spec(dir.path(), port2, &state, &log), &[]);
@@ -138,7 +132,7 @@ fn a_second_exporter_on_one_state_dir_exits_naming_the_first_and_a_killed_one_bl
     drop(first);
     let third = listening(spawn(dir.path(), port2, &write_spec(dir.path(), port2, &state, &log), &[]));
     append(&log, "tick");
-    third.wait_for("the restored count plus one", |m| value(m, TICKS) == Some(2.0));
+    third.wait_for("the restored count plus one", |m| sample(m, TICKS) == Some(2.0));
 }
 
 /// Whether this machine lets us give one process a small tmpfs of its own (root in CI).
@@ -162,8 +156,9 @@ fn a_full_then_read_only_state_dir_is_a_metric_and_one_log_line_not_a_crash() {
         std::fs::write(dir.path().join("file"), b"").unwrap();
         let state = dir.path().join("file/state");
         let exporter = listening(spawn(dir.path(), port, &write_spec(dir.path(), port, &state, &log), &[]));
-        let m = exporter.wait_for("failed saves", |m| value(m, &failures("not_a_directory")).is_some_and(|n| n >= 2.0));
-        assert_eq!(value(&m, TICKS), Some(1.0));
+        let m =
+            exporter.wait_for("failed saves", |m| sample(m, &failures("not_a_directory")).is_some_and(|n| n >= 2.0));
+        assert_eq!(sample(&m, TICKS), Some(1.0));
         return;
     }
     std::fs::create_dir(&state).unwrap();
@@ -171,7 +166,7 @@ fn a_full_then_read_only_state_dir_is_a_metric_and_one_log_line_not_a_crash() {
     let state_arg = state.to_str().unwrap();
     let prefix = ["unshare", "-m", "--propagation", "private", "sh", "-c", script, state_arg];
     let exporter = listening(spawn(dir.path(), port, &write_spec(dir.path(), port, &state, &log), &prefix));
-    let first_save = value(&exporter.wait_for("the first save", |m| value(m, SAVED).is_some()), SAVED).unwrap();
+    let first_save = sample(&exporter.wait_for("the first save", |m| sample(m, SAVED).is_some()), SAVED).unwrap();
     // The exporter's own view of the state_dir: the tmpfs in its mount namespace.
     let inside = PathBuf::from(format!("/proc/{}/root{}", exporter.child.id(), state.display()));
     assert!(inside.join("app.checkpoint.json").exists());
@@ -182,13 +177,13 @@ fn a_full_then_read_only_state_dir_is_a_metric_and_one_log_line_not_a_crash() {
     while f.write_all(&[0; 4096]).is_ok() {}
     drop(f);
     append(&log, "tick");
-    let m = exporter.wait_for("three failed saves", |m| value(m, &failures("no_space")).is_some_and(|n| n >= 3.0));
-    assert_eq!(value(&m, TICKS), Some(2.0), "lines are still read and exported");
+    let m = exporter.wait_for("three failed saves", |m| sample(m, &failures("no_space")).is_some_and(|n| n >= 3.0));
+    assert_eq!(sample(&m, TICKS), Some(2.0), "lines are still read and exported");
     assert_eq!(exporter.log().matches(SAVE_WARNING).count(), 1, "one line, not one a second:\n{}", exporter.log());
 
     // Space again: the next retry saves.
     std::fs::remove_file(&fill).unwrap();
-    exporter.wait_for("a save after the failures", |m| value(m, SAVED).is_some_and(|t| t > first_save));
+    exporter.wait_for("a save after the failures", |m| sample(m, SAVED).is_some_and(|t| t > first_save));
     assert!(exporter.log().contains("checkpoint saved again"), "{}", exporter.log());
 
     // Read-only: a new kind of failure is logged again.
@@ -198,7 +193,7 @@ fn a_full_then_read_only_state_dir_is_a_metric_and_one_log_line_not_a_crash() {
         .unwrap();
     assert!(remount.success());
     append(&log, "tick");
-    let m = exporter.wait_for("a read-only failure", |m| value(m, &failures("read_only")).is_some());
-    assert_eq!(value(&m, TICKS), Some(3.0));
+    let m = exporter.wait_for("a read-only failure", |m| sample(m, &failures("read_only")).is_some());
+    assert_eq!(sample(&m, TICKS), Some(3.0));
     assert_eq!(exporter.log().matches(SAVE_WARNING).count(), 2, "{}", exporter.log());
 }

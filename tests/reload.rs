@@ -10,6 +10,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+use support::exporter::sample;
 use support::{exporter_bin, free_port};
 
 struct Exporter {
@@ -85,13 +86,6 @@ fn request(port: u16, method: &str, path: &str) -> (u16, String) {
     (status, body)
 }
 
-fn value(exposition: &str, series: &str) -> Option<f64> {
-    exposition
-        .lines()
-        .find(|l| l.starts_with(series) && l[series.len()..].starts_with(' '))
-        .and_then(|l| l.rsplit(' ').next()?.parse().ok())
-}
-
 fn wait_for(port: u16, what: &str, check: impl Fn(&str) -> bool) -> String {
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
@@ -144,28 +138,28 @@ fn sighup_reloads_the_spec_keeps_the_old_one_when_the_new_does_not_load_and_neve
     let port = free_port();
     let spec = write_spec(d, port, None);
     let mut exporter = Exporter::start(&spec, port, &[]);
-    let text = wait_for(port, "two ticks", |t| value(t, "app_ticks_total") == Some(2.0));
-    assert_eq!(value(&text, RELOAD_OK), Some(1.0), "{text}");
-    let started_at = value(&text, RELOAD_AT).expect("reload timestamp at start");
+    let text = wait_for(port, "two ticks", |t| sample(t, "app_ticks_total") == Some(2.0));
+    assert_eq!(sample(&text, RELOAD_OK), Some(1.0), "{text}");
+    let started_at = sample(&text, RELOAD_AT).expect("reload timestamp at start");
 
     // A good change: a new signal appears, the running counter goes on from where it was.
     write_spec(d, port, Some("app_tocks_total"));
     exporter.signal("HUP");
     // Lines are read by the rules in force when they are read: wait for the new ones.
-    wait_for(port, "the reload", |t| value(t, RELOAD_AT).is_some_and(|at| at > started_at));
+    wait_for(port, "the reload", |t| sample(t, RELOAD_AT).is_some_and(|at| at > started_at));
     append(d, "tock\ntick\n");
     let text = wait_for(port, "the new signal", |t| {
-        value(t, "app_tocks_total") == Some(1.0) && value(t, "app_ticks_total") == Some(3.0)
+        sample(t, "app_tocks_total") == Some(1.0) && sample(t, "app_ticks_total") == Some(3.0)
     });
     assert!(exporter.alive(), "SIGHUP killed the exporter:\n{}", exporter.output());
-    assert_eq!(value(&text, RELOAD_OK), Some(1.0), "{text}");
+    assert_eq!(sample(&text, RELOAD_OK), Some(1.0), "{text}");
 
     // A broken spec: the old one keeps serving, the failure shows in a metric and names the place.
     std::fs::write(&spec, std::fs::read_to_string(&spec).unwrap().replace("action: inc}", "action: inc")).unwrap();
     exporter.signal("HUP");
-    let text = wait_for(port, "the failed reload", |t| value(t, RELOAD_OK) == Some(0.0));
+    let text = wait_for(port, "the failed reload", |t| sample(t, RELOAD_OK) == Some(0.0));
     append(d, "tock\n");
-    wait_for(port, "the old rules still counting", |t| value(t, "app_tocks_total") == Some(2.0));
+    wait_for(port, "the old rules still counting", |t| sample(t, "app_tocks_total") == Some(2.0));
     assert!(exporter.alive());
     let output = exporter.output();
     let failure = output.lines().find(|l| l.contains("reload failed")).unwrap_or_else(|| panic!("{output}"));
@@ -179,13 +173,13 @@ fn sighup_reloads_the_spec_keeps_the_old_one_when_the_new_does_not_load_and_neve
         }),
         "names line and column: {failure}"
     );
-    assert_eq!(value(&text, "app_ticks_total"), Some(3.0));
+    assert_eq!(sample(&text, "app_ticks_total"), Some(3.0));
 
     // Fixed again: back to 1, nothing counted twice over the reloads.
     write_spec(d, port, Some("app_tocks_total"));
     exporter.signal("HUP");
-    let text = wait_for(port, "the fixed reload", |t| value(t, RELOAD_OK) == Some(1.0));
-    assert_eq!((value(&text, "app_ticks_total"), value(&text, "app_tocks_total")), (Some(3.0), Some(2.0)));
+    let text = wait_for(port, "the fixed reload", |t| sample(t, RELOAD_OK) == Some(1.0));
+    assert_eq!((sample(&text, "app_ticks_total"), sample(&text, "app_tocks_total")), (Some(3.0), Some(2.0)));
 
     // Without the new signal: its series go away instead of freezing.
     write_spec(d, port, None);
@@ -193,7 +187,7 @@ fn sighup_reloads_the_spec_keeps_the_old_one_when_the_new_does_not_load_and_neve
     // (Its name may still appear as a label value of the checkpoint's reset counter.)
     wait_for(port, "the removed signal gone", |t| {
         !t.lines().any(|l| l.starts_with("app_tocks_total") || l.contains(" app_tocks_total "))
-            && value(t, RELOAD_OK) == Some(1.0)
+            && sample(t, RELOAD_OK) == Some(1.0)
     });
     assert!(exporter.alive());
     // Reloads are not available over HTTP unless asked for.
@@ -208,14 +202,14 @@ fn post_reload_when_enabled_answers_how_the_reload_went() {
     let port = free_port();
     let spec = write_spec(d, port, None);
     let exporter = Exporter::start(&spec, port, &["--web.enable-lifecycle"]);
-    wait_for(port, "a tick", |t| value(t, "app_ticks_total") == Some(1.0));
+    wait_for(port, "a tick", |t| sample(t, "app_ticks_total") == Some(1.0));
     assert_eq!(request(port, "GET", "/-/reload").0, 405);
 
     write_spec(d, port, Some("app_tocks_total"));
     let (status, body) = request(port, "POST", "/-/reload");
     assert_eq!(status, 200, "{body}");
     append(d, "tock\n");
-    wait_for(port, "the new signal", |t| value(t, "app_tocks_total") == Some(1.0));
+    wait_for(port, "the new signal", |t| sample(t, "app_tocks_total") == Some(1.0));
 
     // Another listen address applies after a restart only: said, and the listener stays.
     write_spec(d, free_port(), Some("app_tocks_total"));
@@ -227,8 +221,8 @@ fn post_reload_when_enabled_answers_how_the_reload_went() {
     let (status, body) = request(port, "PUT", "/-/reload");
     assert_eq!(status, 500, "{body}");
     assert!(body.contains(&format!("{}:1:", spec.display())), "{body}");
-    let text = wait_for(port, "the failed reload", |t| value(t, RELOAD_OK) == Some(0.0));
-    assert_eq!(value(&text, "app_ticks_total"), Some(1.0));
+    let text = wait_for(port, "the failed reload", |t| sample(t, RELOAD_OK) == Some(0.0));
+    assert_eq!(sample(&text, "app_ticks_total"), Some(1.0));
     drop(exporter);
 }
 
@@ -242,7 +236,7 @@ fn sigterm_saves_a_last_checkpoint_so_counters_continue_exactly() {
     let mut total = 1.0;
     for round in 0..3 {
         let mut exporter = Exporter::start(&spec, port, &[]);
-        wait_for(port, "the lines so far", |t| value(t, "app_ticks_total") == Some(total));
+        wait_for(port, "the lines so far", |t| sample(t, "app_ticks_total") == Some(total));
         // Lines written right before the signal: counted before the stop or after the restart,
         // never lost and never twice.
         let lines = 50 + round * 25;
@@ -252,9 +246,9 @@ fn sigterm_saves_a_last_checkpoint_so_counters_continue_exactly() {
         assert_eq!(exporter.wait_exit(), Some(0), "{}", exporter.output());
     }
     let exporter = Exporter::start(&spec, port, &[]);
-    wait_for(port, "every line once", |t| value(t, "app_ticks_total") == Some(total));
+    wait_for(port, "every line once", |t| sample(t, "app_ticks_total") == Some(total));
     std::thread::sleep(Duration::from_millis(1500));
-    assert_eq!(value(&request(port, "GET", "/metrics").1, "app_ticks_total"), Some(total));
+    assert_eq!(sample(&request(port, "GET", "/metrics").1, "app_ticks_total"), Some(total));
     drop(exporter);
 }
 
@@ -306,7 +300,7 @@ async fn sighup_replaces_the_sql_sources_and_closes_the_old_connections() {
             wait_for(port, what, check)
         })
     };
-    wait("the first query", |t| value(t, "app_first") == Some(1.0)).await.unwrap();
+    wait("the first query", |t| sample(t, "app_first") == Some(1.0)).await.unwrap();
     let database = db.url.rsplit('/').next().unwrap().to_string();
     let backends = || {
         let (db, database) = (&db, database.clone());
@@ -326,11 +320,11 @@ async fn sighup_replaces_the_sql_sources_and_closes_the_old_connections() {
         write_sql_spec(d, port, metric, query);
         exporter.signal("HUP");
         if round % 2 == 0 {
-            wait("the second signal alone", |t| value(t, "app_second") == Some(2.0) && !t.contains("app_first"))
+            wait("the second signal alone", |t| sample(t, "app_second") == Some(2.0) && !t.contains("app_first"))
                 .await
                 .unwrap();
         } else {
-            wait("the first signal alone", |t| value(t, "app_first") == Some(1.0) && !t.contains("app_second"))
+            wait("the first signal alone", |t| sample(t, "app_first") == Some(1.0) && !t.contains("app_second"))
                 .await
                 .unwrap();
         }
@@ -349,7 +343,7 @@ fn a_reload_whose_sources_fail_to_start_brings_the_running_ones_back() {
     let port = free_port();
     let spec = write_spec(d, port, None);
     let exporter = Exporter::start(&spec, port, &[]);
-    wait_for(port, "a tick", |t| value(t, "app_ticks_total") == Some(1.0));
+    wait_for(port, "a tick", |t| sample(t, "app_ticks_total") == Some(1.0));
 
     // A second log source whose checkpoint cannot be read (a directory stands in its place): the
     // spec is valid, starting its sources is not.
@@ -369,12 +363,12 @@ fn a_reload_whose_sources_fail_to_start_brings_the_running_ones_back() {
 ";
     std::fs::write(&spec, text).unwrap();
     exporter.signal("HUP");
-    let text = wait_for(port, "the failed reload", |t| value(t, RELOAD_OK) == Some(0.0));
+    let text = wait_for(port, "the failed reload", |t| sample(t, RELOAD_OK) == Some(0.0));
     assert!(!text.contains("other_lines_total"), "{text}");
     let output = exporter.output();
     assert!(output.contains("reload failed") && output.contains("other.checkpoint.json"), "{output}");
     // The running log source is back and counts on, from its checkpoint.
     append(d, "tick\n");
-    wait_for(port, "the running source back", |t| value(t, "app_ticks_total") == Some(2.0));
+    wait_for(port, "the running source back", |t| sample(t, "app_ticks_total") == Some(2.0));
     drop(exporter);
 }

@@ -7,6 +7,7 @@ use std::net::TcpStream;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+use support::exporter::sample;
 use support::{Cluster, exporter_bin, free_port, token_refresh_schema, token_refresh_seed};
 
 struct Exporter {
@@ -60,13 +61,6 @@ fn metrics(port: u16) -> String {
     String::from_utf8(get(port, "/metrics", &[]).2).unwrap()
 }
 
-fn value(exposition: &str, series: &str) -> Option<f64> {
-    exposition
-        .lines()
-        .find(|l| l.starts_with(series) && l[series.len()..].starts_with(' '))
-        .and_then(|l| l.rsplit(' ').next()?.parse().ok())
-}
-
 fn wait_for(port: u16, what: &str, check: impl Fn(&str) -> bool) -> String {
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
@@ -105,10 +99,14 @@ async fn serves_runbook_numbers_survives_a_database_outage_and_passes_promtool()
     let port = free_port();
     let exporter = start_exporter(&spec(dir.path(), port, &log), port, &url);
 
-    let text = wait_for(port, "first query run", |t| value(t, "integration_token_refresh_degraded_watchers").is_some());
-    assert_eq!(value(&text, "integration_token_refresh_degraded_watchers"), Some(4.0));
-    assert_eq!(value(&text, "integration_token_refresh_tokens_expiring"), Some(11.0));
-    assert_eq!(value(&text, "integration_exporter_query_success{signal=\"token_refresh.expiring_tokens\"}"), Some(1.0));
+    let text =
+        wait_for(port, "first query run", |t| sample(t, "integration_token_refresh_degraded_watchers").is_some());
+    assert_eq!(sample(&text, "integration_token_refresh_degraded_watchers"), Some(4.0));
+    assert_eq!(sample(&text, "integration_token_refresh_tokens_expiring"), Some(11.0));
+    assert_eq!(
+        sample(&text, "integration_exporter_query_success{signal=\"token_refresh.expiring_tokens\"}"),
+        Some(1.0)
+    );
     assert!(!text.contains("secret-access-token") && !text.contains("secret-refresh-token"));
 
     // A new line shows up within a poll.
@@ -118,7 +116,7 @@ async fn serves_runbook_numbers_survives_a_database_outage_and_passes_promtool()
     )
     .unwrap();
     wait_for(port, "the failure line", |t| {
-        value(t, "integration_token_refresh_proactive_refreshes_total{result=\"failure\"}") == Some(1.0)
+        sample(t, "integration_token_refresh_proactive_refreshes_total{result=\"failure\"}") == Some(1.0)
     });
 
     // promtool finds nothing to complain about in the live exposition.
@@ -147,10 +145,10 @@ async fn serves_runbook_numbers_survives_a_database_outage_and_passes_promtool()
     // The database goes away: the exporter keeps serving, reports the failure, then recovers.
     cluster.stop();
     let down = wait_for(port, "query failure", |t| {
-        value(t, "integration_exporter_query_success{signal=\"token_refresh.expiring_tokens\"}") == Some(0.0)
+        sample(t, "integration_exporter_query_success{signal=\"token_refresh.expiring_tokens\"}") == Some(0.0)
     });
     assert!(
-        value(
+        sample(
             &down,
             "integration_exporter_query_errors_total{signal=\"token_refresh.expiring_tokens\",kind=\"connect\"}"
         )
@@ -161,11 +159,11 @@ async fn serves_runbook_numbers_survives_a_database_outage_and_passes_promtool()
     let (status, _, _) = get(port, "/metrics", &[]);
     assert_eq!(status, 200);
     // The log side is untouched by the outage.
-    assert_eq!(value(&down, "integration_token_refresh_proactive_refreshes_total{result=\"failure\"}"), Some(1.0));
+    assert_eq!(sample(&down, "integration_token_refresh_proactive_refreshes_total{result=\"failure\"}"), Some(1.0));
     cluster.restart();
     wait_for(port, "recovery", |t| {
-        value(t, "integration_exporter_query_success{signal=\"token_refresh.expiring_tokens\"}") == Some(1.0)
-            && value(t, "integration_token_refresh_degraded_watchers") == Some(4.0)
+        sample(t, "integration_exporter_query_success{signal=\"token_refresh.expiring_tokens\"}") == Some(1.0)
+            && sample(t, "integration_token_refresh_degraded_watchers") == Some(4.0)
     });
     drop(exporter);
 }
