@@ -1,13 +1,14 @@
 //! The generated Alertmanager configuration: amtool accepts it, every generated alert routes to
 //! the receiver of its severity (`critical` -> page, `warning` -> ticket, `info` -> null), and the
-//! warning of every warning/critical pair is inhibited while its critical fires.
+//! warning of every warning/critical pair is inhibited while its critical fires, for the same
+//! series only (one expired platform token never hides another platform's warning).
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command};
 use std::time::{Duration, Instant};
 
-use integration_exporter::generate::{outputs, rules};
+use integration_exporter::generate::{outputs, promql, rules};
 use integration_exporter::spec::{Model, SourceText};
 use serde_json::Value;
 
@@ -95,8 +96,10 @@ fn matches(matchers: &Value, labels: &BTreeMap<String, String>) -> bool {
     })
 }
 
-/// Alertmanager's inhibition rule semantics: does a firing `source` mute `target`?
+/// Alertmanager's inhibition rule semantics: does a firing `source` mute `target`? A label
+/// missing on one side is the empty string, as in Alertmanager.
 fn inhibits(config: &Value, source: &BTreeMap<String, String>, target: &BTreeMap<String, String>) -> bool {
+    let get = |labels: &BTreeMap<String, String>, name: &str| labels.get(name).cloned().unwrap_or_default();
     config["inhibit_rules"].as_array().unwrap().iter().any(|rule| {
         matches(&rule["source_matchers"], source)
             && matches(&rule["target_matchers"], target)
@@ -104,8 +107,24 @@ fn inhibits(config: &Value, source: &BTreeMap<String, String>, target: &BTreeMap
                 .as_array()
                 .unwrap()
                 .iter()
-                .all(|l| source.get(l.as_str().unwrap()) == target.get(l.as_str().unwrap()))
+                .all(|l| get(source, l.as_str().unwrap()) == get(target, l.as_str().unwrap()))
     })
+}
+
+/// The labels a firing alert of `rule` has in Alertmanager for one series: its rule labels, the
+/// scrape target's and those its expression keeps, each set to `value`.
+fn series_of(model: &Model, rule: &rules::Rule, value: &str) -> BTreeMap<String, String> {
+    let mut labels = with_name(rule);
+    let alert = model
+        .enabled_signals()
+        .filter(|s| s.signal.id == rule.labels["signal"])
+        .flat_map(|s| s.signal.alerts.iter())
+        .find(|a| a.name == rule.alert)
+        .unwrap();
+    for name in ["job", "instance"].into_iter().map(String::from).chain(promql::kept_labels(model, &alert.condition)) {
+        labels.insert(name, value.to_string());
+    }
+    labels
 }
 
 #[test]
@@ -114,7 +133,8 @@ fn amtool_accepts_the_config_for_the_builtin_packs_and_for_custom_webhooks() {
         let (_dir, path) = write_config(&model);
         let (ok, out) = amtool(&["check-config", path.to_str().unwrap()]);
         assert!(ok, "{out}");
-        assert!(out.contains("3 receivers") && out.contains("1 inhibit rules"), "{out}");
+        let inhibit_rules = format!("{} inhibit rules", pairs(&model).len());
+        assert!(out.contains("3 receivers") && out.contains(&inhibit_rules), "{out}");
     }
 
     let (_dir, path) = write_config(&Model::builtin_defaults());
@@ -185,6 +205,99 @@ fn the_warning_of_every_pair_is_inhibited_by_its_critical() {
         }
     }
     assert_eq!(pairs(&pair_model()).len(), 1);
+}
+
+#[test]
+fn a_critical_mutes_only_the_warning_of_its_own_series() {
+    for model in [Model::builtin_defaults(), pair_model()] {
+        let (_dir, path) = write_config(&model);
+        let config = parse(&path);
+        let all = generated_rules(&model);
+        for (warning, _) in pairs(&model) {
+            let warning = all.iter().find(|r| with_name(r) == warning).unwrap();
+            let critical = all
+                .iter()
+                .find(|r| {
+                    r.alert == warning.alert
+                        && r.labels["signal"] == warning.labels["signal"]
+                        && r.labels["severity"] == "critical"
+                })
+                .unwrap();
+            let (c, w) = (series_of(&model, critical, "a"), series_of(&model, warning, "a"));
+            assert!(inhibits(&config, &c, &w), "{c:?} must inhibit {w:?}");
+            // Any one series label that differs (another platform, another exporter) and the
+            // warning stays.
+            for label in w.keys().filter(|l| !["alertname", "signal", "severity"].contains(&l.as_str())) {
+                let mut other = w.clone();
+                other.insert(label.clone(), "b".into());
+                assert!(!inhibits(&config, &c, &other), "{c:?} must not inhibit {other:?}");
+            }
+        }
+    }
+    // The ETL token pair is per platform and per exporter.
+    let (_dir, path) = write_config(&Model::builtin_defaults());
+    let config = parse(&path);
+    let etl = config["inhibit_rules"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| {
+            r["source_matchers"].as_array().unwrap().iter().any(|m| m == "alertname=\"IntegrationEtlTokenExpiry\"")
+        })
+        .expect("an inhibit rule for IntegrationEtlTokenExpiry");
+    assert_eq!(etl["equal"], serde_json::json!(["alertname", "signal", "instance", "job", "platform"]));
+}
+
+#[test]
+fn a_running_alertmanager_keeps_the_warning_of_another_platform() {
+    let model = Model::builtin_defaults();
+    let (_dir, path) = write_config(&model);
+    let am = start_alertmanager(&path);
+    let alert = |severity: &str, platform: &str| {
+        vec![
+            "alertname=IntegrationEtlTokenExpiry".to_string(),
+            "signal=etl_token_monitoring.token_expiry".into(),
+            format!("severity={severity}"),
+            format!("platform={platform}"),
+            "job=integration-exporter".into(),
+            "instance=exporter:9187".into(),
+        ]
+    };
+    for labels in [alert("critical", "meta"), alert("warning", "meta"), alert("warning", "google")] {
+        let mut args = vec!["alert".to_string(), "add".into(), am.url.clone()];
+        args.extend(labels);
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        let (ok, out) = amtool(&args);
+        assert!(ok, "{out}");
+    }
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let (ok, out) = amtool(&["alert", "query", "-o", "json", "--active", "--inhibited", &am.url]);
+        assert!(ok, "{out}");
+        let alerts: Value = serde_json::from_str(&out).unwrap();
+        let state: BTreeMap<(String, String), String> = alerts
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|a| {
+                let l = &a["labels"];
+                (
+                    (l["severity"].as_str().unwrap().to_string(), l["platform"].as_str().unwrap().to_string()),
+                    a["status"]["state"].as_str().unwrap().to_string(),
+                )
+            })
+            .collect();
+        let want = BTreeMap::from([
+            (("critical".to_string(), "meta".to_string()), "active".to_string()),
+            (("warning".into(), "meta".into()), "suppressed".into()),
+            (("warning".into(), "google".into()), "active".into()),
+        ]);
+        if state == want {
+            break;
+        }
+        assert!(Instant::now() < deadline, "meta's critical mutes meta's warning only: {state:?}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
 }
 
 /// A real Alertmanager on a free port, stopped on drop.

@@ -498,11 +498,12 @@ packs:
     *stack.worker_mode.lock().unwrap() = "healthy";
     stack.expect_quiet("refreshes recovered");
 
-    // 6. An expired platform token: the warning/critical pair both fire in Prometheus, the
-    //    critical pages, and Alertmanager inhibits its warning twin.
+    // 6. Two platforms: meta's token has expired, google's expires within 14 days. Both
+    //    warnings and meta's critical fire in Prometheus; the critical pages, Alertmanager
+    //    inhibits meta's warning only, and google's warning still opens a ticket.
     stack
         .db
-        .execute("UPDATE marketing.platform_tokens SET expires_at = now() - interval '1 day' WHERE platform = 'meta'")
+        .execute("UPDATE marketing.platform_tokens SET expires_at = CASE platform WHEN 'meta' THEN now() - interval '1 day' WHEN 'google' THEN now() + interval '7 days' ELSE expires_at END")
         .await;
     let alerts =
         stack.expect_firing(&[("IntegrationEtlTokenExpiry", "critical"), ("IntegrationEtlTokenExpiry", "warning")]);
@@ -513,8 +514,21 @@ packs:
         "The meta token expired (-1d",
         "https://runbooks.example.com/etl-token-monitoring.md#alert-thresholds",
     );
+    let firing_warnings = wait_until("both platforms' warnings firing", Duration::from_secs(30), || {
+        let alerts = api(prom_port, "/api/v1/alerts")["data"]["alerts"].as_array().cloned()?;
+        let platforms: BTreeSet<String> = alerts
+            .iter()
+            .filter(|a| a["labels"]["alertname"] == "IntegrationEtlTokenExpiry" && a["labels"]["severity"] == "warning")
+            .filter(|a| a["state"] == "firing")
+            .filter_map(|a| a["labels"]["platform"].as_str().map(str::to_string))
+            .collect();
+        (platforms.len() == 2).then_some(platforms)
+    });
+    assert_eq!(firing_warnings, BTreeSet::from(["google".to_string(), "meta".to_string()]));
     stack.expect_delivery("/page", "IntegrationEtlTokenExpiry", "firing");
-    let inhibited = wait_until("the warning twin to be inhibited", Duration::from_secs(30), || {
+    let google = stack.expect_delivery("/ticket", "IntegrationEtlTokenExpiry", "firing");
+    assert_eq!(google["labels"]["platform"], "google", "google's own warning is delivered");
+    let inhibited = wait_until("meta's warning twin to be inhibited", Duration::from_secs(30), || {
         let alerts = api(am_port, "/api/v2/alerts");
         alerts
             .as_array()?
@@ -527,10 +541,19 @@ packs:
             .cloned()
     });
     assert_eq!(inhibited["status"]["state"], "suppressed");
+    assert_eq!(inhibited["labels"]["platform"], "meta");
     std::thread::sleep(Duration::from_secs(3));
-    assert!(!stack.delivered("/ticket", "IntegrationEtlTokenExpiry"), "the inhibited warning must not open a ticket");
+    let meta_ticket = stack.deliveries.lock().unwrap().iter().any(|(path, body)| {
+        path == "/ticket"
+            && body["alerts"].as_array().is_some_and(|a| {
+                a.iter().any(|x| {
+                    x["labels"]["alertname"] == "IntegrationEtlTokenExpiry" && x["labels"]["platform"] == "meta"
+                })
+            })
+    });
+    assert!(!meta_ticket, "meta's inhibited warning must not open a ticket");
     stack.db.execute("UPDATE marketing.platform_tokens SET expires_at = now() + interval '60 days'").await;
-    stack.expect_quiet("token renewed");
+    stack.expect_quiet("tokens renewed");
     stack.expect_delivery("/page", "IntegrationEtlTokenExpiry", "resolved");
 
     // 7. Calendar connections stop syncing.

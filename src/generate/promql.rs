@@ -61,6 +61,22 @@ pub fn measured(model: &Model, condition: &Condition) -> String {
     }
 }
 
+/// Labels of the alert's series besides the scrape target's: the ones [`alert_expr`] keeps, so
+/// two alerts of one rule differ in these (and in the target's labels) only.
+pub fn kept_labels(model: &Model, condition: &Condition) -> Vec<String> {
+    let mut labels: Vec<String> = match condition {
+        Condition::Gauge(s) | Condition::Age(s) => own_labels(model, &s.metric),
+        Condition::GaugeRatio { numerator, .. } => own_labels(model, &numerator.metric),
+        // `absent()` carries the equality matchers only.
+        Condition::Absent(s) => s.matchers.keys().cloned().collect(),
+        // Aggregated `without` the metric's own labels.
+        Condition::Ratio(_) | Condition::Increase(_) | Condition::Quantile(_) => Vec::new(),
+    };
+    labels.sort();
+    labels.dedup();
+    labels
+}
+
 pub fn alert_expr(model: &Model, alert: &Alert) -> String {
     let measured = measured(model, &alert.condition);
     let threshold = super::humanize::go_number(alert.threshold);
