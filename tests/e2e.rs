@@ -512,7 +512,7 @@ packs:
     assert_annotations(
         annotations,
         "The meta token expired (-1d",
-        "https://runbooks.example.com/etl-token-monitoring.md#alert-thresholds",
+        "https://runbooks.example.com/etl-token-monitoring.md#üö-alert-thresholds",
     );
     let firing_warnings = wait_until("both platforms' warnings firing", Duration::from_secs(30), || {
         let alerts = api(prom_port, "/api/v1/alerts")["data"]["alerts"].as_array().cloned()?;

@@ -50,6 +50,12 @@ pub fn measured(model: &Model, condition: &Condition) -> String {
             let labels = own_labels(model, &r.metric);
             sum_without(&labels, &format!("increase({}[{}])", selector(&r.metric, &r.matchers), r.window))
         }
+        Condition::Rise(r) => {
+            // Each minute's rise, clamped at zero, summed over the window: a backlog cleared by
+            // hand neither cancels new entries nor counts as new ones.
+            let s = selector(&r.metric, &r.matchers);
+            format!("sum_over_time((clamp_min({s} - {s} offset 1m, 0))[{}:1m])", r.window)
+        }
         Condition::Age(s) => format!("time() - {}", selector(&s.metric, &s.matchers)),
         Condition::Absent(s) => format!("absent({})", selector(&s.metric, &s.matchers)),
         Condition::Quantile(q) => {
@@ -66,6 +72,7 @@ pub fn measured(model: &Model, condition: &Condition) -> String {
 pub fn kept_labels(model: &Model, condition: &Condition) -> Vec<String> {
     let mut labels: Vec<String> = match condition {
         Condition::Gauge(s) | Condition::Age(s) => own_labels(model, &s.metric),
+        Condition::Rise(r) => own_labels(model, &r.metric),
         Condition::GaugeRatio { numerator, .. } => own_labels(model, &numerator.metric),
         // `absent()` carries the equality matchers only.
         Condition::Absent(s) => s.matchers.keys().cloned().collect(),

@@ -191,6 +191,20 @@ fn scenario(model: &Model, alert: &Alert, value: f64) -> Scenario {
                 value_at: Box::new(move |_| value),
             }
         }
+        Condition::Rise(r) => {
+            // The gauge rises by `value` a minute in and stays: the rise over the window is
+            // exactly `value` while that minute is in it.
+            let labels = series_labels(model, &r.metric, &r.matchers);
+            Scenario {
+                input: vec![InputSeries {
+                    series: series(&r.metric, &labels),
+                    values: format!("0 {}+0x{STEPS}", super::humanize::go_number(value)),
+                }],
+                data_from: 60.0,
+                alert_labels: labels,
+                value_at: Box::new(move |_| value),
+            }
+        }
         Condition::Age(s) => {
             // The timestamp stays at 0, so the age at time t is t: the value crosses the
             // threshold on its own and the test checks where.
