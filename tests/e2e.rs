@@ -210,9 +210,17 @@ impl Stack {
     /// Waits until exactly `expected` (alertname, severity) pairs are active, all firing, and
     /// returns them.
     fn expect_firing(&self, expected: &[(&str, &str)]) -> BTreeMap<(String, String), (String, Value, Value)> {
+        self.expect_firing_within(expected, Duration::from_secs(60))
+    }
+
+    fn expect_firing_within(
+        &self,
+        expected: &[(&str, &str)],
+        timeout: Duration,
+    ) -> BTreeMap<(String, String), (String, Value, Value)> {
         let want: BTreeSet<(String, String)> = expected.iter().map(|(a, s)| (a.to_string(), s.to_string())).collect();
         let mut saw_pending = BTreeSet::new();
-        let alerts = wait_until(&format!("{want:?} to fire"), Duration::from_secs(60), || {
+        let alerts = wait_until(&format!("{want:?} to fire"), timeout, || {
             let alerts = prometheus_alerts(self.prometheus);
             for (key, (state, _, _)) in &alerts {
                 if state == "pending" {
@@ -228,9 +236,15 @@ impl Stack {
     }
 
     fn expect_quiet(&self, what: &str) {
-        wait_until(&format!("no alerts ({what})"), Duration::from_secs(60), || {
-            prometheus_alerts(self.prometheus).is_empty().then_some(())
-        });
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            let alerts = prometheus_alerts(self.prometheus);
+            if alerts.is_empty() {
+                return;
+            }
+            assert!(Instant::now() < deadline, "timed out waiting for no alerts ({what}): {alerts:?}");
+            std::thread::sleep(Duration::from_millis(250));
+        }
     }
 
     /// Waits for Alertmanager to deliver `alertname` with `status` to `receiver` (`/page`, `/ticket`).
@@ -427,13 +441,12 @@ packs:
         let active = targets["data"]["activeTargets"].as_array()?.clone();
         (active.len() == 1 && active[0]["health"] == "up").then_some(())
     });
-    let generated_rules: usize =
-        ["token-refresh", "etl-token-monitoring", "calendar-sync", "microsoft-integration", "salesforce-incidents"]
-            .iter()
-            .map(|stem| {
-                std::fs::read_to_string(d.join(format!("alerts/{stem}.rules.yml"))).unwrap().matches("- alert:").count()
-            })
-            .sum();
+    let generated_rules: usize = std::fs::read_dir(d.join("alerts"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.to_string_lossy().ends_with(".rules.yml"))
+        .map(|p| std::fs::read_to_string(p).unwrap().matches("- alert:").count())
+        .sum();
     wait_until("every rule loaded and healthy", Duration::from_secs(60), || {
         let groups = api(prom_port, "/api/v1/rules")["data"]["groups"].as_array()?.clone();
         let rules: Vec<Value> =
@@ -609,6 +622,24 @@ packs:
         limits.requests().iter().all(|r| r.contains("Bearer sf-test-token")),
         "the token from the environment is sent"
     );
+
+    // 11. A query goes blind (its table is gone): its source-health alert names the signal and
+    //     the error kind and opens a ticket (the signal guards a warning); nothing else fires.
+    stack.db.execute("ALTER TABLE external_calendar_events RENAME TO external_calendar_events_moved").await;
+    // Its `for` is one minute (three query intervals, at least a minute).
+    let alerts = stack.expect_firing_within(&[("IntegrationSourceQueryFailing", "warning")], Duration::from_secs(120));
+    let (_, labels, annotations) = &alerts[&("IntegrationSourceQueryFailing".into(), "warning".into())];
+    assert_eq!(labels["signal"], "calendar_sync.failed_events");
+    let kind = labels["kind"].as_str().unwrap_or_default().to_string();
+    assert!(["schema", "sql"].contains(&kind.as_str()), "a missing table is a schema error: {kind}");
+    let description = annotations["description"].as_str().unwrap_or_default();
+    assert!(
+        description.contains("calendar_sync.failed_events") && description.contains(&format!("with {kind} errors")),
+        "{description}"
+    );
+    stack.expect_delivery("/ticket", "IntegrationSourceQueryFailing", "firing");
+    stack.db.execute("ALTER TABLE external_calendar_events_moved RENAME TO external_calendar_events").await;
+    stack.expect_quiet("query reads again");
 
     // The live exposition passes promtool's lint.
     let exposition = http_get(exporter_port, "/metrics").unwrap();

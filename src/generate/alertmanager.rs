@@ -145,7 +145,7 @@ pub fn config(model: &Model) -> AlertmanagerConfig {
             repeat_interval: Some(settings.repeat_interval.to_string()),
             routes: [Severity::Critical, Severity::Warning, Severity::Info].into_iter().map(child).collect(),
         },
-        inhibit_rules: pair_inhibitions(model),
+        inhibit_rules: pair_inhibitions(model).into_iter().chain(super::source_health::inhibitions(model)).collect(),
         receivers: vec![
             Receiver { name: PAGE.to_string(), webhook_configs: webhook(&settings.page_webhook_url) },
             Receiver { name: TICKET.to_string(), webhook_configs: webhook(&settings.ticket_webhook_url) },
