@@ -123,12 +123,20 @@ fn poll_failing(model: &Model, signal: &ResolvedSignal) -> Option<HealthAlert> {
         _ => return None,
     };
     let sel = labels(&[("signal", id)]);
-    let expr = format!(
-        "sum by (job, instance, kind) (increase({}[{ERROR_WINDOW}])) > 0\nand on (job, instance)\n{} == 0",
-        selector(errors, &sel),
-        selector(ok, &sel)
-    );
     let for_secs = poll_for(signal);
+    let failing = format!("sum by (job, instance, kind) (increase({}[{ERROR_WINDOW}])) > 0", selector(errors, &sel));
+    let last_success = "integration_exporter_http_last_success_timestamp_seconds";
+    let expr = if what == "query" {
+        format!("{failing}\nand on (job, instance)\n{} == 0", selector(ok, &sel))
+    } else {
+        // An endpoint that answers 2xx without the value (a JSON path gone) keeps `up` at 1:
+        // what counts is that no poll fully succeeded for three intervals.
+        format!(
+            "{failing}\nunless on (job, instance)\ntime() - {} < {}",
+            selector(last_success, &sel),
+            (signal.interval.as_secs_f64() * 3.0).ceil()
+        )
+    };
     let severity = guarded_severity([signal]);
     let rule_labels = labels(&[("severity", severity.as_str()), ("signal", id)]);
     let description = format!(
@@ -148,11 +156,30 @@ fn poll_failing(model: &Model, signal: &ResolvedSignal) -> Option<HealthAlert> {
     err_series.insert("kind".into(), "connect".into());
     let mut fire_labels = target(model);
     fire_labels.insert("kind".into(), "connect".into());
+    let (fire_input, quiet_input) = if what == "query" {
+        (
+            vec![input(ok, &series, "0+0x240"), input(errors, &err_series, "0+1x240")],
+            vec![input(ok, &series, "1+0x240"), input(errors, &err_series, "3+0x240")],
+        )
+    } else {
+        // Fires on `path` errors while the endpoint answers; quiet while polls succeed again
+        // (the last success is always now) even though earlier errors are still in the window.
+        err_series.insert("kind".into(), "path".into());
+        fire_labels.insert("kind".into(), "path".into());
+        (
+            vec![input(ok, &series, "1+0x240"), input(errors, &err_series, "0+1x240")],
+            vec![
+                input(ok, &series, "1+0x240"),
+                input(errors, &err_series, "0+1x240"),
+                input(last_success, &series, "0+60x240"),
+            ],
+        )
+    };
     Some(HealthAlert {
         rule: rule(name, expr, for_secs, rule_labels, summary, description),
-        fire_input: vec![input(ok, &series, "0+0x240"), input(errors, &err_series, "0+1x240")],
+        fire_input,
         fire_labels,
-        quiet_input: vec![input(ok, &series, "1+0x240"), input(errors, &err_series, "3+0x240")],
+        quiet_input,
         active_from: 60,
         for_secs,
     })
