@@ -1,13 +1,14 @@
 //! The generated Alertmanager configuration: amtool accepts it, every generated alert routes to
 //! the receiver of its severity (`critical` -> page, `warning` -> ticket, `info` -> null), and the
-//! warning of every warning/critical pair is inhibited while its critical fires.
+//! warning of every warning/critical pair is inhibited while its critical fires, for the same
+//! series only (one expired platform token never hides another platform's warning).
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command};
 use std::time::{Duration, Instant};
 
-use integration_exporter::generate::{outputs, rules};
+use integration_exporter::generate::{outputs, promql, rules};
 use integration_exporter::spec::{Model, SourceText};
 use serde_json::Value;
 
@@ -77,7 +78,10 @@ fn pairs(model: &Model) -> Vec<(BTreeMap<String, String>, BTreeMap<String, Strin
     let mut out = Vec::new();
     for warning in all.iter().filter(|r| r.labels["severity"] == "warning") {
         for critical in all.iter().filter(|r| r.labels["severity"] == "critical") {
-            if warning.alert == critical.alert && warning.labels["signal"] == critical.labels["signal"] {
+            if warning.alert == critical.alert
+                && warning.labels.contains_key("signal")
+                && warning.labels.get("signal") == critical.labels.get("signal")
+            {
                 out.push((with_name(warning), with_name(critical)));
             }
         }
@@ -85,18 +89,33 @@ fn pairs(model: &Model) -> Vec<(BTreeMap<String, String>, BTreeMap<String, Strin
     out
 }
 
-/// `name="value"` matchers, the only form the generator writes.
+/// `name="value"`, `name!="value"` and `name=~"regex"` matchers (anchored, as in Alertmanager);
+/// a missing label is the empty string.
 fn matches(matchers: &Value, labels: &BTreeMap<String, String>) -> bool {
     matchers.as_array().unwrap().iter().all(|m| {
         let m = m.as_str().unwrap();
         let (name, value) = m.split_once('=').unwrap_or_else(|| panic!("matcher {m}"));
-        assert!(!name.ends_with('!') && !value.starts_with('~'), "only equality matchers are expected: {m}");
-        labels.get(name).map(String::as_str) == Some(value.trim_matches('"'))
+        let got = labels.get(name.trim_end_matches('!')).cloned().unwrap_or_default();
+        if let Some(re) = value.strip_prefix('~') {
+            let pattern: String = serde_json::from_str(re).unwrap();
+            regex::Regex::new(&format!("^(?:{pattern})$")).unwrap().is_match(&got)
+        } else if name.ends_with('!') {
+            got != value.trim_matches('"')
+        } else {
+            got == value.trim_matches('"')
+        }
     })
 }
 
-/// Alertmanager's inhibition rule semantics: does a firing `source` mute `target`?
+/// Source-health alerts: they inhibit the alerts of the signals they blind, on purpose.
+fn is_source_health(labels: &BTreeMap<String, String>) -> bool {
+    labels["alertname"].starts_with("IntegrationSource") || labels["alertname"] == "IntegrationExporterDown"
+}
+
+/// Alertmanager's inhibition rule semantics: does a firing `source` mute `target`? A label
+/// missing on one side is the empty string, as in Alertmanager.
 fn inhibits(config: &Value, source: &BTreeMap<String, String>, target: &BTreeMap<String, String>) -> bool {
+    let get = |labels: &BTreeMap<String, String>, name: &str| labels.get(name).cloned().unwrap_or_default();
     config["inhibit_rules"].as_array().unwrap().iter().any(|rule| {
         matches(&rule["source_matchers"], source)
             && matches(&rule["target_matchers"], target)
@@ -104,8 +123,24 @@ fn inhibits(config: &Value, source: &BTreeMap<String, String>, target: &BTreeMap
                 .as_array()
                 .unwrap()
                 .iter()
-                .all(|l| source.get(l.as_str().unwrap()) == target.get(l.as_str().unwrap()))
+                .all(|l| get(source, l.as_str().unwrap()) == get(target, l.as_str().unwrap()))
     })
+}
+
+/// The labels a firing alert of `rule` has in Alertmanager for one series: its rule labels, the
+/// scrape target's and those its expression keeps, each set to `value`.
+fn series_of(model: &Model, rule: &rules::Rule, value: &str) -> BTreeMap<String, String> {
+    let mut labels = with_name(rule);
+    let alert = model
+        .enabled_signals()
+        .filter(|s| Some(&s.signal.id) == rule.labels.get("signal"))
+        .flat_map(|s| s.signal.alerts.iter())
+        .find(|a| a.name == rule.alert)
+        .unwrap();
+    for name in ["job", "instance"].into_iter().map(String::from).chain(promql::kept_labels(model, &alert.condition)) {
+        labels.insert(name, value.to_string());
+    }
+    labels
 }
 
 #[test]
@@ -114,7 +149,8 @@ fn amtool_accepts_the_config_for_the_builtin_packs_and_for_custom_webhooks() {
         let (_dir, path) = write_config(&model);
         let (ok, out) = amtool(&["check-config", path.to_str().unwrap()]);
         assert!(ok, "{out}");
-        assert!(out.contains("3 receivers") && out.contains("1 inhibit rules"), "{out}");
+        let inhibit_rules = format!("{} inhibit rules", parse(&path)["inhibit_rules"].as_array().unwrap().len());
+        assert!(out.contains("3 receivers") && out.contains(&inhibit_rules), "{out}");
     }
 
     let (_dir, path) = write_config(&Model::builtin_defaults());
@@ -175,9 +211,10 @@ fn the_warning_of_every_pair_is_inhibited_by_its_critical() {
         }
         // A critical never mutes a warning that is not its own pair's.
         let rules = generated_rules(&model);
-        for source in rules.iter().map(with_name) {
+        for source in rules.iter().map(with_name).filter(|l| !is_source_health(l)) {
             for target in rules.iter().map(with_name) {
-                let same_pair = source["alertname"] == target["alertname"] && source["signal"] == target["signal"];
+                let same_pair =
+                    source["alertname"] == target["alertname"] && source.get("signal") == target.get("signal");
                 if !same_pair {
                     assert!(!inhibits(&config, &source, &target), "{source:?} must not inhibit {target:?}");
                 }
@@ -185,6 +222,99 @@ fn the_warning_of_every_pair_is_inhibited_by_its_critical() {
         }
     }
     assert_eq!(pairs(&pair_model()).len(), 1);
+}
+
+#[test]
+fn a_critical_mutes_only_the_warning_of_its_own_series() {
+    for model in [Model::builtin_defaults(), pair_model()] {
+        let (_dir, path) = write_config(&model);
+        let config = parse(&path);
+        let all = generated_rules(&model);
+        for (warning, _) in pairs(&model) {
+            let warning = all.iter().find(|r| with_name(r) == warning).unwrap();
+            let critical = all
+                .iter()
+                .find(|r| {
+                    r.alert == warning.alert
+                        && r.labels.get("signal") == warning.labels.get("signal")
+                        && r.labels["severity"] == "critical"
+                })
+                .unwrap();
+            let (c, w) = (series_of(&model, critical, "a"), series_of(&model, warning, "a"));
+            assert!(inhibits(&config, &c, &w), "{c:?} must inhibit {w:?}");
+            // Any one series label that differs (another platform, another exporter) and the
+            // warning stays.
+            for label in w.keys().filter(|l| !["alertname", "signal", "severity"].contains(&l.as_str())) {
+                let mut other = w.clone();
+                other.insert(label.clone(), "b".into());
+                assert!(!inhibits(&config, &c, &other), "{c:?} must not inhibit {other:?}");
+            }
+        }
+    }
+    // The ETL token pair is per platform and per exporter.
+    let (_dir, path) = write_config(&Model::builtin_defaults());
+    let config = parse(&path);
+    let etl = config["inhibit_rules"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| {
+            r["source_matchers"].as_array().unwrap().iter().any(|m| m == "alertname=\"IntegrationEtlTokenExpiry\"")
+        })
+        .expect("an inhibit rule for IntegrationEtlTokenExpiry");
+    assert_eq!(etl["equal"], serde_json::json!(["alertname", "signal", "instance", "job", "platform"]));
+}
+
+#[test]
+fn a_running_alertmanager_keeps_the_warning_of_another_platform() {
+    let model = Model::builtin_defaults();
+    let (_dir, path) = write_config(&model);
+    let am = start_alertmanager(&path);
+    let alert = |severity: &str, platform: &str| {
+        vec![
+            "alertname=IntegrationEtlTokenExpiry".to_string(),
+            "signal=etl_token_monitoring.token_expiry".into(),
+            format!("severity={severity}"),
+            format!("platform={platform}"),
+            "job=integration-exporter".into(),
+            "instance=exporter:9187".into(),
+        ]
+    };
+    for labels in [alert("critical", "meta"), alert("warning", "meta"), alert("warning", "google")] {
+        let mut args = vec!["alert".to_string(), "add".into(), am.url.clone()];
+        args.extend(labels);
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        let (ok, out) = amtool(&args);
+        assert!(ok, "{out}");
+    }
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let (ok, out) = amtool(&["alert", "query", "-o", "json", "--active", "--inhibited", &am.url]);
+        assert!(ok, "{out}");
+        let alerts: Value = serde_json::from_str(&out).unwrap();
+        let state: BTreeMap<(String, String), String> = alerts
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|a| {
+                let l = &a["labels"];
+                (
+                    (l["severity"].as_str().unwrap().to_string(), l["platform"].as_str().unwrap().to_string()),
+                    a["status"]["state"].as_str().unwrap().to_string(),
+                )
+            })
+            .collect();
+        let want = BTreeMap::from([
+            (("critical".to_string(), "meta".to_string()), "active".to_string()),
+            (("warning".into(), "meta".into()), "suppressed".into()),
+            (("warning".into(), "google".into()), "active".into()),
+        ]);
+        if state == want {
+            break;
+        }
+        assert!(Instant::now() < deadline, "meta's critical mutes meta's warning only: {state:?}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
 }
 
 /// A real Alertmanager on a free port, stopped on drop.
@@ -282,6 +412,111 @@ fn a_running_alertmanager_inhibits_the_warning_while_its_critical_fires() {
             break;
         }
         assert!(Instant::now() < deadline, "the warning should be inhibited by its critical: {s:?}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// The signals reading log source `log`.
+fn signals_of_log(model: &Model, log: &str) -> Vec<String> {
+    model.enabled_signals().filter(|s| s.log_id.as_deref() == Some(log)).map(|s| s.signal.id.clone()).collect()
+}
+
+#[test]
+fn a_blind_source_holds_back_its_signals_alerts_and_nothing_else() {
+    let model = Model::builtin_defaults();
+    let (_dir, path) = write_config(&model);
+    let config = parse(&path);
+    let rules = generated_rules(&model);
+    let on = |labels: BTreeMap<String, String>, instance: &str| {
+        let mut l = labels;
+        l.insert("job".into(), "integration-exporter".into());
+        l.insert("instance".into(), instance.into());
+        l
+    };
+    let health = |name: &str, key: &str, value: &str| {
+        let rule = rules.iter().find(|r| r.alert == name && r.labels.get(key).map(String::as_str) == Some(value));
+        on(with_name(rule.unwrap_or_else(|| panic!("{name} {key}={value}"))), "a")
+    };
+    let cases = [
+        (
+            health("IntegrationSourceQueryFailing", "signal", "etl_token_monitoring.token_expiry"),
+            vec!["etl_token_monitoring.token_expiry".to_string()],
+        ),
+        (
+            health("IntegrationSourceLogUnreadable", "log", "token_refresh.worker"),
+            signals_of_log(&model, "token_refresh.worker"),
+        ),
+        (
+            health("IntegrationSourceHttpFailing", "signal", "microsoft_integration.job_queue"),
+            vec!["microsoft_integration.job_queue".to_string()],
+        ),
+    ];
+    for (source, blinded) in &cases {
+        let mut held = 0;
+        for target in rules.iter().map(|r| on(with_name(r), "a")) {
+            let blind = !is_source_health(&target) && target.get("signal").is_some_and(|s| blinded.contains(s));
+            assert_eq!(inhibits(&config, source, &target), blind, "{source:?} holds back {target:?}: {blind}");
+            if blind {
+                held += 1;
+                // Another exporter's alerts are not blind.
+                assert!(!inhibits(&config, source, &on(target.clone(), "b")), "{target:?} on b");
+            }
+        }
+        assert!(held > 0, "{source:?} holds back nothing");
+    }
+    let down = on(
+        BTreeMap::from([
+            ("alertname".to_string(), "IntegrationExporterDown".to_string()),
+            ("severity".into(), "critical".into()),
+        ]),
+        "a",
+    );
+    for target in rules.iter().filter(|r| r.labels.contains_key("signal")).map(|r| on(with_name(r), "a")) {
+        assert!(inhibits(&config, &down, &target), "{target:?}");
+    }
+}
+
+#[test]
+fn a_running_alertmanager_holds_back_the_alerts_of_a_blind_query() {
+    let model = Model::builtin_defaults();
+    let (_dir, path) = write_config(&model);
+    let am = start_alertmanager(&path);
+    let add = |labels: &[&str]| {
+        let mut args = vec!["alert", "add", am.url.as_str()];
+        args.extend(labels);
+        args.extend(["signal=etl_token_monitoring.token_expiry", "job=integration-exporter"]);
+        let (ok, out) = amtool(&args);
+        assert!(ok, "{out}");
+    };
+    add(&["alertname=IntegrationSourceQueryFailing", "severity=critical", "kind=timeout", "instance=a"]);
+    add(&["alertname=IntegrationEtlTokenExpiry", "severity=critical", "platform=meta", "instance=a"]);
+    add(&["alertname=IntegrationEtlTokenExpiry", "severity=critical", "platform=meta", "instance=b"]);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let (ok, out) = amtool(&["alert", "query", "-o", "json", "--active", "--inhibited", &am.url]);
+        assert!(ok, "{out}");
+        let alerts: Value = serde_json::from_str(&out).unwrap();
+        let state: BTreeMap<(String, String), String> = alerts
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|a| {
+                let l = &a["labels"];
+                (
+                    (l["alertname"].as_str().unwrap().to_string(), l["instance"].as_str().unwrap().to_string()),
+                    a["status"]["state"].as_str().unwrap().to_string(),
+                )
+            })
+            .collect();
+        let want = BTreeMap::from([
+            (("IntegrationSourceQueryFailing".to_string(), "a".to_string()), "active".to_string()),
+            (("IntegrationEtlTokenExpiry".into(), "a".into()), "suppressed".into()),
+            (("IntegrationEtlTokenExpiry".into(), "b".into()), "active".into()),
+        ]);
+        if state == want {
+            break;
+        }
+        assert!(Instant::now() < deadline, "the blind query holds back its own signal on its own exporter: {state:?}");
         std::thread::sleep(Duration::from_millis(100));
     }
 }

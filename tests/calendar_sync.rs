@@ -37,8 +37,9 @@ async fn database_values_equal_the_runbook_queries() {
             ))
             .await;
         assert_eq!(value(&exported, "integration_calendar_sync_connection_errors", &p), error_sum);
-        // "Check token expiry".
-        let expired = db.scalar(&runbook("token_expiry < NOW()")).await;
+        // "Check token expiry", for the connections that sync: a disabled one keeps its old
+        // token for ever and must not alert.
+        let expired = db.scalar(&runbook("token_expiry < NOW() AND sync_enabled = true")).await;
         assert_eq!(value(&exported, "integration_calendar_sync_expired_tokens", &p), expired);
         // Freshness: the most recent sync among enabled connections.
         let age = db
@@ -52,6 +53,8 @@ async fn database_values_equal_the_runbook_queries() {
         5.0,
         "seed sanity"
     );
+    // The seed's five disabled google connections hold expired tokens too; only the two enabled ones count.
+    assert_eq!(value(&exported, "integration_calendar_sync_expired_tokens", &[("provider", "google")]), 2.0);
     // "Clear failed events" selects sync_status = 'FAILED'.
     let failed = db.scalar("SELECT count(*) FROM cal.external_calendar_events WHERE sync_status = 'FAILED'").await;
     assert_eq!(value(&exported, "integration_calendar_sync_failed_events", &[]), failed);

@@ -210,9 +210,17 @@ impl Stack {
     /// Waits until exactly `expected` (alertname, severity) pairs are active, all firing, and
     /// returns them.
     fn expect_firing(&self, expected: &[(&str, &str)]) -> BTreeMap<(String, String), (String, Value, Value)> {
+        self.expect_firing_within(expected, Duration::from_secs(60))
+    }
+
+    fn expect_firing_within(
+        &self,
+        expected: &[(&str, &str)],
+        timeout: Duration,
+    ) -> BTreeMap<(String, String), (String, Value, Value)> {
         let want: BTreeSet<(String, String)> = expected.iter().map(|(a, s)| (a.to_string(), s.to_string())).collect();
         let mut saw_pending = BTreeSet::new();
-        let alerts = wait_until(&format!("{want:?} to fire"), Duration::from_secs(60), || {
+        let alerts = wait_until(&format!("{want:?} to fire"), timeout, || {
             let alerts = prometheus_alerts(self.prometheus);
             for (key, (state, _, _)) in &alerts {
                 if state == "pending" {
@@ -228,9 +236,15 @@ impl Stack {
     }
 
     fn expect_quiet(&self, what: &str) {
-        wait_until(&format!("no alerts ({what})"), Duration::from_secs(60), || {
-            prometheus_alerts(self.prometheus).is_empty().then_some(())
-        });
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            let alerts = prometheus_alerts(self.prometheus);
+            if alerts.is_empty() {
+                return;
+            }
+            assert!(Instant::now() < deadline, "timed out waiting for no alerts ({what}): {alerts:?}");
+            std::thread::sleep(Duration::from_millis(250));
+        }
     }
 
     /// Waits for Alertmanager to deliver `alertname` with `status` to `receiver` (`/page`, `/ticket`).
@@ -427,13 +441,12 @@ packs:
         let active = targets["data"]["activeTargets"].as_array()?.clone();
         (active.len() == 1 && active[0]["health"] == "up").then_some(())
     });
-    let generated_rules: usize =
-        ["token-refresh", "etl-token-monitoring", "calendar-sync", "microsoft-integration", "salesforce-incidents"]
-            .iter()
-            .map(|stem| {
-                std::fs::read_to_string(d.join(format!("alerts/{stem}.rules.yml"))).unwrap().matches("- alert:").count()
-            })
-            .sum();
+    let generated_rules: usize = std::fs::read_dir(d.join("alerts"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.to_string_lossy().ends_with(".rules.yml"))
+        .map(|p| std::fs::read_to_string(p).unwrap().matches("- alert:").count())
+        .sum();
     wait_until("every rule loaded and healthy", Duration::from_secs(60), || {
         let groups = api(prom_port, "/api/v1/rules")["data"]["groups"].as_array()?.clone();
         let rules: Vec<Value> =
@@ -498,11 +511,12 @@ packs:
     *stack.worker_mode.lock().unwrap() = "healthy";
     stack.expect_quiet("refreshes recovered");
 
-    // 6. An expired platform token: the warning/critical pair both fire in Prometheus, the
-    //    critical pages, and Alertmanager inhibits its warning twin.
+    // 6. Two platforms: meta's token has expired, google's expires within 14 days. Both
+    //    warnings and meta's critical fire in Prometheus; the critical pages, Alertmanager
+    //    inhibits meta's warning only, and google's warning still opens a ticket.
     stack
         .db
-        .execute("UPDATE marketing.platform_tokens SET expires_at = now() - interval '1 day' WHERE platform = 'meta'")
+        .execute("UPDATE marketing.platform_tokens SET expires_at = CASE platform WHEN 'meta' THEN now() - interval '1 day' WHEN 'google' THEN now() + interval '7 days' ELSE expires_at END")
         .await;
     let alerts =
         stack.expect_firing(&[("IntegrationEtlTokenExpiry", "critical"), ("IntegrationEtlTokenExpiry", "warning")]);
@@ -511,10 +525,23 @@ packs:
     assert_annotations(
         annotations,
         "The meta token expired (-1d",
-        "https://runbooks.example.com/etl-token-monitoring.md#alert-thresholds",
+        "https://runbooks.example.com/etl-token-monitoring.md#üö-alert-thresholds",
     );
+    let firing_warnings = wait_until("both platforms' warnings firing", Duration::from_secs(30), || {
+        let alerts = api(prom_port, "/api/v1/alerts")["data"]["alerts"].as_array().cloned()?;
+        let platforms: BTreeSet<String> = alerts
+            .iter()
+            .filter(|a| a["labels"]["alertname"] == "IntegrationEtlTokenExpiry" && a["labels"]["severity"] == "warning")
+            .filter(|a| a["state"] == "firing")
+            .filter_map(|a| a["labels"]["platform"].as_str().map(str::to_string))
+            .collect();
+        (platforms.len() == 2).then_some(platforms)
+    });
+    assert_eq!(firing_warnings, BTreeSet::from(["google".to_string(), "meta".to_string()]));
     stack.expect_delivery("/page", "IntegrationEtlTokenExpiry", "firing");
-    let inhibited = wait_until("the warning twin to be inhibited", Duration::from_secs(30), || {
+    let google = stack.expect_delivery("/ticket", "IntegrationEtlTokenExpiry", "firing");
+    assert_eq!(google["labels"]["platform"], "google", "google's own warning is delivered");
+    let inhibited = wait_until("meta's warning twin to be inhibited", Duration::from_secs(30), || {
         let alerts = api(am_port, "/api/v2/alerts");
         alerts
             .as_array()?
@@ -527,10 +554,19 @@ packs:
             .cloned()
     });
     assert_eq!(inhibited["status"]["state"], "suppressed");
+    assert_eq!(inhibited["labels"]["platform"], "meta");
     std::thread::sleep(Duration::from_secs(3));
-    assert!(!stack.delivered("/ticket", "IntegrationEtlTokenExpiry"), "the inhibited warning must not open a ticket");
+    let meta_ticket = stack.deliveries.lock().unwrap().iter().any(|(path, body)| {
+        path == "/ticket"
+            && body["alerts"].as_array().is_some_and(|a| {
+                a.iter().any(|x| {
+                    x["labels"]["alertname"] == "IntegrationEtlTokenExpiry" && x["labels"]["platform"] == "meta"
+                })
+            })
+    });
+    assert!(!meta_ticket, "meta's inhibited warning must not open a ticket");
     stack.db.execute("UPDATE marketing.platform_tokens SET expires_at = now() + interval '60 days'").await;
-    stack.expect_quiet("token renewed");
+    stack.expect_quiet("tokens renewed");
     stack.expect_delivery("/page", "IntegrationEtlTokenExpiry", "resolved");
 
     // 7. Calendar connections stop syncing.
@@ -586,6 +622,24 @@ packs:
         limits.requests().iter().all(|r| r.contains("Bearer sf-test-token")),
         "the token from the environment is sent"
     );
+
+    // 11. A query goes blind (its table is gone): its source-health alert names the signal and
+    //     the error kind and opens a ticket (the signal guards a warning); nothing else fires.
+    stack.db.execute("ALTER TABLE external_calendar_events RENAME TO external_calendar_events_moved").await;
+    // Its `for` is one minute (three query intervals, at least a minute).
+    let alerts = stack.expect_firing_within(&[("IntegrationSourceQueryFailing", "warning")], Duration::from_secs(120));
+    let (_, labels, annotations) = &alerts[&("IntegrationSourceQueryFailing".into(), "warning".into())];
+    assert_eq!(labels["signal"], "calendar_sync.failed_events");
+    let kind = labels["kind"].as_str().unwrap_or_default().to_string();
+    assert!(["schema", "sql"].contains(&kind.as_str()), "a missing table is a schema error: {kind}");
+    let description = annotations["description"].as_str().unwrap_or_default();
+    assert!(
+        description.contains("calendar_sync.failed_events") && description.contains(&format!("with {kind} errors")),
+        "{description}"
+    );
+    stack.expect_delivery("/ticket", "IntegrationSourceQueryFailing", "firing");
+    stack.db.execute("ALTER TABLE external_calendar_events_moved RENAME TO external_calendar_events").await;
+    stack.expect_quiet("query reads again");
 
     // The live exposition passes promtool's lint.
     let exposition = http_get(exporter_port, "/metrics").unwrap();

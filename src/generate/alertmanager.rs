@@ -1,9 +1,13 @@
 //! `alertmanager/alertmanager.yml`: where the generated alerts go. `critical` pages, `warning`
 //! opens a ticket, `info` only shows (receiver `null`, which sends nothing). Alerts group by
 //! alert name and signal, and a firing critical inhibits the warning of its warning/critical pair
-//! (same `alertname` and `signal`).
+//! for the same series only: every label the alert carries (its signal, the scrape target's
+//! labels, the labels its expression keeps such as `platform`) must be equal, so one expired
+//! token never hides another platform's warning.
 
 use serde::Serialize;
+
+use std::collections::BTreeSet;
 
 use crate::spec::{Model, Severity};
 
@@ -12,7 +16,7 @@ pub const PAGE: &str = "page";
 pub const TICKET: &str = "ticket";
 pub const NULL: &str = "null";
 
-/// Labels that must be equal for a critical to inhibit a warning: the two halves of a pair.
+/// Labels that name a warning/critical pair; the series labels are added per pair.
 pub const PAIR_LABELS: [&str; 2] = ["alertname", "signal"];
 
 /// The receiver alerts of `severity` are routed to.
@@ -89,6 +93,44 @@ pub fn has_alerts(model: &Model) -> bool {
     model.enabled_signals().any(|s| s.signal.alerts.iter().any(|a| a.enabled))
 }
 
+/// One rule per warning/critical pair: the critical mutes its warning twin of the same series.
+/// Alertmanager treats a label missing on both sides as equal, so listing every label either half
+/// can carry is exact.
+pub fn pair_inhibitions(model: &Model) -> Vec<InhibitRule> {
+    let mut out = Vec::new();
+    for signal in model.enabled_signals() {
+        let alerts: Vec<_> = signal.signal.alerts.iter().filter(|a| a.enabled).collect();
+        let names: BTreeSet<&str> = alerts.iter().map(|a| a.name.as_str()).collect();
+        for name in names {
+            let twins: Vec<_> = alerts.iter().filter(|a| a.name == name).collect();
+            let has = |s: Severity| twins.iter().any(|a| a.severity == s);
+            if !(has(Severity::Critical) && has(Severity::Warning)) {
+                continue;
+            }
+            let mut equal: Vec<String> = PAIR_LABELS.iter().map(|l| l.to_string()).collect();
+            let mut series = BTreeSet::new();
+            series.extend(model.config.generate.alertmanager.instance_labels.iter().cloned());
+            for twin in &twins {
+                series.extend(super::promql::kept_labels(model, &twin.condition));
+            }
+            equal.extend(series.into_iter().filter(|l| !PAIR_LABELS.contains(&l.as_str())));
+            let pair = |severity: Severity| {
+                vec![
+                    format!("alertname=\"{}\"", super::promql::escape(name)),
+                    format!("signal=\"{}\"", super::promql::escape(&signal.signal.id)),
+                    severity_matcher(severity),
+                ]
+            };
+            out.push(InhibitRule {
+                source_matchers: pair(Severity::Critical),
+                target_matchers: pair(Severity::Warning),
+                equal,
+            });
+        }
+    }
+    out
+}
+
 pub fn config(model: &Model) -> AlertmanagerConfig {
     let settings = &model.config.generate.alertmanager;
     let webhook = |url: &str| vec![WebhookConfig { url: url.to_string(), send_resolved: true }];
@@ -103,11 +145,7 @@ pub fn config(model: &Model) -> AlertmanagerConfig {
             repeat_interval: Some(settings.repeat_interval.to_string()),
             routes: [Severity::Critical, Severity::Warning, Severity::Info].into_iter().map(child).collect(),
         },
-        inhibit_rules: vec![InhibitRule {
-            source_matchers: vec![severity_matcher(Severity::Critical)],
-            target_matchers: vec![severity_matcher(Severity::Warning)],
-            equal: PAIR_LABELS.iter().map(|l| l.to_string()).collect(),
-        }],
+        inhibit_rules: pair_inhibitions(model).into_iter().chain(super::source_health::inhibitions(model)).collect(),
         receivers: vec![
             Receiver { name: PAGE.to_string(), webhook_configs: webhook(&settings.page_webhook_url) },
             Receiver { name: TICKET.to_string(), webhook_configs: webhook(&settings.ticket_webhook_url) },

@@ -4,7 +4,7 @@
 use serde::Serialize;
 
 use super::humanize::threshold;
-use crate::spec::{Condition, Model, Source};
+use crate::spec::{Alert, Basis, Condition, Model, Source};
 
 #[derive(Serialize)]
 pub struct Entry {
@@ -23,6 +23,19 @@ pub struct AlertEntry {
     /// The condition as a person reads it: `< 95% over 10m for 5m`.
     pub when: String,
     pub threshold: f64,
+    /// `from runbook, <section>: "<quote>"` or `chosen: <why>`.
+    pub basis: String,
+}
+
+/// How the catalog says where an alert's numbers come from.
+pub fn basis(alert: &Alert) -> String {
+    match &alert.basis {
+        Some(Basis::Runbook { section, quote }) => {
+            format!("from runbook, {}: \"{quote}\"", section.trim_start_matches(|c: char| !c.is_ascii_alphanumeric()))
+        }
+        Some(Basis::Chosen(why)) => format!("chosen: {why}"),
+        None => "chosen: not stated".into(),
+    }
 }
 
 pub fn entries(model: &Model) -> Vec<Entry> {
@@ -55,6 +68,7 @@ pub fn entries(model: &Model) -> Vec<Entry> {
                         severity: a.severity.as_str().into(),
                         when,
                         threshold: a.threshold,
+                        basis: basis(a),
                     }
                 })
                 .collect(),
@@ -71,14 +85,17 @@ pub fn markdown(model: &Model) -> String {
     for e in entries(model) {
         let metrics: Vec<String> = e.metrics.iter().map(|m| format!("`{m}`")).collect();
         let alerts: Vec<String> =
-            e.alerts.iter().map(|a| format!("`{}` ({}): {}", a.name, a.severity, a.when)).collect();
+            e.alerts.iter().map(|a| format!("`{}` ({}): {} ({})", a.name, a.severity, a.when, a.basis)).collect();
         out.push_str(&format!(
             "| `{}` | {} | {} | {} | {} |\n",
             e.id,
             metrics.join("<br>"),
             e.source,
             if alerts.is_empty() { "—".to_string() } else { alerts.join("<br>") },
-            e.runbook_section.as_deref().unwrap_or("—")
+            e.runbook_section
+                .as_deref()
+                .map(|s| s.trim_start_matches(|c: char| !c.is_ascii_alphanumeric()))
+                .unwrap_or("—")
         ));
     }
     out

@@ -10,6 +10,7 @@ pub mod prometheus_operator;
 pub mod promql;
 pub mod rule_tests;
 pub mod rules;
+pub mod source_health;
 
 use std::path::{Path, PathBuf};
 
@@ -72,6 +73,24 @@ pub fn outputs_as(model: &Model, format: RuleFormat) -> Vec<(PathBuf, String)> {
             }
         }
         out.push((PathBuf::from("dashboards").join(format!("{stem}.json")), json(&dashboards::dashboard(model, pack))));
+    }
+    if alertmanager::has_alerts(model) {
+        // The exporter itself: one alert whatever the packs, in its own group.
+        match format {
+            RuleFormat::Prometheus => {
+                let rules_name = "exporter.rules.yml";
+                out.push((PathBuf::from("alerts").join(rules_name), yaml(&rules::exporter_rule_file(model))));
+                out.push((
+                    PathBuf::from("alerts/exporter.tests.yml"),
+                    yaml(&rule_tests::exporter_test_file(model, rules_name)),
+                ));
+            }
+            RuleFormat::PrometheusOperator => {
+                let object =
+                    prometheus_operator::prometheus_rule(model, Some("exporter"), rules::exporter_rule_file(model));
+                out.push((PathBuf::from("alerts/exporter.prometheusrule.yaml"), yaml(&object)));
+            }
+        }
     }
     out.push((PathBuf::from("dashboards/overview.json"), json(&dashboards::overview(model))));
     if alertmanager::has_alerts(model) {

@@ -17,6 +17,14 @@ pub struct TestFile {
     pub tests: Vec<TestCase>,
 }
 
+pub fn exporter_test_file(model: &Model, rule_file_name: &str) -> TestFile {
+    TestFile {
+        rule_files: vec![rule_file_name.to_string()],
+        evaluation_interval: "1m".into(),
+        tests: super::source_health::test_cases(&super::source_health::exporter_down(model)),
+    }
+}
+
 #[derive(Serialize)]
 pub struct TestCase {
     pub name: String,
@@ -25,7 +33,7 @@ pub struct TestCase {
     pub alert_rule_test: Vec<AlertRuleTest>,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, Clone)]
 pub struct InputSeries {
     pub series: String,
     pub values: String,
@@ -191,6 +199,20 @@ fn scenario(model: &Model, alert: &Alert, value: f64) -> Scenario {
                 value_at: Box::new(move |_| value),
             }
         }
+        Condition::Rise(r) => {
+            // The gauge rises by `value` a minute in and stays: the rise over the window is
+            // exactly `value` while that minute is in it.
+            let labels = series_labels(model, &r.metric, &r.matchers);
+            Scenario {
+                input: vec![InputSeries {
+                    series: series(&r.metric, &labels),
+                    values: format!("0 {}+0x{STEPS}", super::humanize::go_number(value)),
+                }],
+                data_from: 60.0,
+                alert_labels: labels,
+                value_at: Box::new(move |_| value),
+            }
+        }
         Condition::Age(s) => {
             // The timestamp stays at 0, so the age at time t is t: the value crosses the
             // threshold on its own and the test checks where.
@@ -237,7 +259,14 @@ fn scenario(model: &Model, alert: &Alert, value: f64) -> Scenario {
             Scenario { input, data_from: 60.0, alert_labels, value_at: Box::new(move |_| lo + (hi - lo) * quantile) }
         }
         Condition::Absent(s) => Scenario {
-            input: vec![InputSeries { series: series("up", &target_labels(model)), values: constant(1.0) }],
+            // The exporter is up and reading the source; only the series itself is missing.
+            input: super::promql::reading_series(model, &s.metric)
+                .map(|(name, labels, healthy)| {
+                    let mut labels = labels;
+                    labels.extend(target_labels(model));
+                    vec![InputSeries { series: series(&name, &labels), values: constant(healthy) }]
+                })
+                .unwrap_or_default(),
             data_from: 0.0,
             alert_labels: s.matchers.clone(),
             value_at: Box::new(|_| 1.0),
@@ -320,6 +349,10 @@ fn cases_for(model: &Model, signal: &ResolvedSignal, alert: &Alert) -> Vec<TestC
         }
         evals.push((for_secs, vec![expect(model, signal, alert, &missing, for_secs)]));
         cases.push(case("pending before `for`, firing after it", missing.input, evals));
+        // The exporter is down (or not reading the source): that is the source-health alerts'
+        // business, not "the series was never seen".
+        let down = vec![InputSeries { series: series("up", &target_labels(model)), values: format!("0+0x{STEPS}") }];
+        cases.push(case("quiet while the exporter does not read the source", down, vec![(for_secs + 600.0, vec![])]));
         return cases;
     }
 
@@ -378,6 +411,9 @@ fn cases_for(model: &Model, signal: &ResolvedSignal, alert: &Alert) -> Vec<TestC
 }
 
 pub fn test_file(model: &Model, pack: Option<&str>, rule_file_name: &str, _rules: &RuleFile) -> TestFile {
-    let tests = alerts_of(model, pack).flat_map(|(s, a)| cases_for(model, s, a)).collect();
+    let mut tests: Vec<TestCase> = alerts_of(model, pack).flat_map(|(s, a)| cases_for(model, s, a)).collect();
+    if !tests.is_empty() {
+        tests.extend(super::source_health::alerts_of(model, pack).iter().flat_map(super::source_health::test_cases));
+    }
     TestFile { rule_files: vec![rule_file_name.to_string()], evaluation_interval: "1m".into(), tests }
 }

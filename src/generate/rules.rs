@@ -97,7 +97,21 @@ pub fn group_name(pack: Option<&str>) -> String {
     format!("integration-exporter.{}", pack.unwrap_or("custom"))
 }
 
+/// The pack's alerts, then the health alerts of its sources.
 pub fn rule_file(model: &Model, pack: Option<&str>) -> RuleFile {
-    let rules = alerts_of(model, pack).map(|(s, a)| rule(model, s, a)).collect();
+    let mut rules: Vec<Rule> = alerts_of(model, pack).map(|(s, a)| rule(model, s, a)).collect();
+    if !rules.is_empty() {
+        rules.extend(super::source_health::alerts_of(model, pack).into_iter().map(|h| h.rule));
+    }
     RuleFile { groups: vec![RuleGroup { name: group_name(pack), rules }] }
+}
+
+/// `alerts/exporter.rules.yml`: the exporter's scrape target down.
+pub fn exporter_rule_file(model: &Model) -> RuleFile {
+    RuleFile {
+        groups: vec![RuleGroup {
+            name: group_name(Some("exporter")),
+            rules: vec![super::source_health::exporter_down(model).rule],
+        }],
+    }
 }

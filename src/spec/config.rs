@@ -151,7 +151,7 @@ impl Default for GenerateSettings {
 
 /// Alertmanager routing: `critical` alerts page, `warning` alerts open a ticket, `info` alerts
 /// only show (receiver `null`, which sends nothing). A firing critical inhibits the warning of
-/// the same alert and signal.
+/// the same alert, signal and series.
 #[derive(Clone, Debug, Deserialize, Serialize, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct AlertmanagerSettings {
@@ -176,6 +176,11 @@ pub struct AlertmanagerSettings {
     /// How often a still-firing group is notified again (default `4h`; at least 1s).
     #[serde(default = "default_am_repeat_interval")]
     pub repeat_interval: PromDuration,
+    /// Labels the scrape gives every series that tell one exporter from another (default
+    /// `[job, instance]`; add e.g. `namespace` and `pod` when relabelling adds them). A critical
+    /// inhibits only the warning of the same series, so these labels must match too.
+    #[serde(default = "default_am_instance_labels")]
+    pub instance_labels: Vec<String>,
 }
 
 impl Default for AlertmanagerSettings {
@@ -187,6 +192,7 @@ impl Default for AlertmanagerSettings {
             group_wait: default_am_group_wait(),
             group_interval: default_am_group_interval(),
             repeat_interval: default_am_repeat_interval(),
+            instance_labels: default_am_instance_labels(),
         }
     }
 }
@@ -199,6 +205,9 @@ fn default_ticket_webhook_url() -> String {
 }
 fn default_am_group_by() -> Vec<String> {
     vec!["alertname".into(), "signal".into()]
+}
+fn default_am_instance_labels() -> Vec<String> {
+    vec!["job".into(), "instance".into()]
 }
 fn default_am_group_wait() -> PromDuration {
     PromDuration::from_secs(30)

@@ -230,18 +230,15 @@ pub fn builtin_pack(name: &str) -> Option<Result<Pack, SpecError>> {
         .map(|(n, text)| parse_yaml(&SourceText { name: format!("<built-in pack {n}>"), text: (*text).to_string() }))
 }
 
-/// GitHub-style heading anchor: lower case, spaces to dashes, punctuation dropped.
+/// The anchor GitHub renders for a heading: lower case, every character that is not a letter,
+/// mark, decimal digit, connector (`_`), `-` or space dropped, then spaces to dashes. A symbol
+/// vanishes but the space after it stays: `🚨 Alert Thresholds` is `-alert-thresholds`, and a
+/// heading whose emoji were mis-encoded keeps the letters they became (`üö-alert-thresholds`).
 pub fn heading_anchor(heading: &str) -> String {
-    heading
-        .trim()
-        .to_lowercase()
-        .chars()
-        .filter_map(|c| match c {
-            ' ' => Some('-'),
-            c if c.is_alphanumeric() || c == '-' || c == '_' => Some(c),
-            _ => None,
-        })
-        .collect()
+    static DROPPED: std::sync::LazyLock<regex::Regex> = std::sync::LazyLock::new(|| {
+        regex::Regex::new(r"[^\p{Alphabetic}\p{M}\p{Nd}\p{Pc}\- ]").expect("a valid constant pattern")
+    });
+    DROPPED.replace_all(&heading.trim().to_lowercase(), "").replace(' ', "-")
 }
 
 #[cfg(test)]
@@ -263,6 +260,25 @@ mod tests {
         assert!(err.to_string().starts_with("spec.yaml:2:"), "{err}");
         let err = load("packs:\n  token_refresh: {}\n").unwrap_err();
         assert!(err.to_string().contains("no `database:` section"), "{err}");
+    }
+
+    #[test]
+    fn heading_anchors_are_the_ones_github_renders() {
+        for (heading, anchor) in [
+            ("Runbook 1 — API Rate-Limit Exceeded", "runbook-1--api-rate-limit-exceeded"),
+            ("🚨 Alert Thresholds", "-alert-thresholds"),
+            ("\u{f8ff}üö® Alert Thresholds", "üö-alert-thresholds"),
+            ("‚úÖ Prevention Mechanisms Implemented", "úö-prevention-mechanisms-implemented"),
+            ("If You See This Error:", "if-you-see-this-error"),
+            (
+                "1. **Workflow Keep-Alive** (`.github/workflows/keep-alive.yml`)",
+                "1-workflow-keep-alive-githubworkflowskeep-aliveyml",
+            ),
+            ("Issue: Webhooks Expired", "issue-webhooks-expired"),
+            ("x² and ½", "x-and-"),
+        ] {
+            assert_eq!(heading_anchor(heading), anchor, "{heading}");
+        }
     }
 
     #[test]

@@ -359,6 +359,21 @@ pub struct Alert {
     /// Set `false` to drop this alert.
     #[serde(default = "yes")]
     pub enabled: bool,
+    /// Where the threshold, window and `for` come from, shown in the catalog:
+    /// `{runbook: {section: <heading>, quote: <the runbook's words>}}` or `{chosen: <why>}`.
+    /// A spec that overrides the threshold, window or `for` makes it `chosen`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub basis: Option<Basis>,
+}
+
+/// Where an alert's numbers come from.
+#[derive(Clone, Debug, Deserialize, Serialize, PartialEq)]
+#[serde(rename_all = "lowercase", deny_unknown_fields)]
+pub enum Basis {
+    /// The runbook states them: its heading and its own words.
+    Runbook { section: String, quote: String },
+    /// The runbook is silent (or the spec overrode them): why these numbers.
+    Chosen(String),
 }
 
 fn default_for() -> PromDuration {
@@ -430,6 +445,10 @@ pub enum Condition {
     Ratio(WindowedSelector),
     /// A counter's increase over `window`.
     Increase(WindowedSelector),
+    /// How much a gauge rose over `window`, minute by minute, falls ignored: the new entries of a
+    /// backlog that is only emptied by hand (failed events), so the alert fires on new entries and
+    /// resolves once none came for a window, however large the backlog stays.
+    Rise(WindowedSelector),
     /// Seconds since the timestamp held by a `..._timestamp_seconds` gauge.
     Age(Selector),
     /// The series does not exist at all (nothing was ever seen). Threshold and op are ignored.
@@ -471,14 +490,14 @@ impl Condition {
                 vec![&numerator.metric, &denominator.metric]
             }
             Condition::Gauge(s) | Condition::Age(s) | Condition::Absent(s) => vec![&s.metric],
-            Condition::Ratio(w) | Condition::Increase(w) => vec![&w.metric],
+            Condition::Ratio(w) | Condition::Increase(w) | Condition::Rise(w) => vec![&w.metric],
             Condition::Quantile(q) => vec![&q.metric],
         }
     }
 
     pub fn window(&self) -> Option<PromDuration> {
         match self {
-            Condition::Ratio(w) | Condition::Increase(w) => Some(w.window),
+            Condition::Ratio(w) | Condition::Increase(w) | Condition::Rise(w) => Some(w.window),
             Condition::Quantile(q) => Some(q.window),
             _ => None,
         }
@@ -486,7 +505,7 @@ impl Condition {
 
     pub fn window_mut(&mut self) -> Option<&mut PromDuration> {
         match self {
-            Condition::Ratio(w) | Condition::Increase(w) => Some(&mut w.window),
+            Condition::Ratio(w) | Condition::Increase(w) | Condition::Rise(w) => Some(&mut w.window),
             Condition::Quantile(q) => Some(&mut q.window),
             _ => None,
         }

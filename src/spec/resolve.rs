@@ -167,6 +167,9 @@ fn resolve_pack(config: &Config, name: &str, settings: &PackSettings, source: &S
 }
 
 fn apply_alert_override(alert: &mut Alert, o: &config::AlertOverride) {
+    if o.threshold.is_some() || o.for_.is_some() || o.window.is_some() || o.min_events.is_some() {
+        alert.basis = Some(Basis::Chosen("set in the spec".into()));
+    }
     if let Some(t) = o.threshold {
         alert.threshold = t;
     }
@@ -193,7 +196,7 @@ fn condition_selectors_mut(condition: &mut Condition) -> Vec<&mut BTreeMap<Strin
     match condition {
         Condition::GaugeRatio { numerator, denominator } => vec![&mut numerator.matchers, &mut denominator.matchers],
         Condition::Gauge(s) | Condition::Age(s) | Condition::Absent(s) => vec![&mut s.matchers],
-        Condition::Ratio(w) | Condition::Increase(w) => vec![&mut w.matchers],
+        Condition::Ratio(w) | Condition::Increase(w) | Condition::Rise(w) => vec![&mut w.matchers],
         Condition::Quantile(q) => vec![&mut q.matchers],
     }
 }

@@ -1,0 +1,385 @@
+//! Alerts that say when a signal is blind: its query or endpoint failing (by error kind), its
+//! log source with no file being read, its checkpoint failing to save, the exporter target down.
+//! Each names the signal (or log source) and the error kind and says what to check; Alertmanager
+//! inhibits the blind signal's own alerts while it fires (see [`inhibitions`]), so a blind source
+//! shows as one alert about the source, never as silence or as the signal's own alarms.
+
+use std::collections::BTreeMap;
+
+use super::alertmanager::InhibitRule;
+use super::promql::{escape, selector};
+use super::rule_tests::{AlertRuleTest, ExpAlert, InputSeries, TestCase};
+use super::rules::Rule;
+use crate::spec::{Model, ResolvedSignal, Severity, Source};
+
+pub const QUERY_FAILING: &str = "IntegrationSourceQueryFailing";
+pub const HTTP_FAILING: &str = "IntegrationSourceHttpFailing";
+pub const LOG_UNREADABLE: &str = "IntegrationSourceLogUnreadable";
+pub const CHECKPOINT_FAILING: &str = "IntegrationSourceCheckpointFailing";
+pub const EXPORTER_DOWN: &str = "IntegrationExporterDown";
+
+/// Window the error counters' increase is taken over.
+const ERROR_WINDOW: &str = "5m";
+
+/// What a blind source costs: the most severe alert it feeds (no alert: `info`).
+fn guarded_severity<'a>(signals: impl IntoIterator<Item = &'a ResolvedSignal>) -> Severity {
+    signals
+        .into_iter()
+        .flat_map(|s| s.signal.alerts.iter().filter(|a| a.enabled))
+        .map(|a| a.severity)
+        .min()
+        .unwrap_or(Severity::Info)
+}
+
+/// `for` of a failing poll: three intervals (when its last values are dropped), in whole
+/// minutes, at least one.
+fn poll_for(signal: &ResolvedSignal) -> u64 {
+    let secs = (signal.interval.as_secs_f64() * 3.0 / 60.0).ceil() as u64 * 60;
+    secs.max(60)
+}
+
+/// An HTTP signal whose own alert watches the endpoint's `up` (the MCP health probe) already is
+/// the endpoint's health alert; a second one, inhibiting the first, would hide it.
+fn alerts_on_its_own_up(signal: &ResolvedSignal) -> bool {
+    let Source::Http(http) = &signal.signal.source else { return false };
+    let up_metrics: Vec<&str> = http.values.iter().filter(|v| v.path == "up").map(|v| v.metric.as_str()).collect();
+    signal.signal.alerts.iter().any(|a| a.enabled && a.condition.metrics().iter().any(|m| up_metrics.contains(m)))
+}
+
+/// One source-health alert: the rule and how to test it.
+pub struct HealthAlert {
+    pub rule: Rule,
+    /// Input series that make it fire, the labels it then has (beyond the rule's) and its `for`.
+    fire_input: Vec<InputSeries>,
+    fire_labels: BTreeMap<String, String>,
+    /// Input series of the healthy source: it stays quiet.
+    quiet_input: Vec<InputSeries>,
+    /// When the condition first holds on `fire_input` (counters need two samples).
+    active_from: u64,
+    for_secs: u64,
+}
+
+fn labels(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
+    pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+}
+
+fn rule(
+    name: &str,
+    expr: String,
+    for_secs: u64,
+    labels: BTreeMap<String, String>,
+    summary: &str,
+    description: String,
+) -> Rule {
+    Rule {
+        alert: name.to_string(),
+        expr,
+        for_: Some(format!("{}m", for_secs / 60)),
+        labels,
+        annotations: BTreeMap::from([
+            ("summary".to_string(), summary.to_string()),
+            ("description".to_string(), description),
+        ]),
+    }
+}
+
+fn target(model: &Model) -> BTreeMap<String, String> {
+    labels(&[("job", &model.config.generate.job), ("instance", "exporter:9187")])
+}
+
+fn input(metric: &str, labels: &BTreeMap<String, String>, values: &str) -> InputSeries {
+    InputSeries { series: selector(metric, labels), values: values.to_string() }
+}
+
+fn alert_names(signal: &ResolvedSignal) -> String {
+    let mut names: Vec<&str> = signal.signal.alerts.iter().filter(|a| a.enabled).map(|a| a.name.as_str()).collect();
+    names.dedup();
+    if names.is_empty() { "none".into() } else { names.join(", ") }
+}
+
+/// A failing SQL query or HTTP endpoint, one alert per error kind.
+fn poll_failing(model: &Model, signal: &ResolvedSignal) -> Option<HealthAlert> {
+    let id = signal.signal.id.as_str();
+    let (name, ok, errors, what, check) = match &signal.signal.source {
+        Source::Sql(_) => (
+            QUERY_FAILING,
+            "integration_exporter_query_success",
+            "integration_exporter_query_errors_total",
+            "query",
+            "connect: the database is reachable and the URL secret is current; timeout: the query's plan and \
+             the signal's timeout; schema: the pack's table and column parameters match the database \
+             (`integration-exporter check --database`); sql or decode: the exporter's log for this signal",
+        ),
+        Source::Http(_) if !alerts_on_its_own_up(signal) => (
+            HTTP_FAILING,
+            "integration_exporter_http_up",
+            "integration_exporter_http_errors_total",
+            "endpoint",
+            "connect or timeout: the service is up and reachable from the exporter; status: the answer's \
+             HTTP status in the exporter's log (401/403: the token in the header's environment variable \
+             has expired or lost its rights); body or path: the answer is JSON and still has the \
+             signal's paths",
+        ),
+        _ => return None,
+    };
+    let sel = labels(&[("signal", id)]);
+    let for_secs = poll_for(signal);
+    let failing = format!("sum by (job, instance, kind) (increase({}[{ERROR_WINDOW}])) > 0", selector(errors, &sel));
+    let last_success = "integration_exporter_http_last_success_timestamp_seconds";
+    let expr = if what == "query" {
+        format!("{failing}\nand on (job, instance)\n{} == 0", selector(ok, &sel))
+    } else {
+        // An endpoint that answers 2xx without the value (a JSON path gone) keeps `up` at 1:
+        // what counts is that no poll fully succeeded for three intervals.
+        format!(
+            "{failing}\nunless on (job, instance)\ntime() - {} < {}",
+            selector(last_success, &sel),
+            (signal.interval.as_secs_f64() * 3.0).ceil()
+        )
+    };
+    let severity = guarded_severity([signal]);
+    let rule_labels = labels(&[("severity", severity.as_str()), ("signal", id)]);
+    let description = format!(
+        "The {what} of signal {id} has failed with {{{{ $labels.kind }}}} errors on {{{{ $labels.instance }}}} \
+         for {}m; its values are gone and its alerts ({}) are held back until it reads again. Check {check}.",
+        for_secs / 60,
+        alert_names(signal),
+    );
+    let summary = if what == "query" {
+        "A signal's query is failing, so its alerts cannot see."
+    } else {
+        "A signal's HTTP endpoint is failing, so its alerts cannot see."
+    };
+    let mut series = sel.clone();
+    series.extend(target(model));
+    let mut err_series = series.clone();
+    err_series.insert("kind".into(), "connect".into());
+    let mut fire_labels = target(model);
+    fire_labels.insert("kind".into(), "connect".into());
+    let (fire_input, quiet_input) = if what == "query" {
+        (
+            vec![input(ok, &series, "0+0x240"), input(errors, &err_series, "0+1x240")],
+            vec![input(ok, &series, "1+0x240"), input(errors, &err_series, "3+0x240")],
+        )
+    } else {
+        // Fires on `path` errors while the endpoint answers; quiet while polls succeed again
+        // (the last success is always now) even though earlier errors are still in the window.
+        err_series.insert("kind".into(), "path".into());
+        fire_labels.insert("kind".into(), "path".into());
+        (
+            vec![input(ok, &series, "1+0x240"), input(errors, &err_series, "0+1x240")],
+            vec![
+                input(ok, &series, "1+0x240"),
+                input(errors, &err_series, "0+1x240"),
+                input(last_success, &series, "0+60x240"),
+            ],
+        )
+    };
+    Some(HealthAlert {
+        rule: rule(name, expr, for_secs, rule_labels, summary, description),
+        fire_input,
+        fire_labels,
+        quiet_input,
+        active_from: 60,
+        for_secs,
+    })
+}
+
+/// The signals reading log source `log`.
+fn log_signals<'a>(model: &'a Model, log: &str) -> Vec<&'a ResolvedSignal> {
+    model.enabled_signals().filter(|s| s.log_id.as_deref() == Some(log)).collect()
+}
+
+fn signal_ids(signals: &[&ResolvedSignal]) -> String {
+    signals.iter().map(|s| s.signal.id.as_str()).collect::<Vec<_>>().join(", ")
+}
+
+/// A log source whose files cannot be opened or read. A log source with no file at all cannot
+/// be told from one whose file is still empty: the exporter lists a file only once it has read
+/// from it, so that case is left to the signals' own `absent` and age alerts.
+fn log_unreadable(model: &Model, log: &str, signals: &[&ResolvedSignal]) -> HealthAlert {
+    let sel = labels(&[("log", log)]);
+    let errors = "integration_exporter_log_read_errors_total";
+    let expr = format!("sum by (job, instance) (increase({}[{ERROR_WINDOW}])) > 0", selector(errors, &sel));
+    let severity = guarded_severity(signals.iter().copied());
+    let rule_labels = labels(&[("severity", severity.as_str()), ("log", log)]);
+    let description = format!(
+        "{{{{ $labels.instance }}}} cannot read the files of log source {log} \
+         (integration_exporter_log_read_errors_total grows); signals {} are blind and their alerts held back. \
+         Check that the exporter's user may read the files and their directory, and the exporter's log for \
+         the error.",
+        signal_ids(signals)
+    );
+    let mut series = sel.clone();
+    series.extend(target(model));
+    series.insert("path".into(), "/var/log/app.log".into());
+    HealthAlert {
+        rule: rule(LOG_UNREADABLE, expr, 300, rule_labels, "A log source cannot be read.", description),
+        fire_input: vec![input(errors, &series, "0+1x240")],
+        fire_labels: target(model),
+        quiet_input: vec![input(errors, &series, "2+0x240")],
+        active_from: 60,
+        for_secs: 300,
+    }
+}
+
+/// A log source whose checkpoint cannot be saved: nothing is blind yet, but a restart would
+/// recount or skip lines.
+fn checkpoint_failing(model: &Model, log: &str) -> HealthAlert {
+    let sel = labels(&[("log", log)]);
+    let expr = format!(
+        "sum by (job, instance, reason) (increase({}[{ERROR_WINDOW}])) > 0",
+        selector("integration_exporter_checkpoint_save_failures_total", &sel)
+    );
+    let rule_labels = labels(&[("severity", Severity::Warning.as_str()), ("log", log)]);
+    let description = format!(
+        "{{{{ $labels.instance }}}} cannot save the checkpoint of log source {log} ({{{{ $labels.reason }}}}); \
+         counting goes on, but a restart now would count lines again or skip them. Check the state_dir's free \
+         space, that it is writable by the exporter's user, and the exporter's log."
+    );
+    let mut series = sel.clone();
+    series.extend(target(model));
+    series.insert("reason".into(), "no_space".into());
+    let mut fire_labels = target(model);
+    fire_labels.insert("reason".into(), "no_space".into());
+    HealthAlert {
+        rule: rule(CHECKPOINT_FAILING, expr, 300, rule_labels, "A log checkpoint cannot be saved.", description),
+        fire_input: vec![input("integration_exporter_checkpoint_save_failures_total", &series, "0+60x240")],
+        fire_labels,
+        quiet_input: vec![input("integration_exporter_checkpoint_save_failures_total", &series, "7+0x240")],
+        active_from: 60,
+        for_secs: 300,
+    }
+}
+
+/// The health alerts of one pack's signals (or of the user's own when `pack` is `None`).
+pub fn alerts_of(model: &Model, pack: Option<&str>) -> Vec<HealthAlert> {
+    let mine: Vec<&ResolvedSignal> = model.enabled_signals().filter(|s| s.pack.as_deref() == pack).collect();
+    let mut out: Vec<HealthAlert> = mine.iter().filter_map(|s| poll_failing(model, s)).collect();
+    let mut logs: Vec<&str> = mine.iter().filter_map(|s| s.log_id.as_deref()).collect();
+    logs.sort();
+    logs.dedup();
+    for log in logs {
+        let signals = log_signals(model, log);
+        out.push(log_unreadable(model, log, &signals));
+        out.push(checkpoint_failing(model, log));
+    }
+    out
+}
+
+/// The exporter's scrape target down (or gone from Prometheus' targets).
+pub fn exporter_down(model: &Model) -> HealthAlert {
+    let job = labels(&[("job", &model.config.generate.job)]);
+    let up = selector("up", &job);
+    let severity = guarded_severity(model.enabled_signals());
+    let expr = format!("{up} == 0\nor\nabsent({up})");
+    let description = format!(
+        "Prometheus cannot scrape {{{{ $labels.instance }}}} of job {}: every integration signal it serves is \
+         blind and their alerts are held back. Check that the exporter runs (its service or pod), that it \
+         listens where the scrape config points, and its log.",
+        model.config.generate.job
+    );
+    let rule_labels = labels(&[("severity", severity.as_str())]);
+    let mut fire_labels = target(model);
+    fire_labels.insert("job".into(), model.config.generate.job.clone());
+    HealthAlert {
+        rule: rule(EXPORTER_DOWN, expr, 120, rule_labels, "The integration exporter cannot be scraped.", description),
+        fire_input: vec![input("up", &target(model), "0+0x240")],
+        fire_labels,
+        quiet_input: vec![input("up", &target(model), "1+0x240")],
+        active_from: 0,
+        for_secs: 120,
+    }
+}
+
+fn render(template: &str, labels: &BTreeMap<String, String>) -> String {
+    let mut out = template.to_string();
+    for (k, v) in labels {
+        out = out.replace(&format!("{{{{ $labels.{k} }}}}"), v);
+    }
+    out
+}
+
+/// promtool cases: quiet while the source is healthy, pending one minute before `for` ends,
+/// firing with its exact labels and annotations after it.
+pub fn test_cases(alert: &HealthAlert) -> Vec<TestCase> {
+    let name = &alert.rule.alert;
+    let severity = alert.rule.labels.get("severity").cloned().unwrap_or_default();
+    let mut exp_labels = alert.fire_labels.clone();
+    exp_labels.extend(alert.rule.labels.clone());
+    let exp_annotations = alert.rule.annotations.iter().map(|(k, v)| (k.clone(), render(v, &exp_labels))).collect();
+    let expected = ExpAlert { exp_labels, exp_annotations };
+    let fire_at = alert.active_from + alert.for_secs;
+    let case = |label: &str, input: Vec<InputSeries>, evals: Vec<(u64, Vec<ExpAlert>)>| TestCase {
+        name: format!("{name} ({severity}): {label}"),
+        interval: "1m".into(),
+        input_series: input,
+        alert_rule_test: evals
+            .into_iter()
+            .map(|(at, exp_alerts)| AlertRuleTest {
+                eval_time: format!("{}m", at / 60),
+                alertname: name.clone(),
+                exp_alerts,
+            })
+            .collect(),
+    };
+    vec![
+        case("quiet while the source is healthy", alert.quiet_input.clone(), vec![(fire_at + 600, vec![])]),
+        case(
+            "pending before `for`, firing after it",
+            alert.fire_input.clone(),
+            vec![(fire_at - 60, vec![]), (fire_at, vec![expected])],
+        ),
+    ]
+}
+
+/// Inhibit rules: while a source-health alert fires, the alerts of the signals it blinds are held
+/// back, for the same exporter (`instance_labels`) only.
+pub fn inhibitions(model: &Model) -> Vec<InhibitRule> {
+    let equal = model.config.generate.alertmanager.instance_labels.clone();
+    let mut out = Vec::new();
+    let own = |signals: &[&ResolvedSignal], except: &str| -> Option<Vec<String>> {
+        let ids: Vec<String> = signals
+            .iter()
+            .filter(|s| s.signal.alerts.iter().any(|a| a.enabled))
+            .map(|s| regex::escape(&s.signal.id))
+            .collect();
+        (!ids.is_empty())
+            .then(|| vec![format!("signal=~\"{}\"", escape(&ids.join("|"))), format!("alertname!=\"{except}\"")])
+    };
+    for signal in model.enabled_signals() {
+        let name = match &signal.signal.source {
+            Source::Sql(_) => QUERY_FAILING,
+            Source::Http(_) if !alerts_on_its_own_up(signal) => HTTP_FAILING,
+            _ => continue,
+        };
+        if let Some(target_matchers) = own(&[signal], name) {
+            out.push(InhibitRule {
+                source_matchers: vec![
+                    format!("alertname=\"{name}\""),
+                    format!("signal=\"{}\"", escape(&signal.signal.id)),
+                ],
+                target_matchers,
+                equal: equal.clone(),
+            });
+        }
+    }
+    let mut logs: Vec<&str> = model.enabled_signals().filter_map(|s| s.log_id.as_deref()).collect();
+    logs.sort();
+    logs.dedup();
+    for log in logs {
+        if let Some(target_matchers) = own(&log_signals(model, log), LOG_UNREADABLE) {
+            out.push(InhibitRule {
+                source_matchers: vec![format!("alertname=\"{LOG_UNREADABLE}\""), format!("log=\"{}\"", escape(log))],
+                target_matchers,
+                equal: equal.clone(),
+            });
+        }
+    }
+    out.push(InhibitRule {
+        source_matchers: vec![format!("alertname=\"{EXPORTER_DOWN}\"")],
+        target_matchers: vec!["signal=~\".+\"".into()],
+        equal,
+    });
+    out
+}
