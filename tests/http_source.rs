@@ -270,3 +270,30 @@ fn serve_polls_http_signals_and_reports_down_endpoints() {
         std::thread::sleep(Duration::from_millis(200));
     }
 }
+
+#[test]
+fn spec_rejects_literal_secrets_and_unreadable_items() {
+    let spec = |source: &str| {
+        let text = format!(
+            "signals:\n  - id: t.x\n    title: X\n    metrics: [{{name: t_x, type: gauge, help: X., labels: [workflow]}}]\n    source:\n      http:\n        url: http://localhost/x\n{source}"
+        );
+        Model::from_text(&SourceText { name: "t.yaml".into(), text }).map(|_| ()).map_err(|e| e.to_string())
+    };
+    let each = "        values: [{metric: t_x, each: '.w[]', path: count, labels: {workflow: .name}}]\n";
+    assert_eq!(spec(each), Ok(()));
+    let err = spec(&format!("        auth: {{bearer: ghp_literal}}\n{each}")).unwrap_err();
+    assert!(err.contains("not the token itself") && err.contains("t.yaml:"), "{err}");
+    let oauth = "        auth: {oauth_refresh: {token_url: https://login.example.com/token, client_id: abc, client_secret: s3cret, refresh_token: env:RT}}\n";
+    let err = spec(&format!("{oauth}{each}")).unwrap_err();
+    assert!(err.contains("OAuth secrets are `env:NAME` or `file:PATH`"), "{err}");
+    assert!(spec(&format!("{}{each}", oauth.replace("s3cret", "file:/run/secrets/cs"))).is_ok());
+    for (values, want) in [
+        ("[{metric: t_x, each: '.w[]', path: count, labels: {flow: .name}}]", "must be the metric's labels"),
+        ("[{metric: t_x, path: .a}]", "labels are read from the items of `each`"),
+        ("[{metric: t_x, each: '.w[] | select(.s)', path: count, labels: {workflow: .name}}]", "takes a comparison"),
+        ("[{metric: t_x, each: '.w[]', path: '.s == active', labels: {workflow: .name}}]", "JSON literal"),
+    ] {
+        let err = spec(&format!("        values: {values}\n")).unwrap_err();
+        assert!(err.contains(want), "{values}: {err}");
+    }
+}
