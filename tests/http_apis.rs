@@ -189,9 +189,29 @@ fn github(runs: Arc<Mutex<String>>) -> StandIn {
         match req.path.as_str() {
             "/repos/acme/etl/actions/workflows?per_page=100" => (200, WORKFLOWS.into()),
             "/repos/acme/etl/actions/runs?per_page=100" => (200, runs.lock().unwrap().clone()),
+            "/repos/acme/etl/actions/workflows/token-refresh.yml/runs?per_page=1" => {
+                (200, workflow_runs(&runs.lock().unwrap(), "token-refresh.yml", None))
+            }
+            "/repos/acme/etl/actions/workflows/sync.yml/runs?status=success&per_page=1" => {
+                (200, workflow_runs(&runs.lock().unwrap(), "sync.yml", Some("success")))
+            }
             _ => (404, r#"{"message":"Not Found"}"#.into()),
         }
     }))
+}
+
+/// What GitHub answers for one workflow's runs (newest first), `per_page=1`, optionally by
+/// conclusion; a runs answer without its list stays without it.
+fn workflow_runs(all: &str, file: &str, conclusion: Option<&str>) -> String {
+    let all: serde_json::Value = serde_json::from_str(all).unwrap();
+    let Some(runs) = all["workflow_runs"].as_array() else { return all.to_string() };
+    let picked: Vec<&serde_json::Value> = runs
+        .iter()
+        .filter(|r| r["path"].as_str().is_some_and(|p| p.ends_with(file)))
+        .filter(|r| conclusion.is_none_or(|c| r["conclusion"] == c))
+        .collect();
+    serde_json::json!({"total_count": picked.len(), "workflow_runs": picked.into_iter().take(1).collect::<Vec<_>>()})
+        .to_string()
 }
 
 #[test]
@@ -222,7 +242,14 @@ fn github_workflows_and_runs_become_labelled_series() {
     let succeeded = "integration_etl_workflow_last_run_succeeded";
     assert_eq!(m[&w(succeeded, "Sync")], 0.0, "the latest completed sync failed");
     assert_eq!(m[&w(succeeded, "CI")], 1.0);
-    for signal in ["etl.github_workflows", "etl.github_runs"] {
+    // The pack's alert inputs: the token refresh workflow's latest run, the sync's latest success.
+    let m = exporter.wait("per-workflow signals read", |m| {
+        m.contains_key("integration_etl_sync_workflow_last_success_timestamp_seconds")
+            && m.contains_key("integration_etl_token_refresh_workflow_last_run_timestamp_seconds")
+    });
+    assert_eq!(m["integration_etl_token_refresh_workflow_last_run_timestamp_seconds"], unix("2026-01-20T02:00:05Z"));
+    assert_eq!(m["integration_etl_sync_workflow_last_success_timestamp_seconds"], unix("2026-01-31T01:04:31Z"));
+    for signal in ["etl.github_workflows", "etl.github_runs", "etl.token_refresh_workflow", "etl.sync_workflow"] {
         for kind in ["connect", "timeout", "auth", "status", "body", "path", "limit"] {
             assert_eq!(errors(&m, signal, kind), 0.0, "{signal} {kind}");
         }
@@ -240,7 +267,8 @@ fn github_workflows_and_runs_become_labelled_series() {
         errors(m, "etl.github_runs", "path") >= 1.0 && !m.contains_key(&w(last_run, "Sync"))
     });
     assert_eq!(m["integration_exporter_http_up{signal=\"etl.github_runs\"}"], 1.0, "it answered; up is about that");
-    assert_eq!(errors(&m, "etl.github_workflows", "path"), 0.0, "only that signal is blind");
+    assert_eq!(errors(&m, "etl.github_workflows", "path"), 0.0, "only the signals reading runs are blind");
+    assert!(errors(&m, "etl.token_refresh_workflow", "path") >= 1.0, "`.workflow_runs[0]` is missing too");
     let log = exporter.log();
     let warn = log.lines().find(|l| l.contains("HTTP poll failed") && l.contains("etl.github_runs")).expect(&log);
     assert!(warn.contains("kind=path") && warn.contains(last_run) && warn.contains(last_ok), "{warn}");
