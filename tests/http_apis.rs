@@ -297,6 +297,15 @@ fn wrong_token_is_an_auth_error_not_a_status_one() {
     let log = exporter.log();
     assert!(log.contains("kind=auth") && log.contains("answered 401"), "{log}");
     assert!(!log.contains("ghp_revoked") && !log.contains("Bad credentials"), "{log}");
+
+    // A header whose variable is unset is not sent; the 401 that follows says why.
+    let spec =
+        spec.replace("auth: {bearer: \"env:GITHUB_TOKEN\"}", "headers: {Authorization: \"Bearer env:IE_UNSET_TOKEN\"}");
+    let spec = spec.replace("}\n        headers: {Accept", ", Accept");
+    let exporter = Exporter::start(&spec, &[]);
+    exporter.wait("401 without the header", |m| errors(m, "etl.github_workflows", "auth") >= 1.0);
+    let log = exporter.log();
+    assert!(log.contains("header authorization not sent: environment variable IE_UNSET_TOKEN is not set"), "{log}");
 }
 
 /// A Salesforce stand-in: the token endpoint issues `00D!AT<n>` tokens for the right grant; the

@@ -150,8 +150,11 @@ pub struct HttpSource {
 pub struct HttpValue {
     /// The metric (declared in the signal's `metrics`).
     pub metric: String,
-    /// `.a.b[0].c`-style path into the JSON body, or `up` (1 when the endpoint answered 2xx in
-    /// time, else 0) or `duration` (seconds the answer took).
+    /// `.a.b[0].c`-style path into the JSON body (jq syntax: `.["odd key"]` quotes a key), a
+    /// comparison `PATH == LITERAL` (also `!=`, `<`, `<=`, `>`, `>=`; 1 when it holds, else 0),
+    /// `up` (1 when the endpoint answered 2xx in time, else 0), `duration` (seconds the answer
+    /// took), or with `each`, `count`. A path missing from a 2xx answer is a `path` error of the
+    /// signal (logged with the metric's name), never a silently absent metric.
     pub path: String,
     /// Optional second path whose number is subtracted (`.Max` minus `.Remaining` = used).
     #[serde(default)]

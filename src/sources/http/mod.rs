@@ -218,11 +218,21 @@ impl HttpPoller {
     }
 
     /// The request with every header filled in; a header whose secret cannot be read is left out.
-    fn request(&self, uri: &hyper::Uri, bearer: Option<&str>) -> Option<Request<Full<Bytes>>> {
+    /// Problems with headers go to `notes` (they explain a 401 that follows).
+    fn request(&self, uri: &hyper::Uri, bearer: Option<&str>, notes: &mut Vec<String>) -> Option<Request<Full<Bytes>>> {
         let mut request = Request::get(uri.clone());
         for (name, spec) in &self.headers {
-            let Ok(value) = header_value(spec, &*self.env) else { continue };
-            let Ok(mut value) = HeaderValue::from_str(&value) else { continue };
+            let value = match header_value(spec, &*self.env) {
+                Ok(value) => value,
+                Err(why) => {
+                    notes.push(format!("header {name} not sent: {why}"));
+                    continue;
+                }
+            };
+            let Ok(mut value) = HeaderValue::from_str(&value) else {
+                notes.push(format!("header {name} not sent: not a valid header value"));
+                continue;
+            };
             value.set_sensitive(spec.contains("env:") || spec.contains("file:"));
             request = request.header(name, value);
         }
@@ -311,7 +321,8 @@ impl HttpPoller {
             },
             _ => (None, false),
         };
-        let request = self.request(&uri, bearer.as_deref()).ok_or((HttpErrorKind::Connect, None))?;
+        let mut notes = Vec::new();
+        let request = self.request(&uri, bearer.as_deref(), &mut notes).ok_or((HttpErrorKind::Connect, None))?;
         let (mut status, mut body) = self.send(&client, request).await?;
         if status == StatusCode::UNAUTHORIZED
             && let Some(o) = &oauth
@@ -321,7 +332,8 @@ impl HttpPoller {
             self.access_token = None;
             if kept {
                 let token = self.refresh(&client, o).await?;
-                let request = self.request(&uri, Some(&token)).ok_or((HttpErrorKind::Connect, None))?;
+                let request =
+                    self.request(&uri, Some(&token), &mut Vec::new()).ok_or((HttpErrorKind::Connect, None))?;
                 (status, body) = self.send(&client, request).await?;
                 if status == StatusCode::UNAUTHORIZED {
                     self.access_token = None;
@@ -329,7 +341,8 @@ impl HttpPoller {
             }
         }
         if matches!(status, StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN) {
-            return Err((HttpErrorKind::Auth, Some(format!("the endpoint answered {}", status.as_u16()))));
+            notes.insert(0, format!("the endpoint answered {}", status.as_u16()));
+            return Err((HttpErrorKind::Auth, Some(notes.join("; "))));
         }
         if !status.is_success() {
             return Err((HttpErrorKind::Status, None));

@@ -290,6 +290,31 @@ mod tests {
         assert!(read.samples.iter().all(|(l, _)| l[0].1.len() <= MAX_LABEL_BYTES));
     }
 
+    proptest::proptest! {
+        /// `count` after `select` is the number of items a plain filter keeps; per-item labels
+        /// make one series per distinct value, first item wins.
+        #[test]
+        fn count_and_labels_agree_with_a_plain_filter(states in proptest::collection::vec(0u8..4, 0..40)) {
+            let items: Vec<Json> = states.iter().enumerate()
+                .map(|(i, s)| serde_json::json!({"id": i, "state": format!("s{s}")}))
+                .collect();
+            let doc = serde_json::json!({"items": items});
+            let v = value("{metric: m, each: '.items[] | select(.state != \"s0\")', path: count}");
+            let want = states.iter().filter(|s| **s != 0).count() as f64;
+            proptest::prop_assert_eq!(CompiledValue::new(&v, &[]).read(&doc).samples, vec![(vec![], want)]);
+            let v = value("{metric: m, each: '.items[]', path: .id, labels: {state: .state}}");
+            let read = CompiledValue::new(&v, &names(&["state"])).read(&doc);
+            let mut distinct = states.clone();
+            distinct.sort_unstable();
+            distinct.dedup();
+            proptest::prop_assert_eq!(read.samples.len(), distinct.len());
+            for (labels, id) in read.samples {
+                let first = states.iter().position(|s| format!("s{s}") == labels[0].1).unwrap();
+                proptest::prop_assert_eq!(id, first as f64);
+            }
+        }
+    }
+
     #[test]
     fn bad_combinations_are_errors() {
         for (yaml, labels) in [
