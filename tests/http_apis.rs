@@ -463,3 +463,67 @@ fn a_token_file_is_read_again_before_every_request() {
     assert!(log.contains("cannot be read") && log.contains("sf_access_token"), "{log}");
     assert!(!log.contains("00D!AT"), "{log}");
 }
+
+/// The pack additions proposed in `tests/fixtures/http/pack_*.yaml`, rendered with the `given`
+/// values and otherwise their params' defaults, as a spec of their signals.
+fn pack_fragment(name: &str, given: &[(&str, &str)]) -> integration_exporter::spec::Model {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/http");
+    let text = std::fs::read_to_string(dir.join(name)).unwrap();
+    let doc: serde_json::Value = serde_saphyr::from_str(&text).unwrap();
+    let mut signals = text[text.find("\nsignals:\n").unwrap()..].to_string();
+    // Given values first: they may also be the pack's existing params (`instance_url`).
+    for (param, value) in given {
+        signals = signals.replace(&format!("{{{{{param}}}}}"), value);
+    }
+    for (param, def) in doc["params"].as_object().unwrap() {
+        signals = signals.replace(&format!("{{{{{param}}}}}"), def["default"].as_str().unwrap());
+    }
+    assert!(!signals.contains("{{"), "a param of {name} has no value:\n{signals}");
+    let source = integration_exporter::spec::SourceText { name: name.into(), text: signals };
+    integration_exporter::spec::Model::from_text(&source).unwrap_or_else(|e| panic!("{e}"))
+}
+
+fn fixture_model(name: &str) -> integration_exporter::spec::Model {
+    let text =
+        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures").join(name)).unwrap();
+    integration_exporter::spec::Model::from_text(&integration_exporter::spec::SourceText { name: name.into(), text })
+        .unwrap_or_else(|e| panic!("{e}"))
+}
+
+/// The pack YAML handed over is what the stand-in tests above ran: same requests, same values.
+#[test]
+fn proposed_pack_signals_are_the_tested_worked_examples() {
+    let cases = [
+        ("pack_etl_github.yaml", "github_actions.yaml", vec![("github_repo", "acme/etl")], 3),
+        (
+            "pack_salesforce_oauth.yaml",
+            "salesforce_limits_oauth.yaml",
+            vec![("instance_url", "https://example.my.salesforce.com")],
+            1,
+        ),
+    ];
+    for (fragment, example, given, signals) in cases {
+        let proposed = pack_fragment(fragment, &given);
+        let tested = fixture_model(example);
+        assert_eq!(proposed.signals.len(), signals, "{fragment}");
+        for signal in &proposed.signals {
+            let name = signal.signal.id.split_once('.').unwrap().1;
+            let name = name.strip_suffix("_oauth").unwrap_or(name);
+            let twin = tested
+                .signals
+                .iter()
+                .find(|s| s.signal.id.split_once('.').unwrap().1 == name)
+                .unwrap_or_else(|| panic!("{example} has no `{name}`"));
+            assert_eq!(signal.signal.source, twin.signal.source, "{fragment}: {name}");
+            assert_eq!(signal.signal.metrics, twin.signal.metrics, "{fragment}: {name}");
+            let alerts = |s: &integration_exporter::spec::ResolvedSignal| {
+                s.signal
+                    .alerts
+                    .iter()
+                    .map(|a| (a.name.clone(), a.severity, a.threshold, a.condition.clone()))
+                    .collect::<Vec<_>>()
+            };
+            assert_eq!(alerts(signal), alerts(twin), "{fragment}: {name}");
+        }
+    }
+}
