@@ -74,7 +74,7 @@ async fn values_are_picked_by_path_and_equal_jq() {
     assert_eq!(get(&f, "test_up", &[]), Some(1.0));
     assert!(get(&f, "test_seconds", &[]).is_some_and(|d| d > 0.0 && d < 2.0));
     assert_eq!(up(&f), 1.0);
-    for kind in ["connect", "timeout", "status", "body", "path"] {
+    for kind in ["connect", "timeout", "auth", "status", "body", "path", "limit"] {
         assert_eq!(errors(&f, kind), 0.0, "{kind} exported and zero");
     }
     assert!(get(&f, "integration_exporter_http_last_success_timestamp_seconds", &[("signal", "test.queue")]).is_some());
@@ -134,6 +134,40 @@ async fn failures_count_by_kind_keep_values_three_intervals_and_recover() {
 }
 
 #[tokio::test]
+async fn unauthorized_and_forbidden_are_auth_errors() {
+    let server = HttpServer::start(Reply { status: 401, body: "{}".into(), delay: Duration::ZERO });
+    let mut p = poller(&server.url("/q"), "30s", "2s");
+    let f = p.poll().await;
+    assert_eq!((up(&f), errors(&f, "auth"), errors(&f, "status")), (0.0, 1.0, 0.0));
+    server.set(Reply { status: 403, body: "{}".into(), delay: Duration::ZERO });
+    let f = p.poll().await;
+    assert_eq!((up(&f), errors(&f, "auth"), errors(&f, "status")), (0.0, 2.0, 0.0));
+    server.set(Reply { status: 404, body: "{}".into(), delay: Duration::ZERO });
+    let f = p.poll().await;
+    assert_eq!((errors(&f, "auth"), errors(&f, "status")), (2.0, 1.0));
+    assert_eq!(get(&f, "test_pending", &[]), None);
+}
+
+/// A value missing from a 2xx answer (the dead-letter count, say) is an error of its signal:
+/// counted as `path`, last success does not move, and the other values are still read.
+#[tokio::test]
+async fn a_missing_value_is_a_visible_error() {
+    let server = HttpServer::start(Reply::json(BODY));
+    let mut p = poller(&server.url("/q"), "30s", "2s");
+    let f = p.poll().await;
+    let ok_at = |f: &[Family]| {
+        get(f, "integration_exporter_http_last_success_timestamp_seconds", &[("signal", "test.queue")]).unwrap()
+    };
+    let first = ok_at(&f);
+    std::thread::sleep(Duration::from_millis(20));
+    server.set(Reply::json(r#"{"pending": 7}"#));
+    let f = p.poll().await;
+    assert_eq!((up(&f), errors(&f, "path")), (1.0, 1.0));
+    assert_eq!(ok_at(&f), first, "a poll that missed a value is not a success");
+    assert_eq!(get(&f, "test_pending", &[]), Some(7.0));
+}
+
+#[tokio::test]
 async fn refused_connection_is_down_not_a_crash() {
     let port = support::free_port();
     let mut p = poller(&format!("http://127.0.0.1:{port}/q"), "30s", "1s");
@@ -170,7 +204,7 @@ fn invalid_paths_are_spec_errors() {
     assert!(err.to_string().contains("path `.a[`"), "{err}");
     let text = text.replace(".a[", "up");
     let err = Model::from_text(&SourceText { name: "t.yaml".into(), text }).unwrap_err();
-    assert!(err.to_string().contains("`minus` only goes with a JSON path"), "{err}");
+    assert!(err.to_string().contains("takes no `each`, `minus` or `labels`"), "{err}");
 }
 
 /// Kills the exporter when the test ends.
@@ -234,5 +268,32 @@ fn serve_polls_http_signals_and_reports_down_endpoints() {
         }
         assert!(std::time::Instant::now() < deadline, "exporter never served the HTTP signals:\n{body}");
         std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+#[test]
+fn spec_rejects_literal_secrets_and_unreadable_items() {
+    let spec = |source: &str| {
+        let text = format!(
+            "signals:\n  - id: t.x\n    title: X\n    metrics: [{{name: t_x, type: gauge, help: X., labels: [workflow]}}]\n    source:\n      http:\n        url: http://localhost/x\n{source}"
+        );
+        Model::from_text(&SourceText { name: "t.yaml".into(), text }).map(|_| ()).map_err(|e| e.to_string())
+    };
+    let each = "        values: [{metric: t_x, each: '.w[]', path: count, labels: {workflow: .name}}]\n";
+    assert_eq!(spec(each), Ok(()));
+    let err = spec(&format!("        auth: {{bearer: ghp_literal}}\n{each}")).unwrap_err();
+    assert!(err.contains("not the token itself") && err.contains("t.yaml:"), "{err}");
+    let oauth = "        auth: {oauth_refresh: {token_url: https://login.example.com/token, client_id: abc, client_secret: s3cret, refresh_token: env:RT}}\n";
+    let err = spec(&format!("{oauth}{each}")).unwrap_err();
+    assert!(err.contains("OAuth secrets are `env:NAME` or `file:PATH`"), "{err}");
+    assert!(spec(&format!("{}{each}", oauth.replace("s3cret", "file:/run/secrets/cs"))).is_ok());
+    for (values, want) in [
+        ("[{metric: t_x, each: '.w[]', path: count, labels: {flow: .name}}]", "must be the metric's labels"),
+        ("[{metric: t_x, path: .a}]", "labels are read from the items of `each`"),
+        ("[{metric: t_x, each: '.w[] | select(.s)', path: count, labels: {workflow: .name}}]", "takes a comparison"),
+        ("[{metric: t_x, each: '.w[]', path: '.s == active', labels: {workflow: .name}}]", "JSON literal"),
+    ] {
+        let err = spec(&format!("        values: {values}\n")).unwrap_err();
+        assert!(err.contains(want), "{values}: {err}");
     }
 }

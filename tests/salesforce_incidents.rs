@@ -54,9 +54,9 @@ async fn api_usage_equals_jq_on_the_limits_answer() {
     let mut exported = Exported::new();
     collect(&mut exported, poller.poll().await);
     let errors = &exported["integration_exporter_http_errors_total"];
-    let status_errors: Vec<(&Vec<(String, String)>, &f64)> =
-        errors.iter().filter(|(l, _)| l.iter().any(|(k, v)| k == "kind" && v == "status")).collect();
-    assert_eq!(*status_errors[0].1, 1.0);
+    let auth_errors: Vec<(&Vec<(String, String)>, &f64)> =
+        errors.iter().filter(|(l, _)| l.iter().any(|(k, v)| k == "kind" && v == "auth")).collect();
+    assert_eq!(*auth_errors[0].1, 1.0);
 }
 
 #[tokio::test]

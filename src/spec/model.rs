@@ -124,11 +124,16 @@ pub enum Source {
 pub struct HttpSource {
     /// URL to GET; `{{param}}` placeholders are filled from the pack's parameters.
     pub url: String,
-    /// Request headers. A value `env:NAME` is read from the environment at start (for tokens),
-    /// and is never logged; `Bearer env:NAME` sends `Bearer ` and the variable's value.
-    /// `{{param}}` placeholders are filled, as in `url` and `values`' paths.
+    /// Request headers. A value `env:NAME` is the environment variable's value, `file:PATH` the
+    /// file's content (trimmed); `Bearer env:NAME` sends `Bearer `, then the value. Both are read
+    /// again before every request (a rotated token is picked up) and never logged; a header whose
+    /// variable or file is missing is not sent. `{{param}}` placeholders are filled, as in `url`.
     #[serde(default)]
     pub headers: BTreeMap<String, String>,
+    /// How the request authenticates (sets `Authorization`). A 401 or 403 answer, or a token that
+    /// cannot be had, counts as an `auth` error of the signal.
+    #[serde(default)]
+    pub auth: Option<HttpAuth>,
     /// How often the endpoint is polled (default: `sql_defaults.interval`).
     #[serde(default)]
     pub interval: Option<PromDuration>,
@@ -145,12 +150,72 @@ pub struct HttpSource {
 pub struct HttpValue {
     /// The metric (declared in the signal's `metrics`).
     pub metric: String,
-    /// `.a.b[0].c`-style path into the JSON body, or `up` (1 when the endpoint answered 2xx in
-    /// time, else 0) or `duration` (seconds the answer took).
+    /// `.a.b[0].c`-style path into the JSON body (jq syntax: `.["odd key"]` quotes a key), a
+    /// comparison `PATH == LITERAL` (also `!=`, `<`, `<=`, `>`, `>=`; 1 when it holds, else 0),
+    /// `up` (1 when the endpoint answered 2xx in time, else 0), `duration` (seconds the answer
+    /// took), or with `each`, `count`. A path missing from a 2xx answer is a `path` error of the
+    /// signal (logged with the metric's name), never a silently absent metric.
     pub path: String,
     /// Optional second path whose number is subtracted (`.Max` minus `.Remaining` = used).
     #[serde(default)]
     pub minus: Option<String>,
+    /// Makes one value per item: the items are a path with `[]` (every item of an array), then
+    /// any number of `| select(COMPARISON)` filters or `| PATH` steps, as in jq:
+    /// `.workflows[] | select(.state != "active")`. With `each`, `path` is read from each item
+    /// (`.updated_at`, or a comparison such as `.conclusion == "success"`, which is 1 or 0), or is
+    /// `count`: how many items there are (0 for an empty list; a missing list is an error).
+    /// No pagination is done: the items are those of this one answer.
+    #[serde(default)]
+    pub each: Option<String>,
+    /// With `each`: label values read from each item (`{workflow: .name}`; a string, a number,
+    /// a boolean, or `""` for null). Items with the same labels are one series: `count` counts
+    /// them, any other value is the first item's (APIs list newest first, so that is the latest).
+    /// The metric declares the same label names; a label with fixed `values` folds anything else
+    /// into `other` (or drops the item). Values are cut to 128 bytes and a value makes at most
+    /// 200 series per poll; the rest is counted as a `limit` error.
+    #[serde(default)]
+    pub labels: BTreeMap<String, String>,
+    /// How the value at `path` is read: `number` (numbers, numeric strings, booleans as 1/0) or
+    /// `rfc3339` (a time such as `2026-01-31T08:00:00Z`, exported as unix seconds).
+    #[serde(default)]
+    pub format: HttpValueFormat,
+}
+
+#[derive(Clone, Copy, Debug, Deserialize, Serialize, PartialEq, Eq, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum HttpValueFormat {
+    #[default]
+    Number,
+    Rfc3339,
+}
+
+/// How an HTTP source authenticates. Secrets are `env:NAME` or `file:PATH` (never literal text in
+/// the spec), read again before every use, never logged and never exported.
+#[derive(Clone, Debug, Deserialize, Serialize, PartialEq)]
+#[serde(rename_all = "snake_case", deny_unknown_fields)]
+pub enum HttpAuth {
+    /// `Authorization: Bearer <token>`, the token from `env:NAME` or `file:PATH` (e.g. a GitHub
+    /// token, or a session id another process rotates into a file).
+    Bearer(String),
+    /// The OAuth 2 refresh-token grant (Salesforce, Microsoft and most others): the access token is
+    /// fetched from `token_url` on first use and kept until the API answers 401; then it is
+    /// fetched again once and the request retried.
+    OauthRefresh(OAuthRefresh),
+}
+
+#[derive(Clone, Debug, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct OAuthRefresh {
+    /// Token endpoint, POSTed `grant_type=refresh_token` as a form
+    /// (`https://login.salesforce.com/services/oauth2/token`).
+    pub token_url: String,
+    /// Client (consumer) id: `env:NAME`, `file:PATH` or the id itself (it is not a secret).
+    pub client_id: String,
+    /// Client secret: `env:NAME` or `file:PATH`; omitted for public clients.
+    #[serde(default)]
+    pub client_secret: Option<String>,
+    /// Refresh token: `env:NAME` or `file:PATH`.
+    pub refresh_token: String,
 }
 
 #[derive(Clone, Debug, Deserialize, Serialize, PartialEq)]

@@ -126,6 +126,20 @@ fn resolve_pack(config: &Config, name: &str, settings: &PackSettings, source: &S
                 for value in &mut http.values {
                     value.path = render_raw(&value.path, &params);
                     value.minus = value.minus.as_deref().map(|m| render_raw(m, &params));
+                    value.each = value.each.as_deref().map(|m| render_raw(m, &params));
+                    for label in value.labels.values_mut() {
+                        *label = render_raw(label, &params);
+                    }
+                }
+                match &mut http.auth {
+                    None => {}
+                    Some(crate::spec::HttpAuth::Bearer(token)) => *token = render_raw(token, &params),
+                    Some(crate::spec::HttpAuth::OauthRefresh(o)) => {
+                        for field in [&mut o.token_url, &mut o.client_id, &mut o.refresh_token] {
+                            *field = render_raw(field, &params);
+                        }
+                        o.client_secret = o.client_secret.as_deref().map(|s| render_raw(s, &params));
+                    }
                 }
             }
         }

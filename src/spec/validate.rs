@@ -78,29 +78,18 @@ pub(super) fn validate(model: &Model, source: &SourceText) -> Result<(), SpecErr
                         None => {
                             err(&value.metric, format!("signal `{}` does not declare `{}`", signal.id, value.metric))
                         }
-                        Some(m) if m.kind != MetricType::Gauge || !m.labels.is_empty() => {
-                            err(&value.metric, format!("`{}`: HTTP values are gauges without labels", value.metric))
+                        Some(m) if m.kind != MetricType::Gauge => {
+                            err(&value.metric, format!("`{}`: HTTP values are gauges", value.metric))
                         }
-                        Some(_) => {}
-                    }
-                    let probe = matches!(value.path.as_str(), "up" | "duration");
-                    if !probe && !value.path.starts_with('.') {
-                        err(&value.path, format!("`{}`: path starts with `.`, or is `up` or `duration`", value.path));
-                    } else if !probe && let Err(e) = crate::sources::http::parse_path(&value.path) {
-                        err(&value.path, e);
-                    }
-                    match (&value.minus, probe) {
-                        (Some(minus), true) => {
-                            err(minus, format!("`{}`: `minus` only goes with a JSON path", value.metric))
-                        }
-                        (Some(minus), false) => {
-                            if let Err(e) = crate::sources::http::parse_path(minus) {
-                                err(minus, e);
+                        Some(m) => {
+                            let compiled = crate::sources::http::CompiledValue::new(value, &m.labels);
+                            if let Some(e) = compiled.error() {
+                                err(&value.path, e.to_string());
                             }
                         }
-                        (None, _) => {}
                     }
                 }
+                validate_http_auth(http, &mut err);
             }
         }
     }
@@ -263,6 +252,29 @@ fn validate_log_rules(model: &Model, signal: &Signal, rules: &LogRules, err: &mu
                     if !compiled.matches_line(sample) {
                         err(sample, format!("rule on `{}` does not match its own sample line", rule.metric));
                     }
+                }
+            }
+        }
+    }
+}
+
+/// Secrets come from the environment or a file, never from the spec's text.
+fn validate_http_auth(http: &crate::spec::HttpSource, err: &mut impl FnMut(&str, String)) {
+    use crate::spec::HttpAuth;
+    let reference = |s: &str| s.starts_with("env:") || s.starts_with("file:");
+    match &http.auth {
+        None => {}
+        Some(HttpAuth::Bearer(token)) if !reference(token) => {
+            err(token, "`auth: {bearer: ...}` is `env:NAME` or `file:PATH`, not the token itself".into())
+        }
+        Some(HttpAuth::Bearer(_)) => {}
+        Some(HttpAuth::OauthRefresh(o)) => {
+            if !(o.token_url.starts_with("http://") || o.token_url.starts_with("https://")) {
+                err(&o.token_url, "`token_url` must start with http:// or https://".into());
+            }
+            for secret in o.client_secret.iter().chain([&o.refresh_token]) {
+                if !reference(secret) {
+                    err(secret, "OAuth secrets are `env:NAME` or `file:PATH`, not the secret itself".into());
                 }
             }
         }

@@ -1,0 +1,515 @@
+//! HTTP source: each enabled HTTP signal polls its JSON endpoint on its own interval (one request
+//! at a time, the whole exchange, token refresh included, bounded by the signal's timeout) and
+//! publishes the numbers picked from the answer by path, plus the `up` and `duration` probes. A
+//! failing endpoint only affects its own signal; its last JSON values are served for three
+//! intervals, then dropped, while the health metrics are always published so a blind signal shows:
+//!
+//! - `integration_exporter_http_up` is 1 when the endpoint answered 2xx within the timeout;
+//! - `integration_exporter_http_errors_total{kind}` counts failed polls by why: `connect`,
+//!   `timeout`, `auth` (401/403, or no token to send), `status` (other non-2xx), `body` (not
+//!   JSON), `path` (a value missing from a 2xx answer: up, but that value is blind) and `limit`
+//!   (series dropped for the per-value bound);
+//! - `integration_exporter_http_last_success_timestamp_seconds` moves only when a poll worked and
+//!   read every value, so "no success for N minutes" covers missing values too.
+
+mod auth;
+mod path;
+mod values;
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full, Limited};
+use hyper::header::{HeaderName, HeaderValue};
+use hyper::{Request, StatusCode};
+use hyper_rustls::HttpsConnector;
+use hyper_util::client::legacy::Client;
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::rt::TokioExecutor;
+use serde_json::Value as Json;
+
+pub use auth::header_value;
+pub use path::{Items, Step, ValueExpr, as_number, lookup, parse_path, walk};
+pub use values::{CompiledValue, MAX_LABEL_BYTES, MAX_SERIES_PER_VALUE};
+
+use crate::sources::health::{ErrorKind, HealthMetrics, KEEP_VALUES_FOR_INTERVALS, PollHealth};
+use crate::spec::{HttpAuth, HttpSource, LabelDef, MetricType, Model, OAuthRefresh, ResolvedSignal, Source};
+use crate::state::{Family, State};
+use auth::Env;
+use values::Labels;
+
+/// Bodies larger than this are not read (a metrics endpoint answers a few kilobytes).
+const MAX_BODY_BYTES: usize = 8 << 20;
+
+/// Why a poll failed; exported as the `kind` label of the error counter.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum HttpErrorKind {
+    /// No answer at all: refused, DNS, TLS, connection reset, invalid URL.
+    Connect,
+    /// No complete answer within the timeout.
+    Timeout,
+    /// 401 or 403, a token that cannot be read, or a token refresh that failed.
+    Auth,
+    /// The answer's status was not 2xx (and not 401/403).
+    Status,
+    /// The body could not be read or is not JSON.
+    Body,
+    /// A value is missing from the JSON, or does not hold a number.
+    Path,
+    /// A value made more series than allowed; the rest were dropped.
+    Limit,
+}
+
+impl ErrorKind for HttpErrorKind {
+    const ALL: &'static [HttpErrorKind] =
+        &[Self::Connect, Self::Timeout, Self::Auth, Self::Status, Self::Body, Self::Path, Self::Limit];
+
+    fn as_str(self) -> &'static str {
+        match self {
+            Self::Connect => "connect",
+            Self::Timeout => "timeout",
+            Self::Auth => "auth",
+            Self::Status => "status",
+            Self::Body => "body",
+            Self::Path => "path",
+            Self::Limit => "limit",
+        }
+    }
+}
+
+type HttpsClient = Client<HttpsConnector<HttpConnector>, Full<Bytes>>;
+
+/// What one request gave.
+#[derive(Debug)]
+struct Answer {
+    up: bool,
+    duration: f64,
+    error: Option<HttpErrorKind>,
+    doc: Option<Json>,
+    /// Why authentication failed, safe to log (names a variable, a file or a status).
+    note: Option<String>,
+}
+
+/// Per-signal state beyond the common health: the JSON values last read, and whether the
+/// current failure was already logged.
+#[derive(Debug, Default, Clone)]
+struct HttpHealth {
+    poll: PollHealth<HttpErrorKind>,
+    /// JSON values by metric: last samples and when they were read.
+    last: BTreeMap<String, (Vec<(Labels, f64)>, Instant)>,
+    logged_failure: bool,
+    /// OAuth token refreshes by result (`ok`, `failed`).
+    refreshes: BTreeMap<&'static str, u64>,
+}
+
+const HEALTH: HealthMetrics = HealthMetrics {
+    ok: ("integration_exporter_http_up", "1 if the endpoint answered 2xx within the timeout at the last poll."),
+    duration: ("integration_exporter_http_duration_seconds", "Duration of the last poll of the endpoint."),
+    last_success: (
+        "integration_exporter_http_last_success_timestamp_seconds",
+        "When a poll of the endpoint last answered 2xx and every value was read, in unix seconds.",
+    ),
+    errors: (
+        "integration_exporter_http_errors_total",
+        "Failed HTTP polls, by kind (connect, timeout, auth, status, body, path, limit).",
+    ),
+};
+
+const REFRESHES: (&str, &str) = (
+    "integration_exporter_http_token_refreshes_total",
+    "OAuth access-token refreshes of the signal's endpoint, by result (ok, failed).",
+);
+
+/// Why an exchange failed, with a note that is safe to log.
+type Failure = (HttpErrorKind, Option<String>);
+
+/// One HTTP signal's poller: the client, the header templates and what the last polls gave.
+pub struct HttpPoller {
+    id: String,
+    source: HttpSource,
+    metrics: Vec<(String, String, Vec<String>)>,
+    values: Vec<CompiledValue>,
+    interval: Duration,
+    timeout: Duration,
+    uri: Result<hyper::Uri, String>,
+    /// Header names and their specs; `env:`/`file:` parts are read before every request.
+    headers: Vec<(HeaderName, String)>,
+    env: Box<Env>,
+    client: Result<HttpsClient, String>,
+    /// The OAuth access token, kept until the endpoint answers 401.
+    access_token: Option<String>,
+    health: HttpHealth,
+}
+
+impl HttpPoller {
+    /// Builds the poller. Nothing here fails: a bad URL or a missing secret is logged and shows
+    /// up as errors of the signal.
+    pub fn new(signal: &ResolvedSignal) -> HttpPoller {
+        Self::with_env(signal, |name| std::env::var(name).ok())
+    }
+
+    pub fn with_env(
+        signal: &ResolvedSignal,
+        env: impl Fn(&str) -> Option<String> + Send + Sync + 'static,
+    ) -> HttpPoller {
+        let id = signal.signal.id.clone();
+        let source = match &signal.signal.source {
+            Source::Http(http) => http.clone(),
+            _ => HttpSource {
+                url: String::new(),
+                headers: BTreeMap::new(),
+                auth: None,
+                interval: None,
+                timeout: None,
+                values: Vec::new(),
+            },
+        };
+        let uri = source.url.parse::<hyper::Uri>().map_err(|e| format!("invalid url: {e}"));
+        if let Err(e) = &uri {
+            tracing::warn!(signal = %id, error = %e, "HTTP signal has an invalid url");
+        }
+        let mut headers = Vec::new();
+        for (name, spec) in &source.headers {
+            match HeaderName::from_bytes(name.as_bytes()) {
+                Ok(header) => headers.push((header, spec.clone())),
+                Err(_) => tracing::warn!(signal = %id, header = %name, "invalid header name; header not sent"),
+            }
+        }
+        let client = build_client(signal.timeout.0);
+        if let Err(e) = &client {
+            tracing::warn!(signal = %id, error = %e, "cannot build the HTTPS client");
+        }
+        let declared = |metric: &str| -> Vec<LabelDef> {
+            signal.signal.metrics.iter().find(|m| m.name == metric).map(|m| m.labels.clone()).unwrap_or_default()
+        };
+        let values: Vec<CompiledValue> =
+            source.values.iter().map(|v| CompiledValue::new(v, &declared(&v.metric))).collect();
+        for value in &values {
+            if let Some(e) = value.error() {
+                tracing::warn!(signal = %id, error = %e, "HTTP value cannot be read");
+            }
+        }
+        let metrics = signal
+            .signal
+            .metrics
+            .iter()
+            .map(|m| (m.name.clone(), m.help.clone(), m.labels.iter().map(|l| l.name().to_string()).collect()))
+            .collect();
+        HttpPoller {
+            id,
+            source,
+            metrics,
+            values,
+            interval: signal.interval.0,
+            timeout: signal.timeout.0,
+            uri,
+            headers,
+            env: Box::new(env),
+            client,
+            access_token: None,
+            health: HttpHealth::default(),
+        }
+    }
+
+    fn needs_body(&self) -> bool {
+        self.values.iter().any(|v| !v.is_probe())
+    }
+
+    /// The request with every header filled in; a header whose secret cannot be read is left out.
+    /// Problems with headers go to `notes` (they explain a 401 that follows).
+    fn request(&self, uri: &hyper::Uri, bearer: Option<&str>, notes: &mut Vec<String>) -> Option<Request<Full<Bytes>>> {
+        let mut request = Request::get(uri.clone());
+        for (name, spec) in &self.headers {
+            let value = match header_value(spec, &*self.env) {
+                Ok(value) => value,
+                Err(why) => {
+                    notes.push(format!("header {name} not sent: {why}"));
+                    continue;
+                }
+            };
+            let Ok(mut value) = HeaderValue::from_str(&value) else {
+                notes.push(format!("header {name} not sent: not a valid header value"));
+                continue;
+            };
+            value.set_sensitive(spec.contains("env:") || spec.contains("file:"));
+            request = request.header(name, value);
+        }
+        if let Some(token) = bearer {
+            let mut value = HeaderValue::from_str(&format!("Bearer {token}")).ok()?;
+            value.set_sensitive(true);
+            request = request.header(hyper::header::AUTHORIZATION, value);
+        }
+        if !self.headers.iter().any(|(n, _)| n == hyper::header::ACCEPT) {
+            request = request.header(hyper::header::ACCEPT, "application/json");
+        }
+        if !self.headers.iter().any(|(n, _)| n == hyper::header::USER_AGENT) {
+            request = request.header(hyper::header::USER_AGENT, user_agent());
+        }
+        request.body(Full::new(Bytes::new())).ok()
+    }
+
+    /// One request: its status and its whole body (a half answer is no answer, also for probes).
+    async fn send(
+        &self,
+        client: &HttpsClient,
+        request: Request<Full<Bytes>>,
+    ) -> Result<(StatusCode, Result<Bytes, ()>), Failure> {
+        let response = client.request(request).await.map_err(|_| (HttpErrorKind::Connect, None))?;
+        let status = response.status();
+        let body = Limited::new(response.into_body(), MAX_BODY_BYTES).collect().await;
+        Ok((status, body.map(|b| b.to_bytes()).map_err(|_| ())))
+    }
+
+    /// A new access token from the token endpoint; every failure is an `auth` failure.
+    async fn refresh(&mut self, client: &HttpsClient, oauth: &OAuthRefresh) -> Result<String, Failure> {
+        let result = self.try_refresh(client, oauth).await;
+        let key = if result.is_ok() { "ok" } else { "failed" };
+        *self.health.refreshes.entry(key).or_default() += 1;
+        let token = result.map_err(|note| (HttpErrorKind::Auth, Some(note)))?;
+        self.access_token = Some(token.clone());
+        Ok(token)
+    }
+
+    async fn try_refresh(&self, client: &HttpsClient, oauth: &OAuthRefresh) -> Result<String, String> {
+        let env = &*self.env;
+        let client_id = auth::resolve(&oauth.client_id, env)?;
+        let secret = oauth.client_secret.as_deref().map(|s| auth::resolve(s, env)).transpose()?;
+        let refresh_token = auth::resolve(&oauth.refresh_token, env)?;
+        let form = auth::refresh_form(&client_id, secret.as_deref(), &refresh_token);
+        let uri = oauth.token_url.parse::<hyper::Uri>().map_err(|_| "the token url is not valid".to_string())?;
+        let request = Request::post(uri)
+            .header(hyper::header::CONTENT_TYPE, "application/x-www-form-urlencoded")
+            .header(hyper::header::ACCEPT, "application/json")
+            .header(hyper::header::USER_AGENT, user_agent())
+            .body(Full::new(Bytes::from(form)))
+            .map_err(|_| "the token request cannot be built".to_string())?;
+        let (status, body) =
+            self.send(client, request).await.map_err(|_| "the token endpoint did not answer".to_string())?;
+        if !status.is_success() {
+            return Err(format!("the token endpoint answered {}", status.as_u16()));
+        }
+        let doc: Json = body
+            .ok()
+            .and_then(|b| serde_json::from_slice(&b).ok())
+            .ok_or_else(|| "the token endpoint's answer is not JSON".to_string())?;
+        match doc.get("access_token").and_then(Json::as_str) {
+            Some(token) if !token.is_empty() && HeaderValue::from_str(&format!("Bearer {token}")).is_ok() => {
+                Ok(token.to_string())
+            }
+            _ => Err("the token endpoint's answer has no usable access_token".to_string()),
+        }
+    }
+
+    /// Authenticates, sends, and on a 401 with a kept OAuth token refreshes once and resends.
+    async fn exchange(&mut self) -> Result<Bytes, Failure> {
+        let (Ok(uri), Ok(client)) = (self.uri.clone(), self.client.clone()) else {
+            return Err((HttpErrorKind::Connect, None));
+        };
+        let oauth = match &self.source.auth {
+            Some(HttpAuth::OauthRefresh(o)) => Some(o.clone()),
+            _ => None,
+        };
+        let (bearer, kept) = match (&self.source.auth, &oauth) {
+            (Some(HttpAuth::Bearer(spec)), _) => {
+                (Some(auth::resolve(spec, &*self.env).map_err(|e| (HttpErrorKind::Auth, Some(e)))?), false)
+            }
+            (_, Some(o)) => match self.access_token.clone() {
+                Some(token) => (Some(token), true),
+                None => (Some(self.refresh(&client, o).await?), false),
+            },
+            _ => (None, false),
+        };
+        let mut notes = Vec::new();
+        let request = self.request(&uri, bearer.as_deref(), &mut notes).ok_or((HttpErrorKind::Connect, None))?;
+        let (mut status, mut body) = self.send(&client, request).await?;
+        if status == StatusCode::UNAUTHORIZED
+            && let Some(o) = &oauth
+        {
+            // The kept token expired (or was revoked): one refresh, one retry. A 401 right after
+            // a refresh is not retried, so a wrong grant cannot loop.
+            self.access_token = None;
+            if kept {
+                let token = self.refresh(&client, o).await?;
+                let request =
+                    self.request(&uri, Some(&token), &mut Vec::new()).ok_or((HttpErrorKind::Connect, None))?;
+                (status, body) = self.send(&client, request).await?;
+                if status == StatusCode::UNAUTHORIZED {
+                    self.access_token = None;
+                }
+            }
+        }
+        if matches!(status, StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN) {
+            notes.insert(0, format!("the endpoint answered {}", status.as_u16()));
+            return Err((HttpErrorKind::Auth, Some(notes.join("; "))));
+        }
+        if !status.is_success() {
+            return Err((HttpErrorKind::Status, None));
+        }
+        body.map_err(|_| (HttpErrorKind::Body, None))
+    }
+
+    async fn fetch(&mut self) -> Answer {
+        let started = Instant::now();
+        let timeout = self.timeout;
+        let result = tokio::time::timeout(timeout, self.exchange()).await;
+        let duration = started.elapsed().as_secs_f64();
+        let failed = |error: HttpErrorKind, note: Option<String>| Answer {
+            up: false,
+            duration,
+            error: Some(error),
+            doc: None,
+            note,
+        };
+        match result {
+            Err(_) => failed(HttpErrorKind::Timeout, None),
+            Ok(Err((kind, note))) => failed(kind, note),
+            Ok(Ok(body)) if self.needs_body() => match serde_json::from_slice::<Json>(&body) {
+                Ok(doc) => Answer { up: true, duration, error: None, doc: Some(doc), note: None },
+                Err(_) => Answer { up: true, duration, error: Some(HttpErrorKind::Body), doc: None, note: None },
+            },
+            Ok(Ok(_)) => Answer { up: true, duration, error: None, doc: None, note: None },
+        }
+    }
+
+    /// Polls once and returns the families to publish.
+    pub async fn poll(&mut self) -> Vec<Family> {
+        let answer = self.fetch().await;
+        self.apply(answer)
+    }
+
+    fn apply(&mut self, answer: Answer) -> Vec<Family> {
+        let now = Instant::now();
+        let health = &mut self.health;
+        let mut errors: Vec<HttpErrorKind> = answer.error.into_iter().collect();
+        let mut probes: BTreeMap<&str, f64> = BTreeMap::new();
+        let mut missing: Vec<&str> = Vec::new();
+        for (value, spec) in self.values.iter().zip(&self.source.values) {
+            match spec.path.as_str() {
+                "up" if value.is_probe() => {
+                    probes.insert(&value.metric, if answer.up { 1.0 } else { 0.0 });
+                }
+                "duration" if value.is_probe() => {
+                    probes.insert(&value.metric, answer.duration);
+                }
+                _ => {
+                    let Some(doc) = &answer.doc else { continue };
+                    let read = value.read(doc);
+                    if read.missing {
+                        missing.push(&value.metric);
+                        if !errors.contains(&HttpErrorKind::Path) {
+                            errors.push(HttpErrorKind::Path);
+                        }
+                    }
+                    if read.over_limit && !errors.contains(&HttpErrorKind::Limit) {
+                        errors.push(HttpErrorKind::Limit);
+                    }
+                    // A value read in part (some items lacked it) still publishes what it read;
+                    // a value not read at all keeps its last samples through a short blip.
+                    if !read.samples.is_empty() || !read.missing {
+                        health.last.insert(value.metric.clone(), (read.samples, now));
+                    }
+                }
+            }
+        }
+        if errors.is_empty() {
+            health.poll.succeeded(answer.duration);
+        } else {
+            health.poll.failed(&errors, answer.duration);
+        }
+        // `up` is about the answer itself: a path missing from a 2xx answer is an error, not down.
+        health.poll.ok = answer.up;
+        if errors.is_empty() {
+            if health.logged_failure {
+                tracing::info!(signal = %self.id, "endpoint answers again");
+            }
+            health.logged_failure = false;
+        } else if !health.logged_failure {
+            let kinds: Vec<&str> = errors.iter().map(|k| k.as_str()).collect();
+            // Metric names and notes name variables, files and statuses; never a secret or a body.
+            tracing::warn!(
+                signal = %self.id,
+                kind = %kinds.join(","),
+                missing_values = %missing.join(","),
+                reason = %answer.note.as_deref().unwrap_or(""),
+                "HTTP poll failed"
+            );
+            health.logged_failure = true;
+        }
+        // Keep serving values through a short blip; past three intervals they would be lies.
+        let keep = self.interval * KEEP_VALUES_FOR_INTERVALS;
+        health.last.retain(|_, (_, at)| now.duration_since(*at) <= keep);
+
+        let mut families = Vec::new();
+        for (name, help, _labels) in &self.metrics {
+            if let Some(v) = probes.get(name.as_str()) {
+                families.push(Family::new(name, help, MetricType::Gauge).with(&[], *v));
+            } else if let Some((samples, _)) = health.last.get(name) {
+                let mut family = Family::new(name, help, MetricType::Gauge);
+                for (labels, v) in samples {
+                    let labels: Vec<(&str, &str)> = labels.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+                    family.push(&labels, *v);
+                }
+                families.push(family);
+            }
+        }
+        families.extend(self.health_families());
+        families
+    }
+
+    fn health_families(&self) -> Vec<Family> {
+        let mut families = self.health.poll.families(&HEALTH, &self.id);
+        if matches!(self.source.auth, Some(HttpAuth::OauthRefresh(_))) {
+            let mut refreshes = Family::new(REFRESHES.0, REFRESHES.1, MetricType::Counter);
+            for result in ["ok", "failed"] {
+                let count = *self.health.refreshes.get(result).unwrap_or(&0) as f64;
+                refreshes.push(&[("signal", &self.id), ("result", result)], count);
+            }
+            families.push(refreshes);
+        }
+        families
+    }
+}
+
+fn user_agent() -> &'static str {
+    concat!("integration-exporter/", env!("CARGO_PKG_VERSION"))
+}
+
+fn build_client(timeout: Duration) -> Result<HttpsClient, String> {
+    let mut http = HttpConnector::new();
+    http.enforce_http(false);
+    http.set_connect_timeout(Some(timeout));
+    let https = hyper_rustls::HttpsConnectorBuilder::new()
+        .with_provider_and_webpki_roots(rustls::crypto::ring::default_provider())
+        .map_err(|e| e.to_string())?
+        .https_or_http()
+        .enable_http1()
+        .wrap_connector(http);
+    Ok(Client::builder(TokioExecutor::new()).pool_idle_timeout(Duration::from_secs(90)).build(https))
+}
+
+/// Starts one task per enabled HTTP signal. Each waits for its own previous poll before the next.
+pub fn spawn_all(model: &Model, state: Arc<State>) -> Vec<tokio::task::JoinHandle<()>> {
+    let mut handles = Vec::new();
+    for signal in model.enabled_signals().filter(|s| matches!(s.signal.source, Source::Http(_))).cloned() {
+        let state = state.clone();
+        // Registered before the task starts, so /ready cannot answer before the first poll.
+        state.readiness.expect(&format!("http:{}", signal.signal.id));
+        handles.push(tokio::spawn(async move {
+            let producer = format!("http:{}", signal.signal.id);
+            let mut poller = HttpPoller::new(&signal);
+            state.publish(&producer, poller.health_families());
+            // The spec rejects a zero interval; a zero here would panic tokio's interval.
+            let mut ticker = tokio::time::interval(signal.interval.0.max(Duration::from_millis(10)));
+            ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                ticker.tick().await;
+                let families = poller.poll().await;
+                state.publish(&producer, families);
+                state.readiness.done(&producer);
+            }
+        }));
+    }
+    handles
+}
