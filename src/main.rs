@@ -36,7 +36,7 @@ enum Command {
         /// The spec file (`--config` works too).
         #[arg(short = 'c', long = "config.file", visible_alias = "config", env = "INTEGRATION_EXPORTER_CONFIG")]
         config: PathBuf,
-        /// Address to listen on, instead of the spec's `listen` (e.g. `0.0.0.0:9187` in a
+        /// Address to listen on, instead of the spec's `listen` (e.g. `0.0.0.0:29187` in a
         /// container).
         #[arg(long = "web.listen-address", value_name = "ADDRESS")]
         listen_address: Option<String>,

@@ -45,6 +45,18 @@ impl Exporter {
         }
     }
 
+    /// The log once it holds `text` (the line after a bind may land just after the port opens).
+    fn log_with(&self, text: &str) -> String {
+        let deadline = Instant::now() + Duration::from_secs(5);
+        loop {
+            let log = self.log();
+            if log.contains(text) || Instant::now() > deadline {
+                return log;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
     fn log(&self) -> String {
         String::from_utf8_lossy(&std::fs::read(&self.stderr).unwrap_or_default()).to_string()
     }
@@ -109,6 +121,21 @@ fn listen_address_flag_wins_over_the_spec_and_old_config_flag_still_works() {
 }
 
 #[test]
+fn without_listen_the_exporter_takes_its_own_port_not_postgres_exporters() {
+    use integration_exporter::spec::config::DEFAULT_PORT;
+    assert_ne!(DEFAULT_PORT, 9187, "postgres_exporter's port");
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("spec.yaml");
+    let log = dir.path().join("app.log");
+    std::fs::write(&log, "tick\n").unwrap();
+    std::fs::write(&path, ticks_spec(&log.display().to_string())).unwrap();
+    let mut exporter = Exporter::start(&["serve", "-c", path.to_str().unwrap()], &[], dir.path());
+    exporter.wait_listening(DEFAULT_PORT);
+    let log = exporter.log_with("serving /metrics");
+    assert!(log.contains(&format!("addr=127.0.0.1:{DEFAULT_PORT}")), "{log}");
+}
+
+#[test]
 fn telemetry_path_moves_the_metrics_and_the_landing_page_links_it() {
     let dir = tempfile::tempdir().unwrap();
     let port = free_port();
@@ -156,7 +183,7 @@ fn logs_are_logfmt_by_default_json_on_request_without_colour_codes() {
     let port = free_port();
     let spec = spec(dir.path(), port);
     let logfmt = serve(&spec, &[], &[], port);
-    let log = logfmt.log();
+    let log = logfmt.log_with("serving /metrics");
     drop(logfmt);
     assert!(!log.contains('\u{1b}'), "colour codes in a file:\n{log}");
     let serving = lines(&log).into_iter().find(|l| l.contains("serving /metrics")).expect(&log);
@@ -166,8 +193,7 @@ fn logs_are_logfmt_by_default_json_on_request_without_colour_codes() {
     assert!(serving.contains(&format!(" addr=127.0.0.1:{port}")), "{serving}");
 
     let json = serve(&spec, &["--log.format", "json"], &[], port);
-    std::thread::sleep(Duration::from_millis(200));
-    let log = json.log();
+    let log = json.log_with("serving /metrics");
     drop(json);
     assert!(!log.contains('\u{1b}'), "{log}");
     let events: Vec<serde_json::Value> =
@@ -193,9 +219,13 @@ fn log_level_flag_and_rust_log_filter_and_the_flag_wins() {
     ];
     for (args, env, info) in cases {
         let exporter = serve(&spec, args, env, port);
-        // Give the logger a moment: the line is written just before listening.
-        std::thread::sleep(Duration::from_millis(100));
-        let log = exporter.log();
+        // The line is written right after the bind: waited for when expected, given time when not.
+        let log = if info {
+            exporter.log_with("serving /metrics")
+        } else {
+            std::thread::sleep(Duration::from_millis(300));
+            exporter.log()
+        };
         drop(exporter);
         assert_eq!(log.contains("serving /metrics"), info, "{args:?} {env:?}:\n{log}");
     }
