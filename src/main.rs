@@ -62,7 +62,7 @@ enum Command {
     /// Write alert rules, their promtool tests, dashboards and the Alertmanager configuration.
     Generate {
         /// The spec file; omitted, every built-in pack at its defaults.
-        #[arg(short, long)]
+        #[arg(short, long, visible_alias = "config.file")]
         config: Option<PathBuf>,
         /// Directory to write `alerts/`, `dashboards/` and `alertmanager/` into.
         #[arg(short, long, default_value = ".")]
@@ -75,7 +75,7 @@ enum Command {
     /// List every signal: id, metrics, source, alerts with thresholds, runbook section.
     Catalog {
         /// The spec file; omitted, every built-in pack at its defaults.
-        #[arg(short, long)]
+        #[arg(short, long, visible_alias = "config.file")]
         config: Option<PathBuf>,
         /// `markdown` or `json`.
         #[arg(long, default_value = "markdown")]
@@ -84,7 +84,7 @@ enum Command {
     /// Validate the spec, compile every pattern and try each log rule on its samples; with
     /// --database, check every table and column the queries read exists.
     Check {
-        #[arg(short, long)]
+        #[arg(short, long, visible_alias = "config.file")]
         config: PathBuf,
         /// Also prepare every query against the database.
         #[arg(long)]
@@ -93,7 +93,7 @@ enum Command {
     /// Run log files once, from their first byte, through one log source's rules and print the
     /// metrics they produce (Prometheus text on stdout, line counts on stderr).
     Replay {
-        #[arg(short, long)]
+        #[arg(short, long, visible_alias = "config.file")]
         config: PathBuf,
         /// The log source whose rules apply; needed when the spec reads several.
         #[arg(long)]

@@ -118,6 +118,13 @@ fn listen_address_flag_wins_over_the_spec_and_old_config_flag_still_works() {
     exporter.wait_listening(on_flag);
     assert_eq!(get(on_flag, "/healthz").map(|r| r.0), Some(200));
     assert!(std::net::TcpStream::connect(("127.0.0.1", in_spec)).is_err(), "the spec's address is not used");
+    // A reload keeps the flag in force: no talk of a changed address.
+    let pid = exporter.child.id().to_string();
+    assert!(Command::new("kill").args(["-HUP", &pid]).status().unwrap().success());
+    let log = exporter.log_with("configuration reloaded");
+    assert!(log.contains("configuration reloaded"), "{log}");
+    assert!(!log.contains("listen address changed"), "{log}");
+    assert_eq!(get(on_flag, "/healthz").map(|r| r.0), Some(200));
 }
 
 #[test]
