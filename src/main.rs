@@ -2,17 +2,29 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand, ValueEnum};
+use integration_exporter::exposition::build;
 use integration_exporter::exposition::http::Limits;
 use integration_exporter::spec::{Model, SpecErrors};
 use integration_exporter::{check, generate, serve, sources};
 
+mod logging;
+
+use logging::{LogFormat, LogLevel};
+
 /// Runbook signals for OAuth integrations: metrics from your database and logs, and the alert
 /// rules, promtool tests and Grafana dashboards that go with them.
 #[derive(Parser)]
-#[command(version, about)]
+#[command(version, long_version = build::LONG_VERSION, about)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
+    /// Only log messages of this level or above. Without it, `RUST_LOG` (tracing's filter syntax,
+    /// e.g. `info,integration_exporter::sources=debug`) decides; without either, `info`.
+    #[arg(long = "log.level", value_enum, global = true, value_name = "LEVEL")]
+    log_level: Option<LogLevel>,
+    /// `logfmt` or `json`, one event per line on stderr, never with colour codes.
+    #[arg(long = "log.format", value_enum, global = true, default_value_t = LogFormat::Logfmt, value_name = "FORMAT")]
+    log_format: LogFormat,
 }
 
 #[derive(Subcommand)]
@@ -21,9 +33,20 @@ enum Command {
     /// and the web config (a change of `listen` needs a restart); SIGTERM and SIGINT stop, after
     /// saving the log checkpoints.
     Serve {
-        /// The spec file.
-        #[arg(short, long, env = "INTEGRATION_EXPORTER_CONFIG")]
+        /// The spec file (`--config` works too).
+        #[arg(short = 'c', long = "config.file", visible_alias = "config", env = "INTEGRATION_EXPORTER_CONFIG")]
         config: PathBuf,
+        /// Address to listen on, instead of the spec's `listen` (e.g. `0.0.0.0:29187` in a
+        /// container).
+        #[arg(long = "web.listen-address", value_name = "ADDRESS")]
+        listen_address: Option<String>,
+        /// exporter-toolkit web config file (TLS, basic auth), instead of the spec's
+        /// `web_config_file`; a relative path is relative to the working directory.
+        #[arg(long = "web.config.file", value_name = "FILE")]
+        web_config_file: Option<PathBuf>,
+        /// Path under which metrics are served.
+        #[arg(long = "web.telemetry-path", value_name = "PATH", default_value = "/metrics", value_parser = telemetry_path)]
+        telemetry_path: String,
         /// Most scrapes (and reloads) served at once; more get 503 at once (0: no limit).
         /// /healthz, /ready and password checks (bounded on their own) do not count.
         #[arg(long = "web.max-requests", value_name = "N", default_value_t = Limits::default().max_requests)]
@@ -39,7 +62,7 @@ enum Command {
     /// Write alert rules, their promtool tests, dashboards and the Alertmanager configuration.
     Generate {
         /// The spec file; omitted, every built-in pack at its defaults.
-        #[arg(short, long)]
+        #[arg(short, long, visible_alias = "config.file")]
         config: Option<PathBuf>,
         /// Directory to write `alerts/`, `dashboards/` and `alertmanager/` into.
         #[arg(short, long, default_value = ".")]
@@ -52,7 +75,7 @@ enum Command {
     /// List every signal: id, metrics, source, alerts with thresholds, runbook section.
     Catalog {
         /// The spec file; omitted, every built-in pack at its defaults.
-        #[arg(short, long)]
+        #[arg(short, long, visible_alias = "config.file")]
         config: Option<PathBuf>,
         /// `markdown` or `json`.
         #[arg(long, default_value = "markdown")]
@@ -61,7 +84,7 @@ enum Command {
     /// Validate the spec, compile every pattern and try each log rule on its samples; with
     /// --database, check every table and column the queries read exists.
     Check {
-        #[arg(short, long)]
+        #[arg(short, long, visible_alias = "config.file")]
         config: PathBuf,
         /// Also prepare every query against the database.
         #[arg(long)]
@@ -70,7 +93,7 @@ enum Command {
     /// Run log files once, from their first byte, through one log source's rules and print the
     /// metrics they produce (Prometheus text on stdout, line counts on stderr).
     Replay {
-        #[arg(short, long)]
+        #[arg(short, long, visible_alias = "config.file")]
         config: PathBuf,
         /// The log source whose rules apply; needed when the spec reads several.
         #[arg(long)]
@@ -99,6 +122,21 @@ impl From<RuleFormat> for generate::RuleFormat {
     }
 }
 
+/// A path of its own: not a probe's, not the landing page's.
+fn telemetry_path(path: &str) -> Result<String, String> {
+    if !path.starts_with('/') {
+        return Err("must start with `/`".into());
+    }
+    // It goes into the landing page's link as it is: keep it to characters that need no escaping.
+    if let Some(c) = path.chars().find(|c| !(c.is_ascii_alphanumeric() || "/-_.~".contains(*c))) {
+        return Err(format!("`{c}` is not allowed (letters, digits and `/-_.~` are)"));
+    }
+    if matches!(path, "/" | "/healthz" | "/ready" | "/-/reload") {
+        return Err(format!("`{path}` is taken by the exporter itself"));
+    }
+    Ok(path.to_string())
+}
+
 /// Exit status for a spec that does not load.
 const BAD_SPEC: u8 = 2;
 
@@ -111,12 +149,26 @@ fn load(path: &std::path::Path) -> Result<Model, ExitCode> {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    tracing_subscriber::fmt()
-        .with_env_filter(tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()))
-        .with_writer(std::io::stderr)
-        .init();
+    logging::init(cli.log_level, cli.log_format);
     match cli.command {
-        Command::Serve { config, max_requests, max_connections, enable_lifecycle } => {
+        Command::Serve {
+            config,
+            listen_address,
+            web_config_file,
+            telemetry_path,
+            max_requests,
+            max_connections,
+            enable_lifecycle,
+        } => {
+            // Relative to where the exporter was started, as every other command-line path.
+            let web_config_file = match web_config_file.map(|f| std::path::absolute(&f).map_err(|e| (f, e))).transpose()
+            {
+                Ok(f) => f,
+                Err((f, e)) => {
+                    eprintln!("--web.config.file {}: {e}", f.display());
+                    return ExitCode::from(BAD_SPEC);
+                }
+            };
             let model = match load(&config) {
                 Ok(m) => m,
                 Err(code) => return code,
@@ -131,6 +183,8 @@ fn main() -> ExitCode {
             let options = serve::Options {
                 limits: Limits { max_requests, max_connections, ..Limits::default() },
                 enable_lifecycle,
+                overrides: serve::Overrides { listen: listen_address, web_config_file },
+                telemetry_path,
             };
             match runtime.block_on(serve::run(&config, model, options)) {
                 Ok(()) => ExitCode::SUCCESS,

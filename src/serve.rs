@@ -9,6 +9,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use sqlx::postgres::{PgConnectOptions, PgPool};
 use tokio::sync::mpsc;
 
+use crate::exposition::build;
 use crate::exposition::http::{Limits, ReloadReply, Server, serve};
 use crate::exposition::web_config::WebConfigWatch;
 use crate::sources::health::unix_now;
@@ -34,15 +35,52 @@ pub enum ServeError {
 }
 
 /// How the endpoint runs, from the command line.
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug)]
 pub struct Options {
     pub limits: Limits,
     /// Whether `POST /-/reload` reloads (as Prometheus' `--web.enable-lifecycle`).
     pub enable_lifecycle: bool,
+    /// Settings of the spec the command line replaces, at start and at every reload.
+    pub overrides: Overrides,
+    /// Where `/metrics` is served (`--web.telemetry-path`).
+    pub telemetry_path: String,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Self {
+            limits: Limits::default(),
+            enable_lifecycle: false,
+            overrides: Overrides::default(),
+            telemetry_path: "/metrics".into(),
+        }
+    }
+}
+
+/// `--web.listen-address` and `--web.config.file`: they win over the spec's `listen` and
+/// `web_config_file`.
+#[derive(Clone, Debug, Default)]
+pub struct Overrides {
+    pub listen: Option<String>,
+    /// Absolute, or relative to the spec's directory.
+    pub web_config_file: Option<PathBuf>,
+}
+
+impl Overrides {
+    fn apply(&self, mut model: Model) -> Model {
+        if let Some(listen) = &self.listen {
+            model.config.listen = listen.clone();
+        }
+        if let Some(file) = &self.web_config_file {
+            model.config.web_config_file = Some(file.clone());
+        }
+        model
+    }
 }
 
 /// Serves `model`, loaded from `spec`, until SIGTERM or SIGINT.
 pub async fn run(spec: &Path, model: Model, options: Options) -> Result<(), ServeError> {
+    let model = options.overrides.apply(model);
     // First of all: from here on SIGHUP reloads instead of killing the process.
     let mut signals = Signals::install().map_err(ServeError::Signals)?;
     let spec_dir = Model::spec_dir(spec);
@@ -70,8 +108,7 @@ pub async fn run(spec: &Path, model: Model, options: Options) -> Result<(), Serv
     let mut server = Server::new(
         state.clone(),
         vec![
-            Family::new("integration_exporter_build_info", "Version of the running exporter.", MetricType::Gauge)
-                .with(&[("version", env!("CARGO_PKG_VERSION"))], 1.0),
+            build::info_family(),
             Family::new(
                 "integration_exporter_start_time_seconds",
                 "When the exporter started, in unix seconds.",
@@ -81,13 +118,22 @@ pub async fn run(spec: &Path, model: Model, options: Options) -> Result<(), Serv
         ],
         web,
         options.limits.clone(),
-    );
+    )
+    .with_telemetry_path(&options.telemetry_path)
+    .with_process_metrics(Arc::default());
     let (reload_sender, mut reloads) = mpsc::channel::<ReloadReply>(4);
     if options.enable_lifecycle {
         server = server.with_lifecycle(reload_sender.clone());
     }
     let server = Arc::new(server);
-    let mut running = Running { spec: spec.to_path_buf(), model, sources, state, server: server.clone() };
+    let mut running = Running {
+        spec: spec.to_path_buf(),
+        overrides: options.overrides.clone(),
+        model,
+        sources,
+        state,
+        server: server.clone(),
+    };
     let mut status = ReloadStatus { successful: true, last_success: started };
     status.publish(&running.state);
 
@@ -133,6 +179,7 @@ pub async fn run(spec: &Path, model: Model, options: Options) -> Result<(), Serv
 /// What a SIGHUP or `POST /-/reload` may replace.
 struct Running {
     spec: PathBuf,
+    overrides: Overrides,
     model: Model,
     sources: Sources,
     state: Arc<State>,
@@ -172,7 +219,7 @@ impl Running {
 
     /// Everything that can fail without touching what runs.
     fn prepare(&self) -> Result<Prepared, String> {
-        let model = Model::load(&self.spec).map_err(|e| e.to_string())?;
+        let model = self.overrides.apply(Model::load(&self.spec).map_err(|e| e.to_string())?);
         let spec_dir = Model::spec_dir(&self.spec);
         let database = database(&model, &spec_dir).map_err(|e| format!("database: {e}"))?;
         let current = self.server.web();

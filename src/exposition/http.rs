@@ -30,6 +30,7 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{Semaphore, mpsc, oneshot};
 
 use super::deadline::WriteDeadline;
+use super::process::Collector;
 use super::text::{Format, encode};
 use super::web_config::{Auth, REALM, WebConfigWatch};
 use crate::state::{Family, State};
@@ -79,17 +80,29 @@ pub struct Server {
     tls_listener: bool,
     limits: Limits,
     in_flight: Option<Semaphore>,
+    /// Where the metrics are served (`/metrics` unless `--web.telemetry-path` says otherwise).
+    telemetry_path: String,
+    /// `process_*`, read at scrape time; `None` in tests that serve a fixed state.
+    process: Option<Arc<Collector>>,
     /// `Some` when `/-/reload` is enabled: where reload requests go.
     lifecycle: Option<mpsc::Sender<ReloadReply>>,
-    /// The last encoded `/metrics` body per format and compression, with the state version it
-    /// shows: concurrent scrapes of an unchanged state encode once.
-    bodies: tokio::sync::Mutex<HashMap<(Format, bool), (u64, Bytes)>>,
+    /// The last encoded `/metrics` body per format and compression, with the state version and
+    /// process reading it shows: concurrent scrapes of an unchanged state encode once.
+    bodies: tokio::sync::Mutex<HashMap<(Format, bool), (Shown, Bytes)>>,
     encodes: AtomicU64,
 }
 
-const LANDING: &str = "<!doctype html><html><head><title>integration-exporter</title></head><body>\
-<h1>integration-exporter</h1><ul><li><a href=\"/metrics\">/metrics</a></li>\
-<li><a href=\"/healthz\">/healthz</a></li><li><a href=\"/ready\">/ready</a></li></ul></body></html>\n";
+/// What an encoded body shows: the state's version and the process reading's generation.
+type Shown = (u64, u64);
+
+/// The landing page, linking the telemetry path (checked to be a plain path by the command line).
+fn landing(telemetry_path: &str) -> String {
+    format!(
+        "<!doctype html><html><head><title>integration-exporter</title></head><body>\
+<h1>integration-exporter</h1><ul><li><a href=\"{telemetry_path}\">{telemetry_path}</a></li>\
+<li><a href=\"/healthz\">/healthz</a></li><li><a href=\"/ready\">/ready</a></li></ul></body></html>\n"
+    )
+}
 
 impl Server {
     pub fn new(
@@ -105,10 +118,24 @@ impl Server {
             web: RwLock::new(web),
             in_flight: (limits.max_requests > 0).then(|| Semaphore::new(limits.max_requests)),
             limits,
+            telemetry_path: "/metrics".into(),
+            process: None,
             lifecycle: None,
             bodies: tokio::sync::Mutex::new(HashMap::new()),
             encodes: AtomicU64::new(0),
         }
+    }
+
+    /// Serves the metrics under `path` instead of `/metrics`.
+    pub fn with_telemetry_path(mut self, path: &str) -> Self {
+        self.telemetry_path = path.to_string();
+        self
+    }
+
+    /// Adds the `process_*` metrics to every scrape.
+    pub fn with_process_metrics(mut self, collector: Arc<Collector>) -> Self {
+        self.process = Some(collector);
+        self
     }
 
     /// Enables `POST /-/reload`: each request is sent to `reloads` and answered with its reply.
@@ -177,7 +204,8 @@ impl Server {
     pub async fn handle(&self, req: &Request<Incoming>) -> Response<Full<Bytes>> {
         // The requests that do work count against `max_requests`; the probes never wait on it,
         // so a liveness check does not fail because of scrape load.
-        let heavy = matches!(req.uri().path(), "/metrics" | "/-/reload");
+        let path = req.uri().path();
+        let heavy = path == self.telemetry_path || path == "/-/reload";
         let _permit = match &self.in_flight {
             Some(slots) if heavy => match slots.try_acquire() {
                 Ok(permit) => Some(permit),
@@ -194,7 +222,7 @@ impl Server {
             return plain(StatusCode::METHOD_NOT_ALLOWED, "only GET and HEAD\n");
         }
         match req.uri().path() {
-            "/metrics" => self.metrics(req).await,
+            p if p == self.telemetry_path => self.metrics(req).await,
             "/healthz" => plain(StatusCode::OK, "ok\n"),
             "/ready" => {
                 let pending = self.state.readiness.pending();
@@ -209,7 +237,7 @@ impl Server {
             }
             "/" => Response::builder()
                 .header(CONTENT_TYPE, "text/html; charset=utf-8")
-                .body(Full::new(Bytes::from_static(LANDING.as_bytes())))
+                .body(Full::new(Bytes::from(landing(&self.telemetry_path))))
                 .unwrap_or_default(),
             _ => plain(StatusCode::NOT_FOUND, "not found\n"),
         }
@@ -254,8 +282,13 @@ impl Server {
         // Held while encoding: scrapes arriving meanwhile wait for this body instead of making
         // their own.
         let mut bodies = self.bodies.lock().await;
-        if let Some((version, body)) = bodies.get(&(format, gzip))
+        let (generation, process) = match &self.process {
+            Some(collector) => collector.current(),
+            None => (0, Arc::default()),
+        };
+        if let Some(((version, shown), body)) = bodies.get(&(format, gzip))
             && *version == self.state.version()
+            && *shown == generation
         {
             return Some(body.clone());
         }
@@ -264,6 +297,7 @@ impl Server {
         let (version, body) = tokio::task::spawn_blocking(move || {
             let (version, mut families) = state.snapshot();
             families.extend(statics);
+            families.extend(process.iter().cloned());
             families.sort_by(|a, b| a.name.cmp(&b.name));
             let text = encode(&families, format);
             if !gzip {
@@ -276,7 +310,7 @@ impl Server {
         .await
         .ok()??;
         self.encodes.fetch_add(1, Ordering::Relaxed);
-        bodies.insert((format, gzip), (version, body.clone()));
+        bodies.insert((format, gzip), ((version, generation), body.clone()));
         Some(body)
     }
 }

@@ -12,7 +12,8 @@ use super::model::{LogSource, Severity, Signal};
 #[derive(Clone, Debug, Deserialize, Serialize, PartialEq, Default)]
 #[serde(deny_unknown_fields)]
 pub struct Config {
-    /// Address the HTTP server listens on (default `127.0.0.1:9187`; use `0.0.0.0:9187` in a container).
+    /// Address the HTTP server listens on (default `127.0.0.1:29187`; use `0.0.0.0:29187` in a
+    /// container). `serve --web.listen-address` overrides it.
     #[serde(default = "default_listen")]
     pub listen: String,
     /// The application's PostgreSQL database. Needed only when a signal reads SQL.
@@ -53,8 +54,15 @@ pub struct Config {
     pub signals: Vec<Signal>,
 }
 
+/// The exporter's own port. 9187 is postgres_exporter's, which our users run next to us. The
+/// Prometheus wiki's "Default port allocations" page has 9100-9999 fully given out (and new
+/// allocations continue above 10000), and the "Writing exporters" guide asks exporters of one
+/// organisation's applications to stay outside that allocated range: 29187 is outside it, below
+/// Linux's ephemeral ports (32768 and up), and not in the IANA services list Debian ships.
+pub const DEFAULT_PORT: u16 = 29187;
+
 fn default_listen() -> String {
-    "127.0.0.1:9187".into()
+    format!("127.0.0.1:{DEFAULT_PORT}")
 }
 fn default_runbook_base_url() -> String {
     "https://runbooks.example.com".into()

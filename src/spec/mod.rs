@@ -246,7 +246,7 @@ mod tests {
     use super::*;
     use proptest::prelude::*;
 
-    const VALID: &str = "listen: 127.0.0.1:9187\ndatabase: {url_env: DATABASE_URL}\npacks:\n  token_refresh:\n    params:\n      tokens_table: mail.tokens\n    alerts:\n      IntegrationTokenRefreshTokensExpiring: {threshold: 30, for: 10m}\n";
+    const VALID: &str = "listen: 127.0.0.1:29187\ndatabase: {url_env: DATABASE_URL}\npacks:\n  token_refresh:\n    params:\n      tokens_table: mail.tokens\n    alerts:\n      IntegrationTokenRefreshTokensExpiring: {threshold: 30, for: 10m}\n";
 
     fn load(text: &str) -> Result<Model, SpecErrors> {
         Model::from_text(&SourceText { name: "spec.yaml".into(), text: text.into() })

@@ -1,0 +1,36 @@
+//! What this binary is: the version, git revision and branch, build date and compiler stamped by
+//! `build.rs`, for `--version` and `integration_exporter_build_info`.
+
+use crate::spec::MetricType;
+use crate::state::Family;
+
+pub const VERSION: &str = env!("CARGO_PKG_VERSION");
+pub const REVISION: &str = env!("INTEGRATION_EXPORTER_REVISION");
+pub const BRANCH: &str = env!("INTEGRATION_EXPORTER_BRANCH");
+pub const BUILD_DATE: &str = env!("INTEGRATION_EXPORTER_BUILD_DATE");
+pub const RUSTC: &str = env!("INTEGRATION_EXPORTER_RUSTC");
+
+/// `--version`'s text after the program name, laid out as Prometheus' own binaries print it.
+pub const LONG_VERSION: &str = concat!(
+    env!("CARGO_PKG_VERSION"),
+    " (branch: ",
+    env!("INTEGRATION_EXPORTER_BRANCH"),
+    ", revision: ",
+    env!("INTEGRATION_EXPORTER_REVISION"),
+    ")\n  build date:  ",
+    env!("INTEGRATION_EXPORTER_BUILD_DATE"),
+    "\n  compiler:    ",
+    env!("INTEGRATION_EXPORTER_RUSTC"),
+    "\n  platform:    ",
+    env!("INTEGRATION_EXPORTER_PLATFORM"),
+);
+
+/// `integration_exporter_build_info`, always 1, as every Prometheus exporter's `*_build_info`.
+pub fn info_family() -> Family {
+    Family::new(
+        "integration_exporter_build_info",
+        "A metric with a constant '1' value labeled by version, revision, branch, and rustc from which integration_exporter was built.",
+        MetricType::Gauge,
+    )
+    .with(&[("version", VERSION), ("revision", REVISION), ("branch", BRANCH), ("rustc", RUSTC)], 1.0)
+}
