@@ -357,7 +357,8 @@ fn vector_selector_scanner_finds_every_selector() {
 fn every_rule_and_panel_selects_the_configured_job_and_matchers() {
     let model = selected_model();
     let rule_matchers = ["job=\"billing-ie\"", "cluster=\"prod\"", "team=\"a b\""];
-    let panel_matchers = ["job=~\"$job\"", "instance=~\"$instance\"", "cluster=\"prod\"", "team=\"a b\""];
+    // `instance=~"$instance|"` for `ALERTS`, whose fleet-wide alerts have no instance.
+    let panel_matchers = ["job=~\"$job\"", "instance=~\"$instance", "cluster=\"prod\"", "team=\"a b\""];
     let (mut rules_seen, mut panels_seen) = (0, 0);
     let check = |what: &str, expr: &str, wanted: &[&str]| -> usize {
         let selectors = vector_selectors(expr);
@@ -404,5 +405,18 @@ fn every_rule_and_panel_selects_the_configured_job_and_matchers() {
         };
         let (ok, out) = promtool(args, &alerts);
         assert!(ok, "{name}: {out}");
+    }
+}
+
+#[test]
+fn matchers_that_are_no_label_names_are_refused_with_their_position() {
+    for (text, position, message) in [
+        ("generate: {matchers: {\"bad-name\": x}}\n", "t.yaml:1:22", "`bad-name` is not a valid label name"),
+        ("generate:\n  matchers: {__name__: x}\n", "t.yaml:2:13", "`__name__` is not a valid label name"),
+        ("generate:\n  matchers: {job: x}\n", "t.yaml:2:13", "set the job with `generate.job`"),
+    ] {
+        let source = integration_exporter::spec::SourceText { name: "t.yaml".into(), text: text.into() };
+        let err = Model::from_text(&source).err().map(|e| e.to_string()).unwrap_or_default();
+        assert!(err.contains(position) && err.contains(message), "{text}: {err}");
     }
 }

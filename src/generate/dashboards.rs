@@ -134,7 +134,11 @@ pub fn overview(model: &Model) -> Value {
                 targets: vec![(
                     format!(
                         "count by (alertname, severity) ({})",
-                        scoped(&metrics, "ALERTS", &format!("alertstate=\"firing\", {}", one_of("alertname", &names)))
+                        scoped(
+                            &metrics.alerts(),
+                            "ALERTS",
+                            &format!("alertstate=\"firing\", {}", one_of("alertname", &names))
+                        )
                     ),
                     Some("{{alertname}} ({{severity}})".into()),
                 )],
@@ -371,6 +375,13 @@ impl Scope {
             matchers.push_str(&format!(", {k}=\"{}\"", escape(v)));
         }
         Self { metrics: promql::metric_names(model), matchers }
+    }
+
+    /// For `ALERTS`: an alert of the whole fleet (`across_instances`) or of an `absent()`
+    /// series has no `instance`, and shows whichever instances are picked.
+    fn alerts(&self) -> Scope {
+        let matchers = self.matchers.replacen("instance=~\"$instance\"", "instance=~\"$instance|\"", 1);
+        Scope { metrics: self.metrics.clone(), matchers }
     }
 }
 
