@@ -82,7 +82,7 @@ fn thresholds_and_windows_come_from_the_user_spec() {
         Model::from_text(&integration_exporter::spec::SourceText { name: "t.yaml".into(), text: text.into() }).unwrap();
     let dir = write_outputs(&model);
     let rules = std::fs::read_to_string(dir.path().join("alerts/token-refresh.rules.yml")).unwrap();
-    assert!(rules.contains("integration_token_refresh_tokens_expiring > 35"), "{rules}");
+    assert!(rules.contains("integration_token_refresh_tokens_expiring{job=\"integration-exporter\"} > 35"), "{rules}");
     assert!(rules.contains("[30m]") && rules.contains(">= 50"), "{rules}");
     assert!(
         rules.contains("https://wiki.example.org/ops/token-refresh.md#2-token-refresh-heartbeat-not-running"),
@@ -212,4 +212,216 @@ fn failed_calendar_events_alert_on_new_failures_not_on_the_backlog() {
         &[(60, None), (119, None), (121, Some(3.0)), (175, Some(3.0)), (190, None), (240, None)],
     );
     assert!(ok, "{out}");
+}
+
+/// Every built-in pack and the user signals of the golden spec, scraped as job `billing-ie` of
+/// the `prod` cluster.
+fn selected_model() -> Model {
+    let mut text = String::from(
+        "database: {url_env: DATABASE_URL}\ngenerate: {job: billing-ie, matchers: {cluster: prod, team: 'a \"b\" \\ c'}}\npacks:\n",
+    );
+    for (name, _) in integration_exporter::spec::pack::BUILTIN {
+        text.push_str(&format!("  {name}: {{}}\n"));
+    }
+    text.push_str(include_str!("fixtures/graph_errors.yaml"));
+    Model::from_text(&integration_exporter::spec::SourceText { name: "selected.yaml".into(), text })
+        .unwrap_or_else(|e| panic!("{e}"))
+}
+
+/// The label matchers of every vector selector in `expr`, found without the generator's own
+/// scanner: an identifier outside braces, brackets, strings and `by (...)`-style label lists
+/// that is no keyword, aggregation or function call is a metric name, and the braces right
+/// after it (if any) are its matchers.
+fn vector_selectors(expr: &str) -> Vec<(String, String)> {
+    const KEYWORDS: &[&str] = &[
+        "and",
+        "or",
+        "unless",
+        "by",
+        "without",
+        "on",
+        "ignoring",
+        "group_left",
+        "group_right",
+        "offset",
+        "bool",
+        "inf",
+        "nan",
+        "sum",
+        "min",
+        "max",
+        "avg",
+        "group",
+        "stddev",
+        "stdvar",
+        "count",
+        "count_values",
+        "bottomk",
+        "topk",
+        "quantile",
+        "limitk",
+        "limit_ratio",
+    ];
+    const GROUPING: &[&str] = &["by", "without", "on", "ignoring", "group_left", "group_right"];
+    let chars: Vec<char> = expr.chars().collect();
+    let mut out = Vec::new();
+    let mut i = 0;
+    let mut label_list = false;
+    let mut after_grouping = false;
+    while i < chars.len() {
+        let c = chars[i];
+        if c == '"' || c == '\'' || c == '`' {
+            i += 1;
+            while i < chars.len() && chars[i] != c {
+                i += if chars[i] == '\\' { 2 } else { 1 };
+            }
+            i += 1;
+        } else if c == '[' {
+            while i < chars.len() && chars[i] != ']' {
+                i += 1;
+            }
+            i += 1;
+        } else if c == '{' {
+            // Braces without a metric name before them: a selector by matchers alone.
+            let end = expr_brace_end(&chars, i);
+            out.push((String::new(), chars[i + 1..end].iter().collect()));
+            i = end + 1;
+        } else if c == '(' {
+            label_list = after_grouping;
+            after_grouping = false;
+            i += 1;
+        } else if c == ')' {
+            label_list = false;
+            i += 1;
+        } else if c.is_ascii_digit() || c == '.' {
+            while i < chars.len() && (chars[i].is_ascii_alphanumeric() || chars[i] == '.' || chars[i] == '_') {
+                i += 1;
+            }
+        } else if c.is_ascii_alphabetic() || c == '_' || c == ':' {
+            let start = i;
+            while i < chars.len() && (chars[i].is_ascii_alphanumeric() || chars[i] == '_' || chars[i] == ':') {
+                i += 1;
+            }
+            let word: String = chars[start..i].iter().collect();
+            let mut j = i;
+            while j < chars.len() && chars[j].is_whitespace() {
+                j += 1;
+            }
+            if label_list {
+                continue;
+            }
+            after_grouping = GROUPING.contains(&word.as_str());
+            if KEYWORDS.contains(&word.as_str()) || chars.get(j) == Some(&'(') {
+                continue;
+            }
+            if chars.get(j) == Some(&'{') {
+                let end = expr_brace_end(&chars, j);
+                out.push((word, chars[j + 1..end].iter().collect()));
+                i = end + 1;
+            } else {
+                out.push((word, String::new()));
+            }
+        } else {
+            i += 1;
+        }
+    }
+    out
+}
+
+fn expr_brace_end(chars: &[char], open: usize) -> usize {
+    let mut i = open + 1;
+    while i < chars.len() && chars[i] != '}' {
+        if chars[i] == '"' {
+            i += 1;
+            while i < chars.len() && chars[i] != '"' {
+                i += if chars[i] == '\\' { 2 } else { 1 };
+            }
+        }
+        i += 1;
+    }
+    i.min(chars.len() - 1)
+}
+
+#[test]
+fn vector_selector_scanner_finds_every_selector() {
+    let found = vector_selectors(
+        "sum without (a, b) (increase(m_total{x=\"}\"}[5m])) / on (c) group_left () time() - max by (d) (g) \
+         and absent(n{y=\"1\"} offset 1m) or label_replace(up, \"dst\", \"$1\", \"src\", \"(.*)\") > bool 3e1",
+    );
+    let names: Vec<&str> = found.iter().map(|(n, _)| n.as_str()).collect();
+    assert_eq!(names, ["m_total", "g", "n", "up"], "{found:?}");
+    assert_eq!(found[0].1, "x=\"}\"");
+}
+
+#[test]
+fn every_rule_and_panel_selects_the_configured_job_and_matchers() {
+    let model = selected_model();
+    // Values are PromQL strings: quotes and backslashes escaped.
+    let team = r#"team="a \"b\" \\ c""#;
+    let rule_matchers = ["job=\"billing-ie\"", "cluster=\"prod\"", team];
+    // `instance=~"$instance|"` for `ALERTS`, whose fleet-wide alerts have no instance.
+    let panel_matchers = ["job=~\"$job\"", "instance=~\"$instance", "cluster=\"prod\"", team];
+    let (mut rules_seen, mut panels_seen) = (0, 0);
+    let check = |what: &str, expr: &str, wanted: &[&str]| -> usize {
+        let selectors = vector_selectors(expr);
+        assert!(!selectors.is_empty(), "{what}: no selector found in {expr}");
+        for (metric, matchers) in &selectors {
+            for m in wanted {
+                assert!(matchers.contains(m), "{what}: `{metric}{{{matchers}}}` lacks {m} in\n{expr}");
+            }
+        }
+        selectors.len()
+    };
+    for (rel, content) in outputs(&model) {
+        let name = rel.display().to_string();
+        if name.ends_with(".rules.yml") {
+            let doc: serde_json::Value = serde_saphyr::from_str(&content).unwrap();
+            for rule in doc["groups"][0]["rules"].as_array().unwrap() {
+                let what = format!("{name}: {}", rule["alert"]);
+                rules_seen += check(&what, rule["expr"].as_str().unwrap(), &rule_matchers);
+            }
+        } else if name.ends_with(".json") {
+            let doc: serde_json::Value = serde_json::from_str(&content).unwrap();
+            for panel in doc["panels"].as_array().unwrap() {
+                for target in panel["targets"].as_array().into_iter().flatten() {
+                    let what = format!("{name}: panel {}", panel["title"]);
+                    panels_seen += check(&what, target["expr"].as_str().unwrap(), &panel_matchers);
+                }
+            }
+            let job_query = doc["templating"]["list"][1]["query"].as_str().unwrap_or_default();
+            assert_eq!(
+                job_query,
+                format!("label_values(integration_exporter_build_info{{cluster=\"prod\", {team}}}, job)")
+            );
+        }
+    }
+    assert!(rules_seen > 80 && panels_seen > 60, "{rules_seen} rule and {panels_seen} panel selectors");
+
+    // promtool agrees: the rules parse, and their generated tests (series carrying the
+    // matchers) pass.
+    let dir = write_outputs(&model);
+    let alerts = dir.path().join("alerts");
+    for entry in std::fs::read_dir(&alerts).unwrap() {
+        let name = entry.unwrap().file_name().to_string_lossy().to_string();
+        let args: &[&str] = if name.ends_with(".rules.yml") {
+            &["check", "rules", "--lint-fatal", &name]
+        } else {
+            &["test", "rules", &name]
+        };
+        let (ok, out) = promtool(args, &alerts);
+        assert!(ok, "{name}: {out}");
+    }
+}
+
+#[test]
+fn matchers_that_are_no_label_names_are_refused_with_their_position() {
+    for (text, position, message) in [
+        ("generate: {matchers: {\"bad-name\": x}}\n", "t.yaml:1:22", "`bad-name` is not a valid label name"),
+        ("generate:\n  matchers: {__name__: x}\n", "t.yaml:2:13", "`__name__` is not a valid label name"),
+        ("generate:\n  matchers: {job: x}\n", "t.yaml:2:13", "set the job with `generate.job`"),
+    ] {
+        let source = integration_exporter::spec::SourceText { name: "t.yaml".into(), text: text.into() };
+        let err = Model::from_text(&source).err().map(|e| e.to_string()).unwrap_or_default();
+        assert!(err.contains(position) && err.contains(message), "{text}: {err}");
+    }
 }

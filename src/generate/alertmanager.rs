@@ -110,6 +110,7 @@ pub fn pair_inhibitions(model: &Model) -> Vec<InhibitRule> {
             let mut equal: Vec<String> = PAIR_LABELS.iter().map(|l| l.to_string()).collect();
             let mut series = BTreeSet::new();
             series.extend(model.config.generate.alertmanager.instance_labels.iter().cloned());
+            series.extend(super::promql::target_matchers(model).into_keys());
             for twin in &twins {
                 series.extend(super::promql::kept_labels(model, &twin.condition));
             }

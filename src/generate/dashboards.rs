@@ -10,7 +10,7 @@ use std::collections::BTreeSet;
 use serde_json::{Value, json};
 
 use super::humanize::threshold as threshold_text;
-use super::promql::{escape, measured};
+use super::promql::{self, escape, measured};
 use crate::spec::{
     Alert, Condition, MetricDef, MetricType, Model, Op, Panel, ResolvedSignal, Severity, Source, ValueUnit,
 };
@@ -56,12 +56,12 @@ pub fn dashboard(model: &Model, pack: Option<&str>) -> Value {
         (None, _) => "Custom signals".to_string(),
     };
     let signals: Vec<&ResolvedSignal> = model.enabled_signals().filter(|s| s.pack.as_deref() == pack).collect();
-    let metrics = metric_names(model);
+    let metrics = Scope::of(model);
 
     let mut layout = Layout::default();
     let mut panels = Vec::new();
     panels.push(layout.row("Exporter health"));
-    for panel in health_panels(&signals) {
+    for panel in health_panels(&metrics, &signals) {
         panels.push(layout.place(panel, 24 / 3));
     }
     layout.next_line();
@@ -108,7 +108,7 @@ pub fn panel_url(model: &Model, signal: &ResolvedSignal) -> Option<String> {
 /// One dashboard across every enabled pack: what fires, and each alerting signal as a stat tile
 /// that links to its pack's dashboard.
 pub fn overview(model: &Model) -> Value {
-    let metrics = metric_names(model);
+    let metrics = Scope::of(model);
     let mut layout = Layout::default();
     let mut panels = Vec::new();
     let mut groups: Vec<(Option<&str>, String)> =
@@ -134,7 +134,11 @@ pub fn overview(model: &Model) -> Value {
                 targets: vec![(
                     format!(
                         "count by (alertname, severity) ({})",
-                        scoped("ALERTS", &format!("alertstate=\"firing\", {}", one_of("alertname", &names)))
+                        scoped(
+                            &metrics.alerts(),
+                            "ALERTS",
+                            &format!("alertstate=\"firing\", {}", one_of("alertname", &names))
+                        )
                     ),
                     Some("{{alertname}} ({{severity}})".into()),
                 )],
@@ -202,12 +206,20 @@ fn board(
         "liveNow": false,
         "links": links,
         "annotations": { "list": annotations },
-        "templating": { "list": variables(&settings.job) },
+        "templating": { "list": variables(&settings.job, &settings.matchers) },
         "panels": panels,
     })
 }
 
-fn variables(job: &str) -> Vec<Value> {
+/// `job` lists the jobs of exporters carrying `generate.matchers`; `instance` those of the
+/// picked job.
+fn variables(job: &str, matchers: &std::collections::BTreeMap<String, String>) -> Vec<Value> {
+    let extra: Vec<String> = matchers.iter().map(|(k, v)| format!("{k}=\"{}\"", escape(v))).collect();
+    let (only, and) = if extra.is_empty() {
+        (String::new(), String::new())
+    } else {
+        (format!("{{{}}}", extra.join(", ")), format!(", {}", extra.join(", ")))
+    };
     let query = |name: &str, label: &str, query: String, current: Value| {
         json!({
             "type": "query",
@@ -241,11 +253,11 @@ fn variables(job: &str) -> Vec<Value> {
             "current": { "text": "default", "value": "default" },
             "options": [],
         }),
-        query("job", "Job", format!("label_values({BUILD_INFO}, job)"), json!({ "text": [job], "value": [job] })),
+        query("job", "Job", format!("label_values({BUILD_INFO}{only}, job)"), json!({ "text": [job], "value": [job] })),
         query(
             "instance",
             "Instance",
-            format!("label_values({BUILD_INFO}{{job=~\"$job\"}}, instance)"),
+            format!("label_values({BUILD_INFO}{{job=~\"$job\"{and}}}, instance)"),
             json!({ "text": ["All"], "value": ["$__all"] }),
         ),
     ]
@@ -348,127 +360,40 @@ impl Layout {
     }
 }
 
-/// Every metric name the model exports (histograms with their series suffixes): the names the
-/// `job`/`instance` matchers are injected into.
-fn metric_names(model: &Model) -> BTreeSet<String> {
-    let mut names = BTreeSet::new();
-    for (_, metric) in model.metrics() {
-        names.insert(metric.name.clone());
-        if metric.kind == MetricType::Histogram {
-            for suffix in ["_bucket", "_sum", "_count"] {
-                names.insert(format!("{}{suffix}", metric.name));
-            }
+/// What every query of a dashboard is scoped with: the metric names [`promql::inject`] knows,
+/// and the matchers: the `job` and `instance` variables, then `generate.matchers`, which
+/// restrict further whatever the variables pick.
+pub struct Scope {
+    metrics: BTreeSet<String>,
+    matchers: String,
+}
+
+impl Scope {
+    pub fn of(model: &Model) -> Self {
+        let mut matchers = "job=~\"$job\", instance=~\"$instance\"".to_string();
+        for (k, v) in &model.config.generate.matchers {
+            matchers.push_str(&format!(", {k}=\"{}\"", escape(v)));
         }
+        Self { metrics: promql::metric_names(model), matchers }
     }
-    names
-}
 
-/// The label matchers every query carries.
-const SCOPE: &str = "job=~\"$job\", instance=~\"$instance\"";
-
-/// Adds `job=~"$job", instance=~"$instance"` to every selector of a metric in `metrics` in `expr`:
-/// `m` becomes `m{job=~"$job", instance=~"$instance"}`, `m{a="b"}` becomes
-/// `m{job=~"$job", instance=~"$instance", a="b"}`. String literals, label names and other
-/// identifiers (functions, keywords, label names in `by (...)`) are left alone.
-pub fn scope(expr: &str, metrics: &BTreeSet<String>) -> String {
-    let chars: Vec<char> = expr.chars().collect();
-    let mut out = String::with_capacity(expr.len() + 64);
-    let mut i = 0;
-    // Inside `{...}` of a selector, or the `(...)` after `by`, `without`, `on`, ..., identifiers
-    // are label names.
-    let mut in_braces = false;
-    let mut label_list = false;
-    let mut after_grouping = false;
-    while i < chars.len() {
-        let c = chars[i];
-        match c {
-            '"' | '\'' | '`' => {
-                let start = i;
-                i += 1;
-                while i < chars.len() && chars[i] != c {
-                    if chars[i] == '\\' && c != '`' {
-                        i += 1;
-                    }
-                    i += 1;
-                }
-                i = (i + 1).min(chars.len());
-                out.extend(&chars[start..i]);
-                continue;
-            }
-            '{' => in_braces = true,
-            '}' => in_braces = false,
-            '(' => {
-                label_list = after_grouping;
-                after_grouping = false;
-            }
-            ')' => label_list = false,
-            c if c.is_ascii_digit() => {
-                // A number or duration (`0.95`, `10m`, `1e3`): never a metric name.
-                let start = i;
-                while i < chars.len() && (is_ident_char(chars[i]) || chars[i] == '.') {
-                    i += 1;
-                }
-                out.extend(&chars[start..i]);
-                continue;
-            }
-            c if is_ident_start(c) => {
-                let start = i;
-                while i < chars.len() && is_ident_char(chars[i]) {
-                    i += 1;
-                }
-                let word: String = chars[start..i].iter().collect();
-                out.push_str(&word);
-                if !in_braces && !label_list {
-                    after_grouping = GROUPING.contains(&word.as_str());
-                }
-                if !in_braces && !label_list && metrics.contains(&word) {
-                    let mut j = i;
-                    while j < chars.len() && chars[j].is_whitespace() {
-                        j += 1;
-                    }
-                    if chars.get(j) == Some(&'{') {
-                        // Copy up to and including the brace, then put the scope first.
-                        out.extend(&chars[i..=j]);
-                        let mut k = j + 1;
-                        while k < chars.len() && chars[k].is_whitespace() {
-                            k += 1;
-                        }
-                        out.push_str(SCOPE);
-                        if chars.get(k) != Some(&'}') {
-                            out.push_str(", ");
-                        }
-                        i = k;
-                        in_braces = true;
-                    } else {
-                        out.push('{');
-                        out.push_str(SCOPE);
-                        out.push('}');
-                    }
-                }
-                continue;
-            }
-            _ => {}
-        }
-        out.push(c);
-        i += 1;
+    /// For `ALERTS`: an alert of the whole fleet (`across_instances`) or of an `absent()`
+    /// series has no `instance`, and shows whichever instances are picked.
+    fn alerts(&self) -> Scope {
+        let matchers = self.matchers.replacen("instance=~\"$instance\"", "instance=~\"$instance|\"", 1);
+        Scope { metrics: self.metrics.clone(), matchers }
     }
-    out
 }
 
-fn is_ident_start(c: char) -> bool {
-    c.is_ascii_alphabetic() || c == '_' || c == ':'
+/// `expr` with every selector of a known metric scoped (see [`promql::inject`]).
+pub fn scope(expr: &str, sc: &Scope) -> String {
+    promql::inject(expr, &sc.metrics, &sc.matchers)
 }
 
-fn is_ident_char(c: char) -> bool {
-    c.is_ascii_alphanumeric() || c == '_' || c == ':'
-}
-
-/// Keywords followed by a parenthesised list of label names.
-const GROUPING: &[&str] = &["by", "without", "on", "ignoring", "group_left", "group_right"];
-
-/// `metric{job=~"$job", instance=~"$instance", <extra>}` for queries built here.
-fn scoped(metric: &str, extra: &str) -> String {
-    if extra.is_empty() { format!("{metric}{{{SCOPE}}}") } else { format!("{metric}{{{SCOPE}, {extra}}}") }
+/// `metric{job=~"$job", instance=~"$instance", <matchers>, <extra>}` for queries built here.
+fn scoped(sc: &Scope, metric: &str, extra: &str) -> String {
+    let m = &sc.matchers;
+    if extra.is_empty() { format!("{metric}{{{m}}}") } else { format!("{metric}{{{m}, {extra}}}") }
 }
 
 fn regex_escape(text: &str) -> String {
@@ -489,13 +414,13 @@ fn one_of(label: &str, values: &[&str]) -> String {
 }
 
 /// The first row: is the exporter up, do its queries succeed, does it read its logs.
-fn health_panels(signals: &[&ResolvedSignal]) -> Vec<Value> {
+fn health_panels(sc: &Scope, signals: &[&ResolvedSignal]) -> Vec<Value> {
     let mut panels = vec![PanelSpec {
         kind: PanelKind::Stat,
         title: "Exporter up".into(),
         description: "Whether Prometheus can scrape the exporter (`up`), per instance. Nothing else on this dashboard is fresh while this is 0.".into(),
         unit: "bool_yes_no".into(),
-        targets: vec![(format!("min by (instance) ({})", scoped("up", "")), Some("{{instance}}".into()))],
+        targets: vec![(format!("min by (instance) ({})", scoped(sc, "up", "")), Some("{{instance}}".into()))],
         thresholds: vec![step("red", None), step("green", Some(1.0))],
         draw_thresholds: false,
         range: Some((0.0, 1.0)),
@@ -507,12 +432,14 @@ fn health_panels(signals: &[&ResolvedSignal]) -> Vec<Value> {
         signals.iter().filter(|s| kind(&s.signal.source)).map(|s| s.signal.id.as_str()).collect()
     };
     panels.extend(source_health_panel(
+        sc,
         "SQL query success",
         "1 when the last run of the signal's query succeeded, by signal (the worst instance). A 0 means the signal's panel below shows stale or no data; see `integration_exporter_query_errors_total` for why.",
         "integration_exporter_query_success",
         &ids(|s| matches!(s, Source::Sql(_))),
     ));
     panels.extend(source_health_panel(
+        sc,
         "HTTP endpoints up",
         "1 when the signal's endpoint answered 2xx within its timeout at the last poll, by signal (the worst instance). See `integration_exporter_http_errors_total` for why it did not.",
         "integration_exporter_http_up",
@@ -531,7 +458,7 @@ fn health_panels(signals: &[&ResolvedSignal]) -> Vec<Value> {
                 targets: vec![(
                     format!(
                         "sum by (log) (rate({}[$__rate_interval]))",
-                        scoped("integration_exporter_log_lines_total", &one_of("log", &logs))
+                        scoped(sc, "integration_exporter_log_lines_total", &one_of("log", &logs))
                     ),
                     Some("{{log}}".into()),
                 )],
@@ -547,7 +474,7 @@ fn health_panels(signals: &[&ResolvedSignal]) -> Vec<Value> {
 }
 
 /// A 0/1 health gauge of polled sources, worst instance per signal; none when no signal polls.
-fn source_health_panel(title: &str, description: &str, metric: &str, signals: &[&str]) -> Option<Value> {
+fn source_health_panel(sc: &Scope, title: &str, description: &str, metric: &str, signals: &[&str]) -> Option<Value> {
     if signals.is_empty() {
         return None;
     }
@@ -558,7 +485,7 @@ fn source_health_panel(title: &str, description: &str, metric: &str, signals: &[
             description: description.into(),
             unit: "short".into(),
             targets: vec![(
-                format!("min by (signal) ({})", scoped(metric, &one_of("signal", signals))),
+                format!("min by (signal) ({})", scoped(sc, metric, &one_of("signal", signals))),
                 Some("{{signal}}".into()),
             )],
             thresholds: vec![step("red", None), step("green", Some(1.0))],
@@ -774,12 +701,7 @@ fn threshold_steps(alerts: &[&Alert]) -> Vec<Value> {
 }
 
 /// A signal's panel; `kind` overrides the spec's panel type (the overview draws stat tiles).
-fn signal_panel(
-    model: &Model,
-    metrics: &BTreeSet<String>,
-    resolved: &ResolvedSignal,
-    kind: Option<PanelKind>,
-) -> Value {
+fn signal_panel(model: &Model, metrics: &Scope, resolved: &ResolvedSignal, kind: Option<PanelKind>) -> Value {
     let signal = &resolved.signal;
     let alerts: Vec<&Alert> = signal.alerts.iter().filter(|a| a.enabled).collect();
     // The alert whose value the panel draws: the first one comparing a value with a threshold
@@ -801,7 +723,7 @@ fn signal_panel(
         (Some(panel), _) if !panel.queries.is_empty() => {
             panel.queries.iter().map(|q| (scope(q.expr.trim(), metrics), q.legend.clone())).collect()
         }
-        (_, Some(alert)) => vec![(scope(&measured(model, &alert.condition), metrics), None)],
+        (_, Some(alert)) => vec![(scope(&measured(model, alert), metrics), None)],
         (_, None) => signal.metrics.iter().map(|m| (default_query(metrics, m), None)).collect(),
     };
     let kind = kind.unwrap_or(match signal.panel.as_ref().map(|p| p.kind.as_str()) {
@@ -842,7 +764,7 @@ fn panel_unit(panel: Option<&Panel>, drawn: Option<&Alert>) -> String {
 
 /// A metric drawn as it is best read: gauges as they are, counters as a per-second rate,
 /// histograms as their 95th percentile.
-fn default_query(metrics: &BTreeSet<String>, metric: &MetricDef) -> String {
+fn default_query(metrics: &Scope, metric: &MetricDef) -> String {
     let own: Vec<&str> = metric.labels.iter().map(|l| l.name()).collect();
     let expr = match metric.kind {
         MetricType::Gauge => metric.name.clone(),
@@ -862,13 +784,16 @@ fn default_query(metrics: &BTreeSet<String>, metric: &MetricDef) -> String {
 mod tests {
     use super::*;
 
-    fn names(list: &[&str]) -> BTreeSet<String> {
-        list.iter().map(|s| s.to_string()).collect()
+    fn scope_of(list: &[&str]) -> Scope {
+        Scope {
+            metrics: list.iter().map(|s| s.to_string()).collect(),
+            matchers: "job=~\"$job\", instance=~\"$instance\"".into(),
+        }
     }
 
     #[test]
     fn scope_injects_into_model_metrics_only() {
-        let m = names(&["foo_total", "bar", "baz"]);
+        let m = scope_of(&["foo_total", "bar", "baz"]);
         assert_eq!(scope("bar", &m), "bar{job=~\"$job\", instance=~\"$instance\"}");
         assert_eq!(
             scope("sum by (bar) (rate(foo_total{result=\"bar\"}[5m]))", &m),

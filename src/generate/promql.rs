@@ -1,7 +1,7 @@
 //! PromQL for each condition kind. The panel draws [`measured`], the alert fires on [`alert_expr`]:
 //! one expression, so the line on the dashboard and the alert cannot disagree.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use crate::spec::{Alert, Condition, LabelDef, Model, Source};
 
@@ -23,6 +23,175 @@ fn own_labels(model: &Model, metric: &str) -> Vec<String> {
     model.metric(metric).map(|m| m.labels.iter().map(LabelDef::name).map(str::to_string).collect()).unwrap_or_default()
 }
 
+/// The labels that pick this deployment's exporters out of everything Prometheus scrapes:
+/// `job` and `generate.matchers`.
+pub fn target_matchers(model: &Model) -> BTreeMap<String, String> {
+    let settings = &model.config.generate;
+    let mut out = settings.matchers.clone();
+    out.insert("job".into(), settings.job.clone());
+    out
+}
+
+/// [`target_matchers`] as the text inside a selector's braces: `cluster="prod", job="x"`.
+pub fn target_text(model: &Model) -> String {
+    target_matchers(model).iter().map(|(k, v)| format!("{k}=\"{}\"", escape(v))).collect::<Vec<_>>().join(", ")
+}
+
+/// The labels that tell one exporter from another beyond what [`target_matchers`] pins
+/// (`instance`, and e.g. `pod` when relabelling adds it): what an `across_instances` alert
+/// aggregates away.
+pub fn instance_labels(model: &Model) -> Vec<String> {
+    let pinned = target_matchers(model);
+    let mut out: Vec<String> = model
+        .config
+        .generate
+        .alertmanager
+        .instance_labels
+        .iter()
+        .filter(|l| !pinned.contains_key(*l))
+        .cloned()
+        .collect();
+    if !out.iter().any(|l| l == "instance") {
+        out.push("instance".into());
+    }
+    out
+}
+
+/// Labels `alert`'s expression aggregates away beyond the metric's own.
+pub fn aggregated_away(model: &Model, alert: &Alert) -> Vec<String> {
+    if alert.across_instances { instance_labels(model) } else { Vec::new() }
+}
+
+/// Metrics of the exporter itself that rules and dashboards select, besides the model's.
+pub const EXPORTER_METRICS: &[&str] = &[
+    "up",
+    "ALERTS",
+    "integration_exporter_build_info",
+    "integration_exporter_query_success",
+    "integration_exporter_query_errors_total",
+    "integration_exporter_http_up",
+    "integration_exporter_http_errors_total",
+    "integration_exporter_http_last_success_timestamp_seconds",
+    "integration_exporter_log_lines_total",
+    "integration_exporter_log_read_errors_total",
+    "integration_exporter_checkpoint_save_failures_total",
+];
+
+/// Every metric name a generated expression may select: the model's (histograms with their
+/// series suffixes) and [`EXPORTER_METRICS`]. [`inject`] scopes these.
+pub fn metric_names(model: &Model) -> BTreeSet<String> {
+    let mut names: BTreeSet<String> = EXPORTER_METRICS.iter().map(|s| s.to_string()).collect();
+    for (_, metric) in model.metrics() {
+        names.insert(metric.name.clone());
+        if metric.kind == crate::spec::MetricType::Histogram {
+            for suffix in ["_bucket", "_sum", "_count"] {
+                names.insert(format!("{}{suffix}", metric.name));
+            }
+        }
+    }
+    names
+}
+
+/// Puts `matchers` (text such as `job="x", cluster="prod"`) first in every selector of a metric
+/// in `metrics` in `expr`: `m` becomes `m{<matchers>}`, `m{a="b"}` becomes `m{<matchers>, a="b"}`.
+/// String literals, label names and other identifiers (functions, keywords, label names in
+/// `by (...)`) are left alone. The one place rules and dashboards get their selector from.
+pub fn inject(expr: &str, metrics: &BTreeSet<String>, matchers: &str) -> String {
+    let chars: Vec<char> = expr.chars().collect();
+    let mut out = String::with_capacity(expr.len() + 64);
+    let mut i = 0;
+    // Inside `{...}` of a selector, or the `(...)` after `by`, `without`, `on`, ..., identifiers
+    // are label names.
+    let mut in_braces = false;
+    let mut label_list = false;
+    let mut after_grouping = false;
+    while i < chars.len() {
+        let c = chars[i];
+        match c {
+            '"' | '\'' | '`' => {
+                let start = i;
+                i += 1;
+                while i < chars.len() && chars[i] != c {
+                    if chars[i] == '\\' && c != '`' {
+                        i += 1;
+                    }
+                    i += 1;
+                }
+                i = (i + 1).min(chars.len());
+                out.extend(&chars[start..i]);
+                continue;
+            }
+            '{' => in_braces = true,
+            '}' => in_braces = false,
+            '(' => {
+                label_list = after_grouping;
+                after_grouping = false;
+            }
+            ')' => label_list = false,
+            c if c.is_ascii_digit() => {
+                // A number or duration (`0.95`, `10m`, `1e3`): never a metric name.
+                let start = i;
+                while i < chars.len() && (is_ident_char(chars[i]) || chars[i] == '.') {
+                    i += 1;
+                }
+                out.extend(&chars[start..i]);
+                continue;
+            }
+            c if is_ident_start(c) => {
+                let start = i;
+                while i < chars.len() && is_ident_char(chars[i]) {
+                    i += 1;
+                }
+                let word: String = chars[start..i].iter().collect();
+                out.push_str(&word);
+                if !in_braces && !label_list {
+                    after_grouping = GROUPING.contains(&word.as_str());
+                }
+                if !in_braces && !label_list && metrics.contains(&word) {
+                    let mut j = i;
+                    while j < chars.len() && chars[j].is_whitespace() {
+                        j += 1;
+                    }
+                    if chars.get(j) == Some(&'{') {
+                        // Copy up to and including the brace, then put the matchers first.
+                        out.extend(&chars[i..=j]);
+                        let mut k = j + 1;
+                        while k < chars.len() && chars[k].is_whitespace() {
+                            k += 1;
+                        }
+                        out.push_str(matchers);
+                        if chars.get(k) != Some(&'}') {
+                            out.push_str(", ");
+                        }
+                        i = k;
+                        in_braces = true;
+                    } else {
+                        out.push('{');
+                        out.push_str(matchers);
+                        out.push('}');
+                    }
+                }
+                continue;
+            }
+            _ => {}
+        }
+        out.push(c);
+        i += 1;
+    }
+    out
+}
+
+fn is_ident_start(c: char) -> bool {
+    c.is_ascii_alphabetic() || c == '_' || c == ':'
+}
+
+fn is_ident_char(c: char) -> bool {
+    c.is_ascii_alphanumeric() || c == '_' || c == ':'
+}
+
+/// Keywords followed by a parenthesised list of label names.
+const GROUPING: &[&str] = &["by", "without", "on", "ignoring", "group_left", "group_right"];
+
 fn sum_without(labels: &[String], inner: &str) -> String {
     if labels.is_empty() {
         format!("sum without () ({inner})")
@@ -31,23 +200,30 @@ fn sum_without(labels: &[String], inner: &str) -> String {
     }
 }
 
-/// The value the alert compares with its threshold.
-pub fn measured(model: &Model, condition: &Condition) -> String {
-    match condition {
-        Condition::Gauge(s) => selector(&s.metric, &s.matchers),
+/// The value the alert compares with its threshold, unscoped: [`inject`] adds the target's
+/// matchers (the configured job in rules, the `job`/`instance` variables on dashboards).
+pub fn measured(model: &Model, alert: &Alert) -> String {
+    let away = aggregated_away(model, alert);
+    let summed = |metric: &str| -> Vec<String> { own_labels(model, metric).into_iter().chain(away.clone()).collect() };
+    // Gauges of the whole fleet: the highest of the exporters' values (the newest timestamp).
+    let fleet_max = |inner: String| -> String {
+        if away.is_empty() { inner } else { format!("max without ({}) ({inner})", away.join(", ")) }
+    };
+    match &alert.condition {
+        Condition::Gauge(s) => fleet_max(selector(&s.metric, &s.matchers)),
         Condition::GaugeRatio { numerator, denominator } => format!(
             "{} / {}",
-            selector(&numerator.metric, &numerator.matchers),
-            selector(&denominator.metric, &denominator.matchers)
+            fleet_max(selector(&numerator.metric, &numerator.matchers)),
+            fleet_max(selector(&denominator.metric, &denominator.matchers))
         ),
         Condition::Ratio(r) => {
-            let labels = own_labels(model, &r.metric);
+            let labels = summed(&r.metric);
             let num = sum_without(&labels, &format!("increase({}[{}])", selector(&r.metric, &r.matchers), r.window));
             let den = sum_without(&labels, &format!("increase({}[{}])", r.metric, r.window));
             format!("{num}\n/\n{den}")
         }
         Condition::Increase(r) => {
-            let labels = own_labels(model, &r.metric);
+            let labels = summed(&r.metric);
             sum_without(&labels, &format!("increase({}[{}])", selector(&r.metric, &r.matchers), r.window))
         }
         Condition::Rise(r) => {
@@ -56,10 +232,10 @@ pub fn measured(model: &Model, condition: &Condition) -> String {
             let s = selector(&r.metric, &r.matchers);
             format!("sum_over_time((clamp_min({s} - {s} offset 1m, 0))[{}:1m])", r.window)
         }
-        Condition::Age(s) => format!("time() - {}", selector(&s.metric, &s.matchers)),
+        Condition::Age(s) => format!("time() - {}", fleet_max(selector(&s.metric, &s.matchers))),
         Condition::Absent(s) => format!("absent({})", selector(&s.metric, &s.matchers)),
         Condition::Quantile(q) => {
-            let labels = own_labels(model, &q.metric);
+            let labels = summed(&q.metric);
             let bucket = selector(&format!("{}_bucket", q.metric), &q.matchers);
             let rate = sum_without(&labels, &format!("rate({bucket}[{}])", q.window));
             format!("histogram_quantile({}, {rate})", super::humanize::go_number(q.quantile))
@@ -93,7 +269,7 @@ pub fn reading_series(model: &Model, metric: &str) -> Option<(String, BTreeMap<S
     let (signal, _) = model.metrics().find(|(_, m)| m.name == metric)?;
     let id = signal.signal.id.clone();
     Some(match &signal.signal.source {
-        Source::Log(_) => ("up".into(), BTreeMap::from([("job".to_string(), model.config.generate.job.clone())]), 1.0),
+        Source::Log(_) => ("up".into(), BTreeMap::new(), 1.0),
         Source::Sql(_) => {
             ("integration_exporter_query_success".into(), BTreeMap::from([("signal".to_string(), id)]), 1.0)
         }
@@ -111,13 +287,19 @@ fn reading_guard(model: &Model, metric: &str) -> String {
     }
 }
 
+/// The rule's expression, every selector scoped to the configured job and matchers.
 pub fn alert_expr(model: &Model, alert: &Alert) -> String {
-    let measured = measured(model, &alert.condition);
+    inject(&unscoped_alert_expr(model, alert), &metric_names(model), &target_text(model))
+}
+
+fn unscoped_alert_expr(model: &Model, alert: &Alert) -> String {
+    let measured = measured(model, alert);
     let threshold = super::humanize::go_number(alert.threshold);
     match &alert.condition {
         Condition::Absent(s) => format!("{measured}{}", reading_guard(model, &s.metric)),
         Condition::Ratio(r) => {
-            let labels = own_labels(model, &r.metric);
+            let labels: Vec<String> =
+                own_labels(model, &r.metric).into_iter().chain(aggregated_away(model, alert)).collect();
             let den = sum_without(&labels, &format!("increase({}[{}])", r.metric, r.window));
             let guard = if r.min_events > 0.0 {
                 format!("\nand\n{den} >= {}", super::humanize::go_number(r.min_events))

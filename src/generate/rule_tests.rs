@@ -59,11 +59,11 @@ fn minutes(secs: f64) -> String {
     format!("{}m", (secs / 60.0).round() as u64)
 }
 
+/// Labels of the exporter's series in tests: the configured target's and an instance.
 fn target_labels(model: &Model) -> BTreeMap<String, String> {
-    BTreeMap::from([
-        ("job".to_string(), model.config.generate.job.clone()),
-        ("instance".to_string(), "exporter:9187".to_string()),
-    ])
+    let mut labels = super::promql::target_matchers(model);
+    labels.insert("instance".to_string(), "exporter:9187".to_string());
+    labels
 }
 
 fn series(metric: &str, labels: &BTreeMap<String, String>) -> String {
@@ -268,7 +268,8 @@ fn scenario(model: &Model, alert: &Alert, value: f64) -> Scenario {
                 })
                 .unwrap_or_default(),
             data_from: 0.0,
-            alert_labels: s.matchers.clone(),
+            // `absent()` keeps the equality matchers: the pack's and the target's.
+            alert_labels: super::promql::target_matchers(model).into_iter().chain(s.matchers.clone()).collect(),
             value_at: Box::new(|_| 1.0),
         },
     }
@@ -276,6 +277,9 @@ fn scenario(model: &Model, alert: &Alert, value: f64) -> Scenario {
 
 fn expect(model: &Model, signal: &ResolvedSignal, alert: &Alert, scenario: &Scenario, at: f64) -> ExpAlert {
     let mut exp_labels = scenario.alert_labels.clone();
+    for away in super::promql::aggregated_away(model, alert) {
+        exp_labels.remove(&away);
+    }
     exp_labels.extend(labels(signal, alert));
     let value = render_value(alert.unit, (scenario.value_at)(at));
     let description = describe(alert, &value, &|label| exp_labels.get(label).cloned().unwrap_or_default());

@@ -7,7 +7,7 @@
 use std::collections::BTreeMap;
 
 use super::alertmanager::InhibitRule;
-use super::promql::{escape, selector};
+use super::promql::{escape, inject, metric_names, selector, target_matchers, target_text};
 use super::rule_tests::{AlertRuleTest, ExpAlert, InputSeries, TestCase};
 use super::rules::Rule;
 use crate::spec::{Model, ResolvedSignal, Severity, Source};
@@ -63,7 +63,17 @@ fn labels(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
     pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
 }
 
+/// `by (...)` of an aggregation keeping the target (`job`, `instance`, the configured matchers)
+/// and `extra`.
+fn by(model: &Model, extra: &[&str]) -> String {
+    let mut keep: Vec<String> = target_matchers(model).into_keys().collect();
+    keep.push("instance".into());
+    keep.extend(extra.iter().map(|s| s.to_string()));
+    format!("sum by ({})", keep.join(", "))
+}
+
 fn rule(
+    model: &Model,
     name: &str,
     expr: String,
     for_secs: u64,
@@ -73,7 +83,7 @@ fn rule(
 ) -> Rule {
     Rule {
         alert: name.to_string(),
-        expr,
+        expr: inject(&expr, &metric_names(model), &target_text(model)),
         for_: Some(format!("{}m", for_secs / 60)),
         labels,
         annotations: BTreeMap::from([
@@ -83,8 +93,11 @@ fn rule(
     }
 }
 
+/// Labels of the exporter's series in tests: the configured target's and an instance.
 fn target(model: &Model) -> BTreeMap<String, String> {
-    labels(&[("job", &model.config.generate.job), ("instance", "exporter:9187")])
+    let mut out = target_matchers(model);
+    out.insert("instance".into(), "exporter:9187".into());
+    out
 }
 
 fn input(metric: &str, labels: &BTreeMap<String, String>, values: &str) -> InputSeries {
@@ -124,7 +137,7 @@ fn poll_failing(model: &Model, signal: &ResolvedSignal) -> Option<HealthAlert> {
     };
     let sel = labels(&[("signal", id)]);
     let for_secs = poll_for(signal);
-    let failing = format!("sum by (job, instance, kind) (increase({}[{ERROR_WINDOW}])) > 0", selector(errors, &sel));
+    let failing = format!("{} (increase({}[{ERROR_WINDOW}])) > 0", by(model, &["kind"]), selector(errors, &sel));
     let last_success = "integration_exporter_http_last_success_timestamp_seconds";
     let expr = if what == "query" {
         format!("{failing}\nand on (job, instance)\n{} == 0", selector(ok, &sel))
@@ -176,7 +189,7 @@ fn poll_failing(model: &Model, signal: &ResolvedSignal) -> Option<HealthAlert> {
         )
     };
     Some(HealthAlert {
-        rule: rule(name, expr, for_secs, rule_labels, summary, description),
+        rule: rule(model, name, expr, for_secs, rule_labels, summary, description),
         fire_input,
         fire_labels,
         quiet_input,
@@ -200,7 +213,7 @@ fn signal_ids(signals: &[&ResolvedSignal]) -> String {
 fn log_unreadable(model: &Model, log: &str, signals: &[&ResolvedSignal]) -> HealthAlert {
     let sel = labels(&[("log", log)]);
     let errors = "integration_exporter_log_read_errors_total";
-    let expr = format!("sum by (job, instance) (increase({}[{ERROR_WINDOW}])) > 0", selector(errors, &sel));
+    let expr = format!("{} (increase({}[{ERROR_WINDOW}])) > 0", by(model, &[]), selector(errors, &sel));
     let severity = guarded_severity(signals.iter().copied());
     let rule_labels = labels(&[("severity", severity.as_str()), ("log", log)]);
     let description = format!(
@@ -214,7 +227,7 @@ fn log_unreadable(model: &Model, log: &str, signals: &[&ResolvedSignal]) -> Heal
     series.extend(target(model));
     series.insert("path".into(), "/var/log/app.log".into());
     HealthAlert {
-        rule: rule(LOG_UNREADABLE, expr, 300, rule_labels, "A log source cannot be read.", description),
+        rule: rule(model, LOG_UNREADABLE, expr, 300, rule_labels, "A log source cannot be read.", description),
         fire_input: vec![input(errors, &series, "0+1x240")],
         fire_labels: target(model),
         quiet_input: vec![input(errors, &series, "2+0x240")],
@@ -228,7 +241,8 @@ fn log_unreadable(model: &Model, log: &str, signals: &[&ResolvedSignal]) -> Heal
 fn checkpoint_failing(model: &Model, log: &str) -> HealthAlert {
     let sel = labels(&[("log", log)]);
     let expr = format!(
-        "sum by (job, instance, reason) (increase({}[{ERROR_WINDOW}])) > 0",
+        "{} (increase({}[{ERROR_WINDOW}])) > 0",
+        by(model, &["reason"]),
         selector("integration_exporter_checkpoint_save_failures_total", &sel)
     );
     let rule_labels = labels(&[("severity", Severity::Warning.as_str()), ("log", log)]);
@@ -243,7 +257,7 @@ fn checkpoint_failing(model: &Model, log: &str) -> HealthAlert {
     let mut fire_labels = target(model);
     fire_labels.insert("reason".into(), "no_space".into());
     HealthAlert {
-        rule: rule(CHECKPOINT_FAILING, expr, 300, rule_labels, "A log checkpoint cannot be saved.", description),
+        rule: rule(model, CHECKPOINT_FAILING, expr, 300, rule_labels, "A log checkpoint cannot be saved.", description),
         fire_input: vec![input("integration_exporter_checkpoint_save_failures_total", &series, "0+60x240")],
         fire_labels,
         quiet_input: vec![input("integration_exporter_checkpoint_save_failures_total", &series, "7+0x240")],
@@ -269,8 +283,7 @@ pub fn alerts_of(model: &Model, pack: Option<&str>) -> Vec<HealthAlert> {
 
 /// The exporter's scrape target down (or gone from Prometheus' targets).
 pub fn exporter_down(model: &Model) -> HealthAlert {
-    let job = labels(&[("job", &model.config.generate.job)]);
-    let up = selector("up", &job);
+    let up = "up";
     let severity = guarded_severity(model.enabled_signals());
     let expr = format!("{up} == 0\nor\nabsent({up})");
     let description = format!(
@@ -283,7 +296,15 @@ pub fn exporter_down(model: &Model) -> HealthAlert {
     let mut fire_labels = target(model);
     fire_labels.insert("job".into(), model.config.generate.job.clone());
     HealthAlert {
-        rule: rule(EXPORTER_DOWN, expr, 120, rule_labels, "The integration exporter cannot be scraped.", description),
+        rule: rule(
+            model,
+            EXPORTER_DOWN,
+            expr,
+            120,
+            rule_labels,
+            "The integration exporter cannot be scraped.",
+            description,
+        ),
         fire_input: vec![input("up", &target(model), "0+0x240")],
         fire_labels,
         quiet_input: vec![input("up", &target(model), "1+0x240")],

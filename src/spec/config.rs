@@ -128,9 +128,17 @@ fn default_sql_timeout() -> PromDuration {
 #[derive(Clone, Debug, Deserialize, Serialize, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct GenerateSettings {
-    /// `job` label value of the exporter's scrape job: the generated tests and dashboards use it.
+    /// `job` label value of the exporter's scrape job. Every generated rule expression, promtool
+    /// test and dashboard query selects it, so two Prometheus jobs never mix (default
+    /// `integration-exporter`).
     #[serde(default = "default_job")]
     pub job: String,
+    /// Further labels the exporter's series carry, as exact values (monitoring-mixin style), e.g.
+    /// `{cluster: prod}`: every rule expression and dashboard query selects them besides `job`,
+    /// so one Prometheus holding several deployments alerts on each with its own rules. Label
+    /// names follow Prometheus' rules (not `job`, which has its own key, nor `__`-prefixed).
+    #[serde(default, deserialize_with = "label_matchers")]
+    pub matchers: BTreeMap<String, String>,
     /// Tags put on every generated dashboard.
     #[serde(default = "default_tags")]
     pub dashboard_tags: Vec<String>,
@@ -149,6 +157,7 @@ impl Default for GenerateSettings {
     fn default() -> Self {
         Self {
             job: default_job(),
+            matchers: BTreeMap::new(),
             dashboard_tags: default_tags(),
             grafana_url: default_grafana_url(),
             alertmanager: AlertmanagerSettings::default(),
@@ -254,6 +263,24 @@ fn default_operator_labels() -> BTreeMap<String, String> {
 
 fn default_grafana_url() -> String {
     "https://grafana.example.com".into()
+}
+
+/// `generate.matchers`, rejecting what could not be a matcher of the scrape's own labels.
+fn label_matchers<'de, D: serde::Deserializer<'de>>(d: D) -> Result<BTreeMap<String, String>, D::Error> {
+    let matchers = BTreeMap::<String, String>::deserialize(d)?;
+    for name in matchers.keys() {
+        let mut chars = name.chars();
+        let valid = chars.next().is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+            && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
+            && !name.starts_with("__");
+        if !valid {
+            return Err(serde::de::Error::custom(format!("generate.matchers: `{name}` is not a valid label name")));
+        }
+        if name == "job" {
+            return Err(serde::de::Error::custom("generate.matchers: set the job with `generate.job`"));
+        }
+    }
+    Ok(matchers)
 }
 
 fn default_job() -> String {

@@ -429,6 +429,12 @@ pub struct Alert {
     /// A spec that overrides the threshold, window or `for` makes it `chosen`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub basis: Option<Basis>,
+    /// `true` when the runbook's number is about the whole fleet (every worker host's exporter
+    /// together): the expression aggregates away the labels that tell exporters apart, so an
+    /// idle standby host cannot keep it firing. Counters and histograms are summed, gauges and
+    /// timestamps take the maximum; `absent` and `rise` are unchanged.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub across_instances: bool,
 }
 
 /// Where an alert's numbers come from.
