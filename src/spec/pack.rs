@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 
 use super::config::ParamValue;
 use super::duration::PromDuration;
-use super::model::{LogSource, Signal};
+use super::model::{LogRule, LogSource, Signal};
 
 /// Every built-in pack: (name, YAML source).
 pub const BUILTIN: &[(&str, &str)] = &[
@@ -33,7 +33,7 @@ pub struct Pack {
     pub params: BTreeMap<String, ParamDef>,
     /// The pack's log sources.
     #[serde(default)]
-    pub logs: BTreeMap<String, LogSource>,
+    pub logs: BTreeMap<String, PackLog>,
     pub signals: Vec<Signal>,
 }
 
@@ -62,9 +62,88 @@ pub enum ParamKind {
     Path,
 }
 
+/// A pack's log source: its files, and every line shape the pack can read there; `format`
+/// (a parameter, `{{log_format}}`) picks one. Real services log Python-logging text or JSON
+/// lines, so a pack declares both and the user's setting chooses, without copying rules.
+#[derive(Clone, Debug, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct PackLog {
+    pub paths: Vec<String>,
+    /// Which entry of `shapes` applies (`text` or `json`).
+    pub format: String,
+    /// Per line shape, the rest of the log source (`timestamp`, `message_field`, `start_at` ...).
+    /// Its strings may hold `{{param}}`, filled in verbatim.
+    pub shapes: BTreeMap<String, serde_json::Value>,
+}
+
+impl PackLog {
+    /// The log source the parameters select.
+    pub fn render(&self, params: &Params) -> Result<LogSource, String> {
+        let format = render_verbatim(&self.format, params)?;
+        let shape = self.shapes.get(&format).ok_or_else(|| {
+            let known: Vec<&str> = self.shapes.keys().map(String::as_str).collect();
+            format!("format `{format}` is not one this pack reads ({})", known.join(", "))
+        })?;
+        let mut source = match render_json(shape, params)? {
+            serde_json::Value::Object(map) => map,
+            _ => return Err(format!("shape `{format}` must be a mapping")),
+        };
+        let paths = self.paths.iter().map(|p| render_verbatim(p, params)).collect::<Result<Vec<_>, _>>()?;
+        source.insert("paths".into(), paths.into());
+        source.insert("format".into(), format.clone().into());
+        serde_json::from_value(serde_json::Value::Object(source)).map_err(|e| format!("shape `{format}`: {e}"))
+    }
+}
+
+/// Fills a log rule's field names (`value`, `fields`, `$field` labels) so JSON field names are
+/// parameters. `match` is left alone: a regex is not a place for verbatim text.
+pub fn render_log_rule(rule: &mut LogRule, params: &Params) -> Result<(), String> {
+    if let Some(value) = &rule.value {
+        rule.value = Some(render_verbatim(value, params)?);
+    }
+    let mut fields = BTreeMap::new();
+    for (k, v) in &rule.fields {
+        fields.insert(render_verbatim(k, params)?, render_verbatim(v, params)?);
+    }
+    rule.fields = fields;
+    for v in rule.labels.values_mut() {
+        *v = render_verbatim(v, params)?;
+    }
+    Ok(())
+}
+
+fn render_json(value: &serde_json::Value, params: &Params) -> Result<serde_json::Value, String> {
+    use serde_json::Value;
+    Ok(match value {
+        Value::String(s) => Value::String(render_verbatim(s, params)?),
+        Value::Array(items) => Value::Array(items.iter().map(|v| render_json(v, params)).collect::<Result<_, _>>()?),
+        Value::Object(map) => Value::Object(
+            map.iter().map(|(k, v)| Ok((k.clone(), render_json(v, params)?))).collect::<Result<_, String>>()?,
+        ),
+        other => other.clone(),
+    })
+}
+
+/// Parameter values by name, with their kinds.
+pub type Params = BTreeMap<String, (ParamKind, String)>;
+
 /// Fills `{{name}}` placeholders. Values are checked and quoted by kind, so a parameter can never
 /// inject SQL.
-pub fn render(template: &str, params: &BTreeMap<String, (ParamKind, String)>) -> Result<String, String> {
+pub fn render(template: &str, params: &Params) -> Result<String, String> {
+    render_with(template, params, render_value)
+}
+
+/// Fills `{{name}}` placeholders with the values as written: for log sources and field names,
+/// where nothing is SQL. An unknown parameter is still an error.
+pub fn render_verbatim(template: &str, params: &Params) -> Result<String, String> {
+    render_with(template, params, |_, _, value| Ok(value.to_string()))
+}
+
+fn render_with(
+    template: &str,
+    params: &Params,
+    fill: impl Fn(&str, ParamKind, &str) -> Result<String, String>,
+) -> Result<String, String> {
     let mut out = String::with_capacity(template.len());
     let mut rest = template;
     while let Some(start) = rest.find("{{") {
@@ -73,7 +152,7 @@ pub fn render(template: &str, params: &BTreeMap<String, (ParamKind, String)>) ->
         let end = after.find("}}").ok_or_else(|| "unclosed `{{` placeholder".to_string())?;
         let name = after[..end].trim();
         let (kind, value) = params.get(name).ok_or_else(|| format!("unknown parameter `{name}`"))?;
-        out.push_str(&render_value(name, *kind, value)?);
+        out.push_str(&fill(name, *kind, value)?);
         rest = &after[end + 2..];
     }
     out.push_str(rest);
