@@ -93,6 +93,40 @@ impl PackLog {
         source.insert("format".into(), format.clone().into());
         serde_json::from_value(serde_json::Value::Object(source)).map_err(|e| format!("shape `{format}`: {e}"))
     }
+
+    /// Whether the selected shape reads lines as the pack's defaults do (same timestamp format,
+    /// zone and field names), so its rules' sample lines still describe the user's lines.
+    pub fn shape_is_default(&self, params: &Params, defaults: &Params) -> bool {
+        let Ok(format) = render_verbatim(&self.format, params) else { return false };
+        let Some(shape) = self.shapes.get(&format) else { return false };
+        render_json(shape, params).ok() == render_json(shape, defaults).ok()
+    }
+}
+
+/// A pack's log rule with the user's parameters filled in. Its sample lines are written in the
+/// pack's default line shape: once the user renames a field or changes the timestamp layout they
+/// no longer describe the user's lines, so they are dropped rather than failing the spec (the
+/// pack's own tests check them with the defaults).
+pub fn render_pack_rule(
+    rule: &mut LogRule,
+    params: &Params,
+    defaults: &Params,
+    shape_is_default: bool,
+) -> Result<(), String> {
+    let mut as_default = rule.clone();
+    render_log_rule(&mut as_default, defaults)?;
+    render_log_rule(rule, params)?;
+    if !shape_is_default || *rule != as_default {
+        rule.samples.clear();
+    }
+    Ok(())
+}
+
+impl Pack {
+    /// Every parameter at its default.
+    pub fn defaults(&self) -> Params {
+        self.params.iter().map(|(name, def)| (name.clone(), (def.kind, def.default.to_string()))).collect()
+    }
 }
 
 /// Fills a log rule's field names (`value`, `fields`, `$field` labels) so JSON field names are

@@ -105,6 +105,9 @@ fn resolve_pack(config: &Config, name: &str, settings: &PackSettings, source: &S
             out.errors.push(source.locate(&format!("{param}:"), format!("pack `{name}` has no parameter `{param}`")));
         }
     }
+    let defaults = pack.defaults();
+    let default_shapes: BTreeMap<&str, bool> =
+        pack.logs.iter().map(|(n, log)| (n.as_str(), log.shape_is_default(&params, &defaults))).collect();
     for (log_name, log) in &pack.logs {
         match log.render(&params) {
             Ok(log) => {
@@ -130,9 +133,10 @@ fn resolve_pack(config: &Config, name: &str, settings: &PackSettings, source: &S
         match &mut signal.source {
             Source::Sql(sql) => sql.query = render_here(&format!("signal `{}` query", signal.id), &sql.query),
             Source::Log(rules) => {
+                let shape_is_default = default_shapes.get(rules.log.as_str()).copied().unwrap_or(false);
                 rules.log = format!("{name}.{}", rules.log);
                 for rule in &mut rules.rules {
-                    if let Err(e) = pack::render_log_rule(rule, &params) {
+                    if let Err(e) = pack::render_pack_rule(rule, &params, &defaults, shape_is_default) {
                         rule_errors.push(source.locate(name, format!("pack `{name}`, signal `{}`: {e}", signal.id)));
                     }
                 }
