@@ -141,3 +141,114 @@ fn json_field_names_and_local_iso_timestamps_are_parameters() {
     assert_eq!(value(&out, "integration_token_refresh_rate_limit_max_requests", &[]), 100.0);
     assert_eq!(value(&out, "integration_token_refresh_proactive_refreshes_total", &[("result", "success")]), 1.0);
 }
+
+/// The pack's counters and gauges from `lines`, read as `shape` from a file named by `log_param`.
+fn exported_as(pack: &str, log: &str, log_param: &str, shape: &str, lines: &[&str]) -> Exported {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("service.log");
+    let mut file = std::fs::File::create(&path).unwrap();
+    for line in lines {
+        writeln!(file, "{line}").unwrap();
+    }
+    let path_text = path.display().to_string();
+    let model = load(pack, &[(log_param, path_text.as_str()), ("log_format", shape)]).unwrap();
+    let mut runner = log_runner(&model, &format!("{pack}.{log}"));
+    drain(&mut runner);
+    let mut out = Exported::new();
+    collect(&mut out, runner.families());
+    out.retain(|name, _| !name.starts_with("integration_exporter_"));
+    out
+}
+
+/// The same events logged as text and as JSON give the same numbers, for every pack that reads
+/// logs; each pair below is one event in both shapes.
+#[test]
+fn both_shapes_give_the_same_numbers_in_every_pack() {
+    let packs: &[(&str, &str, &str, &[(&str, &str)])] = &[
+        (
+            "microsoft_integration",
+            "api",
+            "api_log",
+            &[
+                (
+                    "2026-02-06T12:00:01.234Z info: Graph API GET /v1.0/users/u1/messages 200 183ms",
+                    r#"{"timestamp": "2026-02-06T12:00:01.234Z", "level": "info", "message": "Graph API GET /v1.0/users/u1/messages 200 183ms"}"#,
+                ),
+                (
+                    "2026-02-06T12:00:02.001Z warn: Graph API POST /v1.0/subscriptions 429",
+                    r#"{"timestamp": "2026-02-06T12:00:02.001Z", "level": "warn", "message": "Graph API POST /v1.0/subscriptions 429"}"#,
+                ),
+                (
+                    "2026-02-06T12:00:03.120Z info: Webhook notification processed subscription=9f1c",
+                    r#"{"timestamp": "2026-02-06T12:00:03.120Z", "level": "info", "message": "Webhook notification processed subscription=9f1c"}"#,
+                ),
+            ],
+        ),
+        (
+            "salesforce_incidents",
+            "server",
+            "server_log",
+            &[
+                (
+                    "2026-02-06 12:00:01,234 ERROR shared.auth: SalesforceAuthError: invalid_grant expired access/refresh token",
+                    r#"{"timestamp": "2026-02-06T12:00:01.234Z", "level": "error", "message": "SalesforceAuthError: invalid_grant expired access/refresh token"}"#,
+                ),
+                (
+                    "2026-02-06 12:00:04,100 INFO agent.openai: openai request model=gpt-4o status=200 duration_ms=1834",
+                    r#"{"timestamp": "2026-02-06T12:00:04.100Z", "level": "info", "message": "openai request model=gpt-4o status=200 duration_ms=1834"}"#,
+                ),
+                (
+                    "2026-02-06 12:00:05,200 WARNING agent.openai: openai request model=gpt-4o status=429 duration_ms=412",
+                    r#"{"timestamp": "2026-02-06T12:00:05.200Z", "level": "warning", "message": "openai request model=gpt-4o status=429 duration_ms=412"}"#,
+                ),
+            ],
+        ),
+        (
+            "etl_token_monitoring",
+            "etl",
+            "etl_log",
+            &[
+                (
+                    "2026-01-04 13:44:00,000 INFO [token_manager] Token refresh run complete platform=meta",
+                    r#"{"timestamp":"2026-01-04T13:44:00.000Z","level":"info","message":"Token refresh run complete","platform":"meta"}"#,
+                ),
+                (
+                    "2026-01-04 13:45:00,000 WARN [token_manager] Meta token refresh failed, but token still valid",
+                    r#"{"timestamp":"2026-01-04T13:45:00.000Z","level":"warn","message":"Meta token refresh failed, but token still valid"}"#,
+                ),
+                (
+                    "2026-01-05 02:00:00,000 ERROR [token_manager] Meta token expired. Manual re-authentication required.",
+                    r#"{"timestamp":"2026-01-05T02:00:00.000Z","level":"error","message":"Meta token expired. Manual re-authentication required."}"#,
+                ),
+            ],
+        ),
+        (
+            "calendar_sync",
+            "app",
+            "app_log",
+            &[
+                (
+                    "2026-02-06 12:00:01,234 ERROR [calendar_sync] sync failed error_code=rate_limited connection_id=c-1",
+                    r#"{"timestamp":"2026-02-06T12:00:01.234Z","level":"error","category":"calendar_sync","message":"sync failed","error_code":"rate_limited"}"#,
+                ),
+                (
+                    "2026-02-06 12:00:02,000 ERROR [calendar_sync] sync failed error_code=brand_new",
+                    r#"{"timestamp":"2026-02-06T12:00:02.000Z","level":"error","category":"calendar_sync","message":"sync failed","error_code":"brand_new"}"#,
+                ),
+                (
+                    "2026-02-06 12:00:03,000 INFO [calendar_sync] synced 12 events",
+                    r#"{"timestamp":"2026-02-06T12:00:03.000Z","level":"info","category":"calendar_sync","message":"synced 12 events"}"#,
+                ),
+            ],
+        ),
+    ];
+    for (pack, log, log_param, pairs) in packs {
+        let text: Vec<&str> = pairs.iter().map(|(t, _)| *t).collect();
+        let json: Vec<&str> = pairs.iter().map(|(_, j)| *j).collect();
+        let from_text = exported_as(pack, log, log_param, "text", &text);
+        let from_json = exported_as(pack, log, log_param, "json", &json);
+        assert_eq!(from_text, from_json, "{pack}");
+        let total: f64 = from_text.values().flat_map(|s| s.values()).sum();
+        assert!(total >= 2.0, "{pack}: events counted: {from_text:#?}");
+    }
+}
