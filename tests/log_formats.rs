@@ -160,11 +160,14 @@ fn exported_as(pack: &str, log: &str, log_param: &str, shape: &str, lines: &[&st
     out
 }
 
+/// A pack, its log, the parameter naming the log's path, and one event per pair as (text, JSON).
+type PackLines = (&'static str, &'static str, &'static str, &'static [(&'static str, &'static str)]);
+
 /// The same events logged as text and as JSON give the same numbers, for every pack that reads
 /// logs; each pair below is one event in both shapes.
 #[test]
 fn both_shapes_give_the_same_numbers_in_every_pack() {
-    let packs: &[(&str, &str, &str, &[(&str, &str)])] = &[
+    let packs: &[PackLines] = &[
         (
             "microsoft_integration",
             "api",
