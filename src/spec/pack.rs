@@ -261,6 +261,67 @@ mod tests {
         }
     }
 
+    fn two_shapes() -> PackLog {
+        let shapes = serde_json::json!({
+            "text": {"timestamp": {"format": "{{ts_format}}", "timezone": "{{tz}}"}},
+            "json": {"message_field": "{{msg}}", "timestamp": {"field": "ts", "format": "rfc3339"}},
+        });
+        PackLog {
+            paths: vec!["{{log}}".into()],
+            format: "{{log_format}}".into(),
+            shapes: serde_json::from_value(shapes).unwrap(),
+        }
+    }
+
+    fn log_params(format: &str, msg: &str) -> Params {
+        params(&[
+            ("log", ParamKind::Path, "/var/log/w.log"),
+            ("log_format", ParamKind::Text, format),
+            ("ts_format", ParamKind::Text, "%Y-%m-%d %H:%M:%S,%3f"),
+            ("tz", ParamKind::Text, "Europe/Berlin"),
+            ("msg", ParamKind::Text, msg),
+        ])
+    }
+
+    #[test]
+    fn a_parameter_picks_the_line_shape_and_fills_it_verbatim() {
+        let log = two_shapes();
+        let text = log.render(&log_params("text", "event")).unwrap();
+        assert_eq!(text.format, crate::spec::LogFormat::Text);
+        assert_eq!(
+            (text.timestamp.format.as_str(), text.timestamp.timezone.as_str()),
+            ("%Y-%m-%d %H:%M:%S,%3f", "Europe/Berlin")
+        );
+        assert_eq!(text.paths, vec!["/var/log/w.log".to_string()]);
+        let json = log.render(&log_params("json", "event")).unwrap();
+        assert_eq!((json.format, json.message_field.as_str()), (crate::spec::LogFormat::Json, "event"));
+        assert_eq!(
+            log.render(&log_params("xml", "event")).unwrap_err(),
+            "format `xml` is not one this pack reads (json, text)"
+        );
+        let mut missing = log_params("json", "event");
+        missing.remove("msg");
+        assert_eq!(log.render(&missing).unwrap_err(), "unknown parameter `msg`");
+    }
+
+    #[test]
+    fn samples_are_kept_only_while_the_shape_is_the_default() {
+        let log = two_shapes();
+        let defaults = log_params("text", "message");
+        assert!(log.shape_is_default(&log_params("text", "event"), &defaults), "the text shape does not read `msg`");
+        assert!(log.shape_is_default(&log_params("json", "message"), &defaults));
+        assert!(!log.shape_is_default(&log_params("json", "event"), &defaults));
+        let mut rule: LogRule = serde_json::from_value(serde_json::json!({
+            "metric": "m", "action": "set", "value": "{{msg}}.n", "samples": ["{\"message\": {\"n\": 1}}"]
+        }))
+        .unwrap();
+        let mut renamed = rule.clone();
+        render_pack_rule(&mut rule, &defaults, &defaults, true).unwrap();
+        assert_eq!((rule.value.as_deref(), rule.samples.len()), (Some("message.n"), 1));
+        render_pack_rule(&mut renamed, &log_params("json", "event"), &defaults, true).unwrap();
+        assert_eq!((renamed.value.as_deref(), renamed.samples.len()), (Some("event.n"), 0));
+    }
+
     proptest! {
         #[test]
         fn quoted_identifiers_never_break_out(name in ".{0,30}") {
