@@ -15,10 +15,6 @@ use integration_exporter::state::Family;
 use support::fidelity::{Exported, collect, drain, grep_count, log_runner, value};
 use support::lines::worker_line;
 
-fn model(log_glob: &Path, state_dir: Option<&Path>) -> Model {
-    model_in(Shape::Text, log_glob, state_dir)
-}
-
 #[derive(Clone, Copy, Debug)]
 enum Shape {
     Text,
@@ -173,17 +169,26 @@ fn counters_equal_the_runbook_greps_in(shape: Shape) {
 
 #[test]
 fn rotation_while_writing_loses_and_repeats_no_line() {
+    rotation_while_writing_in(Shape::Text);
+}
+
+#[test]
+fn rotation_while_writing_json_loses_and_repeats_no_line() {
+    rotation_while_writing_in(Shape::Json);
+}
+
+fn rotation_while_writing_in(shape: Shape) {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("email_watcher.log");
     std::fs::File::create(&path).unwrap();
-    let model = model(&path, None);
+    let model = model_in(shape, &path, None);
     let mut runner = runner(&model);
     runner.poll();
     let writer_path = path.clone();
     let writer = std::thread::spawn(move || {
         let mut file = std::fs::OpenOptions::new().append(true).open(&writer_path).unwrap();
         for i in 0..6000u64 {
-            writeln!(file, "{}", worker_line(i)).unwrap();
+            writeln!(file, "{}", shape.line(i)).unwrap();
             // A busy worker, not a burst: each file lives for several polls.
             if i % 10 == 0 {
                 std::thread::sleep(Duration::from_millis(1));
@@ -193,7 +198,7 @@ fn rotation_while_writing_loses_and_repeats_no_line() {
                 let rotated = writer_path.with_extension(format!("log.{}", i / 500));
                 std::fs::rename(&writer_path, &rotated).unwrap();
                 for j in 0..20 {
-                    writeln!(file, "{}", worker_line(i + j)).unwrap();
+                    writeln!(file, "{}", shape.line(i + j)).unwrap();
                 }
                 std::thread::sleep(Duration::from_millis(30));
                 file = std::fs::File::create(&writer_path).unwrap();
@@ -217,28 +222,37 @@ fn rotation_while_writing_loses_and_repeats_no_line() {
 
 #[test]
 fn restart_from_checkpoint_neither_skips_nor_recounts() {
+    restart_from_checkpoint_in(Shape::Text);
+}
+
+#[test]
+fn restart_from_checkpoint_in_json_neither_skips_nor_recounts() {
+    restart_from_checkpoint_in(Shape::Json);
+}
+
+fn restart_from_checkpoint_in(shape: Shape) {
     let dir = tempfile::tempdir().unwrap();
     let state = dir.path().join("state");
     let path = dir.path().join("email_watcher.log");
     let mut file = std::fs::File::create(&path).unwrap();
     for i in 0..1000 {
-        writeln!(file, "{}", worker_line(i)).unwrap();
+        writeln!(file, "{}", shape.line(i)).unwrap();
     }
-    let model = model(&path, Some(&state));
+    let model = model_in(shape, &path, Some(&state));
     {
         let mut first = runner(&model);
         drain(&mut first);
         first.save_checkpoint().unwrap();
         // Lines read after the checkpoint die with the process, as with kill -9.
         for i in 1000..1200 {
-            writeln!(file, "{}", worker_line(i)).unwrap();
+            writeln!(file, "{}", shape.line(i)).unwrap();
         }
         drain(&mut first);
     }
     std::fs::rename(&path, dir.path().join("email_watcher.log.1")).unwrap();
     let mut file = std::fs::File::create(&path).unwrap();
     for i in 1200..2000 {
-        writeln!(file, "{}", worker_line(i)).unwrap();
+        writeln!(file, "{}", shape.line(i)).unwrap();
     }
     let mut second = runner(&model);
     drain(&mut second);
