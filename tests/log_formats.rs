@@ -64,7 +64,7 @@ fn every_pack_reads_every_line_shape_it_declares() {
 fn an_unknown_format_names_the_pack_log_and_choices() {
     let err = load("token_refresh", &[("log_format", "xml")]).unwrap_err();
     assert!(
-        err.contains("spec.yaml:")
+        err.starts_with("spec.yaml:5:7: ")
             && err.contains("pack `token_refresh`, log `worker`: format `xml` is not one this pack reads (json, text)"),
         "{err}"
     );

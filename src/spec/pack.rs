@@ -94,6 +94,11 @@ impl PackLog {
         serde_json::from_value(serde_json::Value::Object(source)).map_err(|e| format!("shape `{format}`: {e}"))
     }
 
+    /// The parameters `format` is made of, to point an error at the one the user set.
+    pub fn format_params(&self) -> Vec<&str> {
+        self.format.split("{{").skip(1).filter_map(|p| p.split_once("}}")).map(|(name, _)| name.trim()).collect()
+    }
+
     /// Whether the selected shape reads lines as the pack's defaults do (same timestamp format,
     /// zone and field names), so its rules' sample lines still describe the user's lines.
     pub fn shape_is_default(&self, params: &Params, defaults: &Params) -> bool {

@@ -113,7 +113,11 @@ fn resolve_pack(config: &Config, name: &str, settings: &PackSettings, source: &S
             Ok(log) => {
                 out.logs.insert(format!("{name}.{log_name}"), log);
             }
-            Err(e) => out.errors.push(source.locate(name, format!("pack `{name}`, log `{log_name}`: {e}"))),
+            Err(e) => {
+                let set_here = log.format_params().into_iter().find(|p| settings.params.contains_key(*p));
+                let path: Vec<&str> = [name].into_iter().chain(set_here).collect();
+                out.errors.push(source.locate_path(&path, format!("pack `{name}`, log `{log_name}`: {e}")));
+            }
         }
     }
     let mut rule_errors = Vec::new();
