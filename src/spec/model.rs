@@ -269,6 +269,10 @@ pub struct LogRule {
     /// Example lines this rule must match; `check` tries the rule on each.
     #[serde(default)]
     pub samples: Vec<String>,
+    /// Only for log sources of this format (`text` or `json`): a pack declares rules for each
+    /// line shape it reads, and the source's `format` picks them. Unset: every format.
+    #[serde(default)]
+    pub format: Option<LogFormat>,
 }
 
 #[derive(Clone, Copy, Debug, Deserialize, Serialize, PartialEq, Eq)]
@@ -293,6 +297,10 @@ pub struct LogSource {
     /// Where a line's own time is and how to read it.
     #[serde(default)]
     pub timestamp: TimestampSpec,
+    /// JSON lines: the field a rule's `match` reads (`message` for most JSON loggers, `event` for
+    /// structlog). A dotted path reads a nested field.
+    #[serde(default = "default_message_field")]
+    pub message_field: String,
     /// Where to start in files present at the very first start (no checkpoint): `beginning` or
     /// `end`. Files that appear later are always read from their first byte.
     #[serde(default = "default_start_at")]
@@ -311,6 +319,9 @@ pub struct LogSource {
     pub max_label_bytes: usize,
 }
 
+fn default_message_field() -> String {
+    "message".into()
+}
 fn default_start_at() -> tailer::StartAt {
     tailer::StartAt::Beginning
 }

@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 
 use super::config::ParamValue;
 use super::duration::PromDuration;
-use super::model::{LogSource, Signal};
+use super::model::{LogRule, LogSource, Signal};
 
 /// Every built-in pack: (name, YAML source).
 pub const BUILTIN: &[(&str, &str)] = &[
@@ -33,7 +33,7 @@ pub struct Pack {
     pub params: BTreeMap<String, ParamDef>,
     /// The pack's log sources.
     #[serde(default)]
-    pub logs: BTreeMap<String, LogSource>,
+    pub logs: BTreeMap<String, PackLog>,
     pub signals: Vec<Signal>,
 }
 
@@ -62,9 +62,127 @@ pub enum ParamKind {
     Path,
 }
 
+/// A pack's log source: its files, and every line shape the pack can read there; `format`
+/// (a parameter, `{{log_format}}`) picks one. Real services log Python-logging text or JSON
+/// lines, so a pack declares both and the user's setting chooses, without copying rules.
+#[derive(Clone, Debug, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct PackLog {
+    pub paths: Vec<String>,
+    /// Which entry of `shapes` applies (`text` or `json`).
+    pub format: String,
+    /// Per line shape, the rest of the log source (`timestamp`, `message_field`, `start_at` ...).
+    /// Its strings may hold `{{param}}`, filled in verbatim.
+    pub shapes: BTreeMap<String, serde_json::Value>,
+}
+
+impl PackLog {
+    /// The log source the parameters select.
+    pub fn render(&self, params: &Params) -> Result<LogSource, String> {
+        let format = render_verbatim(&self.format, params)?;
+        let shape = self.shapes.get(&format).ok_or_else(|| {
+            let known: Vec<&str> = self.shapes.keys().map(String::as_str).collect();
+            format!("format `{format}` is not one this pack reads ({})", known.join(", "))
+        })?;
+        let mut source = match render_json(shape, params)? {
+            serde_json::Value::Object(map) => map,
+            _ => return Err(format!("shape `{format}` must be a mapping")),
+        };
+        let paths = self.paths.iter().map(|p| render_verbatim(p, params)).collect::<Result<Vec<_>, _>>()?;
+        source.insert("paths".into(), paths.into());
+        source.insert("format".into(), format.clone().into());
+        serde_json::from_value(serde_json::Value::Object(source)).map_err(|e| format!("shape `{format}`: {e}"))
+    }
+
+    /// The parameters `format` is made of, to point an error at the one the user set.
+    pub fn format_params(&self) -> Vec<&str> {
+        self.format.split("{{").skip(1).filter_map(|p| p.split_once("}}")).map(|(name, _)| name.trim()).collect()
+    }
+
+    /// Whether the selected shape reads lines as the pack's defaults do (same timestamp format,
+    /// zone and field names), so its rules' sample lines still describe the user's lines.
+    pub fn shape_is_default(&self, params: &Params, defaults: &Params) -> bool {
+        let Ok(format) = render_verbatim(&self.format, params) else { return false };
+        let Some(shape) = self.shapes.get(&format) else { return false };
+        render_json(shape, params).ok() == render_json(shape, defaults).ok()
+    }
+}
+
+/// A pack's log rule with the user's parameters filled in. Its sample lines are written in the
+/// pack's default line shape: once the user renames a field or changes the timestamp layout they
+/// no longer describe the user's lines, so they are dropped rather than failing the spec (the
+/// pack's own tests check them with the defaults).
+pub fn render_pack_rule(
+    rule: &mut LogRule,
+    params: &Params,
+    defaults: &Params,
+    shape_is_default: bool,
+) -> Result<(), String> {
+    let mut as_default = rule.clone();
+    render_log_rule(&mut as_default, defaults)?;
+    render_log_rule(rule, params)?;
+    if !shape_is_default || *rule != as_default {
+        rule.samples.clear();
+    }
+    Ok(())
+}
+
+impl Pack {
+    /// Every parameter at its default.
+    pub fn defaults(&self) -> Params {
+        self.params.iter().map(|(name, def)| (name.clone(), (def.kind, def.default.to_string()))).collect()
+    }
+}
+
+/// Fills a log rule's field names (`value`, `fields`, `$field` labels) so JSON field names are
+/// parameters. `match` is left alone: a regex is not a place for verbatim text.
+pub fn render_log_rule(rule: &mut LogRule, params: &Params) -> Result<(), String> {
+    if let Some(value) = &rule.value {
+        rule.value = Some(render_verbatim(value, params)?);
+    }
+    let mut fields = BTreeMap::new();
+    for (k, v) in &rule.fields {
+        fields.insert(render_verbatim(k, params)?, render_verbatim(v, params)?);
+    }
+    rule.fields = fields;
+    for v in rule.labels.values_mut() {
+        *v = render_verbatim(v, params)?;
+    }
+    Ok(())
+}
+
+fn render_json(value: &serde_json::Value, params: &Params) -> Result<serde_json::Value, String> {
+    use serde_json::Value;
+    Ok(match value {
+        Value::String(s) => Value::String(render_verbatim(s, params)?),
+        Value::Array(items) => Value::Array(items.iter().map(|v| render_json(v, params)).collect::<Result<_, _>>()?),
+        Value::Object(map) => Value::Object(
+            map.iter().map(|(k, v)| Ok((k.clone(), render_json(v, params)?))).collect::<Result<_, String>>()?,
+        ),
+        other => other.clone(),
+    })
+}
+
+/// Parameter values by name, with their kinds.
+pub type Params = BTreeMap<String, (ParamKind, String)>;
+
 /// Fills `{{name}}` placeholders. Values are checked and quoted by kind, so a parameter can never
 /// inject SQL.
-pub fn render(template: &str, params: &BTreeMap<String, (ParamKind, String)>) -> Result<String, String> {
+pub fn render(template: &str, params: &Params) -> Result<String, String> {
+    render_with(template, params, render_value)
+}
+
+/// Fills `{{name}}` placeholders with the values as written: for log sources and field names,
+/// where nothing is SQL. An unknown parameter is still an error.
+pub fn render_verbatim(template: &str, params: &Params) -> Result<String, String> {
+    render_with(template, params, |_, _, value| Ok(value.to_string()))
+}
+
+fn render_with(
+    template: &str,
+    params: &Params,
+    fill: impl Fn(&str, ParamKind, &str) -> Result<String, String>,
+) -> Result<String, String> {
     let mut out = String::with_capacity(template.len());
     let mut rest = template;
     while let Some(start) = rest.find("{{") {
@@ -73,7 +191,7 @@ pub fn render(template: &str, params: &BTreeMap<String, (ParamKind, String)>) ->
         let end = after.find("}}").ok_or_else(|| "unclosed `{{` placeholder".to_string())?;
         let name = after[..end].trim();
         let (kind, value) = params.get(name).ok_or_else(|| format!("unknown parameter `{name}`"))?;
-        out.push_str(&render_value(name, *kind, value)?);
+        out.push_str(&fill(name, *kind, value)?);
         rest = &after[end + 2..];
     }
     out.push_str(rest);
@@ -146,6 +264,67 @@ mod tests {
         for bad in ["a;drop", "a\"b", "", "1abc", "a.b.c", "a b"] {
             assert!(quote_identifier(bad).is_err(), "{bad}");
         }
+    }
+
+    fn two_shapes() -> PackLog {
+        let shapes = serde_json::json!({
+            "text": {"timestamp": {"format": "{{ts_format}}", "timezone": "{{tz}}"}},
+            "json": {"message_field": "{{msg}}", "timestamp": {"field": "ts", "format": "rfc3339"}},
+        });
+        PackLog {
+            paths: vec!["{{log}}".into()],
+            format: "{{log_format}}".into(),
+            shapes: serde_json::from_value(shapes).unwrap(),
+        }
+    }
+
+    fn log_params(format: &str, msg: &str) -> Params {
+        params(&[
+            ("log", ParamKind::Path, "/var/log/w.log"),
+            ("log_format", ParamKind::Text, format),
+            ("ts_format", ParamKind::Text, "%Y-%m-%d %H:%M:%S,%3f"),
+            ("tz", ParamKind::Text, "Europe/Berlin"),
+            ("msg", ParamKind::Text, msg),
+        ])
+    }
+
+    #[test]
+    fn a_parameter_picks_the_line_shape_and_fills_it_verbatim() {
+        let log = two_shapes();
+        let text = log.render(&log_params("text", "event")).unwrap();
+        assert_eq!(text.format, crate::spec::LogFormat::Text);
+        assert_eq!(
+            (text.timestamp.format.as_str(), text.timestamp.timezone.as_str()),
+            ("%Y-%m-%d %H:%M:%S,%3f", "Europe/Berlin")
+        );
+        assert_eq!(text.paths, vec!["/var/log/w.log".to_string()]);
+        let json = log.render(&log_params("json", "event")).unwrap();
+        assert_eq!((json.format, json.message_field.as_str()), (crate::spec::LogFormat::Json, "event"));
+        assert_eq!(
+            log.render(&log_params("xml", "event")).unwrap_err(),
+            "format `xml` is not one this pack reads (json, text)"
+        );
+        let mut missing = log_params("json", "event");
+        missing.remove("msg");
+        assert_eq!(log.render(&missing).unwrap_err(), "unknown parameter `msg`");
+    }
+
+    #[test]
+    fn samples_are_kept_only_while_the_shape_is_the_default() {
+        let log = two_shapes();
+        let defaults = log_params("text", "message");
+        assert!(log.shape_is_default(&log_params("text", "event"), &defaults), "the text shape does not read `msg`");
+        assert!(log.shape_is_default(&log_params("json", "message"), &defaults));
+        assert!(!log.shape_is_default(&log_params("json", "event"), &defaults));
+        let mut rule: LogRule = serde_json::from_value(serde_json::json!({
+            "metric": "m", "action": "set", "value": "{{msg}}.n", "samples": ["{\"message\": {\"n\": 1}}"]
+        }))
+        .unwrap();
+        let mut renamed = rule.clone();
+        render_pack_rule(&mut rule, &defaults, &defaults, true).unwrap();
+        assert_eq!((rule.value.as_deref(), rule.samples.len()), (Some("message.n"), 1));
+        render_pack_rule(&mut renamed, &log_params("json", "event"), &defaults, true).unwrap();
+        assert_eq!((renamed.value.as_deref(), renamed.samples.len()), (Some("event.n"), 0));
     }
 
     proptest! {

@@ -35,6 +35,14 @@ pub(super) fn resolve(config: Config, source: &SourceText) -> Result<Model, Spec
         });
         out.signals.push(ResolvedSignal { pack: None, signal: signal.clone(), runbook_url, interval, timeout, log_id });
     }
+    // A pack declares rules for each line shape; only those of the source's format apply.
+    for resolved in &mut out.signals {
+        if let Source::Log(rules) = &mut resolved.signal.source
+            && let Some(log) = out.logs.get(&rules.log)
+        {
+            rules.rules.retain(|rule| rule.format.is_none_or(|f| f == log.format));
+        }
+    }
     let Resolved { errors, packs, logs, signals } = out;
     if errors.is_empty() { Ok(Model { config, packs, logs, signals }) } else { Err(SpecErrors(errors)) }
 }
@@ -97,6 +105,22 @@ fn resolve_pack(config: &Config, name: &str, settings: &PackSettings, source: &S
             out.errors.push(source.locate(&format!("{param}:"), format!("pack `{name}` has no parameter `{param}`")));
         }
     }
+    let defaults = pack.defaults();
+    let default_shapes: BTreeMap<&str, bool> =
+        pack.logs.iter().map(|(n, log)| (n.as_str(), log.shape_is_default(&params, &defaults))).collect();
+    for (log_name, log) in &pack.logs {
+        match log.render(&params) {
+            Ok(log) => {
+                out.logs.insert(format!("{name}.{log_name}"), log);
+            }
+            Err(e) => {
+                let set_here = log.format_params().into_iter().find(|p| settings.params.contains_key(*p));
+                let path: Vec<&str> = [name].into_iter().chain(set_here).collect();
+                out.errors.push(source.locate_path(&path, format!("pack `{name}`, log `{log_name}`: {e}")));
+            }
+        }
+    }
+    let mut rule_errors = Vec::new();
     let errors = &mut out.errors;
     let mut render_here = |what: &str, text: &str| -> String {
         render(text, &params).unwrap_or_else(|e| {
@@ -104,11 +128,6 @@ fn resolve_pack(config: &Config, name: &str, settings: &PackSettings, source: &S
             text.to_string()
         })
     };
-    for (log_name, log) in &pack.logs {
-        let mut log = log.clone();
-        log.paths = log.paths.iter().map(|p| render_here("log paths", p)).collect();
-        out.logs.insert(format!("{name}.{log_name}"), log);
-    }
     let mut used_alert_overrides = std::collections::BTreeSet::new();
     for mut signal in pack.signals.clone() {
         let over = settings.signals.get(&signal.id).cloned().unwrap_or_default();
@@ -117,7 +136,15 @@ fn resolve_pack(config: &Config, name: &str, settings: &PackSettings, source: &S
         }
         match &mut signal.source {
             Source::Sql(sql) => sql.query = render_here(&format!("signal `{}` query", signal.id), &sql.query),
-            Source::Log(rules) => rules.log = format!("{name}.{}", rules.log),
+            Source::Log(rules) => {
+                let shape_is_default = default_shapes.get(rules.log.as_str()).copied().unwrap_or(false);
+                rules.log = format!("{name}.{}", rules.log);
+                for rule in &mut rules.rules {
+                    if let Err(e) = pack::render_pack_rule(rule, &params, &defaults, shape_is_default) {
+                        rule_errors.push(source.locate(name, format!("pack `{name}`, signal `{}`: {e}", signal.id)));
+                    }
+                }
+            }
             Source::Http(http) => {
                 http.url = render_raw(&http.url, &params);
                 for header in http.headers.values_mut() {
@@ -167,6 +194,7 @@ fn resolve_pack(config: &Config, name: &str, settings: &PackSettings, source: &S
             log_id,
         });
     }
+    out.errors.append(&mut rule_errors);
     for key in settings.alerts.keys() {
         if !used_alert_overrides.contains(key) {
             out.errors.push(source.locate(&format!("{key}:"), format!("pack `{name}` has no alert `{key}`")));

@@ -245,7 +245,9 @@ fn validate_log_rules(model: &Model, signal: &Signal, rules: &LogRules, err: &mu
         if log.format == LogFormat::Text && rule.pattern.is_none() {
             err(&rule.metric, format!("rule on `{}`: text rules need `match`", rule.metric));
         }
-        match crate::sources::logs::rules::CompiledRule::compile(rule, metric, log.format) {
+        match crate::sources::logs::rules::CompiledRule::compile(rule, metric, log.format)
+            .map(|c| c.with_message_field(&log.message_field))
+        {
             Err(e) => err(rule.pattern.as_deref().unwrap_or(&rule.metric), format!("rule on `{}`: {e}", rule.metric)),
             Ok(compiled) => {
                 for sample in &rule.samples {

@@ -84,7 +84,9 @@ pub fn rule_engine(model: &Model, id: &str, log: &LogSource) -> Result<RuleEngin
         }
     }
     let parser = TimestampParser::new(&log.timestamp)?;
-    Ok(RuleEngine::new(rules, log.format, parser)?.with_max_label_bytes(log.max_label_bytes))
+    Ok(RuleEngine::new(rules, log.format, parser)?
+        .with_max_label_bytes(log.max_label_bytes)
+        .with_message_field(&log.message_field))
 }
 
 /// Ids of the log sources some enabled signal reads, in order; the others are never followed.

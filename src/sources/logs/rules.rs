@@ -17,6 +17,8 @@ pub const MAX_SERIES_PER_METRIC: usize = 200;
 pub const OVERFLOW_VALUE: &str = "__overflow__";
 /// Free-form label values are cut to this many bytes unless the log source says otherwise.
 pub const DEFAULT_MAX_LABEL_BYTES: usize = 256;
+/// JSON lines: the field a rule's `match` reads unless the log source names another.
+pub const DEFAULT_MESSAGE_FIELD: &str = "message";
 
 /// A fixed label's allowed values and the value that takes everything else.
 type FixedValues = (Vec<String>, Option<String>);
@@ -40,6 +42,8 @@ pub struct CompiledRule {
     /// In the metric's label order.
     labels: Vec<(LabelSource, Option<FixedValues>)>,
     format: LogFormat,
+    /// JSON lines: the field `pattern` reads.
+    message_field: String,
 }
 
 /// One line, parsed as its source's format needs.
@@ -91,7 +95,14 @@ impl CompiledRule {
             scale: rule.scale.unwrap_or(1.0),
             labels,
             format,
+            message_field: DEFAULT_MESSAGE_FIELD.to_string(),
         })
+    }
+
+    /// JSON lines: reads `match` from this field (a dotted path reaches into nested objects).
+    pub fn with_message_field(mut self, field: &str) -> Self {
+        self.message_field = field.to_string();
+        self
     }
 
     /// Whether the rule takes this raw line (used by `check` on sample lines).
@@ -124,12 +135,12 @@ impl CompiledRule {
             }
             Line::Json(obj) => {
                 for (k, want) in &self.fields {
-                    if json_text(obj.get(k)?)?.as_ref() != want {
+                    if json_text(json_field(obj, k)?)?.as_ref() != want {
                         return None;
                     }
                 }
                 let message = match &self.pattern {
-                    Some(_) => Some(obj.get("message").and_then(json_text)?),
+                    Some(_) => Some(json_field(obj, &self.message_field).and_then(json_text)?),
                     None => None,
                 };
                 let caps = match (&self.pattern, &message) {
@@ -141,7 +152,7 @@ impl CompiledRule {
                     caps.as_ref()
                         .and_then(|c| c.name(name))
                         .map(|m| Cow::Borrowed(m.as_str()))
-                        .or_else(|| obj.get(name).and_then(json_text))
+                        .or_else(|| json_field(obj, name).and_then(json_text))
                 };
                 let value = match &self.value {
                     Some(v) => Some(field(v)?.into_owned()),
@@ -160,6 +171,19 @@ impl CompiledRule {
                 LabelSource::Field(f) => field(f).map(Cow::into_owned).unwrap_or_default(),
             })
             .collect()
+    }
+}
+
+/// A field of the line: the key itself, else a dotted path into nested objects
+/// (`rate_limit_budget.total_attempts`), so a key that contains dots still reads as written.
+fn json_field<'a>(obj: &'a serde_json::Map<String, Json>, path: &str) -> Option<&'a Json> {
+    if let Some(v) = obj.get(path) {
+        return Some(v);
+    }
+    let (first, rest) = path.split_once('.')?;
+    match obj.get(first)? {
+        Json::Object(inner) => json_field(inner, rest),
+        _ => None,
     }
 }
 
@@ -296,6 +320,14 @@ impl RuleEngine {
         })
     }
 
+    /// JSON lines: the field every rule's `match` reads.
+    pub fn with_message_field(mut self, field: &str) -> Self {
+        for rule in &mut self.rules {
+            rule.message_field = field.to_string();
+        }
+        self
+    }
+
     /// Sets the length cap of free-form label values.
     pub fn with_max_label_bytes(mut self, max: usize) -> Self {
         self.max_label_bytes = max;
@@ -328,7 +360,7 @@ impl RuleEngine {
                     Ok(obj) => obj,
                     Err(_) => return LineOutcome::Unparsable,
                 };
-                let ts_text = obj.get(&self.timestamp.field).and_then(json_text);
+                let ts_text = json_field(&obj, &self.timestamp.field).and_then(json_text);
                 let mut outcome = LineOutcome::Unmatched;
                 for rule in &self.rules {
                     let parser = &self.timestamp;
@@ -600,6 +632,7 @@ mod tests {
             labels: labels.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(),
             scale: None,
             samples: vec![],
+            format: None,
         }
     }
 
@@ -648,6 +681,37 @@ mod tests {
             }
             other => panic!("{other:?}"),
         }
+    }
+
+    #[test]
+    fn json_rules_read_nested_fields_and_a_named_message_field() {
+        let set = rule("budget_used", LogAction::Set, None, Some("budget.total_attempts"), &[]);
+        let mut cycles = rule("cycles_total", LogAction::Inc, Some("Cycle complete"), None, &[]);
+        cycles.fields = BTreeMap::from([("ctx.level".into(), "info".into())]);
+        let mut engine = RuleEngine::new(
+            vec![
+                (set, metric("budget_used", MetricType::Gauge, vec![])),
+                (cycles, metric("cycles_total", MetricType::Counter, vec![])),
+            ],
+            LogFormat::Json,
+            TimestampParser::new(&TimestampSpec::default()).unwrap(),
+        )
+        .unwrap()
+        .with_message_field("event");
+        for line in [
+            r#"{"event":"M6:RateLimit","budget":{"total_attempts":45,"max_requests":100}}"#,
+            r#"{"event":"Cycle complete","ctx":{"level":"info"}}"#,
+            r#"{"message":"Cycle complete","ctx":{"level":"info"}}"#,
+            r#"{"event":"Cycle complete","ctx":"info"}"#,
+            r#"{"event":"no budget","budget":7}"#,
+        ] {
+            engine.process(line);
+        }
+        assert_eq!(scalar(&engine, "budget_used", &[]), Some(45.0));
+        assert_eq!(scalar(&engine, "cycles_total", &[]), Some(1.0), "only `event` is the message");
+        // A key that itself contains a dot is read as written.
+        engine.process(r#"{"budget.total_attempts":7}"#);
+        assert_eq!(scalar(&engine, "budget_used", &[]), Some(7.0));
     }
 
     #[test]
