@@ -62,7 +62,7 @@ fn minutes(secs: f64) -> String {
 /// Labels of the exporter's series in tests: the configured target's and an instance.
 fn target_labels(model: &Model) -> BTreeMap<String, String> {
     let mut labels = super::promql::target_matchers(model);
-    labels.insert("instance".to_string(), "exporter:9187".to_string());
+    labels.insert("instance".to_string(), "exporter:29187".to_string());
     labels
 }
 

@@ -96,7 +96,7 @@ fn rule(
 /// Labels of the exporter's series in tests: the configured target's and an instance.
 fn target(model: &Model) -> BTreeMap<String, String> {
     let mut out = target_matchers(model);
-    out.insert("instance".into(), "exporter:9187".into());
+    out.insert("instance".into(), "exporter:29187".into());
     out
 }
 
