@@ -228,10 +228,28 @@ pub struct LogSource {
     /// Where a line's own time is and how to read it.
     #[serde(default)]
     pub timestamp: TimestampSpec,
-    /// Where to start in files present at the very first start (no checkpoint): `beginning` or
-    /// `end`. Files that appear later are always read from their first byte.
+    /// Where counters start in files present when there is no checkpoint to continue from (the
+    /// first start with a `state_dir`, a set-aside checkpoint, every start without a `state_dir`):
+    /// `end` (the default) counts only lines written from then on, so a restart never shows
+    /// Prometheus old lines as new ones (after a rotation the whole file would count as an
+    /// `increase()`). The existing content is still read once for gauges: `set` values (which
+    /// keep their age, see `max_age`) and `timestamp`s, so a heartbeat alert knows the last beat
+    /// right after a restart. `beginning` also counts the existing lines; without a `state_dir`
+    /// it counts them again at every start. Files that appear later are always read from their
+    /// first byte.
     #[serde(default = "default_start_at")]
     pub start_at: tailer::StartAt,
+    /// A value `set` from a line is exported for this long after the line (its own timestamp
+    /// when the source parses one, else when it was read), then dropped until the next such
+    /// line: one old line cannot keep an alert firing, and a restored checkpoint cannot revive
+    /// it. Give it a few times the interval at which the application logs the value.
+    #[serde(default = "default_max_age")]
+    pub max_age: PromDuration,
+    /// A line whose own timestamp is further than this in the future (a bad clock, a wrong
+    /// `timezone`) is counted as unparsable and its `timestamp` rules ignore it, so it cannot
+    /// hide a heartbeat that stopped.
+    #[serde(default = "default_future_tolerance")]
+    pub future_tolerance: PromDuration,
     /// How long a renamed or deleted file is still read after its last write (100ms to 1d: at
     /// zero, lines still being written to a rotated file would be lost).
     #[serde(default = "default_rotate_wait")]
@@ -247,7 +265,13 @@ pub struct LogSource {
 }
 
 fn default_start_at() -> tailer::StartAt {
-    tailer::StartAt::Beginning
+    tailer::StartAt::End
+}
+fn default_max_age() -> PromDuration {
+    PromDuration::from_secs(300)
+}
+fn default_future_tolerance() -> PromDuration {
+    PromDuration::from_secs(300)
 }
 fn default_rotate_wait() -> PromDuration {
     PromDuration::from_secs(10)
