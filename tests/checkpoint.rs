@@ -14,15 +14,12 @@ use support::fidelity::{Exported, drain, exported_logs};
 const LOG: &str = "app";
 
 /// A spec with one log source `app` reading `log`, and one signal with these metrics and rules.
-/// The lines written before the first start count (`start_at: beginning`), so every value is
-/// known before the checkpoint is put to the test.
 fn model(state: &Path, log: &Path, metrics: &str, rules: &str, extra_log: &str) -> Model {
     support::fidelity::model(&format!(
         "state_dir: {state}
 logs:
   app:
     paths: [{log}]
-    start_at: beginning
 {extra_log}signals:
   - id: app.sig
     title: Sig

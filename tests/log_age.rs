@@ -186,3 +186,51 @@ fn a_restart_without_state_dir_counts_no_old_line_but_knows_the_last_beat() {
     append(&log, &[format!("{} tick", now())]);
     wait_for(&exporter, "a new tick", |t| sample(t, TICKS) == Some(1.0));
 }
+
+/// The log runner of `spec`'s source, in this process.
+fn runner(spec: &Path) -> integration_exporter::sources::logs::LogRunner {
+    let text = std::fs::read_to_string(spec).unwrap();
+    let model = support::fidelity::model(&text);
+    integration_exporter::sources::logs::LogRunner::new(&model, "app", &model.logs["app"]).unwrap()
+}
+
+fn served(runner: &integration_exporter::sources::logs::LogRunner, metric: &str) -> Option<f64> {
+    let mut exported = support::fidelity::Exported::new();
+    support::fidelity::collect(&mut exported, runner.families());
+    exported.get(metric)?.values().next().copied()
+}
+
+#[test]
+fn the_first_start_with_a_state_dir_counts_old_lines_once_and_never_shows_them_as_new() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("app.log");
+    append(&log, &(0..30).map(|i| format!("{} tick", now() - 100.0 + f64::from(i))).collect::<Vec<_>>());
+    let spec = spec(dir.path(), free_port(), true, "5m");
+    let mut first = runner(&spec);
+    // Served at zero before the lines are read, a scrape would see them all as an increase.
+    assert_eq!(served(&first, TICKS), None, "counters served before the old lines were read");
+    support::fidelity::drain(&mut first);
+    assert_eq!(served(&first, TICKS), Some(30.0));
+    first.save_checkpoint().unwrap();
+    drop(first);
+    append(&log, &[format!("{} tick", now())]);
+    let mut second = runner(&spec);
+    support::fidelity::drain(&mut second);
+    assert_eq!(served(&second, TICKS), Some(31.0));
+}
+
+#[test]
+fn after_an_unreadable_checkpoint_counters_start_at_the_end_and_gauges_from_the_old_lines() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("app.log");
+    let t0 = now().floor();
+    append(&log, &[format!("{} tick", t0 - 10.0), format!("{} beat", t0 - 5.0), format!("{} tick", t0 - 1.0)]);
+    let spec = spec(dir.path(), free_port(), true, "5m");
+    std::fs::create_dir(dir.path().join("state")).unwrap();
+    std::fs::write(dir.path().join("state/app.checkpoint.json"), b"{\"version\": 1, \"tail").unwrap();
+    let mut runner = runner(&spec);
+    support::fidelity::drain(&mut runner);
+    // Those lines were counted by the exporter that wrote the checkpoint.
+    assert_eq!(served(&runner, TICKS), Some(0.0));
+    assert_eq!(served(&runner, BEAT), Some(t0 - 5.0));
+}

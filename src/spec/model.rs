@@ -228,17 +228,18 @@ pub struct LogSource {
     /// Where a line's own time is and how to read it.
     #[serde(default)]
     pub timestamp: TimestampSpec,
-    /// Where counters start in files present when there is no checkpoint to continue from (the
-    /// first start with a `state_dir`, a set-aside checkpoint, every start without a `state_dir`):
-    /// `end` (the default) counts only lines written from then on, so a restart never shows
-    /// Prometheus old lines as new ones (after a rotation the whole file would count as an
-    /// `increase()`). The existing content is still read once for gauges: `set` values (which
-    /// keep their age, see `max_age`) and `timestamp`s, so a heartbeat alert knows the last beat
-    /// right after a restart. `beginning` also counts the existing lines; without a `state_dir`
-    /// it counts them again at every start. Files that appear later are always read from their
-    /// first byte.
-    #[serde(default = "default_start_at")]
-    pub start_at: tailer::StartAt,
+    /// Where counters start in files present when there is no checkpoint to continue from:
+    /// `beginning` counts the lines already there, `end` only the lines written from then on.
+    /// Omitted: `beginning` at the first start with a `state_dir` (those lines are then in the
+    /// checkpoint and never counted twice), `end` otherwise: without a `state_dir` every start
+    /// is a first start, and counting the files again would show Prometheus old lines as new
+    /// ones (after a rotation, the whole file as an `increase()`); after an unreadable
+    /// checkpoint was set aside, its lines were counted already. Starting at the end, the
+    /// existing content is still read once for gauges: `set` values (which keep their age, see
+    /// `max_age`) and `timestamp`s, so a heartbeat alert knows the last beat right after a
+    /// restart. Files that appear later are always read from their first byte.
+    #[serde(default)]
+    pub start_at: Option<tailer::StartAt>,
     /// A value `set` from a line is exported for this long after the line (its own timestamp
     /// when the source parses one, else when it was read), then dropped until the next such
     /// line: one old line cannot keep an alert firing, and a restored checkpoint cannot revive
@@ -264,9 +265,6 @@ pub struct LogSource {
     pub max_label_bytes: usize,
 }
 
-fn default_start_at() -> tailer::StartAt {
-    tailer::StartAt::End
-}
 fn default_max_age() -> PromDuration {
     PromDuration::from_secs(300)
 }

@@ -58,7 +58,7 @@ pub fn value(exported: &Exported, metric: &str, labels: &[(&str, &str)]) -> f64 
 /// the runbook's greps do (`start_at: beginning`).
 pub fn log_runner(model: &Model, id: &str) -> LogRunner {
     let mut log = model.logs[id].clone();
-    log.start_at = tailer::StartAt::Beginning;
+    log.start_at = Some(tailer::StartAt::Beginning);
     LogRunner::new(model, id, &log).expect("runner")
 }
 

@@ -71,6 +71,10 @@ pub struct LogRunner {
     /// content is read once by this engine for its gauges (see [`seed`]).
     seed: Option<RuleEngine>,
     max_line_bytes: usize,
+    /// Counting the lines already in the files, until the first poll has read them: the
+    /// metrics they feed are not served meanwhile, or a scrape could see the counters at zero
+    /// and then all those lines as one `increase()`.
+    catching_up: bool,
 }
 
 /// The rule engine of one log source: every enabled signal's rules for log `id`, compiled, with
@@ -172,19 +176,24 @@ impl LogRunner {
             Some(path) => restore(id, path, &mut engine)?,
             None => Restored::default(),
         };
-        if log.start_at == tailer::StartAt::Beginning && checkpoint.is_none() {
+        let start_at = log.start_at.unwrap_or(match &checkpoint {
+            Some(_) if !restored.corrupt => tailer::StartAt::Beginning,
+            _ => tailer::StartAt::End,
+        });
+        if log.start_at == Some(tailer::StartAt::Beginning) && checkpoint.is_none() {
             tracing::warn!(
                 log = id,
                 "start_at: beginning without a state_dir counts every line of the files again at each start; \
                  after a rotation, increase() takes them for new ones"
             );
         }
-        let seed = (restored.tailer.is_none() && log.start_at == tailer::StartAt::End).then(|| engine.seeding());
+        let fresh = restored.tailer.is_none();
+        let seed = (fresh && start_at == tailer::StartAt::End).then(|| engine.seeding());
         let config = TailerConfig {
             paths: log.paths.clone(),
             rotate_wait: log.rotate_wait.0,
             max_line_bytes: log.max_line_bytes,
-            start_at: log.start_at,
+            start_at,
         };
         Ok(Self {
             id: id.to_string(),
@@ -200,6 +209,7 @@ impl LogRunner {
             keep_away: restored.keep_away,
             seed,
             max_line_bytes: log.max_line_bytes,
+            catching_up: fresh && start_at == tailer::StartAt::Beginning,
         })
     }
 
@@ -239,6 +249,8 @@ impl LogRunner {
                 Event::Rotated { .. } | Event::Truncated { .. } => {}
             }
         });
+        // The counters are served from now on.
+        changed |= std::mem::take(&mut self.catching_up);
         if let Some(mut seed) = self.seed.take() {
             // After the first poll: the tailer has opened the files at their end, so `offset`
             // is where the old content ends (or later, if lines came meanwhile: the live ones
@@ -290,7 +302,7 @@ impl LogRunner {
 
     /// What to serve at `now` (unix seconds): `set` values older than `max_age` are left out.
     pub fn families_at(&self, now: f64) -> Vec<Family> {
-        let mut families = self.engine.fresh_families(now);
+        let mut families = if self.catching_up { Vec::new() } else { self.engine.fresh_families(now) };
         let log = self.id.as_str();
         let fam = |name: &str, help: &str, kind: MetricType| Family::new(name, help, kind);
         let mut bytes =
