@@ -93,7 +93,7 @@ fn a_set_value_leaves_metrics_when_it_gets_old_and_a_restart_does_not_revive_it(
     let port = free_port();
     let spec = spec(dir.path(), port, true, "3s");
     let exporter = start(&spec, port);
-    wait_for(&exporter, "the log source", |t| sample(t, &format!("{TICKS}")).is_some());
+    wait_for(&exporter, "the log source", |t| sample(t, TICKS).is_some());
 
     // A 95% line written an hour ago (read late, after a backlog) is never served.
     append(&log, &[format!("{:.3} budget=95", now() - 3600.0), format!("{:.3} tick", now())]);
