@@ -27,6 +27,8 @@ use timestamp::TimestampParser;
 /// How often files are checked for new bytes when inotify cannot be used (see [`wake`]; with
 /// inotify, a change is read within milliseconds and files are polled every second regardless).
 pub const POLL_INTERVAL: Duration = Duration::from_millis(100);
+/// Longest wait for the first read of old content before its counters are served anyway.
+const CATCH_UP_LIMIT: Duration = Duration::from_secs(60);
 /// Checkpoints are written at most this often (and on shutdown).
 const CHECKPOINT_EVERY: Duration = Duration::from_secs(1);
 
@@ -74,7 +76,7 @@ pub struct LogRunner {
     /// Counting the lines already in the files, until the first poll has read them: the
     /// metrics they feed are not served meanwhile, or a scrape could see the counters at zero
     /// and then all those lines as one `increase()`.
-    catching_up: bool,
+    catching_up: Option<Instant>,
 }
 
 /// The rule engine of one log source: every enabled signal's rules for log `id`, compiled, with
@@ -209,7 +211,7 @@ impl LogRunner {
             keep_away: restored.keep_away,
             seed,
             max_line_bytes: log.max_line_bytes,
-            catching_up: fresh && start_at == tailer::StartAt::Beginning,
+            catching_up: (fresh && start_at == tailer::StartAt::Beginning).then(Instant::now),
         })
     }
 
@@ -249,8 +251,15 @@ impl LogRunner {
                 Event::Rotated { .. } | Event::Truncated { .. } => {}
             }
         });
-        // The counters are served from now on.
-        changed |= std::mem::take(&mut self.catching_up);
+        // A poll reads at most 16 MiB of a file: the counters are served once the content from
+        // before the start is read (or after CATCH_UP_LIMIT, should a file grow faster).
+        if let Some(since) = self.catching_up {
+            let read = self.tailer.file_stats().iter().all(|s| s.offset >= s.size);
+            if read || since.elapsed() >= CATCH_UP_LIMIT {
+                self.catching_up = None;
+                changed = true;
+            }
+        }
         if let Some(mut seed) = self.seed.take() {
             // After the first poll: the tailer has opened the files at their end, so `offset`
             // is where the old content ends (or later, if lines came meanwhile: the live ones
@@ -302,7 +311,7 @@ impl LogRunner {
 
     /// What to serve at `now` (unix seconds): `set` values older than `max_age` are left out.
     pub fn families_at(&self, now: f64) -> Vec<Family> {
-        let mut families = if self.catching_up { Vec::new() } else { self.engine.fresh_families(now) };
+        let mut families = if self.catching_up.is_some() { Vec::new() } else { self.engine.fresh_families(now) };
         let log = self.id.as_str();
         let fam = |name: &str, help: &str, kind: MetricType| Family::new(name, help, kind);
         let mut bytes =
