@@ -144,7 +144,9 @@ fn counters_equal_the_runbook_greps_in(shape: Shape) {
     }
     .unwrap();
     drain(&mut runner);
-    let families = runner.families();
+    // As served while the log was being written (its lines are dated 2026-02-06 12:00 UTC on).
+    let written_until = 1_770_379_200.0 + 5000.0;
+    let families = runner.families_at(written_until);
     assert_counts_equal_grep(&families, &[&path]);
 
     // "grep "total_attempts.*max_requests" logs | tail -1"
@@ -157,6 +159,16 @@ fn counters_equal_the_runbook_greps_in(shape: Shape) {
     let expected = 1_770_379_200.0 + last_cycle as f64 + (last_cycle % 1000) as f64 / 1000.0;
     let got = sample(&families, "integration_token_refresh_last_cycle_timestamp_seconds", &[]);
     assert!((got - expected).abs() < 1e-6, "{got} vs {expected}");
+    // An hour after the last budget line, its value no longer feeds the rate-limit alert; the
+    // heartbeat stays for the age alert, the counters for increase().
+    let mut later = Exported::new();
+    collect(&mut later, runner.families_at(written_until + 3600.0));
+    for budget in ["integration_token_refresh_rate_limit_attempts", "integration_token_refresh_rate_limit_max_requests"]
+    {
+        assert!(later.get(budget).is_none_or(|series| series.is_empty()), "{budget} is still served");
+    }
+    assert_eq!(value(&later, "integration_token_refresh_last_cycle_timestamp_seconds", &[]), got);
+    assert_counts_equal_grep(&runner.families_at(written_until + 3600.0), &[&path]);
     assert_eq!(
         sample(
             &families,

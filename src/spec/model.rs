@@ -301,10 +301,29 @@ pub struct LogSource {
     /// structlog). A dotted path reads a nested field.
     #[serde(default = "default_message_field")]
     pub message_field: String,
-    /// Where to start in files present at the very first start (no checkpoint): `beginning` or
-    /// `end`. Files that appear later are always read from their first byte.
-    #[serde(default = "default_start_at")]
-    pub start_at: tailer::StartAt,
+    /// Where counters start in files present when there is no checkpoint to continue from:
+    /// `beginning` counts the lines already there, `end` only the lines written from then on.
+    /// Omitted: `beginning` at the first start with a `state_dir` (those lines are then in the
+    /// checkpoint and never counted twice), `end` otherwise: without a `state_dir` every start
+    /// is a first start, and counting the files again would show Prometheus old lines as new
+    /// ones (after a rotation, the whole file as an `increase()`); after an unreadable
+    /// checkpoint was set aside, its lines were counted already. Starting at the end, the
+    /// existing content is still read once for gauges: `set` values (which keep their age, see
+    /// `max_age`) and `timestamp`s, so a heartbeat alert knows the last beat right after a
+    /// restart. Files that appear later are always read from their first byte.
+    #[serde(default)]
+    pub start_at: Option<tailer::StartAt>,
+    /// A value `set` from a line is exported for this long after the line (its own timestamp
+    /// when the source parses one, else when it was read), then dropped until the next such
+    /// line: one old line cannot keep an alert firing, and a restored checkpoint cannot revive
+    /// it. Give it a few times the interval at which the application logs the value.
+    #[serde(default = "default_max_age")]
+    pub max_age: PromDuration,
+    /// A line whose own timestamp is further than this in the future (a bad clock, a wrong
+    /// `timezone`) is counted as unparsable and its `timestamp` rules ignore it, so it cannot
+    /// hide a heartbeat that stopped.
+    #[serde(default = "default_future_tolerance")]
+    pub future_tolerance: PromDuration,
     /// How long a renamed or deleted file is still read after its last write (100ms to 1d: at
     /// zero, lines still being written to a rotated file would be lost).
     #[serde(default = "default_rotate_wait")]
@@ -322,8 +341,11 @@ pub struct LogSource {
 fn default_message_field() -> String {
     "message".into()
 }
-fn default_start_at() -> tailer::StartAt {
-    tailer::StartAt::Beginning
+fn default_max_age() -> PromDuration {
+    PromDuration::from_secs(300)
+}
+fn default_future_tolerance() -> PromDuration {
+    PromDuration::from_secs(300)
 }
 fn default_rotate_wait() -> PromDuration {
     PromDuration::from_secs(10)

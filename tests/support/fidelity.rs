@@ -54,9 +54,12 @@ pub fn value(exported: &Exported, metric: &str, labels: &[(&str, &str)]) -> f64 
         .unwrap_or_else(|| panic!("{metric} {labels:?} not exported: {exported:#?}"))
 }
 
-/// The log runner of one log source of the model.
+/// The log runner of one log source of the model, counting the lines already in its files as
+/// the runbook's greps do (`start_at: beginning`).
 pub fn log_runner(model: &Model, id: &str) -> LogRunner {
-    LogRunner::new(model, id, &model.logs[id]).expect("runner")
+    let mut log = model.logs[id].clone();
+    log.start_at = Some(tailer::StartAt::Beginning);
+    LogRunner::new(model, id, &log).expect("runner")
 }
 
 /// Polls until nothing new arrives for a few rounds.

@@ -4,11 +4,12 @@
 
 pub mod checkpoint;
 pub mod rules;
+mod seed;
 pub mod timestamp;
 pub mod wake;
 
 use std::collections::BTreeMap;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread::JoinHandle;
@@ -20,12 +21,14 @@ use tailer::{Checkpoint, Event, Tailer, TailerConfig};
 use crate::spec::{LogSource, MetricType, Model, Source};
 use crate::state::{Family, State};
 use checkpoint::{SaveHealth, StateDirLock};
-use rules::{LineOutcome, ResetReason, RuleEngine, SavedMetrics};
+use rules::{LineClock, LineOutcome, ResetReason, RuleEngine, SavedMetrics, unix_now};
 use timestamp::TimestampParser;
 
 /// How often files are checked for new bytes when inotify cannot be used (see [`wake`]; with
 /// inotify, a change is read within milliseconds and files are polled every second regardless).
 pub const POLL_INTERVAL: Duration = Duration::from_millis(100);
+/// Longest wait for the first read of old content before its counters are served anyway.
+const CATCH_UP_LIMIT: Duration = Duration::from_secs(60);
 /// Checkpoints are written at most this often (and on shutdown).
 const CHECKPOINT_EVERY: Duration = Duration::from_secs(1);
 
@@ -66,6 +69,14 @@ pub struct LogRunner {
     corrupt: bool,
     /// The unreadable checkpoint could not be set aside: never write over it.
     keep_away: bool,
+    /// Started at the end of files without a checkpoint: after the first poll, their old
+    /// content is read once by this engine for its gauges (see [`seed`]).
+    seed: Option<RuleEngine>,
+    max_line_bytes: usize,
+    /// Counting the lines already in the files, until the first poll has read them: the
+    /// metrics they feed are not served meanwhile, or a scrape could see the counters at zero
+    /// and then all those lines as one `increase()`.
+    catching_up: Option<Instant>,
 }
 
 /// The rule engine of one log source: every enabled signal's rules for log `id`, compiled, with
@@ -86,7 +97,8 @@ pub fn rule_engine(model: &Model, id: &str, log: &LogSource) -> Result<RuleEngin
     let parser = TimestampParser::new(&log.timestamp)?;
     Ok(RuleEngine::new(rules, log.format, parser)?
         .with_max_label_bytes(log.max_label_bytes)
-        .with_message_field(&log.message_field))
+        .with_message_field(&log.message_field)
+        .with_ages(log.max_age.0.as_secs_f64(), log.future_tolerance.0.as_secs_f64()))
 }
 
 /// Ids of the log sources some enabled signal reads, in order; the others are never followed.
@@ -167,11 +179,24 @@ impl LogRunner {
             Some(path) => restore(id, path, &mut engine)?,
             None => Restored::default(),
         };
+        let start_at = log.start_at.unwrap_or(match &checkpoint {
+            Some(_) if !restored.corrupt => tailer::StartAt::Beginning,
+            _ => tailer::StartAt::End,
+        });
+        if log.start_at == Some(tailer::StartAt::Beginning) && checkpoint.is_none() {
+            tracing::warn!(
+                log = id,
+                "start_at: beginning without a state_dir counts every line of the files again at each start; \
+                 after a rotation, increase() takes them for new ones"
+            );
+        }
+        let fresh = restored.tailer.is_none();
+        let seed = (fresh && start_at == tailer::StartAt::End).then(|| engine.seeding());
         let config = TailerConfig {
             paths: log.paths.clone(),
             rotate_wait: log.rotate_wait.0,
             max_line_bytes: log.max_line_bytes,
-            start_at: log.start_at,
+            start_at,
         };
         Ok(Self {
             id: id.to_string(),
@@ -185,6 +210,9 @@ impl LogRunner {
             resets: restored.resets,
             corrupt: restored.corrupt,
             keep_away: restored.keep_away,
+            seed,
+            max_line_bytes: log.max_line_bytes,
+            catching_up: (fresh && start_at == tailer::StartAt::Beginning).then(Instant::now),
         })
     }
 
@@ -195,11 +223,12 @@ impl LogRunner {
         let paths = &mut self.paths;
         let dropped = &mut self.dropped;
         let read_errors = &mut self.read_errors;
+        let clock = LineClock::at(unix_now());
         self.tailer.poll(Instant::now(), &mut |event| {
             changed = true;
             match event {
                 Event::Line { path, line } => {
-                    let outcome = engine.process(line);
+                    let outcome = engine.process_at(line, clock);
                     let counters = paths.entry(path.to_string()).or_default();
                     // Saturating: a checkpoint may carry anything up to u64::MAX.
                     counters.lines = counters.lines.saturating_add(1);
@@ -223,7 +252,38 @@ impl LogRunner {
                 Event::Rotated { .. } | Event::Truncated { .. } => {}
             }
         });
+        // A poll reads at most 16 MiB of a file: the counters are served once the content from
+        // before the start is read (or after CATCH_UP_LIMIT, should a file grow faster).
+        if let Some(since) = self.catching_up {
+            let read = self.tailer.file_stats().iter().all(|s| s.offset >= s.size);
+            if read || since.elapsed() >= CATCH_UP_LIMIT {
+                self.catching_up = None;
+                changed = true;
+            }
+        }
+        if let Some(mut seed) = self.seed.take() {
+            // After the first poll: the tailer has opened the files at their end, so `offset`
+            // is where the old content ends (or later, if lines came meanwhile: the live ones
+            // win, see `adopt_seed`).
+            for stats in self.tailer.file_stats() {
+                if stats.offset == 0 {
+                    continue;
+                }
+                if let Err(error) =
+                    seed::read_head(&mut seed, Path::new(&stats.path), stats.offset, self.max_line_bytes)
+                {
+                    tracing::warn!(log = self.id, path = stats.path, %error, "cannot read the old content for gauges");
+                }
+            }
+            self.engine.adopt_seed(seed);
+            changed = true;
+        }
         changed
+    }
+
+    /// The earliest time after `now` at which an exported `set` value goes stale.
+    pub fn next_expiry(&self, now: f64) -> Option<f64> {
+        self.engine.next_expiry(now)
     }
 
     /// Saves offsets and counters together. The outcome also feeds the checkpoint self-metrics
@@ -245,8 +305,14 @@ impl LogRunner {
         result
     }
 
+    /// What to serve now.
     pub fn families(&self) -> Vec<Family> {
-        let mut families = self.engine.families();
+        self.families_at(unix_now())
+    }
+
+    /// What to serve at `now` (unix seconds): `set` values older than `max_age` are left out.
+    pub fn families_at(&self, now: f64) -> Vec<Family> {
+        let mut families = if self.catching_up.is_some() { Vec::new() } else { self.engine.fresh_families(now) };
         let log = self.id.as_str();
         let fam = |name: &str, help: &str, kind: MetricType| Family::new(name, help, kind);
         let mut bytes =
@@ -411,8 +477,11 @@ pub fn spawn_all(model: &Model, state: Arc<State>, shutdown: Arc<AtomicBool>) ->
                 let mut last_save = Instant::now();
                 let mut last_track: Option<Instant> = None;
                 let mut dirty = false;
+                // Publishing is what drops a `set` value that went stale, even without new lines.
+                let mut next_expiry = runner.next_expiry(unix_now());
                 while !shutdown.load(Ordering::Relaxed) {
                     let mut changed = runner.poll();
+                    changed |= next_expiry.is_some_and(|t| unix_now() >= t);
                     // The files the tailer follows, so symlinks into other directories get those
                     // watched too: on the first poll, then at most once a second.
                     if last_track.is_none_or(|t| t.elapsed() >= wake::FALLBACK_INTERVAL) {
@@ -427,7 +496,9 @@ pub fn spawn_all(model: &Model, state: Arc<State>, shutdown: Arc<AtomicBool>) ->
                         changed = true;
                     }
                     if changed {
-                        state.publish(&producer, runner.families());
+                        let now = unix_now();
+                        state.publish(&producer, runner.families_at(now));
+                        next_expiry = runner.next_expiry(now);
                     }
                     wake.wait();
                 }

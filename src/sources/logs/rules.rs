@@ -208,6 +208,25 @@ pub enum SeriesValue {
 struct MetricState {
     def: MetricDef,
     series: BTreeMap<Vec<String>, SeriesValue>,
+    /// Some rule `set`s this metric: its series age, and are exported only while younger than
+    /// the source's `max_age`.
+    ages: bool,
+    /// Some rule writes a line's `timestamp` into this metric.
+    timestamps: bool,
+    /// Aging metrics: when each series was last updated (unix seconds). A series without an
+    /// entry (restored from a checkpoint that did not save it) is of unknown age: stale.
+    updated: BTreeMap<Vec<String>, f64>,
+}
+
+impl MetricState {
+    fn new(def: &MetricDef) -> Self {
+        Self { def: def.clone(), series: initial_series(def), ages: false, timestamps: false, updated: BTreeMap::new() }
+    }
+
+    /// Whether the series is exported at `now`.
+    fn fresh(&self, labels: &[String], now: f64, max_age: f64) -> bool {
+        !self.ages || self.updated.get(labels).is_some_and(|t| now - t < max_age)
+    }
 }
 
 /// Counters a checkpoint carries besides the offsets.
@@ -218,6 +237,11 @@ pub struct SavedMetrics {
     /// values still mean the same thing. Checkpoints of older versions lack it.
     #[serde(default)]
     pub shapes: BTreeMap<String, MetricShape>,
+    /// When each series of a `set` metric was last updated (unix seconds), so a restart does
+    /// not make an old value young again. Checkpoints of older versions lack it: their values
+    /// are of unknown age and stay hidden until a new line sets them.
+    #[serde(default)]
+    pub updated: BTreeMap<String, Vec<(Vec<String>, f64)>>,
 }
 
 /// What a metric's saved values depend on.
@@ -273,7 +297,32 @@ pub enum LineOutcome {
     Unparsable,
 }
 
+/// The current unix time in seconds.
+pub fn unix_now() -> f64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs_f64()).unwrap_or(0.0)
+}
+
+/// When a line is applied: `now` judges timestamps from the future, `read_at` is the line's age
+/// when it carries no timestamp (and the latest it may claim when it does).
+#[derive(Debug, Clone, Copy)]
+pub struct LineClock {
+    pub now: f64,
+    pub read_at: f64,
+}
+
+impl LineClock {
+    pub fn at(now: f64) -> Self {
+        Self { now, read_at: now }
+    }
+}
+
+/// Default of the log source's `max_age` and `future_tolerance` (seconds), for engines built
+/// without a spec (tests, benches).
+const DEFAULT_MAX_AGE: f64 = 300.0;
+const DEFAULT_FUTURE_TOLERANCE: f64 = 300.0;
+
 /// All rules of one log source, and the metric values they produced.
+#[derive(Clone)]
 pub struct RuleEngine {
     rules: Vec<CompiledRule>,
     /// Text sources: indexes of rules with a pattern, in `prefilter` order.
@@ -284,6 +333,12 @@ pub struct RuleEngine {
     overflows: BTreeMap<String, u64>,
     max_label_bytes: usize,
     truncated: BTreeMap<String, u64>,
+    /// Seconds a `set` value stays exported.
+    max_age: f64,
+    /// Seconds a line's timestamp may lie ahead of the clock.
+    future_tolerance: f64,
+    /// Reading a file's old content for its gauges only (see [`RuleEngine::seeding`]).
+    seeding: bool,
 }
 
 impl RuleEngine {
@@ -296,9 +351,9 @@ impl RuleEngine {
         let mut metrics = BTreeMap::new();
         for (rule, def) in &rules {
             compiled.push(CompiledRule::compile(rule, def, format)?);
-            metrics
-                .entry(def.name.clone())
-                .or_insert_with(|| MetricState { def: def.clone(), series: initial_series(def) });
+            let state = metrics.entry(def.name.clone()).or_insert_with(|| MetricState::new(def));
+            state.ages |= rule.action == LogAction::Set;
+            state.timestamps |= rule.action == LogAction::Timestamp;
         }
         let prefilter = if format == LogFormat::Text {
             let indexed: Vec<(usize, &str)> =
@@ -317,6 +372,9 @@ impl RuleEngine {
             overflows: BTreeMap::new(),
             max_label_bytes: DEFAULT_MAX_LABEL_BYTES,
             truncated: BTreeMap::new(),
+            max_age: DEFAULT_MAX_AGE,
+            future_tolerance: DEFAULT_FUTURE_TOLERANCE,
+            seeding: false,
         })
     }
 
@@ -328,18 +386,73 @@ impl RuleEngine {
         self
     }
 
+    /// Sets how long `set` values stay exported and how far ahead of the clock a line's
+    /// timestamp may be (both in seconds).
+    pub fn with_ages(mut self, max_age: f64, future_tolerance: f64) -> Self {
+        self.max_age = max_age;
+        self.future_tolerance = future_tolerance;
+        self
+    }
+
+    /// An engine for a file's content from before the start: only `set` and `timestamp` rules
+    /// apply, a `timestamp` keeps the latest time of all files and a `set` the value of the
+    /// latest line. Its gauges are then taken with [`RuleEngine::adopt_seed`].
+    pub fn seeding(&self) -> Self {
+        let mut seed = self.clone();
+        seed.seeding = true;
+        seed
+    }
+
+    /// Takes the gauges read by a [`RuleEngine::seeding`] engine, for every series no live
+    /// line has set since the start (a live line is newer than anything in the old content).
+    pub fn adopt_seed(&mut self, seed: RuleEngine) {
+        for (name, from) in seed.metrics {
+            if !(from.ages || from.timestamps) {
+                continue;
+            }
+            let Some(state) = self.metrics.get_mut(&name) else { continue };
+            for (labels, value) in from.series {
+                if state.series.contains_key(&labels) || state.series.len() > MAX_SERIES_PER_METRIC {
+                    continue;
+                }
+                if let Some(t) = from.updated.get(&labels) {
+                    state.updated.insert(labels.clone(), *t);
+                }
+                state.series.insert(labels, value);
+            }
+        }
+    }
+
+    /// The earliest time after `now` at which an exported `set` value goes stale, if any.
+    pub fn next_expiry(&self, now: f64) -> Option<f64> {
+        self.metrics
+            .values()
+            .filter(|s| s.ages)
+            .flat_map(|s| s.updated.values().map(|t| t + self.max_age))
+            .filter(|t| *t > now)
+            .min_by(f64::total_cmp)
+    }
+
     /// Sets the length cap of free-form label values.
     pub fn with_max_label_bytes(mut self, max: usize) -> Self {
         self.max_label_bytes = max;
         self
     }
 
+    /// Applies one line read now.
     pub fn process(&mut self, raw: &str) -> LineOutcome {
+        self.process_at(raw, LineClock::at(unix_now()))
+    }
+
+    pub fn process_at(&mut self, raw: &str, clock: LineClock) -> LineOutcome {
         let mut sink = MetricSink {
             metrics: &mut self.metrics,
             overflows: &mut self.overflows,
             truncated: &mut self.truncated,
             max_label_bytes: self.max_label_bytes,
+            clock,
+            future_tolerance: self.future_tolerance,
+            seeding: self.seeding,
         };
         match self.format {
             LogFormat::Text => {
@@ -372,12 +485,22 @@ impl RuleEngine {
         }
     }
 
+    /// Every value, whatever its age (`replay` shows what a file produced).
     pub fn families(&self) -> Vec<Family> {
+        self.families_where(|_, _| true)
+    }
+
+    /// The values to serve at `now`: `set` values older than `max_age` are left out.
+    pub fn fresh_families(&self, now: f64) -> Vec<Family> {
+        self.families_where(|state, labels| state.fresh(labels, now, self.max_age))
+    }
+
+    fn families_where(&self, keep: impl Fn(&MetricState, &[String]) -> bool) -> Vec<Family> {
         let mut out = Vec::new();
         for state in self.metrics.values() {
             let mut family = Family::new(&state.def.name, &state.def.help, state.def.kind);
             let names: Vec<&str> = state.def.labels.iter().map(LabelDef::name).collect();
-            for (values, value) in &state.series {
+            for (values, value) in state.series.iter().filter(|(labels, _)| keep(state, labels)) {
                 let labels = names.iter().zip(values).map(|(k, v)| (k.to_string(), v.clone())).collect();
                 let value = match value {
                     SeriesValue::Scalar(v) => SampleValue::Scalar(*v),
@@ -411,6 +534,12 @@ impl RuleEngine {
                 .map(|(name, s)| (name.clone(), s.series.iter().map(|(k, v)| (k.clone(), v.clone())).collect()))
                 .collect(),
             shapes: self.metrics.iter().map(|(name, s)| (name.clone(), MetricShape::of(&s.def))).collect(),
+            updated: self
+                .metrics
+                .iter()
+                .filter(|(_, s)| s.ages)
+                .map(|(name, s)| (name.clone(), s.updated.iter().map(|(k, t)| (k.clone(), *t)).collect()))
+                .collect(),
         }
     }
 
@@ -418,7 +547,15 @@ impl RuleEngine {
     /// the current spec (other type, labels or buckets, or values no rule could produce) starts
     /// over instead; each such metric is returned once with the reason.
     pub fn restore(&mut self, saved: &SavedMetrics) -> Vec<(String, ResetReason)> {
+        self.restore_at(saved, unix_now())
+    }
+
+    /// [`RuleEngine::restore`] at `now`: a saved `timestamp` further in the future than the
+    /// tolerance (written by a version that kept the maximum ever seen) is not restored, so it
+    /// cannot hide a heartbeat that stopped.
+    pub fn restore_at(&mut self, saved: &SavedMetrics, now: f64) -> Vec<(String, ResetReason)> {
         let mut resets = Vec::new();
+        let latest = now + self.future_tolerance;
         for (name, series) in &saved.series {
             let Some(state) = self.metrics.get_mut(name) else {
                 resets.push((name.clone(), ResetReason::Removed));
@@ -426,7 +563,17 @@ impl RuleEngine {
             };
             let shape = saved.shapes.get(name);
             match check_saved(&state.def, shape, series) {
-                Ok(()) => state.series.extend(series.iter().cloned()),
+                Ok(()) => {
+                    let believable = |v: &SeriesValue| {
+                        !state.timestamps || state.ages || matches!(v, SeriesValue::Scalar(t) if *t <= latest)
+                    };
+                    state.series.extend(series.iter().filter(|(_, v)| believable(v)).cloned());
+                    if state.ages {
+                        let times = saved.updated.get(name).into_iter().flatten();
+                        let known = times.filter(|(k, t)| t.is_finite() && state.series.contains_key(k));
+                        state.updated.extend(known.cloned());
+                    }
+                }
                 Err(reason) => resets.push((name.clone(), reason)),
             }
         }
@@ -496,16 +643,26 @@ struct MetricSink<'a> {
     overflows: &'a mut BTreeMap<String, u64>,
     truncated: &'a mut BTreeMap<String, u64>,
     max_label_bytes: usize,
+    clock: LineClock,
+    future_tolerance: f64,
+    seeding: bool,
 }
 
 impl MetricSink<'_> {
     fn apply(&mut self, rule: &CompiledRule, line: &Line<'_>, ts: impl FnOnce() -> Option<f64>) -> LineOutcome {
+        if self.seeding && !matches!(rule.action, LogAction::Set | LogAction::Timestamp) {
+            return LineOutcome::Unmatched;
+        }
         let Some((mut labels, value_text)) = rule.extract(line) else { return LineOutcome::Unmatched };
+        // Computed at most once, and only for the rules that need a line's time.
+        let mut ts = Some(ts);
+        let mut line_time = || ts.take().and_then(|f| f());
         let value = match rule.action {
             LogAction::Inc => 1.0,
-            LogAction::Timestamp => match ts() {
-                Some(t) => t,
-                None => return LineOutcome::Unparsable,
+            // A clock far ahead would hold the heartbeat in the future, where no age alert sees it.
+            LogAction::Timestamp => match line_time() {
+                Some(t) if t <= self.clock.now + self.future_tolerance => t,
+                _ => return LineOutcome::Unparsable,
             },
             LogAction::Add | LogAction::Set | LogAction::Observe => {
                 match value_text.as_deref().map(str::trim).and_then(|v| v.parse::<f64>().ok()) {
@@ -540,7 +697,25 @@ impl MetricSink<'_> {
             *self.overflows.entry(rule.metric.clone()).or_default() += 1;
             labels = vec![OVERFLOW_VALUE.to_string(); labels.len()];
         }
-        let MetricState { def, series } = state;
+        // A `set` value's age: its line's own time, never later than when it was read.
+        let updated = match rule.action {
+            LogAction::Set => Some(line_time().map_or(self.clock.read_at, |t| t.min(self.clock.read_at))),
+            LogAction::Timestamp => Some(value.min(self.clock.read_at)),
+            _ => None,
+        }
+        .filter(|_| state.ages);
+        // Reading old content, the latest line of all files wins, not the last file read.
+        if self.seeding
+            && let Some(t) = updated
+            && rule.action == LogAction::Set
+            && state.updated.get(&labels).is_some_and(|prev| *prev > t)
+        {
+            return LineOutcome::Matched;
+        }
+        let MetricState { def, series, updated: times, .. } = state;
+        if let Some(t) = updated {
+            times.insert(labels.clone(), t);
+        }
         let buckets = &def.buckets;
         let entry = series.entry(labels).or_insert_with(|| match def.kind {
             MetricType::Histogram => SeriesValue::Histogram { counts: vec![0; buckets.len()], sum: 0.0, count: 0 },
@@ -551,8 +726,11 @@ impl MetricSink<'_> {
         match (rule.action, entry) {
             (LogAction::Inc | LogAction::Add, SeriesValue::Scalar(v)) if (*v + value).is_finite() => *v += value,
             (LogAction::Set, SeriesValue::Scalar(v)) => *v = value,
-            // Lines of a rotated file can arrive after newer ones: last seen never goes back.
-            (LogAction::Timestamp, SeriesValue::Scalar(v)) => *v = v.max(value),
+            // Old content of several files: the latest of their last lines.
+            (LogAction::Timestamp, SeriesValue::Scalar(v)) if self.seeding => *v = v.max(value),
+            // The latest line, not the greatest time ever seen: a clock stepped back or one odd
+            // line must not freeze the heartbeat (lines from the future were refused above).
+            (LogAction::Timestamp, SeriesValue::Scalar(v)) => *v = value,
             (LogAction::Observe, SeriesValue::Histogram { counts, sum, count }) if (*sum + value).is_finite() => {
                 for (n, bound) in counts.iter_mut().zip(buckets) {
                     if value <= *bound {
@@ -811,6 +989,118 @@ mod tests {
                 }
             }
         }
+    }
+
+    fn value_at(engine: &RuleEngine, metric: &str, now: f64) -> Option<f64> {
+        let families = engine.fresh_families(now);
+        let family = families.iter().find(|f| f.name == metric)?;
+        family.samples.first().map(|s| match s.value {
+            SampleValue::Scalar(v) => v,
+            _ => f64::NAN,
+        })
+    }
+
+    #[test]
+    fn a_set_value_is_served_only_while_younger_than_max_age() {
+        let mut engine = everything(LogFormat::Text).with_ages(300.0, 300.0);
+        let now = 1_000_000.0;
+        // Its own time, 100 s ago.
+        engine.process_at(&format!("{} size=95", now - 100.0), LineClock::at(now));
+        assert_eq!(value_at(&engine, "size", now), Some(95.0));
+        assert_eq!(engine.next_expiry(now), Some(now + 200.0));
+        assert_eq!(value_at(&engine, "size", now + 199.0), Some(95.0));
+        assert_eq!(value_at(&engine, "size", now + 200.0), None, "one old line pages no longer than max_age");
+        assert!(engine.families().iter().any(|f| f.name == "size" && !f.samples.is_empty()), "replay shows it");
+        // No timestamp on the line: the time it was read. A line from the future: now.
+        engine.process_at("size=7", LineClock::at(now + 1000.0));
+        assert_eq!(value_at(&engine, "size", now + 1299.0), Some(7.0));
+        engine.process_at(&format!("{} size=8", now + 1e6), LineClock::at(now + 2000.0));
+        assert_eq!(value_at(&engine, "size", now + 2299.0), Some(8.0));
+        assert_eq!(value_at(&engine, "size", now + 2300.0), None);
+        // Counters and timestamps do not age.
+        engine.process_at(&format!("{} ts code=a", now - 5000.0), LineClock::at(now));
+        assert_eq!(value_at(&engine, "last_seconds", now + 1e6), Some(now - 5000.0));
+        assert_eq!(value_at(&engine, "codes_total", now + 1e6), Some(1.0));
+    }
+
+    #[test]
+    fn a_timestamp_is_the_latest_line_and_a_line_from_the_future_is_refused() {
+        let mut engine = everything(LogFormat::Text).with_ages(300.0, 300.0);
+        let now = 1_000_000.0;
+        assert_eq!(engine.process_at(&format!("{} ts", now - 10.0), LineClock::at(now)), LineOutcome::Matched);
+        // The clock stepped back an hour: the heartbeat follows it.
+        engine.process_at(&format!("{} ts", now - 3600.0), LineClock::at(now));
+        assert_eq!(value_at(&engine, "last_seconds", now), Some(now - 3600.0));
+        // Within the tolerance: taken. Beyond it: unparsable, ignored.
+        assert_eq!(engine.process_at(&format!("{} ts", now + 299.0), LineClock::at(now)), LineOutcome::Matched);
+        assert_eq!(engine.process_at(&format!("{} ts", now + 301.0), LineClock::at(now)), LineOutcome::Unparsable);
+        assert_eq!(engine.process_at("4102444800 ts", LineClock::at(now)), LineOutcome::Unparsable);
+        assert_eq!(value_at(&engine, "last_seconds", now), Some(now + 299.0));
+        engine.process_at(&format!("{} ts", now + 30.0), LineClock::at(now + 60.0));
+        assert_eq!(value_at(&engine, "last_seconds", now), Some(now + 30.0), "not the maximum ever seen");
+    }
+
+    #[test]
+    fn a_restored_value_keeps_its_age_and_a_restored_future_timestamp_is_dropped() {
+        let mut engine = everything(LogFormat::Text).with_ages(300.0, 300.0);
+        let now = 1_000_000.0;
+        engine.process_at(&format!("{} size=95", now - 100.0), LineClock::at(now));
+        let saved = serde_json::to_vec(&engine.save()).unwrap();
+        let saved: SavedMetrics = serde_json::from_slice(&saved).unwrap();
+        let mut restarted = everything(LogFormat::Text).with_ages(300.0, 300.0);
+        assert_eq!(restarted.restore_at(&saved, now + 60.0), vec![]);
+        assert_eq!(value_at(&restarted, "size", now + 60.0), Some(95.0));
+        assert_eq!(value_at(&restarted, "size", now + 3600.0), None, "a restart does not revive it");
+        // A checkpoint without update times (older versions): unknown age, not served.
+        let mut old = saved.clone();
+        old.updated.clear();
+        let mut restarted = everything(LogFormat::Text).with_ages(300.0, 300.0);
+        assert_eq!(restarted.restore_at(&old, now), vec![]);
+        assert_eq!(value_at(&restarted, "size", now), None);
+        // A heartbeat saved in the future by an older version would hide a stopped worker.
+        let mut future = saved.clone();
+        future.series.insert("last_seconds".into(), vec![(vec![], SeriesValue::Scalar(now + 86_400.0))]);
+        let mut restarted = everything(LogFormat::Text).with_ages(300.0, 300.0);
+        restarted.restore_at(&future, now);
+        assert_eq!(value_at(&restarted, "last_seconds", now), None);
+        future.series.insert("last_seconds".into(), vec![(vec![], SeriesValue::Scalar(now - 60.0))]);
+        restarted.restore_at(&future, now);
+        assert_eq!(value_at(&restarted, "last_seconds", now), Some(now - 60.0));
+    }
+
+    #[test]
+    fn old_content_seeds_gauges_only_and_live_lines_win() {
+        let mut engine = everything(LogFormat::Text).with_ages(300.0, 300.0);
+        let now = 1_000_000.0;
+        let mut seed = engine.seeding();
+        // Two files: the second one's last heartbeat is older; the first one's budget is older.
+        let file_a = [format!("{} ts code=a size=1", now - 50.0), format!("{} size=2 took=1", now - 48.0)];
+        let file_b = [format!("{} ts size=3", now - 90.0), "size=4".to_string()];
+        for line in &file_a {
+            seed.process_at(line, LineClock::at(now));
+        }
+        for line in &file_b {
+            // Without a timestamp, a line of this file is no younger than its mtime.
+            seed.process_at(line, LineClock { now, read_at: now - 45.0 });
+        }
+        engine.adopt_seed(seed);
+        assert_eq!(value_at(&engine, "last_seconds", now), Some(now - 50.0));
+        assert_eq!(value_at(&engine, "size", now), Some(4.0));
+        assert_eq!(engine.next_expiry(now), Some(now - 45.0 + 300.0));
+        assert_eq!(value_at(&engine, "codes_total", now), Some(0.0), "old lines never count");
+        assert!(engine.fresh_families(now).iter().any(|f| f.name == "took_seconds"));
+        match &engine.metrics["took_seconds"].series.get(&Vec::new()) {
+            None => {}
+            other => panic!("histogram seeded: {other:?}"),
+        }
+        // A live line read before the old content was: it stays.
+        let mut engine = everything(LogFormat::Text).with_ages(300.0, 300.0);
+        let mut seed = engine.seeding();
+        engine.process_at(&format!("{} ts size=9", now), LineClock::at(now));
+        seed.process_at(&format!("{} ts size=1", now - 10.0), LineClock::at(now));
+        engine.adopt_seed(seed);
+        assert_eq!(value_at(&engine, "size", now), Some(9.0));
+        assert_eq!(value_at(&engine, "last_seconds", now), Some(now));
     }
 
     fn number() -> impl Strategy<Value = String> {

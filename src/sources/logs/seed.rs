@@ -1,0 +1,66 @@
+//! The content a log file had before the start, read once for its gauges. Counters start where
+//! the tailer starts (the end, by default); a heartbeat `timestamp` or a `set` value still
+//! needs the last line written before the start, or the alerts on them would be blind (or
+//! absent) until the application logs again.
+
+use std::fs::File;
+use std::io::Read;
+use std::path::Path;
+use std::time::UNIX_EPOCH;
+
+use super::rules::{LineClock, RuleEngine, unix_now};
+
+/// Bytes read at a time.
+const CHUNK: usize = 1 << 16;
+
+/// Runs the complete lines of `path` before byte `end` through `engine` (a seeding engine).
+/// A line without a timestamp counts as written at the file's last modification: it cannot be
+/// younger. Lines longer than `max_line` or not UTF-8 are skipped, as the tailer drops them.
+pub fn read_head(engine: &mut RuleEngine, path: &Path, end: u64, max_line: usize) -> std::io::Result<()> {
+    let file = File::open(path)?;
+    let modified = file.metadata()?.modified()?;
+    let read_at = modified.duration_since(UNIX_EPOCH).map(|d| d.as_secs_f64()).unwrap_or(0.0);
+    let clock = LineClock { now: unix_now(), read_at };
+    let mut reader = file.take(end);
+    let mut pending: Vec<u8> = Vec::new();
+    // Inside a line already too long: skip up to its newline.
+    let mut skipping = false;
+    let mut buf = vec![0u8; CHUNK];
+    loop {
+        let n = match reader.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e),
+        };
+        let mut rest = &buf[..n];
+        while let Some(nl) = memchr::memchr(b'\n', rest) {
+            if !skipping {
+                pending.extend_from_slice(&rest[..nl]);
+                apply(engine, &pending, max_line, clock);
+            }
+            pending.clear();
+            skipping = false;
+            rest = &rest[nl + 1..];
+        }
+        if !skipping {
+            pending.extend_from_slice(rest);
+            if pending.len() > max_line {
+                pending.clear();
+                skipping = true;
+            }
+        }
+    }
+    // What follows the last newline is a line still being written, which the tailer skips too.
+    Ok(())
+}
+
+fn apply(engine: &mut RuleEngine, line: &[u8], max_line: usize, clock: LineClock) {
+    if line.len() > max_line {
+        return;
+    }
+    let line = line.strip_suffix(b"\r").unwrap_or(line);
+    if let Ok(text) = std::str::from_utf8(line) {
+        engine.process_at(text, clock);
+    }
+}
