@@ -33,6 +33,10 @@ const TIMEOUT: Bound = Bound { what: "a timeout", min: ms(10), max: ms(HOUR) };
 const CONNECT_TIMEOUT: Bound = Bound { what: "a connect timeout", min: ms(100), max: ms(HOUR / 6) };
 /// How long a rotated file is still read: zero would drop lines still being written to it.
 const ROTATE_WAIT: Bound = Bound { what: "a rotate wait", min: ms(100), max: ms(24 * HOUR) };
+/// How long a value `set` from a log line is served: zero would serve nothing.
+const MAX_AGE: Bound = Bound { what: "a max age", min: ms(1_000), max: ms(366 * 24 * HOUR) };
+/// How far ahead of the clock a line may be dated: zero refuses lines of a clock a little ahead.
+const FUTURE_TOLERANCE: Bound = Bound { what: "a future tolerance", min: ms(1_000), max: ms(366 * 24 * HOUR) };
 /// A PromQL range: must not be empty.
 const WINDOW: Bound = Bound { what: "a window", min: ms(1_000), max: ms(366 * 24 * HOUR) };
 /// An alert's `for`: zero fires at once, which is allowed.
@@ -61,14 +65,13 @@ pub(super) fn check_durations(config: &Config, source: &SourceText) -> Vec<SpecE
         check(db.connect_timeout, &CONNECT_TIMEOUT, "database.connect_timeout", &path, source, e);
     }
     for (name, log) in &config.logs {
-        check(
-            log.rotate_wait,
-            &ROTATE_WAIT,
-            &format!("logs.{name}.rotate_wait"),
-            &["logs", name, "rotate_wait"],
-            source,
-            e,
-        );
+        for (key, value, bound) in [
+            ("rotate_wait", log.rotate_wait, &ROTATE_WAIT),
+            ("max_age", log.max_age, &MAX_AGE),
+            ("future_tolerance", log.future_tolerance, &FUTURE_TOLERANCE),
+        ] {
+            check(value, bound, &format!("logs.{name}.{key}"), &["logs", name, key], source, e);
+        }
     }
     let am = &config.generate.alertmanager;
     for (key, value, bound) in [
@@ -157,6 +160,7 @@ mod tests {
                 "for` is 142w6d",
             ),
             ("generate:\n  alertmanager: {repeat_interval: 0s}\n", 3, 18, "`alertmanager.repeat_interval` is 0s"),
+            ("logs:\n  app: {paths: [x.log], max_age: 0s}\n", 3, 25, "`logs.app.max_age` is 0s"),
         ] {
             let err = load(&format!("{HEAD}{body}")).expect_err(body).0.remove(0);
             assert_eq!((err.line, err.column), (line, column), "{body}: {err}");
@@ -177,8 +181,11 @@ mod tests {
         model.enabled_signals().all(|s| match s.signal.source {
             Source::Log(_) => true,
             _ => inside(s.interval, &INTERVAL) && inside(s.timeout, &TIMEOUT),
-        }) && model.logs.values().all(|l| inside(l.rotate_wait, &ROTATE_WAIT))
-            && model.config.database.as_ref().is_none_or(|db| inside(db.connect_timeout, &CONNECT_TIMEOUT))
+        }) && model.logs.values().all(|l| {
+            inside(l.rotate_wait, &ROTATE_WAIT)
+                && inside(l.max_age, &MAX_AGE)
+                && inside(l.future_tolerance, &FUTURE_TOLERANCE)
+        }) && model.config.database.as_ref().is_none_or(|db| inside(db.connect_timeout, &CONNECT_TIMEOUT))
     }
 
     fn duration_text() -> impl Strategy<Value = String> {
