@@ -420,10 +420,24 @@ packs:
             .arg("--cluster.listen-address="),
     );
     let prom_port = free_port();
-    let prom_config = format!(
-        "global: {{scrape_interval: 1s, evaluation_interval: 1s}}\nrule_files: ['{d}/alerts/*.rules.yml']\nalerting:\n  alertmanagers: [{{static_configs: [{{targets: ['127.0.0.1:{am_port}']}}]}}]\nscrape_configs:\n  - job_name: integration-exporter\n    static_configs: [{{targets: ['127.0.0.1:{exporter_port}']}}]\n",
-        d = d.display()
-    );
+    // The example configuration users copy (deploy/prometheus), with this test's ports and a faster
+    // clock; its relative `rule_files` finds the rules generated next to it.
+    let example =
+        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("deploy/prometheus/prometheus.yml"))
+            .expect("deploy/prometheus/prometheus.yml");
+    let mut prom_config = example;
+    for (from, to) in [
+        ("scrape_interval: 30s".to_string(), "scrape_interval: 1s".to_string()),
+        ("evaluation_interval: 30s".to_string(), "evaluation_interval: 1s".to_string()),
+        ("localhost:9093".to_string(), format!("127.0.0.1:{am_port}")),
+        (
+            format!("localhost:{}", integration_exporter::spec::config::DEFAULT_PORT),
+            format!("127.0.0.1:{exporter_port}"),
+        ),
+    ] {
+        assert!(prom_config.contains(&from), "the example prometheus.yml no longer has `{from}`");
+        prom_config = prom_config.replace(&from, &to);
+    }
     std::fs::write(d.join("prometheus.yml"), prom_config).unwrap();
     let _prometheus = Proc::start(
         "prometheus",
