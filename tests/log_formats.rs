@@ -86,7 +86,8 @@ fn heartbeat(pack_params: &[(&str, &str)], lines: &[&str]) -> Exported {
     let mut runner = log_runner(&model, "token_refresh.worker");
     drain(&mut runner);
     let mut out = Exported::new();
-    collect(&mut out, runner.families());
+    // As of a minute after the lines' own time: `set` values older than `max_age` are not served.
+    collect(&mut out, runner.families_at(NOON_TWO + 60.0));
     out
 }
 

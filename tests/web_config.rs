@@ -93,7 +93,12 @@ fn spec(dir: &Path, port: u16) -> PathBuf {
     std::fs::write(dir.join("app.log"), "tick\n").unwrap();
     let path = dir.join("spec.yaml");
     let log = format!("{}/app.log", dir.display());
-    let text = format!("listen: 127.0.0.1:{port}\nweb_config_file: web-config.yml\n{}", support::ticks_spec(&log));
+    // A state_dir, so the tick already in the file is counted at the first start.
+    let text = format!(
+        "listen: 127.0.0.1:{port}\nweb_config_file: web-config.yml\nstate_dir: {}\n{}",
+        dir.join("state").display(),
+        support::ticks_spec(&log)
+    );
     std::fs::write(&path, text).unwrap();
     path
 }
