@@ -520,3 +520,147 @@ fn a_running_alertmanager_holds_back_the_alerts_of_a_blind_query() {
         std::thread::sleep(Duration::from_millis(100));
     }
 }
+
+/// An Alertmanager that already routes other teams' alerts, with `alertmanager/route.yml` merged
+/// as its README says: the subtree's route into the root's routes, its receivers and inhibit
+/// rules appended. Returns the directory and the merged file.
+fn merged_root_config(model: &Model) -> (tempfile::TempDir, PathBuf) {
+    let (_, text) = outputs(model)
+        .into_iter()
+        .find(|(rel, _)| rel == Path::new("alertmanager/route.yml"))
+        .expect("outputs include alertmanager/route.yml");
+    let subtree: Value = serde_saphyr::from_str(&text).unwrap();
+    let mut receivers = vec![serde_json::json!({"name": "platform-team"})];
+    receivers.extend(subtree["receivers"].as_array().unwrap().iter().cloned());
+    let root = serde_json::json!({
+        "route": {
+            "receiver": "platform-team",
+            "group_by": ["alertname"],
+            "routes": [
+                {"receiver": "platform-team", "matchers": ["team=\"platform\""]},
+                subtree["route"].clone(),
+            ],
+        },
+        "receivers": receivers,
+        "inhibit_rules": subtree["inhibit_rules"].clone(),
+    });
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("root.yml");
+    std::fs::write(&path, serde_json::to_string_pretty(&root).unwrap()).unwrap();
+    (dir, path)
+}
+
+fn routes_to(config: &Path, receiver: &str, labels: &[String]) -> (bool, String) {
+    let mut args = vec![
+        "config".to_string(),
+        "routes".into(),
+        "test".into(),
+        format!("--config.file={}", config.display()),
+        format!("--verify.receivers={receiver}"),
+    ];
+    args.extend(labels.iter().cloned());
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    amtool(&args)
+}
+
+#[test]
+fn the_route_subtree_merged_under_an_existing_root_routes_every_alert_and_leaves_others_alone() {
+    for model in [Model::builtin_defaults(), pair_model()] {
+        let (_dir, path) = merged_root_config(&model);
+        let (ok, out) = amtool(&["check-config", path.to_str().unwrap()]);
+        assert!(ok && out.contains("4 receivers"), "{out}");
+        let mut all = generated_rules(&model);
+        all.extend(rules::exporter_rule_file(&model).groups.into_iter().flat_map(|g| g.rules));
+        for rule in all {
+            let severity = &rule.labels["severity"];
+            let mut labels = vec![format!("alertname={}", rule.alert)];
+            labels.extend(rule.labels.iter().map(|(k, v)| format!("{k}={v}")));
+            let (ok, out) = routes_to(&path, expected_receiver(severity), &labels);
+            assert!(ok, "{} ({severity}) through the merged root: {out}", rule.alert);
+        }
+    }
+    // Another team's alerts, of any severity, never reach our receivers.
+    let (_dir, path) = merged_root_config(&Model::builtin_defaults());
+    for severity in ["critical", "warning", "info"] {
+        let labels = ["alertname=DiskFull".to_string(), format!("severity={severity}")];
+        let (ok, out) = routes_to(&path, "platform-team", &labels);
+        assert!(ok, "{out}");
+    }
+}
+
+#[test]
+fn group_by_extra_labels_are_appended_in_every_routing_output() {
+    let text = format!(
+        "generate:\n  alertmanager:\n    group_by_extra: [cluster, env, signal]\n{}",
+        include_str!("fixtures/graph_errors.yaml")
+    );
+    let model = Model::from_text(&SourceText { name: "extra.yaml".into(), text }).unwrap();
+    let want = serde_json::json!(["alertname", "signal", "cluster", "env"]);
+    let (_dir, path) = write_config(&model);
+    assert_eq!(parse(&path)["route"]["group_by"], want);
+    let (ok, out) = amtool(&["check-config", path.to_str().unwrap()]);
+    assert!(ok, "{out}");
+    let subtree = outputs(&model).into_iter().find(|(rel, _)| rel == Path::new("alertmanager/route.yml")).unwrap().1;
+    assert_eq!(serde_saphyr::from_str::<Value>(&subtree).unwrap()["route"]["group_by"], want);
+    let object = integration_exporter::generate::outputs_as(
+        &model,
+        integration_exporter::generate::RuleFormat::PrometheusOperator,
+    )
+    .into_iter()
+    .find(|(rel, _)| rel == Path::new("alertmanager/alertmanagerconfig.yaml"))
+    .expect("the operator format writes an AlertmanagerConfig")
+    .1;
+    let object: Value = serde_saphyr::from_str(&object).unwrap();
+    assert_eq!(object["spec"]["route"]["groupBy"], want);
+}
+
+#[test]
+fn the_alertmanager_config_object_is_the_subtree_in_the_operators_shape() {
+    let model = pair_model();
+    let subtree: Value = serde_saphyr::from_str(
+        &outputs(&model).into_iter().find(|(rel, _)| rel == Path::new("alertmanager/route.yml")).unwrap().1,
+    )
+    .unwrap();
+    let object = integration_exporter::generate::outputs_as(
+        &model,
+        integration_exporter::generate::RuleFormat::PrometheusOperator,
+    )
+    .into_iter()
+    .find(|(rel, _)| rel == Path::new("alertmanager/alertmanagerconfig.yaml"))
+    .unwrap()
+    .1;
+    let object: Value = serde_saphyr::from_str(&object).unwrap();
+    assert_eq!(object["apiVersion"], "monitoring.coreos.com/v1alpha1");
+    assert_eq!(object["kind"], "AlertmanagerConfig");
+    let spec = &object["spec"];
+    // Matchers are objects: turned back into text they are the subtree's, one for one.
+    let text = |m: &Value| {
+        format!(
+            "{}{}{}",
+            m["name"].as_str().unwrap(),
+            m["matchType"].as_str().unwrap(),
+            serde_json::to_string(m["value"].as_str().unwrap()).unwrap()
+        )
+    };
+    let texts = |v: &Value| v.as_array().unwrap().iter().map(text).collect::<Vec<_>>();
+    let strings = |v: &Value| v.as_array().unwrap().iter().map(|s| s.as_str().unwrap().to_string()).collect::<Vec<_>>();
+    assert_eq!(texts(&spec["route"]["matchers"]), strings(&subtree["route"]["matchers"]));
+    for (child, plain) in
+        spec["route"]["routes"].as_array().unwrap().iter().zip(subtree["route"]["routes"].as_array().unwrap())
+    {
+        assert_eq!(child["receiver"], plain["receiver"]);
+        assert_eq!(texts(&child["matchers"]), strings(&plain["matchers"]));
+    }
+    assert_eq!(spec["route"]["repeatInterval"], "12h");
+    let rules = spec["inhibitRules"].as_array().unwrap();
+    assert_eq!(rules.len(), subtree["inhibit_rules"].as_array().unwrap().len());
+    for (rule, plain) in rules.iter().zip(subtree["inhibit_rules"].as_array().unwrap()) {
+        assert_eq!(texts(&rule["sourceMatch"]), strings(&plain["source_matchers"]));
+        assert_eq!(texts(&rule["targetMatch"]), strings(&plain["target_matchers"]));
+        assert_eq!(rule["equal"], plain["equal"]);
+    }
+    let page = &spec["receivers"][0];
+    assert_eq!(page["name"], "page");
+    assert_eq!(page["webhookConfigs"][0]["url"], "http://pager.internal:8080/hooks/am");
+    assert_eq!(page["webhookConfigs"][0]["sendResolved"], true);
+}

@@ -532,3 +532,139 @@ fn overview_validates_and_links_every_alerting_signal() {
         }
     }
 }
+
+/// The ranges of every `rate(`, `irate(` and `increase(` call in `expr` (the text between the
+/// first `[` after the call and its `]`).
+fn rate_ranges(expr: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    for call in ["rate(", "increase("] {
+        // `rate(` also finds `irate(`.
+        for (at, _) in expr.match_indices(call) {
+            let rest = &expr[at..];
+            let open = rest.find('[').unwrap_or_else(|| panic!("{call} without a range in {expr}"));
+            let close = rest[open..].find(']').unwrap() + open;
+            out.push(rest[open + 1..close].to_string());
+        }
+    }
+    out
+}
+
+/// Every expression parses: promtool loads them as recording rules (Grafana's variables replaced
+/// by values of the same type, as Grafana interpolates them before sending).
+fn promtool_parses(exprs: &[String]) -> (bool, String) {
+    let rules: Vec<Value> = exprs
+        .iter()
+        .enumerate()
+        .map(|(i, e)| json!({"record": format!("lint:expr_{i}"), "expr": e.replace("$__rate_interval", "1m")}))
+        .collect();
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("lint.rules.yml");
+    std::fs::write(&path, json!({"groups": [{"name": "lint", "rules": rules}]}).to_string()).unwrap();
+    let out = std::process::Command::new("promtool")
+        .args(["check", "rules"])
+        .arg(&path)
+        .output()
+        .expect("promtool is needed (Debian package `prometheus`; scripts/test installs it)");
+    (out.status.success(), format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr)))
+}
+
+/// grafana/dashboard-linter's rules, reimplemented (the linter is a Go tool): the template,
+/// panel and target rules, for every pack dashboard and the overview of both models. Returns
+/// every finding as `<dashboard> / <panel>: <rule>`.
+fn lint(name: &str, d: &Value) -> (Vec<String>, Vec<String>) {
+    let mut found = Vec::new();
+    let variables = d["templating"]["list"].as_array().cloned().unwrap_or_default();
+    let variable = |n: &str| variables.iter().find(|v| v["name"] == n).cloned();
+    match variable("datasource") {
+        Some(v) if v["type"] == "datasource" && v["query"] == "prometheus" => {}
+        _ => found.push(format!("{name}: template-datasource-rule")),
+    }
+    for (var, rule) in [("job", "template-job-rule"), ("instance", "template-instance-rule")] {
+        match variable(var) {
+            Some(v)
+                if v["type"] == "query"
+                    && v["datasource"]["uid"].as_str().is_some_and(|u| u.contains("datasource")) => {}
+            _ => found.push(format!("{name}: {rule}")),
+        }
+    }
+    let mut all = Vec::new();
+    for panel in panels(d) {
+        let at = format!("{name} / {}", panel["title"]);
+        if !matches!(panel["datasource"]["uid"].as_str(), Some("$datasource" | "${datasource}")) {
+            found.push(format!("{at}: panel-datasource-rule"));
+        }
+        if panel["title"].as_str().is_none_or(str::is_empty) || panel["description"].as_str().is_none_or(str::is_empty)
+        {
+            found.push(format!("{at}: panel-title-description-rule"));
+        }
+        if ["timeseries", "stat"].contains(&panel["type"].as_str().unwrap_or(""))
+            && panel["fieldConfig"]["defaults"]["unit"].as_str().is_none_or(str::is_empty)
+        {
+            found.push(format!("{at}: panel-units-rule"));
+        }
+        for expr in panel["targets"].as_array().into_iter().flatten().filter_map(|t| t["expr"].as_str()) {
+            if !expr.contains(r#"job=~"$job""#) {
+                found.push(format!("{at}: target-job-rule {expr}"));
+            }
+            if !expr.contains(r#"instance=~"$instance"#) {
+                found.push(format!("{at}: target-instance-rule {expr}"));
+            }
+            for range in rate_ranges(expr) {
+                if range != "$__rate_interval" {
+                    found.push(format!("{at}: target-rate-interval-rule [{range}] in {expr}"));
+                }
+            }
+            all.push(expr.to_string());
+        }
+    }
+    (found, all)
+}
+
+#[test]
+fn dashboards_pass_the_dashboard_linter_rules() {
+    let mut findings = Vec::new();
+    let mut exprs = Vec::new();
+    for model in [Model::builtin_defaults(), custom_model()] {
+        let mut boards: Vec<(String, Value)> =
+            dashboards(&model).into_iter().map(|(p, d)| (p.unwrap_or("custom".into()), d)).collect();
+        boards.push(("overview".into(), integration_exporter::generate::dashboards::overview(&model)));
+        for (name, d) in boards {
+            let (found, all) = lint(&name, &d);
+            findings.extend(found);
+            exprs.extend(all);
+        }
+    }
+    assert!(findings.is_empty(), "{}", findings.join("\n"));
+    let (ok, out) = promtool_parses(&exprs);
+    assert!(ok, "target-promql-rule: {out}");
+    assert!(exprs.len() > 50, "{}", exprs.len());
+}
+
+/// The rules find what they look for.
+#[test]
+fn the_dashboard_linter_rules_catch_broken_dashboards() {
+    let mut d = dashboard(&Model::builtin_defaults(), Some("token_refresh"));
+    let panel = d["panels"].as_array_mut().unwrap().iter_mut().find(|p| p["type"] == "timeseries").unwrap();
+    panel["datasource"]["uid"] = "prometheus".into();
+    panel["description"] = "".into();
+    panel["fieldConfig"]["defaults"]["unit"] = Value::Null;
+    panel["targets"][0]["expr"] = "sum(rate(x_total{job=\"a\"}[5m])) +".into();
+    let (found, exprs) = lint("broken", &d);
+    let found = found.join("\n");
+    for rule in [
+        "panel-datasource-rule",
+        "panel-title-description-rule",
+        "panel-units-rule",
+        "target-job-rule",
+        "target-instance-rule",
+        "target-rate-interval-rule [5m]",
+    ] {
+        assert!(found.contains(rule), "{rule} not found in:\n{found}");
+    }
+    assert!(!promtool_parses(&exprs).0, "promtool parsed a broken expression");
+    d["templating"]["list"] = json!([]);
+    let found = lint("broken", &d).0.join("\n");
+    for rule in ["template-datasource-rule", "template-job-rule", "template-instance-rule"] {
+        assert!(found.contains(rule), "{rule} not found in:\n{found}");
+    }
+}

@@ -425,3 +425,51 @@ fn matchers_that_are_no_label_names_are_refused_with_their_position() {
         assert!(err.contains(position) && err.contains(message), "{text}: {err}");
     }
 }
+
+/// monitoring-mixins' alert lint rules over every generated alert, of the built-in packs and of
+/// a spec's own signals: a `severity` label, `summary`, `description` and `runbook_url`
+/// annotations, CamelCase names, and a description that names what fired (a template of the
+/// alert's value or labels).
+fn mixin_lint(model: &Model) -> Vec<String> {
+    let mut found = Vec::new();
+    let camel = regex::Regex::new(r"^(?:[A-Z][a-z0-9]*)+$").unwrap();
+    for (rel, content) in outputs(model) {
+        if !rel.to_string_lossy().ends_with(".rules.yml") {
+            continue;
+        }
+        let file: serde_json::Value = serde_saphyr::from_str(&content).unwrap();
+        for rule in file["groups"].as_array().unwrap().iter().flat_map(|g| g["rules"].as_array().unwrap()) {
+            let Some(name) = rule["alert"].as_str() else { continue };
+            let at = format!("{}: {name}", rel.display());
+            if !camel.is_match(name) {
+                found.push(format!("{at}: name not CamelCase"));
+            }
+            if !["critical", "warning", "info"].contains(&rule["labels"]["severity"].as_str().unwrap_or("")) {
+                found.push(format!("{at}: no severity label"));
+            }
+            for key in ["summary", "description", "runbook_url"] {
+                if rule["annotations"][key].as_str().is_none_or(|v| v.trim().is_empty()) {
+                    found.push(format!("{at}: no {key} annotation"));
+                }
+            }
+            let description = rule["annotations"]["description"].as_str().unwrap_or("");
+            if !description.contains("{{ $labels.") && !description.contains("{{ $value") {
+                found.push(format!("{at}: description not templated: {description}"));
+            }
+        }
+    }
+    found
+}
+
+#[test]
+fn alerts_pass_the_monitoring_mixin_lint_rules() {
+    let custom = Model::from_text(&integration_exporter::spec::SourceText {
+        name: "custom.yaml".into(),
+        text: include_str!("fixtures/graph_errors.yaml").into(),
+    })
+    .unwrap();
+    for model in [Model::builtin_defaults(), custom] {
+        let found = mixin_lint(&model);
+        assert!(found.is_empty(), "{}", found.join("\n"));
+    }
+}

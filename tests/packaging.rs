@@ -215,6 +215,7 @@ const packages = {
   "v1": "kubernetes-models/v1",
   "apps/v1": "kubernetes-models/apps/v1",
   "monitoring.coreos.com/v1": "@kubernetes-models/prometheus-operator/monitoring.coreos.com/v1",
+  "monitoring.coreos.com/v1alpha1": "@kubernetes-models/prometheus-operator/monitoring.coreos.com/v1alpha1",
 };
 let failed = 0;
 for (const o of objects) {
@@ -294,7 +295,9 @@ fn the_kubernetes_manifests_pass_the_kubernetes_and_prometheus_operator_schemas(
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let objects = kustomize(dir.path());
     let kinds: Vec<&str> = objects.iter().map(|o| o["kind"].as_str().unwrap()).collect();
-    for kind in ["Deployment", "Service", "ServiceMonitor", "PrometheusRule", "ConfigMap", "Secret"] {
+    for kind in
+        ["Deployment", "Service", "ServiceMonitor", "PrometheusRule", "AlertmanagerConfig", "ConfigMap", "Secret"]
+    {
         assert!(kinds.contains(&kind), "no {kind} in {kinds:?}");
     }
     let said = validate(&objects).unwrap_or_else(|e| panic!("{e}"));
@@ -308,10 +311,16 @@ fn the_kubernetes_manifests_pass_the_kubernetes_and_prometheus_operator_schemas(
     service["spec"]["ports"][0]["port"] = "metrics".into();
     let monitor = broken.iter_mut().find(|o| o["kind"] == "ServiceMonitor").unwrap();
     monitor["spec"]["endpoints"][0]["port"] = 29187.into();
+    let routing = broken.iter_mut().find(|o| o["kind"] == "AlertmanagerConfig").unwrap();
+    routing["spec"]["inhibitRules"][0]["sourceMatch"][0]["matchType"] = "==".into();
     let said = validate(&broken).expect_err("broken objects pass");
     assert!(said.contains("Service/integration-exporter: data/spec/ports/0/port must be integer"), "{said}");
     assert!(said.contains("('runAsNonRot' was unexpected)"), "{said}");
     assert!(said.contains("ServiceMonitor/integration-exporter: data/spec/endpoints/0/port"), "{said}");
+    assert!(
+        said.contains("AlertmanagerConfig/integration-exporter: data/spec/inhibitRules/0/sourceMatch/0/matchType"),
+        "{said}"
+    );
 
     // What the schemas do not say: a PodSecurity "restricted" pod, wired to the objects beside it.
     let get = |kind: &str, name: &str| {

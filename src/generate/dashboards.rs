@@ -10,7 +10,7 @@ use std::collections::BTreeSet;
 use serde_json::{Value, json};
 
 use super::humanize::threshold as threshold_text;
-use super::promql::{self, escape, measured};
+use super::promql::{self, escape, measured_on_panel};
 use crate::spec::{
     Alert, Condition, MetricDef, MetricType, Model, Op, Panel, ResolvedSignal, Severity, Source, ValueUnit,
 };
@@ -723,7 +723,7 @@ fn signal_panel(model: &Model, metrics: &Scope, resolved: &ResolvedSignal, kind:
         (Some(panel), _) if !panel.queries.is_empty() => {
             panel.queries.iter().map(|q| (scope(q.expr.trim(), metrics), q.legend.clone())).collect()
         }
-        (_, Some(alert)) => vec![(scope(&measured(model, alert), metrics), None)],
+        (_, Some(alert)) => vec![(scope(&measured_on_panel(model, alert), metrics), None)],
         (_, None) => signal.metrics.iter().map(|m| (default_query(metrics, m), None)).collect(),
     };
     let kind = kind.unwrap_or(match signal.panel.as_ref().map(|p| p.kind.as_str()) {

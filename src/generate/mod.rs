@@ -94,7 +94,21 @@ pub fn outputs_as(model: &Model, format: RuleFormat) -> Vec<(PathBuf, String)> {
     }
     out.push((PathBuf::from("dashboards/overview.json"), json(&dashboards::overview(model))));
     if alertmanager::has_alerts(model) {
+        // The complete file in both formats: an Alertmanager outside the Operator may route them.
         out.push((PathBuf::from("alertmanager/alertmanager.yml"), yaml(&alertmanager::config(model))));
+        match format {
+            RuleFormat::Prometheus => {
+                let help = format!("{HEADER}{}", alertmanager::SUBTREE_HELP);
+                out.push((
+                    PathBuf::from("alertmanager/route.yml"),
+                    yaml(&alertmanager::subtree(model)).replacen(HEADER, &help, 1),
+                ));
+            }
+            RuleFormat::PrometheusOperator => {
+                let object = alertmanager::alertmanager_config_object(model);
+                out.push((PathBuf::from("alertmanager/alertmanagerconfig.yaml"), yaml(&object)));
+            }
+        }
     }
     out
 }

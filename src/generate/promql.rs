@@ -203,6 +203,18 @@ fn sum_without(labels: &[String], inner: &str) -> String {
 /// The value the alert compares with its threshold, unscoped: [`inject`] adds the target's
 /// matchers (the configured job in rules, the `job`/`instance` variables on dashboards).
 pub fn measured(model: &Model, alert: &Alert) -> String {
+    measured_over(model, alert, None)
+}
+
+/// [`measured`] as a panel draws it: rates over Grafana's `$__rate_interval` (dashboard-linter's
+/// rule: a fixed window under-samples when zoomed out and smooths away detail when zoomed in).
+/// An increase alert's count becomes the current rate times the alert's window, so it stays
+/// comparable with the threshold drawn beside it.
+pub fn measured_on_panel(model: &Model, alert: &Alert) -> String {
+    measured_over(model, alert, Some("$__rate_interval"))
+}
+
+fn measured_over(model: &Model, alert: &Alert, panel_window: Option<&str>) -> String {
     let away = aggregated_away(model, alert);
     let summed = |metric: &str| -> Vec<String> { own_labels(model, metric).into_iter().chain(away.clone()).collect() };
     // Gauges of the whole fleet: the highest of the exporters' values (the newest timestamp).
@@ -218,13 +230,23 @@ pub fn measured(model: &Model, alert: &Alert) -> String {
         ),
         Condition::Ratio(r) => {
             let labels = summed(&r.metric);
-            let num = sum_without(&labels, &format!("increase({}[{}])", selector(&r.metric, &r.matchers), r.window));
-            let den = sum_without(&labels, &format!("increase({}[{}])", r.metric, r.window));
+            // On a panel, a ratio of rates: the same ratio, and a rate is what `$__rate_interval` is for.
+            let (f, window) =
+                panel_window.map_or_else(|| ("increase", r.window.to_string()), |w| ("rate", w.to_string()));
+            let num = sum_without(&labels, &format!("{f}({}[{window}])", selector(&r.metric, &r.matchers)));
+            let den = sum_without(&labels, &format!("{f}({}[{window}])", r.metric));
             format!("{num}\n/\n{den}")
         }
         Condition::Increase(r) => {
             let labels = summed(&r.metric);
-            sum_without(&labels, &format!("increase({}[{}])", selector(&r.metric, &r.matchers), r.window))
+            match panel_window {
+                None => sum_without(&labels, &format!("increase({}[{}])", selector(&r.metric, &r.matchers), r.window)),
+                Some(w) => format!(
+                    "{} * {}",
+                    sum_without(&labels, &format!("rate({}[{w}])", selector(&r.metric, &r.matchers))),
+                    r.window.0.as_secs()
+                ),
+            }
         }
         Condition::Rise(r) => {
             // Each minute's rise, clamped at zero, summed over the window: a backlog cleared by
@@ -237,7 +259,8 @@ pub fn measured(model: &Model, alert: &Alert) -> String {
         Condition::Quantile(q) => {
             let labels = summed(&q.metric);
             let bucket = selector(&format!("{}_bucket", q.metric), &q.matchers);
-            let rate = sum_without(&labels, &format!("rate({bucket}[{}])", q.window));
+            let window = panel_window.map_or_else(|| q.window.to_string(), str::to_string);
+            let rate = sum_without(&labels, &format!("rate({bucket}[{window}])"));
             format!("histogram_quantile({}, {rate})", super::humanize::go_number(q.quantile))
         }
     }

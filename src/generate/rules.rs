@@ -42,8 +42,16 @@ pub fn alerts_of<'a>(model: &'a Model, pack: Option<&'a str>) -> impl Iterator<I
 /// give the template (in rules) or its rendering (in tests).
 pub fn describe(alert: &Alert, value: &str, label: &dyn Fn(&str) -> String) -> String {
     let window = alert.condition.window().map(|w| w.to_string()).unwrap_or_default();
-    let mut text = alert
-        .description
+    let mut description = alert.description.clone();
+    // monitoring-mixins: every description names what fired. An `absent` alert has no value,
+    // and its only label is the scrape job its selector names.
+    if matches!(alert.condition, crate::spec::Condition::Absent(_))
+        && !description.contains("{value}")
+        && !description.contains("{label:")
+    {
+        description = format!("{} (scrape job {{label:job}})", description.trim_end());
+    }
+    let mut text = description
         .replace("{value}", value)
         .replace("{threshold}", &threshold(alert.unit, alert.threshold))
         .replace("{window}", &window)

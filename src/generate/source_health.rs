@@ -89,9 +89,19 @@ fn rule(
         annotations: BTreeMap::from([
             ("summary".to_string(), summary.to_string()),
             ("description".to_string(), description),
+            ("runbook_url".to_string(), runbook_url(model, name)),
         ]),
     }
 }
+
+/// The exporter's own alerts are about the exporter, not a pack's application: they link one
+/// runbook, `integration-exporter.md` under `runbook_base_url`, one heading per alert name.
+pub fn runbook_url(model: &Model, alert: &str) -> String {
+    format!("{}/{RUNBOOK}#{}", model.config.runbook_base_url.trim_end_matches('/'), alert.to_ascii_lowercase())
+}
+
+/// File name of the exporter's runbook under `runbook_base_url`.
+pub const RUNBOOK: &str = "integration-exporter.md";
 
 /// Labels of the exporter's series in tests: the configured target's and an instance.
 fn target(model: &Model) -> BTreeMap<String, String> {

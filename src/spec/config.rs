@@ -183,6 +183,10 @@ pub struct AlertmanagerSettings {
     /// Labels that put alerts into one notification (default `[alertname, signal]`).
     #[serde(default = "default_am_group_by")]
     pub group_by: Vec<String>,
+    /// Labels appended to `group_by`, e.g. `[cluster, env]` when one Alertmanager receives the
+    /// alerts of several deployments: their alerts then never share a notification (default none).
+    #[serde(default)]
+    pub group_by_extra: Vec<String>,
     /// How long a new group waits for more alerts before its first notification (default `30s`;
     /// 0 to 1d).
     #[serde(default = "default_am_group_wait")]
@@ -206,6 +210,7 @@ impl Default for AlertmanagerSettings {
             page_webhook_url: default_page_webhook_url(),
             ticket_webhook_url: default_ticket_webhook_url(),
             group_by: default_am_group_by(),
+            group_by_extra: Vec::new(),
             group_wait: default_am_group_wait(),
             group_interval: default_am_group_interval(),
             repeat_interval: default_am_repeat_interval(),
