@@ -287,9 +287,22 @@ fn a_running_alertmanager_keeps_the_warning_of_another_platform() {
         let (ok, out) = amtool(&args);
         assert!(ok, "{out}");
     }
+    await_states(
+        &am.url,
+        ("severity", "platform"),
+        &[(("critical", "meta"), "active"), (("warning", "meta"), "suppressed"), (("warning", "google"), "active")],
+        "meta's critical mutes meta's warning only",
+    );
+}
+
+/// Waits until the Alertmanager at `url` holds exactly these alerts, keyed by the values of two
+/// labels, in these states (`active`, `suppressed`); fails with `what` after 10 s.
+fn await_states(url: &str, keys: (&str, &str), want: &[((&str, &str), &str)], what: &str) {
+    let want: BTreeMap<(String, String), String> =
+        want.iter().map(|((a, b), state)| ((a.to_string(), b.to_string()), state.to_string())).collect();
     let deadline = Instant::now() + Duration::from_secs(10);
     loop {
-        let (ok, out) = amtool(&["alert", "query", "-o", "json", "--active", "--inhibited", &am.url]);
+        let (ok, out) = amtool(&["alert", "query", "-o", "json", "--active", "--inhibited", url]);
         assert!(ok, "{out}");
         let alerts: Value = serde_json::from_str(&out).unwrap();
         let state: BTreeMap<(String, String), String> = alerts
@@ -298,21 +311,14 @@ fn a_running_alertmanager_keeps_the_warning_of_another_platform() {
             .iter()
             .map(|a| {
                 let l = &a["labels"];
-                (
-                    (l["severity"].as_str().unwrap().to_string(), l["platform"].as_str().unwrap().to_string()),
-                    a["status"]["state"].as_str().unwrap().to_string(),
-                )
+                let label = |k: &str| l[k].as_str().unwrap().to_string();
+                ((label(keys.0), label(keys.1)), a["status"]["state"].as_str().unwrap().to_string())
             })
             .collect();
-        let want = BTreeMap::from([
-            (("critical".to_string(), "meta".to_string()), "active".to_string()),
-            (("warning".into(), "meta".into()), "suppressed".into()),
-            (("warning".into(), "google".into()), "active".into()),
-        ]);
         if state == want {
-            break;
+            return;
         }
-        assert!(Instant::now() < deadline, "meta's critical mutes meta's warning only: {state:?}");
+        assert!(Instant::now() < deadline, "{what}: {state:?}");
         std::thread::sleep(Duration::from_millis(100));
     }
 }
@@ -491,34 +497,16 @@ fn a_running_alertmanager_holds_back_the_alerts_of_a_blind_query() {
     add(&["alertname=IntegrationSourceQueryFailing", "severity=critical", "kind=timeout", "instance=a"]);
     add(&["alertname=IntegrationEtlTokenExpiry", "severity=critical", "platform=meta", "instance=a"]);
     add(&["alertname=IntegrationEtlTokenExpiry", "severity=critical", "platform=meta", "instance=b"]);
-    let deadline = Instant::now() + Duration::from_secs(10);
-    loop {
-        let (ok, out) = amtool(&["alert", "query", "-o", "json", "--active", "--inhibited", &am.url]);
-        assert!(ok, "{out}");
-        let alerts: Value = serde_json::from_str(&out).unwrap();
-        let state: BTreeMap<(String, String), String> = alerts
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|a| {
-                let l = &a["labels"];
-                (
-                    (l["alertname"].as_str().unwrap().to_string(), l["instance"].as_str().unwrap().to_string()),
-                    a["status"]["state"].as_str().unwrap().to_string(),
-                )
-            })
-            .collect();
-        let want = BTreeMap::from([
-            (("IntegrationSourceQueryFailing".to_string(), "a".to_string()), "active".to_string()),
-            (("IntegrationEtlTokenExpiry".into(), "a".into()), "suppressed".into()),
-            (("IntegrationEtlTokenExpiry".into(), "b".into()), "active".into()),
-        ]);
-        if state == want {
-            break;
-        }
-        assert!(Instant::now() < deadline, "the blind query holds back its own signal on its own exporter: {state:?}");
-        std::thread::sleep(Duration::from_millis(100));
-    }
+    await_states(
+        &am.url,
+        ("alertname", "instance"),
+        &[
+            (("IntegrationSourceQueryFailing", "a"), "active"),
+            (("IntegrationEtlTokenExpiry", "a"), "suppressed"),
+            (("IntegrationEtlTokenExpiry", "b"), "active"),
+        ],
+        "the blind query holds back its own signal on its own exporter",
+    );
 }
 
 /// An Alertmanager that already routes other teams' alerts, with `alertmanager/route.yml` merged

@@ -7,60 +7,17 @@
 
 mod support;
 
-use std::io::{Read, Write};
-use std::net::TcpStream;
+use std::io::Write;
+
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
+use support::process::{Proc, api, wait_until};
 use support::{exporter_bin, free_port};
-
-/// A child process whose output goes to a file, printed if the test fails.
-struct Proc {
-    name: String,
-    child: Child,
-    log: PathBuf,
-}
-
-impl Proc {
-    fn start(name: &str, dir: &Path, cmd: &mut Command) -> Proc {
-        let log = dir.join(format!("{name}.out"));
-        let out = std::fs::File::create(&log).unwrap();
-        let child = cmd
-            .stdout(Stdio::from(out.try_clone().unwrap()))
-            .stderr(Stdio::from(out))
-            .spawn()
-            .unwrap_or_else(|e| panic!("cannot start {name}: {e}"));
-        Proc { name: name.into(), child, log }
-    }
-}
-
-impl Drop for Proc {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-        if std::thread::panicking() {
-            let text = std::fs::read_to_string(&self.log).unwrap_or_default();
-            let tail: Vec<&str> = text.lines().rev().take(40).collect::<Vec<_>>().into_iter().rev().collect();
-            eprintln!("----- {} output (last lines) -----\n{}", self.name, tail.join("\n"));
-        }
-    }
-}
-
-fn api(port: u16, path: &str) -> Value {
-    let get = || -> Option<Value> {
-        let mut stream = TcpStream::connect(("127.0.0.1", port)).ok()?;
-        stream.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
-        write!(stream, "GET {path} HTTP/1.0\r\nHost: localhost\r\n\r\n").ok()?;
-        let mut raw = String::new();
-        stream.read_to_string(&mut raw).ok()?;
-        serde_json::from_str(raw.split_once("\r\n\r\n")?.1).ok()
-    };
-    get().unwrap_or(Value::Null)
-}
 
 /// The value of an instant query returning one sample.
 fn query(port: u16, expr: &str) -> Option<f64> {
@@ -70,17 +27,6 @@ fn query(port: u16, expr: &str) -> Option<f64> {
         .collect();
     let answer = api(port, &format!("/api/v1/query?query={encoded}"));
     answer["data"]["result"][0]["value"][1].as_str()?.parse().ok()
-}
-
-fn wait_until<T>(what: &str, timeout: Duration, mut probe: impl FnMut() -> Option<T>) -> T {
-    let deadline = Instant::now() + timeout;
-    loop {
-        if let Some(v) = probe() {
-            return v;
-        }
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        std::thread::sleep(Duration::from_millis(250));
-    }
 }
 
 /// Active alerts of these names: (alertname, state, labels).

@@ -6,19 +6,11 @@ mod support;
 
 use std::net::TcpStream;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
+use support::exporter::Running;
 use support::{exporter_bin, free_port};
-
-struct Exporter(Child);
-
-impl Drop for Exporter {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
 
 fn run(cmd: &mut Command) -> Output {
     let out = cmd.output().unwrap_or_else(|e| panic!("{cmd:?}: {e}"));
@@ -103,21 +95,9 @@ fn spec(dir: &Path, port: u16) -> PathBuf {
     path
 }
 
-fn start(spec: &Path, port: u16) -> Exporter {
-    let exporter = Exporter(
-        Command::new(exporter_bin())
-            .args(["serve", "--config"])
-            .arg(spec)
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("start exporter"),
-    );
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(Instant::now() < deadline, "exporter did not listen");
-        std::thread::sleep(Duration::from_millis(50));
-    }
+fn start(spec: &Path, port: u16) -> Running {
+    let mut exporter = Running::serve(spec, port, &[]);
+    assert!(exporter.wait_listening(Duration::from_secs(20)), "exporter did not listen:\n{}", exporter.output());
     exporter
 }
 
@@ -323,35 +303,20 @@ fn a_plaintext_password_is_never_echoed_at_start_in_check_or_on_a_reload() {
     // Running with a good file, which then changes: both the per-request re-read and SIGHUP log
     // the error, neither with the password.
     std::fs::write(&web, format!("basic_auth_users:\n  alice: '{}'\n", bcrypt_hash(password))).unwrap();
-    let log = d.join("exporter.log");
-    let exporter = Exporter(
-        Command::new(exporter_bin())
-            .args(["serve", "--config"])
-            .arg(&spec)
-            .stdout(std::fs::File::create(d.join("exporter.out")).unwrap())
-            .stderr(std::fs::File::create(&log).unwrap())
-            .spawn()
-            .expect("start exporter"),
-    );
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(Instant::now() < deadline, "exporter did not listen");
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    let exporter = start(&spec, port);
     let url = format!("http://127.0.0.1:{port}/metrics");
     assert_eq!(curl(d, &url, &["-u", &format!("alice:{password}")]).status, 200);
     std::fs::write(&web, &plaintext).unwrap();
     assert_eq!(curl(d, &url, &["-u", &format!("alice:{password}")]).status, 500);
-    let hup = Command::new("kill").arg("-HUP").arg(exporter.0.id().to_string()).status().unwrap();
+    let hup = Command::new("kill").arg("-HUP").arg(exporter.pid().to_string()).status().unwrap();
     assert!(hup.success());
     let deadline = Instant::now() + Duration::from_secs(20);
-    while !std::fs::read_to_string(&log).unwrap_or_default().contains("reload failed") {
-        assert!(Instant::now() < deadline, "no reload failure logged:\n{}", std::fs::read_to_string(&log).unwrap());
+    while !exporter.output().contains("reload failed") {
+        assert!(Instant::now() < deadline, "no reload failure logged:\n{}", exporter.output());
         std::thread::sleep(Duration::from_millis(50));
     }
     assert_eq!(curl(d, &url, &["-u", &format!("alice:{password}")]).status, 500, "still refusing, never open");
-    drop(exporter);
-    let output = std::fs::read_to_string(&log).unwrap() + &std::fs::read_to_string(d.join("exporter.out")).unwrap();
+    let output = exporter.stop();
     assert_eq!(output.matches("bcrypt hash").count(), 2, "once per change, once per reload:\n{output}");
     names_user_and_file(&output);
 }
@@ -453,28 +418,15 @@ fn sighup_applies_a_new_web_config_but_never_switches_tls_on_a_running_listener(
     // Start open: the spec names no web config yet.
     let with_web = std::fs::read_to_string(&spec).unwrap();
     std::fs::write(&spec, with_web.replace("web_config_file: web-config.yml\n", "")).unwrap();
-    let log = d.join("exporter.log");
-    let exporter = Exporter(
-        Command::new(exporter_bin())
-            .args(["serve", "--config"])
-            .arg(&spec)
-            .stderr(std::fs::File::create(&log).unwrap())
-            .spawn()
-            .expect("start exporter"),
-    );
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(Instant::now() < deadline, "exporter did not listen");
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    let exporter = start(&spec, port);
     let http = format!("http://127.0.0.1:{port}/healthz");
     assert_eq!(curl(d, &http, &[]).status, 200);
     let hup_and_wait = |count: usize| {
-        let hup = Command::new("kill").arg("-HUP").arg(exporter.0.id().to_string()).status().unwrap();
+        let hup = Command::new("kill").arg("-HUP").arg(exporter.pid().to_string()).status().unwrap();
         assert!(hup.success());
         let deadline = Instant::now() + Duration::from_secs(20);
         loop {
-            let text = std::fs::read_to_string(&log).unwrap_or_default();
+            let text = exporter.output();
             if text.matches("reload failed").count() + text.matches("configuration reloaded").count() >= count {
                 return text;
             }

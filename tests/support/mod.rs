@@ -7,6 +7,7 @@
 pub mod exporter;
 pub mod fidelity;
 pub mod lines;
+pub mod process;
 pub mod proxy;
 
 use std::net::TcpListener;
