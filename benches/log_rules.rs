@@ -5,7 +5,7 @@
 //! `cargo bench --bench log_rules`; not run by `cargo test` or CI. scripts/bench-logs compares the
 //! release binary with mtail and grep on a 2M-line file.
 
-#[path = "../tests/support/lines.rs"]
+#[path = "../tests/it/support/lines.rs"]
 mod lines;
 use lines::worker_line;
 use std::hint::black_box;
@@ -43,7 +43,7 @@ fn noise_line(i: u64) -> String {
     )
 }
 
-/// Application log lines as in tests/calendar_sync.rs: 2 of 5 are calendar_sync errors.
+/// Application log lines as in tests/it/calendar_sync.rs: 2 of 5 are calendar_sync errors.
 fn app_line(i: u64) -> String {
     let (level, category) = match i % 5 {
         0 | 1 => ("error", "calendar_sync"),

@@ -1,0 +1,589 @@
+//! The whole chain with the real programs: PostgreSQL, a log writer, the exporter, Prometheus
+//! (Debian's `prometheus`) evaluating the generated rules, and Alertmanager (Debian's
+//! `prometheus-alertmanager`) with the generated configuration, delivering to a webhook receiver
+//! run by this test. Windows and `for` durations are shortened through the spec, the same knobs
+//! a user has. When the test fails, it prints what Prometheus, Alertmanager and the exporter said.
+
+use crate::support;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+use support::process::{Proc, api, http_get, wait_until};
+use support::{Cluster, HttpServer, Reply, TestDb, exporter_bin, free_port};
+
+/// What the webhook receiver got: (receiver path, Alertmanager's JSON payload).
+type Deliveries = Arc<Mutex<Vec<(String, Value)>>>;
+
+/// A webhook receiver standing in for the pager and the ticket system.
+fn webhook_receiver() -> (u16, Deliveries) {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let got: Deliveries = Arc::default();
+    let sink = got.clone();
+    std::thread::spawn(move || {
+        for stream in listener.incoming().flatten() {
+            let sink = sink.clone();
+            std::thread::spawn(move || {
+                let mut reader = BufReader::new(stream);
+                let mut request_line = String::new();
+                if reader.read_line(&mut request_line).is_err() {
+                    return;
+                }
+                let path = request_line.split_whitespace().nth(1).unwrap_or("").to_string();
+                let mut length = 0usize;
+                loop {
+                    let mut line = String::new();
+                    if reader.read_line(&mut line).unwrap_or(0) == 0 || line == "\r\n" {
+                        break;
+                    }
+                    if let Some(v) = line.to_ascii_lowercase().strip_prefix("content-length:") {
+                        length = v.trim().parse().unwrap_or(0);
+                    }
+                }
+                let mut body = vec![0; length];
+                let _ = reader.read_exact(&mut body);
+                if let Ok(json) = serde_json::from_slice::<Value>(&body) {
+                    sink.lock().unwrap().push((path, json));
+                }
+                let _ =
+                    reader.get_mut().write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\nConnection: close\r\n\r\n");
+            });
+        }
+    });
+    (port, got)
+}
+
+/// Active alerts in Prometheus: (alertname, severity) -> (state, labels, annotations).
+fn prometheus_alerts(port: u16) -> BTreeMap<(String, String), (String, Value, Value)> {
+    let mut out = BTreeMap::new();
+    for alert in api(port, "/api/v1/alerts")["data"]["alerts"].as_array().cloned().unwrap_or_default() {
+        let name = alert["labels"]["alertname"].as_str().unwrap_or_default().to_string();
+        let severity = alert["labels"]["severity"].as_str().unwrap_or_default().to_string();
+        let state = alert["state"].as_str().unwrap_or_default().to_string();
+        out.insert((name, severity), (state, alert["labels"].clone(), alert["annotations"].clone()));
+    }
+    out
+}
+
+/// Healthy worker lines, written until `stop`; `mode` switches what the worker logs.
+fn worker_writer(path: PathBuf, mode: Arc<Mutex<&'static str>>, stop: Arc<AtomicBool>) -> std::thread::JoinHandle<()> {
+    std::thread::spawn(move || {
+        let mut file = std::fs::OpenOptions::new().create(true).append(true).open(&path).unwrap();
+        let mut i = 0u64;
+        while !stop.load(Ordering::Relaxed) {
+            let now = chrono_like_now();
+            let m = *mode.lock().unwrap();
+            let mark =
+                if m == "failing" { "✗ user=u failed error=invalid_grant" } else { "✓ user=u refreshed token" };
+            writeln!(file, "{now} INFO [graph_client] ProactiveRefresh {mark}").unwrap();
+            if i.is_multiple_of(4) {
+                writeln!(file, "{now} INFO [graph_client] Acquired lock token_refresh_heartbeat lease=120s").unwrap();
+                writeln!(
+                    file,
+                    "{now} INFO [graph_client] M6:RateLimit rate_limit_budget total_attempts=12 max_requests=100"
+                )
+                .unwrap();
+                if m != "stalled" {
+                    writeln!(
+                        file,
+                        "{now} INFO [email_watcher_worker] ProactiveRefresh Cycle complete: refreshed=4 failed=0"
+                    )
+                    .unwrap();
+                }
+            }
+            i += 1;
+            std::thread::sleep(Duration::from_millis(250));
+        }
+    })
+}
+
+/// Lines of the ETL service's JSON log: a token refresh run every second.
+fn etl_writer(path: PathBuf, stop: Arc<AtomicBool>) -> std::thread::JoinHandle<()> {
+    std::thread::spawn(move || {
+        let mut file = std::fs::OpenOptions::new().create(true).append(true).open(&path).unwrap();
+        while !stop.load(Ordering::Relaxed) {
+            let ts = chrono_like_now().replacen(' ', "T", 1).replace(',', ".") + "Z";
+            writeln!(
+                file,
+                r#"{{"timestamp":"{ts}","level":"info","message":"Token refresh run complete","platform":"meta"}}"#
+            )
+            .unwrap();
+            std::thread::sleep(Duration::from_secs(1));
+        }
+    })
+}
+
+/// `2026-02-06 12:00:01,234` in UTC, Python logging's default, from the system clock.
+fn chrono_like_now() -> String {
+    let out = Command::new("date").args(["-u", "+%Y-%m-%d %H:%M:%S,%3N"]).output().unwrap();
+    String::from_utf8_lossy(&out.stdout).trim().to_string()
+}
+
+struct Stack {
+    db: TestDb,
+    prometheus: u16,
+    deliveries: Deliveries,
+    worker_mode: Arc<Mutex<&'static str>>,
+}
+
+impl Stack {
+    /// Waits until exactly `expected` (alertname, severity) pairs are active, all firing, and
+    /// returns them.
+    fn expect_firing(&self, expected: &[(&str, &str)]) -> BTreeMap<(String, String), (String, Value, Value)> {
+        self.expect_firing_within(expected, Duration::from_secs(60))
+    }
+
+    fn expect_firing_within(
+        &self,
+        expected: &[(&str, &str)],
+        timeout: Duration,
+    ) -> BTreeMap<(String, String), (String, Value, Value)> {
+        let want: BTreeSet<(String, String)> = expected.iter().map(|(a, s)| (a.to_string(), s.to_string())).collect();
+        let mut saw_pending = BTreeSet::new();
+        let alerts = wait_until(&format!("{want:?} to fire"), timeout, || {
+            let alerts = prometheus_alerts(self.prometheus);
+            for (key, (state, _, _)) in &alerts {
+                if state == "pending" {
+                    saw_pending.insert(key.clone());
+                }
+            }
+            let firing: BTreeSet<(String, String)> =
+                alerts.iter().filter(|(_, (s, _, _))| s == "firing").map(|(k, _)| k.clone()).collect();
+            (firing == want && alerts.len() == want.len()).then_some(alerts)
+        });
+        assert_eq!(saw_pending, want, "each alert is seen pending before it fires");
+        alerts
+    }
+
+    fn expect_quiet(&self, what: &str) {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            let alerts = prometheus_alerts(self.prometheus);
+            if alerts.is_empty() {
+                return;
+            }
+            assert!(Instant::now() < deadline, "timed out waiting for no alerts ({what}): {alerts:?}");
+            std::thread::sleep(Duration::from_millis(250));
+        }
+    }
+
+    /// Waits for Alertmanager to deliver `alertname` with `status` to `receiver` (`/page`, `/ticket`).
+    fn expect_delivery(&self, receiver: &str, alertname: &str, status: &str) -> Value {
+        wait_until(&format!("{alertname} {status} at {receiver}"), Duration::from_secs(30), || {
+            self.deliveries.lock().unwrap().iter().find_map(|(path, body)| {
+                let alerts = body["alerts"].as_array()?;
+                let alert = alerts.iter().find(|a| a["labels"]["alertname"] == alertname && a["status"] == status)?;
+                (path == receiver).then(|| alert.clone())
+            })
+        })
+    }
+
+    fn delivered(&self, receiver: &str, alertname: &str) -> bool {
+        self.deliveries.lock().unwrap().iter().any(|(path, body)| {
+            path == receiver
+                && body["alerts"].as_array().is_some_and(|a| a.iter().any(|x| x["labels"]["alertname"] == alertname))
+        })
+    }
+}
+
+fn assert_annotations(annotations: &Value, description: &str, runbook: &str) {
+    let got = annotations["description"].as_str().unwrap_or_default();
+    assert!(got.contains(description), "description {got:?} lacks {description:?}");
+    assert!(!got.contains("{{"), "unrendered template in {got:?}");
+    assert_eq!(annotations["runbook_url"].as_str().unwrap_or_default(), runbook);
+    assert!(annotations["summary"].as_str().is_some_and(|s| s.ends_with('.')));
+}
+
+const HEALTHY_TOKENS: &str = "
+UPDATE auth_microsoft_tokens SET expires_at = now() + interval '50 minutes', next_retry_at = NULL, is_revoked = false, consecutive_failures = 0, last_refresh_error = NULL;
+UPDATE email_watchers SET sync_status = 'active', degraded_at = NULL;
+DELETE FROM worker_locks; INSERT INTO worker_locks VALUES ('token_refresh_heartbeat', 'worker-1', now(), now() + interval '1 hour');";
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn generated_rules_page_and_ticket_through_real_prometheus_and_alertmanager() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let cluster = Cluster::start();
+    let db = TestDb { url: cluster.url("postgres"), _cluster: None };
+    db.execute(&support::pack_schema("token_refresh", &[])).await;
+    db.execute(&support::pack_seed("token_refresh", &[])).await;
+    db.execute(HEALTHY_TOKENS).await;
+    db.execute(&support::pack_sql("etl_token_monitoring", &[])).await;
+    db.execute("UPDATE marketing.platform_tokens SET expires_at = now() + interval '60 days'; INSERT INTO marketing.etl_sync_log (platform, entity_type, status, start_time) SELECT platform, 'ads', 'success', now() FROM marketing.platform_tokens;").await;
+    db.execute(&support::pack_sql("calendar_sync", &[])).await;
+    db.execute("UPDATE external_calendar_connections SET last_synced_at = now(), backoff_until = NULL, token_expiry = now() + interval '30 days', error_count = 0; DELETE FROM external_calendar_events WHERE sync_status = 'FAILED';").await;
+
+    db.execute(&support::pack_sql("microsoft_integration", &[])).await;
+    db.execute("UPDATE graph_subscriptions SET expiration_date_time = now() + interval '3 days'").await;
+    // The application's own endpoints: the queue metrics, Salesforce's limits, the MCP health check.
+    let queue = HttpServer::start(Reply::json(r#"{"pending": 12, "active": 3, "failed": 2}"#));
+    let limits = HttpServer::start(Reply::json(r#"{"DailyApiRequests": {"Max": 15000, "Remaining": 14000}}"#));
+    let health = HttpServer::start(Reply::json(r#"{"status": "ok"}"#));
+    for log in ["app.log", "graph.log", "salesforce.log"] {
+        std::fs::write(d.join(log), "").unwrap();
+    }
+
+    let (hook, deliveries) = webhook_receiver();
+    let exporter_port = free_port();
+    let short = "{for: 3s}";
+    let spec = format!(
+        r#"listen: 127.0.0.1:{exporter_port}
+state_dir: {d}/state
+runbook_base_url: https://runbooks.example.com
+database: {{url_env: E2E_DATABASE_URL}}
+sql_defaults: {{interval: 1s, timeout: 2s}}
+generate:
+  alertmanager:
+    page_webhook_url: http://127.0.0.1:{hook}/page
+    ticket_webhook_url: http://127.0.0.1:{hook}/ticket
+    group_wait: 1s
+    group_interval: 1s
+    repeat_interval: 1h
+packs:
+  token_refresh:
+    params: {{worker_log: {d}/worker.log}}
+    alerts:
+      IntegrationTokenRefreshSuccessRateLow: {{window: 20s, min_events: 5, for: 3s}}
+      IntegrationTokenRefreshTokensExpiring: {short}
+      IntegrationTokenRefreshRateLimitHigh: {short}
+      IntegrationTokenRefreshDegradedWatchers: {short}
+      IntegrationTokenRefreshHeartbeatLag: {{threshold: 6, for: 2s}}
+      IntegrationTokenRefreshHeartbeatMissing: {short}
+      IntegrationTokenRefreshLockStuck: {short}
+      IntegrationTokenRefreshLockContention: {{window: 20s, min_events: 4, for: 3s}}
+  etl_token_monitoring:
+    params: {{etl_log: {d}/etl.log}}
+    alerts:
+      IntegrationEtlTokenExpiry: {short}
+      IntegrationEtlTokenRefreshStale: {{threshold: 30, for: 3s}}
+      IntegrationEtlTokenRefreshMissing: {short}
+      IntegrationEtlSyncDelayed: {short}
+      IntegrationEtlSyncFailing: {short}
+  calendar_sync:
+    params: {{app_log: {d}/app.log}}
+    alerts:
+      IntegrationCalendarSyncStuck: {short}
+      IntegrationCalendarSyncTokenExpired: {short}
+      IntegrationCalendarSyncFailedEvents: {short}
+      IntegrationCalendarSyncProviderStale: {short}
+      IntegrationCalendarSyncErrors: {{window: 20s, for: 3s}}
+  microsoft_integration:
+    params: {{api_log: {d}/graph.log, queue_metrics_url: "http://{queue}/api/metrics/queue"}}
+    signals:
+      microsoft_integration.job_queue: {{interval: 1s, timeout: 1s}}
+    alerts:
+      IntegrationMicrosoftWebhookExpiring: {short}
+      IntegrationMicrosoftQueueBacklog: {short}
+      IntegrationMicrosoftDeadLetterJobs: {short}
+      IntegrationMicrosoftGraphErrorRate: {{window: 20s, for: 3s}}
+      IntegrationMicrosoftRateLimited: {{window: 20s, for: 3s}}
+  salesforce_incidents:
+    params: {{server_log: {d}/salesforce.log, instance_url: "http://{limits}", health_url: "http://{health}/health", authorization: "Bearer env:E2E_SF_TOKEN"}}
+    signals:
+      salesforce_incidents.api_usage: {{interval: 1s, timeout: 1s}}
+      salesforce_incidents.server_health: {{interval: 1s, timeout: 1s}}
+    alerts:
+      IntegrationSalesforceApiUsageHigh: {short}
+      IntegrationSalesforceOAuthRefreshFailing: {{window: 20s, for: 3s}}
+      IntegrationSalesforceMcpServerDown: {short}
+      IntegrationSalesforceMcpServerAbsent: {short}
+      IntegrationSalesforceModelLatencyHigh: {{window: 20s, for: 3s}}
+      IntegrationSalesforceModelErrorRate: {{window: 20s, for: 3s}}
+"#,
+        d = d.display(),
+        queue = queue.addr,
+        limits = limits.addr,
+        health = health.addr,
+    );
+    let spec_path = d.join("spec.yaml");
+    std::fs::write(&spec_path, &spec).unwrap();
+    let out = Command::new(exporter_bin())
+        .args(["generate", "--config"])
+        .arg(&spec_path)
+        .arg("--out")
+        .arg(d)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+
+    let stop = Arc::new(AtomicBool::new(false));
+    let worker_mode = Arc::new(Mutex::new("healthy"));
+    let writers = [
+        worker_writer(d.join("worker.log"), worker_mode.clone(), stop.clone()),
+        etl_writer(d.join("etl.log"), stop.clone()),
+    ];
+
+    let _exporter = Proc::start(
+        "exporter",
+        d,
+        Command::new(exporter_bin())
+            .args(["serve", "--config"])
+            .arg(&spec_path)
+            .env("E2E_DATABASE_URL", &db.url)
+            .env("E2E_SF_TOKEN", "sf-test-token"),
+    );
+    let am_port = free_port();
+    let _alertmanager = Proc::start(
+        "alertmanager",
+        d,
+        Command::new("prometheus-alertmanager")
+            .arg(format!("--config.file={}", d.join("alertmanager/alertmanager.yml").display()))
+            .arg(format!("--storage.path={}", d.join("am-data").display()))
+            .arg(format!("--web.listen-address=127.0.0.1:{am_port}"))
+            .arg("--cluster.listen-address="),
+    );
+    let prom_port = free_port();
+    // The example configuration users copy (deploy/prometheus), with this test's ports and a faster
+    // clock; its relative `rule_files` finds the rules generated next to it.
+    let example =
+        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("deploy/prometheus/prometheus.yml"))
+            .expect("deploy/prometheus/prometheus.yml");
+    let mut prom_config = example;
+    for (from, to) in [
+        ("scrape_interval: 30s".to_string(), "scrape_interval: 1s".to_string()),
+        ("evaluation_interval: 30s".to_string(), "evaluation_interval: 1s".to_string()),
+        ("localhost:9093".to_string(), format!("127.0.0.1:{am_port}")),
+        (
+            format!("localhost:{}", integration_exporter::spec::config::DEFAULT_PORT),
+            format!("127.0.0.1:{exporter_port}"),
+        ),
+    ] {
+        assert!(prom_config.contains(&from), "the example prometheus.yml no longer has `{from}`");
+        prom_config = prom_config.replace(&from, &to);
+    }
+    std::fs::write(d.join("prometheus.yml"), prom_config).unwrap();
+    let _prometheus = Proc::start(
+        "prometheus",
+        d,
+        Command::new("prometheus")
+            .arg(format!("--config.file={}", d.join("prometheus.yml").display()))
+            .arg(format!("--storage.tsdb.path={}", d.join("prom-data").display()))
+            .arg(format!("--web.listen-address=127.0.0.1:{prom_port}")),
+    );
+    let stack = Stack { db, prometheus: prom_port, deliveries, worker_mode };
+
+    // 1. Everything loads and is healthy: target up, every generated rule loaded with health ok.
+    wait_until("target up", Duration::from_secs(60), || {
+        let targets = api(prom_port, "/api/v1/targets");
+        let active = targets["data"]["activeTargets"].as_array()?.clone();
+        (active.len() == 1 && active[0]["health"] == "up").then_some(())
+    });
+    let generated_rules: usize = std::fs::read_dir(d.join("alerts"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.to_string_lossy().ends_with(".rules.yml"))
+        .map(|p| std::fs::read_to_string(p).unwrap().matches("- alert:").count())
+        .sum();
+    wait_until("every rule loaded and healthy", Duration::from_secs(60), || {
+        let groups = api(prom_port, "/api/v1/rules")["data"]["groups"].as_array()?.clone();
+        let rules: Vec<Value> =
+            groups.iter().flat_map(|g| g["rules"].as_array().cloned().unwrap_or_default()).collect();
+        (rules.len() == generated_rules && rules.iter().all(|r| r["health"] == "ok")).then_some(())
+    });
+    wait_until("the alertmanager to be ready", Duration::from_secs(30), || http_get(am_port, "/-/ready").map(|_| ()));
+    // Give every `for` and window time to see healthy data; nothing may fire or even pend.
+    std::thread::sleep(Duration::from_secs(8));
+    stack.expect_quiet("healthy");
+    assert!(stack.deliveries.lock().unwrap().is_empty(), "nothing is delivered while healthy");
+
+    // 2. Degraded watchers past the limit: a warning, to the ticket receiver.
+    stack.db.execute("UPDATE email_watchers SET sync_status = 'degraded', degraded_at = now() WHERE id <= 12").await;
+    let alerts = stack.expect_firing(&[("IntegrationTokenRefreshDegradedWatchers", "warning")]);
+    let (_, labels, annotations) = &alerts[&("IntegrationTokenRefreshDegradedWatchers".into(), "warning".into())];
+    assert_eq!(labels["signal"], "token_refresh.degraded_watchers");
+    assert_annotations(
+        annotations,
+        "12 email watchers are degraded (alert above 10)",
+        "https://runbooks.example.com/token-refresh.md#3-user-stuck-in-degraded-state",
+    );
+    stack.expect_delivery("/ticket", "IntegrationTokenRefreshDegradedWatchers", "firing");
+    assert!(!stack.delivered("/page", "IntegrationTokenRefreshDegradedWatchers"));
+    stack.db.execute("UPDATE email_watchers SET sync_status = 'active', degraded_at = NULL").await;
+    stack.expect_quiet("watchers healed");
+    stack.expect_delivery("/ticket", "IntegrationTokenRefreshDegradedWatchers", "resolved");
+
+    // 3. Tokens expiring without refresh: critical, to the pager.
+    stack.db.execute("UPDATE auth_microsoft_tokens SET expires_at = now() + interval '5 minutes' WHERE id IN (SELECT id FROM auth_microsoft_tokens WHERE NOT is_revoked LIMIT 25)").await;
+    let alerts = stack.expect_firing(&[("IntegrationTokenRefreshTokensExpiring", "critical")]);
+    assert_annotations(
+        &alerts[&("IntegrationTokenRefreshTokensExpiring".into(), "critical".into())].2,
+        "25 tokens expire within the refresh window (alert above 20)",
+        "https://runbooks.example.com/token-refresh.md#2-token-refresh-heartbeat-not-running",
+    );
+    stack.expect_delivery("/page", "IntegrationTokenRefreshTokensExpiring", "firing");
+    stack.db.execute(HEALTHY_TOKENS).await;
+    stack.expect_quiet("tokens healed");
+
+    // 4. The heartbeat stops: the lag alert pages; it resolves when cycles resume.
+    *stack.worker_mode.lock().unwrap() = "stalled";
+    let alerts = stack.expect_firing(&[("IntegrationTokenRefreshHeartbeatLag", "critical")]);
+    assert_annotations(
+        &alerts[&("IntegrationTokenRefreshHeartbeatLag".into(), "critical".into())].2,
+        "(alert above 6s)",
+        "https://runbooks.example.com/token-refresh.md#2-token-refresh-heartbeat-not-running",
+    );
+    stack.expect_delivery("/page", "IntegrationTokenRefreshHeartbeatLag", "firing");
+    *stack.worker_mode.lock().unwrap() = "healthy";
+    stack.expect_quiet("heartbeat resumed");
+
+    // 5. Refreshes fail: the success rate drops under the floor.
+    *stack.worker_mode.lock().unwrap() = "failing";
+    let alerts = stack.expect_firing(&[("IntegrationTokenRefreshSuccessRateLow", "warning")]);
+    assert_annotations(
+        &alerts[&("IntegrationTokenRefreshSuccessRateLow".into(), "warning".into())].2,
+        "of proactive token refreshes succeeded over the last 20s (alert below 95%)",
+        "https://runbooks.example.com/token-refresh.md#1-high-rate-of-token-refresh-failures",
+    );
+    stack.expect_delivery("/ticket", "IntegrationTokenRefreshSuccessRateLow", "firing");
+    *stack.worker_mode.lock().unwrap() = "healthy";
+    stack.expect_quiet("refreshes recovered");
+
+    // 6. Two platforms: meta's token has expired, google's expires within 14 days. Both
+    //    warnings and meta's critical fire in Prometheus; the critical pages, Alertmanager
+    //    inhibits meta's warning only, and google's warning still opens a ticket.
+    stack
+        .db
+        .execute("UPDATE marketing.platform_tokens SET expires_at = CASE platform WHEN 'meta' THEN now() - interval '1 day' WHEN 'google' THEN now() + interval '7 days' ELSE expires_at END")
+        .await;
+    let alerts =
+        stack.expect_firing(&[("IntegrationEtlTokenExpiry", "critical"), ("IntegrationEtlTokenExpiry", "warning")]);
+    let (_, labels, annotations) = &alerts[&("IntegrationEtlTokenExpiry".into(), "critical".into())];
+    assert_eq!(labels["platform"], "meta");
+    assert_annotations(
+        annotations,
+        "The meta token expired (-1d",
+        "https://runbooks.example.com/etl-token-monitoring.md#üö-alert-thresholds",
+    );
+    let firing_warnings = wait_until("both platforms' warnings firing", Duration::from_secs(30), || {
+        let alerts = api(prom_port, "/api/v1/alerts")["data"]["alerts"].as_array().cloned()?;
+        let platforms: BTreeSet<String> = alerts
+            .iter()
+            .filter(|a| a["labels"]["alertname"] == "IntegrationEtlTokenExpiry" && a["labels"]["severity"] == "warning")
+            .filter(|a| a["state"] == "firing")
+            .filter_map(|a| a["labels"]["platform"].as_str().map(str::to_string))
+            .collect();
+        (platforms.len() == 2).then_some(platforms)
+    });
+    assert_eq!(firing_warnings, BTreeSet::from(["google".to_string(), "meta".to_string()]));
+    stack.expect_delivery("/page", "IntegrationEtlTokenExpiry", "firing");
+    let google = stack.expect_delivery("/ticket", "IntegrationEtlTokenExpiry", "firing");
+    assert_eq!(google["labels"]["platform"], "google", "google's own warning is delivered");
+    let inhibited = wait_until("meta's warning twin to be inhibited", Duration::from_secs(30), || {
+        let alerts = api(am_port, "/api/v2/alerts");
+        alerts
+            .as_array()?
+            .iter()
+            .find(|a| {
+                a["labels"]["alertname"] == "IntegrationEtlTokenExpiry"
+                    && a["labels"]["severity"] == "warning"
+                    && a["status"]["inhibitedBy"].as_array().is_some_and(|i| !i.is_empty())
+            })
+            .cloned()
+    });
+    assert_eq!(inhibited["status"]["state"], "suppressed");
+    assert_eq!(inhibited["labels"]["platform"], "meta");
+    std::thread::sleep(Duration::from_secs(3));
+    let meta_ticket = stack.deliveries.lock().unwrap().iter().any(|(path, body)| {
+        path == "/ticket"
+            && body["alerts"].as_array().is_some_and(|a| {
+                a.iter().any(|x| {
+                    x["labels"]["alertname"] == "IntegrationEtlTokenExpiry" && x["labels"]["platform"] == "meta"
+                })
+            })
+    });
+    assert!(!meta_ticket, "meta's inhibited warning must not open a ticket");
+    stack.db.execute("UPDATE marketing.platform_tokens SET expires_at = now() + interval '60 days'").await;
+    stack.expect_quiet("tokens renewed");
+    stack.expect_delivery("/page", "IntegrationEtlTokenExpiry", "resolved");
+
+    // 7. Calendar connections stop syncing.
+    stack.db.execute("UPDATE external_calendar_connections SET last_synced_at = now() - interval '2 hours' WHERE id IN (SELECT id FROM external_calendar_connections WHERE provider = 'google' AND sync_enabled LIMIT 3)").await;
+    let alerts = stack.expect_firing(&[("IntegrationCalendarSyncStuck", "warning")]);
+    let (_, labels, annotations) = &alerts[&("IntegrationCalendarSyncStuck".into(), "warning".into())];
+    assert_eq!(labels["provider"], "google");
+    assert_annotations(
+        annotations,
+        "3 google calendar connections have not synced",
+        "https://runbooks.example.com/calendar-sync.md#identify-stuck-syncs",
+    );
+    stack.expect_delivery("/ticket", "IntegrationCalendarSyncStuck", "firing");
+    stack.db.execute("UPDATE external_calendar_connections SET last_synced_at = now()").await;
+    stack.expect_quiet("calendar synced");
+
+    // 8. The job queue backs up (HTTP source), then drains.
+    queue.set(Reply::json(r#"{"pending": 1500, "active": 3, "failed": 2}"#));
+    let alerts = stack.expect_firing(&[("IntegrationMicrosoftQueueBacklog", "warning")]);
+    assert_annotations(
+        &alerts[&("IntegrationMicrosoftQueueBacklog".into(), "warning".into())].2,
+        "1500 jobs are pending (alert above 1000)",
+        "https://runbooks.example.com/microsoft-integration.md#3-restart-failed-jobs",
+    );
+    stack.expect_delivery("/ticket", "IntegrationMicrosoftQueueBacklog", "firing");
+    queue.set(Reply::json(r#"{"pending": 12, "active": 3, "failed": 2}"#));
+    stack.expect_quiet("queue drained");
+
+    // 9. A webhook subscription expires: the critical half of the pair pages.
+    stack.db.execute("UPDATE graph_subscriptions SET expiration_date_time = now() - interval '1 hour' WHERE id IN (SELECT id FROM graph_subscriptions LIMIT 1)").await;
+    stack.expect_firing(&[("IntegrationMicrosoftWebhookExpiring", "critical")]);
+    stack.expect_delivery("/page", "IntegrationMicrosoftWebhookExpiring", "firing");
+    stack.db.execute("UPDATE graph_subscriptions SET expiration_date_time = now() + interval '3 days'").await;
+    stack.expect_quiet("subscriptions renewed");
+
+    // 10. The MCP server stops answering: paged; and Salesforce API usage crosses 80%: ticket.
+    health.set(Reply { status: 503, body: "unavailable".into(), delay: Duration::ZERO });
+    stack.expect_firing(&[("IntegrationSalesforceMcpServerDown", "critical")]);
+    stack.expect_delivery("/page", "IntegrationSalesforceMcpServerDown", "firing");
+    health.set(Reply::json(r#"{"status": "ok"}"#));
+    stack.expect_quiet("MCP server back");
+    limits.set(Reply::json(r#"{"DailyApiRequests": {"Max": 15000, "Remaining": 1500}}"#));
+    let alerts = stack.expect_firing(&[("IntegrationSalesforceApiUsageHigh", "warning")]);
+    assert_annotations(
+        &alerts[&("IntegrationSalesforceApiUsageHigh".into(), "warning".into())].2,
+        "90%",
+        "https://runbooks.example.com/salesforce-incidents.md#runbook-1--api-rate-limit-exceeded",
+    );
+    stack.expect_delivery("/ticket", "IntegrationSalesforceApiUsageHigh", "firing");
+    limits.set(Reply::json(r#"{"DailyApiRequests": {"Max": 15000, "Remaining": 14000}}"#));
+    stack.expect_quiet("API usage back to normal");
+    assert!(
+        limits.requests().iter().all(|r| r.contains("Bearer sf-test-token")),
+        "the token from the environment is sent"
+    );
+
+    // 11. A query goes blind (its table is gone): its source-health alert names the signal and
+    //     the error kind and opens a ticket (the signal guards a warning); nothing else fires.
+    stack.db.execute("ALTER TABLE external_calendar_events RENAME TO external_calendar_events_moved").await;
+    // Its `for` is one minute (three query intervals, at least a minute).
+    let alerts = stack.expect_firing_within(&[("IntegrationSourceQueryFailing", "warning")], Duration::from_secs(120));
+    let (_, labels, annotations) = &alerts[&("IntegrationSourceQueryFailing".into(), "warning".into())];
+    assert_eq!(labels["signal"], "calendar_sync.failed_events");
+    let kind = labels["kind"].as_str().unwrap_or_default().to_string();
+    assert!(["schema", "sql"].contains(&kind.as_str()), "a missing table is a schema error: {kind}");
+    let description = annotations["description"].as_str().unwrap_or_default();
+    assert!(
+        description.contains("calendar_sync.failed_events") && description.contains(&format!("with {kind} errors")),
+        "{description}"
+    );
+    stack.expect_delivery("/ticket", "IntegrationSourceQueryFailing", "firing");
+    stack.db.execute("ALTER TABLE external_calendar_events_moved RENAME TO external_calendar_events").await;
+    stack.expect_quiet("query reads again");
+
+    // The live exposition passes promtool's lint.
+    let exposition = http_get(exporter_port, "/metrics").unwrap();
+    let lint = support::promtool_check_metrics(&exposition);
+    assert!(lint.is_empty(), "promtool check metrics:\n{lint}");
+
+    stop.store(true, Ordering::Relaxed);
+    for w in writers {
+        w.join().unwrap();
+    }
+    drop(cluster);
+}

@@ -1,0 +1,126 @@
+//! Fidelity of the ETL pack: token expiry, sync failures and sync activity equal the runbook's
+//! dashboard queries on the same data (schema-qualified tables in a schema set through
+//! parameters), and the log counters equal grep counts of the runbook's messages.
+
+use crate::support;
+
+use std::io::Write;
+
+use support::TestDb;
+use support::fidelity::*;
+
+const SPEC: &str = "database: {url_env: UNUSED}\npacks:\n  etl_token_monitoring:\n    params:\n      tokens_table: mkt.platform_tokens\n      sync_log_table: mkt.etl_sync_log\n";
+
+#[tokio::test]
+async fn database_values_equal_the_runbook_queries() {
+    let db = TestDb::new().await;
+    db.execute(&support::pack_sql("etl_token_monitoring", &[("schema", "mkt")])).await;
+    let exported = export_sql(&db.url, &model(SPEC)).await;
+
+    // "Check Current Token Status": days_until_expiry and the status buckets.
+    for platform in ["meta", "tiktok", "google"] {
+        let seconds = value(&exported, "integration_etl_token_expires_in_seconds", &[("platform", platform)]);
+        let days = db
+            .scalar(&format!(
+                "SELECT EXTRACT(DAY FROM (expires_at - NOW())) FROM mkt.platform_tokens WHERE platform = '{platform}'"
+            ))
+            .await;
+        assert_eq!((seconds / 86_400.0).trunc(), days, "{platform}");
+        let status = db
+            .scalar(&format!(
+                "SELECT CASE WHEN expires_at < NOW() THEN 0 WHEN expires_at < NOW() + INTERVAL '7 days' THEN 1 \
+                 WHEN expires_at < NOW() + INTERVAL '14 days' THEN 2 ELSE 3 END FROM mkt.platform_tokens WHERE platform = '{platform}'"
+            ))
+            .await;
+        let ours = if seconds < 0.0 {
+            0.0
+        } else if seconds < 7.0 * 86_400.0 {
+            1.0
+        } else if seconds < 14.0 * 86_400.0 {
+            2.0
+        } else {
+            3.0
+        };
+        assert_eq!(ours, status, "{platform}");
+    }
+
+    // "Check Sync Failures": failure_count by platform and entity type over 7 days.
+    let rows = db
+        .rows("SELECT platform, entity_type, COUNT(*)::float8 FROM mkt.etl_sync_log WHERE status = 'failed' AND start_time >= NOW() - INTERVAL '7 days' GROUP BY platform, entity_type")
+        .await;
+    assert!(!rows.is_empty());
+    let exported_failures = &exported["integration_etl_sync_failures"];
+    assert_eq!(exported_failures.len(), rows.len());
+    for (platform, entity, count) in rows {
+        assert_eq!(
+            value(&exported, "integration_etl_sync_failures", &[("platform", &platform), ("entity_type", &entity)]),
+            count
+        );
+    }
+
+    // "Check Recent Sync Activity": runs of the last 24 hours by platform and status.
+    let rows = db
+        .rows("SELECT platform, status, COUNT(*)::float8 FROM mkt.etl_sync_log WHERE start_time >= NOW() - INTERVAL '24 hours' GROUP BY 1, 2")
+        .await;
+    assert_eq!(exported["integration_etl_sync_runs"].len(), rows.len());
+    for (platform, status, count) in rows {
+        assert_eq!(
+            value(&exported, "integration_etl_sync_runs", &[("platform", &platform), ("status", &status)]),
+            count
+        );
+    }
+
+    // Freshness: since the last run, and since the last success.
+    for platform in ["meta", "google", "tiktok"] {
+        let since_run = db
+            .scalar(&format!(
+                "SELECT EXTRACT(EPOCH FROM NOW() - max(start_time)) FROM mkt.etl_sync_log WHERE platform = '{platform}'"
+            ))
+            .await;
+        let since_success = db
+            .scalar(&format!("SELECT EXTRACT(EPOCH FROM NOW() - max(start_time)) FROM mkt.etl_sync_log WHERE platform = '{platform}' AND status = 'success'"))
+            .await;
+        let p = [("platform", platform)];
+        assert!((value(&exported, "integration_etl_sync_last_run_age_seconds", &p) - since_run).abs() < 5.0);
+        assert!((value(&exported, "integration_etl_sync_last_success_age_seconds", &p) - since_success).abs() < 5.0);
+    }
+    assert!(value(&exported, "integration_etl_sync_last_success_age_seconds", &[("platform", "meta")]) > 6.0 * 3600.0);
+}
+
+#[test]
+fn log_counters_equal_grep_of_the_runbook_messages() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("etl.log");
+    let mut file = std::fs::File::create(&path).unwrap();
+    for i in 0..2000u32 {
+        let (level, message) = match i % 7 {
+            0 => ("info", "Token refresh run complete"),
+            1 => ("warn", "Meta token refresh failed, but token still valid"),
+            2 => ("error", "Meta token expired. Manual re-authentication required."),
+            3 => ("info", "Token refreshed successfully"),
+            _ => ("info", "Sync completed"),
+        };
+        let ts = format!("2026-01-04T{:02}:{:02}:{:02}.000Z", 10 + i / 3600, (i / 60) % 60, i % 60);
+        writeln!(file, r#"{{"timestamp":"{ts}","level":"{level}","message":"{message}","platform":"meta"}}"#).unwrap();
+    }
+    let text = format!("{SPEC}      etl_log: {}\n", path.display());
+    let model = model(&text);
+    let mut runner = log_runner(&model, "etl_token_monitoring.etl");
+    drain(&mut runner);
+    let exported = exported_logs(&runner);
+    assert_eq!(
+        value(&exported, "integration_etl_token_expired_errors_total", &[]),
+        grep_count("Meta token expired. Manual re-authentication required.", &[&path])
+    );
+    assert_eq!(
+        value(&exported, "integration_etl_token_refresh_failures_total", &[]),
+        grep_count("Meta token refresh failed, but token still valid", &[&path])
+    );
+    assert_eq!(
+        value(&exported, "integration_etl_token_refresh_runs_total", &[]),
+        grep_count(r"Token refresh run complete\|Token refreshed successfully", &[&path])
+    );
+    let last_run = (0..2000u32).rev().find(|i| i % 7 == 0 || i % 7 == 3).unwrap();
+    let expected = 1_767_520_800.0 + last_run as f64;
+    assert_eq!(value(&exported, "integration_etl_token_refresh_last_run_timestamp_seconds", &[]), expected);
+}

@@ -1,0 +1,271 @@
+//! The command line as Prometheus' own exporters have it: `--config.file`, `--web.*`, `--log.*`
+//! and `--version`, and the standard self-metrics (`process_*`, `*_build_info`), all through the
+//! real binary.
+
+use crate::support;
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use support::exporter::{get, sample};
+use support::{exporter_bin, free_port, ticks_spec};
+
+/// A running exporter with its stderr in a file; killed on drop.
+struct Exporter {
+    child: Child,
+    stderr: PathBuf,
+    _dir: tempfile::TempDir,
+}
+
+impl Exporter {
+    fn start(args: &[&str], env: &[(&str, &str)], cwd: &Path) -> Exporter {
+        let dir = tempfile::tempdir().unwrap();
+        let stderr = dir.path().join("stderr");
+        let mut command = Command::new(exporter_bin());
+        command
+            .args(args)
+            .current_dir(cwd)
+            .env_remove("RUST_LOG")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(&stderr).unwrap());
+        for (k, v) in env {
+            command.env(k, v);
+        }
+        Exporter { child: command.spawn().expect("start exporter"), stderr, _dir: dir }
+    }
+
+    fn wait_listening(&mut self, port: u16) {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(self.child.try_wait().unwrap().is_none(), "exporter exited:\n{}", self.log());
+            assert!(Instant::now() < deadline, "exporter did not listen:\n{}", self.log());
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// The log once it holds `text` (the line after a bind may land just after the port opens).
+    fn log_with(&self, text: &str) -> String {
+        let deadline = Instant::now() + Duration::from_secs(5);
+        loop {
+            let log = self.log();
+            if log.contains(text) || Instant::now() > deadline {
+                return log;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    fn log(&self) -> String {
+        String::from_utf8_lossy(&std::fs::read(&self.stderr).unwrap_or_default()).to_string()
+    }
+}
+
+impl Drop for Exporter {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A spec listening on `port`, counting ticks in a log file of its own directory.
+fn spec(dir: &Path, port: u16) -> PathBuf {
+    let log = dir.join("app.log");
+    std::fs::write(&log, "tick\n").unwrap();
+    let path = dir.join("spec.yaml");
+    std::fs::write(&path, format!("listen: 127.0.0.1:{port}\n{}", ticks_spec(&log.display().to_string()))).unwrap();
+    path
+}
+
+fn serve(spec: &Path, extra: &[&str], env: &[(&str, &str)], port: u16) -> Exporter {
+    let mut args = vec!["serve", "--config.file", spec.to_str().unwrap()];
+    args.extend_from_slice(extra);
+    let mut exporter = Exporter::start(&args, env, spec.parent().unwrap());
+    exporter.wait_listening(port);
+    exporter
+}
+
+#[test]
+fn version_names_revision_branch_build_date_and_compiler() {
+    let out = Command::new(exporter_bin()).arg("--version").output().unwrap();
+    assert!(out.status.success());
+    let text = String::from_utf8(out.stdout).unwrap();
+    let first = text.lines().next().unwrap();
+    assert!(first.starts_with(&format!("integration-exporter {} (branch: ", env!("CARGO_PKG_VERSION"))), "{text}");
+    let revision = first.split("revision: ").nth(1).unwrap().trim_end_matches(')');
+    assert!(
+        revision == "unknown" || (revision.len() == 40 && revision.chars().all(|c| c.is_ascii_hexdigit())),
+        "{text}"
+    );
+    let date = text.lines().find_map(|l| l.trim().strip_prefix("build date:")).expect("build date").trim();
+    assert!(chrono::DateTime::parse_from_rfc3339(date).is_ok(), "{text}");
+    let compiler = text.lines().find_map(|l| l.trim().strip_prefix("compiler:")).expect("compiler").trim();
+    assert!(compiler.starts_with("rustc 1."), "{text}");
+}
+
+#[test]
+fn listen_address_flag_wins_over_the_spec_and_old_config_flag_still_works() {
+    let dir = tempfile::tempdir().unwrap();
+    let (in_spec, on_flag) = (free_port(), free_port());
+    let spec = spec(dir.path(), in_spec);
+    let address = format!("127.0.0.1:{on_flag}");
+    let mut exporter = Exporter::start(
+        &["serve", "--config", spec.to_str().unwrap(), "--web.listen-address", &address],
+        &[],
+        dir.path(),
+    );
+    exporter.wait_listening(on_flag);
+    assert_eq!(get(on_flag, "/healthz").map(|r| r.0), Some(200));
+    assert!(std::net::TcpStream::connect(("127.0.0.1", in_spec)).is_err(), "the spec's address is not used");
+    // A reload keeps the flag in force: no talk of a changed address.
+    let pid = exporter.child.id().to_string();
+    assert!(Command::new("kill").args(["-HUP", &pid]).status().unwrap().success());
+    let log = exporter.log_with("configuration reloaded");
+    assert!(log.contains("configuration reloaded"), "{log}");
+    assert!(!log.contains("listen address changed"), "{log}");
+    assert_eq!(get(on_flag, "/healthz").map(|r| r.0), Some(200));
+}
+
+#[test]
+fn without_listen_the_exporter_takes_its_own_port_not_postgres_exporters() {
+    use integration_exporter::spec::config::DEFAULT_PORT;
+    assert_ne!(DEFAULT_PORT, 9187, "postgres_exporter's port");
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("spec.yaml");
+    let log = dir.path().join("app.log");
+    std::fs::write(&log, "tick\n").unwrap();
+    std::fs::write(&path, ticks_spec(&log.display().to_string())).unwrap();
+    let mut exporter = Exporter::start(&["serve", "-c", path.to_str().unwrap()], &[], dir.path());
+    exporter.wait_listening(DEFAULT_PORT);
+    let log = exporter.log_with("serving /metrics");
+    assert!(log.contains(&format!("addr=127.0.0.1:{DEFAULT_PORT}")), "{log}");
+}
+
+#[test]
+fn telemetry_path_moves_the_metrics_and_the_landing_page_links_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let _exporter = serve(&spec(dir.path(), port), &["--web.telemetry-path=/x/metrics"], &[], port);
+    let (status, body) = get(port, "/x/metrics").unwrap();
+    assert_eq!(status, 200);
+    assert!(body.contains("integration_exporter_build_info{"), "{body}");
+    assert_eq!(get(port, "/metrics").unwrap().0, 404);
+    assert!(get(port, "/").unwrap().1.contains("href=\"/x/metrics\""));
+    // A path the exporter needs for itself, or one that would need escaping, is refused.
+    for bad in ["/healthz", "metrics", "/a\"b"] {
+        let out = Command::new(exporter_bin())
+            .args(["serve", "-c", "unused.yaml", "--web.telemetry-path", bad])
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(2), "{bad}");
+        assert!(String::from_utf8_lossy(&out.stderr).contains("--web.telemetry-path"), "{bad}");
+    }
+}
+
+#[test]
+fn web_config_flag_is_relative_to_the_working_directory_and_wins_over_the_spec() {
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let spec = spec(dir.path(), port);
+    let cwd = tempfile::tempdir().unwrap();
+    let hash = bcrypt::hash_with_result("pw", 4).unwrap().format_for_version(bcrypt::Version::TwoY);
+    std::fs::write(cwd.path().join("web.yml"), format!("basic_auth_users:\n  alice: '{hash}'\n")).unwrap();
+    let mut exporter = Exporter::start(
+        &["serve", "--config.file", spec.to_str().unwrap(), "--web.config.file", "web.yml"],
+        &[],
+        cwd.path(),
+    );
+    exporter.wait_listening(port);
+    assert_eq!(get(port, "/metrics").unwrap().0, 401, "basic auth from the flag's file");
+}
+
+fn lines(log: &str) -> Vec<&str> {
+    log.lines().filter(|l| !l.is_empty()).collect()
+}
+
+#[test]
+fn logs_are_logfmt_by_default_json_on_request_without_colour_codes() {
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let spec = spec(dir.path(), port);
+    let logfmt = serve(&spec, &[], &[], port);
+    let log = logfmt.log_with("serving /metrics");
+    drop(logfmt);
+    assert!(!log.contains('\u{1b}'), "colour codes in a file:\n{log}");
+    let serving = lines(&log).into_iter().find(|l| l.contains("serving /metrics")).expect(&log);
+    assert!(serving.starts_with("time=20"), "{serving}");
+    assert!(serving.contains(" level=info source=serve.rs:"), "{serving}");
+    assert!(serving.contains(" msg=\"serving /metrics\" "), "{serving}");
+    assert!(serving.contains(&format!(" addr=127.0.0.1:{port}")), "{serving}");
+
+    let json = serve(&spec, &["--log.format", "json"], &[], port);
+    let log = json.log_with("serving /metrics");
+    drop(json);
+    assert!(!log.contains('\u{1b}'), "{log}");
+    let events: Vec<serde_json::Value> =
+        lines(&log).iter().map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}"))).collect();
+    let serving = events.iter().find(|e| e["msg"] == "serving /metrics").expect(&log);
+    assert_eq!(serving["level"], "info");
+    assert_eq!(serving["addr"], format!("127.0.0.1:{port}"));
+    assert!(serving["time"].as_str().is_some_and(|t| chrono::DateTime::parse_from_rfc3339(t).is_ok()));
+}
+
+#[test]
+fn log_level_flag_and_rust_log_filter_and_the_flag_wins() {
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let spec = spec(dir.path(), port);
+    // Flags, environment, and whether an info line is written.
+    type Case<'a> = (&'a [&'a str], &'a [(&'a str, &'a str)], bool);
+    let cases: [Case; 4] = [
+        (&[], &[], true),
+        (&["--log.level=warn"], &[], false),
+        (&[], &[("RUST_LOG", "warn")], false),
+        (&["--log.level", "info"], &[("RUST_LOG", "error")], true),
+    ];
+    for (args, env, info) in cases {
+        let exporter = serve(&spec, args, env, port);
+        // The line is written right after the bind: waited for when expected, given time when not.
+        let log = if info {
+            exporter.log_with("serving /metrics")
+        } else {
+            std::thread::sleep(Duration::from_millis(300));
+            exporter.log()
+        };
+        drop(exporter);
+        assert_eq!(log.contains("serving /metrics"), info, "{args:?} {env:?}:\n{log}");
+    }
+}
+
+#[test]
+fn process_and_build_info_metrics_are_exported_and_pass_promtool() {
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let exporter = serve(&spec(dir.path(), port), &[], &[], port);
+    let (_, body) = get(port, "/metrics").unwrap();
+    let pid = exporter.child.id();
+    let value = |series: &str| sample(&body, series).unwrap_or_else(|| panic!("no {series}:\n{body}"));
+
+    assert!(value("process_cpu_seconds_total") >= 0.0);
+    let resident = value("process_resident_memory_bytes");
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    let vm_rss = status.lines().find_map(|l| l.strip_prefix("VmRSS:")).unwrap();
+    let vm_rss: f64 = vm_rss.trim().trim_end_matches("kB").trim().parse::<f64>().unwrap() * 1024.0;
+    assert!(resident > 1e6 && (resident - vm_rss).abs() < vm_rss * 0.5, "{resident} vs VmRSS {vm_rss}");
+    assert!(value("process_virtual_memory_bytes") >= resident);
+    let open = value("process_open_fds");
+    let fds = std::fs::read_dir(format!("/proc/{pid}/fd")).unwrap().count() as f64;
+    assert!(open >= 3.0 && (open - fds).abs() <= 8.0, "{open} vs {fds}");
+    assert!(value("process_max_fds") >= open);
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs_f64();
+    let start = value("process_start_time_seconds");
+    assert!(start <= now + 1.0 && start > now - 120.0, "start {start}, now {now}");
+
+    let info = body.lines().find(|l| l.starts_with("integration_exporter_build_info{")).expect(&body);
+    for label in ["version=\"", "revision=\"", "branch=\"", "rustc=\"rustc 1."] {
+        assert!(info.contains(label), "{info}");
+    }
+    assert!(info.ends_with("} 1"), "{info}");
+    assert_eq!(support::promtool_check_metrics(&body), "");
+}

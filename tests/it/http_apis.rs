@@ -1,0 +1,529 @@
+//! The HTTP source against stand-ins of real APIs, through the real exporter binary and `/metrics`:
+//! the GitHub REST API (bearer token, workflows filtered and counted, the latest run's time and
+//! conclusion per workflow), Salesforce's limits call behind the OAuth refresh-token flow (an
+//! expired session is refreshed once and retried) and behind a token file another process rotates.
+//! Answers are recorded API shapes (`tests/fixtures/http/`); the specs are the worked examples in
+//! `tests/fixtures/`. Secrets never reach `/metrics` or the log.
+
+use crate::support;
+
+use std::collections::BTreeMap;
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpListener;
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+const WORKFLOWS: &str = include_str!("../fixtures/http/github_workflows.json");
+const RUNS: &str = include_str!("../fixtures/http/github_runs.json");
+const LIMITS: &str = include_str!("../fixtures/http/salesforce_limits.json");
+
+/// One request as the stand-in saw it.
+#[derive(Clone, Debug)]
+struct Req {
+    method: String,
+    path: String,
+    headers: BTreeMap<String, String>,
+    body: String,
+}
+
+type Handler = dyn Fn(&Req) -> (u16, String) + Send + Sync;
+
+/// A real HTTP/1.1 server on 127.0.0.1 that routes each request through a handler and records it.
+struct StandIn {
+    addr: std::net::SocketAddr,
+    seen: Arc<Mutex<Vec<Req>>>,
+}
+
+impl StandIn {
+    fn start(handler: Arc<Handler>) -> StandIn {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        let seen = Arc::new(Mutex::new(Vec::new()));
+        let log = seen.clone();
+        std::thread::spawn(move || {
+            for stream in listener.incoming() {
+                let Ok(mut stream) = stream else { continue };
+                let (handler, log) = (handler.clone(), log.clone());
+                std::thread::spawn(move || {
+                    let mut reader = BufReader::new(stream.try_clone().unwrap());
+                    let mut line = String::new();
+                    if reader.read_line(&mut line).unwrap_or(0) == 0 {
+                        return;
+                    }
+                    let mut parts = line.split_whitespace();
+                    let (method, path) =
+                        (parts.next().unwrap_or("").to_string(), parts.next().unwrap_or("").to_string());
+                    let mut headers = BTreeMap::new();
+                    loop {
+                        let mut h = String::new();
+                        if reader.read_line(&mut h).unwrap_or(0) == 0 || h == "\r\n" {
+                            break;
+                        }
+                        if let Some((k, v)) = h.split_once(':') {
+                            headers.insert(k.trim().to_lowercase(), v.trim().to_string());
+                        }
+                    }
+                    let length: usize = headers.get("content-length").and_then(|l| l.parse().ok()).unwrap_or(0);
+                    let mut body = vec![0; length];
+                    let _ = reader.read_exact(&mut body);
+                    let req = Req { method, path, headers, body: String::from_utf8_lossy(&body).into_owned() };
+                    let (status, reply) = handler(&req);
+                    log.lock().unwrap().push(req);
+                    let _ = write!(
+                        stream,
+                        "HTTP/1.1 {status} X\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{reply}",
+                        reply.len()
+                    );
+                });
+            }
+        });
+        StandIn { addr, seen }
+    }
+
+    fn url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    fn count(&self, method: &str, path: &str) -> usize {
+        self.seen.lock().unwrap().iter().filter(|r| r.method == method && r.path.starts_with(path)).count()
+    }
+}
+
+/// The exporter serving `spec`, killed when the test ends; its log goes to a file.
+struct Exporter {
+    child: std::process::Child,
+    port: u16,
+    log: std::path::PathBuf,
+    _dir: tempfile::TempDir,
+}
+
+impl Exporter {
+    fn start(spec: &str, env: &[(&str, &str)]) -> Exporter {
+        let dir = tempfile::tempdir().unwrap();
+        let port = support::free_port();
+        let path = dir.path().join("spec.yaml");
+        std::fs::write(&path, format!("listen: 127.0.0.1:{port}\n{spec}")).unwrap();
+        let log = dir.path().join("exporter.log");
+        let mut command = std::process::Command::new(support::exporter_bin());
+        command
+            .args(["serve", "--config"])
+            .arg(&path)
+            .env("RUST_LOG", "debug")
+            .env("NO_COLOR", "1")
+            .stdout(std::process::Stdio::null())
+            .stderr(std::fs::File::create(&log).unwrap());
+        for (k, v) in env {
+            command.env(k, v);
+        }
+        Exporter { child: command.spawn().expect("exporter"), port, log, _dir: dir }
+    }
+
+    fn metrics(&self) -> BTreeMap<String, f64> {
+        let Ok(mut stream) = std::net::TcpStream::connect(("127.0.0.1", self.port)) else { return BTreeMap::new() };
+        let _ = write!(stream, "GET /metrics HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n");
+        let mut raw = String::new();
+        let _ = stream.read_to_string(&mut raw);
+        let body = raw.split_once("\r\n\r\n").map(|(_, b)| b).unwrap_or("");
+        assert!(!body.is_empty() || raw.is_empty(), "{raw}");
+        body.lines()
+            .filter(|l| !l.starts_with('#') && !l.is_empty())
+            .filter_map(|l| l.rsplit_once(' '))
+            .filter_map(|(k, v)| Some((k.to_string(), v.parse().ok()?)))
+            .collect()
+    }
+
+    /// Scrapes until `done` holds, or fails with the last scrape.
+    fn wait(&self, what: &str, done: impl Fn(&BTreeMap<String, f64>) -> bool) -> BTreeMap<String, f64> {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            let m = self.metrics();
+            if done(&m) {
+                return m;
+            }
+            assert!(Instant::now() < deadline, "{what}: never happened; last scrape:\n{m:#?}\nlog:\n{}", self.log());
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    fn log(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    /// The whole exposition text, to look for leaked secrets.
+    fn exposition(&self) -> String {
+        self.metrics().keys().cloned().collect::<Vec<_>>().join("\n")
+    }
+}
+
+impl Drop for Exporter {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn unix(rfc3339: &str) -> f64 {
+    chrono::DateTime::parse_from_rfc3339(rfc3339).unwrap().timestamp() as f64
+}
+
+fn errors(m: &BTreeMap<String, f64>, signal: &str, kind: &str) -> f64 {
+    m.get(&format!("integration_exporter_http_errors_total{{signal=\"{signal}\",kind=\"{kind}\"}}"))
+        .copied()
+        .unwrap_or(-1.0)
+}
+
+fn fixture(name: &str, api: &str, stand_in: &str) -> String {
+    let text =
+        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures").join(name)).unwrap();
+    text.replace(api, stand_in).replace("interval: 5m", "interval: 300ms").replace("timeout: 30s", "timeout: 2s")
+}
+
+const GITHUB_TOKEN: &str = "ghp_TESTtoken0123456789abcdef";
+
+fn github(runs: Arc<Mutex<String>>) -> StandIn {
+    StandIn::start(Arc::new(move |req: &Req| {
+        if req.headers.get("authorization").map(String::as_str) != Some(&format!("Bearer {GITHUB_TOKEN}")) {
+            return (401, r#"{"message":"Bad credentials","documentation_url":"https://docs.github.com/rest"}"#.into());
+        }
+        match req.path.as_str() {
+            "/repos/acme/etl/actions/workflows?per_page=100" => (200, WORKFLOWS.into()),
+            "/repos/acme/etl/actions/runs?per_page=100" => (200, runs.lock().unwrap().clone()),
+            "/repos/acme/etl/actions/workflows/token-refresh.yml/runs?per_page=1" => {
+                (200, workflow_runs(&runs.lock().unwrap(), "token-refresh.yml", None))
+            }
+            "/repos/acme/etl/actions/workflows/sync.yml/runs?status=success&per_page=1" => {
+                (200, workflow_runs(&runs.lock().unwrap(), "sync.yml", Some("success")))
+            }
+            _ => (404, r#"{"message":"Not Found"}"#.into()),
+        }
+    }))
+}
+
+/// What GitHub answers for one workflow's runs (newest first), `per_page=1`, optionally by
+/// conclusion; a runs answer without its list stays without it.
+fn workflow_runs(all: &str, file: &str, conclusion: Option<&str>) -> String {
+    let all: serde_json::Value = serde_json::from_str(all).unwrap();
+    let Some(runs) = all["workflow_runs"].as_array() else { return all.to_string() };
+    let picked: Vec<&serde_json::Value> = runs
+        .iter()
+        .filter(|r| r["path"].as_str().is_some_and(|p| p.ends_with(file)))
+        .filter(|r| conclusion.is_none_or(|c| r["conclusion"] == c))
+        .collect();
+    serde_json::json!({"total_count": picked.len(), "workflow_runs": picked.into_iter().take(1).collect::<Vec<_>>()})
+        .to_string()
+}
+
+#[test]
+fn github_workflows_and_runs_become_labelled_series() {
+    let runs = Arc::new(Mutex::new(RUNS.to_string()));
+    let api = github(runs.clone());
+    let spec = fixture("github_actions.yaml", "https://api.github.com", &api.url());
+    let exporter = Exporter::start(&spec, &[("GITHUB_TOKEN", GITHUB_TOKEN)]);
+
+    let w = |metric: &str, workflow: &str| format!("{metric}{{workflow=\"{workflow}\"}}");
+    let m = exporter.wait("both GitHub signals read", |m| {
+        m.contains_key("integration_etl_workflows_not_active")
+            && m.contains_key(&w("integration_etl_workflow_last_run_succeeded", "Sync"))
+    });
+    // `jq '[.workflows[] | select(.state != "active")] | length'` is 1: "Token refresh".
+    assert_eq!(m["integration_etl_workflows_not_active"], 1.0);
+    assert_eq!(m[&w("integration_etl_workflow_active", "Token refresh")], 0.0);
+    assert_eq!(m[&w("integration_etl_workflow_active", "Sync")], 1.0);
+    assert_eq!(m[&w("integration_etl_workflow_active", "CI")], 1.0);
+    // The latest run per workflow (runs are listed newest first), any status.
+    let last_run = "integration_etl_workflow_last_run_timestamp_seconds";
+    assert_eq!(m[&w(last_run, "Sync")], unix("2026-01-31T08:00:02Z"), "the run still in progress");
+    assert_eq!(m[&w(last_run, "Token refresh")], unix("2026-01-20T02:00:05Z"));
+    assert_eq!(m[&w(last_run, "CI")], unix("2026-01-31T06:30:00Z"));
+    let last_ok = "integration_etl_workflow_last_success_timestamp_seconds";
+    assert_eq!(m[&w(last_ok, "Sync")], unix("2026-01-31T01:04:31Z"), "two failures since");
+    assert_eq!(m[&w(last_ok, "Token refresh")], unix("2026-01-20T02:00:49Z"));
+    let succeeded = "integration_etl_workflow_last_run_succeeded";
+    assert_eq!(m[&w(succeeded, "Sync")], 0.0, "the latest completed sync failed");
+    assert_eq!(m[&w(succeeded, "CI")], 1.0);
+    // The pack's alert inputs: the token refresh workflow's latest run, the sync's latest success.
+    let m = exporter.wait("per-workflow signals read", |m| {
+        m.contains_key("integration_etl_sync_workflow_last_success_timestamp_seconds")
+            && m.contains_key("integration_etl_token_refresh_workflow_last_run_timestamp_seconds")
+    });
+    assert_eq!(m["integration_etl_token_refresh_workflow_last_run_timestamp_seconds"], unix("2026-01-20T02:00:05Z"));
+    assert_eq!(m["integration_etl_sync_workflow_last_success_timestamp_seconds"], unix("2026-01-31T01:04:31Z"));
+    for signal in ["etl.github_workflows", "etl.github_runs", "etl.token_refresh_workflow", "etl.sync_workflow"] {
+        for kind in ["connect", "timeout", "auth", "status", "body", "path", "limit"] {
+            assert_eq!(errors(&m, signal, kind), 0.0, "{signal} {kind}");
+        }
+        assert_eq!(m[&format!("integration_exporter_http_up{{signal=\"{signal}\"}}")], 1.0);
+    }
+    // Exactly the GitHub API's headers.
+    let req = api.seen.lock().unwrap()[0].clone();
+    assert_eq!(req.headers["accept"], "application/vnd.github+json");
+    assert_eq!(req.headers["x-github-api-version"], "2022-11-28");
+
+    // The runs answer loses its list (an error page with 200): a visible `path` error of the
+    // signal naming the values in the log, last success stops, values go after three intervals.
+    *runs.lock().unwrap() = r#"{"total_count": 0}"#.into();
+    let m = exporter.wait("missing list reported and values dropped", |m| {
+        errors(m, "etl.github_runs", "path") >= 1.0 && !m.contains_key(&w(last_run, "Sync"))
+    });
+    assert_eq!(m["integration_exporter_http_up{signal=\"etl.github_runs\"}"], 1.0, "it answered; up is about that");
+    assert_eq!(errors(&m, "etl.github_workflows", "path"), 0.0, "only the signals reading runs are blind");
+    assert!(errors(&m, "etl.token_refresh_workflow", "path") >= 1.0, "`.workflow_runs[0]` is missing too");
+    let log = exporter.log();
+    let warn = log.lines().find(|l| l.contains("HTTP poll failed") && l.contains("etl.github_runs")).expect(&log);
+    assert!(warn.contains("kind=path") && warn.contains(last_run) && warn.contains(last_ok), "{warn}");
+    // An empty list is not a missing one: zero runs read fine and the signal is healthy again.
+    *runs.lock().unwrap() = r#"{"total_count": 0, "workflow_runs": []}"#.into();
+    let before = errors(&m, "etl.github_runs", "path");
+    std::thread::sleep(Duration::from_millis(900));
+    let m = exporter.metrics();
+    assert!(errors(&m, "etl.github_runs", "path") <= before + 1.0, "{m:#?}");
+    let ok_at = "integration_exporter_http_last_success_timestamp_seconds{signal=\"etl.github_runs\"}";
+    let now = chrono::Utc::now().timestamp() as f64;
+    assert!(m[ok_at] > now - 2.0, "success again: {}", m[ok_at]);
+
+    assert!(!exporter.exposition().contains(GITHUB_TOKEN) && !exporter.log().contains(GITHUB_TOKEN));
+}
+
+#[test]
+fn wrong_token_is_an_auth_error_not_a_status_one() {
+    let api = github(Arc::new(Mutex::new(RUNS.to_string())));
+    let spec = fixture("github_actions.yaml", "https://api.github.com", &api.url());
+    let exporter = Exporter::start(&spec, &[("GITHUB_TOKEN", "ghp_revoked")]);
+    let m = exporter.wait("401 counted as auth", |m| errors(m, "etl.github_workflows", "auth") >= 1.0);
+    assert_eq!(errors(&m, "etl.github_workflows", "status"), 0.0);
+    assert_eq!(m["integration_exporter_http_up{signal=\"etl.github_workflows\"}"], 0.0);
+    assert!(!m.contains_key("integration_etl_workflows_not_active"), "no value invented");
+    let log = exporter.log();
+    assert!(log.contains("kind=auth") && log.contains("answered 401"), "{log}");
+    assert!(!log.contains("ghp_revoked") && !log.contains("Bad credentials"), "{log}");
+
+    // A header whose variable is unset is not sent; the 401 that follows says why.
+    let spec =
+        spec.replace("auth: {bearer: \"env:GITHUB_TOKEN\"}", "headers: {Authorization: \"Bearer env:IE_UNSET_TOKEN\"}");
+    let spec = spec.replace("}\n        headers: {Accept", ", Accept");
+    let exporter = Exporter::start(&spec, &[]);
+    exporter.wait("401 without the header", |m| errors(m, "etl.github_workflows", "auth") >= 1.0);
+    let log = exporter.log();
+    assert!(log.contains("header authorization not sent: environment variable IE_UNSET_TOKEN is not set"), "{log}");
+}
+
+/// A Salesforce stand-in: the token endpoint issues `00D!AT<n>` tokens for the right grant; the
+/// limits call takes only the newest token and "expires" it on demand.
+struct Salesforce {
+    api: StandIn,
+    valid: Arc<Mutex<Option<String>>>,
+    grant_ok: Arc<Mutex<bool>>,
+}
+
+const CLIENT_SECRET: &str = "CS-8f2e1d0c9b8a";
+const REFRESH_TOKEN: &str = "5Aep861_refresh!token";
+
+fn salesforce() -> Salesforce {
+    let valid: Arc<Mutex<Option<String>>> = Arc::new(Mutex::new(None));
+    let grant_ok = Arc::new(Mutex::new(true));
+    let issued = Arc::new(Mutex::new(0u32));
+    let (v, g) = (valid.clone(), grant_ok.clone());
+    let api = StandIn::start(Arc::new(move |req: &Req| match (req.method.as_str(), req.path.as_str()) {
+        ("POST", "/services/oauth2/token") => {
+            let want = format!(
+                "grant_type=refresh_token&refresh_token={}&client_id=3MVG9_client&client_secret={CLIENT_SECRET}",
+                REFRESH_TOKEN.replace('!', "%21")
+            );
+            let form_ok =
+                req.headers.get("content-type").map(String::as_str) == Some("application/x-www-form-urlencoded");
+            if !*g.lock().unwrap() || req.body != want || !form_ok {
+                return (400, r#"{"error":"invalid_grant","error_description":"expired access/refresh token"}"#.into());
+            }
+            let mut n = issued.lock().unwrap();
+            *n += 1;
+            let token = format!("00D!AT{n}");
+            *v.lock().unwrap() = Some(token.clone());
+            (
+                200,
+                format!(
+                    r#"{{"access_token":"{token}","signature":"sig=","scope":"api refresh_token","instance_url":"https://example.my.salesforce.com","id":"https://login.salesforce.com/id/00D/005","token_type":"Bearer","issued_at":"1769846400000"}}"#
+                ),
+            )
+        }
+        ("GET", "/services/data/v62.0/limits") => {
+            let valid = v.lock().unwrap().clone();
+            match (valid, req.headers.get("authorization")) {
+                (Some(t), Some(h)) if *h == format!("Bearer {t}") => (200, LIMITS.into()),
+                _ => (401, r#"[{"message":"Session expired or invalid","errorCode":"INVALID_SESSION_ID"}]"#.into()),
+            }
+        }
+        _ => (404, "[]".into()),
+    }));
+    Salesforce { api, valid, grant_ok }
+}
+
+#[test]
+fn salesforce_session_expiry_is_refreshed_once_and_retried() {
+    let sf = salesforce();
+    let spec = fixture("salesforce_limits_oauth.yaml", "https://example.my.salesforce.com", &sf.api.url())
+        .replace("https://login.salesforce.com", &sf.api.url());
+    let env =
+        [("SF_CLIENT_ID", "3MVG9_client"), ("SF_CLIENT_SECRET", CLIENT_SECRET), ("SF_REFRESH_TOKEN", REFRESH_TOKEN)];
+    let exporter = Exporter::start(&spec, &env);
+    let refreshes = |m: &BTreeMap<String, f64>, result: &str| {
+        m.get(&format!(
+            "integration_exporter_http_token_refreshes_total{{signal=\"salesforce.api_usage\",result=\"{result}\"}}"
+        ))
+        .copied()
+        .unwrap_or(-1.0)
+    };
+    let m =
+        exporter.wait("limits read with a fresh token", |m| m.contains_key("integration_salesforce_api_requests_used"));
+    assert_eq!(m["integration_salesforce_api_requests_used"], 100000.0 - 18250.0);
+    assert_eq!(refreshes(&m, "ok"), 1.0);
+    // The token is kept: several polls, one refresh.
+    std::thread::sleep(Duration::from_millis(1000));
+    assert_eq!(sf.api.count("POST", "/services/oauth2/token"), 1);
+    assert!(sf.api.count("GET", "/services/data/v62.0/limits") >= 3);
+
+    // The session expires: the next poll gets 401, refreshes once, retries and reads the limits.
+    *sf.valid.lock().unwrap() = None;
+    let m = exporter.wait("refreshed after the 401", |m| refreshes(m, "ok") == 2.0);
+    std::thread::sleep(Duration::from_millis(700));
+    let m2 = exporter.metrics();
+    assert_eq!(refreshes(&m2, "ok"), 2.0, "one refresh per expiry");
+    for m in [&m, &m2] {
+        assert_eq!(errors(m, "salesforce.api_usage", "auth"), 0.0, "an expiry handled in the poll is no error");
+        assert_eq!(m["integration_exporter_http_up{signal=\"salesforce.api_usage\"}"], 1.0);
+    }
+
+    // The refresh token is revoked and the session expires: `auth` errors, down, no tight loop.
+    *sf.grant_ok.lock().unwrap() = false;
+    *sf.valid.lock().unwrap() = None;
+    let m = exporter.wait("revoked grant is an auth error", |m| errors(m, "salesforce.api_usage", "auth") >= 2.0);
+    assert_eq!(m["integration_exporter_http_up{signal=\"salesforce.api_usage\"}"], 0.0);
+    assert!(refreshes(&m, "failed") >= 1.0);
+    assert_eq!(errors(&m, "salesforce.api_usage", "status"), 0.0);
+    let polls = sf.api.count("GET", "/services/data/v62.0/limits");
+    let tokens = sf.api.count("POST", "/services/oauth2/token");
+    assert!(tokens <= polls + 1, "at most one refresh per poll: {tokens} refreshes, {polls} polls");
+
+    let log = exporter.log();
+    assert!(log.contains("token endpoint answered 400"), "{log}");
+    let text = format!("{}\n{log}", exporter.exposition());
+    for secret in [CLIENT_SECRET, REFRESH_TOKEN, "00D!AT1", "00D!AT2", "invalid_grant"] {
+        assert!(!text.contains(secret), "{secret} leaked:\n{text}");
+    }
+}
+
+#[test]
+fn a_token_file_is_read_again_before_every_request() {
+    let sf = salesforce();
+    let dir = tempfile::tempdir().unwrap();
+    let token_file = dir.path().join("sf_access_token");
+    // Another process keeps the file current; here the test does, via the token endpoint.
+    let issue = |sf: &Salesforce| {
+        let mut s = std::net::TcpStream::connect(sf.api.addr).unwrap();
+        let body = format!(
+            "grant_type=refresh_token&refresh_token={}&client_id=3MVG9_client&client_secret={CLIENT_SECRET}",
+            REFRESH_TOKEN.replace('!', "%21")
+        );
+        write!(
+            s,
+            "POST /services/oauth2/token HTTP/1.1\r\nHost: x\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+            body.len()
+        )
+        .unwrap();
+        let mut raw = String::new();
+        s.read_to_string(&mut raw).unwrap();
+        sf.valid.lock().unwrap().clone().unwrap()
+    };
+    std::fs::write(&token_file, format!("{}\n", issue(&sf))).unwrap();
+    let spec = fixture("salesforce_limits_oauth.yaml", "https://example.my.salesforce.com", &sf.api.url());
+    let start = spec.find("        auth:").unwrap();
+    let end = spec[start..].find("        interval:").unwrap() + start;
+    let spec =
+        format!("{}        auth: {{bearer: \"file:{}\"}}\n{}", &spec[..start], token_file.display(), &spec[end..]);
+    let exporter = Exporter::start(&spec, &[]);
+    exporter.wait("read with the file's token", |m| m.contains_key("integration_salesforce_api_requests_used"));
+
+    // Rotated under the exporter: the old session dies, the file holds the new token.
+    std::fs::write(&token_file, issue(&sf)).unwrap();
+    let polls = sf.api.count("GET", "/services/data/v62.0/limits");
+    exporter.wait("polls go on with the rotated token", |_| {
+        sf.api.count("GET", "/services/data/v62.0/limits") >= polls + 3
+    });
+    // A poll between the rotation and the file write may see the old token once; a token read
+    // only at start would fail every poll from here on.
+    let m = exporter.metrics();
+    assert!(errors(&m, "salesforce.api_usage", "auth") <= 1.0, "{m:#?}");
+    assert!(m.contains_key("integration_salesforce_api_requests_used"));
+
+    // The file disappears: `auth` errors naming the file, no request sent without a token.
+    std::fs::remove_file(&token_file).unwrap();
+    let m = exporter.wait("missing token file", |m| errors(m, "salesforce.api_usage", "auth") >= 1.0);
+    assert_eq!(m["integration_exporter_http_up{signal=\"salesforce.api_usage\"}"], 0.0);
+    let log = exporter.log();
+    assert!(log.contains("cannot be read") && log.contains("sf_access_token"), "{log}");
+    assert!(!log.contains("00D!AT"), "{log}");
+}
+
+/// The pack additions proposed in `tests/fixtures/http/pack_*.yaml`, rendered with the `given`
+/// values and otherwise their params' defaults, as a spec of their signals.
+fn pack_fragment(name: &str, given: &[(&str, &str)]) -> integration_exporter::spec::Model {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/http");
+    let text = std::fs::read_to_string(dir.join(name)).unwrap();
+    let doc: serde_json::Value = serde_saphyr::from_str(&text).unwrap();
+    let mut signals = text[text.find("\nsignals:\n").unwrap()..].to_string();
+    // Given values first: they may also be the pack's existing params (`instance_url`).
+    for (param, value) in given {
+        signals = signals.replace(&format!("{{{{{param}}}}}"), value);
+    }
+    for (param, def) in doc["params"].as_object().unwrap() {
+        signals = signals.replace(&format!("{{{{{param}}}}}"), def["default"].as_str().unwrap());
+    }
+    assert!(!signals.contains("{{"), "a param of {name} has no value:\n{signals}");
+    let source = integration_exporter::spec::SourceText { name: name.into(), text: signals };
+    integration_exporter::spec::Model::from_text(&source).unwrap_or_else(|e| panic!("{e}"))
+}
+
+fn fixture_model(name: &str) -> integration_exporter::spec::Model {
+    let text =
+        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures").join(name)).unwrap();
+    integration_exporter::spec::Model::from_text(&integration_exporter::spec::SourceText { name: name.into(), text })
+        .unwrap_or_else(|e| panic!("{e}"))
+}
+
+/// The pack YAML handed over is what the stand-in tests above ran: same requests, same values.
+#[test]
+fn proposed_pack_signals_are_the_tested_worked_examples() {
+    let cases = [
+        ("pack_etl_github.yaml", "github_actions.yaml", vec![("github_repo", "acme/etl")], 3),
+        (
+            "pack_salesforce_oauth.yaml",
+            "salesforce_limits_oauth.yaml",
+            vec![("instance_url", "https://example.my.salesforce.com")],
+            1,
+        ),
+    ];
+    for (fragment, example, given, signals) in cases {
+        let proposed = pack_fragment(fragment, &given);
+        let tested = fixture_model(example);
+        assert_eq!(proposed.signals.len(), signals, "{fragment}");
+        for signal in &proposed.signals {
+            let name = signal.signal.id.split_once('.').unwrap().1;
+            let name = name.strip_suffix("_oauth").unwrap_or(name);
+            let twin = tested
+                .signals
+                .iter()
+                .find(|s| s.signal.id.split_once('.').unwrap().1 == name)
+                .unwrap_or_else(|| panic!("{example} has no `{name}`"));
+            assert_eq!(signal.signal.source, twin.signal.source, "{fragment}: {name}");
+            assert_eq!(signal.signal.metrics, twin.signal.metrics, "{fragment}: {name}");
+            let alerts = |s: &integration_exporter::spec::ResolvedSignal| {
+                s.signal
+                    .alerts
+                    .iter()
+                    .map(|a| (a.name.clone(), a.severity, a.threshold, a.condition.clone()))
+                    .collect::<Vec<_>>()
+            };
+            assert_eq!(alerts(signal), alerts(twin), "{fragment}: {name}");
+        }
+    }
+}

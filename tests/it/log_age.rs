@@ -1,0 +1,236 @@
+//! Values from log lines carry their age, on the exporter binary reading real files: a `set`
+//! value leaves `/metrics` once older than `max_age` (also after a restart from a checkpoint), a
+//! `timestamp` follows the latest line and ignores lines from the future, and a restart without
+//! `state_dir` counts no old line again while the heartbeat still knows the last beat.
+
+use crate::support;
+
+use std::io::Write;
+use std::path::Path;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use support::exporter::{Running, get, sample};
+use support::free_port;
+
+const BUDGET: &str = "app_budget_used";
+const BEAT: &str = "app_last_beat_timestamp_seconds";
+const TICKS: &str = "app_ticks_total";
+
+fn now() -> f64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_secs_f64()
+}
+
+/// A log source whose lines start with their unix time: `<time> budget=<n>` sets a gauge,
+/// `<time> beat` is a heartbeat, `<time> tick` counts.
+fn spec(dir: &Path, port: u16, state_dir: bool, max_age: &str) -> std::path::PathBuf {
+    let state = if state_dir { format!("state_dir: {}/state\n", dir.display()) } else { String::new() };
+    let text = format!(
+        "listen: 127.0.0.1:{port}
+{state}logs:
+  app:
+    paths: [{log}]
+    max_age: {max_age}
+    future_tolerance: 1m
+    timestamp: {{format: unix, pattern: '^(\\S+)'}}
+signals:
+  - id: app.age
+    title: Age
+    runbook_section: https://example.com/runbook#age
+    metrics:
+      - {{name: {BUDGET}, type: gauge, help: Budget used.}}
+      - {{name: {BEAT}, type: gauge, help: Last beat.}}
+      - {{name: {TICKS}, type: counter, help: Ticks.}}
+    source:
+      log:
+        log: app
+        rules:
+          - {{match: 'budget=(?P<n>\\d+)', metric: {BUDGET}, action: set, value: n}}
+          - {{match: ' beat', metric: {BEAT}, action: timestamp}}
+          - {{match: ' tick', metric: {TICKS}, action: inc}}
+",
+        log = dir.join("app.log").display()
+    );
+    let path = dir.join("spec.yaml");
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
+fn start(spec: &Path, port: u16) -> Running {
+    let mut exporter = Running::serve(spec, port, &[]);
+    assert!(exporter.wait_listening(Duration::from_secs(20)), "{}", exporter.output());
+    exporter
+}
+
+fn metrics(port: u16) -> String {
+    get(port, "/metrics").map(|(_, body)| body).unwrap_or_default()
+}
+
+/// Waits until `check` holds on the exposition, and returns it.
+fn wait_for(exporter: &Running, what: &str, check: impl Fn(&str) -> bool) -> String {
+    let deadline = Instant::now() + Duration::from_secs(15);
+    loop {
+        let text = metrics(exporter.port);
+        if check(&text) {
+            return text;
+        }
+        assert!(Instant::now() < deadline, "{what}: not seen in\n{text}\n{}", exporter.output());
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+fn append(path: &Path, lines: &[String]) {
+    let mut file = std::fs::OpenOptions::new().create(true).append(true).open(path).unwrap();
+    for line in lines {
+        writeln!(file, "{line}").unwrap();
+    }
+}
+
+#[test]
+fn a_set_value_leaves_metrics_when_it_gets_old_and_a_restart_does_not_revive_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("app.log");
+    std::fs::write(&log, "").unwrap();
+    let port = free_port();
+    let spec = spec(dir.path(), port, true, "2s");
+    let exporter = start(&spec, port);
+    wait_for(&exporter, "the log source", |t| sample(t, TICKS).is_some());
+
+    // A 95% line written an hour ago (read late, after a backlog) is never served.
+    append(&log, &[format!("{:.3} budget=95", now() - 3600.0), format!("{:.3} tick", now())]);
+    let text = wait_for(&exporter, "the tick", |t| sample(t, TICKS) == Some(1.0));
+    assert_eq!(sample(&text, BUDGET), None, "an hour-old value is served:\n{text}");
+
+    // A fresh one is served, then dropped after max_age without any new line.
+    append(&log, &[format!("{:.3} budget=95", now())]);
+    let served = Instant::now();
+    wait_for(&exporter, "the fresh budget", |t| sample(t, BUDGET) == Some(95.0));
+    wait_for(&exporter, "the budget going stale", |t| sample(t, BUDGET).is_none());
+    let lived = served.elapsed();
+    assert!(lived >= Duration::from_millis(1500) && lived < Duration::from_secs(5), "served for {lived:?}");
+
+    // Saved in the checkpoint with its age: a restart after max_age does not bring it back.
+    append(&log, &[format!("{:.3} budget=96", now())]);
+    wait_for(&exporter, "the second budget", |t| sample(t, BUDGET) == Some(96.0));
+    wait_for(&exporter, "a checkpoint", |t| {
+        sample(t, "integration_exporter_checkpoint_last_success_timestamp_seconds{log=\"app\"}")
+            .is_some_and(|saved| saved > now() - 0.5)
+    });
+    exporter.stop();
+    std::thread::sleep(Duration::from_secs(3));
+    let exporter = start(&spec, port);
+    let text = wait_for(&exporter, "the restored counter", |t| sample(t, TICKS) == Some(1.0));
+    assert_eq!(sample(&text, BUDGET), None, "a restart revived a stale value:\n{text}");
+    // A restart within max_age keeps it.
+    append(&log, &[format!("{:.3} budget=50", now())]);
+    wait_for(&exporter, "the third budget", |t| sample(t, BUDGET) == Some(50.0));
+    wait_for(&exporter, "a checkpoint", |t| {
+        sample(t, "integration_exporter_checkpoint_last_success_timestamp_seconds{log=\"app\"}")
+            .is_some_and(|saved| saved > now() - 0.5)
+    });
+    exporter.stop();
+    let exporter = start(&spec, port);
+    wait_for(&exporter, "the restored budget", |t| sample(t, BUDGET) == Some(50.0));
+}
+
+#[test]
+fn the_heartbeat_is_the_latest_line_and_a_line_from_the_future_is_unparsable() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("app.log");
+    std::fs::write(&log, "").unwrap();
+    let port = free_port();
+    let exporter = start(&spec(dir.path(), port, false, "5m"), port);
+    let unparsable =
+        format!("integration_exporter_log_lines_unparsable_total{{log=\"app\",path=\"{}\"}}", log.display());
+    wait_for(&exporter, "the log source", |t| sample(t, TICKS).is_some());
+
+    let beat = now().floor();
+    append(&log, &[format!("{beat} beat")]);
+    wait_for(&exporter, "the beat", |t| sample(t, BEAT) == Some(beat));
+    // One host with its clock a day ahead: ignored and counted.
+    append(&log, &[format!("{} beat", beat + 86_400.0), format!("{beat} tick")]);
+    let text = wait_for(&exporter, "the next line", |t| sample(t, TICKS) == Some(1.0));
+    assert_eq!(sample(&text, BEAT), Some(beat), "a line from the future moved the heartbeat");
+    assert_eq!(sample(&text, &unparsable), Some(1.0), "{text}");
+    // A clock stepped back a little: the heartbeat follows the latest line.
+    append(&log, &[format!("{} beat", beat - 30.0)]);
+    wait_for(&exporter, "the latest beat", |t| sample(t, BEAT) == Some(beat - 30.0));
+}
+
+#[test]
+fn a_restart_without_state_dir_counts_no_old_line_but_knows_the_last_beat() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("app.log");
+    let port = free_port();
+    let spec = spec(dir.path(), port, false, "5m");
+    let t0 = now().floor();
+    let mut old: Vec<String> = (0..100).map(|i| format!("{} tick", t0 - 200.0 + f64::from(i))).collect();
+    old.push(format!("{} beat", t0 - 60.0));
+    old.push(format!("{} budget=42", t0 - 30.0));
+    old.push(format!("{} tick", t0 - 20.0));
+    append(&log, &old);
+
+    let exporter = start(&spec, port);
+    let text = wait_for(&exporter, "the seeded heartbeat", |t| sample(t, BEAT) == Some(t0 - 60.0));
+    assert_eq!(sample(&text, TICKS), Some(0.0), "old lines counted at start:\n{text}");
+    assert_eq!(sample(&text, BUDGET), Some(42.0), "the last budget before the start");
+    append(&log, &[format!("{} tick", now()), format!("{} tick", now())]);
+    wait_for(&exporter, "two new ticks", |t| sample(t, TICKS) == Some(2.0));
+    exporter.stop();
+
+    // Rotated while the exporter was down; the new file has lines of its own.
+    std::fs::rename(&log, dir.path().join("app.log.1")).unwrap();
+    append(&log, &(0..50).map(|i| format!("{} tick", t0 + f64::from(i) / 100.0)).collect::<Vec<_>>());
+    let exporter = start(&spec, port);
+    let text = wait_for(&exporter, "the second start", |t| sample(t, TICKS).is_some());
+    assert_eq!(sample(&text, TICKS), Some(0.0), "the rotated file's lines counted again:\n{text}");
+    append(&log, &[format!("{} tick", now())]);
+    wait_for(&exporter, "a new tick", |t| sample(t, TICKS) == Some(1.0));
+}
+
+/// The log runner of `spec`'s source, in this process.
+fn runner(spec: &Path) -> integration_exporter::sources::logs::LogRunner {
+    let text = std::fs::read_to_string(spec).unwrap();
+    let model = support::fidelity::model(&text);
+    integration_exporter::sources::logs::LogRunner::new(&model, "app", &model.logs["app"]).unwrap()
+}
+
+fn served(runner: &integration_exporter::sources::logs::LogRunner, metric: &str) -> Option<f64> {
+    let mut exported = support::fidelity::Exported::new();
+    support::fidelity::collect(&mut exported, runner.families());
+    exported.get(metric)?.values().next().copied()
+}
+
+#[test]
+fn the_first_start_with_a_state_dir_counts_old_lines_once_and_never_shows_them_as_new() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("app.log");
+    append(&log, &(0..30).map(|i| format!("{} tick", now() - 100.0 + f64::from(i))).collect::<Vec<_>>());
+    let spec = spec(dir.path(), free_port(), true, "5m");
+    let mut first = runner(&spec);
+    // Served at zero before the lines are read, a scrape would see them all as an increase.
+    assert_eq!(served(&first, TICKS), None, "counters served before the old lines were read");
+    support::fidelity::drain(&mut first);
+    assert_eq!(served(&first, TICKS), Some(30.0));
+    first.save_checkpoint().unwrap();
+    drop(first);
+    append(&log, &[format!("{} tick", now())]);
+    let mut second = runner(&spec);
+    support::fidelity::drain(&mut second);
+    assert_eq!(served(&second, TICKS), Some(31.0));
+}
+
+#[test]
+fn after_an_unreadable_checkpoint_counters_start_at_the_end_and_gauges_from_the_old_lines() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("app.log");
+    let t0 = now().floor();
+    append(&log, &[format!("{} tick", t0 - 10.0), format!("{} beat", t0 - 5.0), format!("{} tick", t0 - 1.0)]);
+    let spec = spec(dir.path(), free_port(), true, "5m");
+    std::fs::create_dir(dir.path().join("state")).unwrap();
+    std::fs::write(dir.path().join("state/app.checkpoint.json"), b"{\"version\": 1, \"tail").unwrap();
+    let mut runner = runner(&spec);
+    support::fidelity::drain(&mut runner);
+    // Those lines were counted by the exporter that wrote the checkpoint.
+    assert_eq!(served(&runner, TICKS), Some(0.0));
+    assert_eq!(served(&runner, BEAT), Some(t0 - 5.0));
+}

@@ -1,0 +1,366 @@
+//! What ships beside the binary: LICENSE, the container image, the systemd unit, the example
+//! Prometheus configuration and the Kubernetes manifests, each checked by the tool that reads it
+//! (systemd-analyze, promtool, and the Kubernetes and Prometheus Operator schemas).
+
+use crate::support;
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+
+use integration_exporter::spec::config::DEFAULT_PORT;
+use serde_json::Value;
+use support::exporter_bin;
+
+fn repo(rel: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join(rel)
+}
+
+fn read(rel: &str) -> String {
+    std::fs::read_to_string(repo(rel)).unwrap_or_else(|e| panic!("{rel}: {e}"))
+}
+
+/// Runs a tool; a missing one fails with what installs it (scripts/test does).
+fn run(command: &mut Command, install: &str) -> (bool, String) {
+    let out = command.output().unwrap_or_else(|e| panic!("{command:?}: {e} ({install}; scripts/test installs it)"));
+    let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    (out.status.success(), text)
+}
+
+#[test]
+fn license_is_the_apache_2_text_cargo_toml_names() {
+    let license = read("LICENSE");
+    assert!(license.contains("Apache License") && license.contains("Version 2.0, January 2004"));
+    assert!(license.contains("TERMS AND CONDITIONS FOR USE, REPRODUCTION, AND DISTRIBUTION"));
+    assert!(license.contains("END OF TERMS AND CONDITIONS"));
+    assert!(read("Cargo.toml").contains("\nlicense = \"Apache-2.0\"\n"));
+}
+
+#[test]
+fn the_default_port_is_the_one_everywhere() {
+    let port = DEFAULT_PORT.to_string();
+    let files = [
+        "Dockerfile",
+        "README.md",
+        "scripts/demo",
+        "demo/spec.yaml",
+        "deploy/systemd/integration-exporter.service",
+        "deploy/prometheus/prometheus.yml",
+        "deploy/kubernetes/deployment.yaml",
+        "deploy/kubernetes/service.yaml",
+    ];
+    for file in files {
+        let text = read(file);
+        assert!(text.contains(&port), "{file} does not name port {port}");
+        for (n, line) in text.lines().enumerate() {
+            // postgres_exporter's port, unless it is a part of ours.
+            let stale = line.match_indices("9187").any(|(i, _)| !line[..i].ends_with(&port[..port.len() - 4]));
+            assert!(!stale || line.contains("postgres_exporter"), "{file}:{}: {line}", n + 1);
+        }
+    }
+}
+
+#[test]
+fn the_image_listens_on_all_interfaces_and_carries_oci_labels() {
+    let dockerfile = read("Dockerfile");
+    assert!(dockerfile.contains(&format!("\nEXPOSE {DEFAULT_PORT}\n")), "{dockerfile}");
+    let cmd = dockerfile.lines().find(|l| l.starts_with("CMD ")).expect("CMD");
+    let cmd: Vec<String> = serde_json::from_str(cmd.trim_start_matches("CMD ")).expect("CMD in exec form");
+    assert!(cmd.contains(&format!("--web.listen-address=0.0.0.0:{DEFAULT_PORT}")), "{cmd:?}");
+    assert!(cmd.iter().any(|a| a.starts_with("--config.file=")), "{cmd:?}");
+    for label in ["title", "description", "licenses=\"Apache-2.0\"", "version", "revision", "created"] {
+        assert!(dockerfile.contains(&format!("org.opencontainers.image.{label}")), "label {label}");
+    }
+    // The flags the image passes are ones the binary takes.
+    let out = Command::new(exporter_bin()).arg("serve").arg("--help").output().unwrap();
+    let help = String::from_utf8_lossy(&out.stdout);
+    for flag in cmd.iter().filter(|a| a.starts_with("--")) {
+        let name = flag.split('=').next().unwrap();
+        assert!(help.contains(name), "{name} is not a flag of serve");
+    }
+}
+
+/// `systemd-analyze verify` of a unit whose ExecStart names the built binary (verify insists the
+/// executable exists); everything it says is a failure, since it exits 0 on unknown keys.
+fn systemd_verify(unit: &str) -> String {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("integration-exporter.service");
+    let unit = unit.replace("/usr/local/bin/integration-exporter", &exporter_bin().display().to_string());
+    std::fs::write(&path, unit).unwrap();
+    let (ok, text) = run(
+        Command::new("systemd-analyze").args(["verify", "--man=no"]).arg(&path),
+        "systemd-analyze comes with Debian's `systemd`",
+    );
+    if ok { text.trim().to_string() } else { format!("failed: {text}") }
+}
+
+#[test]
+fn the_systemd_unit_passes_systemd_analyze_and_is_hardened() {
+    let unit = read("deploy/systemd/integration-exporter.service");
+    assert_eq!(systemd_verify(&unit), "");
+    // The check can fail: a misspelt key is reported.
+    assert!(systemd_verify(&unit.replace("ProtectHome=", "ProtectHom=")).contains("ProtectHom"));
+    let settings: Vec<(&str, &str)> =
+        unit.lines().filter(|l| !l.starts_with('#')).filter_map(|l| l.split_once('=')).collect();
+    let has = |key: &str, value: &str| settings.iter().any(|(k, v)| *k == key && v.trim() == value);
+    assert!(has("DynamicUser", "yes") || settings.iter().any(|(k, _)| *k == "User"));
+    for (key, value) in [
+        ("StateDirectory", "integration-exporter"),
+        ("ProtectSystem", "strict"),
+        ("ProtectHome", "yes"),
+        ("NoNewPrivileges", "yes"),
+        ("PrivateTmp", "yes"),
+        ("RestrictAddressFamilies", "AF_INET AF_INET6 AF_UNIX"),
+        ("SystemCallFilter", "@system-service"),
+        ("ExecReload", "/bin/kill -HUP $MAINPID"),
+    ] {
+        assert!(has(key, value), "{key}={value}");
+    }
+    assert!(unit.contains(&format!("--web.listen-address=0.0.0.0:{DEFAULT_PORT}")));
+}
+
+#[test]
+fn the_example_prometheus_config_passes_promtool_with_the_generated_rules() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::copy(repo("deploy/prometheus/prometheus.yml"), dir.path().join("prometheus.yml")).unwrap();
+    let out = Command::new(exporter_bin()).args(["generate", "--out"]).arg(dir.path()).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let (ok, text) = run(
+        Command::new("promtool").args(["check", "config", "--lint-fatal"]).arg(dir.path().join("prometheus.yml")),
+        "promtool comes with Debian's `prometheus`",
+    );
+    assert!(ok, "{text}");
+    // Every rule file, and no promtool test file, is loaded.
+    let rule_files = std::fs::read_dir(dir.path().join("alerts"))
+        .unwrap()
+        .filter(|e| e.as_ref().unwrap().file_name().to_string_lossy().ends_with(".rules.yml"))
+        .count();
+    assert!(text.contains(&format!("SUCCESS: {rule_files} rule files found")), "{text}");
+    let config: Value = serde_saphyr::from_str(&read("deploy/prometheus/prometheus.yml")).unwrap();
+    let job = &config["scrape_configs"][0];
+    assert_eq!(job["job_name"], "integration-exporter");
+    assert_eq!(job["static_configs"][0]["targets"][0], format!("localhost:{DEFAULT_PORT}"));
+}
+
+/// The objects `kubectl apply -k deploy/kubernetes` sends, built as kustomize builds them for the
+/// features the kustomization uses (resources, generators with fixed names, namespace, labels),
+/// with `generate --format prometheus-operator` output in `generated/`.
+fn kustomize(dir: &Path) -> Vec<Value> {
+    let k: Value = serde_saphyr::from_str(&std::fs::read_to_string(dir.join("kustomization.yaml")).unwrap()).unwrap();
+    assert_eq!(k["generatorOptions"]["disableNameSuffixHash"], true, "the manifests refer to fixed names");
+    let known = ["apiVersion", "kind", "namespace", "labels", "resources", "generatorOptions"];
+    for key in k.as_object().unwrap().keys() {
+        assert!(known.contains(&key.as_str()) || key.ends_with("Generator"), "{key}: not rendered by this test");
+    }
+    let file = |rel: &str| {
+        std::fs::read_to_string(dir.join(rel)).unwrap_or_else(|e| panic!("{rel}, referenced by the kustomization: {e}"))
+    };
+    let mut objects: Vec<Value> = Vec::new();
+    for rel in k["resources"].as_array().unwrap() {
+        objects.push(serde_saphyr::from_str(&file(rel.as_str().unwrap())).unwrap());
+    }
+    let data = |generator: &Value| {
+        let mut data = serde_json::Map::new();
+        for f in generator["files"].as_array().into_iter().flatten() {
+            let rel = f.as_str().unwrap();
+            let key = Path::new(rel).file_name().unwrap().to_string_lossy().to_string();
+            data.insert(key, Value::String(file(rel)));
+        }
+        for literal in generator["literals"].as_array().into_iter().flatten() {
+            let (key, value) = literal.as_str().unwrap().split_once('=').unwrap();
+            data.insert(key.into(), Value::String(value.into()));
+        }
+        data
+    };
+    for generator in k["configMapGenerator"].as_array().into_iter().flatten() {
+        objects.push(serde_json::json!({
+            "apiVersion": "v1", "kind": "ConfigMap",
+            "metadata": {"name": generator["name"], "labels": generator["options"]["labels"].as_object().cloned().unwrap_or_default()},
+            "data": data(generator),
+        }));
+    }
+    for generator in k["secretGenerator"].as_array().into_iter().flatten() {
+        use base64::Engine;
+        let encoded: serde_json::Map<String, Value> = data(generator)
+            .into_iter()
+            .map(|(key, v)| (key, base64::engine::general_purpose::STANDARD.encode(v.as_str().unwrap()).into()))
+            .collect();
+        objects.push(serde_json::json!({
+            "apiVersion": "v1", "kind": "Secret", "type": "Opaque",
+            "metadata": {"name": generator["name"]}, "data": encoded,
+        }));
+    }
+    for object in &mut objects {
+        let metadata = object["metadata"].as_object_mut().unwrap();
+        metadata.insert("namespace".into(), k["namespace"].clone());
+        let labels = metadata.entry("labels").or_insert_with(|| Value::Object(Default::default()));
+        for pairs in k["labels"].as_array().into_iter().flatten() {
+            for (key, value) in pairs["pairs"].as_object().unwrap() {
+                labels.as_object_mut().unwrap().insert(key.clone(), value.clone());
+            }
+        }
+    }
+    objects
+}
+
+/// Where scripts/test installs the npm validators (`kubernetes-models` and
+/// `@kubernetes-models/prometheus-operator`: their compiled schemas).
+fn node_validators() -> PathBuf {
+    std::env::var_os("K8S_VALIDATE_DIR").map(PathBuf::from).unwrap_or_else(|| repo("target/k8s-validate"))
+}
+
+const VALIDATE_MJS: &str = r#"
+import { readFileSync } from "node:fs";
+const objects = JSON.parse(readFileSync(0, "utf8"));
+const packages = {
+  "v1": "kubernetes-models/v1",
+  "apps/v1": "kubernetes-models/apps/v1",
+  "monitoring.coreos.com/v1": "@kubernetes-models/prometheus-operator/monitoring.coreos.com/v1",
+  "monitoring.coreos.com/v1alpha1": "@kubernetes-models/prometheus-operator/monitoring.coreos.com/v1alpha1",
+};
+let failed = 0;
+for (const o of objects) {
+  const id = `${o.kind}/${o.metadata?.name}`;
+  try {
+    const base = packages[o.apiVersion];
+    if (!base) throw new Error(`no schema for apiVersion ${o.apiVersion}`);
+    const module = await import(`${base}/${o.kind}`);
+    new module[o.kind](o).validate();
+    console.log(`${id}: valid`);
+  } catch (e) {
+    console.log(`${id}: ${e.message}`);
+    failed++;
+  }
+}
+process.exit(failed ? 1 : 0);
+"#;
+
+/// Schema validation of every object: all kinds against the Kubernetes and Prometheus Operator
+/// schemas (npm `kubernetes-models`), and the built-in kinds also strictly, unknown fields being
+/// errors (PyPI `kubernetes-validate --strict`).
+fn validate(objects: &[Value]) -> Result<String, String> {
+    let dir = node_validators();
+    assert!(
+        dir.join("node_modules/@kubernetes-models/prometheus-operator").is_dir(),
+        "{}: no validators (scripts/test installs them)",
+        dir.display()
+    );
+    let script = dir.join("validate.mjs");
+    std::fs::write(&script, VALIDATE_MJS).unwrap();
+    let mut node = Command::new("node")
+        .arg(&script)
+        .current_dir(&dir)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("node (Debian `nodejs`; scripts/test installs it)");
+    use std::io::Write;
+    node.stdin.take().unwrap().write_all(serde_json::to_string(objects).unwrap().as_bytes()).unwrap();
+    let out = node.wait_with_output().unwrap();
+    let mut said = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    let mut ok = out.status.success();
+
+    let files = tempfile::tempdir().unwrap();
+    let mut paths = Vec::new();
+    for (i, o) in objects.iter().enumerate().filter(|(_, o)| matches!(o["apiVersion"].as_str(), Some("v1" | "apps/v1")))
+    {
+        let path = files.path().join(format!("{i}.json"));
+        std::fs::write(&path, o.to_string()).unwrap();
+        paths.push(path);
+    }
+    // On PATH, or in the virtualenv scripts/test makes when it is not.
+    let venv = dir.join("venv/bin/kubernetes-validate");
+    let tool = if venv.is_file() { venv } else { PathBuf::from("kubernetes-validate") };
+    let (strict_ok, strict) =
+        run(Command::new(tool).args(["--strict", "--no-warn"]).args(&paths), "PyPI `kubernetes-validate`");
+    ok &= strict_ok;
+    said.push_str(&strict);
+    if ok { Ok(said) } else { Err(said) }
+}
+
+#[test]
+fn the_kubernetes_manifests_pass_the_kubernetes_and_prometheus_operator_schemas() {
+    let dir = tempfile::tempdir().unwrap();
+    for entry in std::fs::read_dir(repo("deploy/kubernetes")).unwrap() {
+        let entry = entry.unwrap();
+        if entry.file_type().unwrap().is_file() {
+            std::fs::copy(entry.path(), dir.path().join(entry.file_name())).unwrap();
+        }
+    }
+    let out = Command::new(exporter_bin())
+        .args(["generate", "--format", "prometheus-operator", "--out"])
+        .arg(dir.path().join("generated"))
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let objects = kustomize(dir.path());
+    let kinds: Vec<&str> = objects.iter().map(|o| o["kind"].as_str().unwrap()).collect();
+    for kind in
+        ["Deployment", "Service", "ServiceMonitor", "PrometheusRule", "AlertmanagerConfig", "ConfigMap", "Secret"]
+    {
+        assert!(kinds.contains(&kind), "no {kind} in {kinds:?}");
+    }
+    let said = validate(&objects).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(said.matches(": valid").count(), objects.len(), "{said}");
+
+    // The validators catch a broken object.
+    let mut broken = objects.clone();
+    let deployment = broken.iter_mut().find(|o| o["kind"] == "Deployment").unwrap();
+    deployment["spec"]["template"]["spec"]["securityContext"]["runAsNonRot"] = true.into();
+    let service = broken.iter_mut().find(|o| o["kind"] == "Service").unwrap();
+    service["spec"]["ports"][0]["port"] = "metrics".into();
+    let monitor = broken.iter_mut().find(|o| o["kind"] == "ServiceMonitor").unwrap();
+    monitor["spec"]["endpoints"][0]["port"] = 29187.into();
+    let routing = broken.iter_mut().find(|o| o["kind"] == "AlertmanagerConfig").unwrap();
+    routing["spec"]["inhibitRules"][0]["sourceMatch"][0]["matchType"] = "==".into();
+    let said = validate(&broken).expect_err("broken objects pass");
+    assert!(said.contains("Service/integration-exporter: data/spec/ports/0/port must be integer"), "{said}");
+    assert!(said.contains("('runAsNonRot' was unexpected)"), "{said}");
+    assert!(said.contains("ServiceMonitor/integration-exporter: data/spec/endpoints/0/port"), "{said}");
+    assert!(
+        said.contains("AlertmanagerConfig/integration-exporter: data/spec/inhibitRules/0/sourceMatch/0/matchType"),
+        "{said}"
+    );
+
+    // What the schemas do not say: a PodSecurity "restricted" pod, wired to the objects beside it.
+    let get = |kind: &str, name: &str| {
+        objects
+            .iter()
+            .find(|o| o["kind"] == kind && o["metadata"]["name"] == name)
+            .unwrap_or_else(|| panic!("{kind}/{name}"))
+    };
+    let deployment = get("Deployment", "integration-exporter");
+    let pod = &deployment["spec"]["template"]["spec"];
+    assert_eq!(pod["securityContext"]["runAsNonRoot"], true);
+    assert_eq!(pod["securityContext"]["seccompProfile"]["type"], "RuntimeDefault");
+    for container in pod["containers"].as_array().unwrap() {
+        let security = &container["securityContext"];
+        assert_eq!(security["allowPrivilegeEscalation"], false);
+        assert_eq!(security["capabilities"]["drop"], serde_json::json!(["ALL"]));
+        assert_eq!(security["readOnlyRootFilesystem"], true);
+        assert_eq!(container["ports"][0]["containerPort"], DEFAULT_PORT);
+    }
+    for volume in pod["volumes"].as_array().unwrap() {
+        if let Some(name) = volume["configMap"]["name"].as_str() {
+            get("ConfigMap", name);
+        }
+        if let Some(name) = volume["secret"]["secretName"].as_str() {
+            get("Secret", name);
+        }
+    }
+    let dashboards = get("ConfigMap", "integration-exporter-dashboards");
+    assert_eq!(dashboards["metadata"]["labels"]["grafana_dashboard"], "1");
+    assert!(dashboards["data"].as_object().unwrap().contains_key("overview.json"));
+    let service = get("Service", "integration-exporter");
+    let monitor = get("ServiceMonitor", "integration-exporter");
+    for (key, value) in monitor["spec"]["selector"]["matchLabels"].as_object().unwrap() {
+        assert_eq!(&service["metadata"]["labels"][key], value);
+    }
+    assert_eq!(monitor["spec"]["endpoints"][0]["port"], service["spec"]["ports"][0]["name"]);
+    // The example spec loads.
+    let (ok, text) = run(
+        Command::new(exporter_bin()).args(["check", "--config"]).arg(repo("deploy/kubernetes/spec.yaml")),
+        "the built exporter",
+    );
+    assert!(ok, "{text}");
+}

@@ -1,0 +1,374 @@
+//! The exporter binary's life: SIGHUP and `POST /-/reload` reload the spec without a restart and
+//! keep the running one when the new one does not load; SIGTERM stops after a last checkpoint.
+//! The spec reads only a log file, so no database is needed.
+
+use crate::support;
+
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use support::exporter::sample;
+use support::{exporter_bin, free_port};
+
+struct Exporter {
+    child: Child,
+    log: PathBuf,
+}
+
+impl Drop for Exporter {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Exporter {
+    fn start(spec: &Path, port: u16, args: &[&str]) -> Exporter {
+        let log = spec.with_extension(format!("{port}.log"));
+        let child = Command::new(exporter_bin())
+            .args(["serve", "--config"])
+            .arg(spec)
+            .args(args)
+            .env("RUST_LOG", "info")
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(&log).unwrap())
+            .spawn()
+            .expect("start exporter");
+        let exporter = Exporter { child, log };
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(Instant::now() < deadline, "exporter did not listen:\n{}", exporter.output());
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        exporter
+    }
+
+    fn signal(&self, name: &str) {
+        let status = Command::new("kill").arg(format!("-{name}")).arg(self.child.id().to_string()).status().unwrap();
+        assert!(status.success(), "kill -{name}");
+    }
+
+    fn output(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    fn alive(&mut self) -> bool {
+        self.child.try_wait().unwrap().is_none()
+    }
+
+    /// Waits for the process to exit and returns its status code.
+    fn wait_exit(&mut self) -> Option<i32> {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                return status.code();
+            }
+            assert!(Instant::now() < deadline, "did not exit:\n{}", self.output());
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+}
+
+/// One raw HTTP/1.1 request: status and body.
+fn request(port: u16, method: &str, path: &str) -> (u16, String) {
+    let mut stream = TcpStream::connect(("127.0.0.1", port)).unwrap();
+    stream.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+    write!(stream, "{method} {path} HTTP/1.1\r\nHost: localhost\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
+        .unwrap();
+    let mut raw = Vec::new();
+    stream.read_to_end(&mut raw).unwrap();
+    let raw = String::from_utf8_lossy(&raw).into_owned();
+    let status = raw.split_whitespace().nth(1).and_then(|s| s.parse().ok()).unwrap_or(0);
+    let body = raw.split_once("\r\n\r\n").map(|(_, b)| b.to_string()).unwrap_or_default();
+    (status, body)
+}
+
+fn wait_for(port: u16, what: &str, check: impl Fn(&str) -> bool) -> String {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let (_, text) = request(port, "GET", "/metrics");
+        if check(&text) {
+            return text;
+        }
+        assert!(Instant::now() < deadline, "timed out waiting for {what}:\n{text}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// A spec counting `tick` lines of `app.log`, with a checkpoint directory; `extra` adds rules.
+fn write_spec(dir: &Path, port: u16, extra_rule: Option<&str>) -> PathBuf {
+    let path = dir.join("spec.yaml");
+    let log = dir.join("app.log");
+    let mut text = format!(
+        "listen: 127.0.0.1:{port}\nstate_dir: {}\n{}",
+        dir.join("state").display(),
+        support::ticks_spec(&log.display().to_string())
+    );
+    if let Some(metric) = extra_rule {
+        text = text.replace(
+            "      - {name: app_ticks_total, type: counter, help: Tick lines.}\n",
+            &format!(
+                "      - {{name: app_ticks_total, type: counter, help: Tick lines.}}\n      - {{name: {metric}, type: counter, help: Tock lines.}}\n"
+            ),
+        );
+        text.push_str(&format!("          - {{match: tock, metric: {metric}, action: inc}}\n"));
+    }
+    // Written whole then renamed, as config management does.
+    std::fs::write(dir.join("spec.yaml.tmp"), text).unwrap();
+    std::fs::rename(dir.join("spec.yaml.tmp"), &path).unwrap();
+    path
+}
+
+fn append(dir: &Path, lines: &str) {
+    let mut file = std::fs::OpenOptions::new().create(true).append(true).open(dir.join("app.log")).unwrap();
+    file.write_all(lines.as_bytes()).unwrap();
+}
+
+const RELOAD_OK: &str = "integration_exporter_config_last_reload_successful";
+const RELOAD_AT: &str = "integration_exporter_config_last_reload_success_timestamp_seconds";
+
+#[test]
+fn sighup_reloads_the_spec_keeps_the_old_one_when_the_new_does_not_load_and_never_kills() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    append(d, "tick\ntick\n");
+    let port = free_port();
+    let spec = write_spec(d, port, None);
+    let mut exporter = Exporter::start(&spec, port, &[]);
+    let text = wait_for(port, "two ticks", |t| sample(t, "app_ticks_total") == Some(2.0));
+    assert_eq!(sample(&text, RELOAD_OK), Some(1.0), "{text}");
+    let started_at = sample(&text, RELOAD_AT).expect("reload timestamp at start");
+
+    // A good change: a new signal appears, the running counter goes on from where it was.
+    write_spec(d, port, Some("app_tocks_total"));
+    exporter.signal("HUP");
+    // Lines are read by the rules in force when they are read: wait for the new ones.
+    wait_for(port, "the reload", |t| sample(t, RELOAD_AT).is_some_and(|at| at > started_at));
+    append(d, "tock\ntick\n");
+    let text = wait_for(port, "the new signal", |t| {
+        sample(t, "app_tocks_total") == Some(1.0) && sample(t, "app_ticks_total") == Some(3.0)
+    });
+    assert!(exporter.alive(), "SIGHUP killed the exporter:\n{}", exporter.output());
+    assert_eq!(sample(&text, RELOAD_OK), Some(1.0), "{text}");
+
+    // A broken spec: the old one keeps serving, the failure shows in a metric and names the place.
+    std::fs::write(&spec, std::fs::read_to_string(&spec).unwrap().replace("action: inc}", "action: inc")).unwrap();
+    exporter.signal("HUP");
+    let text = wait_for(port, "the failed reload", |t| sample(t, RELOAD_OK) == Some(0.0));
+    append(d, "tock\n");
+    wait_for(port, "the old rules still counting", |t| sample(t, "app_tocks_total") == Some(2.0));
+    assert!(exporter.alive());
+    let output = exporter.output();
+    let failure = output.lines().find(|l| l.contains("reload failed")).unwrap_or_else(|| panic!("{output}"));
+    assert!(failure.contains(&format!("{}:", spec.display())), "names the file: {failure}");
+    assert!(
+        failure.split(&format!("{}:", spec.display())).nth(1).is_some_and(|rest| {
+            let mut parts = rest.splitn(3, ':');
+            let line = parts.next().and_then(|l| l.parse::<u32>().ok());
+            let column = parts.next().and_then(|c| c.parse::<u32>().ok());
+            line.is_some() && column.is_some()
+        }),
+        "names line and column: {failure}"
+    );
+    assert_eq!(sample(&text, "app_ticks_total"), Some(3.0));
+
+    // Fixed again: back to 1, nothing counted twice over the reloads.
+    write_spec(d, port, Some("app_tocks_total"));
+    exporter.signal("HUP");
+    let text = wait_for(port, "the fixed reload", |t| sample(t, RELOAD_OK) == Some(1.0));
+    assert_eq!((sample(&text, "app_ticks_total"), sample(&text, "app_tocks_total")), (Some(3.0), Some(2.0)));
+
+    // Without the new signal: its series go away instead of freezing.
+    write_spec(d, port, None);
+    exporter.signal("HUP");
+    // (Its name may still appear as a label value of the checkpoint's reset counter.)
+    wait_for(port, "the removed signal gone", |t| {
+        !t.lines().any(|l| l.starts_with("app_tocks_total") || l.contains(" app_tocks_total "))
+            && sample(t, RELOAD_OK) == Some(1.0)
+    });
+    assert!(exporter.alive());
+    // Reloads are not available over HTTP unless asked for.
+    assert_eq!(request(port, "POST", "/-/reload").0, 403);
+}
+
+#[test]
+fn post_reload_when_enabled_answers_how_the_reload_went() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    append(d, "tick\n");
+    let port = free_port();
+    let spec = write_spec(d, port, None);
+    let exporter = Exporter::start(&spec, port, &["--web.enable-lifecycle"]);
+    wait_for(port, "a tick", |t| sample(t, "app_ticks_total") == Some(1.0));
+    assert_eq!(request(port, "GET", "/-/reload").0, 405);
+
+    write_spec(d, port, Some("app_tocks_total"));
+    let (status, body) = request(port, "POST", "/-/reload");
+    assert_eq!(status, 200, "{body}");
+    append(d, "tock\n");
+    wait_for(port, "the new signal", |t| sample(t, "app_tocks_total") == Some(1.0));
+
+    // Another listen address applies after a restart only: said, and the listener stays.
+    write_spec(d, free_port(), Some("app_tocks_total"));
+    assert_eq!(request(port, "POST", "/-/reload").0, 200);
+    assert!(exporter.output().contains("the listen address changed; it applies after a restart"));
+    assert_eq!(request(port, "GET", "/healthz").0, 200);
+
+    std::fs::write(&spec, "listen: [unclosed\n").unwrap();
+    let (status, body) = request(port, "PUT", "/-/reload");
+    assert_eq!(status, 500, "{body}");
+    assert!(body.contains(&format!("{}:1:", spec.display())), "{body}");
+    let text = wait_for(port, "the failed reload", |t| sample(t, RELOAD_OK) == Some(0.0));
+    assert_eq!(sample(&text, "app_ticks_total"), Some(1.0));
+    drop(exporter);
+}
+
+#[test]
+fn sigterm_saves_a_last_checkpoint_so_counters_continue_exactly() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    append(d, "tick\n");
+    let port = free_port();
+    let spec = write_spec(d, port, None);
+    let mut total = 1.0;
+    for round in 0..3 {
+        let mut exporter = Exporter::start(&spec, port, &[]);
+        wait_for(port, "the lines so far", |t| sample(t, "app_ticks_total") == Some(total));
+        // Lines written right before the signal: counted before the stop or after the restart,
+        // never lost and never twice.
+        let lines = 50 + round * 25;
+        append(d, &"tick\n".repeat(lines));
+        total += lines as f64;
+        exporter.signal(if round == 1 { "INT" } else { "TERM" });
+        assert_eq!(exporter.wait_exit(), Some(0), "{}", exporter.output());
+    }
+    let exporter = Exporter::start(&spec, port, &[]);
+    wait_for(port, "every line once", |t| sample(t, "app_ticks_total") == Some(total));
+    std::thread::sleep(Duration::from_millis(1500));
+    assert_eq!(sample(&request(port, "GET", "/metrics").1, "app_ticks_total"), Some(total));
+    drop(exporter);
+}
+
+/// A spec with one SQL signal of its own, `metric` read by `query`.
+fn write_sql_spec(dir: &Path, port: u16, metric: &str, query: &str) -> PathBuf {
+    let path = dir.join("spec.yaml");
+    let text = format!(
+        "listen: 127.0.0.1:{port}
+database: {{url_env: TEST_DATABASE_URL, connect_timeout: 1s, max_connections: 2}}
+sql_defaults: {{interval: 200ms, timeout: 2s}}
+signals:
+  - id: app.{metric}
+    title: A number
+    runbook_section: https://example.com/runbook#number
+    metrics: [{{name: {metric}, type: gauge, help: A number.}}]
+    source: {{sql: {{query: '{query}'}}}}
+"
+    );
+    std::fs::write(dir.join("spec.yaml.tmp"), text).unwrap();
+    std::fs::rename(dir.join("spec.yaml.tmp"), &path).unwrap();
+    path
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sighup_replaces_the_sql_sources_and_closes_the_old_connections() {
+    let db = support::TestDb::new().await;
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let port = free_port();
+    let spec = write_sql_spec(d, port, "app_first", "SELECT 1::float8 AS value");
+    let exporter = {
+        let log = d.join("exporter.log");
+        let child = Command::new(exporter_bin())
+            .args(["serve", "--config"])
+            .arg(&spec)
+            .env("TEST_DATABASE_URL", &db.url)
+            .stderr(std::fs::File::create(&log).unwrap())
+            .spawn()
+            .expect("start exporter");
+        Exporter { child, log }
+    };
+    let wait = |what: &'static str, check: fn(&str) -> bool| {
+        tokio::task::spawn_blocking(move || {
+            let deadline = Instant::now() + Duration::from_secs(30);
+            while TcpStream::connect(("127.0.0.1", port)).is_err() {
+                assert!(Instant::now() < deadline, "exporter did not listen");
+                std::thread::sleep(Duration::from_millis(50));
+            }
+            wait_for(port, what, check)
+        })
+    };
+    wait("the first query", |t| sample(t, "app_first") == Some(1.0)).await.unwrap();
+    let database = db.url.rsplit('/').next().unwrap().to_string();
+    let backends = || {
+        let (db, database) = (&db, database.clone());
+        async move {
+            db.scalar(&format!(
+                "SELECT count(*) FROM pg_stat_activity WHERE datname = '{database}' AND pid <> pg_backend_pid()"
+            ))
+            .await
+        }
+    };
+    for round in 0..3 {
+        let (metric, query) = if round % 2 == 0 {
+            ("app_second", "SELECT 2::float8 AS value")
+        } else {
+            ("app_first", "SELECT 1::float8 AS value")
+        };
+        write_sql_spec(d, port, metric, query);
+        exporter.signal("HUP");
+        if round % 2 == 0 {
+            wait("the second signal alone", |t| sample(t, "app_second") == Some(2.0) && !t.contains("app_first"))
+                .await
+                .unwrap();
+        } else {
+            wait("the first signal alone", |t| sample(t, "app_first") == Some(1.0) && !t.contains("app_second"))
+                .await
+                .unwrap();
+        }
+    }
+    // Three reloads later, only the current pool's connections are open.
+    let open = backends().await;
+    assert!(open <= 2.0, "{open} connections open after three reloads:\n{}", exporter.output());
+    drop(exporter);
+}
+
+#[test]
+fn a_reload_whose_sources_fail_to_start_brings_the_running_ones_back() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    append(d, "tick\n");
+    let port = free_port();
+    let spec = write_spec(d, port, None);
+    let exporter = Exporter::start(&spec, port, &[]);
+    wait_for(port, "a tick", |t| sample(t, "app_ticks_total") == Some(1.0));
+
+    // A second log source whose checkpoint cannot be read (a directory stands in its place): the
+    // spec is valid, starting its sources is not.
+    std::fs::create_dir_all(d.join("state").join("other.checkpoint.json")).unwrap();
+    let other = format!("  other:\n    paths: [{}]\n", d.join("other.log").display());
+    let text = std::fs::read_to_string(&spec).unwrap().replacen("logs:\n", &format!("logs:\n{other}"), 1)
+        + "  - id: other.lines
+    title: Other lines
+    runbook_section: https://example.com/runbook#other
+    metrics:
+      - {name: other_lines_total, type: counter, help: Lines.}
+    source:
+      log:
+        log: other
+        rules:
+          - {match: '.', metric: other_lines_total, action: inc}
+";
+    std::fs::write(&spec, text).unwrap();
+    exporter.signal("HUP");
+    let text = wait_for(port, "the failed reload", |t| sample(t, RELOAD_OK) == Some(0.0));
+    assert!(!text.contains("other_lines_total"), "{text}");
+    let output = exporter.output();
+    assert!(output.contains("reload failed") && output.contains("other.checkpoint.json"), "{output}");
+    // The running log source is back and counts on, from its checkpoint.
+    append(d, "tick\n");
+    wait_for(port, "the running source back", |t| sample(t, "app_ticks_total") == Some(2.0));
+    drop(exporter);
+}

@@ -1,0 +1,173 @@
+//! Fidelity of the Salesforce incidents pack: API usage equals `jq` on the same `limits` answer of
+//! a real local HTTP server (sent with the token from the environment); the health probe is down
+//! on an error, a hang past the timeout and a refused connection; log counters and the latency
+//! histogram equal the greps (and an awk over `duration_ms`) on the same file.
+
+use crate::support;
+
+use std::io::Write;
+use std::path::Path;
+use std::process::Command;
+use std::time::Duration;
+
+use integration_exporter::sources::http::HttpPoller;
+use integration_exporter::spec::{Model, ResolvedSignal};
+use integration_exporter::state::SampleValue;
+use support::fidelity::*;
+use support::{HttpServer, Reply, jq};
+
+fn spec(params: &str, signals: &str) -> String {
+    format!("packs:\n  salesforce_incidents:\n    params:\n{params}{signals}")
+}
+
+fn signal<'a>(model: &'a Model, id: &str) -> &'a ResolvedSignal {
+    model.enabled_signals().find(|s| s.signal.id == id).unwrap_or_else(|| panic!("no {id}"))
+}
+
+/// An abridged `GET /services/data/v62.0/limits` answer.
+const LIMITS: &str = r#"{
+  "ConcurrentAsyncGetReportInstances": {"Max": 200, "Remaining": 200},
+  "DailyApiRequests": {"Max": 100000, "Remaining": 14250, "Ant Migration Tool": {"Max": 0, "Remaining": 0}},
+  "DailyAsyncApexExecutions": {"Max": 250000, "Remaining": 250000},
+  "DataStorageMB": {"Max": 5, "Remaining": 5}
+}"#;
+
+#[tokio::test]
+async fn api_usage_equals_jq_on_the_limits_answer() {
+    let server = HttpServer::start(Reply::json(LIMITS));
+    let model = model(&spec(&format!("      instance_url: http://{}\n", server.addr), ""));
+    let env = |name: &str| (name == "SF_ACCESS_TOKEN").then(|| "00Dxx!AQ4AQ".to_string());
+    let mut poller = HttpPoller::with_env(signal(&model, "salesforce_incidents.api_usage"), env);
+    let mut exported = Exported::new();
+    collect(&mut exported, poller.poll().await);
+    // `curl -H "Authorization: Bearer $SF_ACCESS_TOKEN" "$SF_INSTANCE_URL/services/data/v62.0/limits"`
+    let head = server.requests().pop().unwrap();
+    assert!(head.starts_with("GET /services/data/v62.0/limits HTTP/1.1\r\n"), "{head}");
+    assert!(head.to_lowercase().contains("authorization: bearer 00dxx!aq4aq\r\n"), "{head}");
+    let (max, remaining) = (jq(LIMITS, ".DailyApiRequests.Max"), jq(LIMITS, ".DailyApiRequests.Remaining"));
+    assert_eq!(value(&exported, "integration_salesforce_api_requests_limit", &[]), max);
+    assert_eq!(value(&exported, "integration_salesforce_api_requests_used", &[]), max - remaining);
+    assert!((max - remaining) / max > 0.8, "the alert's ratio is over 80% on this answer");
+
+    // An expired token: 401, no usage numbers are invented, the error is counted.
+    server.set(Reply { status: 401, body: r#"[{"errorCode":"INVALID_SESSION_ID"}]"#.into(), delay: Duration::ZERO });
+    let mut exported = Exported::new();
+    collect(&mut exported, poller.poll().await);
+    let errors = &exported["integration_exporter_http_errors_total"];
+    let auth_errors: Vec<(&Vec<(String, String)>, &f64)> =
+        errors.iter().filter(|(l, _)| l.iter().any(|(k, v)| k == "kind" && v == "auth")).collect();
+    assert_eq!(*auth_errors[0].1, 1.0);
+}
+
+#[tokio::test]
+async fn health_probe_is_down_on_errors_hangs_and_refusals() {
+    let server = HttpServer::start(Reply { status: 200, body: "OK".into(), delay: Duration::ZERO });
+    let signals = "    signals:\n      salesforce_incidents.server_health: {timeout: 300ms}\n";
+    let up_model = model(&spec(&format!("      health_url: {}\n", server.url("/health")), signals));
+    let mut poller = HttpPoller::new(signal(&up_model, "salesforce_incidents.server_health"));
+    let mut poll = async || {
+        let mut exported = Exported::new();
+        collect(&mut exported, poller.poll().await);
+        (
+            value(&exported, "integration_salesforce_mcp_server_up", &[]),
+            value(&exported, "integration_salesforce_mcp_server_response_seconds", &[]),
+        )
+    };
+    // A plain-text health answer is fine: a probe does not need JSON.
+    assert_eq!(poll().await.0, 1.0);
+    server.set(Reply { status: 503, body: "Service Unavailable".into(), delay: Duration::ZERO });
+    assert_eq!(poll().await.0, 0.0);
+    server.set(Reply { status: 200, body: "OK".into(), delay: Duration::from_secs(2) });
+    let (up, seconds) = poll().await;
+    assert_eq!(up, 0.0);
+    assert!((0.25..1.5).contains(&seconds), "bounded by the timeout: {seconds}");
+    server.set(Reply { status: 200, body: "OK".into(), delay: Duration::ZERO });
+    assert_eq!(poll().await.0, 1.0, "recovers");
+
+    let port = support::free_port();
+    let down = model(&spec(&format!("      health_url: http://127.0.0.1:{port}/health\n"), signals));
+    let mut refused = HttpPoller::new(signal(&down, "salesforce_incidents.server_health"));
+    let mut exported = Exported::new();
+    collect(&mut exported, refused.poll().await);
+    assert_eq!(value(&exported, "integration_salesforce_mcp_server_up", &[]), 0.0);
+}
+
+/// The Python service's lines (`%(asctime)s %(levelname)s %(name)s: %(message)s`).
+fn service_line(i: u64) -> String {
+    let ts = format!("2026-02-06 {:02}:{:02}:{:02},{:03}", 12 + i / 3600, (i / 60) % 60, i % 60, i % 1000);
+    let duration_ms = (i * 7919) % 14000 + 50;
+    match i % 10 {
+        0 => format!("{ts} ERROR shared.auth: SalesforceAuthError: invalid_grant expired access/refresh token"),
+        1 if i % 20 == 1 => {
+            format!("{ts} ERROR shared.auth: SalesforceAuthError: INVALID_SESSION_ID Session expired or invalid")
+        }
+        1 => format!("{ts} ERROR shared.auth: SalesforceAuthError: token endpoint returned HTTP 503"),
+        2..=5 => format!("{ts} INFO agent.openai: openai request model=gpt-4o status=200 duration_ms={duration_ms}"),
+        6 => format!(
+            "{ts} WARNING agent.openai: openai request model=gpt-4o status=429 duration_ms={}",
+            duration_ms / 10
+        ),
+        7 if i % 30 == 7 => {
+            format!("{ts} ERROR agent.openai: openai request model=gpt-4o-mini status=error duration_ms=30001")
+        }
+        7 => format!(
+            "{ts} INFO agent.openai: openai request model=gpt-4o-mini status=200 duration_ms={}.5",
+            duration_ms / 3
+        ),
+        _ => format!("{ts} INFO mcp_servers.salesforce_crm.server: tool get_pipeline_summary ok rows=42"),
+    }
+}
+
+fn sh(script: &str) -> f64 {
+    let out = Command::new("sh").arg("-c").arg(script).output().expect("sh");
+    String::from_utf8_lossy(&out.stdout).trim().parse().unwrap_or_else(|_| panic!("{script}: {out:?}"))
+}
+
+#[test]
+fn log_counters_and_latency_histogram_equal_the_greps() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("server.log");
+    let mut file = std::fs::File::create(&path).unwrap();
+    for i in 0..3000 {
+        writeln!(file, "{}", service_line(i)).unwrap();
+    }
+    file.flush().unwrap();
+    let model = model(&spec(&format!("      server_log: {}\n", path.display()), ""));
+    let mut runner = log_runner(&model, "salesforce_incidents.server");
+    drain(&mut runner);
+    let exported = exported_logs(&runner);
+    let files: [&Path; 1] = [&path];
+    let p = path.display();
+
+    let failures = "integration_salesforce_oauth_refresh_failures_total";
+    let grep_auth = |then: &str| sh(&format!("grep SalesforceAuthError '{p}' | {then}"));
+    assert_eq!(value(&exported, failures, &[("error", "invalid_grant")]), grep_auth("grep -c invalid_grant"));
+    assert_eq!(value(&exported, failures, &[("error", "INVALID_SESSION_ID")]), grep_auth("grep -c INVALID_SESSION_ID"));
+    assert_eq!(
+        value(&exported, failures, &[("error", "other")]),
+        grep_auth("grep -v invalid_grant | grep -vc INVALID_SESSION_ID")
+    );
+    assert_eq!(exported[failures].values().sum::<f64>(), grep_count("SalesforceAuthError", &files));
+
+    let requests = "integration_salesforce_model_requests_total";
+    let success = sh(&format!("grep 'openai request' '{p}' | grep -c 'status=2[0-9][0-9] '"));
+    let all = grep_count("openai request", &files);
+    assert_eq!(value(&exported, requests, &[("result", "success")]), success);
+    assert_eq!(value(&exported, requests, &[("result", "error")]), all - success);
+
+    // The histogram: every request observed once, in seconds, bucketed as awk counts them.
+    let families = runner.families();
+    let hist = families.iter().find(|f| f.name == "integration_salesforce_model_request_duration_seconds").unwrap();
+    let SampleValue::Histogram { buckets, sum, count } = &hist.samples[0].value else { panic!("histogram") };
+    assert_eq!(*count as f64, all);
+    let durations = format!("grep 'openai request' '{p}' | sed 's/.*duration_ms=//'");
+    for (bound, n) in buckets {
+        let expected = sh(&format!("{durations} | awk '$1 / 1000 <= {bound} {{c++}} END {{print c+0}}'"));
+        assert_eq!(*n as f64, expected, "le={bound}");
+    }
+    let total_ms = sh(&format!("{durations} | awk '{{s += $1}} END {{printf \"%.3f\", s}}'"));
+    assert!((sum - total_ms / 1000.0).abs() < 1e-6, "{sum} vs {total_ms}");
+    assert!(buckets.iter().any(|(b, _)| *b == 10.0), "10 s is a bucket bound");
+    let over_10s = sh(&format!("{durations} | awk '$1 > 10000 {{c++}} END {{print c+0}}'"));
+    assert!(over_10s > 0.0 && over_10s < all, "both sides of 10 s are exercised");
+}

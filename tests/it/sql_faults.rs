@@ -1,0 +1,254 @@
+//! The database fails under a running exporter while a query runs on it: stopped (`pg_ctl stop -m
+//! immediate`), or black-holed (a proxy stops carrying bytes without closing anything); then it
+//! comes back. Each
+//! time: how long until the SQL signals show failed (goal: timeout + interval), how long until
+//! they recover once it is back (goal: one interval), and that nothing else stalls meanwhile (an
+//! HTTP signal keeps succeeding, `/metrics` keeps answering fast).
+//!
+//! Interval 1s, timeout 500ms, connect timeout 500ms. The bounds asserted are generous (a shared
+//! CI machine); the figures are printed (`scripts/fault-database` runs this and shows them;
+//! `FAULT_ROUNDS=n` repeats each fault n times).
+
+use crate::support;
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use support::exporter::{Running, get, sample};
+use support::proxy::Proxy;
+use support::{Cluster, HttpServer, Reply, free_port};
+
+const SIGNALS: [&str; 2] = ["t.fast", "t.slow"];
+
+fn spec(dir: &std::path::Path, port: u16, http: &str) -> std::path::PathBuf {
+    let text = format!(
+        "listen: 127.0.0.1:{port}
+database: {{url_env: IE_TEST_DSN, connect_timeout: 500ms, max_connections: 2}}
+sql_defaults: {{interval: 1s, timeout: 500ms}}
+signals:
+  - id: t.fast
+    title: Fast
+    runbook_section: https://example.com/runbook#fast
+    metrics:
+      - {{name: t_fast, type: gauge, help: Fast.}}
+    source:
+      sql:
+        query: SELECT 1 AS value
+  - id: t.slow
+    title: Slow
+    runbook_section: https://example.com/runbook#slow
+    metrics:
+      - {{name: t_slow, type: gauge, help: Slow.}}
+    source:
+      sql:
+        query: SELECT 1 AS value FROM pg_sleep(0.3)
+  - id: t.http
+    title: Http
+    runbook_section: https://example.com/runbook#http
+    metrics:
+      - {{name: t_http_up, type: gauge, help: Up.}}
+    source:
+      http:
+        url: {http}
+        interval: 1s
+        timeout: 500ms
+        values: [{{metric: t_http_up, path: up}}]
+"
+    );
+    let path = dir.join("spec.yaml");
+    std::fs::write(&path, text).expect("spec");
+    path
+}
+
+/// One scrape: when, how long it took, each SQL signal's success, the HTTP signal's last success.
+#[derive(Clone, Debug)]
+struct Scrape {
+    at: Instant,
+    took: Duration,
+    sql_ok: [Option<f64>; 2],
+    http_last_success: Option<f64>,
+}
+
+/// Scrapes `/metrics` every 50 ms in the background.
+struct Sampler {
+    scrapes: Arc<Mutex<Vec<Scrape>>>,
+    stop: Arc<AtomicBool>,
+}
+
+impl Sampler {
+    fn start(port: u16) -> Sampler {
+        let scrapes: Arc<Mutex<Vec<Scrape>>> = Arc::default();
+        let stop = Arc::new(AtomicBool::new(false));
+        let (s, st) = (scrapes.clone(), stop.clone());
+        std::thread::spawn(move || {
+            while !st.load(Ordering::Relaxed) {
+                let started = Instant::now();
+                let body = get(port, "/metrics").map(|(_, b)| b).unwrap_or_default();
+                let took = started.elapsed();
+                let ok = |id: &str| sample(&body, &format!("integration_exporter_query_success{{signal=\"{id}\"}}"));
+                let http = sample(&body, "integration_exporter_http_last_success_timestamp_seconds{signal=\"t.http\"}");
+                s.lock().unwrap().push(Scrape {
+                    at: started,
+                    took,
+                    sql_ok: [ok(SIGNALS[0]), ok(SIGNALS[1])],
+                    http_last_success: http,
+                });
+                std::thread::sleep(Duration::from_millis(50));
+            }
+        });
+        Sampler { scrapes, stop }
+    }
+
+    /// Waits until every SQL signal shows `value` in a scrape taken after `since`; the time
+    /// from `since` to that scrape.
+    fn wait_all(&self, since: Instant, value: f64, within: Duration) -> Option<Duration> {
+        let deadline = since + within;
+        while Instant::now() < deadline {
+            let scrapes = self.scrapes.lock().unwrap().clone();
+            // Each signal's first scrape after `since` showing the value; the later of the two.
+            let mut latest = None;
+            for i in 0..SIGNALS.len() {
+                let first = scrapes.iter().find(|s| s.at >= since && s.sql_ok[i] == Some(value)).map(|s| s.at);
+                match first {
+                    Some(at) => latest = latest.max(Some(at)),
+                    None => {
+                        latest = None;
+                        break;
+                    }
+                }
+            }
+            if let Some(at) = latest {
+                return Some(at - since);
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        None
+    }
+
+    fn scrapes(&self) -> Vec<Scrape> {
+        self.scrapes.lock().unwrap().clone()
+    }
+}
+
+impl Drop for Sampler {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+    }
+}
+
+/// Waits (up to five seconds) until the slow signal's query is running, read straight from the
+/// server, not through the proxy.
+fn wait_for_sleeping_query(admin_url: &str) -> bool {
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
+    runtime.block_on(async {
+        use sqlx::Connection;
+        let mut admin = sqlx::PgConnection::connect(admin_url).await.expect("admin connection");
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while Instant::now() < deadline {
+            let (running,): (i64,) = sqlx::query_as(
+                "SELECT count(*) FROM pg_stat_activity WHERE state = 'active' AND query LIKE '%FROM pg_sleep(0.3)%' \
+                 AND pid <> pg_backend_pid()",
+            )
+            .fetch_one(&mut admin)
+            .await
+            .expect("pg_stat_activity");
+            if running > 0 {
+                return true;
+            }
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        false
+    })
+}
+
+fn ms(d: Duration) -> u128 {
+    d.as_millis()
+}
+
+#[test]
+fn database_stopped_black_holed_and_back() {
+    let rounds: usize = std::env::var("FAULT_ROUNDS").ok().and_then(|r| r.parse().ok()).unwrap_or(1);
+    let cluster = Cluster::start();
+    let proxy = Proxy::start(cluster.port);
+    let http = HttpServer::start(Reply::json("{}"));
+    let dir = tempfile::tempdir().expect("tempdir");
+    let port = free_port();
+    let spec = spec(dir.path(), port, &http.url("/q"));
+    let dsn = format!("postgres://postgres@127.0.0.1:{}/postgres", proxy.port);
+    let mut exporter = Running::serve(&spec, port, &[("IE_TEST_DSN", dsn.as_str()), ("RUST_LOG", "info")]);
+    assert!(exporter.wait_listening(Duration::from_secs(20)), "exporter did not start: {}", exporter.output());
+    let sampler = Sampler::start(port);
+    let started = Instant::now();
+    let warm = sampler.wait_all(started, 1.0, Duration::from_secs(20));
+    assert!(warm.is_some(), "the SQL signals never succeeded: {}", exporter.output());
+
+    let admin = cluster.url("postgres");
+    let mut figures = Vec::new();
+    for round in 1..=rounds {
+        for fault in ["stopped", "black-holed"] {
+            std::thread::sleep(Duration::from_millis(500));
+            // Mid-query: the slow signal's query is running on the server when the fault hits.
+            assert!(wait_for_sleeping_query(&admin), "the slow query never showed in pg_stat_activity");
+            let at = Instant::now();
+            match fault {
+                "stopped" => cluster.stop(),
+                _ => proxy.black_hole(),
+            }
+            let failed = sampler.wait_all(at, 0.0, Duration::from_secs(15));
+            std::thread::sleep(Duration::from_millis(1000));
+            match fault {
+                "stopped" => cluster.restart(),
+                _ => proxy.restore(),
+            }
+            // Measured from when the database answers again (`pg_ctl start -w` has returned).
+            let back = Instant::now();
+            let recovered = sampler.wait_all(back, 1.0, Duration::from_secs(15));
+            let show = |d: Option<Duration>| d.map_or("never".to_string(), |d| format!("{} ms", ms(d)));
+            println!(
+                "FIGURE round {round} database {fault}: failed after {} (goal <= 1500 ms), recovered after {} (goal <= 1000 ms)",
+                show(failed),
+                show(recovered)
+            );
+            figures.push((fault, failed, recovered));
+        }
+    }
+    std::thread::sleep(Duration::from_millis(500));
+    let scrapes = sampler.scrapes();
+    drop(sampler);
+    let output = exporter.stop();
+
+    // Nothing else stalled: /metrics answered fast, and the HTTP signal kept succeeding.
+    let slowest = scrapes.iter().map(|s| s.took).max().unwrap_or_default();
+    let p99 = {
+        let mut took: Vec<Duration> = scrapes.iter().map(|s| s.took).collect();
+        took.sort();
+        took.get(took.len() * 99 / 100).copied().unwrap_or_default()
+    };
+    let now_unix = |s: &Scrape| {
+        let elapsed = Instant::now() - s.at;
+        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs_f64()
+            - elapsed.as_secs_f64()
+    };
+    let oldest_http = scrapes
+        .iter()
+        .filter(|s| s.at > started + Duration::from_secs(3))
+        .filter_map(|s| s.http_last_success.map(|ts| now_unix(s) - ts))
+        .fold(0.0f64, f64::max);
+    println!(
+        "FIGURE /metrics over {} scrapes: p99 {} ms, slowest {} ms; HTTP signal's last success at most {:.1} s old (interval 1 s)",
+        scrapes.len(),
+        ms(p99),
+        ms(slowest),
+        oldest_http
+    );
+
+    for (fault, failed, recovered) in &figures {
+        let failed = failed.unwrap_or_else(|| panic!("database {fault}: the signals never showed failed\n{output}"));
+        let recovered = recovered.unwrap_or_else(|| panic!("database {fault}: the signals never recovered\n{output}"));
+        assert!(failed <= Duration::from_secs(5), "database {fault}: failed only after {failed:?}");
+        assert!(recovered <= Duration::from_secs(5), "database {fault}: recovered only after {recovered:?}");
+    }
+    assert!(slowest < Duration::from_secs(2), "a scrape took {slowest:?}");
+    assert!(oldest_http < 4.0, "the HTTP signal stalled: last success {oldest_http:.1} s old");
+}

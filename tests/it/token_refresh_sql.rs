@@ -1,0 +1,144 @@
+//! Fidelity of every token-refresh database signal: the exported value equals the runbook's own
+//! SQL on the same data, on a database the exporter has never seen (extra columns, an enum
+//! status, uuid keys), both under the runbook's table names and under renamed, schema-qualified
+//! ones set through the pack's parameters.
+
+use crate::support;
+
+use std::time::Duration;
+
+use integration_exporter::sources::sql::{pool, run_query};
+use integration_exporter::spec::{Model, Source};
+use support::fidelity::{Exported, export_sql, value};
+use support::{TestDb, pack_schema, pack_seed};
+
+fn model(extra: &str) -> Model {
+    support::fidelity::model(&format!("database: {{url_env: UNUSED}}\npacks:\n  token_refresh:\n{extra}"))
+}
+
+/// Checks each exported value against the runbook's query, rewritten only for table names.
+async fn assert_runbook_numbers(db: &TestDb, exported: &Exported, t: &str, w: &str, l: &str) {
+    // Database health check, "Tokens expiring soon (should be < 10 if heartbeat working)".
+    let expiring = db
+        .scalar(&format!(
+            "SELECT count(*) FROM {t} WHERE expires_at < now() + interval '10 minutes' AND is_revoked = false"
+        ))
+        .await;
+    assert_eq!(value(exported, "integration_token_refresh_tokens_expiring", &[]), expiring);
+    assert_eq!(expiring, 11.0, "seed sanity: 7 expiring + 4 expired, revoked ones excluded");
+
+    // "Count tokens in backoff" (all) and "Find tokens in backoff" (not revoked).
+    let backoff_all = db.scalar(&format!("SELECT count(*) FROM {t} WHERE next_retry_at > now()")).await;
+    let backoff_live =
+        db.scalar(&format!("SELECT count(*) FROM {t} WHERE next_retry_at > now() AND is_revoked = false")).await;
+    let live = value(exported, "integration_token_refresh_tokens_in_backoff", &[("revoked", "false")]);
+    let revoked = value(exported, "integration_token_refresh_tokens_in_backoff", &[("revoked", "true")]);
+    assert_eq!(live, backoff_live);
+    assert_eq!(live + revoked, backoff_all);
+
+    // "Degraded watchers (should be < 2 at steady state)".
+    let degraded = db.scalar(&format!("SELECT count(*) FROM {w} WHERE sync_status = 'degraded'")).await;
+    assert_eq!(value(exported, "integration_token_refresh_degraded_watchers", &[]), degraded);
+
+    // Revoked tokens, and "If > 10 failures (auto-revoked)".
+    assert_eq!(
+        value(exported, "integration_token_refresh_tokens_revoked", &[]),
+        db.scalar(&format!("SELECT count(*) FROM {t} WHERE is_revoked = true")).await
+    );
+    assert_eq!(
+        value(exported, "integration_token_refresh_tokens_over_failure_limit", &[]),
+        db.scalar(&format!("SELECT count(*) FROM {t} WHERE consecutive_failures > 10")).await
+    );
+
+    // "Identify error patterns": the runbook groups raw error text; the exporter exports its class.
+    for (class, pattern) in [
+        ("invalid_grant", "%invalid_grant%"),
+        ("consent_required", "%consent_required%"),
+        ("429", "%429%"),
+        ("5xx", "%503%"),
+        ("other", "connection reset%"),
+    ] {
+        let expected = db
+            .scalar(&format!("SELECT coalesce(sum(count), 0) FROM (SELECT last_refresh_error, count(*) FROM {t} WHERE last_refresh_error IS NOT NULL GROUP BY last_refresh_error ORDER BY count DESC) g WHERE last_refresh_error LIKE '{pattern}'"))
+            .await;
+        assert_eq!(
+            value(exported, "integration_token_refresh_token_errors", &[("error_class", class)]),
+            expected,
+            "{class}"
+        );
+    }
+    let total_errors: f64 = exported["integration_token_refresh_token_errors"].values().sum();
+    assert_eq!(
+        total_errors,
+        db.scalar(&format!("SELECT count(*) FROM {t} WHERE last_refresh_error IS NOT NULL")).await
+    );
+
+    // "Check distributed lock status" with seconds_since_expire.
+    let since = db
+        .scalar(&format!(
+            "SELECT EXTRACT(EPOCH FROM (now() - lease_expires_at)) FROM {l} WHERE lock_name = 'token_refresh_heartbeat'"
+        ))
+        .await;
+    let exported_since =
+        value(exported, "integration_token_refresh_lock_expired_seconds", &[("lock_name", "token_refresh_heartbeat")]);
+    assert!((exported_since - since).abs() < 5.0, "{exported_since} vs {since}");
+    assert_eq!(
+        value(exported, "integration_token_refresh_lock_held", &[("lock_name", "token_refresh_heartbeat")]),
+        0.0
+    );
+    assert_eq!(value(exported, "integration_token_refresh_lock_held", &[("lock_name", "mailbox_sync")]), 1.0);
+    assert_eq!(
+        value(exported, "integration_token_refresh_lock_expired_seconds", &[("lock_name", "mailbox_sync")]),
+        0.0
+    );
+}
+
+#[tokio::test]
+async fn exported_values_equal_the_runbook_queries_under_the_runbook_names() {
+    let db = TestDb::new().await;
+    db.execute(&pack_schema("token_refresh", &[])).await;
+    db.execute(&pack_seed("token_refresh", &[])).await;
+    let exported = export_sql(&db.url, &model("    {}\n")).await;
+    assert_runbook_numbers(&db, &exported, "auth_microsoft_tokens", "email_watchers", "worker_locks").await;
+}
+
+#[tokio::test]
+async fn renamed_schema_qualified_tables_are_set_in_a_few_lines() {
+    let db = TestDb::new().await;
+    db.execute(&pack_schema(
+        "token_refresh",
+        &[("schema", "mail"), ("tokens", "ms_tokens"), ("watchers", "watchers"), ("locks", "locks")],
+    ))
+    .await;
+    db.execute(&pack_seed(
+        "token_refresh",
+        &[("schema", "mail"), ("tokens", "ms_tokens"), ("watchers", "watchers"), ("locks", "locks")],
+    ))
+    .await;
+    let spec = "    params:\n      tokens_table: mail.ms_tokens\n      watchers_table: mail.watchers\n      locks_table: mail.locks\n";
+    let exported = export_sql(&db.url, &model(spec)).await;
+    assert_runbook_numbers(&db, &exported, "mail.ms_tokens", "mail.watchers", "mail.locks").await;
+}
+
+#[tokio::test]
+async fn queries_never_read_a_token_column() {
+    let model = model("    {}\n");
+    for signal in model.enabled_signals() {
+        if let Source::Sql(sql) = &signal.signal.source {
+            for secret in ["access_token", "refresh_token"] {
+                assert!(!sql.query.contains(secret), "{} reads {secret}", signal.signal.id);
+            }
+        }
+    }
+}
+
+#[tokio::test]
+async fn queries_run_read_only_and_time_out_on_the_server() {
+    let db = TestDb::new().await;
+    let pool = pool(db.url.parse().expect("url"), 1, Duration::from_secs(5));
+    let write =
+        run_query(&pool, "CREATE TABLE sneaky (id int)", Duration::from_secs(5)).await.expect_err("must not write");
+    assert!(write.message.contains("read-only"), "{}", write.message);
+    let slow = run_query(&pool, "SELECT pg_sleep(5)", Duration::from_millis(200)).await.expect_err("must time out");
+    assert_eq!(slow.kind, integration_exporter::sources::sql::QueryErrorKind::Timeout);
+}

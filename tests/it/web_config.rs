@@ -1,0 +1,452 @@
+//! The exporter binary behind an exporter-toolkit web config: TLS, mutual TLS, basic auth,
+//! response headers and a reload of `basic_auth_users` without restart. Certificates come from the
+//! `openssl` CLI, requests from `curl`; the spec reads only a log file, so no database is needed.
+
+use crate::support;
+
+use std::net::TcpStream;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use support::exporter::Running;
+use support::{exporter_bin, free_port};
+
+fn run(cmd: &mut Command) -> Output {
+    let out = cmd.output().unwrap_or_else(|e| panic!("{cmd:?}: {e}"));
+    assert!(out.status.success(), "{cmd:?}: {}", String::from_utf8_lossy(&out.stderr));
+    out
+}
+
+/// A CA, a server certificate for localhost/127.0.0.1 and a client certificate, all signed by
+/// the CA, plus a self-signed client certificate the CA knows nothing about.
+fn certificates(dir: &Path) {
+    let ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"];
+    let ca_ext = ["-addext", "basicConstraints=critical,CA:TRUE", "-addext", "keyUsage=critical,keyCertSign,cRLSign"];
+    run(Command::new("openssl")
+        .current_dir(dir)
+        .args(["req", "-x509"])
+        .args(ec)
+        .args(["-keyout", "ca.key", "-out", "ca.crt", "-days", "2", "-subj", "/CN=test-ca"])
+        .args(ca_ext));
+    run(Command::new("openssl").current_dir(dir).args(["req", "-x509"]).args(ec).args([
+        "-keyout",
+        "rogue.key",
+        "-out",
+        "rogue.crt",
+        "-days",
+        "2",
+        "-subj",
+        "/CN=rogue",
+    ]));
+    for (name, ext) in [
+        (
+            "server",
+            "subjectAltName=DNS:localhost,IP:127.0.0.1\nextendedKeyUsage=serverAuth\nbasicConstraints=CA:FALSE\n",
+        ),
+        ("client", "extendedKeyUsage=clientAuth\nbasicConstraints=CA:FALSE\n"),
+    ] {
+        std::fs::write(dir.join(format!("{name}.ext")), ext).unwrap();
+        run(Command::new("openssl").current_dir(dir).args(["req"]).args(ec).args([
+            "-keyout",
+            &format!("{name}.key"),
+            "-out",
+            &format!("{name}.csr"),
+            "-subj",
+            &format!("/CN={name}"),
+        ]));
+        run(Command::new("openssl").current_dir(dir).args([
+            "x509",
+            "-req",
+            "-in",
+            &format!("{name}.csr"),
+            "-CA",
+            "ca.crt",
+            "-CAkey",
+            "ca.key",
+            "-CAcreateserial",
+            "-out",
+            &format!("{name}.crt"),
+            "-days",
+            "2",
+            "-extfile",
+            &format!("{name}.ext"),
+        ]));
+    }
+}
+
+/// `$2y$` hashes, as `htpasswd -B` writes them (cost 4 keeps the test quick).
+fn bcrypt_hash(password: &str) -> String {
+    bcrypt::hash_with_result(password, 4).unwrap().format_for_version(bcrypt::Version::TwoY)
+}
+
+/// A spec with one log signal of its own and the web config next to it (a relative path).
+fn spec(dir: &Path, port: u16) -> PathBuf {
+    std::fs::write(dir.join("app.log"), "tick\n").unwrap();
+    let path = dir.join("spec.yaml");
+    let log = format!("{}/app.log", dir.display());
+    // A state_dir, so the tick already in the file is counted at the first start.
+    let text = format!(
+        "listen: 127.0.0.1:{port}\nweb_config_file: web-config.yml\nstate_dir: {}\n{}",
+        dir.join("state").display(),
+        support::ticks_spec(&log)
+    );
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
+fn start(spec: &Path, port: u16) -> Running {
+    let mut exporter = Running::serve(spec, port, &[]);
+    assert!(exporter.wait_listening(Duration::from_secs(20)), "exporter did not listen:\n{}", exporter.output());
+    exporter
+}
+
+/// What curl got: its exit code, the status (0 when there was no HTTP answer), headers, body.
+struct Answer {
+    exit: i32,
+    status: u16,
+    head: String,
+    body: String,
+}
+
+fn curl(dir: &Path, url: &str, args: &[&str]) -> Answer {
+    let head = dir.join("head.txt");
+    let _ = std::fs::remove_file(&head);
+    let out = Command::new("curl")
+        .current_dir(dir)
+        .args(["-sS", "--max-time", "10", "-D"])
+        .arg(&head)
+        .args(args)
+        .arg(url)
+        .output()
+        .expect("curl");
+    let head = std::fs::read_to_string(&head).unwrap_or_default();
+    let status = head.split_whitespace().nth(1).and_then(|s| s.parse().ok()).unwrap_or(0);
+    Answer {
+        exit: out.status.code().unwrap_or(-1),
+        status,
+        head: head.to_lowercase(),
+        body: String::from_utf8_lossy(&out.stdout).into_owned(),
+    }
+}
+
+fn have_tools() -> bool {
+    let ok = |tool: &str| Command::new(tool).arg("--version").output().is_ok_and(|o| o.status.success());
+    // `openssl version`, not `--version`, on older releases.
+    let openssl = Command::new("openssl").arg("version").output().is_ok_and(|o| o.status.success());
+    assert!(openssl && ok("curl"), "these tests need the openssl and curl command-line tools");
+    true
+}
+
+#[test]
+fn tls_basic_auth_headers_and_a_reload_without_restart() {
+    assert!(have_tools());
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    certificates(d);
+    let web = d.join("web-config.yml");
+    let write_users = |users: &[(&str, &str)]| {
+        let mut text = String::from(
+            "tls_server_config:\n  cert_file: server.crt\n  key_file: server.key\n  min_version: TLS12\n\
+             http_server_config:\n  headers:\n    X-Frame-Options: deny\n    X-Content-Type-Options: nosniff\n\
+             basic_auth_users:\n",
+        );
+        for (user, password) in users {
+            text.push_str(&format!("  {user}: '{}'\n", bcrypt_hash(password)));
+        }
+        // Write then rename, as config management does; the reload must notice either way.
+        std::fs::write(d.join("web-config.yml.tmp"), text).unwrap();
+        std::fs::rename(d.join("web-config.yml.tmp"), &web).unwrap();
+    };
+    write_users(&[("alice", "s3cret")]);
+    let port = free_port();
+    let _exporter = start(&spec(d, port), port);
+    let https = format!("https://127.0.0.1:{port}/metrics");
+
+    // Plain HTTP on the TLS listener: a 400 that says so, never the metrics.
+    let plain = curl(d, &format!("http://127.0.0.1:{port}/metrics"), &["-u", "alice:s3cret"]);
+    assert_eq!(plain.status, 400, "{}", plain.head);
+    assert!(plain.body.contains("HTTP request to an HTTPS server") && !plain.body.contains("app_ticks_total"));
+
+    // A client that does not trust the CA gives up; one that does gets an answer.
+    assert_eq!(curl(d, &https, &["-u", "alice:s3cret"]).exit, 60, "curl: certificate problem");
+    let ca = ["--cacert", "ca.crt"];
+
+    // Basic auth on every path: missing or wrong credentials are 401 with a challenge.
+    for (path, creds) in [("/metrics", None), ("/metrics", Some("alice:wrong")), ("/healthz", Some("mallory:s3cret"))] {
+        let mut args = ca.to_vec();
+        if let Some(c) = creds {
+            args.extend(["-u", c]);
+        }
+        let a = curl(d, &format!("https://127.0.0.1:{port}{path}"), &args);
+        assert_eq!(a.status, 401, "{path} {creds:?}: {}", a.head);
+        assert!(a.head.contains("www-authenticate: basic realm=\"integration-exporter\""), "{}", a.head);
+        assert!(a.head.contains("x-frame-options: deny"), "headers on a 401 too: {}", a.head);
+        assert!(!a.body.contains("app_ticks_total"));
+    }
+
+    // The right password: the metrics, with the configured headers.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let ok = loop {
+        let a = curl(d, &https, &[&ca[..], &["-u", "alice:s3cret"]].concat());
+        assert_eq!(a.status, 200, "{}", a.head);
+        if a.body.contains("app_ticks_total 1") {
+            break a;
+        }
+        assert!(Instant::now() < deadline, "app_ticks_total never reached 1:\n{}", a.body);
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    assert!(ok.head.contains("x-frame-options: deny") && ok.head.contains("x-content-type-options: nosniff"));
+    // A second request is answered from the cache of checked passwords, still 200.
+    assert_eq!(curl(d, &https, &[&ca[..], &["-u", "alice:s3cret"]].concat()).status, 200);
+
+    // New users apply to the next request, without a restart; removed ones stop working.
+    write_users(&[("bob", "hunter2")]);
+    assert_eq!(curl(d, &https, &[&ca[..], &["-u", "bob:hunter2"]].concat()).status, 200);
+    assert_eq!(curl(d, &https, &[&ca[..], &["-u", "alice:s3cret"]].concat()).status, 401);
+
+    // A file that stops loading answers 500 (it never falls back to open), and recovers.
+    std::fs::write(&web, "basic_auth_users: [\n").unwrap();
+    assert_eq!(curl(d, &https, &[&ca[..], &["-u", "bob:hunter2"]].concat()).status, 500);
+    write_users(&[("bob", "hunter2")]);
+    assert_eq!(curl(d, &https, &[&ca[..], &["-u", "bob:hunter2"]].concat()).status, 200);
+
+    // Renewed certificates (from another CA here) serve new connections without a restart.
+    let renewed = d.join("renewed");
+    std::fs::create_dir(&renewed).unwrap();
+    certificates(&renewed);
+    for file in ["server.crt", "server.key"] {
+        std::fs::copy(renewed.join(file), d.join(file)).unwrap();
+    }
+    let a = curl(d, &https, &["--cacert", "renewed/ca.crt", "-u", "bob:hunter2"]);
+    assert_eq!((a.exit, a.status), (0, 200), "{}", a.head);
+    assert_eq!(curl(d, &https, &[&ca[..], &["-u", "bob:hunter2"]].concat()).exit, 60, "old CA no longer matches");
+}
+
+#[test]
+fn mutual_tls_rejects_clients_without_a_certificate_from_the_ca() {
+    assert!(have_tools());
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    certificates(d);
+    std::fs::write(
+        d.join("web-config.yml"),
+        "tls_server_config:\n  cert_file: server.crt\n  key_file: server.key\n  client_ca_file: ca.crt\n  \
+         client_auth_type: RequireAndVerifyClientCert\n  min_version: TLS13\n",
+    )
+    .unwrap();
+    let port = free_port();
+    let _exporter = start(&spec(d, port), port);
+    let https = format!("https://localhost:{port}/healthz");
+
+    let without = curl(d, &https, &["--cacert", "ca.crt"]);
+    assert!(without.exit != 0 && without.status == 0, "no client certificate: exit {} {}", without.exit, without.head);
+    let rogue = curl(d, &https, &["--cacert", "ca.crt", "--cert", "rogue.crt", "--key", "rogue.key"]);
+    assert!(rogue.exit != 0 && rogue.status == 0, "unknown CA: exit {} {}", rogue.exit, rogue.head);
+    let with = curl(d, &https, &["--cacert", "ca.crt", "--cert", "client.crt", "--key", "client.key"]);
+    assert_eq!((with.exit, with.status, with.body.as_str()), (0, 200, "ok\n"), "{}", with.head);
+    // TLS 1.2 is below min_version.
+    let old =
+        curl(d, &https, &["--cacert", "ca.crt", "--cert", "client.crt", "--key", "client.key", "--tls-max", "1.2"]);
+    assert!(old.exit != 0 && old.status == 0, "TLS 1.2: exit {}", old.exit);
+}
+
+#[test]
+fn a_bad_web_config_stops_the_exporter_with_a_message_naming_the_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let port = free_port();
+    let spec = spec(d, port);
+    for (text, expected) in [
+        ("tls_server_config:\n  cert_file: server.crt\n  key_file: server.key\n", "cannot read"),
+        ("basic_auth_users:\n  alice: not-a-hash\n", "not a bcrypt hash"),
+        ("tls_server_config: {cert_file: a.crt, kye_file: a.key}\n", "kye_file"),
+    ] {
+        std::fs::write(d.join("web-config.yml"), text).unwrap();
+        let out = Command::new(exporter_bin())
+            .args(["serve", "--config"])
+            .arg(&spec)
+            .stdin(Stdio::null())
+            .output()
+            .expect("run exporter");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{text}: {stderr}");
+        assert!(stderr.contains(&format!("web config {}", d.join("web-config.yml").display())), "{stderr}");
+        assert!(stderr.contains(expected) && !stderr.contains("panicked"), "{text}: {stderr}");
+    }
+}
+
+#[test]
+fn a_plaintext_password_is_never_echoed_at_start_in_check_or_on_a_reload() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let port = free_port();
+    let spec = spec(d, port);
+    let web = d.join("web-config.yml");
+    let password = "s3cret-Plain_42";
+    let plaintext = format!("basic_auth_users:\n  alice: {password}\n");
+    let said =
+        |out: &Output| format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    let names_user_and_file = |text: &str| {
+        assert!(!text.contains(password) && !text.contains("s3cret"), "the password is echoed:\n{text}");
+        assert!(text.contains("`alice`") && text.contains("bcrypt hash"), "{text}");
+        assert!(text.contains(&web.display().to_string()), "{text}");
+    };
+
+    std::fs::write(&web, &plaintext).unwrap();
+    for command in ["serve", "check"] {
+        let out = Command::new(exporter_bin()).args([command, "--config"]).arg(&spec).output().expect("run");
+        assert!(!out.status.success(), "{command}");
+        names_user_and_file(&said(&out));
+    }
+
+    // Running with a good file, which then changes: both the per-request re-read and SIGHUP log
+    // the error, neither with the password.
+    std::fs::write(&web, format!("basic_auth_users:\n  alice: '{}'\n", bcrypt_hash(password))).unwrap();
+    let exporter = start(&spec, port);
+    let url = format!("http://127.0.0.1:{port}/metrics");
+    assert_eq!(curl(d, &url, &["-u", &format!("alice:{password}")]).status, 200);
+    std::fs::write(&web, &plaintext).unwrap();
+    assert_eq!(curl(d, &url, &["-u", &format!("alice:{password}")]).status, 500);
+    let hup = Command::new("kill").arg("-HUP").arg(exporter.pid().to_string()).status().unwrap();
+    assert!(hup.success());
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !exporter.output().contains("reload failed") {
+        assert!(Instant::now() < deadline, "no reload failure logged:\n{}", exporter.output());
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert_eq!(curl(d, &url, &["-u", &format!("alice:{password}")]).status, 500, "still refusing, never open");
+    let output = exporter.stop();
+    assert_eq!(output.matches("bcrypt hash").count(), 2, "once per change, once per reload:\n{output}");
+    names_user_and_file(&output);
+}
+
+/// One request on a keep-alive connection: the status, after reading the whole answer.
+fn keep_alive_get(stream: &mut TcpStream, authorization: &str) -> std::io::Result<u16> {
+    use std::io::{Read, Write};
+    write!(stream, "GET /metrics HTTP/1.1\r\nHost: x\r\nAuthorization: Basic {authorization}\r\n\r\n")?;
+    let mut head = Vec::new();
+    let mut byte = [0u8; 1];
+    while !head.ends_with(b"\r\n\r\n") {
+        if stream.read(&mut byte)? == 0 {
+            return Err(std::io::ErrorKind::UnexpectedEof.into());
+        }
+        head.push(byte[0]);
+    }
+    let head = String::from_utf8_lossy(&head).to_lowercase();
+    let length: usize =
+        head.lines().find_map(|l| l.strip_prefix("content-length:")).and_then(|v| v.trim().parse().ok()).unwrap_or(0);
+    let mut body = vec![0u8; length];
+    stream.read_exact(&mut body)?;
+    Ok(head.split_whitespace().nth(1).and_then(|s| s.parse().ok()).unwrap_or(0))
+}
+
+#[test]
+fn a_flood_of_wrong_passwords_does_not_stop_the_scraper() {
+    use base64::Engine as _;
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let hash = bcrypt::hash_with_result("right", 8).unwrap().format_for_version(bcrypt::Version::TwoY);
+    std::fs::write(d.join("web-config.yml"), format!("basic_auth_users:\n  alice: '{hash}'\n")).unwrap();
+    let port = free_port();
+    let _exporter = start(&spec(d, port), port);
+    let basic = |password: &str| base64::engine::general_purpose::STANDARD.encode(format!("alice:{password}"));
+    let connect = || {
+        let s = TcpStream::connect(("127.0.0.1", port)).unwrap();
+        s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+        s
+    };
+    let right = basic("right");
+    let mut scraper = connect();
+    assert_eq!(keep_alive_get(&mut scraper, &right).unwrap(), 200);
+
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let flood: Vec<_> = (0..300)
+        .map(|i| {
+            let (stop, wrong) = (stop.clone(), basic(&format!("wrong{i}")));
+            std::thread::spawn(move || {
+                let mut statuses = std::collections::BTreeMap::<u16, u32>::new();
+                let mut stream = TcpStream::connect(("127.0.0.1", port)).unwrap();
+                stream.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+                while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                    match keep_alive_get(&mut stream, &wrong) {
+                        Ok(status) => *statuses.entry(status).or_default() += 1,
+                        // Closed (the idle timeout, a restart of the connection): open another.
+                        Err(_) => {
+                            stream = TcpStream::connect(("127.0.0.1", port)).unwrap();
+                            stream.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+                        }
+                    }
+                }
+                statuses
+            })
+        })
+        .collect();
+    std::thread::sleep(Duration::from_millis(500));
+    let mut slowest = Duration::ZERO;
+    for _ in 0..20 {
+        let started = Instant::now();
+        let status = keep_alive_get(&mut scraper, &right).or_else(|_| {
+            scraper = connect();
+            keep_alive_get(&mut scraper, &right)
+        });
+        slowest = slowest.max(started.elapsed());
+        assert_eq!(status.unwrap(), 200);
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let mut statuses = std::collections::BTreeMap::<u16, u32>::new();
+    for thread in flood {
+        for (status, n) in thread.join().unwrap() {
+            *statuses.entry(status).or_default() += n;
+        }
+    }
+    eprintln!("flood answers by status: {statuses:?}; the scraper's slowest answer: {slowest:?}");
+    assert!(slowest < Duration::from_secs(2), "the scraper waited {slowest:?} (flood: {statuses:?})");
+    assert!(statuses.keys().all(|s| [401, 429].contains(s)), "{statuses:?}");
+    assert!(statuses.get(&429).is_some_and(|n| *n > 0), "the excess is turned away: {statuses:?}");
+}
+
+#[test]
+fn sighup_applies_a_new_web_config_but_never_switches_tls_on_a_running_listener() {
+    assert!(have_tools());
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    certificates(d);
+    let port = free_port();
+    let spec = spec(d, port);
+    // Start open: the spec names no web config yet.
+    let with_web = std::fs::read_to_string(&spec).unwrap();
+    std::fs::write(&spec, with_web.replace("web_config_file: web-config.yml\n", "")).unwrap();
+    let exporter = start(&spec, port);
+    let http = format!("http://127.0.0.1:{port}/healthz");
+    assert_eq!(curl(d, &http, &[]).status, 200);
+    let hup_and_wait = |count: usize| {
+        let hup = Command::new("kill").arg("-HUP").arg(exporter.pid().to_string()).status().unwrap();
+        assert!(hup.success());
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            let text = exporter.output();
+            if text.matches("reload failed").count() + text.matches("configuration reloaded").count() >= count {
+                return text;
+            }
+            assert!(Instant::now() < deadline, "no reload outcome logged:\n{text}");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    };
+
+    // TLS on a plain listener needs a restart: the reload fails and nothing changes.
+    std::fs::write(d.join("web-config.yml"), "tls_server_config:\n  cert_file: server.crt\n  key_file: server.key\n")
+        .unwrap();
+    std::fs::write(&spec, &with_web).unwrap();
+    let text = hup_and_wait(1);
+    assert!(text.contains("reload failed") && text.contains("restart"), "{text}");
+    assert_eq!(curl(d, &http, &[]).status, 200);
+
+    // Basic auth without TLS applies at once.
+    std::fs::write(d.join("web-config.yml"), format!("basic_auth_users:\n  alice: '{}'\n", bcrypt_hash("pw"))).unwrap();
+    let text = hup_and_wait(2);
+    assert!(text.contains("configuration reloaded"), "{text}");
+    assert_eq!(curl(d, &http, &[]).status, 401);
+    assert_eq!(curl(d, &http, &["-u", "alice:pw"]).status, 200);
+}
