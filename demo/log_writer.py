@@ -4,7 +4,8 @@ the HTTP endpoints the packs poll, and moves the demo database, so the exporter'
 within a minute.
 
 Phases repeat every 4 minutes: two healthy minutes, a minute of trouble (refresh failures and
-rate limiting, degraded watchers, a stuck calendar connection, a backed-up queue, a slow model),
+rate limiting, degraded watchers, a stuck calendar connection, a backed-up queue, a slow model,
+the ETL's token refresh workflow disabled on GitHub),
 then a minute of recovery. The worker log is rotated by rename every minute, as logrotate does,
 and the worker reopens it a moment later."""
 
@@ -41,11 +42,50 @@ def psql(sql):
                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
 
+# Recorded GitHub REST API answers (the tests' fixtures), made live: the ETL's workflows, and the
+# latest run of its token refresh and sync workflows a few minutes ago.
+fixtures = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tests", "fixtures", "http")
+with open(os.path.join(fixtures, "github_workflows.json"), encoding="utf-8") as f:
+    github_workflows = json.load(f)
+with open(os.path.join(fixtures, "github_runs.json"), encoding="utf-8") as f:
+    github_runs = json.load(f)["workflow_runs"]
+GITHUB_TOKEN = os.environ.get("DEMO_GITHUB_TOKEN", "")
+
+
+def github(path):
+    """What GitHub answers for the ETL repository; None for a path it does not serve here."""
+    if path == "/repos/acme/etl/actions/workflows?per_page=100":
+        # In trouble, the token refresh workflow is disabled, as GitHub did in the incident.
+        body = json.loads(json.dumps(github_workflows))
+        for workflow in body["workflows"]:
+            off = trouble() and workflow["path"].endswith("token-refresh.yml")
+            workflow["state"] = "disabled_inactivity" if off else "active"
+        return body
+    for workflow_file, query in [("token-refresh.yml", "?per_page=1"), ("sync.yml", "?status=success&per_page=1")]:
+        if path == f"/repos/acme/etl/actions/workflows/{workflow_file}/runs{query}":
+            run = dict(next(r for r in github_runs if r["path"].endswith(workflow_file) and r["conclusion"] == "success"))
+            at = datetime.fromtimestamp(time.time() - 180, timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+            run.update(created_at=at, updated_at=at, run_started_at=at)
+            return {"total_count": 1, "workflow_runs": [run]}
+    return None
+
+
 class Endpoints(BaseHTTPRequestHandler):
-    """The queue metrics of the Microsoft integration, Salesforce's limits, the MCP health check."""
+    """The queue metrics of the Microsoft integration, Salesforce's limits, the MCP health check,
+    the GitHub Actions API of the ETL."""
 
     def do_GET(self):
-        if self.path.startswith("/api/metrics/queue"):
+        if self.path.startswith("/repos/"):
+            if self.headers.get("Authorization") != f"Bearer {GITHUB_TOKEN}":
+                self.send_response(401)
+                self.end_headers()
+                return
+            body = github(self.path)
+            if body is None:
+                self.send_response(404)
+                self.end_headers()
+                return
+        elif self.path.startswith("/api/metrics/queue"):
             body = {"pending": random.randint(1200, 1600) if trouble() else random.randint(5, 40),
                     "active": 3, "failed": random.randint(0, 5)}
         elif self.path.startswith("/services/data/"):

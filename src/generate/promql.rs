@@ -74,6 +74,7 @@ pub const EXPORTER_METRICS: &[&str] = &[
     "integration_exporter_http_last_success_timestamp_seconds",
     "integration_exporter_log_lines_total",
     "integration_exporter_log_read_errors_total",
+    crate::sources::logs::FILES_METRIC,
     "integration_exporter_checkpoint_save_failures_total",
 ];
 

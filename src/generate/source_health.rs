@@ -57,6 +57,8 @@ pub struct HealthAlert {
     /// When the condition first holds on `fire_input` (counters need two samples).
     active_from: u64,
     for_secs: u64,
+    /// Further ways it fires, with the same labels: (case name, input series, `active_from`).
+    more_fires: Vec<(&'static str, Vec<InputSeries>, u64)>,
 }
 
 fn labels(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
@@ -205,6 +207,7 @@ fn poll_failing(model: &Model, signal: &ResolvedSignal) -> Option<HealthAlert> {
         quiet_input,
         active_from: 60,
         for_secs,
+        more_fires: Vec::new(),
     })
 }
 
@@ -217,32 +220,45 @@ fn signal_ids(signals: &[&ResolvedSignal]) -> String {
     signals.iter().map(|s| s.signal.id.as_str()).collect::<Vec<_>>().join(", ")
 }
 
-/// A log source whose files cannot be opened or read. A log source with no file at all cannot
-/// be told from one whose file is still empty: the exporter lists a file only once it has read
-/// from it, so that case is left to the signals' own `absent` and age alerts.
+/// A log source with no readable file: its paths match no file, only files the exporter cannot
+/// open, or reading fails. An existing empty file is readable (the application may just be
+/// quiet): that case is left to the signals' own `absent` and age alerts.
 fn log_unreadable(model: &Model, log: &str, signals: &[&ResolvedSignal]) -> HealthAlert {
     let sel = labels(&[("log", log)]);
     let errors = "integration_exporter_log_read_errors_total";
-    let expr = format!("{} (increase({}[{ERROR_WINDOW}])) > 0", by(model, &[]), selector(errors, &sel));
+    let files = crate::sources::logs::FILES_METRIC;
+    // The gauge exists only while the exporter is scraped: a down exporter is its own alert.
+    let expr = format!(
+        "{} (increase({}[{ERROR_WINDOW}])) > 0\nor\n{} ({}) == 0",
+        by(model, &[]),
+        selector(errors, &sel),
+        by(model, &[]),
+        selector(files, &sel)
+    );
     let severity = guarded_severity(signals.iter().copied());
     let rule_labels = labels(&[("severity", severity.as_str()), ("log", log)]);
+    let paths = model.logs.get(log).map(|l| l.paths.join(", ")).unwrap_or_default();
     let description = format!(
-        "{{{{ $labels.instance }}}} cannot read the files of log source {log} \
-         (integration_exporter_log_read_errors_total grows); signals {} are blind and their alerts held back. \
-         Check that the exporter's user may read the files and their directory, and the exporter's log for \
-         the error.",
+        "{{{{ $labels.instance }}}} has no readable file of log source {log} ({paths}): the paths match no file, \
+         or only files it cannot open or read ({files} is 0, or {errors} grows); signals {} are blind and \
+         their alerts held back. Check that the application writes where the paths point (a log file created \
+         only at the first line counts as missing until then), that the exporter's user may read the files \
+         and their directory, and the exporter's log. An existing empty file counts as readable: an \
+         application that stopped writing shows in its signals' own age and absent alerts.",
         signal_ids(signals)
     );
     let mut series = sel.clone();
     series.extend(target(model));
+    let file_series = series.clone();
     series.insert("path".into(), "/var/log/app.log".into());
     HealthAlert {
-        rule: rule(model, LOG_UNREADABLE, expr, 300, rule_labels, "A log source cannot be read.", description),
-        fire_input: vec![input(errors, &series, "0+1x240")],
+        rule: rule(model, LOG_UNREADABLE, expr, 300, rule_labels, "A log source has no readable file.", description),
+        fire_input: vec![input(errors, &series, "0+1x240"), input(files, &file_series, "1+0x240")],
         fire_labels: target(model),
-        quiet_input: vec![input(errors, &series, "2+0x240")],
+        quiet_input: vec![input(errors, &series, "2+0x240"), input(files, &file_series, "1+0x240")],
         active_from: 60,
         for_secs: 300,
+        more_fires: vec![("firing while no file is there to read", vec![input(files, &file_series, "0+0x240")], 0)],
     }
 }
 
@@ -273,6 +289,7 @@ fn checkpoint_failing(model: &Model, log: &str) -> HealthAlert {
         quiet_input: vec![input("integration_exporter_checkpoint_save_failures_total", &series, "7+0x240")],
         active_from: 60,
         for_secs: 300,
+        more_fires: Vec::new(),
     }
 }
 
@@ -320,6 +337,7 @@ pub fn exporter_down(model: &Model) -> HealthAlert {
         quiet_input: vec![input("up", &target(model), "1+0x240")],
         active_from: 0,
         for_secs: 120,
+        more_fires: Vec::new(),
     }
 }
 
@@ -338,8 +356,9 @@ pub fn test_cases(alert: &HealthAlert) -> Vec<TestCase> {
     let severity = alert.rule.labels.get("severity").cloned().unwrap_or_default();
     let mut exp_labels = alert.fire_labels.clone();
     exp_labels.extend(alert.rule.labels.clone());
-    let exp_annotations = alert.rule.annotations.iter().map(|(k, v)| (k.clone(), render(v, &exp_labels))).collect();
-    let expected = ExpAlert { exp_labels, exp_annotations };
+    let exp_annotations: BTreeMap<String, String> =
+        alert.rule.annotations.iter().map(|(k, v)| (k.clone(), render(v, &exp_labels))).collect();
+    let expected = || ExpAlert { exp_labels: exp_labels.clone(), exp_annotations: exp_annotations.clone() };
     let fire_at = alert.active_from + alert.for_secs;
     let case = |label: &str, input: Vec<InputSeries>, evals: Vec<(u64, Vec<ExpAlert>)>| TestCase {
         name: format!("{name} ({severity}): {label}"),
@@ -354,14 +373,19 @@ pub fn test_cases(alert: &HealthAlert) -> Vec<TestCase> {
             })
             .collect(),
     };
-    vec![
+    let mut cases = vec![
         case("quiet while the source is healthy", alert.quiet_input.clone(), vec![(fire_at + 600, vec![])]),
         case(
             "pending before `for`, firing after it",
             alert.fire_input.clone(),
-            vec![(fire_at - 60, vec![]), (fire_at, vec![expected])],
+            vec![(fire_at - 60, vec![]), (fire_at, vec![expected()])],
         ),
-    ]
+    ];
+    for (label, input, active_from) in &alert.more_fires {
+        let fire_at = active_from + alert.for_secs;
+        cases.push(case(label, input.clone(), vec![(fire_at - 60, vec![]), (fire_at, vec![expected()])]));
+    }
+    cases
 }
 
 /// Inhibit rules: while a source-health alert fires, the alerts of the signals it blinds are held

@@ -360,6 +360,12 @@ pub struct AlertOverride {
     /// Set `false` to drop the alert.
     #[serde(default)]
     pub enabled: Option<bool>,
+    /// `true` aggregates the alert over every exporter instance of the fleet (the runbook's
+    /// number is about all worker hosts together, so an idle standby host cannot keep it
+    /// firing); `false` alerts per instance, for an alert the pack aggregates when each host
+    /// runs its own independent worker.
+    #[serde(default)]
+    pub across_instances: Option<bool>,
 }
 
 #[derive(Clone, Debug, Deserialize, Serialize, PartialEq, Default)]

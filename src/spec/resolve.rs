@@ -224,6 +224,9 @@ fn apply_alert_override(alert: &mut Alert, o: &config::AlertOverride) {
     if let Some(e) = o.enabled {
         alert.enabled = e;
     }
+    if let Some(a) = o.across_instances {
+        alert.across_instances = a;
+    }
     if let Some(w) = o.window
         && let Some(window) = alert.condition.window_mut()
     {

@@ -8,7 +8,7 @@
 
 use std::time::Duration;
 
-use super::config::{AlertOverride, SignalOverride};
+use super::config::{AlertOverride, ParamValue, SignalOverride};
 use super::*;
 
 /// What a duration is for, and the range it must be in.
@@ -103,6 +103,9 @@ pub(super) fn check_durations(config: &Config, source: &SourceText) -> Vec<SpecE
         }
     }
     for (pack, settings) in &config.packs {
+        for (param, value) in &settings.params {
+            check_pack_duration(pack, param, value, source, e);
+        }
         for (id, over) in &settings.signals {
             check_signal_override(pack, id, over, source, e);
         }
@@ -111,6 +114,24 @@ pub(super) fn check_durations(config: &Config, source: &SourceText) -> Vec<SpecE
         }
     }
     errors
+}
+
+/// Pack parameters that become a log source's durations are bounded like the log source's own
+/// keys (a pack's `max_age` of 0 would serve nothing). Other parameters are checked where used.
+fn check_pack_duration(pack: &str, param: &str, value: &ParamValue, source: &SourceText, e: &mut Vec<SpecError>) {
+    let Some(pack_def) = super::pack::BUILTIN.iter().find(|(name, _)| *name == pack) else { return };
+    let used_as = |key: &str| pack_def.1.contains(&format!("{key}: \"{{{{{param}}}}}\""));
+    for (key, bound) in [("max_age", &MAX_AGE), ("future_tolerance", &FUTURE_TOLERANCE), ("rotate_wait", &ROTATE_WAIT)]
+    {
+        if !used_as(key) {
+            continue;
+        }
+        let path = ["packs", pack, "params", param];
+        match PromDuration::parse(&value.to_string()) {
+            Ok(d) => check(d, bound, &format!("{pack}: {param} ({key})"), &path, source, e),
+            Err(err) => e.push(source.locate_path(&path, format!("`{pack}: {param}` ({key}): {err}"))),
+        }
+    }
 }
 
 fn check_signal_override(pack: &str, id: &str, over: &SignalOverride, source: &SourceText, e: &mut Vec<SpecError>) {

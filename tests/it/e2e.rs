@@ -127,6 +127,81 @@ fn chrono_like_now() -> String {
     String::from_utf8_lossy(&out.stdout).trim().to_string()
 }
 
+const GITHUB_WORKFLOWS: &str = include_str!("../fixtures/http/github_workflows.json");
+const GITHUB_RUNS: &str = include_str!("../fixtures/http/github_runs.json");
+const GITHUB_TOKEN: &str = "ghp_e2eTOKEN0123456789";
+
+/// A stand-in of the GitHub REST API for repository `acme/etl`, answering the recorded shapes
+/// (`tests/fixtures/http/`) with every workflow active (unless named in the disabled set, which
+/// the test changes) and the token refresh and sync workflows' latest runs a few seconds old.
+fn github_stand_in(disabled: Arc<Mutex<BTreeSet<String>>>) -> u16 {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        for stream in listener.incoming().flatten() {
+            let disabled = disabled.clone();
+            std::thread::spawn(move || {
+                let mut reader = BufReader::new(stream);
+                let mut request_line = String::new();
+                if reader.read_line(&mut request_line).is_err() {
+                    return;
+                }
+                let path = request_line.split_whitespace().nth(1).unwrap_or("").to_string();
+                let mut authorized = false;
+                loop {
+                    let mut line = String::new();
+                    if reader.read_line(&mut line).unwrap_or(0) == 0 || line == "\r\n" {
+                        break;
+                    }
+                    authorized |= line.trim_end() == format!("Authorization: Bearer {GITHUB_TOKEN}")
+                        || line.trim_end() == format!("authorization: Bearer {GITHUB_TOKEN}");
+                }
+                let (status, body) = if authorized {
+                    github_answer(&path, &disabled.lock().unwrap())
+                } else {
+                    (401, r#"{"message":"Bad credentials"}"#.to_string())
+                };
+                let _ = write!(
+                    reader.get_mut(),
+                    "HTTP/1.1 {status} X\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                    body.len()
+                );
+            });
+        }
+    });
+    port
+}
+
+fn github_answer(path: &str, disabled: &BTreeSet<String>) -> (u16, String) {
+    let mut workflows: Value = serde_json::from_str(GITHUB_WORKFLOWS).unwrap();
+    for w in workflows["workflows"].as_array_mut().unwrap() {
+        let off = w["name"].as_str().is_some_and(|n| disabled.contains(n));
+        w["state"] = Value::from(if off { "disabled_manually" } else { "active" });
+    }
+    let runs: Value = serde_json::from_str(GITHUB_RUNS).unwrap();
+    let just_now =
+        (chrono::Utc::now() - chrono::Duration::seconds(5)).to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+    let latest = |file: &str| {
+        let mut run = runs["workflow_runs"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|r| r["path"].as_str().is_some_and(|p| p.ends_with(file)) && r["conclusion"] == "success")
+            .cloned()
+            .unwrap();
+        for key in ["created_at", "updated_at", "run_started_at"] {
+            run[key] = Value::from(just_now.clone());
+        }
+        serde_json::json!({"total_count": 1, "workflow_runs": [run]}).to_string()
+    };
+    match path {
+        "/repos/acme/etl/actions/workflows?per_page=100" => (200, workflows.to_string()),
+        "/repos/acme/etl/actions/workflows/token-refresh.yml/runs?per_page=1" => (200, latest("token-refresh.yml")),
+        "/repos/acme/etl/actions/workflows/sync.yml/runs?status=success&per_page=1" => (200, latest("sync.yml")),
+        _ => (404, r#"{"message":"Not Found"}"#.into()),
+    }
+}
+
 struct Stack {
     db: TestDb,
     prometheus: u16,
@@ -227,6 +302,9 @@ async fn generated_rules_page_and_ticket_through_real_prometheus_and_alertmanage
     let queue = HttpServer::start(Reply::json(r#"{"pending": 12, "active": 3, "failed": 2}"#));
     let limits = HttpServer::start(Reply::json(r#"{"DailyApiRequests": {"Max": 15000, "Remaining": 14000}}"#));
     let health = HttpServer::start(Reply::json(r#"{"status": "ok"}"#));
+    // The GitHub Actions workflows of the ETL (token refresh and syncs run there).
+    let disabled_workflows: Arc<Mutex<BTreeSet<String>>> = Arc::default();
+    let github = github_stand_in(disabled_workflows.clone());
     for log in ["app.log", "graph.log", "salesforce.log"] {
         std::fs::write(d.join(log), "").unwrap();
     }
@@ -260,13 +338,18 @@ packs:
       IntegrationTokenRefreshLockStuck: {short}
       IntegrationTokenRefreshLockContention: {{window: 20s, min_events: 4, for: 3s}}
   etl_token_monitoring:
-    params: {{etl_log: {d}/etl.log}}
+    params: {{etl_log: {d}/etl.log, github_api_url: "http://127.0.0.1:{github}", github_repo: acme/etl, github_token: "env:E2E_GITHUB_TOKEN"}}
+    signals:
+      etl_token_monitoring.github_workflows: {{interval: 1s, timeout: 1s}}
+      etl_token_monitoring.token_refresh_workflow: {{interval: 1s, timeout: 1s}}
+      etl_token_monitoring.sync_workflow: {{interval: 1s, timeout: 1s}}
     alerts:
       IntegrationEtlTokenExpiry: {short}
-      IntegrationEtlTokenRefreshStale: {{threshold: 30, for: 3s}}
-      IntegrationEtlTokenRefreshMissing: {short}
       IntegrationEtlSyncDelayed: {short}
       IntegrationEtlSyncFailing: {short}
+      IntegrationEtlWorkflowDisabled: {short}
+      IntegrationEtlTokenRefreshNotRun: {{threshold: 30, for: 3s}}
+      IntegrationEtlSyncWorkflowFailing: {{threshold: 30, for: 3s}}
   calendar_sync:
     params: {{app_log: {d}/app.log}}
     alerts:
@@ -302,6 +385,7 @@ packs:
         queue = queue.addr,
         limits = limits.addr,
         health = health.addr,
+        github = github,
     );
     let spec_path = d.join("spec.yaml");
     std::fs::write(&spec_path, &spec).unwrap();
@@ -328,7 +412,8 @@ packs:
             .args(["serve", "--config"])
             .arg(&spec_path)
             .env("E2E_DATABASE_URL", &db.url)
-            .env("E2E_SF_TOKEN", "sf-test-token"),
+            .env("E2E_SF_TOKEN", "sf-test-token")
+            .env("E2E_GITHUB_TOKEN", GITHUB_TOKEN),
     );
     let am_port = free_port();
     let _alertmanager = Proc::start(
@@ -503,6 +588,30 @@ packs:
     stack.db.execute("UPDATE marketing.platform_tokens SET expires_at = now() + interval '60 days'").await;
     stack.expect_quiet("tokens renewed");
     stack.expect_delivery("/page", "IntegrationEtlTokenExpiry", "resolved");
+
+    // 6b. GitHub disables the token refresh workflow (the incident's root cause): the pack reads
+    //     it from the GitHub API by default and pages, naming the workflow; enabled again, quiet.
+    disabled_workflows.lock().unwrap().insert("Token refresh".into());
+    let alerts = stack.expect_firing(&[("IntegrationEtlWorkflowDisabled", "critical")]);
+    let (_, labels, annotations) = &alerts[&("IntegrationEtlWorkflowDisabled".into(), "critical".into())];
+    assert_eq!(labels["workflow"], "Token refresh");
+    assert_annotations(
+        annotations,
+        "The Token refresh workflow is not active",
+        "https://runbooks.example.com/etl-token-monitoring.md#critical-immediate-action-required",
+    );
+    stack.expect_delivery("/page", "IntegrationEtlWorkflowDisabled", "firing");
+    disabled_workflows.lock().unwrap().clear();
+    stack.expect_quiet("workflow enabled again");
+    let exposition = http_get(exporter_port, "/metrics").unwrap();
+    for series in [
+        "integration_etl_token_refresh_workflow_last_run_timestamp_seconds",
+        "integration_etl_sync_workflow_last_success_timestamp_seconds",
+        "integration_etl_workflows_not_active 0",
+    ] {
+        assert!(exposition.contains(series), "{series} not served:\n{exposition}");
+    }
+    assert!(!exposition.contains(GITHUB_TOKEN), "the GitHub token never reaches /metrics");
 
     // 7. Calendar connections stop syncing.
     stack.db.execute("UPDATE external_calendar_connections SET last_synced_at = now() - interval '2 hours' WHERE id IN (SELECT id FROM external_calendar_connections WHERE provider = 'google' AND sync_enabled LIMIT 3)").await;

@@ -15,10 +15,28 @@ const SPEC: &str = "database: {url_env: UNUSED}\npacks:\n  etl_token_monitoring:
 async fn database_values_equal_the_runbook_queries() {
     let db = TestDb::new().await;
     db.execute(&support::pack_sql("etl_token_monitoring", &[("schema", "mkt")])).await;
+    // One token in each tier of the runbook's status query (the seed has no EXPIRING_SOON one).
+    db.execute("INSERT INTO mkt.platform_tokens (platform, expires_at) VALUES ('linkedin', now() + interval '3 days')")
+        .await;
     let exported = export_sql(&db.url, &model(SPEC)).await;
 
+    // "Check Current Token Status", the runbook's own SQL: each platform's status is the one
+    // series of `integration_etl_token_status` it has, with value 1.
+    let status_sql = runbook_status_query().replace("marketing.platform_tokens", "mkt.platform_tokens");
+    let rows = db.rows(&format!("SELECT platform, status, 1::float8 FROM ({status_sql}) AS runbook")).await;
+    assert_eq!(rows.len(), 4);
+    let tiers: std::collections::BTreeSet<&str> = rows.iter().map(|(_, s, _)| s.as_str()).collect();
+    assert_eq!(tiers.len(), 4, "every tier is covered: {rows:?}");
+    assert_eq!(exported["integration_etl_token_status"].len(), rows.len(), "one series per platform");
+    for (platform, status, _) in &rows {
+        assert_eq!(
+            value(&exported, "integration_etl_token_status", &[("platform", platform), ("status", status)]),
+            1.0
+        );
+    }
+
     // "Check Current Token Status": days_until_expiry and the status buckets.
-    for platform in ["meta", "tiktok", "google"] {
+    for platform in ["meta", "tiktok", "google", "linkedin"] {
         let seconds = value(&exported, "integration_etl_token_expires_in_seconds", &[("platform", platform)]);
         let days = db
             .scalar(&format!(
@@ -87,6 +105,15 @@ async fn database_values_equal_the_runbook_queries() {
     assert!(value(&exported, "integration_etl_sync_last_success_age_seconds", &[("platform", "meta")]) > 6.0 * 3600.0);
 }
 
+/// The runbook's "Check Current Token Status" query, as written there (without its `;`).
+fn runbook_status_query() -> String {
+    let runbook = include_str!("../fixtures/runbooks/etl-token-monitoring.md");
+    let section = &runbook[runbook.find("### Check Current Token Status").expect("heading")..];
+    let start = section.find("```sql\n").expect("sql block") + "```sql\n".len();
+    let end = section[start..].find("```").expect("block end") + start;
+    section[start..end].trim().trim_end_matches(';').to_string()
+}
+
 #[test]
 fn log_counters_equal_grep_of_the_runbook_messages() {
     let dir = tempfile::tempdir().unwrap();
@@ -98,20 +125,31 @@ fn log_counters_equal_grep_of_the_runbook_messages() {
             1 => ("warn", "Meta token refresh failed, but token still valid"),
             2 => ("error", "Meta token expired. Manual re-authentication required."),
             3 => ("info", "Token refreshed successfully"),
+            // The token manager's own lines, quoted in "Expired Token Detection" and
+            // "Enhanced Error Logging".
+            4 if i % 2 == 0 => ("error", "🚨 CRITICAL: Meta token has EXPIRED"),
+            5 if i % 2 == 0 => ("error", "🚨 CRITICAL: Meta token is invalid or expired"),
             _ => ("info", "Sync completed"),
         };
         let ts = format!("2026-01-04T{:02}:{:02}:{:02}.000Z", 10 + i / 3600, (i / 60) % 60, i % 60);
         writeln!(file, r#"{{"timestamp":"{ts}","level":"{level}","message":"{message}","platform":"meta"}}"#).unwrap();
     }
-    let text = format!("{SPEC}      etl_log: {}\n", path.display());
+    // The log-based token refresh signal is off by default (GitHub is read instead).
+    let text = format!(
+        "{SPEC}      etl_log: {}\n    signals:\n      etl_token_monitoring.token_refresh_runs: {{enabled: true}}\n",
+        path.display()
+    );
     let model = model(&text);
     let mut runner = log_runner(&model, "etl_token_monitoring.etl");
     drain(&mut runner);
     let exported = exported_logs(&runner);
-    assert_eq!(
-        value(&exported, "integration_etl_token_expired_errors_total", &[]),
-        grep_count("Meta token expired. Manual re-authentication required.", &[&path])
+    // Every line the runbook quotes for a token only a person can fix, counted once per line.
+    let reauth = grep_count(
+        r"Meta token expired. Manual re-authentication required.\|Meta token has EXPIRED\|Meta token is invalid or expired",
+        &[&path],
     );
+    assert!(reauth > grep_count("Manual re-authentication required", &[&path]), "the CRITICAL lines are there");
+    assert_eq!(value(&exported, "integration_etl_token_expired_errors_total", &[]), reauth);
     assert_eq!(
         value(&exported, "integration_etl_token_refresh_failures_total", &[]),
         grep_count("Meta token refresh failed, but token still valid", &[&path])

@@ -14,6 +14,8 @@ use std::path::Path;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use integration_exporter::spec::Source;
+
 const WORKFLOWS: &str = include_str!("../fixtures/http/github_workflows.json");
 const RUNS: &str = include_str!("../fixtures/http/github_runs.json");
 const LIMITS: &str = include_str!("../fixtures/http/salesforce_limits.json");
@@ -490,23 +492,27 @@ fn fixture_model(name: &str) -> integration_exporter::spec::Model {
         .unwrap_or_else(|e| panic!("{e}"))
 }
 
-/// The pack YAML handed over is what the stand-in tests above ran: same requests, same values.
+/// The pack signals are what the stand-in tests above ran: same requests, same values, same
+/// alerts. The ETL pack reads GitHub by default; the Salesforce OAuth flow is still a proposed
+/// addition (`tests/fixtures/http/pack_salesforce_oauth.yaml`).
 #[test]
-fn proposed_pack_signals_are_the_tested_worked_examples() {
+fn pack_signals_are_the_tested_worked_examples() {
+    let etl = fixture_model_text(
+        "etl pack",
+        "database: {url_env: UNUSED}\npacks:\n  etl_token_monitoring:\n    params: {github_repo: acme/etl}\n",
+    );
+    let github: Vec<integration_exporter::spec::ResolvedSignal> =
+        etl.enabled_signals().filter(|s| matches!(s.signal.source, Source::Http(_))).cloned().collect();
+    let salesforce =
+        pack_fragment("pack_salesforce_oauth.yaml", &[("instance_url", "https://example.my.salesforce.com")]);
     let cases = [
-        ("pack_etl_github.yaml", "github_actions.yaml", vec![("github_repo", "acme/etl")], 3),
-        (
-            "pack_salesforce_oauth.yaml",
-            "salesforce_limits_oauth.yaml",
-            vec![("instance_url", "https://example.my.salesforce.com")],
-            1,
-        ),
+        ("etl_token_monitoring pack", github, "github_actions.yaml", 3),
+        ("pack_salesforce_oauth.yaml", salesforce.signals, "salesforce_limits_oauth.yaml", 1),
     ];
-    for (fragment, example, given, signals) in cases {
-        let proposed = pack_fragment(fragment, &given);
+    for (what, signals, example, count) in cases {
         let tested = fixture_model(example);
-        assert_eq!(proposed.signals.len(), signals, "{fragment}");
-        for signal in &proposed.signals {
+        assert_eq!(signals.len(), count, "{what}");
+        for signal in &signals {
             let name = signal.signal.id.split_once('.').unwrap().1;
             let name = name.strip_suffix("_oauth").unwrap_or(name);
             let twin = tested
@@ -514,8 +520,8 @@ fn proposed_pack_signals_are_the_tested_worked_examples() {
                 .iter()
                 .find(|s| s.signal.id.split_once('.').unwrap().1 == name)
                 .unwrap_or_else(|| panic!("{example} has no `{name}`"));
-            assert_eq!(signal.signal.source, twin.signal.source, "{fragment}: {name}");
-            assert_eq!(signal.signal.metrics, twin.signal.metrics, "{fragment}: {name}");
+            assert_eq!(signal.signal.source, twin.signal.source, "{what}: {name}");
+            assert_eq!(signal.signal.metrics, twin.signal.metrics, "{what}: {name}");
             let alerts = |s: &integration_exporter::spec::ResolvedSignal| {
                 s.signal
                     .alerts
@@ -523,7 +529,38 @@ fn proposed_pack_signals_are_the_tested_worked_examples() {
                     .map(|a| (a.name.clone(), a.severity, a.threshold, a.condition.clone()))
                     .collect::<Vec<_>>()
             };
-            assert_eq!(alerts(signal), alerts(twin), "{fragment}: {name}");
+            assert_eq!(alerts(signal), alerts(twin), "{what}: {name}");
         }
     }
+}
+
+/// The ETL pack reads token refresh runs from GitHub by default; the log-based variant is one
+/// `signals:` override away, and then it is the one whose alerts are generated.
+#[test]
+fn etl_pack_reads_github_by_default_and_the_log_on_request() {
+    let enabled = |spec: &str| -> Vec<String> {
+        fixture_model_text("etl pack", spec).enabled_signals().map(|s| s.signal.id.clone()).collect()
+    };
+    let base = "database: {url_env: UNUSED}\npacks:\n  etl_token_monitoring:\n    params: {}\n";
+    let default = enabled(base);
+    for id in ["github_workflows", "token_refresh_workflow", "sync_workflow"] {
+        assert!(default.contains(&format!("etl_token_monitoring.{id}")), "{id} on by default: {default:?}");
+    }
+    assert!(!default.contains(&"etl_token_monitoring.token_refresh_runs".to_string()));
+    let logs = enabled(&format!(
+        "{base}    signals:\n      etl_token_monitoring.github_workflows: {{enabled: false}}\n      \
+         etl_token_monitoring.token_refresh_workflow: {{enabled: false}}\n      \
+         etl_token_monitoring.sync_workflow: {{enabled: false}}\n      \
+         etl_token_monitoring.token_refresh_runs: {{enabled: true}}\n"
+    ));
+    assert!(logs.contains(&"etl_token_monitoring.token_refresh_runs".to_string()));
+    assert!(!logs.iter().any(|id| id.ends_with("_workflow") || id.ends_with("_workflows")), "{logs:?}");
+}
+
+fn fixture_model_text(name: &str, text: &str) -> integration_exporter::spec::Model {
+    integration_exporter::spec::Model::from_text(&integration_exporter::spec::SourceText {
+        name: name.into(),
+        text: text.into(),
+    })
+    .unwrap_or_else(|e| panic!("{e}"))
 }

@@ -159,6 +159,8 @@ pub struct FileStats {
     pub rotations: u64,
     pub truncations: u64,
     pub dropped: u64,
+    /// Whether a file is at this path now and open for reading (an empty one too).
+    pub followed: bool,
 }
 
 /// Syscalls issued so far; lets callers and tests check what a poll costs.
@@ -349,6 +351,7 @@ impl Tailer {
                 let mut s = ps.stats.clone();
                 s.path.clone_from(path);
                 let cur = ps.current.and_then(|id| self.followers.iter().find(|f| f.id == id));
+                s.followed = cur.is_some();
                 (s.size, s.offset) = match cur {
                     Some(f) if f.last_size != u64::MAX => (f.last_size, f.offset),
                     Some(f) => (0, f.offset),

@@ -32,6 +32,12 @@ const CATCH_UP_LIMIT: Duration = Duration::from_secs(60);
 /// Checkpoints are written at most this often (and on shutdown).
 const CHECKPOINT_EVERY: Duration = Duration::from_secs(1);
 
+/// Files of a log source the exporter has open now: 0 while its paths match no file, or only
+/// files it cannot open. The source-health alert reads it.
+pub const FILES_METRIC: &str = "integration_exporter_log_files";
+const FILES_HELP: &str =
+    "Files of the log source present and open for reading now (an empty file counts; 0: nothing to read).";
+
 #[derive(Debug, Default, Clone, Serialize, Deserialize, PartialEq)]
 struct PathCounters {
     /// Complete lines, saved with `matched` so their ratio survives a restart (the tailer's
@@ -356,7 +362,10 @@ impl LogRunner {
             "Errors opening or reading the log file.",
             MetricType::Counter,
         );
-        for stats in self.tailer.file_stats() {
+        let stats = self.tailer.file_stats();
+        let followed = stats.iter().filter(|s| s.followed).count();
+        let files = fam(FILES_METRIC, FILES_HELP, MetricType::Gauge).with(&[("log", log)], followed as f64);
+        for stats in stats {
             let l = [("log", log), ("path", stats.path.as_str())];
             bytes.push(&l, stats.bytes_read as f64);
             size.push(&l, stats.size as f64);
@@ -391,6 +400,7 @@ impl LogRunner {
             truncated.push(&[("metric", metric)], *n as f64);
         }
         families.extend([
+            files,
             bytes,
             size,
             offset,

@@ -1,0 +1,62 @@
+//! `integration_exporter_log_files{log}`: the files of a log source the exporter has open now,
+//! through the real binary. A glob that matches nothing is 0 (the source-health alert fires on
+//! it), an empty file is 1 (present and readable, only quiet), a file the exporter's user cannot
+//! open is not counted, and a rotation's gap ends when the new file appears.
+
+use crate::support;
+
+use std::os::unix::fs::PermissionsExt;
+use std::time::{Duration, Instant};
+
+use support::exporter::{Running, get, sample};
+
+const SERIES: &str = "integration_exporter_log_files{log=\"app\"}";
+
+fn wait_for(exporter: &Running, want: f64, what: &str) {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let body = get(exporter.port, "/metrics").map(|(_, b)| b).unwrap_or_default();
+        if sample(&body, SERIES) == Some(want) {
+            return;
+        }
+        assert!(Instant::now() < deadline, "{what}: {SERIES} never became {want}:\n{body}\n{}", exporter.output());
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+#[test]
+fn files_gauge_follows_what_the_paths_match() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let port = support::free_port();
+    let spec = d.join("spec.yaml");
+    let paths = format!("\"{}/app-*.log\"", d.display());
+    std::fs::write(&spec, format!("listen: 127.0.0.1:{port}\n{}", support::ticks_spec(&paths))).unwrap();
+    let mut exporter = Running::serve(&spec, port, &[]);
+    assert!(exporter.wait_listening(Duration::from_secs(20)), "{}", exporter.output());
+
+    // Nothing matches the glob yet: exported as 0, not left out.
+    wait_for(&exporter, 0.0, "no file");
+    // An empty file is there to read: 1, even before a line is written.
+    std::fs::write(d.join("app-1.log"), "").unwrap();
+    wait_for(&exporter, 1.0, "empty file");
+    std::fs::write(d.join("app-2.log"), "tick\n").unwrap();
+    wait_for(&exporter, 2.0, "second file");
+
+    // A file the exporter cannot open does not count (root reads everything: skip that part).
+    let locked = d.join("app-3.log");
+    std::fs::write(&locked, "tick\n").unwrap();
+    std::fs::set_permissions(&locked, std::fs::Permissions::from_mode(0o000)).unwrap();
+    if std::fs::File::open(&locked).is_err() {
+        std::thread::sleep(Duration::from_millis(500));
+        wait_for(&exporter, 2.0, "unreadable file");
+    }
+    std::fs::remove_file(&locked).unwrap();
+
+    // Every file gone (deleted, or rotated away with no new file): back to 0.
+    std::fs::remove_file(d.join("app-1.log")).unwrap();
+    std::fs::remove_file(d.join("app-2.log")).unwrap();
+    wait_for(&exporter, 0.0, "files removed");
+    std::fs::write(d.join("app-1.log"), "tick\n").unwrap();
+    wait_for(&exporter, 1.0, "file back");
+}
