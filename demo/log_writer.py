@@ -92,7 +92,8 @@ class Endpoints(BaseHTTPRequestHandler):
             remaining = 2000 if trouble() else 12000
             body = {"DailyApiRequests": {"Max": 15000, "Remaining": remaining}}
         elif self.path.startswith("/health"):
-            body = {"status": "ok"}
+            rss = (900 if trouble() else 300) * 2**20 + random.randint(0, 50 * 2**20)
+            body = {"status": "ok", "memory": {"rss_bytes": rss}}
         else:
             self.send_response(404)
             self.end_headers()
@@ -156,7 +157,7 @@ while True:
     write("app.log", json.dumps(entry))
 
     # Microsoft Graph API calls (Node, plain text; the status is the last field).
-    status = random.choice([200, 200, 200, 429, 503]) if bad else random.choice([200] * 30 + [404])
+    status = random.choice([200, 200, 200, 401, 429, 503]) if bad else random.choice([200] * 30 + [404])
     write("fleet-api.log", f"{iso_stamp()} info: Graph API GET /v1.0/users/{user}/messages {status}")
     if random.random() < 0.1:
         write("fleet-api.log", f"{iso_stamp()} info: Webhook notification processed for subscription {user}")
@@ -165,6 +166,15 @@ while True:
     duration = random.randint(8000, 16000) if bad else random.randint(400, 3000)
     model_status = 429 if bad and random.random() < 0.2 else 200
     write("salesforce-mcp.log", f"{python_stamp()} INFO agent.openai: openai request model=gpt-4o status={model_status} duration_ms={duration}")
+    if model_status == 429:
+        write("salesforce-mcp.log", f"{python_stamp()} INFO httpx: HTTP Request: POST https://demo.openai.azure.com/openai/"
+              'deployments/gpt-4o/chat/completions "HTTP/1.1 429 Too Many Requests"')
+    # MCP tool calls, a few tools hot; past the daily limit Salesforce refuses them.
+    tool = random.choice(["get_pipeline_summary"] * 5 + ["get_case_queue_summary"] * 3 + ["search_accounts", "run_soql"])
+    write("salesforce-mcp.log", f"{python_stamp()} INFO mcp_servers.salesforce_crm.server: mcp.tool.call mcp.tool.name={tool}")
+    if bad and random.random() < 0.05:
+        write("salesforce-mcp.log", f"{python_stamp()} ERROR mcp_servers.salesforce_crm.server: tool {tool} "
+              "ErrorResponse: REQUEST_LIMIT_EXCEEDED: TotalRequests Limit exceeded.")
 
     # The ETL service's token manager (JSON lines), every 20 seconds in the demo.
     if now - last_etl >= 20:
@@ -183,6 +193,8 @@ while True:
         stale = "now() - interval '2 hours'" if bad else "now() - interval '1 minute'"
         psql(f"UPDATE external_calendar_connections SET last_synced_at = {stale} WHERE sync_enabled AND provider = 'microsoft' AND backoff_until IS NULL")
         psql("UPDATE external_calendar_connections SET last_synced_at = now() WHERE sync_enabled AND provider = 'google' AND error_count = 0")
+        synced = "now() - interval '90 minutes'" if bad else "now()"
+        psql(f"UPDATE microsoft_sync_state SET last_sync_at = {synced} WHERE resource_type = 'messages' AND random() < 0.5")
         psql("INSERT INTO marketing.etl_sync_log (platform, entity_type, status, start_time, records_processed) "
              "VALUES ('google', 'campaigns', 'success', now(), 120)")
         last_db = now

@@ -16,3 +16,12 @@ CREATE TABLE {schema}.{subscriptions} (
   created_at timestamptz NOT NULL DEFAULT now(),
   renewed_at timestamptz
 );
+-- Per user and resource sync state (the runbook's microsoft_sync_state): a delta link the exporter
+-- never reads, and when the user's resource last synced.
+CREATE TABLE {schema}.microsoft_sync_state (
+  user_id text NOT NULL,
+  resource_type text NOT NULL,
+  delta_link text,
+  last_sync_at timestamptz,
+  PRIMARY KEY (user_id, resource_type)
+);

@@ -10,3 +10,9 @@ INSERT INTO {schema}.{subscriptions} ({resource}, {expires}) VALUES ('communicat
 INSERT INTO {schema}.{subscriptions} ({resource}, {expires}) SELECT 'users/' || gen_random_uuid() || '/messages', now() - interval '1 hour' FROM generate_series(1, 2);
 INSERT INTO {schema}.{subscriptions} ({resource}, {expires}) VALUES ('chats/getAllMessages', now() - interval '3 days');
 INSERT INTO {schema}.{subscriptions} ({resource}, {expires}, change_type) VALUES ('me/events', now() - interval '5 minutes', 'deleted');
+-- Sync states: most users synced minutes ago, some stale for hours, a few never synced; the newest
+-- sync of each resource type is recent.
+INSERT INTO {schema}.microsoft_sync_state (user_id, resource_type, delta_link, last_sync_at) SELECT 'user' || g || '@example.com', 'messages', 'https://graph.microsoft.com/v1.0/delta?$deltatoken=secret' || g, now() - (g || ' minutes')::interval FROM generate_series(1, 40) g;
+INSERT INTO {schema}.microsoft_sync_state (user_id, resource_type, last_sync_at) SELECT 'user' || g || '@example.com', 'events', now() - (g * 7 || ' minutes')::interval FROM generate_series(1, 25) g;
+INSERT INTO {schema}.microsoft_sync_state (user_id, resource_type, last_sync_at) SELECT 'user' || g || '@example.com', 'Chats', now() - (g * 20 || ' minutes')::interval FROM generate_series(1, 6) g;
+INSERT INTO {schema}.microsoft_sync_state (user_id, resource_type, last_sync_at) VALUES ('user1@example.com', 'contacts', NULL), ('user2@example.com', 'contacts', NULL), ('user1@example.com', 'mailFolders', now() - interval '3 days'), ('user2@example.com', 'mailFolders', now() - interval '5 minutes');

@@ -466,23 +466,105 @@ fn a_token_file_is_read_again_before_every_request() {
     assert!(!log.contains("00D!AT"), "{log}");
 }
 
-/// The pack additions proposed in `tests/fixtures/http/pack_*.yaml`, rendered with the `given`
-/// values and otherwise their params' defaults, as a spec of their signals.
-fn pack_fragment(name: &str, given: &[(&str, &str)]) -> integration_exporter::spec::Model {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/http");
-    let text = std::fs::read_to_string(dir.join(name)).unwrap();
-    let doc: serde_json::Value = serde_saphyr::from_str(&text).unwrap();
-    let mut signals = text[text.find("\nsignals:\n").unwrap()..].to_string();
-    // Given values first: they may also be the pack's existing params (`instance_url`).
-    for (param, value) in given {
-        signals = signals.replace(&format!("{{{{{param}}}}}"), value);
+/// The salesforce pack's own OAuth variant, picked in the spec: the first poll fetches a token,
+/// an expired session (401) is refreshed once and retried, a refresh that fails is an `auth`
+/// error of the signal, which the generated source-health alert watches.
+#[test]
+fn salesforce_pack_oauth_variant_refreshes_and_reports_a_failing_refresh() {
+    let sf = salesforce();
+    let dir = tempfile::tempdir().unwrap();
+    let api = sf.api.url();
+    let spec = format!(
+        r#"packs:
+  salesforce_incidents:
+    params:
+      instance_url: "{api}"
+      oauth_token_url: "{api}/services/oauth2/token"
+      server_log: {log}
+    signals:
+      salesforce_incidents.api_usage: {{enabled: false}}
+      salesforce_incidents.server_health: {{enabled: false}}
+      salesforce_incidents.api_usage_oauth: {{enabled: true, interval: 300ms, timeout: 2s}}
+"#,
+        log = dir.path().join("*.log").display()
+    );
+    let env =
+        [("SF_CLIENT_ID", "3MVG9_client"), ("SF_CLIENT_SECRET", CLIENT_SECRET), ("SF_REFRESH_TOKEN", REFRESH_TOKEN)];
+    let exporter = Exporter::start(&spec, &env);
+    let id = "salesforce_incidents.api_usage_oauth";
+    let refreshes = |m: &BTreeMap<String, f64>, result: &str| {
+        m.get(&format!("integration_exporter_http_token_refreshes_total{{signal=\"{id}\",result=\"{result}\"}}"))
+            .copied()
+            .unwrap_or(-1.0)
+    };
+    let m =
+        exporter.wait("limits read through the pack", |m| m.contains_key("integration_salesforce_api_requests_used"));
+    assert_eq!(m["integration_salesforce_api_requests_used"], 100000.0 - 18250.0);
+    assert_eq!(refreshes(&m, "ok"), 1.0);
+
+    // 401 -> refresh -> success, within one poll: no error, up stays 1.
+    *sf.valid.lock().unwrap() = None;
+    let m = exporter.wait("refreshed after the 401", |m| refreshes(m, "ok") == 2.0);
+    assert_eq!(errors(&m, id, "auth"), 0.0);
+    assert_eq!(m[&format!("integration_exporter_http_up{{signal=\"{id}\"}}")], 1.0);
+
+    // The refresh fails: `auth` errors of this signal, down.
+    *sf.grant_ok.lock().unwrap() = false;
+    *sf.valid.lock().unwrap() = None;
+    let m = exporter.wait("failing refresh is an auth error", |m| errors(m, id, "auth") >= 2.0);
+    assert_eq!(m[&format!("integration_exporter_http_up{{signal=\"{id}\"}}")], 0.0);
+    assert!(refreshes(&m, "failed") >= 1.0);
+    assert_eq!(errors(&m, id, "status"), 0.0);
+    let text = format!("{}\n{}", exporter.exposition(), exporter.log());
+    for secret in [CLIENT_SECRET, REFRESH_TOKEN, "00D!AT1", "00D!AT2"] {
+        assert!(!text.contains(secret), "{secret} leaked");
     }
-    for (param, def) in doc["params"].as_object().unwrap() {
-        signals = signals.replace(&format!("{{{{{param}}}}}"), def["default"].as_str().unwrap());
-    }
-    assert!(!signals.contains("{{"), "a param of {name} has no value:\n{signals}");
-    let source = integration_exporter::spec::SourceText { name: name.into(), text: signals };
-    integration_exporter::spec::Model::from_text(&source).unwrap_or_else(|e| panic!("{e}"))
+
+    // The source-health alert of the same spec watches exactly these `auth` errors; promtool
+    // tests of the generated rules show it firing on them (tests/generated.rs).
+    let model = integration_exporter::spec::Model::from_text(&integration_exporter::spec::SourceText {
+        name: "spec.yaml".into(),
+        text: spec,
+    })
+    .unwrap();
+    let rules = integration_exporter::generate::rules::rule_file(&model, Some("salesforce_incidents"));
+    let health = rules.groups[0]
+        .rules
+        .iter()
+        .find(|r| r.alert == "IntegrationSourceHttpFailing" && r.labels.get("signal").map(String::as_str) == Some(id))
+        .expect("a source-health alert for the OAuth signal");
+    assert!(
+        health.expr.contains("integration_exporter_http_errors_total") && health.expr.contains(id),
+        "{}",
+        health.expr
+    );
+    assert_eq!(health.labels["severity"], "warning", "as severe as the usage alert it guards");
+    assert!(health.annotations["description"].contains("IntegrationSalesforceApiUsageHigh"));
+}
+
+/// The salesforce pack's OAuth signal, at its defaults, is the worked example the stand-in tests
+/// above run: same request, same auth, same values and alert.
+#[test]
+fn salesforce_pack_oauth_signal_is_the_tested_worked_example() {
+    let text = "packs:\n  salesforce_incidents:\n    params: {instance_url: \"https://example.my.salesforce.com\"}\n    signals:\n      salesforce_incidents.api_usage: {enabled: false}\n      salesforce_incidents.api_usage_oauth: {enabled: true}\n";
+    let model = integration_exporter::spec::Model::from_text(&integration_exporter::spec::SourceText {
+        name: "spec.yaml".into(),
+        text: text.into(),
+    })
+    .unwrap_or_else(|e| panic!("{e}"));
+    let pack = model.enabled_signals().find(|s| s.signal.id == "salesforce_incidents.api_usage_oauth").unwrap();
+    let tested = fixture_model("salesforce_limits_oauth.yaml");
+    let twin = &tested.signals[0];
+    assert_eq!(pack.signal.source, twin.signal.source);
+    assert_eq!(pack.signal.metrics, twin.signal.metrics);
+    let alerts = |s: &integration_exporter::spec::ResolvedSignal| {
+        s.signal
+            .alerts
+            .iter()
+            .map(|a| (a.name.clone(), a.severity, a.threshold, a.condition.clone()))
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(alerts(pack), alerts(twin));
 }
 
 fn fixture_model(name: &str) -> integration_exporter::spec::Model {
@@ -492,9 +574,8 @@ fn fixture_model(name: &str) -> integration_exporter::spec::Model {
         .unwrap_or_else(|e| panic!("{e}"))
 }
 
-/// The pack signals are what the stand-in tests above ran: same requests, same values, same
-/// alerts. The ETL pack reads GitHub by default; the Salesforce OAuth flow is still a proposed
-/// addition (`tests/fixtures/http/pack_salesforce_oauth.yaml`).
+/// The ETL pack's GitHub signals are what the stand-in tests above ran: same requests, same
+/// values, same alerts (the Salesforce pack's OAuth signal has its own test below).
 #[test]
 fn pack_signals_are_the_tested_worked_examples() {
     let etl = fixture_model_text(
@@ -503,12 +584,7 @@ fn pack_signals_are_the_tested_worked_examples() {
     );
     let github: Vec<integration_exporter::spec::ResolvedSignal> =
         etl.enabled_signals().filter(|s| matches!(s.signal.source, Source::Http(_))).cloned().collect();
-    let salesforce =
-        pack_fragment("pack_salesforce_oauth.yaml", &[("instance_url", "https://example.my.salesforce.com")]);
-    let cases = [
-        ("etl_token_monitoring pack", github, "github_actions.yaml", 3),
-        ("pack_salesforce_oauth.yaml", salesforce.signals, "salesforce_limits_oauth.yaml", 1),
-    ];
+    let cases = [("etl_token_monitoring pack", github, "github_actions.yaml", 3)];
     for (what, signals, example, count) in cases {
         let tested = fixture_model(example);
         assert_eq!(signals.len(), count, "{what}");

@@ -58,6 +58,7 @@ async fn webhook_gauges_equal_the_runbook_query_under_default_names() {
     db.execute(&pack_sql("microsoft_integration", &[])).await;
     let exported = export_sql(&db.url, &model(&spec("      {}\n"))).await;
     assert_webhook_numbers(&db, &exported, "graph_subscriptions", "expiration_date_time", "resource").await;
+    assert_sync_numbers(&db, &exported, "microsoft_sync_state", "resource_type", "last_sync_at").await;
 }
 
 #[tokio::test]
@@ -73,7 +74,12 @@ async fn webhook_table_and_columns_are_set_through_params() {
         ],
     ))
     .await;
-    let params = "      subscriptions_table: graph.ms_webhook_subs\n      subscription_expires_at: expires_on\n      subscription_resource: graph_resource\n";
+    db.execute(
+        "CREATE TABLE graph.ms_user_sync (usr text, kind text, synced_on timestamptz);
+         INSERT INTO graph.ms_user_sync SELECT user_id, resource_type, last_sync_at FROM graph.microsoft_sync_state;",
+    )
+    .await;
+    let params = "      subscriptions_table: graph.ms_webhook_subs\n      subscription_expires_at: expires_on\n      subscription_resource: graph_resource\n      sync_state_table: graph.ms_user_sync\n      sync_state_resource_type: kind\n      sync_state_synced_at: synced_on\n";
     let model = model(&spec(params));
     for s in model.enabled_signals() {
         if let Source::Sql(sql) = &s.signal.source {
@@ -82,15 +88,52 @@ async fn webhook_table_and_columns_are_set_through_params() {
     }
     let exported = export_sql(&db.url, &model).await;
     assert_webhook_numbers(&db, &exported, "graph.ms_webhook_subs", "expires_on", "graph_resource").await;
+    assert_sync_numbers(&db, &exported, "graph.ms_user_sync", "kind", "synced_on").await;
+}
+
+/// Per resource type, what an operator reads off the sync state table: the newest sync
+/// (`SELECT max(last_sync_at) ... WHERE resource_type = ...`) and the states an hour old or never
+/// synced.
+async fn assert_sync_numbers(db: &TestDb, exported: &Exported, t: &str, kind: &str, at: &str) {
+    for (label, filter) in [
+        ("messages", format!("{kind} = 'messages'")),
+        ("events", format!("{kind} = 'events'")),
+        ("chats", format!("{kind} = 'Chats'")),
+        ("contacts", format!("{kind} = 'contacts'")),
+        ("other", format!("{kind} = 'mailFolders'")),
+    ] {
+        let l = [("resource_type", label)];
+        let stale = db
+            .scalar(&format!(
+                "SELECT count(*) FROM {t} WHERE {filter} AND ({at} IS NULL OR {at} < now() - interval '1 hour')"
+            ))
+            .await;
+        assert_eq!(value(exported, "integration_microsoft_sync_stale_states", &l), stale, "{label}");
+        let newest =
+            db.scalar(&format!("SELECT coalesce(extract(epoch FROM max({at})), -1) FROM {t} WHERE {filter}")).await;
+        let last = exported["integration_microsoft_sync_last_timestamp_seconds"]
+            .get(&vec![("resource_type".to_string(), label.to_string())]);
+        if newest < 0.0 {
+            // Never synced: no time is made up (an age alert on 1970 would be a lie).
+            assert_eq!(last, None, "{label}");
+        } else {
+            assert!((last.copied().unwrap() - newest).abs() < 1e-3, "{label}: {last:?} vs {newest}");
+        }
+    }
+    let all_stale =
+        db.scalar(&format!("SELECT count(*) FROM {t} WHERE {at} IS NULL OR {at} < now() - interval '1 hour'")).await;
+    assert_eq!(exported["integration_microsoft_sync_stale_states"].values().sum::<f64>(), all_stale);
+    assert!(all_stale > 0.0 && all_stale < db.scalar(&format!("SELECT count(*) FROM {t}")).await, "seed sanity");
 }
 
 /// API lines as the fleet API logs them: the Graph call's status is the last field.
 fn api_line(i: u64) -> String {
     let ts = format!("2026-02-06T{:02}:{:02}:{:02}.{:03}Z", 12 + i / 3600, (i / 60) % 60, i % 60, (i * 7) % 1000);
-    let statuses = [200, 200, 201, 204, 200, 304, 401, 404, 429, 500, 503, 200, 202];
+    let statuses = [200, 200, 201, 204, 200, 304, 401, 404, 429, 500, 503, 200, 202, 403];
+    let n = statuses.len();
     match i % 9 {
-        0..=3 => format!("{ts} info: Graph API GET /v1.0/users/u{i}/messages {}", statuses[(i as usize / 9) % 13]),
-        4 => format!("{ts} warn: Graph API POST /v1.0/subscriptions {}", statuses[(i as usize / 3) % 13]),
+        0..=3 => format!("{ts} info: Graph API GET /v1.0/users/u{i}/messages {}", statuses[(i as usize / 9) % n]),
+        4 => format!("{ts} warn: Graph API POST /v1.0/subscriptions {}", statuses[(i as usize / 3) % n]),
         5 => format!("{ts} info: Webhook notification received subscription=s{i} changeType=created"),
         6 => format!("{ts} info: Webhook validation token answered for /api/webhooks/teams"),
         7 => format!("{ts} warn: Graph throttled: 429 Too Many Requests, Retry-After: 30 request-id=r{i}"),
@@ -131,6 +174,12 @@ fn log_counters_equal_the_runbook_greps() {
     assert_eq!(value(&exported, requests, &[("result", "error")]), class('4') + class('5'));
     assert_eq!(statuses.values().sum::<f64>(), grep_count("Graph API", &files));
     assert!(class('4') > 0.0 && class('2') > 0.0, "both classes are exercised: {statuses:?}");
+
+    // Token acquisition as `verify:integration` sees it: Graph calls answered 401 or 403.
+    let auth = "integration_microsoft_graph_auth_failures_total";
+    for status in ["401", "403"] {
+        assert_eq!(value(&exported, auth, &[("status", status)]), statuses[status], "{status}");
+    }
 
     // `grep "429" | wc -l`, counting 429 only as a word (a timestamp's `.429Z` is no rate limit).
     let out = Command::new("grep").args(["-cw", "429"]).arg(&path).output().expect("grep");

@@ -114,9 +114,40 @@ fn service_line(i: u64) -> String {
             "{ts} INFO agent.openai: openai request model=gpt-4o-mini status=200 duration_ms={}.5",
             duration_ms / 3
         ),
-        _ => format!("{ts} INFO mcp_servers.salesforce_crm.server: tool get_pipeline_summary ok rows=42"),
+        // Tools called as unevenly as real ones: a few hot, most cold.
+        8 => {
+            let tool = TOOLS[((i / 10) % 13).min(6) as usize];
+            format!(
+                "{ts} INFO mcp_servers.salesforce_crm.server: mcp.tool.call mcp.tool.name={tool} duration_ms={duration_ms}"
+            )
+        }
+        _ => match i % 40 {
+            9 => format!(
+                "{ts} ERROR mcp_servers.salesforce_crm.server: tool list_opportunities ErrorResponse: REQUEST_LIMIT_EXCEEDED: TotalRequests Limit exceeded."
+            ),
+            19 => format!(
+                "{ts} INFO httpx: HTTP Request: POST https://fleet-ai.openai.azure.com/openai/deployments/gpt-4o/chat/completions?api-version=2024-10-21 \"HTTP/1.1 429 Too Many Requests\""
+            ),
+            29 => format!(
+                "{ts} INFO httpx: HTTP Request: POST https://fleet-ai.openai.azure.com/openai/deployments/gpt-4o/chat/completions?api-version=2024-10-21 \"HTTP/1.1 200 OK\""
+            ),
+            // Neither a tool call nor a limit: the words alone, in other places.
+            _ => format!(
+                "{ts} INFO mcp_servers.salesforce_crm.server: tool registry loaded (mcp.tool handlers: 7) limit=REQUEST_LIMIT"
+            ),
+        },
     }
 }
+
+const TOOLS: [&str; 7] = [
+    "get_pipeline_summary",
+    "get_case_queue_summary",
+    "search_accounts",
+    "list_opportunities",
+    "get_account.details",
+    "run_soql",
+    "knowledge_sync:batch",
+];
 
 fn sh(script: &str) -> f64 {
     let out = Command::new("sh").arg("-c").arg(script).output().expect("sh");
@@ -170,4 +201,111 @@ fn log_counters_and_latency_histogram_equal_the_greps() {
     assert!(buckets.iter().any(|(b, _)| *b == 10.0), "10 s is a bucket bound");
     let over_10s = sh(&format!("{durations} | awk '$1 > 10000 {{c++}} END {{print c+0}}'"));
     assert!(over_10s > 0.0 && over_10s < all, "both sides of 10 s are exercised");
+}
+
+#[test]
+fn limit_errors_tool_calls_and_model_429s_equal_the_greps() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("server.log");
+    let mut file = std::fs::File::create(&path).unwrap();
+    for i in 0..3000 {
+        writeln!(file, "{}", service_line(i)).unwrap();
+    }
+    file.flush().unwrap();
+    let model = model(&spec(&format!("      server_log: {}\n", path.display()), ""));
+    let mut runner = log_runner(&model, "salesforce_incidents.server");
+    drain(&mut runner);
+    let exported = exported_logs(&runner);
+    let p = path.display();
+
+    // "MCP tools return `ErrorResponse` with message containing "REQUEST_LIMIT_EXCEEDED"".
+    let limit = sh(&format!("grep -cw REQUEST_LIMIT_EXCEEDED '{p}'"));
+    assert_eq!(value(&exported, "integration_salesforce_request_limit_exceeded_total", &[]), limit);
+    assert!(limit > 0.0 && limit < sh(&format!("grep -c REQUEST_LIMIT '{p}'")), "a near miss is in the file");
+
+    // "Identify hot tools": `summarize count() by mcp.tool.name`, as grep | sort | uniq -c.
+    let out = Command::new("sh")
+        .arg("-c")
+        .arg(format!("grep -o 'mcp.tool.name=[^ ]*' '{p}' | cut -d= -f2 | sort | uniq -c"))
+        .output()
+        .unwrap();
+    let by_tool: Vec<(String, f64)> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|l| {
+            let (n, tool) = l.trim().split_once(' ').unwrap();
+            (tool.to_string(), n.parse().unwrap())
+        })
+        .collect();
+    let calls = "integration_salesforce_mcp_tool_calls_total";
+    assert_eq!(by_tool.len(), TOOLS.len(), "{by_tool:?}");
+    assert_eq!(exported[calls].len(), TOOLS.len(), "one series per tool: {:?}", exported[calls]);
+    for (tool, n) in &by_tool {
+        assert_eq!(value(&exported, calls, &[("tool", tool)]), *n, "{tool}");
+    }
+    let counts: Vec<f64> = by_tool.iter().map(|(_, n)| *n).collect();
+    let (hot, cold) = (counts.iter().cloned().fold(0.0, f64::max), counts.iter().cloned().fold(f64::MAX, f64::min));
+    assert!(hot > 2.0 * cold, "the top tools stand out: {by_tool:?}");
+
+    // "`429 Too Many Requests` errors in logs", from the model API only.
+    let model_429 = sh(&format!("grep openai '{p}' | grep -cE 'status=429 |429 Too Many Requests'"));
+    assert_eq!(value(&exported, "integration_salesforce_model_rate_limited_total", &[]), model_429);
+    let httpx_429 = sh(&format!("grep -c '429 Too Many Requests' '{p}'"));
+    assert!(httpx_429 > 0.0 && model_429 > httpx_429, "both line shapes are exercised");
+    // The HTTP client's lines are no model requests of their own: the error rate is unchanged.
+    let requests = "integration_salesforce_model_requests_total";
+    assert_eq!(exported[requests].values().sum::<f64>(), sh(&format!("grep -c 'openai request' '{p}'")));
+}
+
+/// Tool names come from the line: a flood of distinct names stays within the log source's
+/// series cap, the rest counted in one overflow series, none lost.
+#[test]
+fn tool_name_label_is_bounded() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("server.log");
+    let mut file = std::fs::File::create(&path).unwrap();
+    let names = 500;
+    for i in 0..names {
+        writeln!(file, "2026-02-06 12:00:00,000 INFO mcp_servers.salesforce_crm.server: mcp.tool.call mcp.tool.name=generated_tool_{i}").unwrap();
+    }
+    // A name longer than the pattern takes is cut to 64 bytes, never a line's worth of text.
+    writeln!(file, "2026-02-06 12:00:01,000 INFO x: mcp.tool.call mcp.tool.name={}", "t".repeat(5000)).unwrap();
+    file.flush().unwrap();
+    let model = model(&spec(&format!("      server_log: {}\n", path.display()), ""));
+    let mut runner = log_runner(&model, "salesforce_incidents.server");
+    drain(&mut runner);
+    let exported = exported_logs(&runner);
+    let series = &exported["integration_salesforce_mcp_tool_calls_total"];
+    let cap = integration_exporter::sources::logs::rules::MAX_SERIES_PER_METRIC;
+    assert!(series.len() <= cap + 1, "{} series", series.len());
+    assert_eq!(series.values().sum::<f64>(), names as f64 + 1.0, "every call is counted");
+    assert!(series.keys().all(|l| l[0].1.len() <= 64), "label values are bounded");
+}
+
+/// The MCP server's memory where its health endpoint reports it, at the path the user names.
+#[tokio::test]
+async fn server_memory_equals_jq_on_the_health_answer() {
+    let body = r#"{"status": "ok", "transport": "sse", "memory": {"rss_bytes": 512753664, "vms_bytes": 1409286144},
+                   "process": {"pid": 41, "memory_rss": 488000000}}"#;
+    let server = HttpServer::start(Reply::json(body));
+    let on = "    signals:\n      salesforce_incidents.server_memory: {enabled: true}\n";
+    let url = server.url("/health");
+    for (params, path) in [
+        (format!("      health_url: {url}\n"), ".memory.rss_bytes"),
+        (format!("      health_url: {url}\n      memory_path: .process.memory_rss\n"), ".process.memory_rss"),
+    ] {
+        let model = model(&spec(&params, on));
+        let mut memory = HttpPoller::new(signal(&model, "salesforce_incidents.server_memory"));
+        let mut exported = Exported::new();
+        collect(&mut exported, memory.poll().await);
+        // `curl $HEALTH_URL | jq PATH`
+        assert_eq!(value(&exported, "integration_salesforce_mcp_server_memory_bytes", &[]), jq(body, path), "{path}");
+        // The health probe reads the same answer.
+        let mut health = HttpPoller::new(signal(&model, "salesforce_incidents.server_health"));
+        let mut exported = Exported::new();
+        collect(&mut exported, health.poll().await);
+        assert_eq!(value(&exported, "integration_salesforce_mcp_server_up", &[]), 1.0);
+    }
+    // Off by default: a plain `OK` health answer must not make a path error of a default spec.
+    let model = model(&spec("      {}\n", ""));
+    assert!(model.enabled_signals().all(|s| s.signal.id != "salesforce_incidents.server_memory"));
 }
