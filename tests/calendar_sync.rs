@@ -257,3 +257,44 @@ async fn the_running_exporter_counts_leaks_without_repeating_them() {
         assert!(!output.contains(secret), "{secret} logged:\n{output}");
     }
 }
+
+mod leaks {
+    use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        // A few seconds by default; PROPTEST_CASES raises it.
+        #![proptest_config(ProptestConfig::with_cases(
+            std::env::var("PROPTEST_CASES").ok().and_then(|c| c.parse().ok()).unwrap_or(24)
+        ))]
+
+        /// Any secret of token characters, after any of the names, in the message or deep in
+        /// another field, with any words around it: counted once under its kind, never held.
+        #[test]
+        fn a_secret_anywhere_in_a_calendar_line_is_counted_and_never_held(
+            secret in "[A-Za-z0-9._~+/-]{16,48}",
+            kind in 0..4usize,
+            nested in any::<bool>(),
+            before in "[a-z ]{0,12}",
+            after in "[a-z ]{0,12}",
+        ) {
+            let (label, name) = [("bearer", "Bearer "), ("access_token", "access_token="), ("refresh_token", "refresh_token: "), ("client_secret", "client_secret=")][kind];
+            let text = format!("{before} {name}{secret} {after}");
+            let body = if nested {
+                format!(r#""message":"sync step","metadata":{{"request":{{"detail":"{text}"}}}}"#)
+            } else {
+                format!(r#""message":"{text}""#)
+            };
+            let dir = tempfile::tempdir().unwrap();
+            let path = dir.path().join("app.log");
+            std::fs::write(&path, format!("{{\"timestamp\":\"2026-02-06T12:00:00.000Z\",\"level\":\"info\",\"category\":\"calendar_sync\",{body}}}\n")).unwrap();
+            let model = model(&format!("{SPEC}      app_log: {}\n", path.display()));
+            let mut runner = log_runner(&model, "calendar_sync.app");
+            support::fidelity::drain(&mut runner);
+            let exported = exported_logs(&runner);
+            prop_assert_eq!(value(&exported, "integration_calendar_sync_log_secret_lines_total", &[("kind", label)]), 1.0);
+            let held = format!("{:?}", exported);
+            prop_assert!(!held.contains(&secret), "{} held", secret);
+        }
+    }
+}
