@@ -187,7 +187,11 @@ fn write_secret_log(path: &std::path::Path) {
         .unwrap();
     }
     writeln!(file, r#"{{"timestamp":"2026-02-06T12:01:00.000Z","level":"info","category":"calendar_sync","message":"token_type Bearer, refresh_token rotated, access_token=***"}}"#).unwrap();
+    // A line that is not JSON at all: unparsable, and its secret must not surface in a log either.
+    writeln!(file, "traceback: Authorization: Bearer {BROKEN_LINE_SECRET}").unwrap();
 }
+
+const BROKEN_LINE_SECRET: &str = "ya29.a0AfB_brokenLineToken0005";
 
 fn grep_p(pattern: &str, path: &std::path::Path) -> f64 {
     let pcre = format!(r#"^(?=.*"category":"calendar_sync")(?=.*{pattern})"#);
@@ -212,7 +216,7 @@ fn secret_lines_are_counted_by_kind_as_grep_finds_them() {
     }
     // Nothing the exporter holds carries a secret: only the kind is a label.
     let held = format!("{exported:?}");
-    for (_, _, secret) in SECRETS {
+    for secret in SECRETS.iter().map(|(_, _, s)| *s).chain([BROKEN_LINE_SECRET]) {
         assert!(!held.contains(secret), "{secret} in {held}");
     }
 }
@@ -252,7 +256,7 @@ async fn the_running_exporter_counts_leaks_without_repeating_them() {
         std::thread::sleep(std::time::Duration::from_millis(200));
     };
     let output = exporter.stop();
-    for (_, _, secret) in SECRETS {
+    for secret in SECRETS.iter().map(|(_, _, s)| *s).chain([BROKEN_LINE_SECRET]) {
         assert!(!body.contains(secret), "{secret} served");
         assert!(!output.contains(secret), "{secret} logged:\n{output}");
     }
