@@ -269,7 +269,7 @@ mod leaks {
     proptest! {
         // A few seconds by default; PROPTEST_CASES raises it.
         #![proptest_config(ProptestConfig::with_cases(
-            std::env::var("PROPTEST_CASES").ok().and_then(|c| c.parse().ok()).unwrap_or(24)
+            std::env::var("PROPTEST_CASES").ok().and_then(|c| c.parse().ok()).unwrap_or(16)
         ))]
 
         /// Any secret of token characters, after any of the names, in the message or deep in
