@@ -17,7 +17,8 @@ CREATE TABLE {schema}.external_calendar_connections (
   refresh_token text DEFAULT 'secret-refresh-token',
   sync_cursor text,
   sync_needed boolean DEFAULT false,
-  created_at timestamptz DEFAULT now()
+  created_at timestamptz DEFAULT now(),
+  updated_at timestamptz DEFAULT now()
 );
 CREATE TABLE {schema}.external_calendar_events (
   id bigserial PRIMARY KEY,

@@ -16,6 +16,7 @@ CREATE TABLE {schema}.{tokens} (
   last_refresh_error text,
   is_revoked boolean NOT NULL DEFAULT false,
   created_at timestamptz NOT NULL DEFAULT now(),
+  updated_at timestamptz NOT NULL DEFAULT now(),
   scopes text[] DEFAULT ARRAY['Mail.Read']
 );
 CREATE TABLE {schema}.{watchers} (

@@ -249,6 +249,10 @@ pub struct LogRule {
     /// `message` field, or omitted to match on `fields` alone.
     #[serde(default, rename = "match")]
     pub pattern: Option<String>,
+    /// JSON lines: `match` reads the whole line as written instead of the message field, for
+    /// patterns that may hit any field (a token left in `metadata`).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub whole_line: bool,
     /// JSON lines: field values the line must have (`{category: calendar_sync, level: error}`).
     #[serde(default)]
     pub fields: BTreeMap<String, String>,

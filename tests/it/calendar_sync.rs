@@ -47,12 +47,32 @@ async fn database_values_equal_the_runbook_queries() {
             .await;
         let exported_age = value(&exported, "integration_calendar_sync_last_sync_age_seconds", &p);
         assert!((exported_age - age).abs() < 5.0, "{exported_age} vs {age}");
+        // "Check `error_count` is not increasing", over the connections that sync.
+        let enabled_errors = db
+            .scalar(&format!(
+                "SELECT coalesce(sum(error_count), 0) FROM {t} WHERE provider = '{provider}' AND sync_enabled = true"
+            ))
+            .await;
+        assert_eq!(value(&exported, "integration_calendar_sync_enabled_connection_errors", &p), enabled_errors);
+        // "Verify `sync_needed` flag is being cleared": flagged for over the hour, judged from the
+        // row's last write (the table records no flag time).
+        let flagged = db
+            .scalar(&runbook("sync_enabled = true AND sync_needed = true AND updated_at < NOW() - INTERVAL '1 hour'"))
+            .await;
+        assert_eq!(value(&exported, "integration_calendar_sync_sync_needed_stale_connections", &p), flagged);
     }
     assert_eq!(
         value(&exported, "integration_calendar_sync_stuck_connections", &[("provider", "google")]),
-        5.0,
+        7.0,
         "seed sanity"
     );
+    let google = [("provider", "google")];
+    // The disabled google connection's 7 errors and old flag count for neither.
+    assert_eq!(value(&exported, "integration_calendar_sync_enabled_connection_errors", &google), 8.0);
+    assert_eq!(value(&exported, "integration_calendar_sync_connection_errors", &google), 15.0);
+    assert_eq!(value(&exported, "integration_calendar_sync_sync_needed_stale_connections", &google), 2.0);
+    let microsoft = [("provider", "microsoft")];
+    assert_eq!(value(&exported, "integration_calendar_sync_sync_needed_stale_connections", &microsoft), 0.0);
     // The seed's five disabled google connections hold expired tokens too; only the two enabled ones count.
     assert_eq!(value(&exported, "integration_calendar_sync_expired_tokens", &[("provider", "google")]), 2.0);
     // "Clear failed events" selects sync_status = 'FAILED'.
@@ -97,4 +117,188 @@ fn error_log_counts_equal_the_runbook_filter() {
     assert_eq!(value(&exported, metric, &[("error_code", "invalid_token")]), 0.0);
     let labels = [("log", "calendar_sync.app"), ("path", path.to_str().unwrap())];
     assert_eq!(value(&exported, "integration_exporter_log_lines_unparsable_total", &labels), 1.0);
+}
+
+#[tokio::test]
+async fn error_count_and_sync_needed_follow_the_table() {
+    let db = TestDb::new().await;
+    db.execute(&support::pack_sql("calendar_sync", &[("schema", "cal")])).await;
+    let spec = model(SPEC);
+    let errors = "integration_calendar_sync_enabled_connection_errors";
+    let flagged = "integration_calendar_sync_sync_needed_stale_connections";
+    let before = export_sql(&db.url, &spec).await;
+    let m = [("provider", "microsoft")];
+    // Four microsoft connections in backoff fail once more: the sum rises by four.
+    db.execute(
+        "UPDATE cal.external_calendar_connections SET error_count = error_count + 1 WHERE backoff_until > now()",
+    )
+    .await;
+    let after = export_sql(&db.url, &spec).await;
+    assert_eq!(value(&after, errors, &m), value(&before, errors, &m) + 4.0);
+    // The job runner syncs the flagged google connections and clears the flag.
+    db.execute("UPDATE cal.external_calendar_connections SET sync_needed = false, last_synced_at = now(), updated_at = now() WHERE sync_enabled AND sync_needed")
+        .await;
+    let cleared = export_sql(&db.url, &spec).await;
+    assert_eq!(value(&cleared, flagged, &[("provider", "google")]), 0.0);
+    // A flag time column of its own, set through the parameter.
+    db.execute("ALTER TABLE cal.external_calendar_connections ADD COLUMN sync_needed_at timestamptz; UPDATE cal.external_calendar_connections SET sync_needed = true, sync_needed_at = now() - interval '2 hours' WHERE provider = 'microsoft' AND sync_enabled").await;
+    let own = model(&format!("{SPEC}      sync_needed_since: sync_needed_at\n"));
+    let exported = export_sql(&db.url, &own).await;
+    let expected = db
+        .scalar("SELECT count(*) FROM cal.external_calendar_connections WHERE provider = 'microsoft' AND sync_enabled AND sync_needed AND sync_needed_at < now() - interval '1 hour'")
+        .await;
+    assert_eq!(value(&exported, flagged, &m), expected);
+    assert_eq!(expected, 18.0, "every enabled microsoft connection");
+}
+
+/// Secrets in calendar_sync lines, in any field, and how the runbook's check would find them:
+/// each kind's pattern run by `grep -P` over the same file, on the calendar_sync lines only.
+const SECRETS: [(&str, &str, &str); 5] = [
+    ("bearer", r#""metadata":{"headers":{"Authorization":"Bearer "#, "ya29.a0AfB_leakedAccessToken0001"),
+    ("jwt", r#""message":"id token "#, "eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiJsZWFrZWQifQ.c2lnbmF0dXJl"),
+    ("access_token", r#""metadata":{"access_token":""#, "ya29.a0AfB_leakedAccessToken0002"),
+    ("refresh_token", r#""message":"stored refresh_token="#, "1//0gLeakedRefreshToken-0003"),
+    ("client_secret", r#""metadata":{"body":"client_id=app&client_secret="#, "GOCSPX-leakedClientSecret0004"),
+];
+
+/// The rules' patterns, as PCRE for `grep -P`.
+const GREP: [(&str, &str); 5] = [
+    ("bearer", r"(?i)\bbearer\s+[A-Za-z0-9._~+/-]{16,}"),
+    ("jwt", r"\beyJ[A-Za-z0-9_-]{8,}\.eyJ[A-Za-z0-9_-]{8,}\."),
+    ("access_token", r"(?i)access_token\W{1,4}[A-Za-z0-9._~+/-]{16,}"),
+    ("refresh_token", r"(?i)refresh_token\W{1,4}[A-Za-z0-9._~+/-]{16,}"),
+    ("client_secret", r"(?i)client_secret\W{1,4}[A-Za-z0-9._~+/-]{16,}"),
+];
+
+fn write_secret_log(path: &std::path::Path) {
+    let mut file = std::fs::File::create(path).unwrap();
+    for i in 0..400usize {
+        let (kind, prefix, secret) = SECRETS[i % SECRETS.len()];
+        let category = if i % 3 == 0 { "billing" } else { "calendar_sync" };
+        // Every fourth calendar line was redacted properly: the placeholder must not count.
+        let shown = if i % 4 == 1 { "[REDACTED]".to_string() } else { format!("{secret}{i}") };
+        let close = if prefix.contains("\"metadata\"") { if kind == "bearer" { "\"}}" } else { "\"}" } } else { "\"" };
+        let tail = if prefix.contains("\"metadata\"") { r#","message":"sync step""# } else { "" };
+        writeln!(
+            file,
+            r#"{{"timestamp":"2026-02-06T12:00:{:02}.000Z","level":"info","category":"{category}",{prefix}{shown}{close}{tail}}}"#,
+            i % 60
+        )
+        .unwrap();
+    }
+    writeln!(file, r#"{{"timestamp":"2026-02-06T12:01:00.000Z","level":"info","category":"calendar_sync","message":"token_type Bearer, refresh_token rotated, access_token=***"}}"#).unwrap();
+    // A line that is not JSON at all: unparsable, and its secret must not surface in a log either.
+    writeln!(file, "traceback: Authorization: Bearer {BROKEN_LINE_SECRET}").unwrap();
+}
+
+const BROKEN_LINE_SECRET: &str = "ya29.a0AfB_brokenLineToken0005";
+
+fn grep_p(pattern: &str, path: &std::path::Path) -> f64 {
+    let pcre = format!(r#"^(?=.*"category":"calendar_sync")(?=.*{pattern})"#);
+    let out = std::process::Command::new("grep").arg("-cP").arg(&pcre).arg(path).output().expect("grep");
+    String::from_utf8_lossy(&out.stdout).trim().parse().unwrap_or_else(|_| panic!("grep -cP {pcre}"))
+}
+
+#[test]
+fn secret_lines_are_counted_by_kind_as_grep_finds_them() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("app.log");
+    write_secret_log(&path);
+    let model = model(&format!("{SPEC}      app_log: {}\n", path.display()));
+    let mut runner = log_runner(&model, "calendar_sync.app");
+    support::fidelity::drain(&mut runner);
+    let exported = exported_logs(&runner);
+    let metric = "integration_calendar_sync_log_secret_lines_total";
+    for (kind, pattern) in GREP {
+        let found = grep_p(pattern, &path);
+        assert!(found > 0.0, "{kind}: the log must hold some");
+        assert_eq!(value(&exported, metric, &[("kind", kind)]), found, "{kind}");
+    }
+    // Nothing the exporter holds carries a secret: only the kind is a label.
+    let held = format!("{exported:?}");
+    for secret in SECRETS.iter().map(|(_, _, s)| *s).chain([BROKEN_LINE_SECRET]) {
+        assert!(!held.contains(secret), "{secret} in {held}");
+    }
+}
+
+/// The real exporter reading a log full of secrets: the counter moves, and neither /metrics nor
+/// the exporter's own output ever shows one.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_running_exporter_counts_leaks_without_repeating_them() {
+    let db = TestDb::new().await;
+    db.execute(&support::pack_sql("calendar_sync", &[("schema", "cal")])).await;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("app.log");
+    write_secret_log(&path);
+    let port = support::free_port();
+    let spec = dir.path().join("spec.yaml");
+    std::fs::write(
+        &spec,
+        format!(
+            "listen: 127.0.0.1:{port}\nstate_dir: {}\ndatabase: {{url_env: TEST_DATABASE_URL}}\nsql_defaults: {{interval: 1s}}\npacks:\n  calendar_sync:\n    params:\n      connections_table: cal.external_calendar_connections\n      events_table: cal.external_calendar_events\n      app_log: {}\n",
+            dir.path().join("state").display(),
+            path.display()
+        ),
+    )
+    .unwrap();
+    let mut exporter =
+        support::exporter::Running::serve(&spec, port, &[("TEST_DATABASE_URL", &db.url), ("RUST_LOG", "debug")]);
+    assert!(exporter.wait_listening(std::time::Duration::from_secs(20)), "{}", exporter.output());
+    let series = r#"integration_calendar_sync_log_secret_lines_total{kind="bearer"}"#;
+    let expected = grep_p(GREP[0].1, &path);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    let body = loop {
+        let body = support::exporter::get(port, "/metrics").map(|(_, b)| b).unwrap_or_default();
+        if support::exporter::sample(&body, series) == Some(expected) {
+            break body;
+        }
+        assert!(std::time::Instant::now() < deadline, "never counted {expected}:\n{body}");
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    };
+    let output = exporter.stop();
+    for secret in SECRETS.iter().map(|(_, _, s)| *s).chain([BROKEN_LINE_SECRET]) {
+        assert!(!body.contains(secret), "{secret} served");
+        assert!(!output.contains(secret), "{secret} logged:\n{output}");
+    }
+}
+
+mod leaks {
+    use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        // A few seconds by default; PROPTEST_CASES raises it.
+        #![proptest_config(ProptestConfig::with_cases(
+            std::env::var("PROPTEST_CASES").ok().and_then(|c| c.parse().ok()).unwrap_or(16)
+        ))]
+
+        /// Any secret of token characters, after any of the names, in the message or deep in
+        /// another field, with any words around it: counted once under its kind, never held.
+        #[test]
+        fn a_secret_anywhere_in_a_calendar_line_is_counted_and_never_held(
+            secret in "[A-Za-z0-9._~+/-]{16,48}",
+            kind in 0..4usize,
+            nested in any::<bool>(),
+            before in "[a-z ]{0,12}",
+            after in "[a-z ]{0,12}",
+        ) {
+            let (label, name) = [("bearer", "Bearer "), ("access_token", "access_token="), ("refresh_token", "refresh_token: "), ("client_secret", "client_secret=")][kind];
+            let text = format!("{before} {name}{secret} {after}");
+            let body = if nested {
+                format!(r#""message":"sync step","metadata":{{"request":{{"detail":"{text}"}}}}"#)
+            } else {
+                format!(r#""message":"{text}""#)
+            };
+            let dir = tempfile::tempdir().unwrap();
+            let path = dir.path().join("app.log");
+            std::fs::write(&path, format!("{{\"timestamp\":\"2026-02-06T12:00:00.000Z\",\"level\":\"info\",\"category\":\"calendar_sync\",{body}}}\n")).unwrap();
+            let model = model(&format!("{SPEC}      app_log: {}\n", path.display()));
+            let mut runner = log_runner(&model, "calendar_sync.app");
+            support::fidelity::drain(&mut runner);
+            let exported = exported_logs(&runner);
+            prop_assert_eq!(value(&exported, "integration_calendar_sync_log_secret_lines_total", &[("kind", label)]), 1.0);
+            let held = format!("{:?}", exported);
+            prop_assert!(!held.contains(&secret), "{} held", secret);
+        }
+    }
 }

@@ -294,7 +294,7 @@ async fn generated_rules_page_and_ticket_through_real_prometheus_and_alertmanage
     db.execute(&support::pack_sql("etl_token_monitoring", &[])).await;
     db.execute("UPDATE marketing.platform_tokens SET expires_at = now() + interval '60 days'; INSERT INTO marketing.etl_sync_log (platform, entity_type, status, start_time) SELECT platform, 'ads', 'success', now() FROM marketing.platform_tokens;").await;
     db.execute(&support::pack_sql("calendar_sync", &[])).await;
-    db.execute("UPDATE external_calendar_connections SET last_synced_at = now(), backoff_until = NULL, token_expiry = now() + interval '30 days', error_count = 0; DELETE FROM external_calendar_events WHERE sync_status = 'FAILED';").await;
+    db.execute("UPDATE external_calendar_connections SET last_synced_at = now(), backoff_until = NULL, token_expiry = now() + interval '30 days', error_count = 0, sync_needed = false; DELETE FROM external_calendar_events WHERE sync_status = 'FAILED';").await;
 
     db.execute(&support::pack_sql("microsoft_integration", &[])).await;
     db.execute("UPDATE graph_subscriptions SET expiration_date_time = now() + interval '3 days'").await;

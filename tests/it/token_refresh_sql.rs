@@ -73,6 +73,44 @@ async fn assert_runbook_numbers(db: &TestDb, exported: &Exported, t: &str, w: &s
         db.scalar(&format!("SELECT count(*) FROM {t} WHERE last_refresh_error IS NOT NULL")).await
     );
 
+    // "Verify backoff is working: tokens should wait 60s+ before retry", for every failing token
+    // not revoked: the wait its last failure set, in the runbook's own `EXTRACT(EPOCH ...)` form.
+    let short = db
+        .scalar(&format!(
+            "SELECT count(*) FROM {t} WHERE consecutive_failures > 0 AND is_revoked = false AND coalesce(EXTRACT(EPOCH FROM (next_retry_at - updated_at)), 0) < 60"
+        ))
+        .await;
+    assert_eq!(value(exported, "integration_token_refresh_tokens_short_backoff", &[]), short);
+    assert_eq!(short, 4.0, "seed sanity: three 503 tokens retried after 20s, one 429 token without next_retry_at");
+
+    // "All tokens failing with same error": "Identify error patterns" on the failing tokens, each
+    // class's share of them.
+    let failing =
+        format!("{t} WHERE last_refresh_error IS NOT NULL AND consecutive_failures > 0 AND is_revoked = false");
+    let total = db.scalar(&format!("SELECT count(*) FROM {failing}")).await;
+    assert_eq!(total, 16.0, "seed sanity");
+    for (class, pattern) in [("invalid_grant", "%invalid_grant%"), ("429", "%429%"), ("5xx", "%503%")] {
+        let n = db
+            .scalar(&format!("SELECT coalesce(sum(count), 0) FROM (SELECT last_refresh_error, count(*) FROM {failing} GROUP BY last_refresh_error ORDER BY count DESC) g WHERE last_refresh_error LIKE '{pattern}'"))
+            .await;
+        let share = value(exported, "integration_token_refresh_failing_error_share", &[("error_class", class)]);
+        assert_eq!(share, n / total, "{class}");
+    }
+    // The revoked consent_required tokens and the one with no failures left are not failing.
+    for class in ["consent_required", "other"] {
+        assert_eq!(value(exported, "integration_token_refresh_failing_error_share", &[("error_class", class)]), 0.0);
+    }
+
+    // "Persistent 429 errors despite backoff working correctly": failures of 429 tokens that
+    // waited at least the 60s.
+    let rate_limited = db
+        .scalar(&format!(
+            "SELECT coalesce(sum(consecutive_failures), 0) FROM {t} WHERE last_refresh_error LIKE '%429%' AND is_revoked = false AND EXTRACT(EPOCH FROM (next_retry_at - updated_at)) >= 60"
+        ))
+        .await;
+    assert_eq!(value(exported, "integration_token_refresh_rate_limited_failures", &[]), rate_limited);
+    assert_eq!(rate_limited, 10.0, "seed sanity: six tokens at one failure and one at four");
+
     // "Check distributed lock status" with seconds_since_expire.
     let since = db
         .scalar(&format!(
@@ -118,6 +156,44 @@ async fn renamed_schema_qualified_tables_are_set_in_a_few_lines() {
     let spec = "    params:\n      tokens_table: mail.ms_tokens\n      watchers_table: mail.watchers\n      locks_table: mail.locks\n";
     let exported = export_sql(&db.url, &model(spec)).await;
     assert_runbook_numbers(&db, &exported, "mail.ms_tokens", "mail.watchers", "mail.locks").await;
+}
+
+/// The escalation signals move with the table: one error class taking over, 429s that keep
+/// coming on tokens that wait, and a retry that skips the backoff.
+#[tokio::test]
+async fn escalation_signals_follow_the_tokens() {
+    let db = TestDb::new().await;
+    db.execute(&pack_schema("token_refresh", &[])).await;
+    db.execute(&pack_seed("token_refresh", &[])).await;
+    let model = model("    {}\n");
+    let share = "integration_token_refresh_failing_error_share";
+    let rate_limited = "integration_token_refresh_rate_limited_failures";
+    let short = "integration_token_refresh_tokens_short_backoff";
+    let before = export_sql(&db.url, &model).await;
+
+    // Each 429 token fails again after a 2-minute wait: the sum rises by one for each of the seven
+    // counted, and the token that had no next_retry_at joins them with its 3 + 1 failures.
+    db.execute("UPDATE auth_microsoft_tokens SET consecutive_failures = consecutive_failures + 1, updated_at = now(), next_retry_at = now() + interval '2 minutes' WHERE last_refresh_error LIKE '%429%'").await;
+    let after = export_sql(&db.url, &model).await;
+    assert_eq!(value(&after, rate_limited, &[]), value(&before, rate_limited, &[]) + 7.0 + 4.0);
+    assert_eq!(value(&after, short, &[]), value(&before, short, &[]) - 1.0);
+
+    // A 429 token retried after 10 seconds leaves the "backoff working" sum for the short count.
+    db.execute("UPDATE auth_microsoft_tokens SET next_retry_at = updated_at + interval '10 seconds' WHERE id = (SELECT id FROM auth_microsoft_tokens WHERE last_refresh_error = 'Error 429: throttled')").await;
+    let skipped = export_sql(&db.url, &model).await;
+    assert_eq!(value(&skipped, rate_limited, &[]), value(&after, rate_limited, &[]) - 5.0);
+    assert_eq!(value(&skipped, short, &[]), value(&after, short, &[]) + 1.0);
+
+    // Every failing token with the same error: one class holds the whole share.
+    db.execute("UPDATE auth_microsoft_tokens SET last_refresh_error = 'AADSTS7000215: invalid_client_secret' WHERE last_refresh_error IS NOT NULL AND consecutive_failures > 0 AND is_revoked = false").await;
+    let same = export_sql(&db.url, &model).await;
+    assert_eq!(value(&same, share, &[("error_class", "other")]), 1.0);
+    assert_eq!(same[share].values().sum::<f64>(), 1.0);
+
+    // Under the minimum count of failing tokens no share is exported at all.
+    db.execute("UPDATE auth_microsoft_tokens SET consecutive_failures = 0 WHERE id IN (SELECT id FROM auth_microsoft_tokens WHERE consecutive_failures > 0 AND is_revoked = false LIMIT 7)").await;
+    let few = export_sql(&db.url, &model).await;
+    assert!(few.get(share).is_none_or(|series| series.values().all(|v| *v == 0.0)), "{few:#?}");
 }
 
 #[tokio::test]

@@ -44,12 +44,15 @@ pub struct CompiledRule {
     format: LogFormat,
     /// JSON lines: the field `pattern` reads.
     message_field: String,
+    /// JSON lines: `pattern` reads the raw line instead of `message_field`.
+    whole_line: bool,
 }
 
 /// One line, parsed as its source's format needs.
 pub enum Line<'a> {
     Text(&'a str),
-    Json(&'a serde_json::Map<String, Json>),
+    /// The parsed object and the line as written.
+    Json(&'a serde_json::Map<String, Json>, &'a str),
 }
 
 impl CompiledRule {
@@ -96,6 +99,7 @@ impl CompiledRule {
             labels,
             format,
             message_field: DEFAULT_MESSAGE_FIELD.to_string(),
+            whole_line: rule.whole_line,
         })
     }
 
@@ -110,7 +114,7 @@ impl CompiledRule {
         match self.format {
             LogFormat::Text => self.pattern.as_ref().is_some_and(|p| p.is_match(raw)),
             LogFormat::Json => match serde_json::from_str::<serde_json::Map<String, Json>>(raw) {
-                Ok(obj) => self.extract(&Line::Json(&obj)).is_some(),
+                Ok(obj) => self.extract(&Line::Json(&obj, raw)).is_some(),
                 Err(_) => false,
             },
         }
@@ -133,13 +137,14 @@ impl CompiledRule {
                 };
                 Some((self.labels_from(field), value))
             }
-            Line::Json(obj) => {
+            Line::Json(obj, raw) => {
                 for (k, want) in &self.fields {
                     if json_text(json_field(obj, k)?)?.as_ref() != want {
                         return None;
                     }
                 }
                 let message = match &self.pattern {
+                    Some(_) if self.whole_line => Some(Cow::Borrowed(*raw)),
                     Some(_) => Some(json_field(obj, &self.message_field).and_then(json_text)?),
                     None => None,
                 };
@@ -477,7 +482,8 @@ impl RuleEngine {
                 let mut outcome = LineOutcome::Unmatched;
                 for rule in &self.rules {
                     let parser = &self.timestamp;
-                    let r = sink.apply(rule, &Line::Json(&obj), || ts_text.as_deref().and_then(|t| parser.parse(t)));
+                    let r =
+                        sink.apply(rule, &Line::Json(&obj, raw), || ts_text.as_deref().and_then(|t| parser.parse(t)));
                     outcome = merge(outcome, r);
                 }
                 outcome
@@ -803,6 +809,7 @@ mod tests {
     ) -> LogRule {
         LogRule {
             pattern: pattern.map(str::to_string),
+            whole_line: false,
             fields: BTreeMap::new(),
             metric: metric.into(),
             action,
@@ -859,6 +866,29 @@ mod tests {
             }
             other => panic!("{other:?}"),
         }
+    }
+
+    #[test]
+    fn json_whole_line_rules_match_any_field_but_still_need_their_fields() {
+        let mut secrets =
+            rule("secrets_total", LogAction::Inc, Some(r"(?i)bearer\s+[A-Za-z0-9._~+/-]{16,}"), None, &[]);
+        secrets.whole_line = true;
+        secrets.fields = BTreeMap::from([("category".into(), "calendar_sync".into())]);
+        let mut engine = RuleEngine::new(
+            vec![(secrets, metric("secrets_total", MetricType::Counter, vec![]))],
+            LogFormat::Json,
+            TimestampParser::new(&TimestampSpec::default()).unwrap(),
+        )
+        .unwrap();
+        for line in [
+            r#"{"category":"calendar_sync","message":"push","metadata":{"authorization":"Bearer abcdefghijklmnopqrstuvwxyz"}}"#,
+            r#"{"category":"calendar_sync","message":"Bearer abcdefghijklmnopqrstuvwxyz"}"#,
+            r#"{"category":"calendar_sync","message":"push","metadata":{"authorization":"Bearer [REDACTED]"}}"#,
+            r#"{"category":"billing","metadata":{"authorization":"Bearer abcdefghijklmnopqrstuvwxyz"}}"#,
+        ] {
+            engine.process(line);
+        }
+        assert_eq!(scalar(&engine, "secrets_total", &[]), Some(2.0));
     }
 
     #[test]
