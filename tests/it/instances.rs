@@ -113,6 +113,9 @@ packs:
       token_refresh.revoked_tokens: {{enabled: false}}
       token_refresh.error_classes: {{enabled: false}}
       token_refresh.heartbeat_lock: {{enabled: false}}
+      token_refresh.short_backoff: {{enabled: false}}
+      token_refresh.dominant_error: {{enabled: false}}
+      token_refresh.rate_limited_failures: {{enabled: false}}
     alerts:
       IntegrationTokenRefreshSuccessRateLow: {{window: 20s, min_events: 5, for: 3s}}
       IntegrationTokenRefreshHeartbeatLag: {{threshold: 6, for: 2s}}
