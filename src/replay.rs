@@ -15,7 +15,7 @@ use tailer::{Cut, DropReason, LineSplitter};
 use crate::exposition::text::{Format, encode};
 use crate::sources::logs::rules::{LineOutcome, RuleEngine};
 use crate::sources::logs::{rule_engine, used_logs};
-use crate::spec::{LogSource, MetricType, Model};
+use crate::spec::{LogSource, Model};
 use crate::state::Family;
 
 /// Bytes read at a time; a big buffer keeps syscalls and line-carrying rare.
@@ -84,11 +84,7 @@ pub fn replay_files(engine: &mut RuleEngine, files: &[PathBuf], max_line_bytes: 
 pub fn families(engine: &RuleEngine) -> Vec<Family> {
     let mut families = engine.families();
     if !engine.overflows().is_empty() {
-        let mut overflow = Family::new(
-            "integration_exporter_label_overflow_total",
-            "Updates folded into the overflow series because a metric reached its series limit.",
-            MetricType::Counter,
-        );
+        let mut overflow = crate::self_metrics::LABEL_OVERFLOW.family();
         for (metric, n) in engine.overflows() {
             overflow.push(&[("metric", metric)], *n as f64);
         }

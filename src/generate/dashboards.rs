@@ -12,13 +12,14 @@ use serde_json::{Value, json};
 use super::panels::{PanelKind, PanelSpec, alert_line, grafana_unit, has_threshold, step, threshold_steps};
 use super::promql::{escape, measured_on_panel};
 use super::scope::{Scope, one_of, regex_escape, scope, scoped};
+use crate::self_metrics;
 use crate::spec::{Alert, MetricDef, MetricType, Model, Panel, ResolvedSignal, Source};
 
 /// Grafana's dashboard JSON schema version the output follows.
 pub const SCHEMA_VERSION: u32 = 39;
 
 /// The metric that tells which exporters exist; the `job` and `instance` variables list its labels.
-const BUILD_INFO: &str = "integration_exporter_build_info";
+const BUILD_INFO: &str = self_metrics::BUILD_INFO.name;
 
 /// Panel grid: two columns of 12 by 8.
 const PANEL_W: u32 = 12;
@@ -402,14 +403,14 @@ fn health_panels(sc: &Scope, signals: &[&ResolvedSignal]) -> Vec<Value> {
         sc,
         "SQL query success",
         "1 when the last run of the signal's query succeeded, by signal (the worst instance). A 0 means the signal's panel below shows stale or no data; see `integration_exporter_query_errors_total` for why.",
-        "integration_exporter_query_success",
+        self_metrics::QUERY_SUCCESS.name,
         &ids(|s| matches!(s, Source::Sql(_))),
     ));
     panels.extend(source_health_panel(
         sc,
         "HTTP endpoints up",
         "1 when the signal's endpoint answered 2xx within its timeout at the last poll, by signal (the worst instance). See `integration_exporter_http_errors_total` for why it did not.",
-        "integration_exporter_http_up",
+        self_metrics::HTTP_UP.name,
         &ids(|s| matches!(s, Source::Http(_))),
     ));
 
@@ -425,7 +426,7 @@ fn health_panels(sc: &Scope, signals: &[&ResolvedSignal]) -> Vec<Value> {
                 targets: vec![(
                     format!(
                         "sum by (log) (rate({}[$__rate_interval]))",
-                        scoped(sc, "integration_exporter_log_lines_total", &one_of("log", &logs))
+                        scoped(sc, self_metrics::LOG_LINES.name, &one_of("log", &logs))
                     ),
                     Some("{{log}}".into()),
                 )],

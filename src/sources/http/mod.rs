@@ -34,6 +34,7 @@ pub use auth::header_value;
 pub use path::{Items, Step, ValueExpr, as_number, lookup, parse_path, walk};
 pub use values::{CompiledValue, MAX_LABEL_BYTES, MAX_SERIES_PER_VALUE};
 
+use crate::self_metrics::{self, SelfMetric};
 use crate::sources::health::{ErrorKind, HealthMetrics, KEEP_VALUES_FOR_INTERVALS, PollHealth};
 use crate::spec::{HttpAuth, HttpSource, LabelDef, MetricType, Model, OAuthRefresh, ResolvedSignal, Source};
 use crate::state::{Family, State};
@@ -105,22 +106,13 @@ struct HttpHealth {
 }
 
 const HEALTH: HealthMetrics = HealthMetrics {
-    ok: ("integration_exporter_http_up", "1 if the endpoint answered 2xx within the timeout at the last poll."),
-    duration: ("integration_exporter_http_duration_seconds", "Duration of the last poll of the endpoint."),
-    last_success: (
-        "integration_exporter_http_last_success_timestamp_seconds",
-        "When a poll of the endpoint last answered 2xx and every value was read, in unix seconds.",
-    ),
-    errors: (
-        "integration_exporter_http_errors_total",
-        "Failed HTTP polls, by kind (connect, timeout, auth, status, body, path, limit).",
-    ),
+    ok: self_metrics::HTTP_UP,
+    duration: self_metrics::HTTP_DURATION,
+    last_success: self_metrics::HTTP_LAST_SUCCESS,
+    errors: self_metrics::HTTP_ERRORS,
 };
 
-const REFRESHES: (&str, &str) = (
-    "integration_exporter_http_token_refreshes_total",
-    "OAuth access-token refreshes of the signal's endpoint, by result (ok, failed).",
-);
+const REFRESHES: SelfMetric = self_metrics::HTTP_TOKEN_REFRESHES;
 
 /// Why an exchange failed, with a note that is safe to log.
 type Failure = (HttpErrorKind, Option<String>);
@@ -461,7 +453,7 @@ impl HttpPoller {
     fn health_families(&self) -> Vec<Family> {
         let mut families = self.health.poll.families(&HEALTH, &self.id);
         if matches!(self.source.auth, Some(HttpAuth::OauthRefresh(_))) {
-            let mut refreshes = Family::new(REFRESHES.0, REFRESHES.1, MetricType::Counter);
+            let mut refreshes = REFRESHES.family();
             for result in ["ok", "failed"] {
                 let count = *self.health.refreshes.get(result).unwrap_or(&0) as f64;
                 refreshes.push(&[("signal", &self.id), ("result", result)], count);
