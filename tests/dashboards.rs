@@ -708,3 +708,17 @@ signals:
         assert!(exprs(panel).iter().any(|e| e.contains(metric.as_str())), "{url} does not draw {metric}");
     }
 }
+
+/// A panel type the generator does not draw is a load error at its place, not a time series.
+#[test]
+fn an_unknown_panel_type_is_a_load_error_with_its_place() {
+    let text = CUSTOM.replace("    panel:\n      type: stat\n", "    panel:\n      type: stats\n");
+    assert_ne!(text, CUSTOM);
+    let line = text.lines().position(|l| l == "      type: stats").expect("the typo") + 1;
+    let err = Model::from_text(&SourceText { name: "custom.yaml".into(), text })
+        .err()
+        .expect("an unknown panel type must not load")
+        .to_string();
+    assert!(err.starts_with(&format!("custom.yaml:{line}:13: ")), "{err}");
+    assert!(err.contains("stats") && err.contains("timeseries"), "{err}");
+}

@@ -9,11 +9,11 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use serde_json::{Value, json};
 
-use super::panels::{PanelKind, PanelSpec, alert_line, grafana_unit, has_threshold, step, threshold_steps};
+use super::panels::{PanelSpec, alert_line, grafana_unit, has_threshold, step, threshold_steps};
 use super::promql::{escape, measured_on_panel};
 use super::scope::{Scope, one_of, regex_escape, scope, scoped};
 use crate::self_metrics;
-use crate::spec::{Alert, MetricDef, MetricType, Model, Panel, ResolvedSignal, Source};
+use crate::spec::{Alert, MetricDef, MetricType, Model, Panel, PanelKind, ResolvedSignal, Source};
 
 /// Grafana's dashboard JSON schema version the output follows.
 pub const SCHEMA_VERSION: u32 = 39;
@@ -491,10 +491,7 @@ fn signal_panel(model: &Model, metrics: &Scope, resolved: &ResolvedSignal, kind:
         (_, Some(alert)) => vec![(scope(&measured_on_panel(model, alert), metrics), None)],
         (_, None) => signal.metrics.iter().map(|m| (default_query(metrics, m), None)).collect(),
     };
-    let kind = kind.unwrap_or(match signal.panel.as_ref().map(|p| p.kind.as_str()) {
-        Some("stat") => PanelKind::Stat,
-        _ => PanelKind::Timeseries,
-    });
+    let kind = kind.unwrap_or(signal.panel.as_ref().map(|p| p.kind).unwrap_or_default());
     let range = (unit == "percentunit").then_some((0.0, 1.0));
     let links = match &resolved.runbook_url {
         Some(url) => {

@@ -5,13 +5,7 @@ use serde_json::{Value, json};
 
 use super::dashboards::datasource;
 use super::humanize::threshold as threshold_text;
-use crate::spec::{Alert, Condition, Op, Severity, ValueUnit};
-
-#[derive(Clone, Copy, PartialEq, Eq)]
-pub enum PanelKind {
-    Timeseries,
-    Stat,
-}
+use crate::spec::{Alert, Condition, Op, PanelKind, Severity, ValueUnit};
 
 /// A panel before placement.
 pub struct PanelSpec {

@@ -1,6 +1,8 @@
 //! The signal model shared by built-in packs and user-written signals. Every field's `///` doc is
 //! the user documentation of the spec format.
 
+#![warn(missing_docs)]
+
 use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
@@ -41,11 +43,15 @@ pub(crate) fn yes() -> bool {
     true
 }
 
+/// A metric's Prometheus type.
 #[derive(Clone, Copy, Debug, Deserialize, Serialize, PartialEq, Eq, Hash, PartialOrd, Ord)]
 #[serde(rename_all = "lowercase")]
 pub enum MetricType {
+    /// Only goes up (or restarts at 0); the name ends in `_total`.
     Counter,
+    /// A value that goes up and down.
     Gauge,
+    /// Observations counted into `buckets`, with their sum and count.
     Histogram,
 }
 
@@ -76,13 +82,17 @@ pub struct MetricDef {
 #[derive(Clone, Debug, Deserialize, Serialize, PartialEq)]
 #[serde(untagged)]
 pub enum LabelDef {
+    /// Any value the source gives (`[kind]`).
     Name(String),
+    /// A fixed set of values (`[{name: result, values: [ok, failed]}]`).
     Fixed(FixedLabel),
 }
 
+/// A label whose values are known in advance.
 #[derive(Clone, Debug, Deserialize, Serialize, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct FixedLabel {
+    /// The label's name.
     pub name: String,
     /// Every value this label can take; each is exported even when zero.
     pub values: Vec<String>,
@@ -92,6 +102,7 @@ pub struct FixedLabel {
 }
 
 impl LabelDef {
+    /// The label's name, whichever way it was written.
     pub fn name(&self) -> &str {
         match self {
             LabelDef::Name(n) => n,
@@ -99,6 +110,7 @@ impl LabelDef {
         }
     }
 
+    /// The fixed values, when the label has a set.
     pub fn fixed_values(&self) -> Option<&[String]> {
         match self {
             LabelDef::Name(_) => None,
@@ -119,6 +131,7 @@ pub enum Source {
     Http(HttpSource),
 }
 
+/// A JSON endpoint, polled on an interval.
 #[derive(Clone, Debug, Deserialize, Serialize, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct HttpSource {
@@ -181,11 +194,14 @@ pub struct HttpValue {
     pub format: HttpValueFormat,
 }
 
+/// How an HTTP value's JSON is read.
 #[derive(Clone, Copy, Debug, Deserialize, Serialize, PartialEq, Eq, Default)]
 #[serde(rename_all = "lowercase")]
 pub enum HttpValueFormat {
+    /// A JSON number (or a string holding one).
     #[default]
     Number,
+    /// An RFC 3339 time, exported as unix seconds.
     Rfc3339,
 }
 
@@ -203,6 +219,7 @@ pub enum HttpAuth {
     OauthRefresh(OAuthRefresh),
 }
 
+/// An OAuth refresh-token grant that keeps an access token fresh.
 #[derive(Clone, Debug, Deserialize, Serialize, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct OAuthRefresh {
@@ -218,6 +235,7 @@ pub struct OAuthRefresh {
     pub refresh_token: String,
 }
 
+/// A read-only SQL query.
 #[derive(Clone, Debug, Deserialize, Serialize, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct SqlSource {
@@ -232,6 +250,7 @@ pub struct SqlSource {
     pub timeout: Option<PromDuration>,
 }
 
+/// The rules a signal applies to the lines of one log source.
 #[derive(Clone, Debug, Deserialize, Serialize, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct LogRules {
@@ -275,13 +294,19 @@ pub struct LogRule {
     pub format: Option<LogFormat>,
 }
 
+/// What a log rule does to its metric.
 #[derive(Clone, Copy, Debug, Deserialize, Serialize, PartialEq, Eq)]
 #[serde(rename_all = "lowercase")]
 pub enum LogAction {
+    /// Counter + 1.
     Inc,
+    /// Counter + the line's value.
     Add,
+    /// Gauge = the line's value.
     Set,
+    /// Histogram: the line's value is one observation.
     Observe,
+    /// Gauge = the line's own timestamp, unix seconds.
     Timestamp,
 }
 
@@ -357,11 +382,14 @@ fn default_max_label_bytes() -> usize {
     256
 }
 
+/// The shape of a log source's lines.
 #[derive(Clone, Copy, Debug, Deserialize, Serialize, PartialEq, Eq, Default)]
 #[serde(rename_all = "lowercase")]
 pub enum LogFormat {
+    /// Plain text lines, read with regexes.
     #[default]
     Text,
+    /// One JSON object per line, read by field.
     Json,
 }
 
@@ -409,15 +437,20 @@ fn default_tz() -> String {
     "UTC".into()
 }
 
+/// How urgent an alert is; it routes the alert in Alertmanager.
 #[derive(Clone, Copy, Debug, Deserialize, Serialize, PartialEq, Eq, PartialOrd, Ord, Hash)]
 #[serde(rename_all = "lowercase")]
 pub enum Severity {
+    /// Someone must act now.
     Critical,
+    /// Someone should look soon.
     Warning,
+    /// Worth knowing; pages nobody.
     Info,
 }
 
 impl Severity {
+    /// The name as written in the spec and in the `severity` label.
     pub fn as_str(self) -> &'static str {
         match self {
             Severity::Critical => "critical",
@@ -475,7 +508,12 @@ pub struct Alert {
 #[serde(rename_all = "lowercase", deny_unknown_fields)]
 pub enum Basis {
     /// The runbook states them: its heading and its own words.
-    Runbook { section: String, quote: String },
+    Runbook {
+        /// The runbook's heading the numbers are under.
+        section: String,
+        /// The runbook's exact words.
+        quote: String,
+    },
     /// The runbook is silent (or the spec overrode them): why these numbers.
     Chosen(String),
 }
@@ -484,29 +522,40 @@ fn default_for() -> PromDuration {
     PromDuration::from_secs(300)
 }
 
+/// What an alert's values are, for how thresholds and values are written.
 #[derive(Clone, Copy, Debug, Deserialize, Serialize, PartialEq, Eq, Default)]
 #[serde(rename_all = "lowercase")]
 pub enum ValueUnit {
+    /// A whole number of things.
     #[default]
     Count,
+    /// Any number.
     Number,
+    /// A ratio from 0 to 1, written as a percentage.
     Percent,
+    /// Seconds, written as a duration.
     Duration,
 }
 
+/// How an alert compares its value with its threshold.
 #[derive(Clone, Copy, Debug, Deserialize, Serialize, PartialEq, Eq)]
 pub enum Op {
+    /// `>`
     #[serde(rename = ">")]
     Gt,
+    /// `>=`
     #[serde(rename = ">=")]
     Ge,
+    /// `<`
     #[serde(rename = "<")]
     Lt,
+    /// `<=`
     #[serde(rename = "<=")]
     Le,
 }
 
 impl Op {
+    /// The operator as PromQL writes it.
     pub fn as_str(self) -> &'static str {
         match self {
             Op::Gt => ">",
@@ -516,6 +565,7 @@ impl Op {
         }
     }
 
+    /// Whether `value` crosses `threshold` this way.
     pub fn holds(self, value: f64, threshold: f64) -> bool {
         match self {
             Op::Gt => value > threshold,
@@ -530,7 +580,9 @@ impl Op {
 #[derive(Clone, Debug, Deserialize, Serialize, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct Selector {
+    /// The metric's name.
     pub metric: String,
+    /// Label values the series must have.
     #[serde(default)]
     pub matchers: BTreeMap<String, String>,
 }
@@ -542,7 +594,12 @@ pub enum Condition {
     /// The gauge's current value, per series.
     Gauge(Selector),
     /// One gauge divided by another from the same line or row (`used / limit`).
-    GaugeRatio { numerator: Selector, denominator: Selector },
+    GaugeRatio {
+        /// The gauge on top (`used`).
+        numerator: Selector,
+        /// The gauge below (`limit`).
+        denominator: Selector,
+    },
     /// Share of a counter's increase over `window` that matches `matchers`: the numerator is
     /// `metric{matchers}`, the denominator all of `metric`. Quiet while fewer than `min_events`
     /// happened in the window, so a handful of attempts cannot page anyone.
@@ -561,22 +618,28 @@ pub enum Condition {
     Quantile(QuantileSelector),
 }
 
+/// A quantile of a histogram over a window.
 #[derive(Clone, Debug, Deserialize, Serialize, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct QuantileSelector {
     /// The histogram's name (without `_bucket`).
     pub metric: String,
+    /// Label values the series must have.
     #[serde(default)]
     pub matchers: BTreeMap<String, String>,
     /// 0.95 for p95.
     pub quantile: f64,
+    /// The range the rates of the buckets are taken over.
     pub window: PromDuration,
 }
 
+/// A counter over a window.
 #[derive(Clone, Debug, Deserialize, Serialize, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct WindowedSelector {
+    /// The counter's name.
     pub metric: String,
+    /// Label values the series must have (for ratios: the ones counted on top).
     #[serde(default)]
     pub matchers: BTreeMap<String, String>,
     /// The range the increase is taken over.
@@ -599,6 +662,7 @@ impl Condition {
         }
     }
 
+    /// The range the condition looks back over, when it has one.
     pub fn window(&self) -> Option<PromDuration> {
         match self {
             Condition::Ratio(w) | Condition::Increase(w) | Condition::Rise(w) => Some(w.window),
@@ -607,6 +671,7 @@ impl Condition {
         }
     }
 
+    /// The window, to change it (a pack parameter may set it).
     pub fn window_mut(&mut self) -> Option<&mut PromDuration> {
         match self {
             Condition::Ratio(w) | Condition::Increase(w) | Condition::Rise(w) => Some(&mut w.window),
@@ -620,9 +685,9 @@ impl Condition {
 #[derive(Clone, Debug, Deserialize, Serialize, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct Panel {
-    /// `timeseries` or `stat`.
-    #[serde(default = "default_panel_type", rename = "type")]
-    pub kind: String,
+    /// `timeseries` (the default) or `stat`.
+    #[serde(default, rename = "type")]
+    pub kind: PanelKind,
     /// Grafana unit (`short`, `percentunit`, `s`, `dateTimeFromNow`, ...).
     #[serde(default = "default_panel_unit")]
     pub unit: String,
@@ -631,17 +696,28 @@ pub struct Panel {
     pub queries: Vec<PanelQuery>,
 }
 
-fn default_panel_type() -> String {
-    "timeseries".into()
+/// How a signal's panel draws its queries.
+#[derive(Clone, Copy, Debug, Default, Deserialize, Serialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum PanelKind {
+    /// Lines over time, the alerts' thresholds drawn across them.
+    #[default]
+    Timeseries,
+    /// The latest value, colored by the alerts' thresholds.
+    Stat,
 }
+
 fn default_panel_unit() -> String {
     "short".into()
 }
 
+/// One query a panel draws.
 #[derive(Clone, Debug, Deserialize, Serialize, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct PanelQuery {
+    /// PromQL; every selector of a known metric gets the dashboard's `job` and `instance`.
     pub expr: String,
+    /// Grafana legend format (`{{signal}}`); omitted, Grafana's automatic one.
     #[serde(default)]
     pub legend: Option<String>,
 }

@@ -39,7 +39,7 @@ use crate::sources::health::{ErrorKind, HealthMetrics, KEEP_VALUES_FOR_INTERVALS
 use crate::spec::{HttpAuth, HttpSource, LabelDef, MetricType, Model, OAuthRefresh, ResolvedSignal, Source};
 use crate::state::{Family, State};
 use auth::Env;
-use values::Labels;
+use values::{Labels, Probe};
 
 /// Bodies larger than this are not read (a metrics endpoint answers a few kilobytes).
 const MAX_BODY_BYTES: usize = 8 << 20;
@@ -206,7 +206,7 @@ impl HttpPoller {
     }
 
     fn needs_body(&self) -> bool {
-        self.values.iter().any(|v| !v.is_probe())
+        self.values.iter().any(|v| v.probe().is_none())
     }
 
     /// The request with every header filled in; a header whose secret cannot be read is left out.
@@ -377,15 +377,15 @@ impl HttpPoller {
         let mut errors: Vec<HttpErrorKind> = answer.error.into_iter().collect();
         let mut probes: BTreeMap<&str, f64> = BTreeMap::new();
         let mut missing: Vec<&str> = Vec::new();
-        for (value, spec) in self.values.iter().zip(&self.source.values) {
-            match spec.path.as_str() {
-                "up" if value.is_probe() => {
+        for value in &self.values {
+            match value.probe() {
+                Some(Probe::Up) => {
                     probes.insert(&value.metric, if answer.up { 1.0 } else { 0.0 });
                 }
-                "duration" if value.is_probe() => {
+                Some(Probe::Duration) => {
                     probes.insert(&value.metric, answer.duration);
                 }
-                _ => {
+                None => {
                     let Some(doc) = &answer.doc else { continue };
                     let read = value.read(doc);
                     if read.missing {
