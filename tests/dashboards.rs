@@ -716,8 +716,7 @@ fn an_unknown_panel_type_is_a_load_error_with_its_place() {
     assert_ne!(text, CUSTOM);
     let line = text.lines().position(|l| l == "      type: stats").expect("the typo") + 1;
     let err = Model::from_text(&SourceText { name: "custom.yaml".into(), text })
-        .err()
-        .expect("an unknown panel type must not load")
+        .expect_err("an unknown panel type must not load")
         .to_string();
     assert!(err.starts_with(&format!("custom.yaml:{line}:13: ")), "{err}");
     assert!(err.contains("stats") && err.contains("timeseries"), "{err}");
