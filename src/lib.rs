@@ -8,6 +8,7 @@ pub mod check;
 pub mod exposition;
 pub mod generate;
 pub mod replay;
+pub mod self_metrics;
 pub mod serve;
 pub mod sources;
 pub mod spec;

@@ -77,9 +77,9 @@ enum Command {
         /// The spec file; omitted, every built-in pack at its defaults.
         #[arg(short, long, visible_alias = "config.file")]
         config: Option<PathBuf>,
-        /// `markdown` or `json`.
-        #[arg(long, default_value = "markdown")]
-        format: String,
+        /// How the catalog is written.
+        #[arg(long, value_enum, default_value_t = CatalogFormat::Markdown)]
+        format: CatalogFormat,
     },
     /// Validate the spec, compile every pattern and try each log rule on its samples; with
     /// --database, check every table and column the queries read exists.
@@ -102,6 +102,15 @@ enum Command {
         #[arg(required = true)]
         files: Vec<PathBuf>,
     },
+}
+
+/// How `catalog` writes the list of signals.
+#[derive(Clone, Copy, ValueEnum)]
+enum CatalogFormat {
+    /// A Markdown table, as README's catalog.
+    Markdown,
+    /// One JSON document, for tools.
+    Json,
 }
 
 /// How `generate` writes alert rules.
@@ -223,13 +232,9 @@ fn main() -> ExitCode {
                 },
                 None => Model::builtin_defaults(),
             };
-            match format.as_str() {
-                "markdown" => print!("{}", generate::catalog::markdown(&model)),
-                "json" => print!("{}", generate::catalog::json(&model)),
-                other => {
-                    eprintln!("unknown format `{other}` (markdown, json)");
-                    return ExitCode::from(BAD_SPEC);
-                }
+            match format {
+                CatalogFormat::Markdown => print!("{}", generate::catalog::markdown(&model)),
+                CatalogFormat::Json => print!("{}", generate::catalog::json(&model)),
             }
             ExitCode::SUCCESS
         }

@@ -1,19 +1,21 @@
 //! `integration-exporter replay`: runs files once, from their first byte, through the rule engine
 //! of one log source and prints the log metrics they produce, to try rules on a real log.
 //!
-//! Lines are cut as the tailer cuts them (a trailing `\r` is removed; lines longer than the
-//! source's `max_line_bytes` and lines that are not UTF-8 are dropped and counted), except that a
-//! last line without a newline counts too, as it does for `grep -c`: a replay does not wait for
-//! the rest of it. Nothing is saved: no checkpoint is read or written.
+//! Lines are cut by the tailer's own [`LineSplitter`] (a trailing `\r` is removed; lines longer
+//! than the source's `max_line_bytes` and lines that are not UTF-8 are dropped and counted), and
+//! a last line without a newline counts too, as it does for `grep -c`: a replay does not wait
+//! for the rest of it. Nothing is saved: no checkpoint is read or written.
 
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
+use tailer::{Cut, DropReason, LineSplitter};
+
 use crate::exposition::text::{Format, encode};
 use crate::sources::logs::rules::{LineOutcome, RuleEngine};
 use crate::sources::logs::{rule_engine, used_logs};
-use crate::spec::{LogSource, MetricType, Model};
+use crate::spec::{LogSource, Model};
 use crate::state::Family;
 
 /// Bytes read at a time; a big buffer keeps syscalls and line-carrying rare.
@@ -82,11 +84,7 @@ pub fn replay_files(engine: &mut RuleEngine, files: &[PathBuf], max_line_bytes: 
 pub fn families(engine: &RuleEngine) -> Vec<Family> {
     let mut families = engine.families();
     if !engine.overflows().is_empty() {
-        let mut overflow = Family::new(
-            "integration_exporter_label_overflow_total",
-            "Updates folded into the overflow series because a metric reached its series limit.",
-            MetricType::Counter,
-        );
+        let mut overflow = crate::self_metrics::LABEL_OVERFLOW.family();
         for (metric, n) in engine.overflows() {
             overflow.push(&[("metric", metric)], *n as f64);
         }
@@ -133,76 +131,53 @@ pub fn main(model: &Model, log: Option<&str>, files: &[PathBuf]) -> ExitCode {
     ExitCode::SUCCESS
 }
 
-/// The reading loop: one buffer, refilled after the unfinished last line is moved to its front,
-/// lines found with memchr and handed to the engine as `&str` borrowed from the buffer.
-fn replay_with_buffer(
-    engine: &mut RuleEngine,
+/// Cuts everything `reader` gives into lines with the tailer's own [`LineSplitter`]; a last
+/// line without a newline counts too. Returns the bytes read.
+pub fn split_reader(
     mut reader: impl Read,
     max_line: usize,
     buffer: usize,
-    stats: &mut ReplayStats,
-) -> std::io::Result<()> {
-    // A pending line is never longer than `max_line`, so there is always room to read into.
-    let mut buf = vec![0u8; buffer.max(max_line.saturating_add(1).saturating_mul(2))];
-    let (mut start, mut end) = (0usize, 0usize);
-    // Inside a line already dropped as too long: ignore bytes up to its newline.
-    let mut skipping = false;
+    out: &mut dyn FnMut(Cut<'_>),
+) -> std::io::Result<u64> {
+    let mut buf = vec![0u8; buffer.max(1)];
+    let mut lines = LineSplitter::new(false);
+    let mut bytes = 0u64;
     loop {
-        if start > 0 {
-            buf.copy_within(start..end, 0);
-            end -= start;
-            start = 0;
-        }
-        let n = match reader.read(&mut buf[end..]) {
+        let n = match reader.read(&mut buf) {
             Ok(0) => break,
             Ok(n) => n,
             Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
             Err(e) => return Err(e),
         };
-        stats.bytes += n as u64;
-        let scanned = end;
-        end += n;
-        for nl in memchr::memchr_iter(b'\n', &buf[scanned..end]) {
-            let nl = scanned + nl;
-            if skipping {
-                skipping = false;
-            } else {
-                line(engine, &buf[start..nl], max_line, stats);
-            }
-            start = nl + 1;
-        }
-        if skipping {
-            start = end;
-        } else if end - start > max_line {
-            stats.too_long += 1;
-            skipping = true;
-            start = end;
-        }
+        bytes += n as u64;
+        lines.feed(&buf[..n], max_line, out);
     }
-    if start < end && !skipping {
-        line(engine, &buf[start..end], max_line, stats);
-    }
-    Ok(())
+    lines.finish(max_line, out);
+    Ok(bytes)
 }
 
-/// One line without its `\n`, as the tailer emits it.
-#[inline]
-fn line(engine: &mut RuleEngine, line: &[u8], max_line: usize, stats: &mut ReplayStats) {
-    if line.len() > max_line {
-        stats.too_long += 1;
-        return;
-    }
-    let line = line.strip_suffix(b"\r").unwrap_or(line);
-    let Ok(text) = std::str::from_utf8(line) else {
-        stats.invalid_utf8 += 1;
-        return;
-    };
-    stats.lines += 1;
-    match engine.process(text) {
-        LineOutcome::Matched => stats.matched += 1,
-        LineOutcome::Unparsable => stats.unparsable += 1,
-        LineOutcome::Unmatched => {}
-    }
+fn replay_with_buffer(
+    engine: &mut RuleEngine,
+    reader: impl Read,
+    max_line: usize,
+    buffer: usize,
+    stats: &mut ReplayStats,
+) -> std::io::Result<()> {
+    stats.bytes += split_reader(reader, max_line, buffer, &mut |cut| match cut {
+        Ok(text) => {
+            stats.lines += 1;
+            match engine.process(text) {
+                LineOutcome::Matched => stats.matched += 1,
+                LineOutcome::Unparsable => stats.unparsable += 1,
+                LineOutcome::Unmatched => {}
+            }
+        }
+        Err(DropReason::TooLong) => stats.too_long += 1,
+        Err(DropReason::InvalidUtf8) => stats.invalid_utf8 += 1,
+        // `finish` hands a partial last line out as a line: nothing is left unterminated.
+        Err(DropReason::Unterminated) => {}
+    })?;
+    Ok(())
 }
 
 #[cfg(test)]

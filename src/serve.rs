@@ -12,10 +12,11 @@ use tokio::sync::mpsc;
 use crate::exposition::build;
 use crate::exposition::http::{Limits, ReloadReply, Server, serve};
 use crate::exposition::web_config::WebConfigWatch;
+use crate::self_metrics;
 use crate::sources::health::unix_now;
 use crate::sources::{http, logs, sql};
-use crate::spec::{MetricType, Model, Source};
-use crate::state::{Family, State};
+use crate::spec::{Model, Source};
+use crate::state::State;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ServeError {
@@ -107,15 +108,7 @@ pub async fn run(spec: &Path, model: Model, options: Options) -> Result<(), Serv
     let started = unix_now();
     let mut server = Server::new(
         state.clone(),
-        vec![
-            build::info_family(),
-            Family::new(
-                "integration_exporter_start_time_seconds",
-                "When the exporter started, in unix seconds.",
-                MetricType::Gauge,
-            )
-            .with(&[], started),
-        ],
+        vec![build::info_family(), self_metrics::START_TIME.family().with(&[], started)],
         web,
         options.limits.clone(),
     )
@@ -362,18 +355,8 @@ impl ReloadStatus {
         state.publish(
             "exporter:reload",
             vec![
-                Family::new(
-                    "integration_exporter_config_last_reload_successful",
-                    "Whether the last configuration reload attempt was successful.",
-                    MetricType::Gauge,
-                )
-                .with(&[], if self.successful { 1.0 } else { 0.0 }),
-                Family::new(
-                    "integration_exporter_config_last_reload_success_timestamp_seconds",
-                    "Timestamp of the last successful configuration reload (or of the start).",
-                    MetricType::Gauge,
-                )
-                .with(&[], self.last_success),
+                self_metrics::CONFIG_RELOAD_SUCCESSFUL.family().with(&[], if self.successful { 1.0 } else { 0.0 }),
+                self_metrics::CONFIG_RELOAD_SUCCESS_TIMESTAMP.family().with(&[], self.last_success),
             ],
         );
     }

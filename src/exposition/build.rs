@@ -1,7 +1,6 @@
 //! What this binary is: the version, git revision and branch, build date and compiler stamped by
 //! `build.rs`, for `--version` and `integration_exporter_build_info`.
 
-use crate::spec::MetricType;
 use crate::state::Family;
 
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");
@@ -27,10 +26,7 @@ pub const LONG_VERSION: &str = concat!(
 
 /// `integration_exporter_build_info`, always 1, as every Prometheus exporter's `*_build_info`.
 pub fn info_family() -> Family {
-    Family::new(
-        "integration_exporter_build_info",
-        "A metric with a constant '1' value labeled by version, revision, branch, and rustc from which integration_exporter was built.",
-        MetricType::Gauge,
-    )
-    .with(&[("version", VERSION), ("revision", REVISION), ("branch", BRANCH), ("rustc", RUSTC)], 1.0)
+    crate::self_metrics::BUILD_INFO
+        .family()
+        .with(&[("version", VERSION), ("revision", REVISION), ("branch", BRANCH), ("rustc", RUSTC)], 1.0)
 }

@@ -148,9 +148,10 @@ fn group_by(model: &Model) -> Vec<String> {
 fn alert_names(model: &Model) -> BTreeSet<String> {
     let mut packs: Vec<Option<&str>> = model.packs.iter().map(|p| Some(p.name.as_str())).collect();
     packs.push(None);
+    let panels = super::dashboards::PanelLinks::of(model);
     packs
         .into_iter()
-        .map(|p| super::rules::rule_file(model, p))
+        .map(|p| super::rules::rule_file(model, &panels, p))
         .chain([super::rules::exporter_rule_file(model)])
         .flat_map(|f| f.groups)
         .flat_map(|g| g.rules)

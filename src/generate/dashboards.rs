@@ -5,21 +5,21 @@
 //! Every query is filtered by the dashboard's `job` and `instance` variables and runs on the
 //! data source picked in the `datasource` variable.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 
 use serde_json::{Value, json};
 
-use super::humanize::threshold as threshold_text;
-use super::promql::{self, escape, measured_on_panel};
-use crate::spec::{
-    Alert, Condition, MetricDef, MetricType, Model, Op, Panel, ResolvedSignal, Severity, Source, ValueUnit,
-};
+use super::panels::{PanelSpec, alert_line, grafana_unit, has_threshold, step, threshold_steps};
+use super::promql::{escape, measured_on_panel};
+use super::scope::{Scope, one_of, regex_escape, scope, scoped};
+use crate::self_metrics;
+use crate::spec::{Alert, MetricDef, MetricType, Model, Panel, PanelKind, ResolvedSignal, Source};
 
 /// Grafana's dashboard JSON schema version the output follows.
 pub const SCHEMA_VERSION: u32 = 39;
 
 /// The metric that tells which exporters exist; the `job` and `instance` variables list its labels.
-const BUILD_INFO: &str = "integration_exporter_build_info";
+const BUILD_INFO: &str = self_metrics::BUILD_INFO.name;
 
 /// Panel grid: two columns of 12 by 8.
 const PANEL_W: u32 = 12;
@@ -49,6 +49,37 @@ fn fnv1a(text: &str) -> u64 {
 
 /// The dashboard of one pack, or of the user's own signals when `pack` is `None`.
 pub fn dashboard(model: &Model, pack: Option<&str>) -> Value {
+    build(model, pack).0
+}
+
+/// Where each signal's panel is, for an alert's `dashboard_url` and the overview's tiles: laid
+/// out once per model, keyed by signal id.
+pub struct PanelLinks {
+    urls: BTreeMap<String, String>,
+}
+
+impl PanelLinks {
+    pub fn of(model: &Model) -> Self {
+        let base = model.config.generate.grafana_url.trim_end_matches('/');
+        let packs: BTreeSet<Option<&str>> = model.enabled_signals().map(|s| s.pack.as_deref()).collect();
+        let mut urls = BTreeMap::new();
+        for pack in packs {
+            let uid = uid(pack);
+            for (signal, id) in build(model, pack).1 {
+                urls.insert(signal, format!("{base}/d/{uid}/{uid}?viewPanel={id}"));
+            }
+        }
+        Self { urls }
+    }
+
+    /// Link to the panel that shows `signal` on its pack's dashboard (`viewPanel`).
+    pub fn url(&self, signal: &ResolvedSignal) -> Option<&str> {
+        self.urls.get(&signal.signal.id).map(String::as_str)
+    }
+}
+
+/// A dashboard and the panel id of each of its signals.
+fn build(model: &Model, pack: Option<&str>) -> (Value, Vec<(String, u32)>) {
     let info = pack.and_then(|name| model.packs.iter().find(|p| p.name == name));
     let group_title = match (pack, info) {
         (_, Some(info)) => info.title.clone(),
@@ -66,8 +97,10 @@ pub fn dashboard(model: &Model, pack: Option<&str>) -> Value {
     }
     layout.next_line();
     panels.push(layout.row(&group_title));
+    let mut ids = Vec::new();
     for signal in &signals {
         panels.push(layout.place(signal_panel(model, &metrics, signal, None), PANEL_W));
+        ids.push((signal.signal.id.clone(), layout.next_id));
     }
 
     let mut links = Vec::new();
@@ -81,7 +114,7 @@ pub fn dashboard(model: &Model, pack: Option<&str>) -> Value {
         Some(name) => format!("Signals of the `{name}` pack."),
         None => "Signals defined in the spec itself.".to_string(),
     };
-    board(
+    let board = board(
         model,
         &uid(pack),
         &format!("Integration exporter / {group_title}"),
@@ -89,25 +122,13 @@ pub fn dashboard(model: &Model, pack: Option<&str>) -> Value {
         links,
         annotations(&signals),
         panels,
-    )
-}
-
-/// Link to the panel that shows `signal` on its pack's dashboard (`viewPanel`), for an alert's
-/// `dashboard_url`.
-pub fn panel_url(model: &Model, signal: &ResolvedSignal) -> Option<String> {
-    let board = dashboard(model, signal.pack.as_deref());
-    let id = board["panels"]
-        .as_array()?
-        .iter()
-        .find(|p| p["type"] != "row" && p["title"] == signal.signal.title.as_str())?["id"]
-        .as_u64()?;
-    let uid = uid(signal.pack.as_deref());
-    Some(format!("{}/d/{uid}/{uid}?viewPanel={id}", model.config.generate.grafana_url.trim_end_matches('/')))
+    );
+    (board, ids)
 }
 
 /// One dashboard across every enabled pack: what fires, and each alerting signal as a stat tile
 /// that links to its pack's dashboard.
-pub fn overview(model: &Model) -> Value {
+pub fn overview(model: &Model, links: &PanelLinks) -> Value {
     let metrics = Scope::of(model);
     let mut layout = Layout::default();
     let mut panels = Vec::new();
@@ -162,8 +183,8 @@ pub fn overview(model: &Model) -> Value {
         panels.push(layout.row(title));
         for signal in signals {
             let mut tile = signal_panel(model, &metrics, signal, Some(PanelKind::Stat));
-            if let Some(url) = panel_url(model, signal) {
-                tile["links"] = json!([link("Open in the pack dashboard", &url)]);
+            if let Some(url) = links.url(signal) {
+                tile["links"] = json!([link("Open in the pack dashboard", url)]);
             }
             panels.push(layout.place(tile, 6));
         }
@@ -360,59 +381,6 @@ impl Layout {
     }
 }
 
-/// What every query of a dashboard is scoped with: the metric names [`promql::inject`] knows,
-/// and the matchers: the `job` and `instance` variables, then `generate.matchers`, which
-/// restrict further whatever the variables pick.
-pub struct Scope {
-    metrics: BTreeSet<String>,
-    matchers: String,
-}
-
-impl Scope {
-    pub fn of(model: &Model) -> Self {
-        let mut matchers = "job=~\"$job\", instance=~\"$instance\"".to_string();
-        for (k, v) in &model.config.generate.matchers {
-            matchers.push_str(&format!(", {k}=\"{}\"", escape(v)));
-        }
-        Self { metrics: promql::metric_names(model), matchers }
-    }
-
-    /// For `ALERTS`: an alert of the whole fleet (`across_instances`) or of an `absent()`
-    /// series has no `instance`, and shows whichever instances are picked.
-    fn alerts(&self) -> Scope {
-        let matchers = self.matchers.replacen("instance=~\"$instance\"", "instance=~\"$instance|\"", 1);
-        Scope { metrics: self.metrics.clone(), matchers }
-    }
-}
-
-/// `expr` with every selector of a known metric scoped (see [`promql::inject`]).
-pub fn scope(expr: &str, sc: &Scope) -> String {
-    promql::inject(expr, &sc.metrics, &sc.matchers)
-}
-
-/// `metric{job=~"$job", instance=~"$instance", <matchers>, <extra>}` for queries built here.
-fn scoped(sc: &Scope, metric: &str, extra: &str) -> String {
-    let m = &sc.matchers;
-    if extra.is_empty() { format!("{metric}{{{m}}}") } else { format!("{metric}{{{m}, {extra}}}") }
-}
-
-fn regex_escape(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for c in text.chars() {
-        if "\\.+*?()|[]{}^$".contains(c) {
-            out.push('\\');
-        }
-        out.push(c);
-    }
-    out
-}
-
-/// `label=~"a|b"` matching exactly the given values.
-fn one_of(label: &str, values: &[&str]) -> String {
-    let alternatives: Vec<String> = values.iter().map(|v| regex_escape(v)).collect();
-    format!("{label}=~\"{}\"", escape(&alternatives.join("|")))
-}
-
 /// The first row: is the exporter up, do its queries succeed, does it read its logs.
 fn health_panels(sc: &Scope, signals: &[&ResolvedSignal]) -> Vec<Value> {
     let mut panels = vec![PanelSpec {
@@ -435,14 +403,14 @@ fn health_panels(sc: &Scope, signals: &[&ResolvedSignal]) -> Vec<Value> {
         sc,
         "SQL query success",
         "1 when the last run of the signal's query succeeded, by signal (the worst instance). A 0 means the signal's panel below shows stale or no data; see `integration_exporter_query_errors_total` for why.",
-        "integration_exporter_query_success",
+        self_metrics::QUERY_SUCCESS.name,
         &ids(|s| matches!(s, Source::Sql(_))),
     ));
     panels.extend(source_health_panel(
         sc,
         "HTTP endpoints up",
         "1 when the signal's endpoint answered 2xx within its timeout at the last poll, by signal (the worst instance). See `integration_exporter_http_errors_total` for why it did not.",
-        "integration_exporter_http_up",
+        self_metrics::HTTP_UP.name,
         &ids(|s| matches!(s, Source::Http(_))),
     ));
 
@@ -458,7 +426,7 @@ fn health_panels(sc: &Scope, signals: &[&ResolvedSignal]) -> Vec<Value> {
                 targets: vec![(
                     format!(
                         "sum by (log) (rate({}[$__rate_interval]))",
-                        scoped(sc, "integration_exporter_log_lines_total", &one_of("log", &logs))
+                        scoped(sc, self_metrics::LOG_LINES.name, &one_of("log", &logs))
                     ),
                     Some("{{log}}".into()),
                 )],
@@ -497,209 +465,6 @@ fn source_health_panel(sc: &Scope, title: &str, description: &str, metric: &str,
     )
 }
 
-#[derive(Clone, Copy, PartialEq, Eq)]
-enum PanelKind {
-    Timeseries,
-    Stat,
-}
-
-/// A panel before placement.
-struct PanelSpec {
-    kind: PanelKind,
-    title: String,
-    description: String,
-    unit: String,
-    /// (expr, legend)
-    targets: Vec<(String, Option<String>)>,
-    thresholds: Vec<Value>,
-    /// Draw the thresholds as lines with a shaded area (time series).
-    draw_thresholds: bool,
-    /// Soft axis range (time series) or min/max (stat).
-    range: Option<(f64, f64)>,
-    links: Vec<Value>,
-}
-
-impl PanelSpec {
-    fn build(self) -> Value {
-        let targets: Vec<Value> = self
-            .targets
-            .iter()
-            .enumerate()
-            .map(|(i, (expr, legend))| {
-                json!({
-                    "refId": ref_id(i),
-                    "datasource": datasource(),
-                    "editorMode": "code",
-                    "expr": expr,
-                    "legendFormat": legend.clone().unwrap_or_else(|| "__auto".into()),
-                    "range": true,
-                    "instant": false,
-                })
-            })
-            .collect();
-        let mut defaults = json!({
-            "unit": self.unit,
-            "thresholds": { "mode": "absolute", "steps": self.thresholds },
-        });
-        let (kind, options) = match self.kind {
-            PanelKind::Timeseries => {
-                let mut custom = json!({
-                    "drawStyle": "line",
-                    "lineInterpolation": "linear",
-                    "lineWidth": 1,
-                    "fillOpacity": 10,
-                    "gradientMode": "none",
-                    "showPoints": "never",
-                    "spanNulls": false,
-                    "axisPlacement": "auto",
-                    "thresholdsStyle": { "mode": if self.draw_thresholds { "line+area" } else { "off" } },
-                });
-                if let (Some((min, max)), Some(obj)) = (self.range, custom.as_object_mut()) {
-                    obj.insert("axisSoftMin".into(), json!(min));
-                    obj.insert("axisSoftMax".into(), json!(max));
-                }
-                if let Some(obj) = defaults.as_object_mut() {
-                    obj.insert("color".into(), json!({ "mode": "palette-classic" }));
-                    obj.insert("custom".into(), custom);
-                }
-                (
-                    "timeseries",
-                    json!({
-                        "legend": { "displayMode": "list", "placement": "bottom", "showLegend": true, "calcs": [] },
-                        "tooltip": { "mode": "multi", "sort": "desc" },
-                    }),
-                )
-            }
-            PanelKind::Stat => {
-                if let Some(obj) = defaults.as_object_mut() {
-                    obj.insert("color".into(), json!({ "mode": "thresholds" }));
-                    if let Some((min, max)) = self.range {
-                        obj.insert("min".into(), json!(min));
-                        obj.insert("max".into(), json!(max));
-                    }
-                }
-                (
-                    "stat",
-                    json!({
-                        "graphMode": "area",
-                        "colorMode": "value",
-                        "justifyMode": "auto",
-                        "textMode": "auto",
-                        "wideLayout": true,
-                        "showPercentChange": false,
-                        "percentChangeColorMode": "standard",
-                        "orientation": "auto",
-                        "reduceOptions": { "calcs": ["lastNotNull"], "fields": "", "values": false },
-                    }),
-                )
-            }
-        };
-        let mut panel = json!({
-            "type": kind,
-            "title": self.title,
-            "description": self.description,
-            "datasource": datasource(),
-            "targets": targets,
-            "options": options,
-            "fieldConfig": { "defaults": defaults, "overrides": [] },
-        });
-        if !self.links.is_empty()
-            && let Some(obj) = panel.as_object_mut()
-        {
-            obj.insert("links".into(), Value::Array(self.links));
-        }
-        panel
-    }
-}
-
-/// `A`..`Z`, then `AA`, `AB`, ...
-fn ref_id(i: usize) -> String {
-    let mut n = i;
-    let mut id = Vec::new();
-    loop {
-        id.push(char::from(b'A' + (n % 26) as u8));
-        if n < 26 {
-            break;
-        }
-        n = n / 26 - 1;
-    }
-    id.iter().rev().collect()
-}
-
-fn step(color: &str, value: Option<f64>) -> Value {
-    json!({ "color": color, "value": value })
-}
-
-fn severity_color(severity: Severity) -> &'static str {
-    match severity {
-        Severity::Critical => "red",
-        Severity::Warning => "orange",
-        Severity::Info => "blue",
-    }
-}
-
-fn op_words(op: Op) -> &'static str {
-    match op {
-        Op::Gt => "above",
-        Op::Ge => "at or above",
-        Op::Lt => "below",
-        Op::Le => "at or below",
-    }
-}
-
-/// Grafana unit of an alert's values.
-fn grafana_unit(unit: ValueUnit) -> &'static str {
-    match unit {
-        ValueUnit::Percent => "percentunit",
-        ValueUnit::Duration => "s",
-        ValueUnit::Count | ValueUnit::Number => "short",
-    }
-}
-
-/// Alerts that compare a value with a threshold (`absent` has none).
-fn has_threshold(alert: &Alert) -> bool {
-    !matches!(alert.condition, Condition::Absent(_))
-}
-
-/// `Alert Name (severity): above 20 for 5m`.
-pub fn alert_line(alert: &Alert) -> String {
-    let when = match &alert.condition {
-        Condition::Absent(_) => "when the series does not exist".to_string(),
-        _ => format!("{} {}", op_words(alert.op), threshold_text(alert.unit, alert.threshold)),
-    };
-    let for_ = if alert.for_.0.is_zero() { String::new() } else { format!(" for {}", alert.for_) };
-    format!("Alert {} ({}): {when}{for_}", alert.name, alert.severity.as_str())
-}
-
-/// Threshold steps from the alerts: each region of values gets the color of the worst alert that
-/// fires there (green where none does), with a step at every alert's threshold.
-fn threshold_steps(alerts: &[&Alert]) -> Vec<Value> {
-    let mut values: Vec<f64> =
-        alerts.iter().filter(|a| has_threshold(a)).map(|a| a.threshold).filter(|v| v.is_finite()).collect();
-    values.sort_by(f64::total_cmp);
-    values.dedup();
-    let color_at = |v: f64| {
-        alerts
-            .iter()
-            .filter(|a| has_threshold(a) && a.op.holds(v, a.threshold))
-            .map(|a| a.severity)
-            .min()
-            .map_or("green", severity_color)
-    };
-    let Some(&first) = values.first() else {
-        return vec![step("green", None)];
-    };
-    let mut steps = vec![step(color_at(first - first.abs().max(1.0)), None)];
-    for (i, &v) in values.iter().enumerate() {
-        let probe = match values.get(i + 1) {
-            Some(&next) => v + (next - v) / 2.0,
-            None => v + v.abs().max(1.0),
-        };
-        steps.push(step(color_at(probe), Some(v)));
-    }
-    steps
-}
-
 /// A signal's panel; `kind` overrides the spec's panel type (the overview draws stat tiles).
 fn signal_panel(model: &Model, metrics: &Scope, resolved: &ResolvedSignal, kind: Option<PanelKind>) -> Value {
     let signal = &resolved.signal;
@@ -726,10 +491,7 @@ fn signal_panel(model: &Model, metrics: &Scope, resolved: &ResolvedSignal, kind:
         (_, Some(alert)) => vec![(scope(&measured_on_panel(model, alert), metrics), None)],
         (_, None) => signal.metrics.iter().map(|m| (default_query(metrics, m), None)).collect(),
     };
-    let kind = kind.unwrap_or(match signal.panel.as_ref().map(|p| p.kind.as_str()) {
-        Some("stat") => PanelKind::Stat,
-        _ => PanelKind::Timeseries,
-    });
+    let kind = kind.unwrap_or(signal.panel.as_ref().map(|p| p.kind).unwrap_or_default());
     let range = (unit == "percentunit").then_some((0.0, 1.0));
     let links = match &resolved.runbook_url {
         Some(url) => {
@@ -784,34 +546,6 @@ fn default_query(metrics: &Scope, metric: &MetricDef) -> String {
 mod tests {
     use super::*;
 
-    fn scope_of(list: &[&str]) -> Scope {
-        Scope {
-            metrics: list.iter().map(|s| s.to_string()).collect(),
-            matchers: "job=~\"$job\", instance=~\"$instance\"".into(),
-        }
-    }
-
-    #[test]
-    fn scope_injects_into_model_metrics_only() {
-        let m = scope_of(&["foo_total", "bar", "baz"]);
-        assert_eq!(scope("bar", &m), "bar{job=~\"$job\", instance=~\"$instance\"}");
-        assert_eq!(
-            scope("sum by (bar) (rate(foo_total{result=\"bar\"}[5m]))", &m),
-            "sum by (bar) (rate(foo_total{job=~\"$job\", instance=~\"$instance\", result=\"bar\"}[5m]))"
-        );
-        assert_eq!(scope("time() - baz", &m), "time() - baz{job=~\"$job\", instance=~\"$instance\"}");
-        assert_eq!(scope("baz {}", &m), "baz {job=~\"$job\", instance=~\"$instance\"}");
-        assert_eq!(scope("bar_other + bar2", &m), "bar_other + bar2");
-        assert_eq!(
-            scope("sum by (bar) (baz) / on (bar) group_left (baz) bar", &m),
-            "sum by (bar) (baz{job=~\"$job\", instance=~\"$instance\"}) / on (bar) group_left (baz) bar{job=~\"$job\", instance=~\"$instance\"}"
-        );
-        assert_eq!(
-            scope("label_replace(x, \"bar\", \"baz\", \"\", \"\")", &m),
-            "label_replace(x, \"bar\", \"baz\", \"\", \"\")"
-        );
-    }
-
     #[test]
     fn uids_are_stable_and_short() {
         assert_eq!(uid(Some("token_refresh")), "integration-exporter-token-refresh");
@@ -820,13 +554,5 @@ mod tests {
         assert!(long.len() <= 40, "{long}");
         assert_eq!(long, uid(Some("a_very_long_pack_name_that_goes_on_and_on")));
         assert_ne!(long, uid(Some("a_very_long_pack_name_that_goes_on_and_off")));
-    }
-
-    #[test]
-    fn ref_ids() {
-        assert_eq!(ref_id(0), "A");
-        assert_eq!(ref_id(25), "Z");
-        assert_eq!(ref_id(26), "AA");
-        assert_eq!(ref_id(27), "AB");
     }
 }

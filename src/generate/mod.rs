@@ -6,10 +6,12 @@ pub mod alertmanager;
 pub mod catalog;
 pub mod dashboards;
 pub mod humanize;
+pub mod panels;
 pub mod prometheus_operator;
 pub mod promql;
 pub mod rule_tests;
 pub mod rules;
+pub mod scope;
 pub mod source_health;
 
 use std::path::{Path, PathBuf};
@@ -51,18 +53,19 @@ pub fn outputs(model: &Model) -> Vec<(PathBuf, String)> {
 /// content).
 pub fn outputs_as(model: &Model, format: RuleFormat) -> Vec<(PathBuf, String)> {
     let mut out = Vec::new();
+    let panels = dashboards::PanelLinks::of(model);
     let mut groups: Vec<Option<&str>> = model.packs.iter().map(|p| Some(p.name.as_str())).collect();
     if model.enabled_signals().any(|s| s.pack.is_none()) {
         groups.push(None);
     }
     for pack in groups {
         let stem = pack.unwrap_or("custom").replace('_', "-");
-        let rules = rules::rule_file(model, pack);
+        let rules = rules::rule_file(model, &panels, pack);
         if rules.groups.iter().any(|g| !g.rules.is_empty()) {
             match format {
                 RuleFormat::Prometheus => {
                     let rules_name = format!("{stem}.rules.yml");
-                    let tests = rule_tests::test_file(model, pack, &rules_name, &rules);
+                    let tests = rule_tests::test_file(model, &panels, pack, &rules_name, &rules);
                     out.push((PathBuf::from("alerts").join(&rules_name), yaml(&rules)));
                     out.push((PathBuf::from("alerts").join(format!("{stem}.tests.yml")), yaml(&tests)));
                 }
@@ -92,7 +95,7 @@ pub fn outputs_as(model: &Model, format: RuleFormat) -> Vec<(PathBuf, String)> {
             }
         }
     }
-    out.push((PathBuf::from("dashboards/overview.json"), json(&dashboards::overview(model))));
+    out.push((PathBuf::from("dashboards/overview.json"), json(&dashboards::overview(model, &panels))));
     if alertmanager::has_alerts(model) {
         // The complete file in both formats: an Alertmanager outside the Operator may route them.
         out.push((PathBuf::from("alertmanager/alertmanager.yml"), yaml(&alertmanager::config(model))));

@@ -3,6 +3,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
+use crate::self_metrics;
 use crate::spec::{Alert, Condition, LabelDef, Model, Source};
 
 /// `metric{a="b"}`, with label values escaped as PromQL strings.
@@ -62,26 +63,15 @@ pub fn aggregated_away(model: &Model, alert: &Alert) -> Vec<String> {
     if alert.across_instances { instance_labels(model) } else { Vec::new() }
 }
 
-/// Metrics of the exporter itself that rules and dashboards select, besides the model's.
-pub const EXPORTER_METRICS: &[&str] = &[
-    "up",
-    "ALERTS",
-    "integration_exporter_build_info",
-    "integration_exporter_query_success",
-    "integration_exporter_query_errors_total",
-    "integration_exporter_http_up",
-    "integration_exporter_http_errors_total",
-    "integration_exporter_http_last_success_timestamp_seconds",
-    "integration_exporter_log_lines_total",
-    "integration_exporter_log_read_errors_total",
-    crate::sources::logs::FILES_METRIC,
-    "integration_exporter_checkpoint_save_failures_total",
-];
+/// Series Prometheus itself makes that rules and dashboards select.
+pub const PROMETHEUS_METRICS: &[&str] = &["up", "ALERTS"];
 
 /// Every metric name a generated expression may select: the model's (histograms with their
-/// series suffixes) and [`EXPORTER_METRICS`]. [`inject`] scopes these.
+/// series suffixes), the exporter's own ([`self_metrics::ALL`]) and [`PROMETHEUS_METRICS`].
+/// [`inject`] scopes these.
 pub fn metric_names(model: &Model) -> BTreeSet<String> {
-    let mut names: BTreeSet<String> = EXPORTER_METRICS.iter().map(|s| s.to_string()).collect();
+    let mut names: BTreeSet<String> = PROMETHEUS_METRICS.iter().map(|s| s.to_string()).collect();
+    names.extend(self_metrics::ALL.iter().map(|m| m.name.to_string()));
     for (_, metric) in model.metrics() {
         names.insert(metric.name.clone());
         if metric.kind == crate::spec::MetricType::Histogram {
@@ -294,16 +284,14 @@ pub fn reading_series(model: &Model, metric: &str) -> Option<(String, BTreeMap<S
     let id = signal.signal.id.clone();
     Some(match &signal.signal.source {
         Source::Log(_) => ("up".into(), BTreeMap::new(), 1.0),
-        Source::Sql(_) => {
-            ("integration_exporter_query_success".into(), BTreeMap::from([("signal".to_string(), id)]), 1.0)
-        }
-        Source::Http(_) => ("integration_exporter_http_up".into(), BTreeMap::from([("signal".to_string(), id)]), 1.0),
+        Source::Sql(_) => (self_metrics::QUERY_SUCCESS.name.into(), BTreeMap::from([("signal".to_string(), id)]), 1.0),
+        Source::Http(_) => (self_metrics::HTTP_UP.name.into(), BTreeMap::from([("signal".to_string(), id)]), 1.0),
     })
 }
 
 fn reading_guard(model: &Model, metric: &str) -> String {
     match reading_series(model, metric) {
-        Some((name, labels, _)) if name == "integration_exporter_query_success" || name == "up" => {
+        Some((name, labels, _)) if name == self_metrics::QUERY_SUCCESS.name || name == "up" => {
             format!("\nand on ()\ncount({} == 1) > 0", selector(&name, &labels))
         }
         Some((name, labels, _)) => format!("\nand on ()\ncount({}) > 0", selector(&name, &labels)),

@@ -6,6 +6,7 @@ use std::collections::BTreeMap;
 
 use serde::Serialize;
 
+use super::dashboards::PanelLinks;
 use super::humanize::render_value;
 use super::rules::{RuleFile, alerts_of, annotation_links, describe, labels};
 use crate::spec::{Alert, Condition, LabelDef, Model, Op, ResolvedSignal, ValueUnit};
@@ -275,7 +276,14 @@ fn scenario(model: &Model, alert: &Alert, value: f64) -> Scenario {
     }
 }
 
-fn expect(model: &Model, signal: &ResolvedSignal, alert: &Alert, scenario: &Scenario, at: f64) -> ExpAlert {
+fn expect(
+    model: &Model,
+    panels: &PanelLinks,
+    signal: &ResolvedSignal,
+    alert: &Alert,
+    scenario: &Scenario,
+    at: f64,
+) -> ExpAlert {
     let mut exp_labels = scenario.alert_labels.clone();
     for away in super::promql::aggregated_away(model, alert) {
         exp_labels.remove(&away);
@@ -287,7 +295,7 @@ fn expect(model: &Model, signal: &ResolvedSignal, alert: &Alert, scenario: &Scen
         ("summary".to_string(), alert.summary.trim().to_string()),
         ("description".to_string(), description),
     ]);
-    exp_annotations.extend(annotation_links(model, signal));
+    exp_annotations.extend(annotation_links(panels, signal));
     ExpAlert { exp_labels, exp_annotations }
 }
 
@@ -316,18 +324,25 @@ fn first_active(alert: &Alert, scenario: &Scenario) -> f64 {
 
 /// Every alert of the name firing at `t`: the alert itself and its warning/critical twin on the
 /// same measurement, whose threshold the scenario may cross too.
-fn expected_at(model: &Model, signal: &ResolvedSignal, alert: &Alert, scenario: &Scenario, t: f64) -> Vec<ExpAlert> {
+fn expected_at(
+    model: &Model,
+    panels: &PanelLinks,
+    signal: &ResolvedSignal,
+    alert: &Alert,
+    scenario: &Scenario,
+    t: f64,
+) -> Vec<ExpAlert> {
     signal
         .signal
         .alerts
         .iter()
         .filter(|a| a.enabled && a.name == alert.name && a.condition == alert.condition)
         .filter(|a| fires_at(a, scenario, t))
-        .map(|a| expect(model, signal, a, scenario, t))
+        .map(|a| expect(model, panels, signal, a, scenario, t))
         .collect()
 }
 
-fn cases_for(model: &Model, signal: &ResolvedSignal, alert: &Alert) -> Vec<TestCase> {
+fn cases_for(model: &Model, panels: &PanelLinks, signal: &ResolvedSignal, alert: &Alert) -> Vec<TestCase> {
     let for_secs = alert.for_.as_secs_f64();
     let interval = "1m".to_string();
     let name = format!("{} ({})", alert.name, alert.severity.as_str());
@@ -351,7 +366,7 @@ fn cases_for(model: &Model, signal: &ResolvedSignal, alert: &Alert) -> Vec<TestC
         if for_secs >= 60.0 {
             evals.push((for_secs - 60.0, vec![]));
         }
-        evals.push((for_secs, vec![expect(model, signal, alert, &missing, for_secs)]));
+        evals.push((for_secs, vec![expect(model, panels, signal, alert, &missing, for_secs)]));
         cases.push(case("pending before `for`, firing after it", missing.input, evals));
         // The exporter is down (or not reading the source): that is the source-health alerts'
         // business, not "the series was never seen".
@@ -361,7 +376,7 @@ fn cases_for(model: &Model, signal: &ResolvedSignal, alert: &Alert) -> Vec<TestC
     }
 
     let quiet = |label: &str, sc: Scenario, at: f64| {
-        let expected = expected_at(model, signal, alert, &sc, at);
+        let expected = expected_at(model, panels, signal, alert, &sc, at);
         case(label, sc.input, vec![(at, expected)])
     };
     if let Condition::Age(_) = &alert.condition {
@@ -405,17 +420,23 @@ fn cases_for(model: &Model, signal: &ResolvedSignal, alert: &Alert) -> Vec<TestC
     let mut evals = Vec::new();
     if for_secs >= 60.0 {
         let pending = active + for_secs - 60.0;
-        evals.push((pending, expected_at(model, signal, alert, &fire, pending)));
+        evals.push((pending, expected_at(model, panels, signal, alert, &fire, pending)));
     }
     // The earliest moment it can fire: a threshold moved by one step makes this fail.
     let fire_at = active + for_secs;
-    evals.push((fire_at, expected_at(model, signal, alert, &fire, fire_at)));
+    evals.push((fire_at, expected_at(model, panels, signal, alert, &fire, fire_at)));
     cases.push(case("pending before `for`, firing after it", fire.input, evals));
     cases
 }
 
-pub fn test_file(model: &Model, pack: Option<&str>, rule_file_name: &str, _rules: &RuleFile) -> TestFile {
-    let mut tests: Vec<TestCase> = alerts_of(model, pack).flat_map(|(s, a)| cases_for(model, s, a)).collect();
+pub fn test_file(
+    model: &Model,
+    panels: &PanelLinks,
+    pack: Option<&str>,
+    rule_file_name: &str,
+    _rules: &RuleFile,
+) -> TestFile {
+    let mut tests: Vec<TestCase> = alerts_of(model, pack).flat_map(|(s, a)| cases_for(model, panels, s, a)).collect();
     if !tests.is_empty() {
         tests.extend(super::source_health::alerts_of(model, pack).iter().flat_map(super::source_health::test_cases));
     }

@@ -5,6 +5,7 @@ use std::collections::BTreeMap;
 
 use serde::Serialize;
 
+use super::dashboards::PanelLinks;
 use super::humanize::{threshold, value_template};
 use super::promql::alert_expr;
 use crate::spec::{Alert, Model, ResolvedSignal};
@@ -65,13 +66,13 @@ pub fn describe(alert: &Alert, value: &str, label: &dyn Fn(&str) -> String) -> S
 }
 
 /// `runbook_url` and `dashboard_url` (the panel that shows the alert's signal) of an alert.
-pub fn annotation_links(model: &Model, signal: &ResolvedSignal) -> BTreeMap<String, String> {
+pub fn annotation_links(panels: &PanelLinks, signal: &ResolvedSignal) -> BTreeMap<String, String> {
     let mut links = BTreeMap::new();
     if let Some(url) = &signal.runbook_url {
         links.insert("runbook_url".to_string(), url.clone());
     }
-    if let Some(url) = super::dashboards::panel_url(model, signal) {
-        links.insert("dashboard_url".to_string(), url);
+    if let Some(url) = panels.url(signal) {
+        links.insert("dashboard_url".to_string(), url.to_string());
     }
     links
 }
@@ -83,7 +84,7 @@ pub fn labels(signal: &ResolvedSignal, alert: &Alert) -> BTreeMap<String, String
     ])
 }
 
-pub fn rule(model: &Model, signal: &ResolvedSignal, alert: &Alert) -> Rule {
+pub fn rule(model: &Model, panels: &PanelLinks, signal: &ResolvedSignal, alert: &Alert) -> Rule {
     let mut annotations = BTreeMap::from([
         ("summary".to_string(), alert.summary.trim().to_string()),
         (
@@ -91,7 +92,7 @@ pub fn rule(model: &Model, signal: &ResolvedSignal, alert: &Alert) -> Rule {
             describe(alert, value_template(alert.unit), &|label| format!("{{{{ $labels.{label} }}}}")),
         ),
     ]);
-    annotations.extend(annotation_links(model, signal));
+    annotations.extend(annotation_links(panels, signal));
     Rule {
         alert: alert.name.clone(),
         expr: alert_expr(model, alert),
@@ -106,8 +107,8 @@ pub fn group_name(pack: Option<&str>) -> String {
 }
 
 /// The pack's alerts, then the health alerts of its sources.
-pub fn rule_file(model: &Model, pack: Option<&str>) -> RuleFile {
-    let mut rules: Vec<Rule> = alerts_of(model, pack).map(|(s, a)| rule(model, s, a)).collect();
+pub fn rule_file(model: &Model, panels: &PanelLinks, pack: Option<&str>) -> RuleFile {
+    let mut rules: Vec<Rule> = alerts_of(model, pack).map(|(s, a)| rule(model, panels, s, a)).collect();
     if !rules.is_empty() {
         rules.extend(super::source_health::alerts_of(model, pack).into_iter().map(|h| h.rule));
     }

@@ -10,6 +10,7 @@ use super::alertmanager::InhibitRule;
 use super::promql::{escape, inject, metric_names, selector, target_matchers, target_text};
 use super::rule_tests::{AlertRuleTest, ExpAlert, InputSeries, TestCase};
 use super::rules::Rule;
+use crate::self_metrics;
 use crate::spec::{Model, ResolvedSignal, Severity, Source};
 
 pub const QUERY_FAILING: &str = "IntegrationSourceQueryFailing";
@@ -128,8 +129,8 @@ fn poll_failing(model: &Model, signal: &ResolvedSignal) -> Option<HealthAlert> {
     let (name, ok, errors, what, check) = match &signal.signal.source {
         Source::Sql(_) => (
             QUERY_FAILING,
-            "integration_exporter_query_success",
-            "integration_exporter_query_errors_total",
+            self_metrics::QUERY_SUCCESS.name,
+            self_metrics::QUERY_ERRORS.name,
             "query",
             "connect: the database is reachable and the URL secret is current; timeout: the query's plan and \
              the signal's timeout; schema: the pack's table and column parameters match the database \
@@ -137,8 +138,8 @@ fn poll_failing(model: &Model, signal: &ResolvedSignal) -> Option<HealthAlert> {
         ),
         Source::Http(_) if !alerts_on_its_own_up(signal) => (
             HTTP_FAILING,
-            "integration_exporter_http_up",
-            "integration_exporter_http_errors_total",
+            self_metrics::HTTP_UP.name,
+            self_metrics::HTTP_ERRORS.name,
             "endpoint",
             "connect or timeout: the service is up and reachable from the exporter; status: the answer's \
              HTTP status in the exporter's log (401/403: the token in the header's environment variable \
@@ -150,7 +151,7 @@ fn poll_failing(model: &Model, signal: &ResolvedSignal) -> Option<HealthAlert> {
     let sel = labels(&[("signal", id)]);
     let for_secs = poll_for(signal);
     let failing = format!("{} (increase({}[{ERROR_WINDOW}])) > 0", by(model, &["kind"]), selector(errors, &sel));
-    let last_success = "integration_exporter_http_last_success_timestamp_seconds";
+    let last_success = self_metrics::HTTP_LAST_SUCCESS.name;
     let expr = if what == "query" {
         format!("{failing}\nand on (job, instance)\n{} == 0", selector(ok, &sel))
     } else {
@@ -225,8 +226,8 @@ fn signal_ids(signals: &[&ResolvedSignal]) -> String {
 /// quiet): that case is left to the signals' own `absent` and age alerts.
 fn log_unreadable(model: &Model, log: &str, signals: &[&ResolvedSignal]) -> HealthAlert {
     let sel = labels(&[("log", log)]);
-    let errors = "integration_exporter_log_read_errors_total";
-    let files = crate::sources::logs::FILES_METRIC;
+    let errors = self_metrics::LOG_READ_ERRORS.name;
+    let files = self_metrics::LOG_FILES.name;
     // The gauge exists only while the exporter is scraped: a down exporter is its own alert.
     let expr = format!(
         "{} (increase({}[{ERROR_WINDOW}])) > 0\nor\n{} ({}) == 0",
@@ -269,7 +270,7 @@ fn checkpoint_failing(model: &Model, log: &str) -> HealthAlert {
     let expr = format!(
         "{} (increase({}[{ERROR_WINDOW}])) > 0",
         by(model, &["reason"]),
-        selector("integration_exporter_checkpoint_save_failures_total", &sel)
+        selector(self_metrics::CHECKPOINT_SAVE_FAILURES.name, &sel)
     );
     let rule_labels = labels(&[("severity", Severity::Warning.as_str()), ("log", log)]);
     let description = format!(
@@ -284,9 +285,9 @@ fn checkpoint_failing(model: &Model, log: &str) -> HealthAlert {
     fire_labels.insert("reason".into(), "no_space".into());
     HealthAlert {
         rule: rule(model, CHECKPOINT_FAILING, expr, 300, rule_labels, "A log checkpoint cannot be saved.", description),
-        fire_input: vec![input("integration_exporter_checkpoint_save_failures_total", &series, "0+60x240")],
+        fire_input: vec![input(self_metrics::CHECKPOINT_SAVE_FAILURES.name, &series, "0+60x240")],
         fire_labels,
-        quiet_input: vec![input("integration_exporter_checkpoint_save_failures_total", &series, "7+0x240")],
+        quiet_input: vec![input(self_metrics::CHECKPOINT_SAVE_FAILURES.name, &series, "7+0x240")],
         active_from: 60,
         for_secs: 300,
         more_fires: Vec::new(),

@@ -4,7 +4,7 @@
 use std::collections::BTreeMap;
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use crate::spec::MetricType;
+use crate::self_metrics::SelfMetric;
 use crate::state::Family;
 
 /// A source kind's error classes: a fixed label set, every value exported from the start.
@@ -16,12 +16,12 @@ pub trait ErrorKind: Copy + Ord + 'static {
 /// Values are served through failures this many intervals long; past that they would be lies.
 pub const KEEP_VALUES_FOR_INTERVALS: u32 = 3;
 
-/// Names and help texts of one source kind's health metrics, as (name, help).
+/// One source kind's health metrics, from the catalog of self-metrics.
 pub struct HealthMetrics {
-    pub ok: (&'static str, &'static str),
-    pub duration: (&'static str, &'static str),
-    pub last_success: (&'static str, &'static str),
-    pub errors: (&'static str, &'static str),
+    pub ok: SelfMetric,
+    pub duration: SelfMetric,
+    pub last_success: SelfMetric,
+    pub errors: SelfMetric,
 }
 
 #[derive(Debug, Clone)]
@@ -59,18 +59,18 @@ impl<K: ErrorKind> PollHealth<K> {
 
     pub fn families(&self, names: &HealthMetrics, signal: &str) -> Vec<Family> {
         let l = [("signal", signal)];
-        let mut errors = Family::new(names.errors.0, names.errors.1, MetricType::Counter);
+        let mut errors = names.errors.family();
         for kind in K::ALL {
             let count = *self.errors.get(kind).unwrap_or(&0) as f64;
             errors.push(&[("signal", signal), ("kind", kind.as_str())], count);
         }
         let mut out = vec![
-            Family::new(names.ok.0, names.ok.1, MetricType::Gauge).with(&l, if self.ok { 1.0 } else { 0.0 }),
-            Family::new(names.duration.0, names.duration.1, MetricType::Gauge).with(&l, self.duration),
+            names.ok.family().with(&l, if self.ok { 1.0 } else { 0.0 }),
+            names.duration.family().with(&l, self.duration),
             errors,
         ];
         if let Some(ts) = self.last_success {
-            out.push(Family::new(names.last_success.0, names.last_success.1, MetricType::Gauge).with(&l, ts));
+            out.push(names.last_success.family().with(&l, ts));
         }
         out
     }

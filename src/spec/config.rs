@@ -1,5 +1,7 @@
 //! The file a user writes: where the database and logs are, which packs are on, what they change.
 
+#![warn(missing_docs)]
+
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
@@ -98,6 +100,7 @@ fn default_connect_timeout() -> PromDuration {
     PromDuration::from_secs(5)
 }
 
+/// Interval and timeout of every polled source (SQL queries, HTTP endpoints) that sets none.
 #[derive(Clone, Debug, Deserialize, Serialize, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct SqlDefaults {
@@ -125,6 +128,7 @@ fn default_sql_timeout() -> PromDuration {
     PromDuration::from_secs(5)
 }
 
+/// What `generate` writes: the scrape job and labels every output selects, links and tags.
 #[derive(Clone, Debug, Deserialize, Serialize, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct GenerateSettings {
@@ -324,8 +328,11 @@ impl Default for PackSettings {
 #[derive(Clone, Debug, Deserialize, Serialize, PartialEq)]
 #[serde(untagged)]
 pub enum ParamValue {
+    /// `true` or `false`.
     Bool(bool),
+    /// A number.
     Number(f64),
+    /// Anything else: a name, a duration, a path.
     Text(String),
 }
 
@@ -339,6 +346,7 @@ impl std::fmt::Display for ParamValue {
     }
 }
 
+/// Changes to one alert of a pack, by alert name.
 #[derive(Clone, Debug, Deserialize, Serialize, PartialEq, Default)]
 #[serde(deny_unknown_fields)]
 pub struct AlertOverride {
@@ -368,6 +376,7 @@ pub struct AlertOverride {
     pub across_instances: Option<bool>,
 }
 
+/// Changes to one signal of a pack, by signal id.
 #[derive(Clone, Debug, Deserialize, Serialize, PartialEq, Default)]
 #[serde(deny_unknown_fields)]
 pub struct SignalOverride {

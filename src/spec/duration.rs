@@ -1,19 +1,25 @@
 //! Durations written the way Prometheus writes them (`90s`, `10m`, `1h30m`), so one value can be
 //! pasted into a `for:` clause, a range selector and a SQL interval without conversion.
 
+#![warn(missing_docs)]
+
 use std::fmt;
 use std::time::Duration;
 
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
+/// A duration as Prometheus writes it: a number and a unit (`ms`, `s`, `m`, `h`, `d`, `w`), several
+/// combined (`1h30m`), or `0`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
 pub struct PromDuration(pub Duration);
 
 impl PromDuration {
+    /// Whole seconds.
     pub const fn from_secs(secs: u64) -> Self {
         Self(Duration::from_secs(secs))
     }
 
+    /// Seconds, fractions included.
     pub fn as_secs_f64(self) -> f64 {
         self.0.as_secs_f64()
     }
@@ -28,6 +34,7 @@ impl PromDuration {
         }
     }
 
+    /// Reads `90s`, `1h30m`, `0`; an error says what is wrong with the text.
     pub fn parse(text: &str) -> Result<Self, String> {
         let text = text.trim();
         if text.is_empty() {

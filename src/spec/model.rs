@@ -1,11 +1,16 @@
 //! The signal model shared by built-in packs and user-written signals. Every field's `///` doc is
 //! the user documentation of the spec format.
 
+#![warn(missing_docs)]
+
 use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
 use super::duration::PromDuration;
+
+mod alert;
+pub use alert::*;
 
 /// One thing worth watching, with everything derived from it: its metrics, where their values come
 /// from, the alerts on them and the dashboard panel that shows them.
@@ -41,11 +46,15 @@ pub(crate) fn yes() -> bool {
     true
 }
 
+/// A metric's Prometheus type.
 #[derive(Clone, Copy, Debug, Deserialize, Serialize, PartialEq, Eq, Hash, PartialOrd, Ord)]
 #[serde(rename_all = "lowercase")]
 pub enum MetricType {
+    /// Only goes up (or restarts at 0); the name ends in `_total`.
     Counter,
+    /// A value that goes up and down.
     Gauge,
+    /// Observations counted into `buckets`, with their sum and count.
     Histogram,
 }
 
@@ -76,13 +85,17 @@ pub struct MetricDef {
 #[derive(Clone, Debug, Deserialize, Serialize, PartialEq)]
 #[serde(untagged)]
 pub enum LabelDef {
+    /// Any value the source gives (`[kind]`).
     Name(String),
+    /// A fixed set of values (`[{name: result, values: [ok, failed]}]`).
     Fixed(FixedLabel),
 }
 
+/// A label whose values are known in advance.
 #[derive(Clone, Debug, Deserialize, Serialize, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct FixedLabel {
+    /// The label's name.
     pub name: String,
     /// Every value this label can take; each is exported even when zero.
     pub values: Vec<String>,
@@ -92,6 +105,7 @@ pub struct FixedLabel {
 }
 
 impl LabelDef {
+    /// The label's name, whichever way it was written.
     pub fn name(&self) -> &str {
         match self {
             LabelDef::Name(n) => n,
@@ -99,6 +113,7 @@ impl LabelDef {
         }
     }
 
+    /// The fixed values, when the label has a set.
     pub fn fixed_values(&self) -> Option<&[String]> {
         match self {
             LabelDef::Name(_) => None,
@@ -119,6 +134,7 @@ pub enum Source {
     Http(HttpSource),
 }
 
+/// A JSON endpoint, polled on an interval.
 #[derive(Clone, Debug, Deserialize, Serialize, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct HttpSource {
@@ -181,11 +197,14 @@ pub struct HttpValue {
     pub format: HttpValueFormat,
 }
 
+/// How an HTTP value's JSON is read.
 #[derive(Clone, Copy, Debug, Deserialize, Serialize, PartialEq, Eq, Default)]
 #[serde(rename_all = "lowercase")]
 pub enum HttpValueFormat {
+    /// A JSON number (or a string holding one).
     #[default]
     Number,
+    /// An RFC 3339 time, exported as unix seconds.
     Rfc3339,
 }
 
@@ -203,6 +222,7 @@ pub enum HttpAuth {
     OauthRefresh(OAuthRefresh),
 }
 
+/// An OAuth refresh-token grant that keeps an access token fresh.
 #[derive(Clone, Debug, Deserialize, Serialize, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct OAuthRefresh {
@@ -218,6 +238,7 @@ pub struct OAuthRefresh {
     pub refresh_token: String,
 }
 
+/// A read-only SQL query.
 #[derive(Clone, Debug, Deserialize, Serialize, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct SqlSource {
@@ -232,6 +253,7 @@ pub struct SqlSource {
     pub timeout: Option<PromDuration>,
 }
 
+/// The rules a signal applies to the lines of one log source.
 #[derive(Clone, Debug, Deserialize, Serialize, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct LogRules {
@@ -279,13 +301,19 @@ pub struct LogRule {
     pub format: Option<LogFormat>,
 }
 
+/// What a log rule does to its metric.
 #[derive(Clone, Copy, Debug, Deserialize, Serialize, PartialEq, Eq)]
 #[serde(rename_all = "lowercase")]
 pub enum LogAction {
+    /// Counter + 1.
     Inc,
+    /// Counter + the line's value.
     Add,
+    /// Gauge = the line's value.
     Set,
+    /// Histogram: the line's value is one observation.
     Observe,
+    /// Gauge = the line's own timestamp, unix seconds.
     Timestamp,
 }
 
@@ -361,11 +389,14 @@ fn default_max_label_bytes() -> usize {
     256
 }
 
+/// The shape of a log source's lines.
 #[derive(Clone, Copy, Debug, Deserialize, Serialize, PartialEq, Eq, Default)]
 #[serde(rename_all = "lowercase")]
 pub enum LogFormat {
+    /// Plain text lines, read with regexes.
     #[default]
     Text,
+    /// One JSON object per line, read by field.
     Json,
 }
 
@@ -413,220 +444,13 @@ fn default_tz() -> String {
     "UTC".into()
 }
 
-#[derive(Clone, Copy, Debug, Deserialize, Serialize, PartialEq, Eq, PartialOrd, Ord, Hash)]
-#[serde(rename_all = "lowercase")]
-pub enum Severity {
-    Critical,
-    Warning,
-    Info,
-}
-
-impl Severity {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Severity::Critical => "critical",
-            Severity::Warning => "warning",
-            Severity::Info => "info",
-        }
-    }
-}
-
-/// An alert on the signal's metrics. Its PromQL, its promtool tests, the threshold line on the
-/// panel and the threshold quoted in its description all come from these fields.
-#[derive(Clone, Debug, Deserialize, Serialize, PartialEq)]
-#[serde(deny_unknown_fields)]
-pub struct Alert {
-    /// CamelCase alert name with the shared `Integration` prefix, at most 40 characters. Two
-    /// alerts may share a name when they differ in severity (a warning/critical pair).
-    pub name: String,
-    /// `critical` pages, `warning` opens a ticket, `info` only shows.
-    pub severity: Severity,
-    /// What is measured.
-    pub condition: Condition,
-    /// `>`, `>=`, `<` or `<=`.
-    pub op: Op,
-    /// The runbook's threshold, in the metric's base unit (ratios 0..1, durations in seconds).
-    pub threshold: f64,
-    /// How long the condition must hold before the alert fires.
-    #[serde(rename = "for", default = "default_for")]
-    pub for_: PromDuration,
-    /// One sentence, no templating, ending with a period.
-    pub summary: String,
-    /// Description; `{value}` becomes the humanised current value, `{threshold}`, `{window}` and
-    /// `{for}` the configured numbers.
-    pub description: String,
-    /// How values are shown: `count`, `number`, `percent` (a 0..1 ratio) or `duration` (seconds).
-    #[serde(default)]
-    pub unit: ValueUnit,
-    /// Set `false` to drop this alert.
-    #[serde(default = "yes")]
-    pub enabled: bool,
-    /// Where the threshold, window and `for` come from, shown in the catalog:
-    /// `{runbook: {section: <heading>, quote: <the runbook's words>}}` or `{chosen: <why>}`.
-    /// A spec that overrides the threshold, window or `for` makes it `chosen`.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub basis: Option<Basis>,
-    /// `true` when the runbook's number is about the whole fleet (every worker host's exporter
-    /// together): the expression aggregates away the labels that tell exporters apart, so an
-    /// idle standby host cannot keep it firing. Counters and histograms are summed, gauges and
-    /// timestamps take the maximum; `absent` and `rise` are unchanged.
-    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
-    pub across_instances: bool,
-}
-
-/// Where an alert's numbers come from.
-#[derive(Clone, Debug, Deserialize, Serialize, PartialEq)]
-#[serde(rename_all = "lowercase", deny_unknown_fields)]
-pub enum Basis {
-    /// The runbook states them: its heading and its own words.
-    Runbook { section: String, quote: String },
-    /// The runbook is silent (or the spec overrode them): why these numbers.
-    Chosen(String),
-}
-
-fn default_for() -> PromDuration {
-    PromDuration::from_secs(300)
-}
-
-#[derive(Clone, Copy, Debug, Deserialize, Serialize, PartialEq, Eq, Default)]
-#[serde(rename_all = "lowercase")]
-pub enum ValueUnit {
-    #[default]
-    Count,
-    Number,
-    Percent,
-    Duration,
-}
-
-#[derive(Clone, Copy, Debug, Deserialize, Serialize, PartialEq, Eq)]
-pub enum Op {
-    #[serde(rename = ">")]
-    Gt,
-    #[serde(rename = ">=")]
-    Ge,
-    #[serde(rename = "<")]
-    Lt,
-    #[serde(rename = "<=")]
-    Le,
-}
-
-impl Op {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Op::Gt => ">",
-            Op::Ge => ">=",
-            Op::Lt => "<",
-            Op::Le => "<=",
-        }
-    }
-
-    pub fn holds(self, value: f64, threshold: f64) -> bool {
-        match self {
-            Op::Gt => value > threshold,
-            Op::Ge => value >= threshold,
-            Op::Lt => value < threshold,
-            Op::Le => value <= threshold,
-        }
-    }
-}
-
-/// A series selector: a metric and exact-match label values.
-#[derive(Clone, Debug, Deserialize, Serialize, PartialEq)]
-#[serde(deny_unknown_fields)]
-pub struct Selector {
-    pub metric: String,
-    #[serde(default)]
-    pub matchers: BTreeMap<String, String>,
-}
-
-/// What an alert measures. Each kind renders to PromQL and knows how to build promtool test input.
-#[derive(Clone, Debug, Deserialize, Serialize, PartialEq)]
-#[serde(rename_all = "snake_case", deny_unknown_fields)]
-pub enum Condition {
-    /// The gauge's current value, per series.
-    Gauge(Selector),
-    /// One gauge divided by another from the same line or row (`used / limit`).
-    GaugeRatio { numerator: Selector, denominator: Selector },
-    /// Share of a counter's increase over `window` that matches `matchers`: the numerator is
-    /// `metric{matchers}`, the denominator all of `metric`. Quiet while fewer than `min_events`
-    /// happened in the window, so a handful of attempts cannot page anyone.
-    Ratio(WindowedSelector),
-    /// A counter's increase over `window`.
-    Increase(WindowedSelector),
-    /// How much a gauge rose over `window`, minute by minute, falls ignored: the new entries of a
-    /// backlog that is only emptied by hand (failed events), so the alert fires on new entries and
-    /// resolves once none came for a window, however large the backlog stays.
-    Rise(WindowedSelector),
-    /// Seconds since the timestamp held by a `..._timestamp_seconds` gauge.
-    Age(Selector),
-    /// The series does not exist at all (nothing was ever seen). Threshold and op are ignored.
-    Absent(Selector),
-    /// A quantile of a histogram over `window` (`histogram_quantile`), in the metric's unit.
-    Quantile(QuantileSelector),
-}
-
-#[derive(Clone, Debug, Deserialize, Serialize, PartialEq)]
-#[serde(deny_unknown_fields)]
-pub struct QuantileSelector {
-    /// The histogram's name (without `_bucket`).
-    pub metric: String,
-    #[serde(default)]
-    pub matchers: BTreeMap<String, String>,
-    /// 0.95 for p95.
-    pub quantile: f64,
-    pub window: PromDuration,
-}
-
-#[derive(Clone, Debug, Deserialize, Serialize, PartialEq)]
-#[serde(deny_unknown_fields)]
-pub struct WindowedSelector {
-    pub metric: String,
-    #[serde(default)]
-    pub matchers: BTreeMap<String, String>,
-    /// The range the increase is taken over.
-    pub window: PromDuration,
-    /// Ratios only: fewest events in the window for the alert to be allowed to fire.
-    #[serde(default)]
-    pub min_events: f64,
-}
-
-impl Condition {
-    /// The metrics the condition reads.
-    pub fn metrics(&self) -> Vec<&str> {
-        match self {
-            Condition::GaugeRatio { numerator, denominator } => {
-                vec![&numerator.metric, &denominator.metric]
-            }
-            Condition::Gauge(s) | Condition::Age(s) | Condition::Absent(s) => vec![&s.metric],
-            Condition::Ratio(w) | Condition::Increase(w) | Condition::Rise(w) => vec![&w.metric],
-            Condition::Quantile(q) => vec![&q.metric],
-        }
-    }
-
-    pub fn window(&self) -> Option<PromDuration> {
-        match self {
-            Condition::Ratio(w) | Condition::Increase(w) | Condition::Rise(w) => Some(w.window),
-            Condition::Quantile(q) => Some(q.window),
-            _ => None,
-        }
-    }
-
-    pub fn window_mut(&mut self) -> Option<&mut PromDuration> {
-        match self {
-            Condition::Ratio(w) | Condition::Increase(w) | Condition::Rise(w) => Some(&mut w.window),
-            Condition::Quantile(q) => Some(&mut q.window),
-            _ => None,
-        }
-    }
-}
-
 /// A dashboard panel.
 #[derive(Clone, Debug, Deserialize, Serialize, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct Panel {
-    /// `timeseries` or `stat`.
-    #[serde(default = "default_panel_type", rename = "type")]
-    pub kind: String,
+    /// `timeseries` (the default) or `stat`.
+    #[serde(default, rename = "type")]
+    pub kind: PanelKind,
     /// Grafana unit (`short`, `percentunit`, `s`, `dateTimeFromNow`, ...).
     #[serde(default = "default_panel_unit")]
     pub unit: String,
@@ -635,17 +459,28 @@ pub struct Panel {
     pub queries: Vec<PanelQuery>,
 }
 
-fn default_panel_type() -> String {
-    "timeseries".into()
+/// How a signal's panel draws its queries.
+#[derive(Clone, Copy, Debug, Default, Deserialize, Serialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum PanelKind {
+    /// Lines over time, the alerts' thresholds drawn across them.
+    #[default]
+    Timeseries,
+    /// The latest value, colored by the alerts' thresholds.
+    Stat,
 }
+
 fn default_panel_unit() -> String {
     "short".into()
 }
 
+/// One query a panel draws.
 #[derive(Clone, Debug, Deserialize, Serialize, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct PanelQuery {
+    /// PromQL; every selector of a known metric gets the dashboard's `job` and `instance`.
     pub expr: String,
+    /// Grafana legend format (`{{signal}}`); omitted, Grafana's automatic one.
     #[serde(default)]
     pub legend: Option<String>,
 }

@@ -1,6 +1,8 @@
 //! Built-in packs: one YAML file per runbook, embedded in the binary. Register a new pack by adding
 //! its file to `BUILTIN`.
 
+#![warn(missing_docs)]
+
 use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
@@ -34,6 +36,7 @@ pub struct Pack {
     /// The pack's log sources.
     #[serde(default)]
     pub logs: BTreeMap<String, PackLog>,
+    /// The pack's signals, each with its metrics, source, alerts and panel.
     pub signals: Vec<Signal>,
 }
 
@@ -41,8 +44,11 @@ pub struct Pack {
 #[derive(Clone, Debug, Deserialize, Serialize, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct ParamDef {
+    /// How the value is written into SQL or paths.
     pub kind: ParamKind,
+    /// The value when the user sets none.
     pub default: ParamValue,
+    /// What the parameter means, for the user.
     pub doc: String,
 }
 
@@ -68,6 +74,7 @@ pub enum ParamKind {
 #[derive(Clone, Debug, Deserialize, Serialize, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct PackLog {
+    /// Files or globs; `{{param}}` placeholders are filled from the pack's parameters.
     pub paths: Vec<String>,
     /// Which entry of `shapes` applies (`text` or `json`).
     pub format: String,

@@ -6,6 +6,8 @@
 //! A timeout longer than its interval is allowed: a source never overlaps its own runs (the next
 //! run waits for the previous one), so such a timeout only slows that signal down.
 
+#![warn(missing_docs)]
+
 use std::time::Duration;
 
 use super::config::{AlertOverride, ParamValue, SignalOverride};

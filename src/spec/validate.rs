@@ -10,16 +10,11 @@ pub(super) fn validate(model: &Model, source: &SourceText) -> Result<(), SpecErr
     let mut err = |needle: &str, message: String| errors.push(source.locate(needle, message));
 
     let mut ids = BTreeSet::new();
-    // Panels are found by title (alerts link to them), so titles are unique within a pack.
-    let mut titles = BTreeSet::new();
     let mut metric_owner: BTreeMap<&str, &str> = BTreeMap::new();
     for resolved in &model.signals {
         let signal = &resolved.signal;
         if !ids.insert(signal.id.as_str()) {
             err(&signal.id, format!("signal id `{}` is used twice", signal.id));
-        }
-        if signal.enabled && !titles.insert((resolved.pack.as_deref(), signal.title.as_str())) {
-            err(&signal.title, format!("signal title `{}` is used twice in one dashboard", signal.title));
         }
         if !signal.enabled {
             continue;

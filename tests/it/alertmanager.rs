@@ -8,6 +8,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command};
 use std::time::{Duration, Instant};
 
+use integration_exporter::generate::dashboards::PanelLinks;
 use integration_exporter::generate::{outputs, promql, rules};
 use integration_exporter::spec::{Model, SourceText};
 use serde_json::Value;
@@ -62,7 +63,8 @@ fn amtool(args: &[&str]) -> (bool, String) {
 fn generated_rules(model: &Model) -> Vec<rules::Rule> {
     let mut packs: Vec<Option<&str>> = model.packs.iter().map(|p| Some(p.name.as_str())).collect();
     packs.push(None);
-    packs.into_iter().flat_map(|p| rules::rule_file(model, p).groups).flat_map(|g| g.rules).collect()
+    let panels = PanelLinks::of(model);
+    packs.into_iter().flat_map(|p| rules::rule_file(model, &panels, p).groups).flat_map(|g| g.rules).collect()
 }
 
 /// The labels an alert of `rule` carries in Alertmanager.

@@ -506,14 +506,15 @@ fn panels_follow_the_spec() {
 /// threshold alert, and every tile links to the panel of its signal (the alert's `dashboard_url`).
 #[test]
 fn overview_validates_and_links_every_alerting_signal() {
-    use integration_exporter::generate::dashboards::{overview, panel_url};
+    use integration_exporter::generate::dashboards::{PanelLinks, overview};
     for model in [Model::builtin_defaults(), custom_model()] {
-        let d = overview(&model);
+        let links = PanelLinks::of(&model);
+        let d = overview(&model, &links);
         let errs = schema_errors(&d);
         assert!(errs.is_empty(), "{}", errs.join("\n"));
         let tiles = panels(&d);
         for signal in model.enabled_signals().filter(|s| s.signal.alerts.iter().any(|a| a.enabled)) {
-            let url = panel_url(&model, signal).expect("a panel for every signal");
+            let url = links.url(signal).expect("a panel for every signal");
             let id: u64 = url.rsplit("viewPanel=").next().unwrap().parse().unwrap();
             let board = dashboard(&model, signal.pack.as_deref());
             let target = panels(&board).into_iter().find(|p| p["id"] == id).expect("the linked panel exists");
@@ -524,8 +525,7 @@ fn overview_validates_and_links_every_alerting_signal() {
                 .iter()
                 .all(|a| matches!(a.condition, integration_exporter::spec::Condition::Absent(_)));
             if !absent_only {
-                let tile =
-                    tiles.iter().find(|p| p["links"][0]["url"] == url.as_str()).expect("a tile linking the panel");
+                let tile = tiles.iter().find(|p| p["links"][0]["url"] == url).expect("a tile linking the panel");
                 assert_eq!(tile["type"], "stat");
                 assert_eq!(tile["title"], signal.signal.title.as_str());
             }
@@ -627,7 +627,13 @@ fn dashboards_pass_the_dashboard_linter_rules() {
     for model in [Model::builtin_defaults(), custom_model()] {
         let mut boards: Vec<(String, Value)> =
             dashboards(&model).into_iter().map(|(p, d)| (p.unwrap_or("custom".into()), d)).collect();
-        boards.push(("overview".into(), integration_exporter::generate::dashboards::overview(&model)));
+        boards.push((
+            "overview".into(),
+            integration_exporter::generate::dashboards::overview(
+                &model,
+                &integration_exporter::generate::dashboards::PanelLinks::of(&model),
+            ),
+        ));
         for (name, d) in boards {
             let (found, all) = lint(&name, &d);
             findings.extend(found);
@@ -667,4 +673,51 @@ fn the_dashboard_linter_rules_catch_broken_dashboards() {
     for rule in ["template-datasource-rule", "template-job-rule", "template-instance-rule"] {
         assert!(found.contains(rule), "{rule} not found in:\n{found}");
     }
+}
+
+/// Alerts link to their signal's panel by the signal, not its title: two signals may share a
+/// title, and each alert's `dashboard_url` opens the panel that draws its own metric.
+#[test]
+fn panels_are_linked_by_signal_not_by_title() {
+    use integration_exporter::generate::dashboards::PanelLinks;
+    let spec = r#"
+database: {url_env: DATABASE_URL}
+signals:
+  - id: custom.queue_a
+    title: Queue depth
+    metrics: [{name: app_queue_a, type: gauge, help: Queue A depth.}]
+    source: {sql: {query: SELECT 1 AS value}}
+    alerts:
+      - {name: IntegrationQueueADeep, severity: warning, condition: {gauge: {metric: app_queue_a}}, op: ">", threshold: 5, summary: Queue A is deep., description: "{value} deep."}
+  - id: custom.queue_b
+    title: Queue depth
+    metrics: [{name: app_queue_b, type: gauge, help: Queue B depth.}]
+    source: {sql: {query: SELECT 1 AS value}}
+    alerts:
+      - {name: IntegrationQueueBDeep, severity: warning, condition: {gauge: {metric: app_queue_b}}, op: ">", threshold: 5, summary: Queue B is deep., description: "{value} deep."}
+"#;
+    let model = Model::from_text(&SourceText { name: "same-title.yaml".into(), text: spec.into() })
+        .unwrap_or_else(|e| panic!("two signals may share a title: {e}"));
+    let links = PanelLinks::of(&model);
+    let board = dashboard(&model, None);
+    for signal in model.enabled_signals() {
+        let url = links.url(signal).expect("a panel for every signal");
+        let id: u64 = url.rsplit("viewPanel=").next().unwrap().parse().unwrap();
+        let panel = panels(&board).into_iter().find(|p| p["id"] == id).expect("the linked panel exists");
+        let metric = &signal.signal.metrics[0].name;
+        assert!(exprs(panel).iter().any(|e| e.contains(metric.as_str())), "{url} does not draw {metric}");
+    }
+}
+
+/// A panel type the generator does not draw is a load error at its place, not a time series.
+#[test]
+fn an_unknown_panel_type_is_a_load_error_with_its_place() {
+    let text = CUSTOM.replace("    panel:\n      type: stat\n", "    panel:\n      type: stats\n");
+    assert_ne!(text, CUSTOM);
+    let line = text.lines().position(|l| l == "      type: stats").expect("the typo") + 1;
+    let err = Model::from_text(&SourceText { name: "custom.yaml".into(), text })
+        .expect_err("an unknown panel type must not load")
+        .to_string();
+    assert!(err.starts_with(&format!("custom.yaml:{line}:13: ")), "{err}");
+    assert!(err.contains("stats") && err.contains("timeseries"), "{err}");
 }

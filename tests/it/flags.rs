@@ -269,3 +269,19 @@ fn process_and_build_info_metrics_are_exported_and_pass_promtool() {
     assert!(info.ends_with("} 1"), "{info}");
     assert_eq!(support::promtool_check_metrics(&body), "");
 }
+
+/// `catalog --format` is a closed set: `--help` lists it, and a misspelt one is refused with the
+/// choices before anything is loaded.
+#[test]
+fn catalog_formats_are_a_closed_set() {
+    let help = Command::new(exporter_bin()).args(["catalog", "--help"]).output().expect("run");
+    let help = String::from_utf8_lossy(&help.stdout);
+    assert!(help.contains("- markdown: ") && help.contains("- json: "), "{help}");
+    let out = Command::new(exporter_bin()).args(["catalog", "--format", "yaml"]).output().expect("run");
+    let said = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{said}");
+    assert!(said.contains("yaml") && said.contains("markdown") && said.contains("json"), "{said}");
+    let json = Command::new(exporter_bin()).args(["catalog", "--format", "json"]).output().expect("run");
+    assert!(json.status.success());
+    serde_json::from_slice::<serde_json::Value>(&json.stdout).expect("the JSON catalog");
+}

@@ -527,7 +527,11 @@ fn salesforce_pack_oauth_variant_refreshes_and_reports_a_failing_refresh() {
         text: spec,
     })
     .unwrap();
-    let rules = integration_exporter::generate::rules::rule_file(&model, Some("salesforce_incidents"));
+    let rules = integration_exporter::generate::rules::rule_file(
+        &model,
+        &integration_exporter::generate::dashboards::PanelLinks::of(&model),
+        Some("salesforce_incidents"),
+    );
     let health = rules.groups[0]
         .rules
         .iter()

@@ -264,6 +264,8 @@ fn serve_polls_http_signals_and_reports_down_endpoints() {
                 && body.contains("integration_exporter_http_errors_total{signal=\"t.down\",kind=\"connect\"}");
         if ready && done {
             assert!(!body.lines().any(|l| l.starts_with("t_down ")), "no value invented for a down endpoint");
+            let served = support::exporter::catalogued_self_metrics(&body);
+            assert!(served.contains("integration_exporter_http_errors_total"), "{served:?}");
             break;
         }
         assert!(std::time::Instant::now() < deadline, "exporter never served the HTTP signals:\n{body}");

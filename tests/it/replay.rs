@@ -131,3 +131,67 @@ fn several_log_sources_need_log() {
     assert_eq!(out.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&out.stderr).contains("missing.log"));
 }
+
+/// Everything the tailer emits for a file written in `chunks` (one poll after each), as lines
+/// and drops in order. A last line without a newline is finished with one, as `replay` counts it.
+fn tailer_cuts(chunks: &[Vec<u8>], max: usize) -> Vec<Result<String, tailer::DropReason>> {
+    use tailer::{Event, StartAt, Tailer, TailerConfig};
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("app.log");
+    std::fs::write(&path, "").expect("create");
+    let config = TailerConfig {
+        paths: vec![path.to_string_lossy().into_owned()],
+        max_line_bytes: max,
+        start_at: StartAt::Beginning,
+        ..TailerConfig::default()
+    };
+    let mut tailer = Tailer::new(config, None);
+    let mut cuts = Vec::new();
+    let mut poll = |tailer: &mut Tailer| {
+        tailer.poll(std::time::Instant::now(), &mut |e| match e {
+            Event::Line { line, .. } => cuts.push(Ok(line.to_string())),
+            Event::Dropped { reason, .. } => cuts.push(Err(reason)),
+            _ => {}
+        })
+    };
+    poll(&mut tailer);
+    let mut file = std::fs::OpenOptions::new().append(true).open(&path).expect("open");
+    let data: Vec<u8> = chunks.concat();
+    for chunk in chunks {
+        file.write_all(chunk).expect("append");
+        poll(&mut tailer);
+    }
+    if data.last().is_some_and(|b| *b != b'\n') {
+        file.write_all(b"\n").expect("append");
+        poll(&mut tailer);
+    }
+    cuts
+}
+
+proptest::proptest! {
+    #![proptest_config(proptest::prelude::ProptestConfig::with_cases(64))]
+    /// `replay` and the tailer cut the same bytes into the same lines and drops, whatever the
+    /// writes, the read buffer and the line limit: long lines, `\r`, invalid UTF-8, a partial
+    /// last line.
+    #[test]
+    fn replay_cuts_lines_as_the_tailer_does(
+        chunks in proptest::collection::vec(
+            proptest::collection::vec(
+                proptest::sample::select(b"ab \n\n\r\xff\xc3\xa9".to_vec()),
+                0..60,
+            ),
+            0..20,
+        ),
+        max in 1usize..30,
+        buffer in 1usize..50,
+    ) {
+        let data: Vec<u8> = chunks.concat();
+        let mut replayed = Vec::new();
+        let bytes = integration_exporter::replay::split_reader(&data[..], max, buffer, &mut |cut| {
+            replayed.push(cut.map(str::to_string));
+        })
+        .expect("read");
+        proptest::prop_assert_eq!(bytes, data.len() as u64);
+        proptest::prop_assert_eq!(replayed, tailer_cuts(&chunks, max));
+    }
+}

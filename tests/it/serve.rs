@@ -123,6 +123,14 @@ async fn serves_runbook_numbers_survives_a_database_outage_and_passes_promtool()
     let complaints = support::promtool_check_metrics(&metrics(port));
     assert!(complaints.is_empty(), "promtool check metrics:\n{complaints}");
 
+    // Every self-metric served (SQL, logs with a checkpoint, the process) is in the catalog.
+    let served = support::exporter::catalogued_self_metrics(&metrics(port));
+    for family in
+        ["query_success", "log_lines_total", "checkpoint_save_failures_total", "build_info", "start_time_seconds"]
+    {
+        assert!(served.contains(&format!("integration_exporter_{family}")), "{family} not served: {served:?}");
+    }
+
     // OpenMetrics when asked, gzip when asked, and the small endpoints.
     let (status, head, body) = get(port, "/metrics", &[("Accept", "application/openmetrics-text; version=1.0.0")]);
     assert_eq!(status, 200);

@@ -2,6 +2,7 @@
 //! offset, the partial line carried between reads and a head fingerprint
 //! used to recognise copytruncate.
 
+use crate::lines::LineSplitter;
 use crate::{DropReason, Event, FileStats, IoCounts};
 use std::fs::File;
 use std::io;
@@ -126,10 +127,8 @@ pub(crate) struct Follower {
     file: File,
     /// Next byte to read.
     pub offset: u64,
-    /// Bytes of the current line read so far (no `\n` yet).
-    pending: Vec<u8>,
-    /// Discarding up to the next `\n` (rest of an over-long line).
-    skipping: bool,
+    /// The line being read, carried between reads.
+    lines: LineSplitter,
     pub fp: Fingerprint,
     pub last_size: u64,
     last_mtime: (i64, i64),
@@ -194,8 +193,7 @@ impl Follower {
             id: stat.id,
             file,
             offset,
-            pending: Vec::new(),
-            skipping,
+            lines: LineSplitter::new(skipping),
             fp,
             // Force the first process() to look at the file.
             last_size: u64::MAX,
@@ -217,9 +215,8 @@ impl Follower {
     /// Continues a file judged to be a copy where its original was.
     pub(crate) fn resume(&mut self, offset: u64, skipping: bool, fp: Fingerprint) {
         self.offset = offset;
-        self.skipping = skipping;
+        self.lines.restart(skipping);
         self.fp = fp;
-        self.pending.clear();
     }
 
     /// Whether the byte before `offset` is not a newline (reading from
@@ -240,11 +237,11 @@ impl Follower {
 
     /// Offset a restarted tailer should resume at (start of a partial line).
     pub(crate) fn committed_offset(&self) -> u64 {
-        self.offset - self.pending.len() as u64
+        self.offset - self.lines.pending_len() as u64
     }
 
     pub(crate) fn skipping(&self) -> bool {
-        self.skipping
+        self.lines.skipping()
     }
 
     /// Brings the file up to date given a fresh stat of it: detects
@@ -338,13 +335,13 @@ impl Follower {
 
     fn reset(&mut self, stats: &mut FileStats, sink: &mut dyn FnMut(Event<'_>)) {
         if self.truncated_from.is_none() {
-            self.truncated_from = Some((self.fp, self.committed_offset(), self.skipping));
+            self.truncated_from = Some((self.fp, self.committed_offset(), self.lines.skipping()));
         }
         sink(Event::Truncated { path: &self.label });
         stats.truncations += 1;
         // The rest of a partial line went with the truncated content.
         self.drop_partial(stats, sink);
-        self.skipping = false;
+        self.lines.restart(false);
         self.offset = 0;
         self.fp = Fingerprint::default();
     }
@@ -352,68 +349,23 @@ impl Follower {
     /// Reports a partial line that can never be completed (file closed or
     /// truncated).
     pub(crate) fn drop_partial(&mut self, stats: &mut FileStats, sink: &mut dyn FnMut(Event<'_>)) {
-        if !self.pending.is_empty() {
-            self.pending.clear();
+        if self.lines.take_partial() {
             stats.dropped += 1;
             sink(Event::Dropped { path: &self.label, reason: DropReason::Unterminated });
         }
     }
 
     fn emit_chunk(&mut self, chunk: &[u8], max_line: usize, stats: &mut FileStats, sink: &mut dyn FnMut(Event<'_>)) {
-        let mut start = 0;
-        for nl in memchr::memchr_iter(b'\n', chunk) {
-            let piece = &chunk[start..nl];
-            start = nl + 1;
-            if self.skipping {
-                self.skipping = false;
-            } else if self.pending.is_empty() {
-                // Common case: the whole line is in this chunk, emit a slice
-                // of the read buffer, no copy.
-                emit_line(&self.label, piece, max_line, stats, sink);
-            } else if self.pending.len() + piece.len() > max_line {
-                self.pending.clear();
-                drop_too_long(&self.label, stats, sink);
-            } else {
-                self.pending.extend_from_slice(piece);
-                emit_line(&self.label, &self.pending, max_line, stats, sink);
-                self.pending.clear();
+        let label = &self.label;
+        self.lines.feed(chunk, max_line, &mut |cut| match cut {
+            Ok(line) => {
+                stats.lines += 1;
+                sink(Event::Line { path: label, line });
             }
-        }
-        let rest = &chunk[start..];
-        if rest.is_empty() || self.skipping {
-            return;
-        }
-        if self.pending.len() + rest.len() > max_line {
-            // Already too long without its newline: report now, so memory
-            // stays bounded, and discard the rest of the line when it comes.
-            self.pending.clear();
-            self.skipping = true;
-            drop_too_long(&self.label, stats, sink);
-        } else {
-            self.pending.extend_from_slice(rest);
-        }
-    }
-}
-
-fn drop_too_long(label: &str, stats: &mut FileStats, sink: &mut dyn FnMut(Event<'_>)) {
-    stats.dropped += 1;
-    sink(Event::Dropped { path: label, reason: DropReason::TooLong });
-}
-
-/// `line` excludes the `\n`; the length limit counts a trailing `\r`.
-fn emit_line(label: &str, line: &[u8], max_line: usize, stats: &mut FileStats, sink: &mut dyn FnMut(Event<'_>)) {
-    if line.len() > max_line {
-        return drop_too_long(label, stats, sink);
-    }
-    let line = line.strip_suffix(b"\r").unwrap_or(line);
-    match std::str::from_utf8(line) {
-        Ok(line) => {
-            stats.lines += 1;
-            sink(Event::Line { path: label, line });
-        }
-        Err(_) => {
-            stats.dropped += 1;
-            sink(Event::Dropped { path: label, reason: DropReason::InvalidUtf8 });
-        }
+            Err(reason) => {
+                stats.dropped += 1;
+                sink(Event::Dropped { path: label, reason });
+            }
+        });
     }
 }

@@ -56,8 +56,10 @@ mod checkpoint;
 mod copies;
 mod file;
 mod glob;
+mod lines;
 
 pub use checkpoint::{Checkpoint, FileCheckpoint, TruncatedHead, write_atomic};
+pub use lines::{Cut, LineSplitter};
 
 use copies::Copies;
 use file::{FileId, Fingerprint, Follower, Start, Stat};

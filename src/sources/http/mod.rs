@@ -34,11 +34,12 @@ pub use auth::header_value;
 pub use path::{Items, Step, ValueExpr, as_number, lookup, parse_path, walk};
 pub use values::{CompiledValue, MAX_LABEL_BYTES, MAX_SERIES_PER_VALUE};
 
+use crate::self_metrics::{self, SelfMetric};
 use crate::sources::health::{ErrorKind, HealthMetrics, KEEP_VALUES_FOR_INTERVALS, PollHealth};
 use crate::spec::{HttpAuth, HttpSource, LabelDef, MetricType, Model, OAuthRefresh, ResolvedSignal, Source};
 use crate::state::{Family, State};
 use auth::Env;
-use values::Labels;
+use values::{Labels, Probe};
 
 /// Bodies larger than this are not read (a metrics endpoint answers a few kilobytes).
 const MAX_BODY_BYTES: usize = 8 << 20;
@@ -105,22 +106,13 @@ struct HttpHealth {
 }
 
 const HEALTH: HealthMetrics = HealthMetrics {
-    ok: ("integration_exporter_http_up", "1 if the endpoint answered 2xx within the timeout at the last poll."),
-    duration: ("integration_exporter_http_duration_seconds", "Duration of the last poll of the endpoint."),
-    last_success: (
-        "integration_exporter_http_last_success_timestamp_seconds",
-        "When a poll of the endpoint last answered 2xx and every value was read, in unix seconds.",
-    ),
-    errors: (
-        "integration_exporter_http_errors_total",
-        "Failed HTTP polls, by kind (connect, timeout, auth, status, body, path, limit).",
-    ),
+    ok: self_metrics::HTTP_UP,
+    duration: self_metrics::HTTP_DURATION,
+    last_success: self_metrics::HTTP_LAST_SUCCESS,
+    errors: self_metrics::HTTP_ERRORS,
 };
 
-const REFRESHES: (&str, &str) = (
-    "integration_exporter_http_token_refreshes_total",
-    "OAuth access-token refreshes of the signal's endpoint, by result (ok, failed).",
-);
+const REFRESHES: SelfMetric = self_metrics::HTTP_TOKEN_REFRESHES;
 
 /// Why an exchange failed, with a note that is safe to log.
 type Failure = (HttpErrorKind, Option<String>);
@@ -214,7 +206,7 @@ impl HttpPoller {
     }
 
     fn needs_body(&self) -> bool {
-        self.values.iter().any(|v| !v.is_probe())
+        self.values.iter().any(|v| v.probe().is_none())
     }
 
     /// The request with every header filled in; a header whose secret cannot be read is left out.
@@ -385,15 +377,15 @@ impl HttpPoller {
         let mut errors: Vec<HttpErrorKind> = answer.error.into_iter().collect();
         let mut probes: BTreeMap<&str, f64> = BTreeMap::new();
         let mut missing: Vec<&str> = Vec::new();
-        for (value, spec) in self.values.iter().zip(&self.source.values) {
-            match spec.path.as_str() {
-                "up" if value.is_probe() => {
+        for value in &self.values {
+            match value.probe() {
+                Some(Probe::Up) => {
                     probes.insert(&value.metric, if answer.up { 1.0 } else { 0.0 });
                 }
-                "duration" if value.is_probe() => {
+                Some(Probe::Duration) => {
                     probes.insert(&value.metric, answer.duration);
                 }
-                _ => {
+                None => {
                     let Some(doc) = &answer.doc else { continue };
                     let read = value.read(doc);
                     if read.missing {
@@ -461,7 +453,7 @@ impl HttpPoller {
     fn health_families(&self) -> Vec<Family> {
         let mut families = self.health.poll.families(&HEALTH, &self.id);
         if matches!(self.source.auth, Some(HttpAuth::OauthRefresh(_))) {
-            let mut refreshes = Family::new(REFRESHES.0, REFRESHES.1, MetricType::Counter);
+            let mut refreshes = REFRESHES.family();
             for result in ["ok", "failed"] {
                 let count = *self.health.refreshes.get(result).unwrap_or(&0) as f64;
                 refreshes.push(&[("signal", &self.id), ("result", result)], count);

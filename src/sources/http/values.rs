@@ -27,10 +27,29 @@ pub struct Read {
     pub over_limit: bool,
 }
 
+/// Paths that name a measure of the request instead of a place in the answer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Probe {
+    /// `up`: 1 when the endpoint answered 2xx within the timeout, else 0.
+    Up,
+    /// `duration`: how long the request took, in seconds.
+    Duration,
+}
+
+impl Probe {
+    pub fn named(path: &str) -> Option<Probe> {
+        match path {
+            "up" => Some(Probe::Up),
+            "duration" => Some(Probe::Duration),
+            _ => None,
+        }
+    }
+}
+
 #[derive(Debug, Clone)]
 enum What {
-    /// `up` or `duration`: the request itself, filled in by the poller.
-    Probe,
+    /// The request itself, filled in by the poller.
+    Probe(Probe),
     One {
         expr: ValueExpr,
         minus: Option<Vec<Step>>,
@@ -63,8 +82,12 @@ impl CompiledValue {
         CompiledValue { metric: value.metric.clone(), what: compile(value, declared), format: value.format }
     }
 
-    pub fn is_probe(&self) -> bool {
-        matches!(self.what, Ok(What::Probe))
+    /// What the value reads of the request itself, when it is no JSON path.
+    pub fn probe(&self) -> Option<Probe> {
+        match self.what {
+            Ok(What::Probe(probe)) => Some(probe),
+            _ => None,
+        }
     }
 
     pub fn error(&self) -> Option<&str> {
@@ -75,7 +98,7 @@ impl CompiledValue {
         let mut out = Read::default();
         match &self.what {
             Err(_) => out.missing = true,
-            Ok(What::Probe) => {}
+            Ok(What::Probe(_)) => {}
             Ok(What::One { expr, minus }) => {
                 let minus = match minus {
                     None => Some(0.0),
@@ -140,14 +163,14 @@ impl CompiledValue {
 
 fn compile(value: &HttpValue, declared: &[LabelDef]) -> Result<What, String> {
     let path = value.path.as_str();
-    if matches!(path, "up" | "duration") {
+    if let Some(probe) = Probe::named(path) {
         if value.each.is_some() || value.minus.is_some() || !value.labels.is_empty() {
             return Err(format!(
                 "`{}`: `{path}` is about the request; it takes no `each`, `minus` or `labels`",
                 value.metric
             ));
         }
-        return Ok(What::Probe);
+        return Ok(What::Probe(probe));
     }
     let Some(each) = &value.each else {
         if path == "count" {

@@ -18,7 +18,8 @@ use std::time::{Duration, Instant};
 use serde::{Deserialize, Serialize};
 use tailer::{Checkpoint, Event, Tailer, TailerConfig};
 
-use crate::spec::{LogSource, MetricType, Model, Source};
+use crate::self_metrics;
+use crate::spec::{LogSource, Model, Source};
 use crate::state::{Family, State};
 use checkpoint::{SaveHealth, StateDirLock};
 use rules::{LineClock, LineOutcome, ResetReason, RuleEngine, SavedMetrics, unix_now};
@@ -31,12 +32,6 @@ pub const POLL_INTERVAL: Duration = Duration::from_millis(100);
 const CATCH_UP_LIMIT: Duration = Duration::from_secs(60);
 /// Checkpoints are written at most this often (and on shutdown).
 const CHECKPOINT_EVERY: Duration = Duration::from_secs(1);
-
-/// Files of a log source the exporter has open now: 0 while its paths match no file, or only
-/// files it cannot open. The source-health alert reads it.
-pub const FILES_METRIC: &str = "integration_exporter_log_files";
-const FILES_HELP: &str =
-    "Files of the log source present and open for reading now (an empty file counts; 0: nothing to read).";
 
 #[derive(Debug, Default, Clone, Serialize, Deserialize, PartialEq)]
 struct PathCounters {
@@ -320,51 +315,19 @@ impl LogRunner {
     pub fn families_at(&self, now: f64) -> Vec<Family> {
         let mut families = if self.catching_up.is_some() { Vec::new() } else { self.engine.fresh_families(now) };
         let log = self.id.as_str();
-        let fam = |name: &str, help: &str, kind: MetricType| Family::new(name, help, kind);
-        let mut bytes =
-            fam("integration_exporter_log_bytes_read_total", "Bytes read from the log file.", MetricType::Counter);
-        let mut size = fam(
-            "integration_exporter_log_file_size_bytes",
-            "Size of the log file (size minus offset is the backlog).",
-            MetricType::Gauge,
-        );
-        let mut offset =
-            fam("integration_exporter_log_file_offset_bytes", "Read offset in the log file.", MetricType::Gauge);
-        let mut lines =
-            fam("integration_exporter_log_lines_total", "Complete lines read from the log file.", MetricType::Counter);
-        let mut matched = fam(
-            "integration_exporter_log_lines_matched_total",
-            "Lines that matched at least one rule.",
-            MetricType::Counter,
-        );
-        let mut unparsable = fam(
-            "integration_exporter_log_lines_unparsable_total",
-            "Lines a rule took but could not use (bad JSON, number or timestamp).",
-            MetricType::Counter,
-        );
-        let mut rotations = fam(
-            "integration_exporter_log_rotations_total",
-            "Times the path started naming a new file.",
-            MetricType::Counter,
-        );
-        let mut truncations = fam(
-            "integration_exporter_log_truncations_total",
-            "Times the file was truncated in place (copytruncate).",
-            MetricType::Counter,
-        );
-        let mut dropped = fam(
-            "integration_exporter_log_dropped_lines_total",
-            "Lines dropped, by reason (too_long, invalid_utf8, unterminated).",
-            MetricType::Counter,
-        );
-        let mut errors = fam(
-            "integration_exporter_log_read_errors_total",
-            "Errors opening or reading the log file.",
-            MetricType::Counter,
-        );
+        let mut bytes = self_metrics::LOG_BYTES_READ.family();
+        let mut size = self_metrics::LOG_FILE_SIZE.family();
+        let mut offset = self_metrics::LOG_FILE_OFFSET.family();
+        let mut lines = self_metrics::LOG_LINES.family();
+        let mut matched = self_metrics::LOG_LINES_MATCHED.family();
+        let mut unparsable = self_metrics::LOG_LINES_UNPARSABLE.family();
+        let mut rotations = self_metrics::LOG_ROTATIONS.family();
+        let mut truncations = self_metrics::LOG_TRUNCATIONS.family();
+        let mut dropped = self_metrics::LOG_DROPPED_LINES.family();
+        let mut errors = self_metrics::LOG_READ_ERRORS.family();
         let stats = self.tailer.file_stats();
         let followed = stats.iter().filter(|s| s.followed).count();
-        let files = fam(FILES_METRIC, FILES_HELP, MetricType::Gauge).with(&[("log", log)], followed as f64);
+        let files = self_metrics::LOG_FILES.family().with(&[("log", log)], followed as f64);
         for stats in stats {
             let l = [("log", log), ("path", stats.path.as_str())];
             bytes.push(&l, stats.bytes_read as f64);
@@ -383,19 +346,11 @@ impl LogRunner {
         for (path, n) in &self.read_errors {
             errors.push(&[("log", log), ("path", path)], *n as f64);
         }
-        let mut overflow = fam(
-            "integration_exporter_label_overflow_total",
-            "Updates folded into the overflow series because a metric reached its series limit.",
-            MetricType::Counter,
-        );
+        let mut overflow = self_metrics::LABEL_OVERFLOW.family();
         for (metric, n) in self.engine.overflows() {
             overflow.push(&[("metric", metric)], *n as f64);
         }
-        let mut truncated = fam(
-            "integration_exporter_label_truncated_total",
-            "Updates whose label values taken from a line were cut to the log source's max_label_bytes.",
-            MetricType::Counter,
-        );
+        let mut truncated = self_metrics::LABEL_TRUNCATED.family();
         for (metric, n) in self.engine.truncations() {
             truncated.push(&[("metric", metric)], *n as f64);
         }
@@ -422,33 +377,17 @@ impl LogRunner {
 
     fn checkpoint_families(&self) -> Vec<Family> {
         let log = self.id.as_str();
-        let mut failures = Family::new(
-            "integration_exporter_checkpoint_save_failures_total",
-            "Failed checkpoint saves, by reason (no_space, read_only, permission_denied, ...); retried every second.",
-            MetricType::Counter,
-        );
+        let mut failures = self_metrics::CHECKPOINT_SAVE_FAILURES.family();
         for (reason, n) in &self.saves.failures {
             failures.push(&[("log", log), ("reason", reason)], *n as f64);
         }
-        let mut last = Family::new(
-            "integration_exporter_checkpoint_last_success_timestamp_seconds",
-            "When this process last saved the checkpoint (only done after new lines were read).",
-            MetricType::Gauge,
-        );
+        let mut last = self_metrics::CHECKPOINT_LAST_SUCCESS.family();
         if let Some(t) = self.saves.last_success {
             last.push(&[("log", log)], t);
         }
-        let corrupt = Family::new(
-            "integration_exporter_checkpoint_corrupt_total",
-            "Unreadable checkpoints found at start and set aside as <file>.corrupt-<unix time>.",
-            MetricType::Counter,
-        )
-        .with(&[("log", log)], if self.corrupt { 1.0 } else { 0.0 });
-        let mut resets = Family::new(
-            "integration_exporter_checkpoint_metric_resets_total",
-            "Saved metrics that did not fit the spec (type, labels or buckets changed, removed, damaged) and started over.",
-            MetricType::Counter,
-        );
+        let corrupt =
+            self_metrics::CHECKPOINT_CORRUPT.family().with(&[("log", log)], if self.corrupt { 1.0 } else { 0.0 });
+        let mut resets = self_metrics::CHECKPOINT_METRIC_RESETS.family();
         for (metric, reason) in &self.resets {
             resets.push(&[("log", log), ("metric", metric), ("reason", reason.as_str())], 1.0);
         }

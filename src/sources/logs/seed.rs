@@ -8,6 +8,8 @@ use std::io::Read;
 use std::path::Path;
 use std::time::UNIX_EPOCH;
 
+use tailer::LineSplitter;
+
 use super::rules::{LineClock, RuleEngine, unix_now};
 
 /// Bytes read at a time.
@@ -22,9 +24,8 @@ pub fn read_head(engine: &mut RuleEngine, path: &Path, end: u64, max_line: usize
     let read_at = modified.duration_since(UNIX_EPOCH).map(|d| d.as_secs_f64()).unwrap_or(0.0);
     let clock = LineClock { now: unix_now(), read_at };
     let mut reader = file.take(end);
-    let mut pending: Vec<u8> = Vec::new();
-    // Inside a line already too long: skip up to its newline.
-    let mut skipping = false;
+    // The tailer's own cutting rules; a dropped line is skipped here, as the tailer drops it.
+    let mut lines = LineSplitter::new(false);
     let mut buf = vec![0u8; CHUNK];
     loop {
         let n = match reader.read(&mut buf) {
@@ -33,34 +34,12 @@ pub fn read_head(engine: &mut RuleEngine, path: &Path, end: u64, max_line: usize
             Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
             Err(e) => return Err(e),
         };
-        let mut rest = &buf[..n];
-        while let Some(nl) = memchr::memchr(b'\n', rest) {
-            if !skipping {
-                pending.extend_from_slice(&rest[..nl]);
-                apply(engine, &pending, max_line, clock);
+        lines.feed(&buf[..n], max_line, &mut |cut| {
+            if let Ok(text) = cut {
+                engine.process_at(text, clock);
             }
-            pending.clear();
-            skipping = false;
-            rest = &rest[nl + 1..];
-        }
-        if !skipping {
-            pending.extend_from_slice(rest);
-            if pending.len() > max_line {
-                pending.clear();
-                skipping = true;
-            }
-        }
+        });
     }
     // What follows the last newline is a line still being written, which the tailer skips too.
     Ok(())
-}
-
-fn apply(engine: &mut RuleEngine, line: &[u8], max_line: usize, clock: LineClock) {
-    if line.len() > max_line {
-        return;
-    }
-    let line = line.strip_suffix(b"\r").unwrap_or(line);
-    if let Ok(text) = std::str::from_utf8(line) {
-        engine.process_at(text, clock);
-    }
 }

@@ -16,9 +16,10 @@ use sqlx::pool::PoolConnection;
 use sqlx::postgres::{PgConnectOptions, PgConnection, PgPool, PgPoolOptions, PgRow};
 use sqlx::{AssertSqlSafe, Connection, Postgres};
 
+use crate::self_metrics::{self, SelfMetric};
 use crate::sources::health::{ErrorKind, HealthMetrics, KEEP_VALUES_FOR_INTERVALS, PollHealth};
 use crate::sources::logs::rules::MAX_SERIES_PER_METRIC;
-use crate::spec::{MetricType, Model, ResolvedSignal, Source};
+use crate::spec::{Model, ResolvedSignal, Source};
 use crate::state::{Family, State};
 
 /// Why a query run failed; exported as the `kind` label of the error counter.
@@ -235,22 +236,13 @@ async fn read_rows(
 const START_SPREAD: Duration = Duration::from_millis(250);
 
 const HEALTH: HealthMetrics = HealthMetrics {
-    ok: ("integration_exporter_query_success", "1 if the last run of the query succeeded."),
-    duration: ("integration_exporter_query_duration_seconds", "Duration of the last run of the query."),
-    last_success: (
-        "integration_exporter_query_last_success_timestamp_seconds",
-        "When the query last succeeded, in unix seconds.",
-    ),
-    errors: (
-        "integration_exporter_query_errors_total",
-        "Failed query runs, by kind (connect, timeout, schema, sql, decode).",
-    ),
+    ok: self_metrics::QUERY_SUCCESS,
+    duration: self_metrics::QUERY_DURATION,
+    last_success: self_metrics::QUERY_LAST_SUCCESS,
+    errors: self_metrics::QUERY_ERRORS,
 };
 
-const TRUNCATED: (&str, &str) = (
-    "integration_exporter_query_truncated_total",
-    "Query runs whose result had more series than the cap; the rows past it were not read.",
-);
+const TRUNCATED: SelfMetric = self_metrics::QUERY_TRUNCATED;
 
 /// Starts one task per SQL signal. Each waits for its own previous run before the next one.
 pub fn spawn_all(model: &Model, pool: PgPool, state: Arc<State>) -> Vec<tokio::task::JoinHandle<()>> {
@@ -315,7 +307,7 @@ pub fn spawn_all(model: &Model, pool: PgPool, state: Arc<State>) -> Vec<tokio::t
                 let mut families = last.as_ref().map(|(f, _)| f.clone()).unwrap_or_default();
                 families.extend(health.families(&HEALTH, &id));
                 families.push(
-                    Family::new(TRUNCATED.0, TRUNCATED.1, MetricType::Counter)
+                    TRUNCATED.family()
                         .with(&[("signal", id.as_str())], truncated_runs as f64),
                 );
                 state.publish(&producer, families);

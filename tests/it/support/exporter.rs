@@ -104,3 +104,29 @@ pub fn get(port: u16, path: &str) -> Option<(u16, String)> {
 pub fn sample(exposition: &str, series: &str) -> Option<f64> {
     exposition.lines().find_map(|l| l.strip_prefix(series)?.strip_prefix(' ')?.trim().parse().ok())
 }
+
+/// The `integration_exporter_*` families of a Prometheus exposition, each checked against the
+/// catalog of self-metrics: declared there, with the same type and help. Returns their names.
+pub fn catalogued_self_metrics(exposition: &str) -> std::collections::BTreeSet<String> {
+    let mut names = std::collections::BTreeSet::new();
+    for line in exposition.lines() {
+        let (what, rest) = match (line.strip_prefix("# HELP "), line.strip_prefix("# TYPE ")) {
+            (Some(rest), _) => ("help", rest),
+            (_, Some(rest)) => ("type", rest),
+            _ => continue,
+        };
+        let (name, value) = rest.split_once(' ').unwrap_or((rest, ""));
+        if !name.starts_with("integration_exporter_") {
+            continue;
+        }
+        let Some(metric) = integration_exporter::self_metrics::find(name) else {
+            panic!("`{name}` is served but not in the catalog of self-metrics");
+        };
+        match what {
+            "help" => assert_eq!(value, metric.help, "help of `{name}`"),
+            _ => assert_eq!(value, format!("{:?}", metric.kind).to_lowercase(), "type of `{name}`"),
+        }
+        names.insert(name.to_string());
+    }
+    names
+}
