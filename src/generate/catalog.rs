@@ -4,7 +4,7 @@
 use serde::Serialize;
 
 use super::humanize::threshold;
-use crate::spec::{Alert, Basis, Condition, Model, Source};
+use crate::spec::{Alert, Basis, Condition, Model, ResolvedSource, Source};
 
 #[derive(Serialize)]
 pub struct Entry {
@@ -44,10 +44,11 @@ pub fn entries(model: &Model) -> Vec<Entry> {
         .map(|s| Entry {
             id: s.signal.id.clone(),
             metrics: s.signal.metrics.iter().map(|m| m.name.clone()).collect(),
-            source: match &s.signal.source {
-                Source::Sql(_) => format!("sql every {}", s.interval),
-                Source::Log(l) => format!("log `{}`", l.log),
-                Source::Http(_) => format!("http every {}", s.interval),
+            source: match (&s.signal.source, &s.source) {
+                (Source::Sql(_), ResolvedSource::Polled(schedule)) => format!("sql every {}", schedule.interval),
+                (Source::Http(_), ResolvedSource::Polled(schedule)) => format!("http every {}", schedule.interval),
+                (_, ResolvedSource::Log { log }) => format!("log `{log}`"),
+                (_, ResolvedSource::Polled(schedule)) => format!("every {}", schedule.interval),
             },
             alerts: s
                 .signal
