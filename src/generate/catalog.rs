@@ -4,7 +4,7 @@
 use serde::Serialize;
 
 use super::humanize::threshold;
-use crate::spec::{Alert, Basis, Condition, Model, ResolvedSource, Source};
+use crate::spec::{Alert, Basis, Condition, Model};
 
 #[derive(Serialize)]
 pub struct Entry {
@@ -44,12 +44,7 @@ pub fn entries(model: &Model) -> Vec<Entry> {
         .map(|s| Entry {
             id: s.signal.id.clone(),
             metrics: s.signal.metrics.iter().map(|m| m.name.clone()).collect(),
-            source: match (&s.signal.source, &s.source) {
-                (Source::Sql(_), ResolvedSource::Polled(schedule)) => format!("sql every {}", schedule.interval),
-                (Source::Http(_), ResolvedSource::Polled(schedule)) => format!("http every {}", schedule.interval),
-                (_, ResolvedSource::Log { log }) => format!("log `{log}`"),
-                (_, ResolvedSource::Polled(schedule)) => format!("every {}", schedule.interval),
-            },
+            source: s.signal.source.spec().describe(&s.source),
             alerts: s
                 .signal
                 .alerts

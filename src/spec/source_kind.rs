@@ -35,6 +35,13 @@ pub trait SourceSpec {
     /// How the source runs: polled on a schedule (the override's, else its own, else the
     /// defaults) or fed by a log source.
     fn resolve(&self, defaults: &PollDefaults, over: &SignalOverride) -> ResolvedSource;
+    /// One line for the catalog: the kind and how it runs (`sql every 30s`, `log `app.worker``).
+    fn describe(&self, how: &ResolvedSource) -> String {
+        match how {
+            ResolvedSource::Polled(schedule) => format!("{} every {}", self.kind(), schedule.interval),
+            ResolvedSource::Log { log } => format!("{} `{log}`", self.kind()),
+        }
+    }
 }
 
 impl Source {
