@@ -32,10 +32,10 @@ fn position_in(query: &str, byte_or_char: usize) -> (usize, usize) {
 pub async fn check_database(model: &Model, pool: &PgPool) -> Vec<QueryProblem> {
     let mut problems = Vec::new();
     for signal in model.enabled_signals() {
-        let Source::Sql(sql) = &signal.signal.source else { continue };
+        let (Source::Sql(sql), Some(schedule)) = (&signal.signal.source, signal.schedule()) else { continue };
         let id = signal.signal.id.clone();
         // Bounded like a run: a database that stops answering must not hang `check`.
-        let deadline = crate::sources::sql::deadline(signal.timeout.0);
+        let deadline = crate::sources::sql::deadline(schedule.timeout.0);
         let prepared =
             match tokio::time::timeout(deadline, pool.prepare(AssertSqlSafe(sql.query.clone()).into_sql_str())).await {
                 Ok(prepared) => prepared,

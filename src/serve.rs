@@ -14,7 +14,7 @@ use crate::exposition::http::{Limits, ReloadReply, Server, serve};
 use crate::exposition::web_config::WebConfigWatch;
 use crate::self_metrics;
 use crate::sources::health::unix_now;
-use crate::sources::{http, logs, sql};
+use crate::sources::{KINDS, Start, sql};
 use crate::spec::{Model, Source};
 use crate::state::State;
 
@@ -22,8 +22,9 @@ use crate::state::State;
 pub enum ServeError {
     #[error("database: {0}")]
     Database(String),
-    #[error("logs: {0}")]
-    Logs(String),
+    /// A source kind could not start; the message starts with the kind.
+    #[error("sources: {0}")]
+    Sources(String),
     #[error("cannot listen on {addr}: {source}")]
     Listen { addr: String, source: std::io::Error },
     #[error("http: {0}")]
@@ -92,7 +93,7 @@ pub async fn run(spec: &Path, model: Model, options: Options) -> Result<(), Serv
     };
     let state = Arc::new(State::default());
     let database = database(&model, &spec_dir).map_err(ServeError::Database)?;
-    let sources = Sources::start(&model, database, state.clone()).map_err(ServeError::Logs)?;
+    let sources = Sources::start(&model, database, state.clone()).map_err(ServeError::Sources)?;
 
     let listener = tokio::net::TcpListener::bind(&model.config.listen)
         .await
@@ -269,7 +270,7 @@ impl Running {
                     Err(again) => tracing::error!(error = %again, "cannot restart the previous sources either"),
                 }
                 self.state.sweep();
-                Err(format!("logs: {e}"))
+                Err(format!("sources: {e}"))
             }
         }
     }
@@ -306,20 +307,24 @@ impl Sources {
         let mut sources = Sources::default();
         if let (Some((options, redacted)), Some(db)) = (database, &model.config.database) {
             tracing::info!(database = %redacted, "reading the database in the background");
-            let pool = sql::pool(options, db.max_connections, db.connect_timeout.0);
-            sources.tasks.extend(sql::spawn_all(model, pool.clone(), state.clone()));
-            sources.pool = Some(pool);
+            sources.pool = Some(sql::pool(options, db.max_connections, db.connect_timeout.0));
         }
-        sources.tasks.extend(http::spawn_all(model, state.clone()));
-        match logs::spawn_all(model, state, sources.stop_logs.clone()) {
-            Ok(threads) => sources.log_threads = threads,
-            Err(e) => {
-                // Threads already started stop on the flag, saving their checkpoints.
-                sources.stop_logs.store(true, Ordering::Relaxed);
-                for task in &sources.tasks {
-                    task.abort();
+        let start = Start { model, state, stop: sources.stop_logs.clone(), pool: sources.pool.as_ref() };
+        for (kind, start_kind) in KINDS {
+            match start_kind(&start) {
+                Ok(running) => {
+                    sources.tasks.extend(running.tasks);
+                    sources.log_threads.extend(running.threads);
                 }
-                return Err(e);
+                Err(e) => {
+                    // What already started stops: threads on the flag (saving their state), tasks
+                    // at once; the caller keeps the sources it had.
+                    sources.stop_logs.store(true, Ordering::Relaxed);
+                    for task in &sources.tasks {
+                        task.abort();
+                    }
+                    return Err(format!("{kind}: {e}"));
+                }
             }
         }
         Ok(sources)

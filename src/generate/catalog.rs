@@ -4,7 +4,7 @@
 use serde::Serialize;
 
 use super::humanize::threshold;
-use crate::spec::{Alert, Basis, Condition, Model, Source};
+use crate::spec::{Alert, Basis, Condition, Model};
 
 #[derive(Serialize)]
 pub struct Entry {
@@ -44,11 +44,7 @@ pub fn entries(model: &Model) -> Vec<Entry> {
         .map(|s| Entry {
             id: s.signal.id.clone(),
             metrics: s.signal.metrics.iter().map(|m| m.name.clone()).collect(),
-            source: match &s.signal.source {
-                Source::Sql(_) => format!("sql every {}", s.interval),
-                Source::Log(l) => format!("log `{}`", l.log),
-                Source::Http(_) => format!("http every {}", s.interval),
-            },
+            source: s.signal.source.spec().describe(&s.source),
             alerts: s
                 .signal
                 .alerts

@@ -414,7 +414,7 @@ fn health_panels(sc: &Scope, signals: &[&ResolvedSignal]) -> Vec<Value> {
         &ids(|s| matches!(s, Source::Http(_))),
     ));
 
-    let logs: BTreeSet<&str> = signals.iter().filter_map(|s| s.log_id.as_deref()).collect();
+    let logs: BTreeSet<&str> = signals.iter().filter_map(|s| s.log_id()).collect();
     if !logs.is_empty() {
         let logs: Vec<&str> = logs.into_iter().collect();
         panels.push(

@@ -11,7 +11,7 @@ use super::promql::{escape, inject, metric_names, selector, target_matchers, tar
 use super::rule_tests::{AlertRuleTest, ExpAlert, InputSeries, TestCase};
 use super::rules::Rule;
 use crate::self_metrics;
-use crate::spec::{Model, ResolvedSignal, Severity, Source};
+use crate::spec::{Model, ResolvedSignal, Schedule, Severity, Source};
 
 pub const QUERY_FAILING: &str = "IntegrationSourceQueryFailing";
 pub const HTTP_FAILING: &str = "IntegrationSourceHttpFailing";
@@ -34,8 +34,8 @@ fn guarded_severity<'a>(signals: impl IntoIterator<Item = &'a ResolvedSignal>) -
 
 /// `for` of a failing poll: three intervals (when its last values are dropped), in whole
 /// minutes, at least one.
-fn poll_for(signal: &ResolvedSignal) -> u64 {
-    let secs = (signal.interval.as_secs_f64() * 3.0 / 60.0).ceil() as u64 * 60;
+fn poll_for(schedule: Schedule) -> u64 {
+    let secs = (schedule.interval.as_secs_f64() * 3.0 / 60.0).ceil() as u64 * 60;
     secs.max(60)
 }
 
@@ -126,6 +126,7 @@ fn alert_names(signal: &ResolvedSignal) -> String {
 /// A failing SQL query or HTTP endpoint, one alert per error kind.
 fn poll_failing(model: &Model, signal: &ResolvedSignal) -> Option<HealthAlert> {
     let id = signal.signal.id.as_str();
+    let schedule = signal.schedule()?;
     let (name, ok, errors, what, check) = match &signal.signal.source {
         Source::Sql(_) => (
             QUERY_FAILING,
@@ -149,7 +150,7 @@ fn poll_failing(model: &Model, signal: &ResolvedSignal) -> Option<HealthAlert> {
         _ => return None,
     };
     let sel = labels(&[("signal", id)]);
-    let for_secs = poll_for(signal);
+    let for_secs = poll_for(schedule);
     let failing = format!("{} (increase({}[{ERROR_WINDOW}])) > 0", by(model, &["kind"]), selector(errors, &sel));
     let last_success = self_metrics::HTTP_LAST_SUCCESS.name;
     let expr = if what == "query" {
@@ -160,7 +161,7 @@ fn poll_failing(model: &Model, signal: &ResolvedSignal) -> Option<HealthAlert> {
         format!(
             "{failing}\nunless on (job, instance)\ntime() - {} < {}",
             selector(last_success, &sel),
-            (signal.interval.as_secs_f64() * 3.0).ceil()
+            (schedule.interval.as_secs_f64() * 3.0).ceil()
         )
     };
     let severity = guarded_severity([signal]);
@@ -214,7 +215,7 @@ fn poll_failing(model: &Model, signal: &ResolvedSignal) -> Option<HealthAlert> {
 
 /// The signals reading log source `log`.
 fn log_signals<'a>(model: &'a Model, log: &str) -> Vec<&'a ResolvedSignal> {
-    model.enabled_signals().filter(|s| s.log_id.as_deref() == Some(log)).collect()
+    model.enabled_signals().filter(|s| s.log_id() == Some(log)).collect()
 }
 
 fn signal_ids(signals: &[&ResolvedSignal]) -> String {
@@ -298,7 +299,7 @@ fn checkpoint_failing(model: &Model, log: &str) -> HealthAlert {
 pub fn alerts_of(model: &Model, pack: Option<&str>) -> Vec<HealthAlert> {
     let mine: Vec<&ResolvedSignal> = model.enabled_signals().filter(|s| s.pack.as_deref() == pack).collect();
     let mut out: Vec<HealthAlert> = mine.iter().filter_map(|s| poll_failing(model, s)).collect();
-    let mut logs: Vec<&str> = mine.iter().filter_map(|s| s.log_id.as_deref()).collect();
+    let mut logs: Vec<&str> = mine.iter().filter_map(|s| s.log_id()).collect();
     logs.sort();
     logs.dedup();
     for log in logs {
@@ -420,7 +421,7 @@ pub fn inhibitions(model: &Model) -> Vec<InhibitRule> {
             });
         }
     }
-    let mut logs: Vec<&str> = model.enabled_signals().filter_map(|s| s.log_id.as_deref()).collect();
+    let mut logs: Vec<&str> = model.enabled_signals().filter_map(|s| s.log_id()).collect();
     logs.sort();
     logs.dedup();
     for log in logs {

@@ -39,9 +39,10 @@ pub struct Config {
     /// Where runbooks are published; alerts link `<runbook_base_url>/<runbook file>#<section>`.
     #[serde(default = "default_runbook_base_url")]
     pub runbook_base_url: String,
-    /// Schedule used by SQL signals that do not set their own.
-    #[serde(default)]
-    pub sql_defaults: SqlDefaults,
+    /// Schedule of polled signals (SQL queries, HTTP endpoints) that do not set their own.
+    /// `sql_defaults`, its old name, is still read (deprecated: it always applied to HTTP too).
+    #[serde(default, alias = "sql_defaults")]
+    pub poll_defaults: PollDefaults,
     /// Settings for generated rules and dashboards.
     #[serde(default)]
     pub generate: GenerateSettings,
@@ -103,28 +104,28 @@ fn default_connect_timeout() -> PromDuration {
 /// Interval and timeout of every polled source (SQL queries, HTTP endpoints) that sets none.
 #[derive(Clone, Debug, Deserialize, Serialize, PartialEq)]
 #[serde(deny_unknown_fields)]
-pub struct SqlDefaults {
-    /// How often each query runs. From 100ms to 1d.
-    #[serde(default = "default_sql_interval")]
+pub struct PollDefaults {
+    /// How often each query runs or endpoint is polled. From 100ms to 1d.
+    #[serde(default = "default_poll_interval")]
     pub interval: PromDuration,
-    /// Server-side `statement_timeout` per query, from 10ms to 1h; the exporter itself gives up
-    /// a quarter of it later (at least 100ms, at most 2s) and closes the connection, so a
-    /// database that stops answering cannot hold a signal. May exceed the interval: a run never
-    /// overlaps the next one, it delays it.
-    #[serde(default = "default_sql_timeout")]
+    /// How long one poll may take, from 10ms to 1h. For SQL it is the server-side
+    /// `statement_timeout`; the exporter itself gives up a quarter of it later (at least 100ms,
+    /// at most 2s) and closes the connection, so a database that stops answering cannot hold a
+    /// signal. May exceed the interval: a poll never overlaps the next one, it delays it.
+    #[serde(default = "default_poll_timeout")]
     pub timeout: PromDuration,
 }
 
-impl Default for SqlDefaults {
+impl Default for PollDefaults {
     fn default() -> Self {
-        Self { interval: default_sql_interval(), timeout: default_sql_timeout() }
+        Self { interval: default_poll_interval(), timeout: default_poll_timeout() }
     }
 }
 
-fn default_sql_interval() -> PromDuration {
+fn default_poll_interval() -> PromDuration {
     PromDuration::from_secs(30)
 }
-fn default_sql_timeout() -> PromDuration {
+fn default_poll_timeout() -> PromDuration {
     PromDuration::from_secs(5)
 }
 

@@ -6,6 +6,7 @@ pub mod duration;
 pub mod model;
 pub mod pack;
 mod resolve;
+pub mod source_kind;
 mod timing;
 mod validate;
 
@@ -145,11 +146,42 @@ pub struct ResolvedSignal {
     pub signal: Signal,
     /// Full runbook link for the signal's section, when there is a runbook.
     pub runbook_url: Option<String>,
-    /// SQL and HTTP signals: effective interval and timeout.
+    /// How the source runs, with what only its kind has.
+    pub source: ResolvedSource,
+}
+
+/// How a signal's source runs once packs and overrides are applied.
+#[derive(Clone, Debug, PartialEq)]
+pub enum ResolvedSource {
+    /// Polled (a query, an endpoint): every `interval`, each poll given up after `timeout`.
+    Polled(Schedule),
+    /// Fed by the lines of log source `log` (its full id, `<pack>.<name>` for a pack's).
+    Log { log: String },
+}
+
+/// When a polled source runs.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Schedule {
     pub interval: PromDuration,
     pub timeout: PromDuration,
-    /// Log signals: the full id of the log source (`<pack>.<name>`).
-    pub log_id: Option<String>,
+}
+
+impl ResolvedSignal {
+    /// The schedule of a polled signal; `None` for a log signal.
+    pub fn schedule(&self) -> Option<Schedule> {
+        match &self.source {
+            ResolvedSource::Polled(schedule) => Some(*schedule),
+            ResolvedSource::Log { .. } => None,
+        }
+    }
+
+    /// The log source a log signal reads; `None` for a polled one.
+    pub fn log_id(&self) -> Option<&str> {
+        match &self.source {
+            ResolvedSource::Log { log } => Some(log),
+            ResolvedSource::Polled(_) => None,
+        }
+    }
 }
 
 /// An enabled pack, for dashboards and the catalog.

@@ -150,10 +150,10 @@ pub struct HttpSource {
     /// cannot be had, counts as an `auth` error of the signal.
     #[serde(default)]
     pub auth: Option<HttpAuth>,
-    /// How often the endpoint is polled (default: `sql_defaults.interval`).
+    /// How often the endpoint is polled (default: `poll_defaults.interval`).
     #[serde(default)]
     pub interval: Option<PromDuration>,
-    /// No answer within this long counts as down (default: `sql_defaults.timeout`).
+    /// No answer within this long counts as down (default: `poll_defaults.timeout`).
     #[serde(default)]
     pub timeout: Option<PromDuration>,
     /// What each metric takes from the answer.
@@ -245,10 +245,10 @@ pub struct SqlSource {
     /// The query. `{{param}}` placeholders are filled from the pack's parameters (identifiers are
     /// quoted, durations become intervals). Label columns are named after the metric's labels.
     pub query: String,
-    /// How often the query runs (default: `sql_defaults.interval`).
+    /// How often the query runs (default: `poll_defaults.interval`).
     #[serde(default)]
     pub interval: Option<PromDuration>,
-    /// Server-side `statement_timeout` for the query (default: `sql_defaults.timeout`).
+    /// Server-side `statement_timeout` for the query (default: `poll_defaults.timeout`).
     #[serde(default)]
     pub timeout: Option<PromDuration>,
 }

@@ -241,6 +241,16 @@ pub fn quote_identifier(name: &str) -> Result<String, String> {
     Ok(quoted.join("."))
 }
 
+/// Fills `{{name}}` placeholders with the values as written, leaving unknown ones alone: label
+/// matchers, URLs and paths take parameter values verbatim (PromQL strings are escaped on output).
+pub fn render_raw(text: &str, params: &Params) -> String {
+    let mut out = text.to_string();
+    for (name, (_, value)) in params {
+        out = out.replace(&format!("{{{{{name}}}}}"), value);
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

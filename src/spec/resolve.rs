@@ -3,8 +3,9 @@
 
 use std::collections::BTreeMap;
 
-use super::config::{PackSettings, SignalOverride, SqlDefaults};
-use super::pack::{self, ParamKind, render};
+use super::config::{PackSettings, SignalOverride};
+use super::pack::{self, render_raw};
+use super::source_kind::PackParams;
 use super::*;
 
 fn runbook_url(base: &str, file: &str, section: Option<&str>) -> String {
@@ -25,7 +26,7 @@ pub(super) fn resolve(config: Config, source: &SourceText) -> Result<Model, Spec
         out.logs.insert(name.clone(), log.clone());
     }
     for signal in &config.signals {
-        let (interval, timeout, log_id) = schedule(&signal.source, &config.sql_defaults, &SignalOverride::default());
+        let source = signal.source.spec().resolve(&config.poll_defaults, &SignalOverride::default());
         let runbook_url = signal.runbook_section.as_ref().map(|s| {
             if s.starts_with("http://") || s.starts_with("https://") {
                 s.clone()
@@ -33,7 +34,7 @@ pub(super) fn resolve(config: Config, source: &SourceText) -> Result<Model, Spec
                 format!("{}#{}", config.runbook_base_url.trim_end_matches('/'), heading_anchor(s))
             }
         });
-        out.signals.push(ResolvedSignal { pack: None, signal: signal.clone(), runbook_url, interval, timeout, log_id });
+        out.signals.push(ResolvedSignal { pack: None, signal: signal.clone(), runbook_url, source });
     }
     // A pack declares rules for each line shape; only those of the source's format apply.
     for resolved in &mut out.signals {
@@ -53,25 +54,6 @@ struct Resolved {
     packs: Vec<PackInfo>,
     logs: BTreeMap<String, LogSource>,
     signals: Vec<ResolvedSignal>,
-}
-
-/// Interval, timeout and log source of a signal: the override, else the source's own, else the
-/// defaults.
-fn schedule(
-    source: &Source,
-    defaults: &SqlDefaults,
-    over: &SignalOverride,
-) -> (PromDuration, PromDuration, Option<String>) {
-    let (own_interval, own_timeout, log_id) = match source {
-        Source::Sql(sql) => (sql.interval, sql.timeout, None),
-        Source::Http(http) => (http.interval, http.timeout, None),
-        Source::Log(rules) => (None, None, Some(rules.log.clone())),
-    };
-    (
-        over.interval.or(own_interval).unwrap_or(defaults.interval),
-        over.timeout.or(own_timeout).unwrap_or(defaults.timeout),
-        log_id,
-    )
 }
 
 /// One enabled pack, with the user's parameters and overrides applied.
@@ -95,7 +77,7 @@ fn resolve_pack(config: &Config, name: &str, settings: &PackSettings, source: &S
     if !settings.enabled {
         return;
     }
-    let mut params: BTreeMap<String, (ParamKind, String)> = BTreeMap::new();
+    let mut params = pack::Params::new();
     for (param, def) in &pack.params {
         let value = settings.params.get(param).unwrap_or(&def.default).to_string();
         params.insert(param.clone(), (def.kind, value));
@@ -120,57 +102,17 @@ fn resolve_pack(config: &Config, name: &str, settings: &PackSettings, source: &S
             }
         }
     }
-    let mut rule_errors = Vec::new();
-    let errors = &mut out.errors;
-    let mut render_here = |what: &str, text: &str| -> String {
-        render(text, &params).unwrap_or_else(|e| {
-            errors.push(source.locate(name, format!("pack `{name}`, {what}: {e}")));
-            text.to_string()
-        })
-    };
+    let pack_params = PackParams { pack: name, params: &params, defaults: &defaults, default_shapes: &default_shapes };
     let mut used_alert_overrides = std::collections::BTreeSet::new();
     for mut signal in pack.signals.clone() {
         let over = settings.signals.get(&signal.id).cloned().unwrap_or_default();
         if let Some(enabled) = over.enabled {
             signal.enabled = enabled;
         }
-        match &mut signal.source {
-            Source::Sql(sql) => sql.query = render_here(&format!("signal `{}` query", signal.id), &sql.query),
-            Source::Log(rules) => {
-                let shape_is_default = default_shapes.get(rules.log.as_str()).copied().unwrap_or(false);
-                rules.log = format!("{name}.{}", rules.log);
-                for rule in &mut rules.rules {
-                    if let Err(e) = pack::render_pack_rule(rule, &params, &defaults, shape_is_default) {
-                        rule_errors.push(source.locate(name, format!("pack `{name}`, signal `{}`: {e}", signal.id)));
-                    }
-                }
-            }
-            Source::Http(http) => {
-                http.url = render_raw(&http.url, &params);
-                for header in http.headers.values_mut() {
-                    *header = render_raw(header, &params);
-                }
-                for value in &mut http.values {
-                    value.path = render_raw(&value.path, &params);
-                    value.minus = value.minus.as_deref().map(|m| render_raw(m, &params));
-                    value.each = value.each.as_deref().map(|m| render_raw(m, &params));
-                    for label in value.labels.values_mut() {
-                        *label = render_raw(label, &params);
-                    }
-                }
-                match &mut http.auth {
-                    None => {}
-                    Some(crate::spec::HttpAuth::Bearer(token)) => *token = render_raw(token, &params),
-                    Some(crate::spec::HttpAuth::OauthRefresh(o)) => {
-                        for field in [&mut o.token_url, &mut o.client_id, &mut o.refresh_token] {
-                            *field = render_raw(field, &params);
-                        }
-                        o.client_secret = o.client_secret.as_deref().map(|s| render_raw(s, &params));
-                    }
-                }
-            }
+        for problem in signal.source.spec_mut().render(&pack_params) {
+            out.errors.push(source.locate(name, format!("pack `{name}`, signal `{}`: {problem}", signal.id)));
         }
-        let (interval, timeout, log_id) = schedule(&signal.source, &config.sql_defaults, &over);
+        let how = signal.source.spec().resolve(&config.poll_defaults, &over);
         for alert in &mut signal.alerts {
             for selector in condition_selectors_mut(&mut alert.condition) {
                 for value in selector.values_mut() {
@@ -185,16 +127,8 @@ fn resolve_pack(config: &Config, name: &str, settings: &PackSettings, source: &S
             }
         }
         let runbook_url = Some(runbook_url(&config.runbook_base_url, &pack.runbook, signal.runbook_section.as_deref()));
-        out.signals.push(ResolvedSignal {
-            pack: Some(name.to_string()),
-            signal,
-            runbook_url,
-            interval,
-            timeout,
-            log_id,
-        });
+        out.signals.push(ResolvedSignal { pack: Some(name.to_string()), signal, runbook_url, source: how });
     }
-    out.errors.append(&mut rule_errors);
     for key in settings.alerts.keys() {
         if !used_alert_overrides.contains(key) {
             out.errors.push(source.locate(&format!("{key}:"), format!("pack `{name}` has no alert `{key}`")));
@@ -244,13 +178,4 @@ fn condition_selectors_mut(condition: &mut Condition) -> Vec<&mut BTreeMap<Strin
         Condition::Ratio(w) | Condition::Increase(w) | Condition::Rise(w) => vec![&mut w.matchers],
         Condition::Quantile(q) => vec![&mut q.matchers],
     }
-}
-
-/// Label matchers take parameter values verbatim (they are PromQL strings, escaped on output).
-fn render_raw(text: &str, params: &BTreeMap<String, (ParamKind, String)>) -> String {
-    let mut out = text.to_string();
-    for (name, (_, value)) in params {
-        out = out.replace(&format!("{{{{{name}}}}}"), value);
-    }
-    out
 }

@@ -59,9 +59,11 @@ fn check(d: PromDuration, bound: &Bound, name: &str, path: &[&str], source: &Sou
 pub(super) fn check_durations(config: &Config, source: &SourceText) -> Vec<SpecError> {
     let mut errors = Vec::new();
     let e = &mut errors;
-    let d = &config.sql_defaults;
-    check(d.interval, &INTERVAL, "sql_defaults.interval", &["sql_defaults", "interval"], source, e);
-    check(d.timeout, &TIMEOUT, "sql_defaults.timeout", &["sql_defaults", "timeout"], source, e);
+    let d = &config.poll_defaults;
+    // Errors name the key the user wrote: the current one or its deprecated alias.
+    let key = if source.text.contains("sql_defaults") { "sql_defaults" } else { "poll_defaults" };
+    check(d.interval, &INTERVAL, &format!("{key}.interval"), &[key, "interval"], source, e);
+    check(d.timeout, &TIMEOUT, &format!("{key}.timeout"), &[key, "timeout"], source, e);
     if let Some(db) = &config.database {
         let path = ["database", "connect_timeout"];
         check(db.connect_timeout, &CONNECT_TIMEOUT, "database.connect_timeout", &path, source, e);
@@ -201,9 +203,8 @@ mod tests {
     /// Every duration a source or generator reads, after packs and overrides are applied.
     fn every_duration_in_bounds(model: &Model) -> bool {
         let inside = |d: PromDuration, b: &Bound| d.0 >= b.min && d.0 <= b.max;
-        model.enabled_signals().all(|s| match s.signal.source {
-            Source::Log(_) => true,
-            _ => inside(s.interval, &INTERVAL) && inside(s.timeout, &TIMEOUT),
+        model.enabled_signals().all(|s| {
+            s.schedule().is_none_or(|every| inside(every.interval, &INTERVAL) && inside(every.timeout, &TIMEOUT))
         }) && model.logs.values().all(|l| {
             inside(l.rotate_wait, &ROTATE_WAIT)
                 && inside(l.max_age, &MAX_AGE)

@@ -52,40 +52,8 @@ pub(super) fn validate(model: &Model, source: &SourceText) -> Result<(), SpecErr
                 err(&metric.name, format!("histogram `{}` needs increasing buckets", metric.name));
             }
         }
-        match &signal.source {
-            Source::Sql(sql) => {
-                if sql.query.trim().is_empty() {
-                    err(&signal.id, format!("signal `{}`: empty query", signal.id));
-                }
-                for metric in &signal.metrics {
-                    if metric.kind == MetricType::Histogram {
-                        err(&metric.name, format!("metric `{}`: SQL signals export counters or gauges", metric.name));
-                    }
-                }
-            }
-            Source::Log(rules) => validate_log_rules(model, signal, rules, &mut err),
-            Source::Http(http) => {
-                if !(http.url.starts_with("http://") || http.url.starts_with("https://")) {
-                    err(&http.url, format!("signal `{}`: url must start with http:// or https://", signal.id));
-                }
-                for value in &http.values {
-                    match signal.metrics.iter().find(|m| m.name == value.metric) {
-                        None => {
-                            err(&value.metric, format!("signal `{}` does not declare `{}`", signal.id, value.metric))
-                        }
-                        Some(m) if m.kind != MetricType::Gauge => {
-                            err(&value.metric, format!("`{}`: HTTP values are gauges", value.metric))
-                        }
-                        Some(m) => {
-                            let compiled = crate::sources::http::CompiledValue::new(value, &m.labels);
-                            if let Some(e) = compiled.error() {
-                                err(&value.path, e.to_string());
-                            }
-                        }
-                    }
-                }
-                validate_http_auth(http, &mut err);
-            }
+        for (at, message) in signal.source.spec().validate(signal, model) {
+            err(&at, message);
         }
     }
 
@@ -96,14 +64,8 @@ pub(super) fn validate(model: &Model, source: &SourceText) -> Result<(), SpecErr
     }
 
     for (name, log) in &model.logs {
-        if log.paths.is_empty() {
-            err(name, format!("log `{name}` has no paths"));
-        }
-        if let Err(e) = regex::Regex::new(&log.timestamp.pattern) {
-            err(&log.timestamp.pattern, format!("log `{name}`: timestamp pattern: {e}"));
-        }
-        if let Err(e) = crate::sources::logs::timestamp::TimestampParser::new(&log.timestamp) {
-            err(&log.timestamp.timezone, format!("log `{name}`: {e}"));
+        for (at, message) in log.problems(name) {
+            err(&at, message);
         }
     }
 
@@ -196,83 +158,6 @@ fn validate_alert(model: &Model, alert: &Alert, err: &mut impl FnMut(&str, Strin
                         "alert `{name}`: a ratio selects its numerator with one label that has a fixed set of values"
                     ),
                 );
-            }
-        }
-    }
-}
-
-fn validate_log_rules(model: &Model, signal: &Signal, rules: &LogRules, err: &mut impl FnMut(&str, String)) {
-    let Some(log) = model.logs.get(&rules.log) else {
-        err(
-            &rules.log,
-            format!("signal `{}` reads log `{}`, which is not defined under `logs:`", signal.id, rules.log),
-        );
-        return;
-    };
-    for rule in &rules.rules {
-        let Some(metric) = signal.metrics.iter().find(|m| m.name == rule.metric) else {
-            err(&rule.metric, format!("rule updates `{}`, which signal `{}` does not declare", rule.metric, signal.id));
-            continue;
-        };
-        let compatible = match rule.action {
-            LogAction::Inc | LogAction::Add => metric.kind == MetricType::Counter,
-            LogAction::Set | LogAction::Timestamp => metric.kind == MetricType::Gauge,
-            LogAction::Observe => metric.kind == MetricType::Histogram,
-        };
-        if !compatible {
-            err(
-                &rule.metric,
-                format!("rule on `{}`: action {:?} does not fit a {:?}", rule.metric, rule.action, metric.kind),
-            );
-        }
-        let needs_value = matches!(rule.action, LogAction::Add | LogAction::Set | LogAction::Observe);
-        if needs_value != rule.value.is_some() {
-            err(&rule.metric, format!("rule on `{}`: `value` is needed exactly for add, set and observe", rule.metric));
-        }
-        let declared: BTreeSet<&str> = metric.labels.iter().map(LabelDef::name).collect();
-        let given: BTreeSet<&str> = rule.labels.keys().map(String::as_str).collect();
-        if declared != given {
-            err(
-                &rule.metric,
-                format!("rule on `{}` sets labels {:?} but the metric has {:?}", rule.metric, given, declared),
-            );
-        }
-        if log.format == LogFormat::Text && rule.pattern.is_none() {
-            err(&rule.metric, format!("rule on `{}`: text rules need `match`", rule.metric));
-        }
-        match crate::sources::logs::rules::CompiledRule::compile(rule, metric, log.format)
-            .map(|c| c.with_message_field(&log.message_field))
-        {
-            Err(e) => err(rule.pattern.as_deref().unwrap_or(&rule.metric), format!("rule on `{}`: {e}", rule.metric)),
-            Ok(compiled) => {
-                for sample in &rule.samples {
-                    if !compiled.matches_line(sample) {
-                        err(sample, format!("rule on `{}` does not match its own sample line", rule.metric));
-                    }
-                }
-            }
-        }
-    }
-}
-
-/// Secrets come from the environment or a file, never from the spec's text.
-fn validate_http_auth(http: &crate::spec::HttpSource, err: &mut impl FnMut(&str, String)) {
-    use crate::spec::HttpAuth;
-    let reference = |s: &str| s.starts_with("env:") || s.starts_with("file:");
-    match &http.auth {
-        None => {}
-        Some(HttpAuth::Bearer(token)) if !reference(token) => {
-            err(token, "`auth: {bearer: ...}` is `env:NAME` or `file:PATH`, not the token itself".into())
-        }
-        Some(HttpAuth::Bearer(_)) => {}
-        Some(HttpAuth::OauthRefresh(o)) => {
-            if !(o.token_url.starts_with("http://") || o.token_url.starts_with("https://")) {
-                err(&o.token_url, "`token_url` must start with http:// or https://".into());
-            }
-            for secret in o.client_secret.iter().chain([&o.refresh_token]) {
-                if !reference(secret) {
-                    err(secret, "OAuth secrets are `env:NAME` or `file:PATH`, not the secret itself".into());
-                }
             }
         }
     }

@@ -426,7 +426,7 @@ fn a_running_alertmanager_inhibits_the_warning_while_its_critical_fires() {
 
 /// The signals reading log source `log`.
 fn signals_of_log(model: &Model, log: &str) -> Vec<String> {
-    model.enabled_signals().filter(|s| s.log_id.as_deref() == Some(log)).map(|s| s.signal.id.clone()).collect()
+    model.enabled_signals().filter(|s| s.log_id() == Some(log)).map(|s| s.signal.id.clone()).collect()
 }
 
 #[test]

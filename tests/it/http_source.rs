@@ -42,7 +42,7 @@ fn signal(url: &str, interval: &str, timeout: &str) -> ResolvedSignal {
 
 fn poller(url: &str, interval: &str, timeout: &str) -> HttpPoller {
     let env = |name: &str| (name == "IE_TEST_TOKEN").then(|| "tok-123".to_string());
-    HttpPoller::with_env(&signal(url, interval, timeout), env)
+    HttpPoller::with_env(&signal(url, interval, timeout), env).expect("an HTTP signal")
 }
 
 fn get(families: &[Family], metric: &str, labels: &[(&str, &str)]) -> Option<f64> {

@@ -202,7 +202,7 @@ async fn queue_values_equal_jq_on_the_same_answer() {
     );
     let model = model(&spec(&params));
     let signal = model.enabled_signals().find(|s| s.signal.id == "microsoft_integration.job_queue").unwrap();
-    let mut poller = HttpPoller::new(signal);
+    let mut poller = HttpPoller::new(signal).expect("an HTTP signal");
     let mut exported = Exported::new();
     collect(&mut exported, poller.poll().await);
     // `curl .../api/metrics/queue | jq '.pending'`

@@ -37,7 +37,8 @@ async fn api_usage_equals_jq_on_the_limits_answer() {
     let server = HttpServer::start(Reply::json(LIMITS));
     let model = model(&spec(&format!("      instance_url: http://{}\n", server.addr), ""));
     let env = |name: &str| (name == "SF_ACCESS_TOKEN").then(|| "00Dxx!AQ4AQ".to_string());
-    let mut poller = HttpPoller::with_env(signal(&model, "salesforce_incidents.api_usage"), env);
+    let mut poller =
+        HttpPoller::with_env(signal(&model, "salesforce_incidents.api_usage"), env).expect("an HTTP signal");
     let mut exported = Exported::new();
     collect(&mut exported, poller.poll().await);
     // `curl -H "Authorization: Bearer $SF_ACCESS_TOKEN" "$SF_INSTANCE_URL/services/data/v62.0/limits"`
@@ -64,7 +65,7 @@ async fn health_probe_is_down_on_errors_hangs_and_refusals() {
     let server = HttpServer::start(Reply { status: 200, body: "OK".into(), delay: Duration::ZERO });
     let signals = "    signals:\n      salesforce_incidents.server_health: {timeout: 300ms}\n";
     let up_model = model(&spec(&format!("      health_url: {}\n", server.url("/health")), signals));
-    let mut poller = HttpPoller::new(signal(&up_model, "salesforce_incidents.server_health"));
+    let mut poller = HttpPoller::new(signal(&up_model, "salesforce_incidents.server_health")).expect("an HTTP signal");
     let mut poll = async || {
         let mut exported = Exported::new();
         collect(&mut exported, poller.poll().await);
@@ -86,7 +87,7 @@ async fn health_probe_is_down_on_errors_hangs_and_refusals() {
 
     let port = support::free_port();
     let down = model(&spec(&format!("      health_url: http://127.0.0.1:{port}/health\n"), signals));
-    let mut refused = HttpPoller::new(signal(&down, "salesforce_incidents.server_health"));
+    let mut refused = HttpPoller::new(signal(&down, "salesforce_incidents.server_health")).expect("an HTTP signal");
     let mut exported = Exported::new();
     collect(&mut exported, refused.poll().await);
     assert_eq!(value(&exported, "integration_salesforce_mcp_server_up", &[]), 0.0);
@@ -294,13 +295,13 @@ async fn server_memory_equals_jq_on_the_health_answer() {
         (format!("      health_url: {url}\n      memory_path: .process.memory_rss\n"), ".process.memory_rss"),
     ] {
         let model = model(&spec(&params, on));
-        let mut memory = HttpPoller::new(signal(&model, "salesforce_incidents.server_memory"));
+        let mut memory = HttpPoller::new(signal(&model, "salesforce_incidents.server_memory")).expect("an HTTP signal");
         let mut exported = Exported::new();
         collect(&mut exported, memory.poll().await);
         // `curl $HEALTH_URL | jq PATH`
         assert_eq!(value(&exported, "integration_salesforce_mcp_server_memory_bytes", &[]), jq(body, path), "{path}");
         // The health probe reads the same answer.
-        let mut health = HttpPoller::new(signal(&model, "salesforce_incidents.server_health"));
+        let mut health = HttpPoller::new(signal(&model, "salesforce_incidents.server_health")).expect("an HTTP signal");
         let mut exported = Exported::new();
         collect(&mut exported, health.poll().await);
         assert_eq!(value(&exported, "integration_salesforce_mcp_server_up", &[]), 1.0);

@@ -9,7 +9,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use integration_exporter::sources::{http, sql};
-use integration_exporter::spec::{Model, PromDuration, SourceText};
+use integration_exporter::spec::{Model, PromDuration, ResolvedSource, SourceText};
 use integration_exporter::state::State;
 use support::exporter::Running;
 use support::{exporter_bin, free_port};
@@ -73,8 +73,10 @@ fn model_with_zero_intervals() -> Model {
     let mut model = Model::from_text(&SourceText { name: "t.yaml".into(), text }).unwrap_or_else(|e| panic!("{e}"));
     // What the spec now refuses, forced in after validation.
     for signal in &mut model.signals {
-        signal.interval = PromDuration(Duration::ZERO);
-        signal.timeout = PromDuration(Duration::ZERO);
+        if let ResolvedSource::Polled(schedule) = &mut signal.source {
+            schedule.interval = PromDuration(Duration::ZERO);
+            schedule.timeout = PromDuration(Duration::ZERO);
+        }
     }
     model
 }

@@ -14,6 +14,7 @@
 
 mod auth;
 mod path;
+mod spec;
 mod values;
 
 use std::collections::BTreeMap;
@@ -35,11 +36,15 @@ pub use path::{Items, Step, ValueExpr, as_number, lookup, parse_path, walk};
 pub use values::{CompiledValue, MAX_LABEL_BYTES, MAX_SERIES_PER_VALUE};
 
 use crate::self_metrics::{self, SelfMetric};
-use crate::sources::health::{ErrorKind, HealthMetrics, KEEP_VALUES_FOR_INTERVALS, PollHealth};
+use crate::sources::health::{ErrorKind, HealthMetrics, PollHealth};
+use crate::sources::poll::{self, FailureLog, Kept, Poll};
 use crate::spec::{HttpAuth, HttpSource, LabelDef, MetricType, Model, OAuthRefresh, ResolvedSignal, Source};
 use crate::state::{Family, State};
 use auth::Env;
 use values::{Labels, Probe};
+
+/// The kind's name: producers are `http:<signal id>`.
+pub const KIND: &str = "http";
 
 /// Bodies larger than this are not read (a metrics endpoint answers a few kilobytes).
 const MAX_BODY_BYTES: usize = 8 << 20;
@@ -100,7 +105,7 @@ struct HttpHealth {
     poll: PollHealth<HttpErrorKind>,
     /// JSON values by metric: last samples and when they were read.
     last: BTreeMap<String, (Vec<(Labels, f64)>, Instant)>,
-    logged_failure: bool,
+    failures: FailureLog,
     /// OAuth token refreshes by result (`ok`, `failed`).
     refreshes: BTreeMap<&'static str, u64>,
 }
@@ -123,7 +128,8 @@ pub struct HttpPoller {
     source: HttpSource,
     metrics: Vec<(String, String, Vec<String>)>,
     values: Vec<CompiledValue>,
-    interval: Duration,
+    /// How long a value read is served through failures.
+    kept_for: Duration,
     timeout: Duration,
     uri: Result<hyper::Uri, String>,
     /// Header names and their specs; `env:`/`file:` parts are read before every request.
@@ -136,28 +142,22 @@ pub struct HttpPoller {
 }
 
 impl HttpPoller {
-    /// Builds the poller. Nothing here fails: a bad URL or a missing secret is logged and shows
-    /// up as errors of the signal.
-    pub fn new(signal: &ResolvedSignal) -> HttpPoller {
+    /// The poller of an HTTP signal (`None` for a signal of another kind). Nothing here fails: a
+    /// bad URL or a missing secret is logged and shows up as errors of the signal.
+    pub fn new(signal: &ResolvedSignal) -> Option<HttpPoller> {
         Self::with_env(signal, |name| std::env::var(name).ok())
     }
 
+    /// [`HttpPoller::new`] reading `env:` secrets through `env` instead of the environment.
     pub fn with_env(
         signal: &ResolvedSignal,
         env: impl Fn(&str) -> Option<String> + Send + Sync + 'static,
-    ) -> HttpPoller {
-        let id = signal.signal.id.clone();
-        let source = match &signal.signal.source {
-            Source::Http(http) => http.clone(),
-            _ => HttpSource {
-                url: String::new(),
-                headers: BTreeMap::new(),
-                auth: None,
-                interval: None,
-                timeout: None,
-                values: Vec::new(),
-            },
+    ) -> Option<HttpPoller> {
+        let (Source::Http(source), Some(schedule)) = (&signal.signal.source, signal.schedule()) else {
+            return None;
         };
+        let id = signal.signal.id.clone();
+        let source = source.clone();
         let uri = source.url.parse::<hyper::Uri>().map_err(|e| format!("invalid url: {e}"));
         if let Err(e) = &uri {
             tracing::warn!(signal = %id, error = %e, "HTTP signal has an invalid url");
@@ -169,7 +169,7 @@ impl HttpPoller {
                 Err(_) => tracing::warn!(signal = %id, header = %name, "invalid header name; header not sent"),
             }
         }
-        let client = build_client(signal.timeout.0);
+        let client = build_client(schedule.timeout.0);
         if let Err(e) = &client {
             tracing::warn!(signal = %id, error = %e, "cannot build the HTTPS client");
         }
@@ -189,20 +189,20 @@ impl HttpPoller {
             .iter()
             .map(|m| (m.name.clone(), m.help.clone(), m.labels.iter().map(|l| l.name().to_string()).collect()))
             .collect();
-        HttpPoller {
+        Some(HttpPoller {
             id,
             source,
             metrics,
             values,
-            interval: signal.interval.0,
-            timeout: signal.timeout.0,
+            kept_for: Kept::<()>::new(schedule.interval.0).keep(),
+            timeout: schedule.timeout.0,
             uri,
             headers,
             env: Box::new(env),
             client,
             access_token: None,
             health: HttpHealth::default(),
-        }
+        })
     }
 
     fn needs_body(&self) -> bool {
@@ -413,11 +413,10 @@ impl HttpPoller {
         // `up` is about the answer itself: a path missing from a 2xx answer is an error, not down.
         health.poll.ok = answer.up;
         if errors.is_empty() {
-            if health.logged_failure {
+            if health.failures.succeeded() {
                 tracing::info!(signal = %self.id, "endpoint answers again");
             }
-            health.logged_failure = false;
-        } else if !health.logged_failure {
+        } else if health.failures.failed() {
             let kinds: Vec<&str> = errors.iter().map(|k| k.as_str()).collect();
             // Metric names and notes name variables, files and statuses; never a secret or a body.
             tracing::warn!(
@@ -427,10 +426,9 @@ impl HttpPoller {
                 reason = %answer.note.as_deref().unwrap_or(""),
                 "HTTP poll failed"
             );
-            health.logged_failure = true;
         }
-        // Keep serving values through a short blip; past three intervals they would be lies.
-        let keep = self.interval * KEEP_VALUES_FOR_INTERVALS;
+        // Keep serving values through a short blip; past that they would be lies.
+        let keep = self.kept_for;
         health.last.retain(|_, (_, at)| now.duration_since(*at) <= keep);
 
         let mut families = Vec::new();
@@ -481,27 +479,27 @@ fn build_client(timeout: Duration) -> Result<HttpsClient, String> {
     Ok(Client::builder(TokioExecutor::new()).pool_idle_timeout(Duration::from_secs(90)).build(https))
 }
 
+impl Poll for HttpPoller {
+    async fn poll(&mut self) -> Vec<Family> {
+        HttpPoller::poll(self).await
+    }
+
+    fn initial(&self) -> Vec<Family> {
+        self.health_families()
+    }
+}
+
 /// Starts one task per enabled HTTP signal. Each waits for its own previous poll before the next.
 pub fn spawn_all(model: &Model, state: Arc<State>) -> Vec<tokio::task::JoinHandle<()>> {
-    let mut handles = Vec::new();
-    for signal in model.enabled_signals().filter(|s| matches!(s.signal.source, Source::Http(_))).cloned() {
-        let state = state.clone();
-        // Registered before the task starts, so /ready cannot answer before the first poll.
-        state.readiness.expect(&format!("http:{}", signal.signal.id));
-        handles.push(tokio::spawn(async move {
-            let producer = format!("http:{}", signal.signal.id);
-            let mut poller = HttpPoller::new(&signal);
-            state.publish(&producer, poller.health_families());
-            // The spec rejects a zero interval; a zero here would panic tokio's interval.
-            let mut ticker = tokio::time::interval(signal.interval.0.max(Duration::from_millis(10)));
-            ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-            loop {
-                ticker.tick().await;
-                let families = poller.poll().await;
-                state.publish(&producer, families);
-                state.readiness.done(&producer);
-            }
-        }));
-    }
-    handles
+    let pollers =
+        model.enabled_signals().filter_map(|signal| Some((signal, signal.schedule()?, HttpPoller::new(signal)?)));
+    pollers
+        .enumerate()
+        .map(|(n, (signal, schedule, poller))| poll::spawn(KIND, signal, schedule, n, state.clone(), poller))
+        .collect()
+}
+
+/// [`spawn_all`] through the kinds' registry.
+pub fn start(start: &super::Start<'_>) -> Result<super::Running, String> {
+    Ok(super::Running { tasks: spawn_all(start.model, start.state.clone()), threads: Vec::new() })
 }

@@ -5,6 +5,7 @@
 pub mod checkpoint;
 pub mod rules;
 mod seed;
+mod spec;
 pub mod timestamp;
 pub mod wake;
 
@@ -29,6 +30,9 @@ use timestamp::TimestampParser;
 /// inotify, a change is read within milliseconds and files are polled every second regardless).
 pub const POLL_INTERVAL: Duration = Duration::from_millis(100);
 /// Longest wait for the first read of old content before its counters are served anyway.
+/// The kind's name: producers are `log:<log source id>`.
+pub const KIND: &str = "log";
+
 const CATCH_UP_LIMIT: Duration = Duration::from_secs(60);
 /// Checkpoints are written at most this often (and on shutdown).
 const CHECKPOINT_EVERY: Duration = Duration::from_secs(1);
@@ -104,7 +108,7 @@ pub fn rule_engine(model: &Model, id: &str, log: &LogSource) -> Result<RuleEngin
 
 /// Ids of the log sources some enabled signal reads, in order; the others are never followed.
 pub fn used_logs(model: &Model) -> std::collections::BTreeSet<&str> {
-    model.enabled_signals().filter_map(|s| s.log_id.as_deref()).collect()
+    model.enabled_signals().filter_map(|s| s.log_id()).collect()
 }
 
 /// What a log source's checkpoint gave back at start.
@@ -395,6 +399,12 @@ impl LogRunner {
     }
 }
 
+/// [`spawn_all`] through the kinds' registry.
+pub fn start(start: &super::Start<'_>) -> Result<super::Running, String> {
+    let threads = spawn_all(start.model, start.state.clone(), start.stop.clone())?;
+    Ok(super::Running { tasks: Vec::new(), threads })
+}
+
 /// Starts one thread per log source. Threads stop when `shutdown` is set, saving a last checkpoint;
 /// join them to know it is written. They share the `state_dir` lock, released when the last ends:
 /// a reload joins the old threads before calling this again, or the lock refuses the new ones.
@@ -416,7 +426,7 @@ pub fn spawn_all(model: &Model, state: Arc<State>, shutdown: Arc<AtomicBool>) ->
         let state = state.clone();
         let shutdown = shutdown.clone();
         let lock = lock.clone();
-        let producer = format!("log:{id}");
+        let producer = format!("{KIND}:{id}");
         state.publish(&producer, runner.families());
         let handle = std::thread::Builder::new()
             .name(format!("log-{id}"))

@@ -6,6 +6,7 @@ mod decode;
 pub mod dsn;
 pub mod secret;
 mod series;
+mod spec;
 
 pub use series::{Series, rows_to_families};
 
@@ -17,10 +18,14 @@ use sqlx::postgres::{PgConnectOptions, PgConnection, PgPool, PgPoolOptions, PgRo
 use sqlx::{AssertSqlSafe, Connection, Postgres};
 
 use crate::self_metrics::{self, SelfMetric};
-use crate::sources::health::{ErrorKind, HealthMetrics, KEEP_VALUES_FOR_INTERVALS, PollHealth};
+use crate::sources::health::{ErrorKind, HealthMetrics, PollHealth};
 use crate::sources::logs::rules::MAX_SERIES_PER_METRIC;
+use crate::sources::poll::{self, FailureLog, Kept, MIN_WAIT, Poll};
 use crate::spec::{Model, ResolvedSignal, Source};
 use crate::state::{Family, State};
+
+/// The kind's name: producers are `sql:<signal id>`.
+pub const KIND: &str = "sql";
 
 /// Why a query run failed; exported as the `kind` label of the error counter.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -104,10 +109,6 @@ pub fn pool(options: PgConnectOptions, max_connections: u32, acquire_timeout: Du
         .test_before_acquire(true)
         .connect_lazy_with(options)
 }
-
-/// Shortest wait any timer here accepts: a zero duration (which the spec rejects) would make a
-/// timer that never waits or, for tokio's interval, a panic.
-const MIN_WAIT: Duration = Duration::from_millis(10);
 
 fn at_least(d: Duration, min: Duration) -> Duration {
     d.max(min)
@@ -232,9 +233,6 @@ async fn read_rows(
     Ok(false)
 }
 
-/// Gap between the first runs of consecutive queries.
-const START_SPREAD: Duration = Duration::from_millis(250);
-
 const HEALTH: HealthMetrics = HealthMetrics {
     ok: self_metrics::QUERY_SUCCESS,
     duration: self_metrics::QUERY_DURATION,
@@ -244,76 +242,93 @@ const HEALTH: HealthMetrics = HealthMetrics {
 
 const TRUNCATED: SelfMetric = self_metrics::QUERY_TRUNCATED;
 
-/// Starts one task per SQL signal. Each waits for its own previous run before the next one.
-pub fn spawn_all(model: &Model, pool: PgPool, state: Arc<State>) -> Vec<tokio::task::JoinHandle<()>> {
-    let mut handles = Vec::new();
-    let signals: Vec<ResolvedSignal> =
-        model.enabled_signals().filter(|s| matches!(s.signal.source, Source::Sql(_))).cloned().collect();
-    for (i, signal) in signals.into_iter().enumerate() {
-        let pool = pool.clone();
-        let state = state.clone();
-        // Registered before the task starts, so /ready cannot answer before the first run.
-        state.readiness.expect(&format!("sql:{}", signal.signal.id));
-        // Queries start a little apart instead of all at once on the same tick: the database sees
-        // a trickle, not a burst every interval.
-        let offset = (START_SPREAD * i as u32).min(signal.interval.0);
-        handles.push(tokio::spawn(async move {
-            let Source::Sql(sql) = &signal.signal.source else { return };
-            let producer = format!("sql:{}", signal.signal.id);
-            let id = signal.signal.id.clone();
-            let mut health = PollHealth::<QueryErrorKind>::default();
-            // The last values and when they were read.
-            let mut last: Option<(Vec<Family>, Instant)> = None;
-            state.publish(&producer, health.families(&HEALTH, &id));
-            let mut truncated_runs = 0u64;
-            // The spec rejects a zero interval; a zero here would panic tokio's interval.
-            let interval = at_least(signal.interval.0, MIN_WAIT);
-            let mut ticker = tokio::time::interval_at(tokio::time::Instant::now() + offset, interval);
-            // A slow run delays the next one instead of queueing a burst behind it.
-            ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-            loop {
-                ticker.tick().await;
-                let started = Instant::now();
-                let result = match run_signal(&pool, &signal, &sql.query, signal.timeout.0).await {
-                    Ok((families, truncated)) => {
-                        if truncated {
-                            if truncated_runs == 0 {
-                                tracing::warn!(signal = %id, max_series = MAX_SERIES_PER_METRIC, "query returned more series than the cap; the rows past it are not read");
-                            }
-                            truncated_runs += 1;
-                        }
-                        Ok(families)
-                    }
-                    Err(e) => Err(e),
-                };
-                let duration = started.elapsed().as_secs_f64();
-                match result {
-                    Ok(families) => {
-                        if !health.ok {
-                            tracing::info!(signal = %id, "query succeeded");
-                        }
-                        health.succeeded(duration);
-                        last = Some((families, Instant::now()));
-                    }
-                    Err(e) => {
-                        if health.ok || health.errors.is_empty() {
-                            tracing::warn!(signal = %id, kind = e.kind.as_str(), error = %e.message, "query failed");
-                        }
-                        health.failed(&[e.kind], duration);
-                        let keep = signal.interval.0 * KEEP_VALUES_FOR_INTERVALS;
-                        last = last.filter(|(_, at)| at.elapsed() <= keep);
-                    }
-                }
-                let mut families = last.as_ref().map(|(f, _)| f.clone()).unwrap_or_default();
-                families.extend(health.families(&HEALTH, &id));
-                families.push(
-                    TRUNCATED.family()
-                        .with(&[("signal", id.as_str())], truncated_runs as f64),
-                );
-                state.publish(&producer, families);
-                state.readiness.done(&producer);
-            }
-        }));
+/// One SQL signal's query, polled by the shared loop.
+struct QueryPoller {
+    pool: PgPool,
+    signal: ResolvedSignal,
+    query: String,
+    timeout: Duration,
+    health: PollHealth<QueryErrorKind>,
+    last: Kept<Vec<Family>>,
+    failures: FailureLog,
+    truncated_runs: u64,
+}
+
+impl QueryPoller {
+    fn health_families(&self) -> Vec<Family> {
+        let id = self.signal.signal.id.as_str();
+        let mut families = self.health.families(&HEALTH, id);
+        families.push(TRUNCATED.family().with(&[("signal", id)], self.truncated_runs as f64));
+        families
     }
-    handles
+}
+
+impl Poll for QueryPoller {
+    async fn poll(&mut self) -> Vec<Family> {
+        let id = self.signal.signal.id.clone();
+        let started = Instant::now();
+        let result = run_signal(&self.pool, &self.signal, &self.query, self.timeout).await;
+        let duration = started.elapsed().as_secs_f64();
+        match result {
+            Ok((families, truncated)) => {
+                if truncated {
+                    if self.truncated_runs == 0 {
+                        tracing::warn!(signal = %id, max_series = MAX_SERIES_PER_METRIC, "query returned more series than the cap; the rows past it are not read");
+                    }
+                    self.truncated_runs += 1;
+                }
+                if self.failures.succeeded() {
+                    tracing::info!(signal = %id, "query succeeded");
+                }
+                self.health.succeeded(duration);
+                self.last.set(families);
+            }
+            Err(e) => {
+                if self.failures.failed() {
+                    tracing::warn!(signal = %id, kind = e.kind.as_str(), error = %e.message, "query failed");
+                }
+                self.health.failed(&[e.kind], duration);
+            }
+        }
+        let mut families = self.last.get().cloned().unwrap_or_default();
+        families.extend(self.health_families());
+        families
+    }
+
+    fn initial(&self) -> Vec<Family> {
+        self.health_families()
+    }
+}
+
+/// Starts one task per enabled SQL signal. Each waits for its own previous run before the next.
+pub fn spawn_all(model: &Model, pool: PgPool, state: Arc<State>) -> Vec<tokio::task::JoinHandle<()>> {
+    let signals = model.enabled_signals().filter_map(|signal| match (&signal.signal.source, signal.schedule()) {
+        (Source::Sql(sql), Some(schedule)) => Some((signal, sql, schedule)),
+        _ => None,
+    });
+    signals
+        .enumerate()
+        .map(|(n, (signal, sql, schedule))| {
+            let poller = QueryPoller {
+                pool: pool.clone(),
+                signal: signal.clone(),
+                query: sql.query.clone(),
+                timeout: schedule.timeout.0,
+                health: PollHealth::default(),
+                last: Kept::new(schedule.interval.0),
+                failures: FailureLog::default(),
+                truncated_runs: 0,
+            };
+            poll::spawn(KIND, signal, schedule, n, state.clone(), poller)
+        })
+        .collect()
+}
+
+/// [`spawn_all`] through the kinds' registry: nothing to start without a pool.
+pub fn start(start: &super::Start<'_>) -> Result<super::Running, String> {
+    let tasks = match start.pool {
+        Some(pool) => spawn_all(start.model, pool.clone(), start.state.clone()),
+        None => Vec::new(),
+    };
+    Ok(super::Running { tasks, threads: Vec::new() })
 }

@@ -1,0 +1,95 @@
+//! What the HTTP kind provides to the spec: a pack's parameters fill its URL, headers, value paths
+//! and auth verbatim; secrets are references, never text; every value names a declared gauge and
+//! has a path that parses. It is polled on a schedule.
+
+use crate::spec::config::{PollDefaults, SignalOverride};
+use crate::spec::pack::render_raw;
+use crate::spec::source_kind::{PackParams, Problem, SourceSpec};
+use crate::spec::{HttpAuth, HttpSource, MetricType, Model, ResolvedSource, Schedule, Signal};
+
+use super::CompiledValue;
+
+impl SourceSpec for HttpSource {
+    fn kind(&self) -> &'static str {
+        super::KIND
+    }
+
+    fn render(&mut self, pack: &PackParams<'_>) -> Vec<String> {
+        let params = pack.params;
+        self.url = render_raw(&self.url, params);
+        for header in self.headers.values_mut() {
+            *header = render_raw(header, params);
+        }
+        for value in &mut self.values {
+            value.path = render_raw(&value.path, params);
+            value.minus = value.minus.as_deref().map(|m| render_raw(m, params));
+            value.each = value.each.as_deref().map(|m| render_raw(m, params));
+            for label in value.labels.values_mut() {
+                *label = render_raw(label, params);
+            }
+        }
+        match &mut self.auth {
+            None => {}
+            Some(HttpAuth::Bearer(token)) => *token = render_raw(token, params),
+            Some(HttpAuth::OauthRefresh(o)) => {
+                for field in [&mut o.token_url, &mut o.client_id, &mut o.refresh_token] {
+                    *field = render_raw(field, params);
+                }
+                o.client_secret = o.client_secret.as_deref().map(|s| render_raw(s, params));
+            }
+        }
+        Vec::new()
+    }
+
+    fn validate(&self, signal: &Signal, _model: &Model) -> Vec<Problem> {
+        let mut problems = Vec::new();
+        let mut err = |at: &str, message: String| problems.push((at.to_string(), message));
+        if !(self.url.starts_with("http://") || self.url.starts_with("https://")) {
+            err(&self.url, format!("signal `{}`: url must start with http:// or https://", signal.id));
+        }
+        for value in &self.values {
+            match signal.metrics.iter().find(|m| m.name == value.metric) {
+                None => err(&value.metric, format!("signal `{}` does not declare `{}`", signal.id, value.metric)),
+                Some(m) if m.kind != MetricType::Gauge => {
+                    err(&value.metric, format!("`{}`: HTTP values are gauges", value.metric))
+                }
+                Some(m) => {
+                    if let Some(e) = CompiledValue::new(value, &m.labels).error() {
+                        err(&value.path, e.to_string());
+                    }
+                }
+            }
+        }
+        validate_auth(self, &mut err);
+        problems
+    }
+
+    fn resolve(&self, defaults: &PollDefaults, over: &SignalOverride) -> ResolvedSource {
+        ResolvedSource::Polled(Schedule {
+            interval: over.interval.or(self.interval).unwrap_or(defaults.interval),
+            timeout: over.timeout.or(self.timeout).unwrap_or(defaults.timeout),
+        })
+    }
+}
+
+/// Secrets come from the environment or a file, never from the spec's text.
+fn validate_auth(http: &HttpSource, err: &mut impl FnMut(&str, String)) {
+    let reference = |s: &str| s.starts_with("env:") || s.starts_with("file:");
+    match &http.auth {
+        None => {}
+        Some(HttpAuth::Bearer(token)) if !reference(token) => {
+            err(token, "`auth: {bearer: ...}` is `env:NAME` or `file:PATH`, not the token itself".into())
+        }
+        Some(HttpAuth::Bearer(_)) => {}
+        Some(HttpAuth::OauthRefresh(o)) => {
+            if !(o.token_url.starts_with("http://") || o.token_url.starts_with("https://")) {
+                err(&o.token_url, "`token_url` must start with http:// or https://".into());
+            }
+            for secret in o.client_secret.iter().chain([&o.refresh_token]) {
+                if !reference(secret) {
+                    err(secret, "OAuth secrets are `env:NAME` or `file:PATH`, not the secret itself".into());
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,140 @@
+//! The loop every polled source kind (a query, an endpoint) shares: first runs spread apart, one
+//! poll at a time on the signal's interval (a slow poll delays the next instead of queueing a
+//! burst), readiness after the first poll, values kept through a short blip and no longer, one
+//! log line per failure streak, and the producer named `<kind>:<signal id>`. A kind only says
+//! how to poll once ([`Poll`]).
+
+use std::future::Future;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use crate::sources::health::KEEP_VALUES_FOR_INTERVALS;
+use crate::spec::{ResolvedSignal, Schedule};
+use crate::state::{Family, State};
+
+/// Shortest wait any timer here accepts: a zero duration (which the spec rejects) would make a
+/// timer that never waits or, for tokio's interval, a panic.
+pub const MIN_WAIT: Duration = Duration::from_millis(10);
+
+/// Gap between the first polls of consecutive signals of one kind: the database or the API sees
+/// a trickle, not a burst every interval.
+pub const START_SPREAD: Duration = Duration::from_millis(250);
+
+/// One polled source of one signal.
+pub trait Poll: Send + 'static {
+    /// Polls once: the values to serve (kept ones included) and the source's health families.
+    fn poll(&mut self) -> impl Future<Output = Vec<Family>> + Send;
+    /// What is served before the first poll ends: the health families at zero, so a source that
+    /// never answers is visible from the start.
+    fn initial(&self) -> Vec<Family>;
+}
+
+/// The producer name of a signal's polled source in [`State`].
+pub fn producer(kind: &str, signal: &ResolvedSignal) -> String {
+    format!("{kind}:{}", signal.signal.id)
+}
+
+/// Starts polling `poller` for `signal`: its `n`-th signal of the kind starts `n` spreads late.
+/// Readiness is registered before the task starts, so `/ready` cannot answer before the first
+/// poll.
+pub fn spawn<P: Poll>(
+    kind: &str,
+    signal: &ResolvedSignal,
+    schedule: Schedule,
+    n: usize,
+    state: Arc<State>,
+    mut poller: P,
+) -> tokio::task::JoinHandle<()> {
+    let producer = producer(kind, signal);
+    state.readiness.expect(&producer);
+    let interval = schedule.interval.0.max(MIN_WAIT);
+    let offset = (START_SPREAD * n as u32).min(interval);
+    tokio::spawn(async move {
+        state.publish(&producer, poller.initial());
+        let mut ticker = tokio::time::interval_at(tokio::time::Instant::now() + offset, interval);
+        ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            ticker.tick().await;
+            let families = poller.poll().await;
+            state.publish(&producer, families);
+            state.readiness.done(&producer);
+        }
+    })
+}
+
+/// Values served through failures for [`KEEP_VALUES_FOR_INTERVALS`] intervals; past that they
+/// would be lies, so they are dropped.
+#[derive(Debug)]
+pub struct Kept<V> {
+    value: Option<(V, Instant)>,
+    keep: Duration,
+}
+
+impl<V> Kept<V> {
+    pub fn new(interval: Duration) -> Kept<V> {
+        Kept { value: None, keep: interval * KEEP_VALUES_FOR_INTERVALS }
+    }
+
+    /// A fresh reading.
+    pub fn set(&mut self, value: V) {
+        self.value = Some((value, Instant::now()));
+    }
+
+    /// The last reading, if it is young enough to serve; an older one is forgotten.
+    pub fn get(&mut self) -> Option<&V> {
+        let keep = self.keep;
+        self.value = self.value.take().filter(|(_, at)| at.elapsed() <= keep);
+        self.value.as_ref().map(|(v, _)| v)
+    }
+
+    /// How long a reading is served.
+    pub fn keep(&self) -> Duration {
+        self.keep
+    }
+}
+
+/// One warning per failure streak and one note when it ends, so a source failing every interval
+/// does not flood the log (its counters say how often).
+#[derive(Debug, Default, Clone)]
+pub struct FailureLog {
+    failing: bool,
+}
+
+impl FailureLog {
+    /// Whether this failure starts a streak (log it).
+    pub fn failed(&mut self) -> bool {
+        !std::mem::replace(&mut self.failing, true)
+    }
+
+    /// Whether this success ends a streak (say so).
+    pub fn succeeded(&mut self) -> bool {
+        std::mem::replace(&mut self.failing, false)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn failure_log_speaks_once_per_streak() {
+        let mut log = FailureLog::default();
+        assert!(!log.succeeded());
+        assert!(log.failed());
+        assert!(!log.failed());
+        assert!(log.succeeded());
+        assert!(!log.succeeded());
+        assert!(log.failed());
+    }
+
+    #[test]
+    fn kept_values_expire_after_three_intervals() {
+        let mut kept = Kept::new(Duration::from_millis(5));
+        assert!(kept.get().is_none());
+        kept.set(1);
+        assert_eq!(kept.get(), Some(&1));
+        std::thread::sleep(Duration::from_millis(20));
+        assert!(kept.get().is_none());
+        assert!(kept.get().is_none(), "an expired value never comes back");
+    }
+}
