@@ -15,7 +15,7 @@ use crate::exposition::web_config::WebConfigWatch;
 use crate::self_metrics;
 use crate::sources::health::unix_now;
 use crate::sources::{KINDS, Start, sql};
-use crate::spec::{Model, Source};
+use crate::spec::Model;
 use crate::state::State;
 
 #[derive(Debug, thiserror::Error)]
@@ -279,7 +279,7 @@ impl Running {
 /// The connection options for the spec's database when a signal reads SQL, with the URL
 /// redacted for logs.
 fn database(model: &Model, spec_dir: &Path) -> Result<Option<(PgConnectOptions, String)>, String> {
-    let has_sql = model.enabled_signals().any(|s| matches!(s.signal.source, Source::Sql(_)));
+    let has_sql = model.enabled_signals().any(|s| s.signal.source.spec().needs_database());
     let (true, Some(db)) = (has_sql, &model.config.database) else {
         return Ok(None);
     };

@@ -13,7 +13,8 @@ use super::panels::{PanelSpec, alert_line, grafana_unit, has_threshold, step, th
 use super::promql::{escape, measured_on_panel};
 use super::scope::{Scope, one_of, regex_escape, scope, scoped};
 use crate::self_metrics;
-use crate::spec::{Alert, MetricDef, MetricType, Model, Panel, PanelKind, ResolvedSignal, Source};
+use crate::spec::source_kind::PolledKind;
+use crate::spec::{Alert, MetricDef, MetricType, Model, Panel, PanelKind, ResolvedSignal};
 
 /// Grafana's dashboard JSON schema version the output follows.
 pub const SCHEMA_VERSION: u32 = 39;
@@ -396,23 +397,15 @@ fn health_panels(sc: &Scope, signals: &[&ResolvedSignal]) -> Vec<Value> {
     }
     .build()];
 
-    let ids = |kind: fn(&Source) -> bool| -> Vec<&str> {
-        signals.iter().filter(|s| kind(&s.signal.source)).map(|s| s.signal.id.as_str()).collect()
-    };
-    panels.extend(source_health_panel(
-        sc,
-        "SQL query success",
-        "1 when the last run of the signal's query succeeded, by signal (the worst instance). A 0 means the signal's panel below shows stale or no data; see `integration_exporter_query_errors_total` for why.",
-        self_metrics::QUERY_SUCCESS.name,
-        &ids(|s| matches!(s, Source::Sql(_))),
-    ));
-    panels.extend(source_health_panel(
-        sc,
-        "HTTP endpoints up",
-        "1 when the signal's endpoint answered 2xx within its timeout at the last poll, by signal (the worst instance). See `integration_exporter_http_errors_total` for why it did not.",
-        self_metrics::HTTP_UP.name,
-        &ids(|s| matches!(s, Source::Http(_))),
-    ));
+    // One health panel per polled kind, in the kinds' order.
+    let mut kinds: BTreeMap<usize, (&PolledKind, Vec<&str>)> = BTreeMap::new();
+    for signal in signals.iter() {
+        let Some(kind) = signal.signal.source.spec().polled() else { continue };
+        kinds.entry(signal.signal.source.kind_rank()).or_insert((kind, Vec::new())).1.push(&signal.signal.id);
+    }
+    for (kind, ids) in kinds.values() {
+        panels.extend(source_health_panel(sc, kind.panel.0, kind.panel.1, kind.ok, ids));
+    }
 
     let logs: BTreeSet<&str> = signals.iter().filter_map(|s| s.log_id()).collect();
     if !logs.is_empty() {

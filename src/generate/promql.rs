@@ -4,7 +4,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use crate::self_metrics;
-use crate::spec::{Alert, Condition, LabelDef, Model, Source};
+use crate::spec::{Alert, Condition, LabelDef, Model};
 
 /// `metric{a="b"}`, with label values escaped as PromQL strings.
 pub fn selector(metric: &str, matchers: &BTreeMap<String, String>) -> String {
@@ -282,18 +282,22 @@ pub fn kept_labels(model: &Model, condition: &Condition) -> Vec<String> {
 pub fn reading_series(model: &Model, metric: &str) -> Option<(String, BTreeMap<String, String>, f64)> {
     let (signal, _) = model.metrics().find(|(_, m)| m.name == metric)?;
     let id = signal.signal.id.clone();
-    Some(match &signal.signal.source {
-        Source::Log(_) => ("up".into(), BTreeMap::new(), 1.0),
-        Source::Sql(_) => (self_metrics::QUERY_SUCCESS.name.into(), BTreeMap::from([("signal".to_string(), id)]), 1.0),
-        Source::Http(_) => (self_metrics::HTTP_UP.name.into(), BTreeMap::from([("signal".to_string(), id)]), 1.0),
+    Some(match signal.signal.source.spec().polled() {
+        None => ("up".into(), BTreeMap::new(), 1.0),
+        Some(kind) => (kind.ok.into(), BTreeMap::from([("signal".to_string(), id)]), 1.0),
     })
 }
 
+/// `absent()` holds only while the source is read: its `ok` is 1 (or merely present, for a kind
+/// whose `ok` stays 1 through partial answers), or the exporter is scraped for a log source.
 fn reading_guard(model: &Model, metric: &str) -> String {
+    let partial = model
+        .metrics()
+        .find(|(_, m)| m.name == metric)
+        .and_then(|(s, _)| s.signal.source.spec().polled())
+        .is_some_and(|kind| kind.ok_on_partial_answer);
     match reading_series(model, metric) {
-        Some((name, labels, _)) if name == self_metrics::QUERY_SUCCESS.name || name == "up" => {
-            format!("\nand on ()\ncount({} == 1) > 0", selector(&name, &labels))
-        }
+        Some((name, labels, _)) if !partial => format!("\nand on ()\ncount({} == 1) > 0", selector(&name, &labels)),
         Some((name, labels, _)) => format!("\nand on ()\ncount({}) > 0", selector(&name, &labels)),
         None => String::new(),
     }

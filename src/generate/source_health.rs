@@ -11,10 +11,8 @@ use super::promql::{escape, inject, metric_names, selector, target_matchers, tar
 use super::rule_tests::{AlertRuleTest, ExpAlert, InputSeries, TestCase};
 use super::rules::Rule;
 use crate::self_metrics;
-use crate::spec::{Model, ResolvedSignal, Schedule, Severity, Source};
+use crate::spec::{Model, ResolvedSignal, Schedule, Severity};
 
-pub const QUERY_FAILING: &str = "IntegrationSourceQueryFailing";
-pub const HTTP_FAILING: &str = "IntegrationSourceHttpFailing";
 pub const LOG_UNREADABLE: &str = "IntegrationSourceLogUnreadable";
 pub const CHECKPOINT_FAILING: &str = "IntegrationSourceCheckpointFailing";
 pub const EXPORTER_DOWN: &str = "IntegrationExporterDown";
@@ -37,14 +35,6 @@ fn guarded_severity<'a>(signals: impl IntoIterator<Item = &'a ResolvedSignal>) -
 fn poll_for(schedule: Schedule) -> u64 {
     let secs = (schedule.interval.as_secs_f64() * 3.0 / 60.0).ceil() as u64 * 60;
     secs.max(60)
-}
-
-/// An HTTP signal whose own alert watches the endpoint's `up` (the MCP health probe) already is
-/// the endpoint's health alert; a second one, inhibiting the first, would hide it.
-fn alerts_on_its_own_up(signal: &ResolvedSignal) -> bool {
-    let Source::Http(http) = &signal.signal.source else { return false };
-    let up_metrics: Vec<&str> = http.values.iter().filter(|v| v.path == "up").map(|v| v.metric.as_str()).collect();
-    signal.signal.alerts.iter().any(|a| a.enabled && a.condition.metrics().iter().any(|m| up_metrics.contains(m)))
 }
 
 /// One source-health alert: the rule and how to test it.
@@ -127,40 +117,20 @@ fn alert_names(signal: &ResolvedSignal) -> String {
 fn poll_failing(model: &Model, signal: &ResolvedSignal) -> Option<HealthAlert> {
     let id = signal.signal.id.as_str();
     let schedule = signal.schedule()?;
-    let (name, ok, errors, what, check) = match &signal.signal.source {
-        Source::Sql(_) => (
-            QUERY_FAILING,
-            self_metrics::QUERY_SUCCESS.name,
-            self_metrics::QUERY_ERRORS.name,
-            "query",
-            "connect: the database is reachable and the URL secret is current; timeout: the query's plan and \
-             the signal's timeout; schema: the pack's table and column parameters match the database \
-             (`integration-exporter check --database`); sql or decode: the exporter's log for this signal",
-        ),
-        Source::Http(_) if !alerts_on_its_own_up(signal) => (
-            HTTP_FAILING,
-            self_metrics::HTTP_UP.name,
-            self_metrics::HTTP_ERRORS.name,
-            "endpoint",
-            "connect or timeout: the service is up and reachable from the exporter; status: the answer's \
-             HTTP status in the exporter's log (401/403: the token in the header's environment variable \
-             has expired or lost its rights); body or path: the answer is JSON and still has the \
-             signal's paths",
-        ),
-        _ => return None,
-    };
+    let spec = signal.signal.source.spec();
+    let kind = spec.polled().filter(|_| !spec.watches_itself(&signal.signal))?;
+    let (name, ok, errors, what, check) = (kind.failing_alert, kind.ok, kind.errors, kind.what, kind.check);
     let sel = labels(&[("signal", id)]);
     let for_secs = poll_for(schedule);
     let failing = format!("{} (increase({}[{ERROR_WINDOW}])) > 0", by(model, &["kind"]), selector(errors, &sel));
-    let last_success = self_metrics::HTTP_LAST_SUCCESS.name;
-    let expr = if what == "query" {
+    let expr = if !kind.ok_on_partial_answer {
         format!("{failing}\nand on (job, instance)\n{} == 0", selector(ok, &sel))
     } else {
         // An endpoint that answers 2xx without the value (a JSON path gone) keeps `up` at 1:
         // what counts is that no poll fully succeeded for three intervals.
         format!(
             "{failing}\nunless on (job, instance)\ntime() - {} < {}",
-            selector(last_success, &sel),
+            selector(kind.last_success, &sel),
             (schedule.interval.as_secs_f64() * 3.0).ceil()
         )
     };
@@ -172,18 +142,14 @@ fn poll_failing(model: &Model, signal: &ResolvedSignal) -> Option<HealthAlert> {
         for_secs / 60,
         alert_names(signal),
     );
-    let summary = if what == "query" {
-        "A signal's query is failing, so its alerts cannot see."
-    } else {
-        "A signal's HTTP endpoint is failing, so its alerts cannot see."
-    };
+    let summary = kind.summary;
     let mut series = sel.clone();
     series.extend(target(model));
     let mut err_series = series.clone();
     err_series.insert("kind".into(), "connect".into());
     let mut fire_labels = target(model);
     fire_labels.insert("kind".into(), "connect".into());
-    let (fire_input, quiet_input) = if what == "query" {
+    let (fire_input, quiet_input) = if !kind.ok_on_partial_answer {
         (
             vec![input(ok, &series, "0+0x240"), input(errors, &err_series, "0+1x240")],
             vec![input(ok, &series, "1+0x240"), input(errors, &err_series, "3+0x240")],
@@ -198,7 +164,7 @@ fn poll_failing(model: &Model, signal: &ResolvedSignal) -> Option<HealthAlert> {
             vec![
                 input(ok, &series, "1+0x240"),
                 input(errors, &err_series, "0+1x240"),
-                input(last_success, &series, "0+60x240"),
+                input(kind.last_success, &series, "0+60x240"),
             ],
         )
     };
@@ -405,11 +371,9 @@ pub fn inhibitions(model: &Model) -> Vec<InhibitRule> {
             .then(|| vec![format!("signal=~\"{}\"", escape(&ids.join("|"))), format!("alertname!=\"{except}\"")])
     };
     for signal in model.enabled_signals() {
-        let name = match &signal.signal.source {
-            Source::Sql(_) => QUERY_FAILING,
-            Source::Http(_) if !alerts_on_its_own_up(signal) => HTTP_FAILING,
-            _ => continue,
-        };
+        let spec = signal.signal.source.spec();
+        let Some(kind) = spec.polled().filter(|_| !spec.watches_itself(&signal.signal)) else { continue };
+        let name = kind.failing_alert;
         if let Some(target_matchers) = own(&[signal], name) {
             out.push(InhibitRule {
                 source_matchers: vec![

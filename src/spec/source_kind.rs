@@ -1,13 +1,13 @@
 //! The seam between the spec and the source kinds. The spec knows a signal's source only through
 //! [`SourceSpec`]; each kind implements it in its own module under `sources/` (how a pack's
 //! parameters fill its settings, what makes them valid, how it is scheduled), next to its runtime.
-//! A new kind is its module, a variant of [`Source`] and one arm in each match below.
+//! A new kind is its module, a variant of [`Source`] and one arm in each of the three matches below.
 
 use std::collections::BTreeMap;
 
 use super::config::{PollDefaults, SignalOverride};
 use super::pack::Params;
-use super::{Model, ResolvedSource, Signal, Source};
+use super::{Model, PromDuration, ResolvedSource, Schedule, Signal, Source};
 
 /// A pack's parameters, as a source kind renders them into its settings.
 pub struct PackParams<'a> {
@@ -24,6 +24,31 @@ pub struct PackParams<'a> {
 /// Where a problem is and what it is: the text to point at in the spec, and the message.
 pub type Problem = (String, String);
 
+/// How generated alerts, tests and panels speak of a polled kind's health.
+#[derive(Debug)]
+pub struct PolledKind {
+    /// Gauge: 1 when the last poll worked (`{signal}`).
+    pub ok: &'static str,
+    /// Counter of failed polls (`{signal, kind}`).
+    pub errors: &'static str,
+    /// Gauge: when a poll last fully worked, in unix seconds (`{signal}`).
+    pub last_success: &'static str,
+    /// Whether `ok` stays 1 on a poll that answered but could not read every value (an endpoint
+    /// answering 2xx without a JSON path): then "failing" is judged by `last_success`, and
+    /// "reading" by the mere presence of `ok`.
+    pub ok_on_partial_answer: bool,
+    /// The source-health alert of a failing poll.
+    pub failing_alert: &'static str,
+    /// What one poll is, in alert text ("query", "endpoint").
+    pub what: &'static str,
+    /// The failing alert's summary.
+    pub summary: &'static str,
+    /// What the on-call engineer checks, by error kind, in the failing alert's description.
+    pub check: &'static str,
+    /// The overview dashboard's health panel of the kind: title and description.
+    pub panel: (&'static str, &'static str),
+}
+
 /// What a source kind provides to the spec.
 pub trait SourceSpec {
     /// The kind's name, as in producer names (`sql:<id>`) and the catalog.
@@ -32,9 +57,33 @@ pub trait SourceSpec {
     fn render(&mut self, pack: &PackParams<'_>) -> Vec<String>;
     /// Checks the settings against their signal and the whole model.
     fn validate(&self, signal: &Signal, model: &Model) -> Vec<Problem>;
-    /// How the source runs: polled on a schedule (the override's, else its own, else the
-    /// defaults) or fed by a log source.
-    fn resolve(&self, defaults: &PollDefaults, over: &SignalOverride) -> ResolvedSource;
+    /// A polled kind's own interval and timeout as written (either may be left to the defaults);
+    /// `None` for a kind that is not polled.
+    fn own_schedule(&self) -> Option<(Option<PromDuration>, Option<PromDuration>)> {
+        None
+    }
+    /// How the source runs: a polled one on a schedule (the override's, else its own, else the
+    /// defaults). A kind that is not polled says how it is fed instead.
+    fn resolve(&self, defaults: &PollDefaults, over: &SignalOverride) -> ResolvedSource {
+        let (interval, timeout) = self.own_schedule().unwrap_or_default();
+        ResolvedSource::Polled(Schedule {
+            interval: over.interval.or(interval).unwrap_or(defaults.interval),
+            timeout: over.timeout.or(timeout).unwrap_or(defaults.timeout),
+        })
+    }
+    /// Whether the kind reads the spec's `database:`.
+    fn needs_database(&self) -> bool {
+        false
+    }
+    /// For a polled kind: how its health is watched. `None` for one that is not polled.
+    fn polled(&self) -> Option<&'static PolledKind> {
+        None
+    }
+    /// Whether one of the signal's own alerts already watches its source's health (an HTTP
+    /// signal alerting on its `up` probe): a source-health alert would only hide it.
+    fn watches_itself(&self, _signal: &Signal) -> bool {
+        false
+    }
     /// One line for the catalog: the kind and how it runs (`sql every 30s`, `log `app.worker``).
     fn describe(&self, how: &ResolvedSource) -> String {
         match how {
@@ -51,6 +100,16 @@ impl Source {
             Source::Sql(sql) => sql,
             Source::Http(http) => http,
             Source::Log(rules) => rules,
+        }
+    }
+
+    /// The kind's place in listings by kind (the overview's health panels): the order of the
+    /// variants.
+    pub fn kind_rank(&self) -> usize {
+        match self {
+            Source::Sql(_) => 0,
+            Source::Http(_) => 1,
+            Source::Log(_) => 2,
         }
     }
 

@@ -87,11 +87,7 @@ pub(super) fn check_durations(config: &Config, source: &SourceText) -> Vec<SpecE
     }
     for signal in &config.signals {
         let id = signal.id.as_str();
-        let (interval, timeout) = match &signal.source {
-            Source::Sql(sql) => (sql.interval, sql.timeout),
-            Source::Http(http) => (http.interval, http.timeout),
-            Source::Log(_) => (None, None),
-        };
+        let (interval, timeout) = signal.source.spec().own_schedule().unwrap_or_default();
         if let Some(v) = interval {
             check(v, &INTERVAL, &format!("{id}: interval"), &["signals", id, "interval"], source, e);
         }

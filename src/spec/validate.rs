@@ -69,7 +69,7 @@ pub(super) fn validate(model: &Model, source: &SourceText) -> Result<(), SpecErr
         }
     }
 
-    if model.enabled_signals().any(|s| matches!(s.signal.source, Source::Sql(_))) && model.config.database.is_none() {
+    if model.enabled_signals().any(|s| s.signal.source.spec().needs_database()) && model.config.database.is_none() {
         err("packs", "SQL signals are enabled but there is no `database:` section".into());
     }
     if let Some(db) = &model.config.database

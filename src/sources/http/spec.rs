@@ -2,12 +2,31 @@
 //! and auth verbatim; secrets are references, never text; every value names a declared gauge and
 //! has a path that parses. It is polled on a schedule.
 
-use crate::spec::config::{PollDefaults, SignalOverride};
+use crate::self_metrics;
 use crate::spec::pack::render_raw;
-use crate::spec::source_kind::{PackParams, Problem, SourceSpec};
-use crate::spec::{HttpAuth, HttpSource, MetricType, Model, ResolvedSource, Schedule, Signal};
+use crate::spec::source_kind::{PackParams, PolledKind, Problem, SourceSpec};
+use crate::spec::{HttpAuth, HttpSource, MetricType, Model, PromDuration, Signal};
 
 use super::CompiledValue;
+
+/// How generated alerts and panels watch an endpoint.
+static POLLED: PolledKind = PolledKind {
+    ok: self_metrics::HTTP_UP.name,
+    errors: self_metrics::HTTP_ERRORS.name,
+    last_success: self_metrics::HTTP_LAST_SUCCESS.name,
+    ok_on_partial_answer: true,
+    failing_alert: "IntegrationSourceHttpFailing",
+    what: "endpoint",
+    summary: "A signal's HTTP endpoint is failing, so its alerts cannot see.",
+    check: "connect or timeout: the service is up and reachable from the exporter; status: the answer's \
+            HTTP status in the exporter's log (401/403: the token in the header's environment variable \
+            has expired or lost its rights); body or path: the answer is JSON and still has the \
+            signal's paths",
+    panel: (
+        "HTTP endpoints up",
+        "1 when the signal's endpoint answered 2xx within its timeout at the last poll, by signal (the worst instance). See `integration_exporter_http_errors_total` for why it did not.",
+    ),
+};
 
 impl SourceSpec for HttpSource {
     fn kind(&self) -> &'static str {
@@ -64,11 +83,19 @@ impl SourceSpec for HttpSource {
         problems
     }
 
-    fn resolve(&self, defaults: &PollDefaults, over: &SignalOverride) -> ResolvedSource {
-        ResolvedSource::Polled(Schedule {
-            interval: over.interval.or(self.interval).unwrap_or(defaults.interval),
-            timeout: over.timeout.or(self.timeout).unwrap_or(defaults.timeout),
-        })
+    fn polled(&self) -> Option<&'static PolledKind> {
+        Some(&POLLED)
+    }
+
+    /// The signal's own alert on its `up` probe (the MCP health check) already is the endpoint's
+    /// health alert.
+    fn watches_itself(&self, signal: &Signal) -> bool {
+        let up: Vec<&str> = self.values.iter().filter(|v| v.path == "up").map(|v| v.metric.as_str()).collect();
+        signal.alerts.iter().any(|a| a.enabled && a.condition.metrics().iter().any(|m| up.contains(m)))
+    }
+
+    fn own_schedule(&self) -> Option<(Option<PromDuration>, Option<PromDuration>)> {
+        Some((self.interval, self.timeout))
     }
 }
 

@@ -1,10 +1,28 @@
 //! What the SQL kind provides to the spec: its query takes a pack's parameters quoted as SQL, and
 //! it is polled on a schedule.
 
-use crate::spec::config::{PollDefaults, SignalOverride};
+use crate::self_metrics;
 use crate::spec::pack::render;
-use crate::spec::source_kind::{PackParams, Problem, SourceSpec};
-use crate::spec::{MetricType, Model, ResolvedSource, Schedule, Signal, SqlSource};
+use crate::spec::source_kind::{PackParams, PolledKind, Problem, SourceSpec};
+use crate::spec::{MetricType, Model, PromDuration, Signal, SqlSource};
+
+/// How generated alerts and panels watch a query.
+static POLLED: PolledKind = PolledKind {
+    ok: self_metrics::QUERY_SUCCESS.name,
+    errors: self_metrics::QUERY_ERRORS.name,
+    last_success: self_metrics::QUERY_LAST_SUCCESS.name,
+    ok_on_partial_answer: false,
+    failing_alert: "IntegrationSourceQueryFailing",
+    what: "query",
+    summary: "A signal's query is failing, so its alerts cannot see.",
+    check: "connect: the database is reachable and the URL secret is current; timeout: the query's plan and \
+            the signal's timeout; schema: the pack's table and column parameters match the database \
+            (`integration-exporter check --database`); sql or decode: the exporter's log for this signal",
+    panel: (
+        "SQL query success",
+        "1 when the last run of the signal's query succeeded, by signal (the worst instance). A 0 means the signal's panel below shows stale or no data; see `integration_exporter_query_errors_total` for why.",
+    ),
+};
 
 impl SourceSpec for SqlSource {
     fn kind(&self) -> &'static str {
@@ -35,10 +53,15 @@ impl SourceSpec for SqlSource {
         problems
     }
 
-    fn resolve(&self, defaults: &PollDefaults, over: &SignalOverride) -> ResolvedSource {
-        ResolvedSource::Polled(Schedule {
-            interval: over.interval.or(self.interval).unwrap_or(defaults.interval),
-            timeout: over.timeout.or(self.timeout).unwrap_or(defaults.timeout),
-        })
+    fn polled(&self) -> Option<&'static PolledKind> {
+        Some(&POLLED)
+    }
+
+    fn own_schedule(&self) -> Option<(Option<PromDuration>, Option<PromDuration>)> {
+        Some((self.interval, self.timeout))
+    }
+
+    fn needs_database(&self) -> bool {
+        true
     }
 }
