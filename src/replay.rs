@@ -134,24 +134,13 @@ pub fn main(model: &Model, log: Option<&str>, files: &[PathBuf]) -> ExitCode {
 /// Cuts everything `reader` gives into lines with the tailer's own [`LineSplitter`]; a last
 /// line without a newline counts too. Returns the bytes read.
 pub fn split_reader(
-    mut reader: impl Read,
+    reader: impl Read,
     max_line: usize,
     buffer: usize,
     out: &mut dyn FnMut(Cut<'_>),
 ) -> std::io::Result<u64> {
-    let mut buf = vec![0u8; buffer.max(1)];
     let mut lines = LineSplitter::new(false);
-    let mut bytes = 0u64;
-    loop {
-        let n = match reader.read(&mut buf) {
-            Ok(0) => break,
-            Ok(n) => n,
-            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
-            Err(e) => return Err(e),
-        };
-        bytes += n as u64;
-        lines.feed(&buf[..n], max_line, out);
-    }
+    let bytes = lines.feed_reader(reader, buffer, max_line, out)?;
     lines.finish(max_line, out);
     Ok(bytes)
 }

@@ -11,6 +11,7 @@ use std::process::Command;
 use std::time::Duration;
 
 use integration_exporter::sources::http::HttpPoller;
+use integration_exporter::sources::logs::LogRunner;
 use integration_exporter::spec::{Model, ResolvedSignal};
 use integration_exporter::state::SampleValue;
 use support::fidelity::*;
@@ -155,8 +156,9 @@ fn sh(script: &str) -> f64 {
     String::from_utf8_lossy(&out.stdout).trim().parse().unwrap_or_else(|_| panic!("{script}: {out:?}"))
 }
 
-#[test]
-fn log_counters_and_latency_histogram_equal_the_greps() {
+/// 3000 service lines in a real file, read by the pack's log rules: the file (kept while the
+/// directory lives), the runner that read it and what it exported.
+fn service_log_exported() -> (tempfile::TempDir, std::path::PathBuf, LogRunner, Exported) {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("server.log");
     let mut file = std::fs::File::create(&path).unwrap();
@@ -168,6 +170,12 @@ fn log_counters_and_latency_histogram_equal_the_greps() {
     let mut runner = log_runner(&model, "salesforce_incidents.server");
     drain(&mut runner);
     let exported = exported_logs(&runner);
+    (dir, path, runner, exported)
+}
+
+#[test]
+fn log_counters_and_latency_histogram_equal_the_greps() {
+    let (_dir, path, runner, exported) = service_log_exported();
     let files: [&Path; 1] = [&path];
     let p = path.display();
 
@@ -206,17 +214,7 @@ fn log_counters_and_latency_histogram_equal_the_greps() {
 
 #[test]
 fn limit_errors_tool_calls_and_model_429s_equal_the_greps() {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("server.log");
-    let mut file = std::fs::File::create(&path).unwrap();
-    for i in 0..3000 {
-        writeln!(file, "{}", service_line(i)).unwrap();
-    }
-    file.flush().unwrap();
-    let model = model(&spec(&format!("      server_log: {}\n", path.display()), ""));
-    let mut runner = log_runner(&model, "salesforce_incidents.server");
-    drain(&mut runner);
-    let exported = exported_logs(&runner);
+    let (_dir, path, _runner, exported) = service_log_exported();
     let p = path.display();
 
     // "MCP tools return `ErrorResponse` with message containing "REQUEST_LIMIT_EXCEEDED"".

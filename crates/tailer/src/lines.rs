@@ -64,6 +64,29 @@ impl LineSplitter {
         }
     }
 
+    /// Feeds everything `reader` gives, `buffer` bytes at a time (see [`LineSplitter::feed`]);
+    /// what follows the last newline stays pending. Returns the bytes read.
+    pub fn feed_reader(
+        &mut self,
+        mut reader: impl std::io::Read,
+        buffer: usize,
+        max_line: usize,
+        out: &mut dyn FnMut(Cut<'_>),
+    ) -> std::io::Result<u64> {
+        let mut buf = vec![0u8; buffer.max(1)];
+        let mut bytes = 0u64;
+        loop {
+            let n = match reader.read(&mut buf) {
+                Ok(0) => return Ok(bytes),
+                Ok(n) => n,
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+                Err(e) => return Err(e),
+            };
+            bytes += n as u64;
+            self.feed(&buf[..n], max_line, out);
+        }
+    }
+
     /// The input ended: a partial last line counts as a line (as `grep -c` counts it).
     pub fn finish(&mut self, max_line: usize, out: &mut dyn FnMut(Cut<'_>)) {
         if !self.pending.is_empty() {

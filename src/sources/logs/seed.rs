@@ -23,23 +23,12 @@ pub fn read_head(engine: &mut RuleEngine, path: &Path, end: u64, max_line: usize
     let modified = file.metadata()?.modified()?;
     let read_at = modified.duration_since(UNIX_EPOCH).map(|d| d.as_secs_f64()).unwrap_or(0.0);
     let clock = LineClock { now: unix_now(), read_at };
-    let mut reader = file.take(end);
     // The tailer's own cutting rules; a dropped line is skipped here, as the tailer drops it.
-    let mut lines = LineSplitter::new(false);
-    let mut buf = vec![0u8; CHUNK];
-    loop {
-        let n = match reader.read(&mut buf) {
-            Ok(0) => break,
-            Ok(n) => n,
-            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
-            Err(e) => return Err(e),
-        };
-        lines.feed(&buf[..n], max_line, &mut |cut| {
-            if let Ok(text) = cut {
-                engine.process_at(text, clock);
-            }
-        });
-    }
     // What follows the last newline is a line still being written, which the tailer skips too.
+    LineSplitter::new(false).feed_reader(file.take(end), CHUNK, max_line, &mut |cut| {
+        if let Ok(text) = cut {
+            engine.process_at(text, clock);
+        }
+    })?;
     Ok(())
 }
