@@ -70,9 +70,14 @@ pub struct Kept<V> {
     keep: Duration,
 }
 
+/// How long a reading of a source polled every `interval` is served through failures.
+pub fn kept_for(interval: Duration) -> Duration {
+    interval * KEEP_VALUES_FOR_INTERVALS
+}
+
 impl<V> Kept<V> {
     pub fn new(interval: Duration) -> Kept<V> {
-        Kept { value: None, keep: interval * KEEP_VALUES_FOR_INTERVALS }
+        Kept { value: None, keep: kept_for(interval) }
     }
 
     /// A fresh reading.
@@ -85,11 +90,6 @@ impl<V> Kept<V> {
         let keep = self.keep;
         self.value = self.value.take().filter(|(_, at)| at.elapsed() <= keep);
         self.value.as_ref().map(|(v, _)| v)
-    }
-
-    /// How long a reading is served.
-    pub fn keep(&self) -> Duration {
-        self.keep
     }
 }
 

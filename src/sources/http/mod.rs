@@ -37,7 +37,7 @@ pub use values::{CompiledValue, MAX_LABEL_BYTES, MAX_SERIES_PER_VALUE};
 
 use crate::self_metrics::{self, SelfMetric};
 use crate::sources::health::{ErrorKind, HealthMetrics, PollHealth};
-use crate::sources::poll::{self, FailureLog, Kept, Poll};
+use crate::sources::poll::{self, FailureLog, Poll};
 use crate::spec::{HttpAuth, HttpSource, LabelDef, MetricType, Model, OAuthRefresh, ResolvedSignal, Source};
 use crate::state::{Family, State};
 use auth::Env;
@@ -194,7 +194,7 @@ impl HttpPoller {
             source,
             metrics,
             values,
-            kept_for: Kept::<()>::new(schedule.interval.0).keep(),
+            kept_for: poll::kept_for(schedule.interval.0),
             timeout: schedule.timeout.0,
             uri,
             headers,
