@@ -168,6 +168,7 @@ mod tests {
         for (body, line, column, says) in [
             ("sql_defaults:\n  interval: 0s\n", 3, 3, "`sql_defaults.interval` is 0s; an interval is from 100ms to 1d"),
             ("sql_defaults: {timeout: 2h}\n", 2, 16, "`sql_defaults.timeout` is 2h"),
+            ("poll_defaults: {timeout: 2h}\n", 2, 17, "`poll_defaults.timeout` is 2h"),
             (
                 "packs:\n  token_refresh:\n    signals:\n      token_refresh.degraded_watchers: {interval: 0}\n",
                 5,

@@ -235,7 +235,7 @@ async fn the_running_exporter_counts_leaks_without_repeating_them() {
     std::fs::write(
         &spec,
         format!(
-            "listen: 127.0.0.1:{port}\nstate_dir: {}\ndatabase: {{url_env: TEST_DATABASE_URL}}\nsql_defaults: {{interval: 1s}}\npacks:\n  calendar_sync:\n    params:\n      connections_table: cal.external_calendar_connections\n      events_table: cal.external_calendar_events\n      app_log: {}\n",
+            "listen: 127.0.0.1:{port}\nstate_dir: {}\ndatabase: {{url_env: TEST_DATABASE_URL}}\npoll_defaults: {{interval: 1s}}\npacks:\n  calendar_sync:\n    params:\n      connections_table: cal.external_calendar_connections\n      events_table: cal.external_calendar_events\n      app_log: {}\n",
             dir.path().join("state").display(),
             path.display()
         ),

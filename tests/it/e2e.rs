@@ -317,7 +317,7 @@ async fn generated_rules_page_and_ticket_through_real_prometheus_and_alertmanage
 state_dir: {d}/state
 runbook_base_url: https://runbooks.example.com
 database: {{url_env: E2E_DATABASE_URL}}
-sql_defaults: {{interval: 1s, timeout: 2s}}
+poll_defaults: {{interval: 1s, timeout: 2s}}
 generate:
   alertmanager:
     page_webhook_url: http://127.0.0.1:{hook}/page

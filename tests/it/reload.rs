@@ -258,7 +258,7 @@ fn write_sql_spec(dir: &Path, port: u16, metric: &str, query: &str) -> PathBuf {
     let text = format!(
         "listen: 127.0.0.1:{port}
 database: {{url_env: TEST_DATABASE_URL, connect_timeout: 1s, max_connections: 2}}
-sql_defaults: {{interval: 200ms, timeout: 2s}}
+poll_defaults: {{interval: 200ms, timeout: 2s}}
 signals:
   - id: app.{metric}
     title: A number

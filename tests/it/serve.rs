@@ -76,7 +76,7 @@ fn wait_for(port: u16, what: &str, check: impl Fn(&str) -> bool) -> String {
 fn spec(dir: &std::path::Path, port: u16, log: &std::path::Path) -> std::path::PathBuf {
     let path = dir.join("spec.yaml");
     let text = format!(
-        "listen: 127.0.0.1:{port}\nstate_dir: {}\ndatabase: {{url_env: TEST_DATABASE_URL, connect_timeout: 1s}}\nsql_defaults: {{interval: 1s, timeout: 2s}}\npacks:\n  token_refresh:\n    params:\n      worker_log: {}\n",
+        "listen: 127.0.0.1:{port}\nstate_dir: {}\ndatabase: {{url_env: TEST_DATABASE_URL, connect_timeout: 1s}}\npoll_defaults: {{interval: 1s, timeout: 2s}}\npacks:\n  token_refresh:\n    params:\n      worker_log: {}\n",
         dir.join("state").display(),
         log.display()
     );

@@ -38,6 +38,7 @@ fn zero_durations_stop_check_and_serve_with_their_place() {
     for (field, line, column) in [
         ("sql_defaults: {interval: 0s}\n", 3, 16),
         ("sql_defaults: {timeout: 0ms}\n", 3, 16),
+        ("poll_defaults: {timeout: 0ms}\n", 3, 17),
         ("logs:\n  app: {paths: [x.log], rotate_wait: '0'}\n", 4, 25),
         ("generate:\n  alertmanager:\n    group_interval: 0s\n", 5, 5),
     ] {

@@ -25,7 +25,7 @@ fn spec(dir: &std::path::Path, port: u16, http: &str) -> std::path::PathBuf {
     let text = format!(
         "listen: 127.0.0.1:{port}
 database: {{url_env: IE_TEST_DSN, connect_timeout: 500ms, max_connections: 2}}
-sql_defaults: {{interval: 1s, timeout: 500ms}}
+poll_defaults: {{interval: 1s, timeout: 500ms}}
 signals:
   - id: t.fast
     title: Fast

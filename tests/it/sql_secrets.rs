@@ -37,7 +37,7 @@ fn spec(dir: &Path, port: u16) -> std::path::PathBuf {
     let text = format!(
         "listen: 127.0.0.1:{port}
 database: {{url_env: IE_TEST_DSN, connect_timeout: 10s}}
-sql_defaults: {{interval: 1s, timeout: 500ms}}
+poll_defaults: {{interval: 1s, timeout: 500ms}}
 signals:
   - id: t.one
     title: One
