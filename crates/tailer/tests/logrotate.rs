@@ -84,6 +84,10 @@ fn run_variant(v: &Variant, rotations: usize, seed: u64) -> Figures {
     let mut t = Tailer::new(config(&[&d.join(v.glob)], Duration::from_millis(500)), None);
     let written = Arc::new(AtomicU64::new(0));
     let stop = Arc::new(AtomicBool::new(false));
+    // Polls finished by the tailer. A rotation waits for one after the previous rotation, as in
+    // production (logrotate runs hourly, the tailer every few ms): on a starved CI runner two
+    // rotations 40 ms apart could otherwise compress a copy before the tailer ever ran.
+    let polls = Arc::new(AtomicU64::new(0));
     let writer = {
         let (live, written, stop) = (live.clone(), written.clone(), stop.clone());
         thread::spawn(move || {
@@ -111,11 +115,16 @@ fn run_variant(v: &Variant, rotations: usize, seed: u64) -> Figures {
         })
     };
     let rotator = {
-        let (conf, state, stop) = (conf.clone(), state.clone(), stop.clone());
+        let (conf, state, stop, polls) = (conf.clone(), state.clone(), stop.clone(), polls.clone());
         let dated = v.dated;
         thread::spawn(move || {
             for _ in 0..rotations {
+                let seen = polls.load(Ordering::SeqCst);
                 thread::sleep(if dated { Duration::from_millis(1050) } else { Duration::from_millis(40) });
+                let deadline = Instant::now() + Duration::from_secs(10);
+                while polls.load(Ordering::SeqCst) < seen + 2 && Instant::now() < deadline {
+                    thread::sleep(Duration::from_millis(1));
+                }
                 let out =
                     Command::new("logrotate").arg("-f").arg("-s").arg(&state).arg(&conf).output().expect("logrotate");
                 assert!(out.status.success(), "logrotate: {}", String::from_utf8_lossy(&out.stderr));
@@ -127,6 +136,7 @@ fn run_variant(v: &Variant, rotations: usize, seed: u64) -> Figures {
     let mut c = Collected::default();
     while !stop.load(Ordering::SeqCst) {
         c.poll(&mut t);
+        polls.fetch_add(1, Ordering::SeqCst);
         thread::sleep(Duration::from_millis(2));
     }
     rotator.join().expect("rotator");
