@@ -105,6 +105,26 @@ pub struct FixedLabel {
 }
 
 impl LabelDef {
+    /// Every combination of the labels' fixed values, in label order; `None` when a label has no
+    /// fixed set (its values are open).
+    pub fn combinations(labels: &[LabelDef]) -> Option<Vec<Vec<String>>> {
+        let mut combos: Vec<Vec<String>> = vec![vec![]];
+        for label in labels {
+            let values = label.fixed_values()?;
+            combos = combos
+                .into_iter()
+                .flat_map(|prefix| {
+                    values.iter().map(move |v| {
+                        let mut next = prefix.clone();
+                        next.push(v.clone());
+                        next
+                    })
+                })
+                .collect();
+        }
+        Some(combos)
+    }
+
     /// The label's name, whichever way it was written.
     pub fn name(&self) -> &str {
         match self {

@@ -368,13 +368,7 @@ fn salesforce_session_expiry_is_refreshed_once_and_retried() {
     let env =
         [("SF_CLIENT_ID", "3MVG9_client"), ("SF_CLIENT_SECRET", CLIENT_SECRET), ("SF_REFRESH_TOKEN", REFRESH_TOKEN)];
     let exporter = Exporter::start(&spec, &env);
-    let refreshes = |m: &BTreeMap<String, f64>, result: &str| {
-        m.get(&format!(
-            "integration_exporter_http_token_refreshes_total{{signal=\"salesforce.api_usage\",result=\"{result}\"}}"
-        ))
-        .copied()
-        .unwrap_or(-1.0)
-    };
+    let refreshes = |m: &BTreeMap<String, f64>, result: &str| token_refreshes(m, "salesforce.api_usage", result);
     let m =
         exporter.wait("limits read with a fresh token", |m| m.contains_key("integration_salesforce_api_requests_used"));
     assert_eq!(m["integration_salesforce_api_requests_used"], 100000.0 - 18250.0);
@@ -492,11 +486,7 @@ fn salesforce_pack_oauth_variant_refreshes_and_reports_a_failing_refresh() {
         [("SF_CLIENT_ID", "3MVG9_client"), ("SF_CLIENT_SECRET", CLIENT_SECRET), ("SF_REFRESH_TOKEN", REFRESH_TOKEN)];
     let exporter = Exporter::start(&spec, &env);
     let id = "salesforce_incidents.api_usage_oauth";
-    let refreshes = |m: &BTreeMap<String, f64>, result: &str| {
-        m.get(&format!("integration_exporter_http_token_refreshes_total{{signal=\"{id}\",result=\"{result}\"}}"))
-            .copied()
-            .unwrap_or(-1.0)
-    };
+    let refreshes = |m: &BTreeMap<String, f64>, result: &str| token_refreshes(m, id, result);
     let m =
         exporter.wait("limits read through the pack", |m| m.contains_key("integration_salesforce_api_requests_used"));
     assert_eq!(m["integration_salesforce_api_requests_used"], 100000.0 - 18250.0);
@@ -544,6 +534,13 @@ fn salesforce_pack_oauth_variant_refreshes_and_reports_a_failing_refresh() {
     );
     assert_eq!(health.labels["severity"], "warning", "as severe as the usage alert it guards");
     assert!(health.annotations["description"].contains("IntegrationSalesforceApiUsageHigh"));
+}
+
+/// A signal's OAuth token refreshes by result in a scrape (-1 when the series is missing).
+fn token_refreshes(m: &BTreeMap<String, f64>, signal: &str, result: &str) -> f64 {
+    m.get(&format!("integration_exporter_http_token_refreshes_total{{signal=\"{signal}\",result=\"{result}\"}}"))
+        .copied()
+        .unwrap_or(-1.0)
 }
 
 /// The salesforce pack's OAuth signal, at its defaults, is the worked example the stand-in tests

@@ -773,20 +773,7 @@ fn initial_series(def: &MetricDef) -> BTreeMap<Vec<String>, SeriesValue> {
     if def.kind != MetricType::Counter {
         return series;
     }
-    let mut combos: Vec<Vec<String>> = vec![vec![]];
-    for label in &def.labels {
-        let Some(values) = label.fixed_values() else { return series };
-        combos = combos
-            .into_iter()
-            .flat_map(|prefix| {
-                values.iter().map(move |v| {
-                    let mut next = prefix.clone();
-                    next.push(v.clone());
-                    next
-                })
-            })
-            .collect();
-    }
+    let Some(combos) = LabelDef::combinations(&def.labels) else { return series };
     for combo in combos {
         series.insert(combo, SeriesValue::Scalar(0.0));
     }

@@ -58,7 +58,7 @@ impl<'a> Series<'a> {
         for (metric, mut values) in self.signal.signal.metrics.iter().zip(self.values) {
             let label_names: Vec<&str> = metric.labels.iter().map(LabelDef::name).collect();
             if !metric.labels.is_empty() && metric.labels.iter().all(|l| l.fixed_values().is_some()) {
-                for combo in fixed_combinations(&metric.labels) {
+                for combo in LabelDef::combinations(&metric.labels).unwrap_or_default() {
                     values.entry(combo).or_insert(0.0);
                 }
             }
@@ -83,22 +83,4 @@ pub fn rows_to_families(signal: &ResolvedSignal, rows: &[PgRow]) -> Result<Vec<F
         }
     }
     Ok(series.families())
-}
-
-fn fixed_combinations(labels: &[LabelDef]) -> Vec<Vec<String>> {
-    let mut combos: Vec<Vec<String>> = vec![vec![]];
-    for label in labels {
-        let values = label.fixed_values().unwrap_or_default();
-        combos = combos
-            .into_iter()
-            .flat_map(|p| {
-                values.iter().map(move |v| {
-                    let mut n = p.clone();
-                    n.push(v.clone());
-                    n
-                })
-            })
-            .collect();
-    }
-    combos
 }
