@@ -72,6 +72,28 @@ pub const HTTP_ERRORS: SelfMetric = counter(
     "integration_exporter_http_errors_total",
     "Failed HTTP polls, by kind (connect, timeout, auth, status, body, path, limit).",
 );
+/// The health metrics of one polled kind: the same four shapes for every kind.
+#[derive(Debug)]
+pub struct PollHealthMetrics {
+    /// Gauge: 1 when the last poll worked (`{signal}`).
+    pub ok: SelfMetric,
+    /// Gauge: how long the last poll took (`{signal}`).
+    pub duration: SelfMetric,
+    /// Gauge: when a poll last fully worked, in unix seconds (`{signal}`).
+    pub last_success: SelfMetric,
+    /// Counter of failed polls (`{signal, kind}`).
+    pub errors: SelfMetric,
+}
+
+pub const QUERY_HEALTH: PollHealthMetrics = PollHealthMetrics {
+    ok: QUERY_SUCCESS,
+    duration: QUERY_DURATION,
+    last_success: QUERY_LAST_SUCCESS,
+    errors: QUERY_ERRORS,
+};
+pub const HTTP_HEALTH: PollHealthMetrics =
+    PollHealthMetrics { ok: HTTP_UP, duration: HTTP_DURATION, last_success: HTTP_LAST_SUCCESS, errors: HTTP_ERRORS };
+
 pub const HTTP_TOKEN_REFRESHES: SelfMetric = counter(
     "integration_exporter_http_token_refreshes_total",
     "OAuth access-token refreshes of the signal's endpoint, by result (ok, failed).",

@@ -404,7 +404,7 @@ fn health_panels(sc: &Scope, signals: &[&ResolvedSignal]) -> Vec<Value> {
         kinds.entry(signal.signal.source.kind_rank()).or_insert((kind, Vec::new())).1.push(&signal.signal.id);
     }
     for (kind, ids) in kinds.values() {
-        panels.extend(source_health_panel(sc, kind.panel.0, kind.panel.1, kind.ok, ids));
+        panels.extend(source_health_panel(sc, kind.panel.0, kind.panel.1, kind.health.ok.name, ids));
     }
 
     let logs: BTreeSet<&str> = signals.iter().filter_map(|s| s.log_id()).collect();

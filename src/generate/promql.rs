@@ -284,7 +284,7 @@ pub fn reading_series(model: &Model, metric: &str) -> Option<(String, BTreeMap<S
     let id = signal.signal.id.clone();
     Some(match signal.signal.source.spec().polled() {
         None => ("up".into(), BTreeMap::new(), 1.0),
-        Some(kind) => (kind.ok.into(), BTreeMap::from([("signal".to_string(), id)]), 1.0),
+        Some(kind) => (kind.health.ok.name.into(), BTreeMap::from([("signal".to_string(), id)]), 1.0),
     })
 }
 

@@ -119,7 +119,7 @@ fn poll_failing(model: &Model, signal: &ResolvedSignal) -> Option<HealthAlert> {
     let schedule = signal.schedule()?;
     let spec = signal.signal.source.spec();
     let kind = spec.polled().filter(|_| !spec.watches_itself(&signal.signal))?;
-    let (name, ok, errors, what, check) = (kind.failing_alert, kind.ok, kind.errors, kind.what, kind.check);
+    let (name, ok, errors, what, check) = (kind.failing_alert, kind.health.ok.name, kind.health.errors.name, kind.what, kind.check);
     let sel = labels(&[("signal", id)]);
     let for_secs = poll_for(schedule);
     let failing = format!("{} (increase({}[{ERROR_WINDOW}])) > 0", by(model, &["kind"]), selector(errors, &sel));
@@ -130,7 +130,7 @@ fn poll_failing(model: &Model, signal: &ResolvedSignal) -> Option<HealthAlert> {
         // what counts is that no poll fully succeeded for three intervals.
         format!(
             "{failing}\nunless on (job, instance)\ntime() - {} < {}",
-            selector(kind.last_success, &sel),
+            selector(kind.health.last_success.name, &sel),
             (schedule.interval.as_secs_f64() * 3.0).ceil()
         )
     };
@@ -164,7 +164,7 @@ fn poll_failing(model: &Model, signal: &ResolvedSignal) -> Option<HealthAlert> {
             vec![
                 input(ok, &series, "1+0x240"),
                 input(errors, &err_series, "0+1x240"),
-                input(kind.last_success, &series, "0+60x240"),
+                input(kind.health.last_success.name, &series, "0+60x240"),
             ],
         )
     };

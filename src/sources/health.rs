@@ -4,7 +4,7 @@
 use std::collections::BTreeMap;
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use crate::self_metrics::SelfMetric;
+use crate::self_metrics::PollHealthMetrics;
 use crate::state::Family;
 
 /// A source kind's error classes: a fixed label set, every value exported from the start.
@@ -15,14 +15,6 @@ pub trait ErrorKind: Copy + Ord + 'static {
 
 /// Values are served through failures this many intervals long; past that they would be lies.
 pub const KEEP_VALUES_FOR_INTERVALS: u32 = 3;
-
-/// One source kind's health metrics, from the catalog of self-metrics.
-pub struct HealthMetrics {
-    pub ok: SelfMetric,
-    pub duration: SelfMetric,
-    pub last_success: SelfMetric,
-    pub errors: SelfMetric,
-}
 
 #[derive(Debug, Clone)]
 pub struct PollHealth<K> {
@@ -57,7 +49,7 @@ impl<K: ErrorKind> PollHealth<K> {
         }
     }
 
-    pub fn families(&self, names: &HealthMetrics, signal: &str) -> Vec<Family> {
+    pub fn families(&self, names: &PollHealthMetrics, signal: &str) -> Vec<Family> {
         let l = [("signal", signal)];
         let mut errors = names.errors.family();
         for kind in K::ALL {

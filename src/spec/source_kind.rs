@@ -6,6 +6,7 @@
 use std::collections::BTreeMap;
 
 use super::config::{PollDefaults, SignalOverride};
+use crate::self_metrics::PollHealthMetrics;
 use super::pack::Params;
 use super::{Model, PromDuration, ResolvedSource, Schedule, Signal, Source};
 
@@ -27,12 +28,8 @@ pub type Problem = (String, String);
 /// How generated alerts, tests and panels speak of a polled kind's health.
 #[derive(Debug)]
 pub struct PolledKind {
-    /// Gauge: 1 when the last poll worked (`{signal}`).
-    pub ok: &'static str,
-    /// Counter of failed polls (`{signal, kind}`).
-    pub errors: &'static str,
-    /// Gauge: when a poll last fully worked, in unix seconds (`{signal}`).
-    pub last_success: &'static str,
+    /// The kind's health metrics, as its runtime exports them.
+    pub health: &'static PollHealthMetrics,
     /// Whether `ok` stays 1 on a poll that answered but could not read every value (an endpoint
     /// answering 2xx without a JSON path): then "failing" is judged by `last_success`, and
     /// "reading" by the mere presence of `ok`.

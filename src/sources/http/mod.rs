@@ -36,7 +36,7 @@ pub use path::{Items, Step, ValueExpr, as_number, lookup, parse_path, walk};
 pub use values::{CompiledValue, MAX_LABEL_BYTES, MAX_SERIES_PER_VALUE};
 
 use crate::self_metrics::{self, SelfMetric};
-use crate::sources::health::{ErrorKind, HealthMetrics, PollHealth};
+use crate::sources::health::{ErrorKind, PollHealth};
 use crate::sources::poll::{self, FailureLog, Poll};
 use crate::spec::{HttpAuth, HttpSource, LabelDef, MetricType, Model, OAuthRefresh, ResolvedSignal, Source};
 use crate::state::{Family, State};
@@ -109,13 +109,6 @@ struct HttpHealth {
     /// OAuth token refreshes by result (`ok`, `failed`).
     refreshes: BTreeMap<&'static str, u64>,
 }
-
-const HEALTH: HealthMetrics = HealthMetrics {
-    ok: self_metrics::HTTP_UP,
-    duration: self_metrics::HTTP_DURATION,
-    last_success: self_metrics::HTTP_LAST_SUCCESS,
-    errors: self_metrics::HTTP_ERRORS,
-};
 
 const REFRESHES: SelfMetric = self_metrics::HTTP_TOKEN_REFRESHES;
 
@@ -449,7 +442,7 @@ impl HttpPoller {
     }
 
     fn health_families(&self) -> Vec<Family> {
-        let mut families = self.health.poll.families(&HEALTH, &self.id);
+        let mut families = self.health.poll.families(&self_metrics::HTTP_HEALTH, &self.id);
         if matches!(self.source.auth, Some(HttpAuth::OauthRefresh(_))) {
             let mut refreshes = REFRESHES.family();
             for result in ["ok", "failed"] {

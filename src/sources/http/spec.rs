@@ -11,9 +11,7 @@ use super::CompiledValue;
 
 /// How generated alerts and panels watch an endpoint.
 static POLLED: PolledKind = PolledKind {
-    ok: self_metrics::HTTP_UP.name,
-    errors: self_metrics::HTTP_ERRORS.name,
-    last_success: self_metrics::HTTP_LAST_SUCCESS.name,
+    health: &self_metrics::HTTP_HEALTH,
     ok_on_partial_answer: true,
     failing_alert: "IntegrationSourceHttpFailing",
     what: "endpoint",

@@ -18,7 +18,7 @@ use sqlx::postgres::{PgConnectOptions, PgConnection, PgPool, PgPoolOptions, PgRo
 use sqlx::{AssertSqlSafe, Connection, Postgres};
 
 use crate::self_metrics::{self, SelfMetric};
-use crate::sources::health::{ErrorKind, HealthMetrics, PollHealth};
+use crate::sources::health::{ErrorKind, PollHealth};
 use crate::sources::logs::rules::MAX_SERIES_PER_METRIC;
 use crate::sources::poll::{self, FailureLog, Kept, MIN_WAIT, Poll};
 use crate::spec::{Model, ResolvedSignal, Source};
@@ -233,13 +233,6 @@ async fn read_rows(
     Ok(false)
 }
 
-const HEALTH: HealthMetrics = HealthMetrics {
-    ok: self_metrics::QUERY_SUCCESS,
-    duration: self_metrics::QUERY_DURATION,
-    last_success: self_metrics::QUERY_LAST_SUCCESS,
-    errors: self_metrics::QUERY_ERRORS,
-};
-
 const TRUNCATED: SelfMetric = self_metrics::QUERY_TRUNCATED;
 
 /// One SQL signal's query, polled by the shared loop.
@@ -257,7 +250,7 @@ struct QueryPoller {
 impl QueryPoller {
     fn health_families(&self) -> Vec<Family> {
         let id = self.signal.signal.id.as_str();
-        let mut families = self.health.families(&HEALTH, id);
+        let mut families = self.health.families(&self_metrics::QUERY_HEALTH, id);
         families.push(TRUNCATED.family().with(&[("signal", id)], self.truncated_runs as f64));
         families
     }

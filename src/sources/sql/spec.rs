@@ -8,9 +8,7 @@ use crate::spec::{MetricType, Model, PromDuration, Signal, SqlSource};
 
 /// How generated alerts and panels watch a query.
 static POLLED: PolledKind = PolledKind {
-    ok: self_metrics::QUERY_SUCCESS.name,
-    errors: self_metrics::QUERY_ERRORS.name,
-    last_success: self_metrics::QUERY_LAST_SUCCESS.name,
+    health: &self_metrics::QUERY_HEALTH,
     ok_on_partial_answer: false,
     failing_alert: "IntegrationSourceQueryFailing",
     what: "query",
