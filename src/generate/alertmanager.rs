@@ -148,7 +148,8 @@ fn group_by(model: &Model) -> Vec<String> {
 fn alert_names(model: &Model) -> BTreeSet<String> {
     let mut packs: Vec<Option<&str>> = model.packs.iter().map(|p| Some(p.name.as_str())).collect();
     packs.push(None);
-    let panels = super::dashboards::PanelLinks::of(model);
+    // Names do not depend on where the panels are: no dashboard needs building for them.
+    let panels = super::dashboards::PanelLinks::default();
     packs
         .into_iter()
         .map(|p| super::rules::rule_file(model, &panels, p))

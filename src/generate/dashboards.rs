@@ -53,24 +53,54 @@ pub fn dashboard(model: &Model, pack: Option<&str>) -> Value {
     build(model, pack).0
 }
 
+/// The dashboards `generate` writes: one per enabled pack, then one of the user's own signals
+/// if there are any.
+pub fn groups(model: &Model) -> Vec<Option<&str>> {
+    let mut groups: Vec<Option<&str>> = model.packs.iter().map(|p| Some(p.name.as_str())).collect();
+    if model.enabled_signals().any(|s| s.pack.is_none()) {
+        groups.push(None);
+    }
+    groups
+}
+
+/// Every dashboard of [`groups`], each built once, and the link to each signal's panel.
+pub struct Dashboards {
+    boards: Vec<(Option<String>, Value)>,
+    pub links: PanelLinks,
+}
+
+impl Dashboards {
+    pub fn of(model: &Model) -> Self {
+        let base = model.config.generate.grafana_url.trim_end_matches('/');
+        let mut boards = Vec::new();
+        let mut urls = BTreeMap::new();
+        for pack in groups(model) {
+            let uid = uid(pack);
+            let (board, ids) = build(model, pack);
+            for (signal, id) in ids {
+                urls.insert(signal, format!("{base}/d/{uid}/{uid}?viewPanel={id}"));
+            }
+            boards.push((pack.map(str::to_string), board));
+        }
+        Self { boards, links: PanelLinks { urls } }
+    }
+
+    /// The dashboard of `pack` (`None`: the user's own signals), in the order of [`groups`].
+    pub fn iter(&self) -> impl Iterator<Item = (Option<&str>, &Value)> {
+        self.boards.iter().map(|(pack, board)| (pack.as_deref(), board))
+    }
+}
+
 /// Where each signal's panel is, for an alert's `dashboard_url` and the overview's tiles: laid
 /// out once per model, keyed by signal id.
+#[derive(Default)]
 pub struct PanelLinks {
     urls: BTreeMap<String, String>,
 }
 
 impl PanelLinks {
     pub fn of(model: &Model) -> Self {
-        let base = model.config.generate.grafana_url.trim_end_matches('/');
-        let packs: BTreeSet<Option<&str>> = model.enabled_signals().map(|s| s.pack.as_deref()).collect();
-        let mut urls = BTreeMap::new();
-        for pack in packs {
-            let uid = uid(pack);
-            for (signal, id) in build(model, pack).1 {
-                urls.insert(signal, format!("{base}/d/{uid}/{uid}?viewPanel={id}"));
-            }
-        }
-        Self { urls }
+        Dashboards::of(model).links
     }
 
     /// Link to the panel that shows `signal` on its pack's dashboard (`viewPanel`).

@@ -53,19 +53,16 @@ pub fn outputs(model: &Model) -> Vec<(PathBuf, String)> {
 /// content).
 pub fn outputs_as(model: &Model, format: RuleFormat) -> Vec<(PathBuf, String)> {
     let mut out = Vec::new();
-    let panels = dashboards::PanelLinks::of(model);
-    let mut groups: Vec<Option<&str>> = model.packs.iter().map(|p| Some(p.name.as_str())).collect();
-    if model.enabled_signals().any(|s| s.pack.is_none()) {
-        groups.push(None);
-    }
-    for pack in groups {
+    let boards = dashboards::Dashboards::of(model);
+    let panels = &boards.links;
+    for (pack, board) in boards.iter() {
         let stem = pack.unwrap_or("custom").replace('_', "-");
-        let rules = rules::rule_file(model, &panels, pack);
+        let rules = rules::rule_file(model, panels, pack);
         if rules.groups.iter().any(|g| !g.rules.is_empty()) {
             match format {
                 RuleFormat::Prometheus => {
                     let rules_name = format!("{stem}.rules.yml");
-                    let tests = rule_tests::test_file(model, &panels, pack, &rules_name, &rules);
+                    let tests = rule_tests::test_file(model, panels, pack, &rules_name, &rules);
                     out.push((PathBuf::from("alerts").join(&rules_name), yaml(&rules)));
                     out.push((PathBuf::from("alerts").join(format!("{stem}.tests.yml")), yaml(&tests)));
                 }
@@ -75,7 +72,7 @@ pub fn outputs_as(model: &Model, format: RuleFormat) -> Vec<(PathBuf, String)> {
                 }
             }
         }
-        out.push((PathBuf::from("dashboards").join(format!("{stem}.json")), json(&dashboards::dashboard(model, pack))));
+        out.push((PathBuf::from("dashboards").join(format!("{stem}.json")), json(board)));
     }
     if alertmanager::has_alerts(model) {
         // The exporter itself: one alert whatever the packs, in its own group.
@@ -95,7 +92,7 @@ pub fn outputs_as(model: &Model, format: RuleFormat) -> Vec<(PathBuf, String)> {
             }
         }
     }
-    out.push((PathBuf::from("dashboards/overview.json"), json(&dashboards::overview(model, &panels))));
+    out.push((PathBuf::from("dashboards/overview.json"), json(&dashboards::overview(model, panels))));
     if alertmanager::has_alerts(model) {
         // The complete file in both formats: an Alertmanager outside the Operator may route them.
         out.push((PathBuf::from("alertmanager/alertmanager.yml"), yaml(&alertmanager::config(model))));
