@@ -16,7 +16,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
-use support::process::{Proc, api, http_get, wait_until};
+use support::process::{Proc, api, http_get, prometheus, wait_until};
 use support::{Cluster, HttpServer, Reply, TestDb, exporter_bin, free_port};
 
 /// What the webhook receiver got: (receiver path, Alertmanager's JSON payload).
@@ -445,14 +445,7 @@ packs:
         prom_config = prom_config.replace(&from, &to);
     }
     std::fs::write(d.join("prometheus.yml"), prom_config).unwrap();
-    let _prometheus = Proc::start(
-        "prometheus",
-        d,
-        Command::new("prometheus")
-            .arg(format!("--config.file={}", d.join("prometheus.yml").display()))
-            .arg(format!("--storage.tsdb.path={}", d.join("prom-data").display()))
-            .arg(format!("--web.listen-address=127.0.0.1:{prom_port}")),
-    );
+    let _prometheus = prometheus(d, prom_port);
     let stack = Stack { db, prometheus: prom_port, deliveries, worker_mode };
 
     // 1. Everything loads and is healthy: target up, every generated rule loaded with health ok.

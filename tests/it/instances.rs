@@ -16,7 +16,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
-use support::process::{Proc, api, wait_until};
+use support::process::{Proc, api, prometheus, wait_until};
 use support::{exporter_bin, free_port};
 
 /// The value of an instant query returning one sample.
@@ -168,14 +168,7 @@ fn a_standby_worker_host_does_not_page_while_another_works() {
         o = ports[2],
     );
     std::fs::write(d.join("prometheus.yml"), config).unwrap();
-    let _prometheus = Proc::start(
-        "prometheus",
-        d,
-        Command::new("prometheus")
-            .arg(format!("--config.file={}", d.join("prometheus.yml").display()))
-            .arg(format!("--storage.tsdb.path={}", d.join("prom-data").display()))
-            .arg(format!("--web.listen-address=127.0.0.1:{prom_port}")),
-    );
+    let _prometheus = prometheus(d, prom_port);
     wait_until("three targets up", Duration::from_secs(60), || {
         let targets = api(prom_port, "/api/v1/targets")["data"]["activeTargets"].as_array()?.clone();
         (targets.len() == 3 && targets.iter().all(|t| t["health"] == "up")).then_some(())

@@ -29,6 +29,18 @@ impl Proc {
     }
 }
 
+/// Prometheus with `dir/prometheus.yml`, its data under `dir`, its API on `port`.
+pub fn prometheus(dir: &Path, port: u16) -> Proc {
+    Proc::start(
+        "prometheus",
+        dir,
+        Command::new("prometheus")
+            .arg(format!("--config.file={}", dir.join("prometheus.yml").display()))
+            .arg(format!("--storage.tsdb.path={}", dir.join("prom-data").display()))
+            .arg(format!("--web.listen-address=127.0.0.1:{port}")),
+    )
+}
+
 impl Drop for Proc {
     fn drop(&mut self) {
         let _ = self.child.kill();
