@@ -238,6 +238,16 @@ impl Stack {
         alerts
     }
 
+    /// One alert fires, says `description` and links `runbook`, and reaches `receiver`; its labels.
+    fn expect_alert(&self, alert: (&str, &str), description: &str, runbook: &str, receiver: &str) -> Value {
+        let (name, severity) = alert;
+        let alerts = self.expect_firing(&[alert]);
+        let (_, labels, annotations) = &alerts[&(name.into(), severity.into())];
+        assert_annotations(annotations, description, runbook);
+        self.expect_delivery(receiver, name, "firing");
+        labels.clone()
+    }
+
     fn expect_quiet(&self, what: &str) {
         let deadline = Instant::now() + Duration::from_secs(60);
         loop {
@@ -474,15 +484,13 @@ packs:
 
     // 2. Degraded watchers past the limit: a warning, to the ticket receiver.
     stack.db.execute("UPDATE email_watchers SET sync_status = 'degraded', degraded_at = now() WHERE id <= 12").await;
-    let alerts = stack.expect_firing(&[("IntegrationTokenRefreshDegradedWatchers", "warning")]);
-    let (_, labels, annotations) = &alerts[&("IntegrationTokenRefreshDegradedWatchers".into(), "warning".into())];
-    assert_eq!(labels["signal"], "token_refresh.degraded_watchers");
-    assert_annotations(
-        annotations,
+    let labels = stack.expect_alert(
+        ("IntegrationTokenRefreshDegradedWatchers", "warning"),
         "12 email watchers are degraded (alert above 10)",
         "https://runbooks.example.com/token-refresh.md#3-user-stuck-in-degraded-state",
+        "/ticket",
     );
-    stack.expect_delivery("/ticket", "IntegrationTokenRefreshDegradedWatchers", "firing");
+    assert_eq!(labels["signal"], "token_refresh.degraded_watchers");
     assert!(!stack.delivered("/page", "IntegrationTokenRefreshDegradedWatchers"));
     stack.db.execute("UPDATE email_watchers SET sync_status = 'active', degraded_at = NULL").await;
     stack.expect_quiet("watchers healed");
@@ -490,37 +498,34 @@ packs:
 
     // 3. Tokens expiring without refresh: critical, to the pager.
     stack.db.execute("UPDATE auth_microsoft_tokens SET expires_at = now() + interval '5 minutes' WHERE id IN (SELECT id FROM auth_microsoft_tokens WHERE NOT is_revoked LIMIT 25)").await;
-    let alerts = stack.expect_firing(&[("IntegrationTokenRefreshTokensExpiring", "critical")]);
-    assert_annotations(
-        &alerts[&("IntegrationTokenRefreshTokensExpiring".into(), "critical".into())].2,
+    stack.expect_alert(
+        ("IntegrationTokenRefreshTokensExpiring", "critical"),
         "25 tokens expire within the refresh window (alert above 20)",
         "https://runbooks.example.com/token-refresh.md#2-token-refresh-heartbeat-not-running",
+        "/page",
     );
-    stack.expect_delivery("/page", "IntegrationTokenRefreshTokensExpiring", "firing");
     stack.db.execute(HEALTHY_TOKENS).await;
     stack.expect_quiet("tokens healed");
 
     // 4. The heartbeat stops: the lag alert pages; it resolves when cycles resume.
     *stack.worker_mode.lock().unwrap() = "stalled";
-    let alerts = stack.expect_firing(&[("IntegrationTokenRefreshHeartbeatLag", "critical")]);
-    assert_annotations(
-        &alerts[&("IntegrationTokenRefreshHeartbeatLag".into(), "critical".into())].2,
+    stack.expect_alert(
+        ("IntegrationTokenRefreshHeartbeatLag", "critical"),
         "(alert above 6s)",
         "https://runbooks.example.com/token-refresh.md#2-token-refresh-heartbeat-not-running",
+        "/page",
     );
-    stack.expect_delivery("/page", "IntegrationTokenRefreshHeartbeatLag", "firing");
     *stack.worker_mode.lock().unwrap() = "healthy";
     stack.expect_quiet("heartbeat resumed");
 
     // 5. Refreshes fail: the success rate drops under the floor.
     *stack.worker_mode.lock().unwrap() = "failing";
-    let alerts = stack.expect_firing(&[("IntegrationTokenRefreshSuccessRateLow", "warning")]);
-    assert_annotations(
-        &alerts[&("IntegrationTokenRefreshSuccessRateLow".into(), "warning".into())].2,
+    stack.expect_alert(
+        ("IntegrationTokenRefreshSuccessRateLow", "warning"),
         "of proactive token refreshes succeeded over the last 20s (alert below 95%)",
         "https://runbooks.example.com/token-refresh.md#1-high-rate-of-token-refresh-failures",
+        "/ticket",
     );
-    stack.expect_delivery("/ticket", "IntegrationTokenRefreshSuccessRateLow", "firing");
     *stack.worker_mode.lock().unwrap() = "healthy";
     stack.expect_quiet("refreshes recovered");
 
@@ -585,15 +590,13 @@ packs:
     // 6b. GitHub disables the token refresh workflow (the incident's root cause): the pack reads
     //     it from the GitHub API by default and pages, naming the workflow; enabled again, quiet.
     disabled_workflows.lock().unwrap().insert("Token refresh".into());
-    let alerts = stack.expect_firing(&[("IntegrationEtlWorkflowDisabled", "critical")]);
-    let (_, labels, annotations) = &alerts[&("IntegrationEtlWorkflowDisabled".into(), "critical".into())];
-    assert_eq!(labels["workflow"], "Token refresh");
-    assert_annotations(
-        annotations,
+    let labels = stack.expect_alert(
+        ("IntegrationEtlWorkflowDisabled", "critical"),
         "The Token refresh workflow is not active",
         "https://runbooks.example.com/etl-token-monitoring.md#critical-immediate-action-required",
+        "/page",
     );
-    stack.expect_delivery("/page", "IntegrationEtlWorkflowDisabled", "firing");
+    assert_eq!(labels["workflow"], "Token refresh");
     disabled_workflows.lock().unwrap().clear();
     stack.expect_quiet("workflow enabled again");
     let exposition = http_get(exporter_port, "/metrics").unwrap();
@@ -608,27 +611,24 @@ packs:
 
     // 7. Calendar connections stop syncing.
     stack.db.execute("UPDATE external_calendar_connections SET last_synced_at = now() - interval '2 hours' WHERE id IN (SELECT id FROM external_calendar_connections WHERE provider = 'google' AND sync_enabled LIMIT 3)").await;
-    let alerts = stack.expect_firing(&[("IntegrationCalendarSyncStuck", "warning")]);
-    let (_, labels, annotations) = &alerts[&("IntegrationCalendarSyncStuck".into(), "warning".into())];
-    assert_eq!(labels["provider"], "google");
-    assert_annotations(
-        annotations,
+    let labels = stack.expect_alert(
+        ("IntegrationCalendarSyncStuck", "warning"),
         "3 google calendar connections have not synced",
         "https://runbooks.example.com/calendar-sync.md#identify-stuck-syncs",
+        "/ticket",
     );
-    stack.expect_delivery("/ticket", "IntegrationCalendarSyncStuck", "firing");
+    assert_eq!(labels["provider"], "google");
     stack.db.execute("UPDATE external_calendar_connections SET last_synced_at = now()").await;
     stack.expect_quiet("calendar synced");
 
     // 8. The job queue backs up (HTTP source), then drains.
     queue.set(Reply::json(r#"{"pending": 1500, "active": 3, "failed": 2}"#));
-    let alerts = stack.expect_firing(&[("IntegrationMicrosoftQueueBacklog", "warning")]);
-    assert_annotations(
-        &alerts[&("IntegrationMicrosoftQueueBacklog".into(), "warning".into())].2,
+    stack.expect_alert(
+        ("IntegrationMicrosoftQueueBacklog", "warning"),
         "1500 jobs are pending (alert above 1000)",
         "https://runbooks.example.com/microsoft-integration.md#3-restart-failed-jobs",
+        "/ticket",
     );
-    stack.expect_delivery("/ticket", "IntegrationMicrosoftQueueBacklog", "firing");
     queue.set(Reply::json(r#"{"pending": 12, "active": 3, "failed": 2}"#));
     stack.expect_quiet("queue drained");
 
@@ -646,13 +646,12 @@ packs:
     health.set(Reply::json(r#"{"status": "ok"}"#));
     stack.expect_quiet("MCP server back");
     limits.set(Reply::json(r#"{"DailyApiRequests": {"Max": 15000, "Remaining": 1500}}"#));
-    let alerts = stack.expect_firing(&[("IntegrationSalesforceApiUsageHigh", "warning")]);
-    assert_annotations(
-        &alerts[&("IntegrationSalesforceApiUsageHigh".into(), "warning".into())].2,
+    stack.expect_alert(
+        ("IntegrationSalesforceApiUsageHigh", "warning"),
         "90%",
         "https://runbooks.example.com/salesforce-incidents.md#runbook-1--api-rate-limit-exceeded",
+        "/ticket",
     );
-    stack.expect_delivery("/ticket", "IntegrationSalesforceApiUsageHigh", "firing");
     limits.set(Reply::json(r#"{"DailyApiRequests": {"Max": 15000, "Remaining": 14000}}"#));
     stack.expect_quiet("API usage back to normal");
     assert!(
