@@ -13,8 +13,7 @@ use crate::exposition::build;
 use crate::exposition::http::{Limits, ReloadReply, Server, serve};
 use crate::exposition::web_config::WebConfigWatch;
 use crate::self_metrics;
-use crate::sources::health::unix_now;
-use crate::sources::{KINDS, Start, sql};
+use crate::sources::{KINDS, Start, sql, unix_now};
 use crate::spec::Model;
 use crate::state::State;
 

@@ -119,7 +119,8 @@ fn poll_failing(model: &Model, signal: &ResolvedSignal) -> Option<HealthAlert> {
     let schedule = signal.schedule()?;
     let spec = signal.signal.source.spec();
     let kind = spec.polled().filter(|_| !spec.watches_itself(&signal.signal))?;
-    let (name, ok, errors, what, check) = (kind.failing_alert, kind.health.ok.name, kind.health.errors.name, kind.what, kind.check);
+    let (name, ok, errors, what, check) =
+        (kind.failing_alert, kind.health.ok.name, kind.health.errors.name, kind.what, kind.check);
     let sel = labels(&[("signal", id)]);
     let for_secs = poll_for(schedule);
     let failing = format!("{} (increase({}[{ERROR_WINDOW}])) > 0", by(model, &["kind"]), selector(errors, &sel));

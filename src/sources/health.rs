@@ -2,7 +2,6 @@
 //! for every kind: did the last poll work, how long it took, when it last worked, errors by kind.
 
 use std::collections::BTreeMap;
-use std::time::{SystemTime, UNIX_EPOCH};
 
 use crate::self_metrics::PollHealthMetrics;
 use crate::state::Family;
@@ -12,9 +11,6 @@ pub trait ErrorKind: Copy + Ord + 'static {
     const ALL: &'static [Self];
     fn as_str(self) -> &'static str;
 }
-
-/// Values are served through failures this many intervals long; past that they would be lies.
-pub const KEEP_VALUES_FOR_INTERVALS: u32 = 3;
 
 #[derive(Debug, Clone)]
 pub struct PollHealth<K> {
@@ -30,15 +26,11 @@ impl<K> Default for PollHealth<K> {
     }
 }
 
-pub fn unix_now() -> f64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs_f64()).unwrap_or(0.0)
-}
-
 impl<K: ErrorKind> PollHealth<K> {
     pub fn succeeded(&mut self, duration: f64) {
         self.ok = true;
         self.duration = duration;
-        self.last_success = Some(unix_now());
+        self.last_success = Some(super::unix_now());
     }
 
     pub fn failed(&mut self, kinds: &[K], duration: f64) {

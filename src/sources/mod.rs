@@ -17,6 +17,11 @@ use sqlx::postgres::PgPool;
 use crate::spec::Model;
 use crate::state::State;
 
+/// The current unix time in seconds: what the sources stamp successes and line ages with.
+pub fn unix_now() -> f64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs_f64()).unwrap_or(0.0)
+}
+
 /// What a kind needs to start its signals.
 pub struct Start<'a> {
     pub model: &'a Model,

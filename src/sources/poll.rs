@@ -8,9 +8,11 @@ use std::future::Future;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use crate::sources::health::KEEP_VALUES_FOR_INTERVALS;
 use crate::spec::{ResolvedSignal, Schedule};
 use crate::state::{Family, State};
+
+/// Values are served through failures this many intervals long; past that they would be lies.
+pub const KEEP_VALUES_FOR_INTERVALS: u32 = 3;
 
 /// Shortest wait any timer here accepts: a zero duration (which the spec rejects) would make a
 /// timer that never waits or, for tokio's interval, a panic.

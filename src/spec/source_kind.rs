@@ -6,9 +6,9 @@
 use std::collections::BTreeMap;
 
 use super::config::{PollDefaults, SignalOverride};
-use crate::self_metrics::PollHealthMetrics;
 use super::pack::Params;
 use super::{Model, PromDuration, ResolvedSource, Schedule, Signal, Source};
+use crate::self_metrics::PollHealthMetrics;
 
 /// A pack's parameters, as a source kind renders them into its settings.
 pub struct PackParams<'a> {

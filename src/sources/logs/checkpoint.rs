@@ -92,7 +92,7 @@ impl SaveHealth {
     pub fn record(&mut self, log: &str, path: &Path, result: &io::Result<()>) {
         match result {
             Ok(()) => {
-                self.last_success = SystemTime::now().duration_since(UNIX_EPOCH).ok().map(|d| d.as_secs_f64());
+                self.last_success = Some(crate::sources::unix_now());
                 if self.logged.take().is_some() {
                     tracing::info!(log, checkpoint = %path.display(), "checkpoint saved again");
                 }

@@ -20,10 +20,11 @@ use serde::{Deserialize, Serialize};
 use tailer::{Checkpoint, Event, Tailer, TailerConfig};
 
 use crate::self_metrics;
+use crate::sources::unix_now;
 use crate::spec::{LogSource, Model, Source};
 use crate::state::{Family, State};
 use checkpoint::{SaveHealth, StateDirLock};
-use rules::{LineClock, LineOutcome, ResetReason, RuleEngine, SavedMetrics, unix_now};
+use rules::{LineClock, LineOutcome, ResetReason, RuleEngine, SavedMetrics};
 use timestamp::TimestampParser;
 
 /// How often files are checked for new bytes when inotify cannot be used (see [`wake`]; with

@@ -12,6 +12,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value as Json;
 
 use super::timestamp::TimestampParser;
+use crate::sources::unix_now;
 use crate::spec::{LabelDef, LogAction, LogFormat, LogRule, MetricDef, MetricType};
 use crate::state::{Family, Sample, SampleValue};
 
@@ -303,11 +304,6 @@ pub enum LineOutcome {
     Unmatched,
     /// The line was taken by a rule but could not be used (bad JSON, number or timestamp).
     Unparsable,
-}
-
-/// The current unix time in seconds.
-pub fn unix_now() -> f64 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs_f64()).unwrap_or(0.0)
 }
 
 /// When a line is applied: `now` judges timestamps from the future, `read_at` is the line's age

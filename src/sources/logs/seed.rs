@@ -10,7 +10,8 @@ use std::time::UNIX_EPOCH;
 
 use tailer::LineSplitter;
 
-use super::rules::{LineClock, RuleEngine, unix_now};
+use super::rules::{LineClock, RuleEngine};
+use crate::sources::unix_now;
 
 /// Bytes read at a time.
 const CHUNK: usize = 1 << 16;
