@@ -19,11 +19,19 @@ fn main() {
         if let Some(reference) = git(&["symbolic-ref", "-q", "HEAD"])
             && let Some(common) = git(&["rev-parse", "--git-common-dir"])
         {
-            let file = Path::new(&common).join(&reference);
-            if file.exists() {
-                println!("cargo:rerun-if-changed={}", file.display());
+            // Cargo rebuilds every time for a watched path that does not exist, so only what
+            // exists is watched: the branch's loose ref, else the folder it will appear in (a
+            // branch without commits, or one only in `packed-refs`), and `packed-refs` once written.
+            let loose = Path::new(&common).join(&reference);
+            let packed = Path::new(&common).join("packed-refs");
+            if loose.exists() {
+                println!("cargo:rerun-if-changed={}", loose.display());
+            } else if let Some(folder) = loose.parent().filter(|f| f.exists()) {
+                println!("cargo:rerun-if-changed={}", folder.display());
             }
-            println!("cargo:rerun-if-changed={}", Path::new(&common).join("packed-refs").display());
+            if packed.exists() {
+                println!("cargo:rerun-if-changed={}", packed.display());
+            }
         }
     }
     let revision = env_or("INTEGRATION_EXPORTER_REVISION", || git(&["rev-parse", "HEAD"]));
