@@ -7,7 +7,7 @@ use common::*;
 use std::fs::{self, OpenOptions};
 use std::io::Write;
 use std::path::Path;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread;
 use std::time::Duration;
@@ -75,12 +75,11 @@ fn run(synchronized: bool, seed: u64) {
     let mut t = Tailer::new(config(&[&p], Duration::from_millis(200)), None);
     let written = Arc::new(AtomicU64::new(0));
     let polls = Arc::new(AtomicU64::new(0));
-    let done = Arc::new(AtomicBool::new(false));
     // Held by the writer while appending, by the rotator while copying and
     // truncating, and (synchronized mode) by the tailer around a full drain.
     let lock = Arc::new(Mutex::new(()));
     let writer = {
-        let (p, written, done, lock, polls) = (p.clone(), written.clone(), done.clone(), lock.clone(), polls.clone());
+        let (p, written, lock, polls) = (p.clone(), written.clone(), lock.clone(), polls.clone());
         thread::spawn(move || {
             let mut rng = Rng::new(seed);
             let mut f = OpenOptions::new().append(true).open(&p).expect("open");
@@ -105,12 +104,12 @@ fn run(synchronized: bool, seed: u64) {
                 let _g = lock.lock().expect("lock");
                 copytruncate(&p, &dir_of(&p).join(format!("app.log.{rot}")));
             }
-            done.store(true, Ordering::SeqCst);
         })
     };
     let mut c = Collected::default();
     let mut rng = Rng::new(seed + 1);
-    while !done.load(Ordering::SeqCst) {
+    // The writer's end, not a flag it sets: a writer that panics ends the loop too.
+    while !writer.is_finished() {
         if synchronized {
             let _g = lock.lock().expect("lock");
             c.poll(&mut t);

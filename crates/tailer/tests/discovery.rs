@@ -7,7 +7,7 @@ use common::*;
 use std::fs::{self, OpenOptions};
 use std::io::Write;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::thread;
 use std::time::Duration;
 use tailer::{StartAt, Tailer, TailerConfig};
@@ -26,9 +26,8 @@ fn files_appearing_under_a_glob_are_read_from_zero_while_written() {
     assert!(c.lines.is_empty());
 
     let next = Arc::new(AtomicU64::new(0));
-    let done = Arc::new(AtomicBool::new(false));
     let writer = {
-        let (d, next, done) = (dir.path().to_path_buf(), next.clone(), done.clone());
+        let (d, next) = (dir.path().to_path_buf(), next.clone());
         thread::spawn(move || {
             let mut rng = Rng::new(31);
             let mut files = vec![OpenOptions::new().append(true).open(d.join("old.log")).expect("open")];
@@ -48,10 +47,9 @@ fn files_appearing_under_a_glob_are_read_from_zero_while_written() {
                 }
                 thread::sleep(Duration::from_millis(2));
             }
-            done.store(true, Ordering::SeqCst);
         })
     };
-    while !done.load(Ordering::SeqCst) {
+    while !writer.is_finished() {
         c.poll(&mut t);
         thread::sleep(Duration::from_millis(1));
     }

@@ -58,7 +58,7 @@ fn steady(scheme: Scheme, name: &str, seed: u64) {
     let shared = Arc::new(Shared::default());
     let writer = spawn_writer(plan(dir.path(), scheme, n, seed), &shared);
     let mut c = Collected::default();
-    poll_until_done(&mut t, &mut c, &shared, WAIT + Duration::from_millis(300), seed + 1);
+    poll_until_done(&mut t, &mut c, &shared, &writer, WAIT + Duration::from_millis(300), seed + 1);
     let total = writer.join().expect("writer");
     assert_eq!(report(name, n, "", total, &c.line_texts()), (0, 0));
 }
@@ -79,7 +79,7 @@ fn crashing(scheme: Scheme, name: &str, seed: u64) {
     let mut c = Collected::default();
     let mut saved: (Checkpoint, usize) = (t.checkpoint(), 0);
     let mut crashes = 0;
-    while !shared.done.load(Ordering::SeqCst) {
+    while !writer.is_finished() {
         c.poll(&mut t);
         shared.polls.fetch_add(1, Ordering::SeqCst);
         if rng.below(3) == 0 {

@@ -19,8 +19,6 @@ use std::fs::{self, OpenOptions};
 use std::io::Write;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
-use std::process::Command;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::thread;
 use std::time::{Duration, Instant};
@@ -59,7 +57,7 @@ fn lines_on_disk(dir: &Path) -> (Vec<String>, Vec<String>) {
     for e in fs::read_dir(dir).expect("ls").flatten() {
         let name = e.file_name().to_string_lossy().into_owned();
         if name.ends_with(".gz") {
-            let out = Command::new("gzip").arg("-dc").arg(e.path()).output().expect("gzip -dc");
+            let out = program("gzip").arg("-dc").arg(e.path()).output().expect("gzip -dc");
             gz.extend(String::from_utf8_lossy(&out.stdout).lines().map(String::from));
         } else if name.contains("app") {
             text.extend(String::from_utf8_lossy(&fs::read(e.path()).expect("read")).lines().map(String::from));
@@ -73,6 +71,8 @@ fn number(line: &str) -> u64 {
 }
 
 fn run_variant(v: &Variant, rotations: usize, seed: u64) -> Figures {
+    // Before any thread starts: a missing logrotate is one clear failure.
+    program("logrotate").arg("--version").output().expect("logrotate --version");
     let dir = tempfile::tempdir().expect("tempdir");
     let d = dir.path().to_path_buf();
     let live = d.join("app.log");
@@ -82,15 +82,17 @@ fn run_variant(v: &Variant, rotations: usize, seed: u64) -> Figures {
     fs::write(&conf, format!("{} {{\n    rotate 100000\n    missingok\n{}\n}}\n", live.display(), v.directives))
         .expect("conf");
     let mut t = Tailer::new(config(&[&d.join(v.glob)], Duration::from_millis(500)), None);
-    let written = Arc::new(AtomicU64::new(0));
-    let stop = Arc::new(AtomicBool::new(false));
+    let written = AtomicU64::new(0);
+    let stop = AtomicBool::new(false);
     // Polls finished by the tailer. A rotation waits for one after the previous rotation, as in
     // production (logrotate runs hourly, the tailer every few ms): on a starved CI runner two
     // rotations 40 ms apart could otherwise compress a copy before the tailer ever ran.
-    let polls = Arc::new(AtomicU64::new(0));
-    let writer = {
-        let (live, written, stop) = (live.clone(), written.clone(), stop.clone());
-        thread::spawn(move || {
+    let polls = AtomicU64::new(0);
+    let mut c = Collected::default();
+    // Scoped threads, and a loop that ends with the rotator rather than with a flag it would set:
+    // a rotator or writer that panics ends the test with its message instead of hanging it.
+    thread::scope(|s| {
+        let writer = s.spawn(|| {
             let mut rng = Rng::new(seed);
             let open = |p: &PathBuf| OpenOptions::new().create(true).append(true).open(p).expect("open log");
             let mut f = open(&live);
@@ -112,35 +114,32 @@ fn run_variant(v: &Variant, rotations: usize, seed: u64) -> Figures {
                     thread::sleep(Duration::from_micros(200));
                 }
             }
-        })
-    };
-    let rotator = {
-        let (conf, state, stop, polls) = (conf.clone(), state.clone(), stop.clone(), polls.clone());
-        let dated = v.dated;
-        thread::spawn(move || {
+        });
+        let rotator = s.spawn(|| {
             for _ in 0..rotations {
                 let seen = polls.load(Ordering::SeqCst);
-                thread::sleep(if dated { Duration::from_millis(1050) } else { Duration::from_millis(40) });
+                thread::sleep(if v.dated { Duration::from_millis(1050) } else { Duration::from_millis(40) });
                 let deadline = Instant::now() + Duration::from_secs(10);
                 while polls.load(Ordering::SeqCst) < seen + 2 && Instant::now() < deadline {
                     thread::sleep(Duration::from_millis(1));
                 }
-                let out =
-                    Command::new("logrotate").arg("-f").arg("-s").arg(&state).arg(&conf).output().expect("logrotate");
+                let out = program("logrotate").arg("-f").arg("-s").arg(&state).arg(&conf).output().expect("logrotate");
                 assert!(out.status.success(), "logrotate: {}", String::from_utf8_lossy(&out.stderr));
             }
             thread::sleep(Duration::from_millis(50));
-            stop.store(true, Ordering::SeqCst);
-        })
-    };
-    let mut c = Collected::default();
-    while !stop.load(Ordering::SeqCst) {
-        c.poll(&mut t);
-        polls.fetch_add(1, Ordering::SeqCst);
-        thread::sleep(Duration::from_millis(2));
-    }
-    rotator.join().expect("rotator");
-    writer.join().expect("writer");
+        });
+        while !rotator.is_finished() && !writer.is_finished() {
+            c.poll(&mut t);
+            polls.fetch_add(1, Ordering::SeqCst);
+            thread::sleep(Duration::from_millis(2));
+        }
+        stop.store(true, Ordering::SeqCst);
+        let rotated = rotator.join();
+        let wrote = writer.join();
+        if let Err(panic) = rotated.and(wrote) {
+            std::panic::resume_unwind(panic);
+        }
+    });
     let end = Instant::now() + Duration::from_millis(700);
     while Instant::now() < end {
         c.poll(&mut t);

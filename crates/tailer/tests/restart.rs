@@ -71,7 +71,7 @@ fn crash_run(scheme: Scheme, glob: Option<&str>, seed: u64) {
     };
     save(&t, &c);
     let tick = |shared: &Shared| shared.polls.fetch_add(1, Ordering::SeqCst);
-    while !shared.done.load(Ordering::SeqCst) {
+    while !writer.is_finished() {
         c.poll(&mut t);
         tick(&shared);
         match rng.below(10) {

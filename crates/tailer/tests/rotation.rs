@@ -20,7 +20,7 @@ fn run(scheme: Scheme, rotations: usize, delays: Vec<Duration>, lines: u64, glob
     let plan = WriterPlan { dir: dir.path().to_path_buf(), scheme, rotations, delays, lines_per_file: lines, seed };
     let writer = spawn_writer(plan, &shared);
     let mut c = Collected::default();
-    poll_until_done(&mut t, &mut c, &shared, WAIT + Duration::from_millis(500), seed + 1);
+    poll_until_done(&mut t, &mut c, &shared, &writer, WAIT + Duration::from_millis(500), seed + 1);
     let total = writer.join().expect("writer");
     assert_exactly_once(&c.line_texts(), total);
     // Labels stay the live name, whatever the file is called now.

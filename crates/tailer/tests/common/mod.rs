@@ -13,6 +13,20 @@ use std::thread;
 use std::time::{Duration, Instant};
 use tailer::{DropReason, Event, Tailer, TailerConfig};
 
+/// A command for a program the tests start, failing at once, with the Debian package that
+/// provides it, when it is not on `PATH` (`scripts/test` installs them).
+pub fn program(name: &str) -> std::process::Command {
+    let package = match name {
+        "logrotate" => "logrotate",
+        "gzip" => "gzip",
+        other => panic!("{other}: not a program these tests know how to install"),
+    };
+    let on_path =
+        std::env::var_os("PATH").is_some_and(|path| std::env::split_paths(&path).any(|dir| dir.join(name).is_file()));
+    assert!(on_path, "{name} not found on PATH: install Debian package `{package}` (scripts/test does)");
+    std::process::Command::new(name)
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Ev {
     Dropped(String, DropReason),
@@ -166,7 +180,6 @@ pub struct Shared {
     /// Checkpoints saved (crash test); gates rotation, see `may_rotate`.
     pub saved: AtomicU64,
     pub use_saved_gate: AtomicBool,
-    pub done: AtomicBool,
 }
 
 pub struct WriterPlan {
@@ -248,7 +261,7 @@ pub fn run_writer(plan: WriterPlan, shared: Arc<Shared>) -> u64 {
             Scheme::DateextCompress => {
                 let copy = plan.dir.join(format!("app.log-20260101{r:06}"));
                 copy_truncate(&live, &copy);
-                let st = std::process::Command::new("gzip").arg(&copy).status().expect("run gzip");
+                let st = program("gzip").arg(&copy).status().expect("run gzip");
                 assert!(st.success(), "gzip failed");
             }
         }
@@ -276,15 +289,22 @@ pub fn run_writer(plan: WriterPlan, shared: Arc<Shared>) -> u64 {
         write_line(&mut cur, n, &mut rng);
         n += 1;
     }
-    shared.done.store(true, Ordering::SeqCst);
     n
 }
 
-/// Polls until the writer is done and then for `tail` more, with a short
-/// random sleep between polls.
-pub fn poll_until_done(t: &mut Tailer, c: &mut Collected, shared: &Shared, tail: Duration, seed: u64) {
+/// Polls until the writer thread has ended (done, or panicked: its join
+/// then fails the test) and then for `tail` more, with a short random sleep
+/// between polls.
+pub fn poll_until_done<T>(
+    t: &mut Tailer,
+    c: &mut Collected,
+    shared: &Shared,
+    writer: &thread::JoinHandle<T>,
+    tail: Duration,
+    seed: u64,
+) {
     let mut rng = Rng::new(seed);
-    while !shared.done.load(Ordering::SeqCst) {
+    while !writer.is_finished() {
         c.poll(t);
         shared.polls.fetch_add(1, Ordering::SeqCst);
         thread::sleep(Duration::from_micros(rng.below(2000)));
