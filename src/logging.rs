@@ -32,10 +32,12 @@ pub enum LogLevel {
 }
 
 impl LogLevel {
+    /// At `info` the database driver's own events (a failed ping on an idle connection, ...) stay
+    /// out: the sources log each failure once, with its cause; `debug` shows them.
     fn directive(self) -> &'static str {
         match self {
             LogLevel::Debug => "debug",
-            LogLevel::Info => "info",
+            LogLevel::Info => "info,sqlx=warn",
             LogLevel::Warn => "warn",
             LogLevel::Error => "error",
         }
@@ -52,9 +54,9 @@ pub fn init(level: Option<LogLevel>, format: LogFormat) {
         None => match std::env::var("RUST_LOG") {
             Ok(spec) if !spec.trim().is_empty() => EnvFilter::try_new(&spec).unwrap_or_else(|e| {
                 eprintln!("RUST_LOG: {e}; logging at info");
-                EnvFilter::new("info")
+                EnvFilter::new(LogLevel::Info.directive())
             }),
-            _ => EnvFilter::new("info"),
+            _ => EnvFilter::new(LogLevel::Info.directive()),
         },
     };
     tracing_subscriber::fmt()

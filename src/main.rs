@@ -182,6 +182,9 @@ fn main() -> ExitCode {
                 Ok(m) => m,
                 Err(code) => return code,
             };
+            // After the spec loaded: a spec error stays the only thing a failed start prints.
+            let (version, build_context) = build::startup_fields();
+            tracing::info!(%version, %build_context, "starting integration-exporter");
             let runtime = match tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build() {
                 Ok(r) => r,
                 Err(e) => {

@@ -8,6 +8,7 @@ pub const REVISION: &str = env!("INTEGRATION_EXPORTER_REVISION");
 pub const BRANCH: &str = env!("INTEGRATION_EXPORTER_BRANCH");
 pub const BUILD_DATE: &str = env!("INTEGRATION_EXPORTER_BUILD_DATE");
 pub const RUSTC: &str = env!("INTEGRATION_EXPORTER_RUSTC");
+pub const PLATFORM: &str = env!("INTEGRATION_EXPORTER_PLATFORM");
 
 /// `--version`'s text after the program name, laid out as Prometheus' own binaries print it.
 pub const LONG_VERSION: &str = concat!(
@@ -29,4 +30,14 @@ pub fn info_family() -> Family {
     crate::self_metrics::BUILD_INFO
         .family()
         .with(&[("version", VERSION), ("revision", REVISION), ("branch", BRANCH), ("rustc", RUSTC)], 1.0)
+}
+
+/// The startup line's two fields, in the layout of Prometheus' own exporters
+/// (`version="(version=..., branch=..., revision=...)"`, `build_context="(...)"`), so one grep
+/// finds what is running across all of them.
+pub fn startup_fields() -> (String, String) {
+    (
+        format!("(version={VERSION}, branch={BRANCH}, revision={REVISION})"),
+        format!("(rustc={RUSTC}, platform={PLATFORM}, date={BUILD_DATE})"),
+    )
 }

@@ -22,7 +22,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use http_body_util::{BodyExt, Full, Limited};
+use http_body_util::{BodyExt, Full, LengthLimitError, Limited};
 use hyper::header::{HeaderName, HeaderValue};
 use hyper::{Request, StatusCode};
 use hyper_rustls::HttpsConnector;
@@ -94,7 +94,8 @@ struct Answer {
     duration: f64,
     error: Option<HttpErrorKind>,
     doc: Option<Json>,
-    /// Why authentication failed, safe to log (names a variable, a file or a status).
+    /// Why the exchange failed, safe to log: names a variable, a file, a status, an OS error or a
+    /// place in the body, never a secret or the body itself.
     note: Option<String>,
 }
 
@@ -113,7 +114,28 @@ struct HttpHealth {
 const REFRESHES: SelfMetric = self_metrics::HTTP_TOKEN_REFRESHES;
 
 /// Why an exchange failed, with a note that is safe to log.
-type Failure = (HttpErrorKind, Option<String>);
+type Failure = (HttpErrorKind, String);
+
+/// The request could not be made from the spec (a header the client refuses).
+fn unbuildable() -> Failure {
+    (HttpErrorKind::Connect, "the request cannot be built from the spec".to_string())
+}
+
+/// An error and its sources, outermost first ("client error (Connect): tcp connect error:
+/// Connection refused (os error 111)"); the client's errors name no URL, header or body.
+fn causes(error: &(dyn std::error::Error + 'static)) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(e) = source {
+        let more = e.to_string();
+        if !text.ends_with(&more) {
+            text.push_str(": ");
+            text.push_str(&more);
+        }
+        source = e.source();
+    }
+    text
+}
 
 /// One HTTP signal's poller: the client, the header templates and what the last polls gave.
 pub struct HttpPoller {
@@ -240,11 +262,15 @@ impl HttpPoller {
         &self,
         client: &HttpsClient,
         request: Request<Full<Bytes>>,
-    ) -> Result<(StatusCode, Result<Bytes, ()>), Failure> {
-        let response = client.request(request).await.map_err(|_| (HttpErrorKind::Connect, None))?;
+    ) -> Result<(StatusCode, Result<Bytes, String>), Failure> {
+        let response = client.request(request).await.map_err(|e| (HttpErrorKind::Connect, causes(&e)))?;
         let status = response.status();
         let body = Limited::new(response.into_body(), MAX_BODY_BYTES).collect().await;
-        Ok((status, body.map(|b| b.to_bytes()).map_err(|_| ())))
+        let body = body.map(|b| b.to_bytes()).map_err(|e| match e.is::<LengthLimitError>() {
+            true => format!("it is larger than {MAX_BODY_BYTES} bytes"),
+            false => causes(&*e),
+        });
+        Ok((status, body))
     }
 
     /// A new access token from the token endpoint; every failure is an `auth` failure.
@@ -252,7 +278,7 @@ impl HttpPoller {
         let result = self.try_refresh(client, oauth).await;
         let key = if result.is_ok() { "ok" } else { "failed" };
         *self.health.refreshes.entry(key).or_default() += 1;
-        let token = result.map_err(|note| (HttpErrorKind::Auth, Some(note)))?;
+        let token = result.map_err(|note| (HttpErrorKind::Auth, note))?;
         self.access_token = Some(token.clone());
         Ok(token)
     }
@@ -271,7 +297,7 @@ impl HttpPoller {
             .body(Full::new(Bytes::from(form)))
             .map_err(|_| "the token request cannot be built".to_string())?;
         let (status, body) =
-            self.send(client, request).await.map_err(|_| "the token endpoint did not answer".to_string())?;
+            self.send(client, request).await.map_err(|(_, why)| format!("the token endpoint did not answer: {why}"))?;
         if !status.is_success() {
             return Err(format!("the token endpoint answered {}", status.as_u16()));
         }
@@ -289,16 +315,15 @@ impl HttpPoller {
 
     /// Authenticates, sends, and on a 401 with a kept OAuth token refreshes once and resends.
     async fn exchange(&mut self) -> Result<Bytes, Failure> {
-        let (Ok(uri), Ok(client)) = (self.uri.clone(), self.client.clone()) else {
-            return Err((HttpErrorKind::Connect, None));
-        };
+        let uri = self.uri.clone().map_err(|e| (HttpErrorKind::Connect, e))?;
+        let client = self.client.clone().map_err(|e| (HttpErrorKind::Connect, e))?;
         let oauth = match &self.source.auth {
             Some(HttpAuth::OauthRefresh(o)) => Some(o.clone()),
             _ => None,
         };
         let (bearer, kept) = match (&self.source.auth, &oauth) {
             (Some(HttpAuth::Bearer(spec)), _) => {
-                (Some(auth::resolve(spec, &*self.env).map_err(|e| (HttpErrorKind::Auth, Some(e)))?), false)
+                (Some(auth::resolve(spec, &*self.env).map_err(|e| (HttpErrorKind::Auth, e))?), false)
             }
             (_, Some(o)) => match self.access_token.clone() {
                 Some(token) => (Some(token), true),
@@ -307,7 +332,7 @@ impl HttpPoller {
             _ => (None, false),
         };
         let mut notes = Vec::new();
-        let request = self.request(&uri, bearer.as_deref(), &mut notes).ok_or((HttpErrorKind::Connect, None))?;
+        let request = self.request(&uri, bearer.as_deref(), &mut notes).ok_or_else(unbuildable)?;
         let (mut status, mut body) = self.send(&client, request).await?;
         if status == StatusCode::UNAUTHORIZED
             && let Some(o) = &oauth
@@ -317,8 +342,7 @@ impl HttpPoller {
             self.access_token = None;
             if kept {
                 let token = self.refresh(&client, o).await?;
-                let request =
-                    self.request(&uri, Some(&token), &mut Vec::new()).ok_or((HttpErrorKind::Connect, None))?;
+                let request = self.request(&uri, Some(&token), &mut Vec::new()).ok_or_else(unbuildable)?;
                 (status, body) = self.send(&client, request).await?;
                 if status == StatusCode::UNAUTHORIZED {
                     self.access_token = None;
@@ -327,12 +351,12 @@ impl HttpPoller {
         }
         if matches!(status, StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN) {
             notes.insert(0, format!("the endpoint answered {}", status.as_u16()));
-            return Err((HttpErrorKind::Auth, Some(notes.join("; "))));
+            return Err((HttpErrorKind::Auth, notes.join("; ")));
         }
         if !status.is_success() {
-            return Err((HttpErrorKind::Status, None));
+            return Err((HttpErrorKind::Status, format!("the endpoint answered {}", status.as_u16())));
         }
-        body.map_err(|_| (HttpErrorKind::Body, None))
+        body.map_err(|why| (HttpErrorKind::Body, format!("the answer could not be read: {why}")))
     }
 
     async fn fetch(&mut self) -> Answer {
@@ -348,11 +372,18 @@ impl HttpPoller {
             note,
         };
         match result {
-            Err(_) => failed(HttpErrorKind::Timeout, None),
-            Ok(Err((kind, note))) => failed(kind, note),
+            Err(_) => failed(HttpErrorKind::Timeout, Some(format!("no complete answer within {timeout:?}"))),
+            Ok(Err((kind, note))) => failed(kind, Some(note)),
             Ok(Ok(body)) if self.needs_body() => match serde_json::from_slice::<Json>(&body) {
                 Ok(doc) => Answer { up: true, duration, error: None, doc: Some(doc), note: None },
-                Err(_) => Answer { up: true, duration, error: Some(HttpErrorKind::Body), doc: None, note: None },
+                // Where, not what: the message of a JSON error can quote the body.
+                Err(e) => Answer {
+                    up: true,
+                    duration,
+                    error: Some(HttpErrorKind::Body),
+                    doc: None,
+                    note: Some(format!("the answer is not JSON (line {}, column {})", e.line(), e.column())),
+                },
             },
             Ok(Ok(_)) => Answer { up: true, duration, error: None, doc: None, note: None },
         }
@@ -368,6 +399,7 @@ impl HttpPoller {
         let now = Instant::now();
         let health = &mut self.health;
         let mut errors: Vec<HttpErrorKind> = answer.error.into_iter().collect();
+        let mut reasons: Vec<String> = answer.note.into_iter().collect();
         let mut probes: BTreeMap<&str, f64> = BTreeMap::new();
         let mut missing: Vec<&str> = Vec::new();
         for value in &self.values {
@@ -385,10 +417,12 @@ impl HttpPoller {
                         missing.push(&value.metric);
                         if !errors.contains(&HttpErrorKind::Path) {
                             errors.push(HttpErrorKind::Path);
+                            reasons.push("a value's path is missing from the answer or holds no number".into());
                         }
                     }
                     if read.over_limit && !errors.contains(&HttpErrorKind::Limit) {
                         errors.push(HttpErrorKind::Limit);
+                        reasons.push("a value made more series than its limit; the rest were dropped".into());
                     }
                     // A value read in part (some items lacked it) still publishes what it read;
                     // a value not read at all keeps its last samples through a short blip.
@@ -416,7 +450,7 @@ impl HttpPoller {
                 signal = %self.id,
                 kind = %kinds.join(","),
                 missing_values = %missing.join(","),
-                reason = %answer.note.as_deref().unwrap_or(""),
+                reason = %reasons.join("; "),
                 "HTTP poll failed"
             );
         }
