@@ -170,7 +170,7 @@ async fn run_streaming(
     on_row: &mut (dyn FnMut(PgRow) -> Result<bool, QueryError> + Send),
 ) -> Result<bool, QueryError> {
     let deadline = deadline(timeout);
-    let mut conn = pool.acquire().await?;
+    let mut conn = acquire(pool).await?;
     match tokio::time::timeout(deadline, read_rows(&mut conn, query, timeout, on_row)).await {
         Ok(Ok(false)) => {
             give_back(conn, deadline).await;
@@ -198,6 +198,40 @@ async fn run_streaming(
                 ),
             })
         }
+    }
+}
+
+/// How long the attempt that explains a pool timeout may take.
+const CONNECT_PROBE: Duration = Duration::from_secs(2);
+
+/// A connection from the pool, or an error that names its cause. sqlx retries a refused
+/// connection until its acquire timeout and then says only "pool timed out"; one direct attempt
+/// then tells refused, unknown host or wrong password apart. It is made only when the pool has a
+/// free slot (it could not fill it), so a pool busy with slow queries never gets a connection more.
+async fn acquire(pool: &PgPool) -> Result<PoolConnection<Postgres>, QueryError> {
+    match pool.acquire().await {
+        Ok(conn) => Ok(conn),
+        Err(sqlx::Error::PoolTimedOut) => {
+            let options = pool.connect_options();
+            let at = match options.get_socket() {
+                Some(socket) => socket.display().to_string(),
+                None => format!("{}:{}", options.get_host(), options.get_port()),
+            };
+            let cause = if pool.size() >= pool.options().get_max_connections() {
+                "every connection of the pool is busy".to_string()
+            } else {
+                match tokio::time::timeout(CONNECT_PROBE, PgConnection::connect_with(&options)).await {
+                    Ok(Ok(conn)) => {
+                        let _ = conn.close().await;
+                        "the server answers again".to_string()
+                    }
+                    Ok(Err(e)) => QueryError::from(e).message,
+                    Err(_) => format!("no answer within {} s", CONNECT_PROBE.as_secs()),
+                }
+            };
+            Err(QueryError { kind: QueryErrorKind::Connect, message: format!("no connection to {at}: {cause}") })
+        }
+        Err(e) => Err(e.into()),
     }
 }
 
