@@ -5,6 +5,7 @@
 mod support;
 
 mod alertmanager;
+mod build_script;
 mod calendar_sync;
 mod checkpoint;
 mod checkpoint_faults;
