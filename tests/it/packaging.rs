@@ -118,23 +118,68 @@ fn the_systemd_unit_passes_systemd_analyze_and_is_hardened() {
     assert!(unit.contains(&format!("--web.listen-address=0.0.0.0:{DEFAULT_PORT}")));
 }
 
-#[test]
-fn the_example_prometheus_config_passes_promtool_with_the_generated_rules() {
+/// The repository as a fresh clone has it: its tracked files (as the work tree has them), so a
+/// file that the documented commands need but nobody committed fails here as it would for a user.
+fn checkout() -> tempfile::TempDir {
+    use std::os::unix::ffi::OsStrExt;
+    let root = repo("");
+    let out = Command::new("git").arg("-C").arg(&root).args(["ls-files", "-z"]).output().expect("git");
+    assert!(out.status.success(), "git ls-files in {}: {}", root.display(), String::from_utf8_lossy(&out.stderr));
     let dir = tempfile::tempdir().unwrap();
-    std::fs::copy(repo("deploy/prometheus/prometheus.yml"), dir.path().join("prometheus.yml")).unwrap();
-    let out = Command::new(exporter_bin()).args(["generate", "--out"]).arg(dir.path()).output().unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    for rel in out.stdout.split(|b| *b == 0).filter(|r| !r.is_empty()) {
+        let rel = Path::new(std::ffi::OsStr::from_bytes(rel));
+        let from = root.join(rel);
+        // Deleted in the work tree: the next commit will not have it either.
+        if !from.is_file() {
+            continue;
+        }
+        let to = dir.path().join(rel);
+        std::fs::create_dir_all(to.parent().unwrap()).unwrap();
+        std::fs::copy(&from, &to).unwrap_or_else(|e| panic!("{}: {e}", rel.display()));
+    }
+    dir
+}
+
+/// `integration-exporter ARGS` run in `top`, as the README has users run it from the
+/// repository's top.
+fn exporter_in(top: &Path, args: &[&str]) {
+    let out = Command::new(exporter_bin()).args(args).current_dir(top).output().unwrap();
+    assert!(out.status.success(), "{args:?}: {}", String::from_utf8_lossy(&out.stderr));
+}
+
+#[test]
+fn the_shipped_prometheus_config_loads_every_rule_generate_writes_from_the_top_of_a_checkout() {
+    // The README's steps: `integration-exporter generate` at the top, then Prometheus (here
+    // promtool, which resolves `rule_files` as Prometheus does) with the file where it ships.
+    let top = checkout();
+    exporter_in(top.path(), &["generate"]);
+    let mut rule_files = 0;
+    let mut rules = 0;
+    for entry in std::fs::read_dir(top.path().join("alerts")).unwrap() {
+        let path = entry.unwrap().path();
+        if path.to_string_lossy().ends_with(".rules.yml") {
+            let file: Value = serde_saphyr::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+            rule_files += 1;
+            rules +=
+                file["groups"].as_array().unwrap().iter().map(|g| g["rules"].as_array().unwrap().len()).sum::<usize>();
+        }
+    }
+    assert!(rules > 0);
     let (ok, text) = run(
-        Command::new("promtool").args(["check", "config", "--lint-fatal"]).arg(dir.path().join("prometheus.yml")),
+        Command::new("promtool")
+            .args(["check", "config", "--lint-fatal", "deploy/prometheus/prometheus.yml"])
+            .current_dir(top.path()),
         "promtool comes with Debian's `prometheus`",
     );
     assert!(ok, "{text}");
-    // Every rule file, and no promtool test file, is loaded.
-    let rule_files = std::fs::read_dir(dir.path().join("alerts"))
-        .unwrap()
-        .filter(|e| e.as_ref().unwrap().file_name().to_string_lossy().ends_with(".rules.yml"))
-        .count();
+    // Every rule file and every rule in it, and no promtool test file.
     assert!(text.contains(&format!("SUCCESS: {rule_files} rule files found")), "{text}");
+    let loaded: usize = regex::Regex::new(r"SUCCESS: (\d+) rules found")
+        .unwrap()
+        .captures_iter(&text)
+        .map(|c| c[1].parse::<usize>().unwrap())
+        .sum();
+    assert_eq!(loaded, rules, "{text}");
     let config: Value = serde_saphyr::from_str(&read("deploy/prometheus/prometheus.yml")).unwrap();
     let job = &config["scrape_configs"][0];
     assert_eq!(job["job_name"], "integration-exporter");
