@@ -68,7 +68,8 @@ enum Command {
         #[arg(short, long, default_value = ".")]
         out: PathBuf,
         /// `prometheus`: rule files and their promtool tests; `prometheus-operator`:
-        /// `PrometheusRule` objects instead (no promtool tests).
+        /// `PrometheusRule` objects instead (no promtool tests), and a `kustomization.yaml`
+        /// listing them with one ConfigMap per dashboard.
         #[arg(long, value_enum, default_value_t = RuleFormat::Prometheus)]
         format: RuleFormat,
     },
@@ -118,7 +119,7 @@ enum CatalogFormat {
 enum RuleFormat {
     /// Plain Prometheus rule files with promtool tests.
     Prometheus,
-    /// Prometheus Operator `PrometheusRule` objects.
+    /// Prometheus Operator `PrometheusRule` objects, and a kustomization of everything written.
     PrometheusOperator,
 }
 

@@ -1,11 +1,13 @@
 //! Everything generated from the spec: rule files (plain or as `PrometheusRule` objects), their
 //! promtool tests, dashboards and the Alertmanager configuration. Each generator is one module;
-//! [`outputs_as`] is the one place that lists what gets written.
+//! [`outputs_as`] is the one place that lists what gets written, and [`files_as`] adds the
+//! operator format's kustomization, an index of that list.
 
 pub mod alertmanager;
 pub mod catalog;
 pub mod dashboards;
 pub mod humanize;
+pub mod kustomize;
 pub mod panels;
 pub mod prometheus_operator;
 pub mod promql;
@@ -118,10 +120,21 @@ pub fn write_all(model: &Model, dir: &Path) -> std::io::Result<Vec<PathBuf>> {
     write_all_as(model, dir, RuleFormat::Prometheus)
 }
 
-/// Writes every output of `format` under `dir`. Returns the paths written.
+/// [`outputs_as`], and with the operator format the `kustomization.yaml` listing its objects and
+/// dashboards: made from the list itself, it names no file that was not written.
+pub fn files_as(model: &Model, format: RuleFormat) -> Vec<(PathBuf, String)> {
+    let mut files = outputs_as(model, format);
+    if format == RuleFormat::PrometheusOperator {
+        let index = kustomize::kustomization(model, &files);
+        files.push((PathBuf::from(kustomize::FILE), index));
+    }
+    files
+}
+
+/// Writes every file of `format` ([`files_as`]) under `dir`. Returns the paths written.
 pub fn write_all_as(model: &Model, dir: &Path, format: RuleFormat) -> std::io::Result<Vec<PathBuf>> {
     let mut written = Vec::new();
-    for (rel, content) in outputs_as(model, format) {
+    for (rel, content) in files_as(model, format) {
         let path = dir.join(&rel);
         if let Some(parent) = path.parent() {
             std::fs::create_dir_all(parent)?;

@@ -436,8 +436,9 @@ packs:
             .arg("--cluster.listen-address="),
     );
     let prom_port = free_port();
-    // The example configuration users copy (deploy/prometheus), with this test's ports and a faster
-    // clock; its relative `rule_files` finds the rules generated next to it.
+    // The shipped configuration where it ships, deploy/prometheus beside the `generate` output
+    // (the repository's layout), with only this test's ports and a faster clock: its relative
+    // `rule_files` must find the rules as it does for a user.
     let example =
         std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("deploy/prometheus/prometheus.yml"))
             .expect("deploy/prometheus/prometheus.yml");
@@ -454,8 +455,10 @@ packs:
         assert!(prom_config.contains(&from), "the example prometheus.yml no longer has `{from}`");
         prom_config = prom_config.replace(&from, &to);
     }
-    std::fs::write(d.join("prometheus.yml"), prom_config).unwrap();
-    let _prometheus = prometheus(d, prom_port);
+    let prom_dir = d.join("deploy/prometheus");
+    std::fs::create_dir_all(&prom_dir).unwrap();
+    std::fs::write(prom_dir.join("prometheus.yml"), prom_config).unwrap();
+    let _prometheus = prometheus(&prom_dir, prom_port);
     let stack = Stack { db, prometheus: prom_port, deliveries, worker_mode };
 
     // 1. Everything loads and is healthy: target up, every generated rule loaded with health ok.

@@ -4,7 +4,7 @@
 use std::path::Path;
 use std::process::Command;
 
-use integration_exporter::generate::outputs;
+use integration_exporter::generate::{RuleFormat, outputs};
 use integration_exporter::spec::Model;
 
 fn promtool(args: &[&str], dir: &Path) -> (bool, String) {
@@ -33,6 +33,44 @@ fn committed_outputs_are_current() {
         }
     }
     assert!(stale.is_empty(), "stale generated files {stale:?}: run `cargo run -- generate`");
+}
+
+/// Every file under `dir`, relative to it.
+fn files_under(dir: &Path) -> Vec<std::path::PathBuf> {
+    let mut files = Vec::new();
+    for entry in std::fs::read_dir(dir).into_iter().flatten() {
+        let path = entry.unwrap().path();
+        if path.is_dir() {
+            files.extend(files_under(&path).into_iter().map(|p| Path::new(path.file_name().unwrap()).join(p)));
+        } else {
+            files.push(Path::new(path.file_name().unwrap()).to_path_buf());
+        }
+    }
+    files
+}
+
+/// deploy/kubernetes/generated is committed so that `kubectl apply -k deploy/kubernetes` works
+/// from a fresh clone: it must be what `generate` writes for the spec beside it, no file more.
+#[test]
+fn committed_kubernetes_outputs_are_current() {
+    let deploy = Path::new(env!("CARGO_MANIFEST_DIR")).join("deploy/kubernetes");
+    let model = Model::load(&deploy.join("spec.yaml")).unwrap_or_else(|e| panic!("{e}"));
+    let files = integration_exporter::generate::files_as(&model, RuleFormat::PrometheusOperator);
+    let mut stale = Vec::new();
+    for (rel, content) in &files {
+        if std::fs::read_to_string(deploy.join("generated").join(rel)).ok().as_ref() != Some(content) {
+            stale.push(rel.display().to_string());
+        }
+    }
+    for rel in files_under(&deploy.join("generated")) {
+        if !files.iter().any(|(p, _)| *p == rel) {
+            stale.push(format!("{} (not generated)", rel.display()));
+        }
+    }
+    assert!(
+        stale.is_empty(),
+        "stale files in deploy/kubernetes/generated {stale:?}: remove the directory, then run `integration-exporter generate --config deploy/kubernetes/spec.yaml --format prometheus-operator --out deploy/kubernetes/generated`"
+    );
 }
 
 #[test]

@@ -3,7 +3,7 @@
 //! tests/generated.rs). A change to the generators shows here as a reviewable diff;
 //! `cargo insta review` (or `INSTA_UPDATE=always`) accepts it.
 
-use integration_exporter::generate::{RuleFormat, outputs_as};
+use integration_exporter::generate::{RuleFormat, files_as, outputs_as};
 use integration_exporter::spec::{Model, SourceText};
 
 fn model() -> Model {
@@ -19,8 +19,9 @@ fn user_signals_generate_the_golden_files() {
     for (path, content) in outputs_as(&model(), RuleFormat::Prometheus) {
         insta::assert_snapshot!(path.display().to_string().replace(['/', '.'], "_"), content);
     }
-    for (path, content) in outputs_as(&model(), RuleFormat::PrometheusOperator) {
-        if path.display().to_string().ends_with(".prometheusrule.yaml") {
+    for (path, content) in files_as(&model(), RuleFormat::PrometheusOperator) {
+        let name = path.display().to_string();
+        if name.ends_with(".prometheusrule.yaml") || name == "kustomization.yaml" {
             insta::assert_snapshot!(path.display().to_string().replace(['/', '.'], "_"), content);
         }
     }

@@ -7,6 +7,8 @@ use crate::support;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
+use integration_exporter::generate::{self, RuleFormat};
+use integration_exporter::spec::Model;
 use integration_exporter::spec::config::DEFAULT_PORT;
 use serde_json::Value;
 use support::exporter_bin;
@@ -118,88 +120,101 @@ fn the_systemd_unit_passes_systemd_analyze_and_is_hardened() {
     assert!(unit.contains(&format!("--web.listen-address=0.0.0.0:{DEFAULT_PORT}")));
 }
 
-#[test]
-fn the_example_prometheus_config_passes_promtool_with_the_generated_rules() {
+/// The repository as a fresh clone has it: its tracked files (as the work tree has them), so a
+/// file that the documented commands need but nobody committed fails here as it would for a user.
+fn checkout() -> tempfile::TempDir {
+    use std::os::unix::ffi::OsStrExt;
+    let root = repo("");
+    let out = Command::new("git").arg("-C").arg(&root).args(["ls-files", "-z"]).output().expect("git");
+    assert!(out.status.success(), "git ls-files in {}: {}", root.display(), String::from_utf8_lossy(&out.stderr));
     let dir = tempfile::tempdir().unwrap();
-    std::fs::copy(repo("deploy/prometheus/prometheus.yml"), dir.path().join("prometheus.yml")).unwrap();
-    let out = Command::new(exporter_bin()).args(["generate", "--out"]).arg(dir.path()).output().unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    for rel in out.stdout.split(|b| *b == 0).filter(|r| !r.is_empty()) {
+        let rel = Path::new(std::ffi::OsStr::from_bytes(rel));
+        let from = root.join(rel);
+        // Deleted in the work tree: the next commit will not have it either.
+        if !from.is_file() {
+            continue;
+        }
+        let to = dir.path().join(rel);
+        std::fs::create_dir_all(to.parent().unwrap()).unwrap();
+        std::fs::copy(&from, &to).unwrap_or_else(|e| panic!("{}: {e}", rel.display()));
+    }
+    dir
+}
+
+/// `integration-exporter ARGS` run in `top`, as the README has users run it from the
+/// repository's top.
+fn exporter_in(top: &Path, args: &[&str]) {
+    let out = Command::new(exporter_bin()).args(args).current_dir(top).output().unwrap();
+    assert!(out.status.success(), "{args:?}: {}", String::from_utf8_lossy(&out.stderr));
+}
+
+#[test]
+fn the_shipped_prometheus_config_loads_every_rule_generate_writes_from_the_top_of_a_checkout() {
+    // The README's steps: `integration-exporter generate` at the top, then Prometheus (here
+    // promtool, which resolves `rule_files` as Prometheus does) with the file where it ships.
+    let top = checkout();
+    exporter_in(top.path(), &["generate"]);
+    let mut rule_files = 0;
+    let mut rules = 0;
+    for entry in std::fs::read_dir(top.path().join("alerts")).unwrap() {
+        let path = entry.unwrap().path();
+        if path.to_string_lossy().ends_with(".rules.yml") {
+            let file: Value = serde_saphyr::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+            rule_files += 1;
+            rules +=
+                file["groups"].as_array().unwrap().iter().map(|g| g["rules"].as_array().unwrap().len()).sum::<usize>();
+        }
+    }
+    assert!(rules > 0);
     let (ok, text) = run(
-        Command::new("promtool").args(["check", "config", "--lint-fatal"]).arg(dir.path().join("prometheus.yml")),
+        Command::new("promtool")
+            .args(["check", "config", "--lint-fatal", "deploy/prometheus/prometheus.yml"])
+            .current_dir(top.path()),
         "promtool comes with Debian's `prometheus`",
     );
     assert!(ok, "{text}");
-    // Every rule file, and no promtool test file, is loaded.
-    let rule_files = std::fs::read_dir(dir.path().join("alerts"))
-        .unwrap()
-        .filter(|e| e.as_ref().unwrap().file_name().to_string_lossy().ends_with(".rules.yml"))
-        .count();
+    // Every rule file and every rule in it, and no promtool test file.
     assert!(text.contains(&format!("SUCCESS: {rule_files} rule files found")), "{text}");
+    let loaded: usize = regex::Regex::new(r"SUCCESS: (\d+) rules found")
+        .unwrap()
+        .captures_iter(&text)
+        .map(|c| c[1].parse::<usize>().unwrap())
+        .sum();
+    assert_eq!(loaded, rules, "{text}");
     let config: Value = serde_saphyr::from_str(&read("deploy/prometheus/prometheus.yml")).unwrap();
     let job = &config["scrape_configs"][0];
     assert_eq!(job["job_name"], "integration-exporter");
     assert_eq!(job["static_configs"][0]["targets"][0], format!("localhost:{DEFAULT_PORT}"));
 }
 
-/// The objects `kubectl apply -k deploy/kubernetes` sends, built as kustomize builds them for the
-/// features the kustomization uses (resources, generators with fixed names, namespace, labels),
-/// with `generate --format prometheus-operator` output in `generated/`.
-fn kustomize(dir: &Path) -> Vec<Value> {
-    let k: Value = serde_saphyr::from_str(&std::fs::read_to_string(dir.join("kustomization.yaml")).unwrap()).unwrap();
-    assert_eq!(k["generatorOptions"]["disableNameSuffixHash"], true, "the manifests refer to fixed names");
-    let known = ["apiVersion", "kind", "namespace", "labels", "resources", "generatorOptions"];
-    for key in k.as_object().unwrap().keys() {
-        assert!(known.contains(&key.as_str()) || key.ends_with("Generator"), "{key}: not rendered by this test");
-    }
-    let file = |rel: &str| {
-        std::fs::read_to_string(dir.join(rel)).unwrap_or_else(|e| panic!("{rel}, referenced by the kustomization: {e}"))
-    };
-    let mut objects: Vec<Value> = Vec::new();
-    for rel in k["resources"].as_array().unwrap() {
-        objects.push(serde_saphyr::from_str(&file(rel.as_str().unwrap())).unwrap());
-    }
-    let data = |generator: &Value| {
-        let mut data = serde_json::Map::new();
-        for f in generator["files"].as_array().into_iter().flatten() {
-            let rel = f.as_str().unwrap();
-            let key = Path::new(rel).file_name().unwrap().to_string_lossy().to_string();
-            data.insert(key, Value::String(file(rel)));
-        }
-        for literal in generator["literals"].as_array().into_iter().flatten() {
-            let (key, value) = literal.as_str().unwrap().split_once('=').unwrap();
-            data.insert(key.into(), Value::String(value.into()));
-        }
-        data
-    };
-    for generator in k["configMapGenerator"].as_array().into_iter().flatten() {
-        objects.push(serde_json::json!({
-            "apiVersion": "v1", "kind": "ConfigMap",
-            "metadata": {"name": generator["name"], "labels": generator["options"]["labels"].as_object().cloned().unwrap_or_default()},
-            "data": data(generator),
-        }));
-    }
-    for generator in k["secretGenerator"].as_array().into_iter().flatten() {
-        use base64::Engine;
-        let encoded: serde_json::Map<String, Value> = data(generator)
-            .into_iter()
-            .map(|(key, v)| (key, base64::engine::general_purpose::STANDARD.encode(v.as_str().unwrap()).into()))
-            .collect();
-        objects.push(serde_json::json!({
-            "apiVersion": "v1", "kind": "Secret", "type": "Opaque",
-            "metadata": {"name": generator["name"]}, "data": encoded,
-        }));
-    }
-    for object in &mut objects {
-        let metadata = object["metadata"].as_object_mut().unwrap();
-        metadata.insert("namespace".into(), k["namespace"].clone());
-        let labels = metadata.entry("labels").or_insert_with(|| Value::Object(Default::default()));
-        for pairs in k["labels"].as_array().into_iter().flatten() {
-            for (key, value) in pairs["pairs"].as_object().unwrap() {
-                labels.as_object_mut().unwrap().insert(key.clone(), value.clone());
-            }
+/// `kubectl kustomize DIR` run in `top`: the objects `kubectl apply -k DIR` would send.
+fn kubectl_kustomize(top: &Path, dir: &str) -> Vec<Value> {
+    let out = Command::new("kubectl").args(["kustomize", dir]).current_dir(top).output().unwrap_or_else(|e| {
+        panic!("kubectl: {e} (kubectl comes with Debian's `kubernetes-client`; scripts/test installs it)")
+    });
+    assert!(out.status.success(), "kubectl kustomize {dir}: {}", String::from_utf8_lossy(&out.stderr));
+    let mut objects: Vec<Value> = serde_saphyr::from_multiple(&String::from_utf8(out.stdout).unwrap()).unwrap();
+    objects.retain(|o| !o.is_null());
+    // Newer kustomize wraps a Secret's base64 at 76 columns, as base64(1) does. The API server's
+    // decoder (Go's encoding/base64) skips line breaks; the schema's `byte` format does not.
+    for secret in objects.iter_mut().filter(|o| o["kind"] == "Secret") {
+        for value in secret["data"].as_object_mut().into_iter().flat_map(|d| d.values_mut()) {
+            *value = value.as_str().unwrap().replace('\n', "").into();
         }
     }
     objects
+}
+
+/// What a client-side `kubectl apply` keeps of each object in its
+/// `kubectl.kubernetes.io/last-applied-configuration` annotation: the object as JSON. Annotations
+/// may hold 262,144 bytes in all, so a larger object cannot be applied that way.
+fn assert_fits_the_apply_annotation(objects: &[Value]) {
+    for o in objects {
+        let size = serde_json::to_string(o).unwrap().len();
+        let id = format!("{}/{}", o["kind"].as_str().unwrap(), o["metadata"]["name"].as_str().unwrap());
+        assert!(size < 262_144, "{id} is {size} bytes as JSON: too large for `kubectl apply`");
+    }
 }
 
 /// Where scripts/test installs the npm validators (`kubernetes-models` and
@@ -244,7 +259,8 @@ fn validate(objects: &[Value]) -> Result<String, String> {
         "{}: no validators (scripts/test installs them)",
         dir.display()
     );
-    let script = dir.join("validate.mjs");
+    // Beside node_modules, for the imports; one name per test process, which may run side by side.
+    let script = dir.join(format!("validate-{}.mjs", std::process::id()));
     std::fs::write(&script, VALIDATE_MJS).unwrap();
     let mut node = Command::new("node")
         .arg(&script)
@@ -257,6 +273,7 @@ fn validate(objects: &[Value]) -> Result<String, String> {
     use std::io::Write;
     node.stdin.take().unwrap().write_all(serde_json::to_string(objects).unwrap().as_bytes()).unwrap();
     let out = node.wait_with_output().unwrap();
+    let _ = std::fs::remove_file(&script);
     let mut said = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
     let mut ok = out.status.success();
 
@@ -279,29 +296,42 @@ fn validate(objects: &[Value]) -> Result<String, String> {
 }
 
 #[test]
-fn the_kubernetes_manifests_pass_the_kubernetes_and_prometheus_operator_schemas() {
-    let dir = tempfile::tempdir().unwrap();
-    for entry in std::fs::read_dir(repo("deploy/kubernetes")).unwrap() {
-        let entry = entry.unwrap();
-        if entry.file_type().unwrap().is_file() {
-            std::fs::copy(entry.path(), dir.path().join(entry.file_name())).unwrap();
-        }
-    }
-    let out = Command::new(exporter_bin())
-        .args(["generate", "--format", "prometheus-operator", "--out"])
-        .arg(dir.path().join("generated"))
-        .output()
-        .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    let objects = kustomize(dir.path());
-    let kinds: Vec<&str> = objects.iter().map(|o| o["kind"].as_str().unwrap()).collect();
-    for kind in
-        ["Deployment", "Service", "ServiceMonitor", "PrometheusRule", "AlertmanagerConfig", "ConfigMap", "Secret"]
-    {
-        assert!(kinds.contains(&kind), "no {kind} in {kinds:?}");
-    }
+fn kubectl_kustomize_builds_the_shipped_manifests_from_a_clean_checkout() {
+    // The README's command at the top of a fresh clone: the committed generated/ is the output for
+    // the committed spec (tests/it/generated.rs), so nothing needs generating first.
+    let top = checkout();
+    let objects = kubectl_kustomize(top.path(), "deploy/kubernetes");
+    assert_fits_the_apply_annotation(&objects);
     let said = validate(&objects).unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(said.matches(": valid").count(), objects.len(), "{said}");
+
+    // Exactly the spec's rules and dashboards: one PrometheusRule per file `generate` writes
+    // for it, one ConfigMap per dashboard.
+    let spec = top.path().join("deploy/kubernetes/spec.yaml");
+    let model = Model::load(&spec).unwrap_or_else(|e| panic!("{e}"));
+    let files = generate::files_as(&model, RuleFormat::PrometheusOperator);
+    let named = |suffix: &str| files.iter().filter(|(p, _)| p.to_string_lossy().ends_with(suffix)).count();
+    let of_kind = |kind: &str| objects.iter().filter(|o| o["kind"] == kind).collect::<Vec<_>>();
+    assert_eq!(of_kind("PrometheusRule").len(), named(".prometheusrule.yaml"));
+    assert!(of_kind("PrometheusRule").iter().any(|o| o["metadata"]["name"] == "integration-exporter-token-refresh"));
+    assert_eq!(of_kind("AlertmanagerConfig").len(), 1);
+    let mut boards: Vec<String> = files
+        .iter()
+        .filter(|(p, _)| p.starts_with("dashboards"))
+        .map(|(p, _)| p.file_name().unwrap().to_string_lossy().to_string())
+        .collect();
+    boards.sort();
+    let mut shipped: Vec<String> = Vec::new();
+    for map in of_kind("ConfigMap").into_iter().filter(|o| o["metadata"]["labels"]["grafana_dashboard"] == "1") {
+        let data = map["data"].as_object().unwrap();
+        assert_eq!(data.len(), 1, "one dashboard per ConfigMap: {:?}", data.keys());
+        shipped.extend(data.keys().cloned());
+    }
+    shipped.sort();
+    assert_eq!(shipped, boards);
+    for kind in ["Deployment", "Service", "ServiceMonitor", "ConfigMap", "Secret"] {
+        assert!(!of_kind(kind).is_empty(), "no {kind}");
+    }
 
     // The validators catch a broken object.
     let mut broken = objects.clone();
@@ -340,17 +370,43 @@ fn the_kubernetes_manifests_pass_the_kubernetes_and_prometheus_operator_schemas(
         assert_eq!(security["readOnlyRootFilesystem"], true);
         assert_eq!(container["ports"][0]["containerPort"], DEFAULT_PORT);
     }
-    for volume in pod["volumes"].as_array().unwrap() {
+    let volumes = pod["volumes"].as_array().unwrap();
+    for volume in volumes {
         if let Some(name) = volume["configMap"]["name"].as_str() {
             get("ConfigMap", name);
         }
         if let Some(name) = volume["secret"]["secretName"].as_str() {
             get("Secret", name);
         }
+        // The volume types "restricted" allows (no hostPath: a pod that cannot be admitted).
+        let kinds: Vec<&String> = volume.as_object().unwrap().keys().filter(|k| *k != "name").collect();
+        assert!(
+            kinds.iter().all(|k| ["configMap", "secret", "emptyDir", "persistentVolumeClaim"].contains(&k.as_str())),
+            "{volume}"
+        );
     }
-    let dashboards = get("ConfigMap", "integration-exporter-dashboards");
-    assert_eq!(dashboards["metadata"]["labels"]["grafana_dashboard"], "1");
-    assert!(dashboards["data"].as_object().unwrap().contains_key("overview.json"));
+    // Every file the spec reads is inside a read-only mount of the application's log volume, and
+    // the state directory is writable: a pack whose log is not there pages "log unreadable".
+    let mounts = pod["containers"][0]["volumeMounts"].as_array().unwrap();
+    let mount_of = |path: &Path| {
+        mounts
+            .iter()
+            .filter(|m| path.starts_with(m["mountPath"].as_str().unwrap()))
+            .max_by_key(|m| m["mountPath"].as_str().unwrap().len())
+            .unwrap_or_else(|| panic!("{} is in no volume of the Deployment", path.display()))
+    };
+    assert!(!model.logs.is_empty(), "the shipped spec reads no log: nothing to check");
+    for (id, log) in &model.logs {
+        for path in &log.paths {
+            let mount = mount_of(Path::new(path));
+            assert_eq!(mount["readOnly"], true, "log {id} ({path}): {mount}");
+            let volume = volumes.iter().find(|v| v["name"] == mount["name"]).unwrap();
+            assert_eq!(volume["persistentVolumeClaim"]["readOnly"], true, "log {id} ({path}): {volume}");
+        }
+    }
+    let state = mount_of(model.config.state_dir.as_deref().expect("the shipped spec sets state_dir"));
+    assert_ne!(state["readOnly"], true, "{state}");
+
     let service = get("Service", "integration-exporter");
     let monitor = get("ServiceMonitor", "integration-exporter");
     for (key, value) in monitor["spec"]["selector"]["matchLabels"].as_object().unwrap() {
@@ -358,9 +414,15 @@ fn the_kubernetes_manifests_pass_the_kubernetes_and_prometheus_operator_schemas(
     }
     assert_eq!(monitor["spec"]["endpoints"][0]["port"], service["spec"]["ports"][0]["name"]);
     // The example spec loads.
-    let (ok, text) = run(
-        Command::new(exporter_bin()).args(["check", "--config"]).arg(repo("deploy/kubernetes/spec.yaml")),
-        "the built exporter",
-    );
+    let (ok, text) = run(Command::new(exporter_bin()).args(["check", "--config"]).arg(&spec), "the built exporter");
     assert!(ok, "{text}");
+
+    // Every built-in pack (`generate` without a spec) into the directory the README names: one
+    // dashboard alone was 311 KB with all packs in one ConfigMap; each object still fits.
+    exporter_in(top.path(), &["generate", "--format", "prometheus-operator", "--out", "deploy/kubernetes/generated"]);
+    let every = kubectl_kustomize(top.path(), "deploy/kubernetes");
+    assert!(every.len() > objects.len());
+    assert_fits_the_apply_annotation(&every);
+    let said = validate(&every).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(said.matches(": valid").count(), every.len(), "{said}");
 }
