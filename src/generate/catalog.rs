@@ -27,15 +27,24 @@ pub struct AlertEntry {
     pub basis: String,
 }
 
-/// How the catalog says where an alert's numbers come from.
+/// How the catalog says where an alert's numbers come from: one part per aspect stated
+/// (`threshold from runbook, <section>: "<quote>"; for chosen: <why>`).
 pub fn basis(alert: &Alert) -> String {
-    match &alert.basis {
-        Some(Basis::Runbook { section, quote }) => {
-            format!("from runbook, {}: \"{quote}\"", section.trim_start_matches(|c: char| !c.is_ascii_alphanumeric()))
-        }
-        Some(Basis::Chosen(why)) => format!("chosen: {why}"),
-        None => "chosen: not stated".into(),
+    let stated = alert.basis.as_ref().map(|b| b.stated()).unwrap_or_default();
+    if stated.is_empty() {
+        return "chosen: not stated".into();
     }
+    let parts: Vec<String> = stated
+        .into_iter()
+        .map(|(aspect, basis)| match basis {
+            Basis::Runbook { section, quote } => format!(
+                "{aspect} from runbook, {}: \"{quote}\"",
+                section.trim_start_matches(|c: char| !c.is_ascii_alphanumeric())
+            ),
+            Basis::Chosen(why) => format!("{aspect} chosen: {why}"),
+        })
+        .collect();
+    parts.join("; ")
 }
 
 pub fn entries(model: &Model) -> Vec<Entry> {

@@ -143,8 +143,19 @@ fn resolve_pack(config: &Config, name: &str, settings: &PackSettings, source: &S
 }
 
 fn apply_alert_override(alert: &mut Alert, o: &config::AlertOverride) {
-    if o.threshold.is_some() || o.for_.is_some() || o.window.is_some() || o.min_events.is_some() {
-        alert.basis = Some(Basis::Chosen("set in the spec".into()));
+    let basis = alert.basis.get_or_insert_with(AlertBasis::default);
+    let chosen = || Some(Basis::Chosen("set in the spec".into()));
+    if o.threshold.is_some() || o.min_events.is_some() {
+        basis.threshold = chosen();
+    }
+    if o.severity.is_some() {
+        basis.severity = chosen();
+    }
+    if o.window.is_some() {
+        basis.window = chosen();
+    }
+    if o.for_.is_some() {
+        basis.for_ = chosen();
     }
     if let Some(t) = o.threshold {
         alert.threshold = t;

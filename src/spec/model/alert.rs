@@ -61,11 +61,14 @@ pub struct Alert {
     /// Set `false` to drop this alert.
     #[serde(default = "yes")]
     pub enabled: bool,
-    /// Where the threshold, window and `for` come from, shown in the catalog:
-    /// `{runbook: {section: <heading>, quote: <the runbook's words>}}` or `{chosen: <why>}`.
-    /// A spec that overrides the threshold, window or `for` makes it `chosen`.
+    /// Where the alert's numbers come from, shown in the catalog. Each of `threshold`,
+    /// `severity`, `window` (for a condition with one) and `for` is
+    /// `{runbook: {section: <heading>, quote: <the runbook's words>}}` or `{chosen: <why>}`:
+    /// `{threshold: {runbook: ...}, severity: {chosen: ...}, for: {chosen: ...}}`. A lone
+    /// `{runbook: ...}` or `{chosen: ...}` speaks for the threshold only. A spec that overrides
+    /// one of them makes that one `chosen`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub basis: Option<Basis>,
+    pub basis: Option<AlertBasis>,
     /// `true` when the runbook's number is about the whole fleet (every worker host's exporter
     /// together): the expression aggregates away the labels that tell exporters apart, so an
     /// idle standby host cannot keep it firing. Counters and histograms are summed, gauges and
@@ -87,6 +90,60 @@ pub enum Basis {
     },
     /// The runbook is silent (or the spec overrode them): why these numbers.
     Chosen(String),
+}
+
+/// Where each of an alert's numbers comes from.
+#[derive(Clone, Debug, Default, Serialize, PartialEq)]
+pub struct AlertBasis {
+    /// The threshold.
+    pub threshold: Option<Basis>,
+    /// The severity: why this pages (critical) or opens a ticket (warning).
+    pub severity: Option<Basis>,
+    /// The window of a rate, ratio or count.
+    pub window: Option<Basis>,
+    /// How long the condition must hold.
+    #[serde(rename = "for")]
+    pub for_: Option<Basis>,
+}
+
+impl AlertBasis {
+    /// The aspects stated, by name, in the order the catalog shows them.
+    pub fn stated(&self) -> Vec<(&'static str, &Basis)> {
+        [("threshold", &self.threshold), ("severity", &self.severity), ("window", &self.window), ("for", &self.for_)]
+            .into_iter()
+            .filter_map(|(name, b)| b.as_ref().map(|b| (name, b)))
+            .collect()
+    }
+}
+
+impl<'de> Deserialize<'de> for AlertBasis {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        /// The full form, one entry per aspect.
+        #[derive(Deserialize)]
+        #[serde(deny_unknown_fields)]
+        struct Full {
+            threshold: Option<Basis>,
+            severity: Option<Basis>,
+            window: Option<Basis>,
+            #[serde(rename = "for")]
+            for_: Option<Basis>,
+        }
+        #[derive(Deserialize)]
+        #[serde(untagged)]
+        enum Either {
+            Threshold(Basis),
+            Full(Full),
+        }
+        match Either::deserialize(deserializer) {
+            Ok(Either::Threshold(b)) => Ok(AlertBasis { threshold: Some(b), ..AlertBasis::default() }),
+            Ok(Either::Full(f)) => {
+                Ok(AlertBasis { threshold: f.threshold, severity: f.severity, window: f.window, for_: f.for_ })
+            }
+            Err(_) => Err(serde::de::Error::custom(
+                "basis: `{runbook: {section, quote}}`, `{chosen: why}`, or a map of `threshold`, `severity`, `window` and `for` to one of those",
+            )),
+        }
+    }
 }
 
 fn default_for() -> PromDuration {
@@ -249,5 +306,29 @@ impl Condition {
             Condition::Quantile(q) => Some(&mut q.window),
             _ => None,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(text: &str) -> Result<AlertBasis, String> {
+        serde_saphyr::from_str(text).map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn a_lone_basis_speaks_for_the_threshold_and_the_map_for_each_aspect() {
+        let lone = parse("{chosen: why}").unwrap();
+        assert_eq!(lone.threshold, Some(Basis::Chosen("why".into())));
+        assert_eq!(lone.stated().len(), 1);
+        let full = parse(
+            "threshold: {runbook: {section: S, quote: Q}}\nseverity: {chosen: pages}\nwindow: {chosen: w}\nfor: {chosen: f}",
+        )
+        .unwrap();
+        let aspects: Vec<&str> = full.stated().into_iter().map(|(a, _)| a).collect();
+        assert_eq!(aspects, ["threshold", "severity", "window", "for"]);
+        assert_eq!(full.severity, Some(Basis::Chosen("pages".into())));
+        assert!(parse("{threshold: {chosen: a}, when: {chosen: b}}").unwrap_err().contains("severity"));
     }
 }
