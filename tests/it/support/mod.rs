@@ -1,12 +1,16 @@
 //! Shared test harness: a throwaway PostgreSQL cluster started from the machine's PostgreSQL
-//! binaries (or the server named by `DATABASE_URL`), fresh databases per test, and the built
-//! exporter binary.
+//! binaries (or the server named by `DATABASE_URL`), fresh databases per test, the built exporter
+//! binary and the programs beside it (`exporter`, `process`), HTTP (`http`) and waiting (`wait`).
 
 pub mod exporter;
 pub mod fidelity;
+pub mod http;
 pub mod lines;
 pub mod process;
 pub mod proxy;
+pub mod wait;
+
+pub use process::program;
 
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
@@ -28,23 +32,28 @@ pub fn free_port() -> u16 {
 }
 
 fn pg_bindir() -> PathBuf {
-    let out =
-        Command::new("pg_config").arg("--bindir").output().expect("pg_config (PostgreSQL server binaries) is needed");
+    let out = program("pg_config").arg("--bindir").output().expect("pg_config");
     PathBuf::from(String::from_utf8_lossy(&out.stdout).trim())
 }
 
 fn is_root() -> bool {
-    Command::new("id").arg("-u").output().map(|o| String::from_utf8_lossy(&o.stdout).trim() == "0").unwrap_or(false)
+    program("id").arg("-u").output().map(|o| String::from_utf8_lossy(&o.stdout).trim() == "0").unwrap_or(false)
 }
 
 /// Runs a PostgreSQL tool, as the `postgres` user when we are root (initdb refuses root).
 fn pg_command(bindir: &Path, tool: &str) -> Command {
+    let path = bindir.join(tool);
+    if !process::is_executable(&path) {
+        process::missing(&path.display().to_string());
+    }
     if is_root() {
-        let mut c = Command::new("runuser");
-        c.args(["-u", "postgres", "--"]).arg(bindir.join(tool));
+        let mut c = program("runuser");
+        c.args(["-u", "postgres", "--"]).arg(path);
         c
     } else {
-        Command::new(bindir.join(tool))
+        let mut c = Command::new(path);
+        c.stdin(std::process::Stdio::null());
+        c
     }
 }
 
@@ -54,7 +63,7 @@ impl Cluster {
         let dir = tempfile::Builder::new().prefix("ie-pg-").tempdir().expect("tempdir");
         if is_root() {
             let _ = std::fs::set_permissions(dir.path(), std::os::unix::fs::PermissionsExt::from_mode(0o777));
-            Command::new("chown").args(["-R", "postgres"]).arg(dir.path()).status().expect("chown");
+            program("chown").args(["-R", "postgres"]).arg(dir.path()).status().expect("chown");
         }
         let data = dir.path().join("data");
         let status = pg_command(&bindir, "initdb")
@@ -370,13 +379,13 @@ pub fn pack_sql(pack_name: &str, names: &[(&str, &str)]) -> String {
 pub fn promtool_check_metrics(exposition: &str) -> String {
     use std::io::Write;
     use std::process::Stdio;
-    let mut promtool = Command::new("promtool")
+    let mut promtool = program("promtool")
         .args(["check", "metrics"])
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
-        .expect("promtool is needed (Debian package `prometheus`; scripts/test installs it)");
+        .expect("promtool");
     promtool.stdin.take().expect("stdin").write_all(exposition.as_bytes()).expect("write");
     let out = promtool.wait_with_output().expect("promtool");
     let said = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
