@@ -7,7 +7,6 @@ use crate::support;
 
 use std::io::Write;
 use std::path::Path;
-use std::process::Command;
 use std::time::Duration;
 
 use integration_exporter::sources::http::HttpPoller;
@@ -152,7 +151,7 @@ const TOOLS: [&str; 7] = [
 ];
 
 fn sh(script: &str) -> f64 {
-    let out = Command::new("sh").arg("-c").arg(script).output().expect("sh");
+    let out = support::program("sh").arg("-c").arg(script).output().expect("sh");
     String::from_utf8_lossy(&out.stdout).trim().parse().unwrap_or_else(|_| panic!("{script}: {out:?}"))
 }
 
@@ -223,7 +222,7 @@ fn limit_errors_tool_calls_and_model_429s_equal_the_greps() {
     assert!(limit > 0.0 && limit < sh(&format!("grep -c REQUEST_LIMIT '{p}'")), "a near miss is in the file");
 
     // "Identify hot tools": `summarize count() by mcp.tool.name`, as grep | sort | uniq -c.
-    let out = Command::new("sh")
+    let out = support::program("sh")
         .arg("-c")
         .arg(format!("grep -o 'mcp.tool.name=[^ ]*' '{p}' | cut -d= -f2 | sort | uniq -c"))
         .output()
