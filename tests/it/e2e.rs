@@ -7,8 +7,7 @@
 use crate::support;
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::io::{BufRead, BufReader, Read, Write};
-use std::net::TcpListener;
+use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::atomic::Ordering;
@@ -17,52 +16,10 @@ use std::time::Duration;
 
 use serde_json::Value;
 use support::exporter::Exporter;
-use support::http::api;
+use support::http::{StandIn, api};
 use support::process::{Proc, prometheus};
 use support::wait::{self, Worker};
 use support::{Cluster, HttpServer, Reply, TestDb, exporter_bin, free_port, program};
-
-/// What the webhook receiver got: (receiver path, Alertmanager's JSON payload).
-type Deliveries = Arc<Mutex<Vec<(String, Value)>>>;
-
-/// A webhook receiver standing in for the pager and the ticket system.
-fn webhook_receiver() -> (u16, Deliveries) {
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    let port = listener.local_addr().unwrap().port();
-    let got: Deliveries = Arc::default();
-    let sink = got.clone();
-    std::thread::spawn(move || {
-        for stream in listener.incoming().flatten() {
-            let sink = sink.clone();
-            std::thread::spawn(move || {
-                let mut reader = BufReader::new(stream);
-                let mut request_line = String::new();
-                if reader.read_line(&mut request_line).is_err() {
-                    return;
-                }
-                let path = request_line.split_whitespace().nth(1).unwrap_or("").to_string();
-                let mut length = 0usize;
-                loop {
-                    let mut line = String::new();
-                    if reader.read_line(&mut line).unwrap_or(0) == 0 || line == "\r\n" {
-                        break;
-                    }
-                    if let Some(v) = line.to_ascii_lowercase().strip_prefix("content-length:") {
-                        length = v.trim().parse().unwrap_or(0);
-                    }
-                }
-                let mut body = vec![0; length];
-                let _ = reader.read_exact(&mut body);
-                if let Ok(json) = serde_json::from_slice::<Value>(&body) {
-                    sink.lock().unwrap().push((path, json));
-                }
-                let _ =
-                    reader.get_mut().write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\nConnection: close\r\n\r\n");
-            });
-        }
-    });
-    (port, got)
-}
 
 /// Active alerts in Prometheus: (alertname, severity) -> (state, labels, annotations).
 fn prometheus_alerts(port: u16) -> BTreeMap<(String, String), (String, Value, Value)> {
@@ -137,42 +94,14 @@ const GITHUB_TOKEN: &str = "ghp_e2eTOKEN0123456789";
 /// A stand-in of the GitHub REST API for repository `acme/etl`, answering the recorded shapes
 /// (`tests/fixtures/http/`) with every workflow active (unless named in the disabled set, which
 /// the test changes) and the token refresh and sync workflows' latest runs a few seconds old.
-fn github_stand_in(disabled: Arc<Mutex<BTreeSet<String>>>) -> u16 {
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    let port = listener.local_addr().unwrap().port();
-    std::thread::spawn(move || {
-        for stream in listener.incoming().flatten() {
-            let disabled = disabled.clone();
-            std::thread::spawn(move || {
-                let mut reader = BufReader::new(stream);
-                let mut request_line = String::new();
-                if reader.read_line(&mut request_line).is_err() {
-                    return;
-                }
-                let path = request_line.split_whitespace().nth(1).unwrap_or("").to_string();
-                let mut authorized = false;
-                loop {
-                    let mut line = String::new();
-                    if reader.read_line(&mut line).unwrap_or(0) == 0 || line == "\r\n" {
-                        break;
-                    }
-                    authorized |= line.trim_end() == format!("Authorization: Bearer {GITHUB_TOKEN}")
-                        || line.trim_end() == format!("authorization: Bearer {GITHUB_TOKEN}");
-                }
-                let (status, body) = if authorized {
-                    github_answer(&path, &disabled.lock().unwrap())
-                } else {
-                    (401, r#"{"message":"Bad credentials"}"#.to_string())
-                };
-                let _ = write!(
-                    reader.get_mut(),
-                    "HTTP/1.1 {status} X\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
-                    body.len()
-                );
-            });
+fn github_stand_in(disabled: Arc<Mutex<BTreeSet<String>>>) -> StandIn {
+    StandIn::start(move |req| {
+        if req.headers.get("authorization") == Some(&format!("Bearer {GITHUB_TOKEN}")) {
+            github_answer(&req.path, &disabled.lock().unwrap())
+        } else {
+            (401, r#"{"message":"Bad credentials"}"#.to_string())
         }
-    });
-    port
+    })
 }
 
 fn github_answer(path: &str, disabled: &BTreeSet<String>) -> (u16, String) {
@@ -208,11 +137,17 @@ fn github_answer(path: &str, disabled: &BTreeSet<String>) -> (u16, String) {
 struct Stack {
     db: TestDb,
     prometheus: u16,
-    deliveries: Deliveries,
+    hook: StandIn,
     worker_mode: Arc<Mutex<&'static str>>,
 }
 
 impl Stack {
+    /// What Alertmanager delivered to the webhook stand-in of the pager and the ticket system:
+    /// (receiver path, JSON payload).
+    fn deliveries(&self) -> Vec<(String, Value)> {
+        self.hook.requests().into_iter().filter_map(|r| Some((r.path, serde_json::from_str(&r.body).ok()?))).collect()
+    }
+
     /// Waits until exactly `expected` (alertname, severity) pairs are active, all firing, and
     /// returns them.
     fn expect_firing(&self, expected: &[(&str, &str)]) -> BTreeMap<(String, String), (String, Value, Value)> {
@@ -259,18 +194,23 @@ impl Stack {
     /// Waits for Alertmanager to deliver `alertname` with `status` to `receiver` (`/page`, `/ticket`).
     fn expect_delivery(&self, receiver: &str, alertname: &str, status: &str) -> Value {
         let what = format!("{alertname} {status} at {receiver}");
-        let deliveries = || self.deliveries.lock().unwrap().clone();
-        wait::until(&what, Duration::from_secs(30), deliveries, |deliveries| {
-            deliveries.iter().find_map(|(path, body)| {
-                let alerts = body["alerts"].as_array()?;
-                let alert = alerts.iter().find(|a| a["labels"]["alertname"] == alertname && a["status"] == status)?;
-                (path == receiver).then(|| alert.clone())
-            })
-        })
+        wait::until(
+            &what,
+            Duration::from_secs(30),
+            || self.deliveries(),
+            |deliveries| {
+                deliveries.iter().find_map(|(path, body)| {
+                    let alerts = body["alerts"].as_array()?;
+                    let alert =
+                        alerts.iter().find(|a| a["labels"]["alertname"] == alertname && a["status"] == status)?;
+                    (path == receiver).then(|| alert.clone())
+                })
+            },
+        )
     }
 
     fn delivered(&self, receiver: &str, alertname: &str) -> bool {
-        self.deliveries.lock().unwrap().iter().any(|(path, body)| {
+        self.deliveries().iter().any(|(path, body)| {
             path == receiver
                 && body["alerts"].as_array().is_some_and(|a| a.iter().any(|x| x["labels"]["alertname"] == alertname))
         })
@@ -317,7 +257,8 @@ async fn generated_rules_page_and_ticket_through_real_prometheus_and_alertmanage
         std::fs::write(d.join(log), "").unwrap();
     }
 
-    let (hook, deliveries) = webhook_receiver();
+    let webhook = StandIn::start(|_| (200, String::new()));
+    let hook = webhook.addr.port();
     let exporter_port = free_port();
     let short = "{for: 3s}";
     let spec = format!(
@@ -393,7 +334,7 @@ packs:
         queue = queue.addr,
         limits = limits.addr,
         health = health.addr,
-        github = github,
+        github = github.addr.port(),
     );
     let spec_path = d.join("spec.yaml");
     std::fs::write(&spec_path, &spec).unwrap();
@@ -445,7 +386,7 @@ packs:
     }
     std::fs::write(d.join("prometheus.yml"), prom_config).unwrap();
     let _prometheus = prometheus(d, prom_port);
-    let stack = Stack { db, prometheus: prom_port, deliveries, worker_mode };
+    let stack = Stack { db, prometheus: prom_port, hook: webhook, worker_mode };
 
     // 1. Everything loads and is healthy: target up, every generated rule loaded with health ok.
     let targets = || api(prom_port, "/api/v1/targets");
@@ -471,7 +412,7 @@ packs:
     // Give every `for` and window time to see healthy data; nothing may fire or even pend.
     std::thread::sleep(Duration::from_secs(8));
     stack.expect_quiet("healthy");
-    assert!(stack.deliveries.lock().unwrap().is_empty(), "nothing is delivered while healthy");
+    assert!(stack.deliveries().is_empty(), "nothing is delivered while healthy");
 
     // 2. Degraded watchers past the limit: a warning, to the ticket receiver.
     stack.db.execute("UPDATE email_watchers SET sync_status = 'degraded', degraded_at = now() WHERE id <= 12").await;
@@ -566,7 +507,7 @@ packs:
     assert_eq!(inhibited["status"]["state"], "suppressed");
     assert_eq!(inhibited["labels"]["platform"], "meta");
     std::thread::sleep(Duration::from_secs(3));
-    let meta_ticket = stack.deliveries.lock().unwrap().iter().any(|(path, body)| {
+    let meta_ticket = stack.deliveries().iter().any(|(path, body)| {
         path == "/ticket"
             && body["alerts"].as_array().is_some_and(|a| {
                 a.iter().any(|x| {
@@ -647,7 +588,7 @@ packs:
     limits.set(Reply::json(r#"{"DailyApiRequests": {"Max": 15000, "Remaining": 14000}}"#));
     stack.expect_quiet("API usage back to normal");
     assert!(
-        limits.requests().iter().all(|r| r.contains("Bearer sf-test-token")),
+        limits.requests().iter().all(|r| r.head.contains("Bearer sf-test-token")),
         "the token from the environment is sent"
     );
 

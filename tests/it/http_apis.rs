@@ -7,91 +7,22 @@
 
 use crate::support;
 
-use std::collections::BTreeMap;
-use std::io::{BufRead, BufReader, Read, Write};
-use std::net::TcpListener;
+use std::io::{Read, Write};
 use std::path::Path;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use integration_exporter::spec::Source;
 use support::exporter::Exporter;
-use support::http::Metrics;
+use support::http::{Metrics, Request, StandIn};
 
 const WORKFLOWS: &str = include_str!("../fixtures/http/github_workflows.json");
 const RUNS: &str = include_str!("../fixtures/http/github_runs.json");
 const LIMITS: &str = include_str!("../fixtures/http/salesforce_limits.json");
 
-/// One request as the stand-in saw it.
-#[derive(Clone, Debug)]
-struct Req {
-    method: String,
-    path: String,
-    headers: BTreeMap<String, String>,
-    body: String,
-}
-
-type Handler = dyn Fn(&Req) -> (u16, String) + Send + Sync;
-
-/// A real HTTP/1.1 server on 127.0.0.1 that routes each request through a handler and records it.
-struct StandIn {
-    addr: std::net::SocketAddr,
-    seen: Arc<Mutex<Vec<Req>>>,
-}
-
-impl StandIn {
-    fn start(handler: Arc<Handler>) -> StandIn {
-        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-        let addr = listener.local_addr().unwrap();
-        let seen = Arc::new(Mutex::new(Vec::new()));
-        let log = seen.clone();
-        std::thread::spawn(move || {
-            for stream in listener.incoming() {
-                let Ok(mut stream) = stream else { continue };
-                let (handler, log) = (handler.clone(), log.clone());
-                std::thread::spawn(move || {
-                    let mut reader = BufReader::new(stream.try_clone().unwrap());
-                    let mut line = String::new();
-                    if reader.read_line(&mut line).unwrap_or(0) == 0 {
-                        return;
-                    }
-                    let mut parts = line.split_whitespace();
-                    let (method, path) =
-                        (parts.next().unwrap_or("").to_string(), parts.next().unwrap_or("").to_string());
-                    let mut headers = BTreeMap::new();
-                    loop {
-                        let mut h = String::new();
-                        if reader.read_line(&mut h).unwrap_or(0) == 0 || h == "\r\n" {
-                            break;
-                        }
-                        if let Some((k, v)) = h.split_once(':') {
-                            headers.insert(k.trim().to_lowercase(), v.trim().to_string());
-                        }
-                    }
-                    let length: usize = headers.get("content-length").and_then(|l| l.parse().ok()).unwrap_or(0);
-                    let mut body = vec![0; length];
-                    let _ = reader.read_exact(&mut body);
-                    let req = Req { method, path, headers, body: String::from_utf8_lossy(&body).into_owned() };
-                    let (status, reply) = handler(&req);
-                    log.lock().unwrap().push(req);
-                    let _ = write!(
-                        stream,
-                        "HTTP/1.1 {status} X\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{reply}",
-                        reply.len()
-                    );
-                });
-            }
-        });
-        StandIn { addr, seen }
-    }
-
-    fn url(&self) -> String {
-        format!("http://{}", self.addr)
-    }
-
-    fn count(&self, method: &str, path: &str) -> usize {
-        self.seen.lock().unwrap().iter().filter(|r| r.method == method && r.path.starts_with(path)).count()
-    }
+/// Requests of `method` to paths starting with `path`.
+fn count(api: &StandIn, method: &str, path: &str) -> usize {
+    api.requests().iter().filter(|r| r.method == method && r.path.starts_with(path)).count()
 }
 
 /// The exporter serving `spec` (at debug level) from a directory of its own.
@@ -121,7 +52,7 @@ fn fixture(name: &str, api: &str, stand_in: &str) -> String {
 const GITHUB_TOKEN: &str = "ghp_TESTtoken0123456789abcdef";
 
 fn github(runs: Arc<Mutex<String>>) -> StandIn {
-    StandIn::start(Arc::new(move |req: &Req| {
+    StandIn::start(move |req: &Request| {
         if req.headers.get("authorization").map(String::as_str) != Some(&format!("Bearer {GITHUB_TOKEN}")) {
             return (401, r#"{"message":"Bad credentials","documentation_url":"https://docs.github.com/rest"}"#.into());
         }
@@ -136,7 +67,7 @@ fn github(runs: Arc<Mutex<String>>) -> StandIn {
             }
             _ => (404, r#"{"message":"Not Found"}"#.into()),
         }
-    }))
+    })
 }
 
 /// What GitHub answers for one workflow's runs (newest first), `per_page=1`, optionally by
@@ -157,7 +88,7 @@ fn workflow_runs(all: &str, file: &str, conclusion: Option<&str>) -> String {
 fn github_workflows_and_runs_become_labelled_series() {
     let runs = Arc::new(Mutex::new(RUNS.to_string()));
     let api = github(runs.clone());
-    let spec = fixture("github_actions.yaml", "https://api.github.com", &api.url());
+    let spec = fixture("github_actions.yaml", "https://api.github.com", &api.url(""));
     let (_dir, exporter) = serve(&spec, &[("GITHUB_TOKEN", GITHUB_TOKEN)]);
 
     let w = |metric: &str, workflow: &str| format!("{metric}{{workflow=\"{workflow}\"}}");
@@ -195,7 +126,7 @@ fn github_workflows_and_runs_become_labelled_series() {
         assert_eq!(m[&format!("integration_exporter_http_up{{signal=\"{signal}\"}}")], 1.0);
     }
     // Exactly the GitHub API's headers.
-    let req = api.seen.lock().unwrap()[0].clone();
+    let req = api.requests()[0].clone();
     assert_eq!(req.headers["accept"], "application/vnd.github+json");
     assert_eq!(req.headers["x-github-api-version"], "2022-11-28");
 
@@ -227,7 +158,7 @@ fn github_workflows_and_runs_become_labelled_series() {
 #[test]
 fn wrong_token_is_an_auth_error_not_a_status_one() {
     let api = github(Arc::new(Mutex::new(RUNS.to_string())));
-    let spec = fixture("github_actions.yaml", "https://api.github.com", &api.url());
+    let spec = fixture("github_actions.yaml", "https://api.github.com", &api.url(""));
     let (_dir, exporter) = serve(&spec, &[("GITHUB_TOKEN", "ghp_revoked")]);
     let m = exporter.wait_for("401 counted as auth", |m| errors(m, "etl.github_workflows", "auth") >= 1.0);
     assert_eq!(errors(&m, "etl.github_workflows", "status"), 0.0);
@@ -263,7 +194,7 @@ fn salesforce() -> Salesforce {
     let grant_ok = Arc::new(Mutex::new(true));
     let issued = Arc::new(Mutex::new(0u32));
     let (v, g) = (valid.clone(), grant_ok.clone());
-    let api = StandIn::start(Arc::new(move |req: &Req| match (req.method.as_str(), req.path.as_str()) {
+    let api = StandIn::start(move |req: &Request| match (req.method.as_str(), req.path.as_str()) {
         ("POST", "/services/oauth2/token") => {
             let want = format!(
                 "grant_type=refresh_token&refresh_token={}&client_id=3MVG9_client&client_secret={CLIENT_SECRET}",
@@ -293,15 +224,15 @@ fn salesforce() -> Salesforce {
             }
         }
         _ => (404, "[]".into()),
-    }));
+    });
     Salesforce { api, valid, grant_ok }
 }
 
 #[test]
 fn salesforce_session_expiry_is_refreshed_once_and_retried() {
     let sf = salesforce();
-    let spec = fixture("salesforce_limits_oauth.yaml", "https://example.my.salesforce.com", &sf.api.url())
-        .replace("https://login.salesforce.com", &sf.api.url());
+    let spec = fixture("salesforce_limits_oauth.yaml", "https://example.my.salesforce.com", &sf.api.url(""))
+        .replace("https://login.salesforce.com", &sf.api.url(""));
     let env =
         [("SF_CLIENT_ID", "3MVG9_client"), ("SF_CLIENT_SECRET", CLIENT_SECRET), ("SF_REFRESH_TOKEN", REFRESH_TOKEN)];
     let (_dir, exporter) = serve(&spec, &env);
@@ -312,8 +243,8 @@ fn salesforce_session_expiry_is_refreshed_once_and_retried() {
     assert_eq!(refreshes(&m, "ok"), 1.0);
     // The token is kept: several polls, one refresh.
     std::thread::sleep(Duration::from_millis(1000));
-    assert_eq!(sf.api.count("POST", "/services/oauth2/token"), 1);
-    assert!(sf.api.count("GET", "/services/data/v62.0/limits") >= 3);
+    assert_eq!(count(&sf.api, "POST", "/services/oauth2/token"), 1);
+    assert!(count(&sf.api, "GET", "/services/data/v62.0/limits") >= 3);
 
     // The session expires: the next poll gets 401, refreshes once, retries and reads the limits.
     *sf.valid.lock().unwrap() = None;
@@ -333,8 +264,8 @@ fn salesforce_session_expiry_is_refreshed_once_and_retried() {
     assert_eq!(m["integration_exporter_http_up{signal=\"salesforce.api_usage\"}"], 0.0);
     assert!(refreshes(&m, "failed") >= 1.0);
     assert_eq!(errors(&m, "salesforce.api_usage", "status"), 0.0);
-    let polls = sf.api.count("GET", "/services/data/v62.0/limits");
-    let tokens = sf.api.count("POST", "/services/oauth2/token");
+    let polls = count(&sf.api, "GET", "/services/data/v62.0/limits");
+    let tokens = count(&sf.api, "POST", "/services/oauth2/token");
     assert!(tokens <= polls + 1, "at most one refresh per poll: {tokens} refreshes, {polls} polls");
 
     let log = exporter.output();
@@ -368,7 +299,7 @@ fn a_token_file_is_read_again_before_every_request() {
         sf.valid.lock().unwrap().clone().unwrap()
     };
     std::fs::write(&token_file, format!("{}\n", issue(&sf))).unwrap();
-    let spec = fixture("salesforce_limits_oauth.yaml", "https://example.my.salesforce.com", &sf.api.url());
+    let spec = fixture("salesforce_limits_oauth.yaml", "https://example.my.salesforce.com", &sf.api.url(""));
     let start = spec.find("        auth:").unwrap();
     let end = spec[start..].find("        interval:").unwrap() + start;
     let spec =
@@ -378,9 +309,9 @@ fn a_token_file_is_read_again_before_every_request() {
 
     // Rotated under the exporter: the old session dies, the file holds the new token.
     std::fs::write(&token_file, issue(&sf)).unwrap();
-    let polls = sf.api.count("GET", "/services/data/v62.0/limits");
+    let polls = count(&sf.api, "GET", "/services/data/v62.0/limits");
     exporter.wait_for("polls go on with the rotated token", |_| {
-        sf.api.count("GET", "/services/data/v62.0/limits") >= polls + 3
+        count(&sf.api, "GET", "/services/data/v62.0/limits") >= polls + 3
     });
     // A poll between the rotation and the file write may see the old token once; a token read
     // only at start would fail every poll from here on.
@@ -404,7 +335,7 @@ fn a_token_file_is_read_again_before_every_request() {
 fn salesforce_pack_oauth_variant_refreshes_and_reports_a_failing_refresh() {
     let sf = salesforce();
     let dir = tempfile::tempdir().unwrap();
-    let api = sf.api.url();
+    let api = sf.api.url("");
     let spec = format!(
         r#"packs:
   salesforce_incidents:

@@ -85,7 +85,7 @@ async fn headers_are_sent_and_env_values_filled_in() {
     let server = HttpServer::start(Reply::json(BODY));
     let mut p = poller(&server.url("/q"), "30s", "2s");
     p.poll().await;
-    let head = server.requests().pop().expect("a request").to_lowercase();
+    let head = server.requests().pop().expect("a request").head.to_lowercase();
     assert!(head.starts_with("get /q http/1.1"), "{head}");
     assert!(head.contains("authorization: bearer tok-123\r\n"), "{head}");
     assert!(head.contains("x-static: abc\r\n"), "{head}");

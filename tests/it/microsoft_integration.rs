@@ -208,7 +208,7 @@ async fn queue_values_equal_jq_on_the_same_answer() {
     assert_eq!(value(&exported, "integration_microsoft_queue_pending_jobs", &[]), jq(body, ".pending"));
     assert_eq!(value(&exported, "integration_microsoft_queue_dead_letter_jobs", &[]), jq(body, ".deadLetter.count"));
     assert_eq!(value(&exported, "integration_microsoft_queue_metrics_up", &[]), 1.0);
-    assert!(server.requests()[0].starts_with("GET /api/metrics/queue HTTP/1.1"));
+    assert!(server.requests()[0].head.starts_with("GET /api/metrics/queue HTTP/1.1"));
 
     // A down queue endpoint: `up` is 0 and can alert; the last numbers stay for a short blip.
     server.set(Reply { status: 502, body: "bad gateway".into(), delay: std::time::Duration::ZERO });

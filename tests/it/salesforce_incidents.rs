@@ -42,7 +42,7 @@ async fn api_usage_equals_jq_on_the_limits_answer() {
     let mut exported = Exported::new();
     collect(&mut exported, poller.poll().await);
     // `curl -H "Authorization: Bearer $SF_ACCESS_TOKEN" "$SF_INSTANCE_URL/services/data/v62.0/limits"`
-    let head = server.requests().pop().unwrap();
+    let head = server.requests().pop().unwrap().head;
     assert!(head.starts_with("GET /services/data/v62.0/limits HTTP/1.1\r\n"), "{head}");
     assert!(head.to_lowercase().contains("authorization: bearer 00dxx!aq4aq\r\n"), "{head}");
     let (max, remaining) = (jq(LIMITS, ".DailyApiRequests.Max"), jq(LIMITS, ".DailyApiRequests.Remaining"));

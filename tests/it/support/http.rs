@@ -1,13 +1,17 @@
-//! HTTP as the tests speak it to the programs they run: one request on a fresh connection, and
-//! the text exposition read into series and values.
+//! HTTP as the tests speak it: one request on a fresh connection, the text exposition read into
+//! series and values, and stand-ins for the APIs the exporter and Alertmanager call.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
-use std::io::{Read, Write};
-use std::net::TcpStream;
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use serde_json::Value;
+
+use super::wait::Worker;
 
 /// An answer: status, headers (in order, as sent), and the body with any chunked encoding undone.
 pub struct Response {
@@ -157,4 +161,98 @@ pub fn catalogued_self_metrics(exposition: &str) -> BTreeSet<String> {
         names.insert(name.to_string());
     }
     names
+}
+
+/// One request as a stand-in saw it.
+#[derive(Clone, Debug)]
+pub struct Request {
+    pub method: String,
+    pub path: String,
+    /// The request line and the headers, as sent.
+    pub head: String,
+    /// By lowercase name.
+    pub headers: BTreeMap<String, String>,
+    pub body: String,
+}
+
+/// A real HTTP/1.1 server on 127.0.0.1 answering each request with what `answer` returns (status
+/// and a JSON body), recording every request; stopped and joined when dropped, and a panic of
+/// `answer` fails the test.
+pub struct StandIn {
+    pub addr: SocketAddr,
+    requests: Arc<Mutex<Vec<Request>>>,
+    _worker: Worker<()>,
+}
+
+impl StandIn {
+    pub fn start(answer: impl Fn(&Request) -> (u16, String) + Send + Sync + 'static) -> StandIn {
+        let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+        let addr = listener.local_addr().expect("addr");
+        // Polled, so that the server notices it is asked to stop.
+        listener.set_nonblocking(true).expect("nonblocking");
+        let requests: Arc<Mutex<Vec<Request>>> = Arc::default();
+        let seen = requests.clone();
+        let worker = Worker::spawn(&format!("stand-in on {addr}"), move |stop| {
+            let failed = AtomicBool::new(false);
+            // Each request on a thread of its own: a slow answer holds up no other.
+            std::thread::scope(|scope| {
+                while !stop.load(Ordering::SeqCst) {
+                    assert!(!failed.load(Ordering::SeqCst), "the stand-in on {addr} panicked answering (see above)");
+                    let Ok((stream, _)) = listener.accept() else {
+                        std::thread::sleep(Duration::from_millis(5));
+                        continue;
+                    };
+                    let (answer, seen, failed) = (&answer, &seen, &failed);
+                    scope.spawn(move || {
+                        let served = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                            serve_one(stream, answer, seen);
+                        }));
+                        failed.fetch_or(served.is_err(), Ordering::SeqCst);
+                    });
+                }
+            });
+        });
+        StandIn { addr, requests, _worker: worker }
+    }
+
+    pub fn requests(&self) -> Vec<Request> {
+        self.requests.lock().unwrap().clone()
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{path}", self.addr)
+    }
+}
+
+fn serve_one(stream: TcpStream, answer: &dyn Fn(&Request) -> (u16, String), seen: &Mutex<Vec<Request>>) {
+    let _ = stream.set_nonblocking(false);
+    let _ = stream.set_read_timeout(Some(Duration::from_secs(10)));
+    let mut reader = BufReader::new(&stream);
+    let mut head = String::new();
+    loop {
+        let mut line = String::new();
+        if reader.read_line(&mut line).unwrap_or(0) == 0 || line == "\r\n" {
+            break;
+        }
+        head.push_str(&line);
+    }
+    let mut words = head.split_whitespace();
+    let (method, path) = (words.next().unwrap_or("").to_string(), words.next().unwrap_or("").to_string());
+    let headers: BTreeMap<String, String> = head
+        .lines()
+        .skip(1)
+        .filter_map(|l| l.split_once(':'))
+        .map(|(k, v)| (k.trim().to_lowercase(), v.trim().to_string()))
+        .collect();
+    let length = headers.get("content-length").and_then(|l| l.parse().ok()).unwrap_or(0);
+    let mut body = vec![0; length];
+    let _ = reader.read_exact(&mut body);
+    let request = Request { method, path, head, headers, body: String::from_utf8_lossy(&body).into_owned() };
+    seen.lock().unwrap().push(request.clone());
+    let (status, body) = answer(&request);
+    let _ = write!(
+        &stream,
+        "HTTP/1.1 {status} X\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    );
 }

@@ -217,62 +217,35 @@ impl Reply {
     }
 }
 
-/// A real HTTP/1.1 server on 127.0.0.1:0 answering every request with the current [`Reply`] and
-/// recording each request's head (request line and headers).
+/// A stand-in answering every request with the current [`Reply`].
 pub struct HttpServer {
     pub addr: std::net::SocketAddr,
+    server: http::StandIn,
     reply: std::sync::Arc<std::sync::Mutex<Reply>>,
-    requests: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
 }
 
 impl HttpServer {
     pub fn start(reply: Reply) -> HttpServer {
-        use std::io::{BufRead, BufReader, Write};
-        let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
-        let addr = listener.local_addr().expect("addr");
         let reply = std::sync::Arc::new(std::sync::Mutex::new(reply));
-        let requests = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
-        let (r, q) = (reply.clone(), requests.clone());
-        std::thread::spawn(move || {
-            for stream in listener.incoming() {
-                let Ok(mut stream) = stream else { continue };
-                let (r, q) = (r.clone(), q.clone());
-                std::thread::spawn(move || {
-                    let mut head = String::new();
-                    let mut reader = BufReader::new(stream.try_clone().expect("clone"));
-                    loop {
-                        let mut line = String::new();
-                        if reader.read_line(&mut line).unwrap_or(0) == 0 || line == "\r\n" {
-                            break;
-                        }
-                        head.push_str(&line);
-                    }
-                    q.lock().unwrap().push(head);
-                    let reply = r.lock().unwrap().clone();
-                    std::thread::sleep(reply.delay);
-                    let _ = write!(
-                        stream,
-                        "HTTP/1.1 {} X\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{}",
-                        reply.status,
-                        reply.body.len(),
-                        reply.body
-                    );
-                });
-            }
+        let current = reply.clone();
+        let server = http::StandIn::start(move |_| {
+            let reply = current.lock().unwrap().clone();
+            std::thread::sleep(reply.delay);
+            (reply.status, reply.body)
         });
-        HttpServer { addr, reply, requests }
+        HttpServer { addr: server.addr, server, reply }
     }
 
     pub fn set(&self, reply: Reply) {
         *self.reply.lock().unwrap() = reply;
     }
 
-    pub fn requests(&self) -> Vec<String> {
-        self.requests.lock().unwrap().clone()
+    pub fn requests(&self) -> Vec<http::Request> {
+        self.server.requests()
     }
 
     pub fn url(&self, path: &str) -> String {
-        format!("http://{}{path}", self.addr)
+        self.server.url(path)
     }
 }
 
