@@ -167,11 +167,10 @@ fn campaign(kind: Kind) {
                     // What is deleted or compressed while the exporter is down cannot be read
                     // after the restart (a documented limit): rotate once the state is saved.
                     let want = written.load(Ordering::SeqCst);
-                    let deadline = Instant::now() + Duration::from_secs(60);
-                    while saved_total(&state) < want {
-                        assert!(Instant::now() < deadline, "checkpoint never caught up");
-                        thread::sleep(Duration::from_millis(20));
-                    }
+                    let saved = || saved_total(&state);
+                    wait::until("the checkpoint to catch up", Duration::from_secs(60), saved, |&n| {
+                        (n >= want).then_some(())
+                    });
                 }
                 match kind {
                     Kind::Rename => {

@@ -30,8 +30,8 @@ pub fn until<V: Debug, T>(
     })
 }
 
-/// Observes every `every` until `done` takes the observation, for at most `within`: the
-/// observation it never took otherwise, for waits whose failure the caller reports itself.
+/// [`until`] looking every `every`, returning the last observation instead of failing: for waits
+/// whose failure the caller reports itself.
 pub fn poll<V, T>(
     within: Duration,
     every: Duration,
@@ -132,7 +132,6 @@ impl<T: Send + 'static> Worker<T> {
     }
 
     fn take(&mut self) -> T {
-        WORKERS.with_borrow_mut(|w| w.retain(|(_, died)| !Arc::ptr_eq(died, &self.died)));
         let handle = self.handle.take().expect("joined once");
         handle.join().unwrap_or_else(|_| panic!("the {} thread panicked (its message is above)", self.name))
     }
