@@ -5,15 +5,15 @@
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use integration_exporter::generate::dashboards::PanelLinks;
 use integration_exporter::generate::{outputs, promql, rules};
 use integration_exporter::spec::{Model, SourceText};
 use serde_json::Value;
 
-const AMTOOL: &str = "amtool is needed (Debian package `prometheus-alertmanager`; scripts/test installs it)";
+use crate::support::process::{Proc, program};
+use crate::support::{free_port, wait};
 
 /// Custom signals with a warning/critical pair (the built-in packs have none yet) and an info alert.
 const PAIR_SETTINGS: &str = r#"generate:
@@ -55,7 +55,7 @@ fn parse(path: &Path) -> Value {
 }
 
 fn amtool(args: &[&str]) -> (bool, String) {
-    let out = Command::new("amtool").args(args).output().expect(AMTOOL);
+    let out = program("amtool").args(args).output().expect("amtool");
     (out.status.success(), format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr)))
 }
 
@@ -302,12 +302,11 @@ fn a_running_alertmanager_keeps_the_warning_of_another_platform() {
 fn await_states(url: &str, keys: (&str, &str), want: &[((&str, &str), &str)], what: &str) {
     let want: BTreeMap<(String, String), String> =
         want.iter().map(|((a, b), state)| ((a.to_string(), b.to_string()), state.to_string())).collect();
-    let deadline = Instant::now() + Duration::from_secs(10);
-    loop {
+    let states = || {
         let (ok, out) = amtool(&["alert", "query", "-o", "json", "--active", "--inhibited", url]);
         assert!(ok, "{out}");
         let alerts: Value = serde_json::from_str(&out).unwrap();
-        let state: BTreeMap<(String, String), String> = alerts
+        alerts
             .as_array()
             .unwrap()
             .iter()
@@ -316,47 +315,33 @@ fn await_states(url: &str, keys: (&str, &str), want: &[((&str, &str), &str)], wh
                 let label = |k: &str| l[k].as_str().unwrap().to_string();
                 ((label(keys.0), label(keys.1)), a["status"]["state"].as_str().unwrap().to_string())
             })
-            .collect();
-        if state == want {
-            return;
-        }
-        assert!(Instant::now() < deadline, "{what}: {state:?}");
-        std::thread::sleep(Duration::from_millis(100));
-    }
+            .collect::<BTreeMap<(String, String), String>>()
+    };
+    wait::until(what, Duration::from_secs(10), states, |state| (*state == want).then_some(()));
 }
 
 /// A real Alertmanager on a free port, stopped on drop.
 struct Alertmanager {
-    child: Child,
+    _proc: Proc,
     url: String,
     _dir: tempfile::TempDir,
 }
 
-impl Drop for Alertmanager {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
 fn start_alertmanager(config: &Path) -> Alertmanager {
-    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let port = free_port();
     let dir = tempfile::tempdir().unwrap();
-    let child = Command::new("prometheus-alertmanager")
-        .arg(format!("--config.file={}", config.display()))
-        .arg(format!("--storage.path={}", dir.path().display()))
-        .arg(format!("--web.listen-address=127.0.0.1:{port}"))
-        .arg("--cluster.listen-address=")
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .expect("prometheus-alertmanager is needed (Debian package `prometheus-alertmanager`)");
-    let am = Alertmanager { child, url: format!("--alertmanager.url=http://127.0.0.1:{port}"), _dir: dir };
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while !amtool(&["config", "show", &am.url]).0 {
-        assert!(Instant::now() < deadline, "Alertmanager did not start");
-        std::thread::sleep(Duration::from_millis(100));
-    }
+    let proc = Proc::start(
+        "alertmanager",
+        &dir.path().join("alertmanager.log"),
+        program("prometheus-alertmanager")
+            .arg(format!("--config.file={}", config.display()))
+            .arg(format!("--storage.path={}", dir.path().display()))
+            .arg(format!("--web.listen-address=127.0.0.1:{port}"))
+            .arg("--cluster.listen-address="),
+    );
+    let am = Alertmanager { _proc: proc, url: format!("--alertmanager.url=http://127.0.0.1:{port}"), _dir: dir };
+    let config_shown = || amtool(&["config", "show", &am.url]);
+    wait::until("Alertmanager to start", Duration::from_secs(20), config_shown, |(ok, _)| ok.then_some(()));
     am
 }
 
@@ -401,27 +386,15 @@ fn a_running_alertmanager_inhibits_the_warning_while_its_critical_fires() {
     let key = |labels: &BTreeMap<String, String>| (labels["alertname"].clone(), labels["severity"].clone());
     add(&warning);
     add(&info);
-    let deadline = Instant::now() + Duration::from_secs(10);
-    loop {
-        let s = states();
-        if s.get(&key(&warning)) == Some(&("active".into(), 0)) && s.contains_key(&key(&info)) {
-            break;
-        }
-        assert!(Instant::now() < deadline, "the warning alone should be active: {s:?}");
-        std::thread::sleep(Duration::from_millis(100));
-    }
+    wait::until("the warning alone to be active", Duration::from_secs(10), states, |s| {
+        (s.get(&key(&warning)) == Some(&("active".into(), 0)) && s.contains_key(&key(&info))).then_some(())
+    });
     add(&critical);
-    let deadline = Instant::now() + Duration::from_secs(10);
-    loop {
-        let s = states();
-        if s.get(&key(&warning)) == Some(&("suppressed".into(), 1)) {
-            assert_eq!(s.get(&key(&critical)), Some(&("active".into(), 0)), "{s:?}");
-            assert_eq!(s.get(&key(&info)), Some(&("active".into(), 0)), "{s:?}");
-            break;
-        }
-        assert!(Instant::now() < deadline, "the warning should be inhibited by its critical: {s:?}");
-        std::thread::sleep(Duration::from_millis(100));
-    }
+    let s = wait::until("the warning to be inhibited by its critical", Duration::from_secs(10), states, |s| {
+        (s.get(&key(&warning)) == Some(&("suppressed".into(), 1))).then(|| s.clone())
+    });
+    assert_eq!(s.get(&key(&critical)), Some(&("active".into(), 0)), "{s:?}");
+    assert_eq!(s.get(&key(&info)), Some(&("active".into(), 0)), "{s:?}");
 }
 
 /// The signals reading log source `log`.

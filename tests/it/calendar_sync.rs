@@ -195,7 +195,7 @@ const BROKEN_LINE_SECRET: &str = "ya29.a0AfB_brokenLineToken0005";
 
 fn grep_p(pattern: &str, path: &std::path::Path) -> f64 {
     let pcre = format!(r#"^(?=.*"category":"calendar_sync")(?=.*{pattern})"#);
-    let out = std::process::Command::new("grep").arg("-cP").arg(&pcre).arg(path).output().expect("grep");
+    let out = support::program("grep").arg("-cP").arg(&pcre).arg(path).output().expect("grep");
     String::from_utf8_lossy(&out.stdout).trim().parse().unwrap_or_else(|_| panic!("grep -cP {pcre}"))
 }
 
@@ -241,20 +241,13 @@ async fn the_running_exporter_counts_leaks_without_repeating_them() {
         ),
     )
     .unwrap();
-    let mut exporter =
-        support::exporter::Running::serve(&spec, port, &[("TEST_DATABASE_URL", &db.url), ("RUST_LOG", "debug")]);
-    assert!(exporter.wait_listening(std::time::Duration::from_secs(20)), "{}", exporter.output());
+    let exporter = support::exporter::Exporter::serve(&spec, port)
+        .env("TEST_DATABASE_URL", &db.url)
+        .env("RUST_LOG", "debug")
+        .start();
     let series = r#"integration_calendar_sync_log_secret_lines_total{kind="bearer"}"#;
     let expected = grep_p(GREP[0].1, &path);
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
-    let body = loop {
-        let body = support::exporter::get(port, "/metrics").map(|(_, b)| b).unwrap_or_default();
-        if support::exporter::sample(&body, series) == Some(expected) {
-            break body;
-        }
-        assert!(std::time::Instant::now() < deadline, "never counted {expected}:\n{body}");
-        std::thread::sleep(std::time::Duration::from_millis(200));
-    };
+    let body = exporter.wait_for(&format!("{series} {expected}"), |m| m.get(series) == Some(expected)).text;
     let output = exporter.stop();
     for secret in SECRETS.iter().map(|(_, _, s)| *s).chain([BROKEN_LINE_SECRET]) {
         assert!(!body.contains(secret), "{secret} served");

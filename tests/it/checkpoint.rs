@@ -432,13 +432,12 @@ fn stopping_spawn_all_saves_a_last_checkpoint_and_frees_the_state_dir() {
         support::fidelity::collect(&mut exported, state.gather());
         get(&exported, "app_ticks_total", &[])
     };
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
-    while ticks() != Some(2.0) {
-        assert!(std::time::Instant::now() < deadline, "lines not read");
-        std::thread::sleep(std::time::Duration::from_millis(20));
-    }
+    let within = std::time::Duration::from_secs(10);
+    support::wait::until("the lines read", within, ticks, |t| (*t == Some(2.0)).then_some(()));
     assert!(StateDirLock::acquire(&state_dir).is_err(), "locked while running");
     stop.store(true, Ordering::Relaxed);
+    let running = || threads.iter().filter(|t| !t.is_finished()).count();
+    support::wait::until("the log threads to stop", within, running, |n| (*n == 0).then_some(()));
     for t in threads {
         t.join().unwrap();
     }

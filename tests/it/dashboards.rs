@@ -560,11 +560,7 @@ fn promtool_parses(exprs: &[String]) -> (bool, String) {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("lint.rules.yml");
     std::fs::write(&path, json!({"groups": [{"name": "lint", "rules": rules}]}).to_string()).unwrap();
-    let out = std::process::Command::new("promtool")
-        .args(["check", "rules"])
-        .arg(&path)
-        .output()
-        .expect("promtool is needed (Debian package `prometheus`; scripts/test installs it)");
+    let out = crate::support::program("promtool").args(["check", "rules"]).arg(&path).output().expect("promtool");
     (out.status.success(), format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr)))
 }
 

@@ -7,59 +7,19 @@
 use crate::support;
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::io::{BufRead, BufReader, Read, Write};
-use std::net::TcpListener;
+use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use serde_json::Value;
-use support::process::{Proc, api, http_get, prometheus, wait_until};
-use support::{Cluster, HttpServer, Reply, TestDb, exporter_bin, free_port};
-
-/// What the webhook receiver got: (receiver path, Alertmanager's JSON payload).
-type Deliveries = Arc<Mutex<Vec<(String, Value)>>>;
-
-/// A webhook receiver standing in for the pager and the ticket system.
-fn webhook_receiver() -> (u16, Deliveries) {
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    let port = listener.local_addr().unwrap().port();
-    let got: Deliveries = Arc::default();
-    let sink = got.clone();
-    std::thread::spawn(move || {
-        for stream in listener.incoming().flatten() {
-            let sink = sink.clone();
-            std::thread::spawn(move || {
-                let mut reader = BufReader::new(stream);
-                let mut request_line = String::new();
-                if reader.read_line(&mut request_line).is_err() {
-                    return;
-                }
-                let path = request_line.split_whitespace().nth(1).unwrap_or("").to_string();
-                let mut length = 0usize;
-                loop {
-                    let mut line = String::new();
-                    if reader.read_line(&mut line).unwrap_or(0) == 0 || line == "\r\n" {
-                        break;
-                    }
-                    if let Some(v) = line.to_ascii_lowercase().strip_prefix("content-length:") {
-                        length = v.trim().parse().unwrap_or(0);
-                    }
-                }
-                let mut body = vec![0; length];
-                let _ = reader.read_exact(&mut body);
-                if let Ok(json) = serde_json::from_slice::<Value>(&body) {
-                    sink.lock().unwrap().push((path, json));
-                }
-                let _ =
-                    reader.get_mut().write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\nConnection: close\r\n\r\n");
-            });
-        }
-    });
-    (port, got)
-}
+use support::exporter::Exporter;
+use support::http::{StandIn, api};
+use support::process::{Proc, prometheus};
+use support::wait::{self, Worker};
+use support::{Cluster, HttpServer, Reply, TestDb, exporter_bin, free_port, program};
 
 /// Active alerts in Prometheus: (alertname, severity) -> (state, labels, annotations).
 fn prometheus_alerts(port: u16) -> BTreeMap<(String, String), (String, Value, Value)> {
@@ -73,9 +33,9 @@ fn prometheus_alerts(port: u16) -> BTreeMap<(String, String), (String, Value, Va
     out
 }
 
-/// Healthy worker lines, written until `stop`; `mode` switches what the worker logs.
-fn worker_writer(path: PathBuf, mode: Arc<Mutex<&'static str>>, stop: Arc<AtomicBool>) -> std::thread::JoinHandle<()> {
-    std::thread::spawn(move || {
+/// Healthy worker lines, written until stopped; `mode` switches what the worker logs.
+fn worker_writer(path: PathBuf, mode: Arc<Mutex<&'static str>>) -> Worker<()> {
+    Worker::spawn("worker log writer", move |stop| {
         let mut file = std::fs::OpenOptions::new().create(true).append(true).open(&path).unwrap();
         let mut i = 0u64;
         while !stop.load(Ordering::Relaxed) {
@@ -106,8 +66,8 @@ fn worker_writer(path: PathBuf, mode: Arc<Mutex<&'static str>>, stop: Arc<Atomic
 }
 
 /// Lines of the ETL service's JSON log: a token refresh run every second.
-fn etl_writer(path: PathBuf, stop: Arc<AtomicBool>) -> std::thread::JoinHandle<()> {
-    std::thread::spawn(move || {
+fn etl_writer(path: PathBuf) -> Worker<()> {
+    Worker::spawn("etl log writer", move |stop| {
         let mut file = std::fs::OpenOptions::new().create(true).append(true).open(&path).unwrap();
         while !stop.load(Ordering::Relaxed) {
             let ts = chrono_like_now().replacen(' ', "T", 1).replace(',', ".") + "Z";
@@ -123,7 +83,7 @@ fn etl_writer(path: PathBuf, stop: Arc<AtomicBool>) -> std::thread::JoinHandle<(
 
 /// `2026-02-06 12:00:01,234` in UTC, Python logging's default, from the system clock.
 fn chrono_like_now() -> String {
-    let out = Command::new("date").args(["-u", "+%Y-%m-%d %H:%M:%S,%3N"]).output().unwrap();
+    let out = program("date").args(["-u", "+%Y-%m-%d %H:%M:%S,%3N"]).output().unwrap();
     String::from_utf8_lossy(&out.stdout).trim().to_string()
 }
 
@@ -134,42 +94,14 @@ const GITHUB_TOKEN: &str = "ghp_e2eTOKEN0123456789";
 /// A stand-in of the GitHub REST API for repository `acme/etl`, answering the recorded shapes
 /// (`tests/fixtures/http/`) with every workflow active (unless named in the disabled set, which
 /// the test changes) and the token refresh and sync workflows' latest runs a few seconds old.
-fn github_stand_in(disabled: Arc<Mutex<BTreeSet<String>>>) -> u16 {
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    let port = listener.local_addr().unwrap().port();
-    std::thread::spawn(move || {
-        for stream in listener.incoming().flatten() {
-            let disabled = disabled.clone();
-            std::thread::spawn(move || {
-                let mut reader = BufReader::new(stream);
-                let mut request_line = String::new();
-                if reader.read_line(&mut request_line).is_err() {
-                    return;
-                }
-                let path = request_line.split_whitespace().nth(1).unwrap_or("").to_string();
-                let mut authorized = false;
-                loop {
-                    let mut line = String::new();
-                    if reader.read_line(&mut line).unwrap_or(0) == 0 || line == "\r\n" {
-                        break;
-                    }
-                    authorized |= line.trim_end() == format!("Authorization: Bearer {GITHUB_TOKEN}")
-                        || line.trim_end() == format!("authorization: Bearer {GITHUB_TOKEN}");
-                }
-                let (status, body) = if authorized {
-                    github_answer(&path, &disabled.lock().unwrap())
-                } else {
-                    (401, r#"{"message":"Bad credentials"}"#.to_string())
-                };
-                let _ = write!(
-                    reader.get_mut(),
-                    "HTTP/1.1 {status} X\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
-                    body.len()
-                );
-            });
+fn github_stand_in(disabled: Arc<Mutex<BTreeSet<String>>>) -> StandIn {
+    StandIn::start(move |req| {
+        if req.headers.get("authorization") == Some(&format!("Bearer {GITHUB_TOKEN}")) {
+            github_answer(&req.path, &disabled.lock().unwrap())
+        } else {
+            (401, r#"{"message":"Bad credentials"}"#.to_string())
         }
-    });
-    port
+    })
 }
 
 fn github_answer(path: &str, disabled: &BTreeSet<String>) -> (u16, String) {
@@ -205,11 +137,17 @@ fn github_answer(path: &str, disabled: &BTreeSet<String>) -> (u16, String) {
 struct Stack {
     db: TestDb,
     prometheus: u16,
-    deliveries: Deliveries,
+    hook: StandIn,
     worker_mode: Arc<Mutex<&'static str>>,
 }
 
 impl Stack {
+    /// What Alertmanager delivered to the webhook stand-in of the pager and the ticket system:
+    /// (receiver path, JSON payload).
+    fn deliveries(&self) -> Vec<(String, Value)> {
+        self.hook.requests().into_iter().filter_map(|r| Some((r.path, serde_json::from_str(&r.body).ok()?))).collect()
+    }
+
     /// Waits until exactly `expected` (alertname, severity) pairs are active, all firing, and
     /// returns them.
     fn expect_firing(&self, expected: &[(&str, &str)]) -> BTreeMap<(String, String), (String, Value, Value)> {
@@ -223,16 +161,16 @@ impl Stack {
     ) -> BTreeMap<(String, String), (String, Value, Value)> {
         let want: BTreeSet<(String, String)> = expected.iter().map(|(a, s)| (a.to_string(), s.to_string())).collect();
         let mut saw_pending = BTreeSet::new();
-        let alerts = wait_until(&format!("{want:?} to fire"), timeout, || {
-            let alerts = prometheus_alerts(self.prometheus);
-            for (key, (state, _, _)) in &alerts {
+        let active = || prometheus_alerts(self.prometheus);
+        let alerts = wait::until(&format!("{want:?} to fire"), timeout, active, |alerts| {
+            for (key, (state, _, _)) in alerts {
                 if state == "pending" {
                     saw_pending.insert(key.clone());
                 }
             }
             let firing: BTreeSet<(String, String)> =
                 alerts.iter().filter(|(_, (s, _, _))| s == "firing").map(|(k, _)| k.clone()).collect();
-            (firing == want && alerts.len() == want.len()).then_some(alerts)
+            (firing == want && alerts.len() == want.len()).then(|| alerts.clone())
         });
         assert_eq!(saw_pending, want, "each alert is seen pending before it fires");
         alerts
@@ -249,30 +187,30 @@ impl Stack {
     }
 
     fn expect_quiet(&self, what: &str) {
-        let deadline = Instant::now() + Duration::from_secs(60);
-        loop {
-            let alerts = prometheus_alerts(self.prometheus);
-            if alerts.is_empty() {
-                return;
-            }
-            assert!(Instant::now() < deadline, "timed out waiting for no alerts ({what}): {alerts:?}");
-            std::thread::sleep(Duration::from_millis(250));
-        }
+        let alerts = || prometheus_alerts(self.prometheus);
+        wait::until(&format!("no alerts ({what})"), Duration::from_secs(60), alerts, |a| a.is_empty().then_some(()));
     }
 
     /// Waits for Alertmanager to deliver `alertname` with `status` to `receiver` (`/page`, `/ticket`).
     fn expect_delivery(&self, receiver: &str, alertname: &str, status: &str) -> Value {
-        wait_until(&format!("{alertname} {status} at {receiver}"), Duration::from_secs(30), || {
-            self.deliveries.lock().unwrap().iter().find_map(|(path, body)| {
-                let alerts = body["alerts"].as_array()?;
-                let alert = alerts.iter().find(|a| a["labels"]["alertname"] == alertname && a["status"] == status)?;
-                (path == receiver).then(|| alert.clone())
-            })
-        })
+        let what = format!("{alertname} {status} at {receiver}");
+        wait::until(
+            &what,
+            Duration::from_secs(30),
+            || self.deliveries(),
+            |deliveries| {
+                deliveries.iter().find_map(|(path, body)| {
+                    let alerts = body["alerts"].as_array()?;
+                    let alert =
+                        alerts.iter().find(|a| a["labels"]["alertname"] == alertname && a["status"] == status)?;
+                    (path == receiver).then(|| alert.clone())
+                })
+            },
+        )
     }
 
     fn delivered(&self, receiver: &str, alertname: &str) -> bool {
-        self.deliveries.lock().unwrap().iter().any(|(path, body)| {
+        self.deliveries().iter().any(|(path, body)| {
             path == receiver
                 && body["alerts"].as_array().is_some_and(|a| a.iter().any(|x| x["labels"]["alertname"] == alertname))
         })
@@ -319,7 +257,8 @@ async fn generated_rules_page_and_ticket_through_real_prometheus_and_alertmanage
         std::fs::write(d.join(log), "").unwrap();
     }
 
-    let (hook, deliveries) = webhook_receiver();
+    let webhook = StandIn::start(|_| (200, String::new()));
+    let hook = webhook.addr.port();
     let exporter_port = free_port();
     let short = "{for: 3s}";
     let spec = format!(
@@ -395,7 +334,7 @@ packs:
         queue = queue.addr,
         limits = limits.addr,
         health = health.addr,
-        github = github,
+        github = github.addr.port(),
     );
     let spec_path = d.join("spec.yaml");
     std::fs::write(&spec_path, &spec).unwrap();
@@ -408,28 +347,19 @@ packs:
         .unwrap();
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
 
-    let stop = Arc::new(AtomicBool::new(false));
     let worker_mode = Arc::new(Mutex::new("healthy"));
-    let writers = [
-        worker_writer(d.join("worker.log"), worker_mode.clone(), stop.clone()),
-        etl_writer(d.join("etl.log"), stop.clone()),
-    ];
+    let writers = [worker_writer(d.join("worker.log"), worker_mode.clone()), etl_writer(d.join("etl.log"))];
 
-    let _exporter = Proc::start(
-        "exporter",
-        d,
-        Command::new(exporter_bin())
-            .args(["serve", "--config"])
-            .arg(&spec_path)
-            .env("E2E_DATABASE_URL", &db.url)
-            .env("E2E_SF_TOKEN", "sf-test-token")
-            .env("E2E_GITHUB_TOKEN", GITHUB_TOKEN),
-    );
+    let exporter = Exporter::serve(&spec_path, exporter_port)
+        .env("E2E_DATABASE_URL", &db.url)
+        .env("E2E_SF_TOKEN", "sf-test-token")
+        .env("E2E_GITHUB_TOKEN", GITHUB_TOKEN)
+        .start();
     let am_port = free_port();
     let _alertmanager = Proc::start(
         "alertmanager",
-        d,
-        Command::new("prometheus-alertmanager")
+        &d.join("alertmanager.log"),
+        program("prometheus-alertmanager")
             .arg(format!("--config.file={}", d.join("alertmanager/alertmanager.yml").display()))
             .arg(format!("--storage.path={}", d.join("am-data").display()))
             .arg(format!("--web.listen-address=127.0.0.1:{am_port}"))
@@ -459,12 +389,12 @@ packs:
     std::fs::create_dir_all(&prom_dir).unwrap();
     std::fs::write(prom_dir.join("prometheus.yml"), prom_config).unwrap();
     let _prometheus = prometheus(&prom_dir, prom_port);
-    let stack = Stack { db, prometheus: prom_port, deliveries, worker_mode };
+    let stack = Stack { db, prometheus: prom_port, hook: webhook, worker_mode };
 
     // 1. Everything loads and is healthy: target up, every generated rule loaded with health ok.
-    wait_until("target up", Duration::from_secs(60), || {
-        let targets = api(prom_port, "/api/v1/targets");
-        let active = targets["data"]["activeTargets"].as_array()?.clone();
+    let targets = || api(prom_port, "/api/v1/targets");
+    wait::until("target up", Duration::from_secs(60), targets, |targets| {
+        let active = targets["data"]["activeTargets"].as_array()?;
         (active.len() == 1 && active[0]["health"] == "up").then_some(())
     });
     let generated_rules: usize = std::fs::read_dir(d.join("alerts"))
@@ -473,17 +403,19 @@ packs:
         .filter(|p| p.to_string_lossy().ends_with(".rules.yml"))
         .map(|p| std::fs::read_to_string(p).unwrap().matches("- alert:").count())
         .sum();
-    wait_until("every rule loaded and healthy", Duration::from_secs(60), || {
-        let groups = api(prom_port, "/api/v1/rules")["data"]["groups"].as_array()?.clone();
+    let rules = || api(prom_port, "/api/v1/rules");
+    wait::until("every rule loaded and healthy", Duration::from_secs(60), rules, |answer| {
+        let groups = answer["data"]["groups"].as_array()?;
         let rules: Vec<Value> =
             groups.iter().flat_map(|g| g["rules"].as_array().cloned().unwrap_or_default()).collect();
         (rules.len() == generated_rules && rules.iter().all(|r| r["health"] == "ok")).then_some(())
     });
-    wait_until("the alertmanager to be ready", Duration::from_secs(30), || http_get(am_port, "/-/ready").map(|_| ()));
+    let ready = || support::http::get(am_port, "/-/ready");
+    wait::until("the alertmanager to be ready", Duration::from_secs(30), ready, |r| r.as_ref().map(|_| ()));
     // Give every `for` and window time to see healthy data; nothing may fire or even pend.
     std::thread::sleep(Duration::from_secs(8));
     stack.expect_quiet("healthy");
-    assert!(stack.deliveries.lock().unwrap().is_empty(), "nothing is delivered while healthy");
+    assert!(stack.deliveries().is_empty(), "nothing is delivered while healthy");
 
     // 2. Degraded watchers past the limit: a warning, to the ticket receiver.
     stack.db.execute("UPDATE email_watchers SET sync_status = 'degraded', degraded_at = now() WHERE id <= 12").await;
@@ -548,8 +480,9 @@ packs:
         "The meta token expired (-1d",
         "https://runbooks.example.com/etl-token-monitoring.md#üö-alert-thresholds",
     );
-    let firing_warnings = wait_until("both platforms' warnings firing", Duration::from_secs(30), || {
-        let alerts = api(prom_port, "/api/v1/alerts")["data"]["alerts"].as_array().cloned()?;
+    let alerts = || api(prom_port, "/api/v1/alerts");
+    let firing_warnings = wait::until("both platforms' warnings firing", Duration::from_secs(30), alerts, |answer| {
+        let alerts = answer["data"]["alerts"].as_array()?;
         let platforms: BTreeSet<String> = alerts
             .iter()
             .filter(|a| a["labels"]["alertname"] == "IntegrationEtlTokenExpiry" && a["labels"]["severity"] == "warning")
@@ -562,8 +495,8 @@ packs:
     stack.expect_delivery("/page", "IntegrationEtlTokenExpiry", "firing");
     let google = stack.expect_delivery("/ticket", "IntegrationEtlTokenExpiry", "firing");
     assert_eq!(google["labels"]["platform"], "google", "google's own warning is delivered");
-    let inhibited = wait_until("meta's warning twin to be inhibited", Duration::from_secs(30), || {
-        let alerts = api(am_port, "/api/v2/alerts");
+    let am_alerts = || api(am_port, "/api/v2/alerts");
+    let inhibited = wait::until("meta's warning twin to be inhibited", Duration::from_secs(30), am_alerts, |alerts| {
         alerts
             .as_array()?
             .iter()
@@ -577,7 +510,7 @@ packs:
     assert_eq!(inhibited["status"]["state"], "suppressed");
     assert_eq!(inhibited["labels"]["platform"], "meta");
     std::thread::sleep(Duration::from_secs(3));
-    let meta_ticket = stack.deliveries.lock().unwrap().iter().any(|(path, body)| {
+    let meta_ticket = stack.deliveries().iter().any(|(path, body)| {
         path == "/ticket"
             && body["alerts"].as_array().is_some_and(|a| {
                 a.iter().any(|x| {
@@ -602,7 +535,7 @@ packs:
     assert_eq!(labels["workflow"], "Token refresh");
     disabled_workflows.lock().unwrap().clear();
     stack.expect_quiet("workflow enabled again");
-    let exposition = http_get(exporter_port, "/metrics").unwrap();
+    let exposition = exporter.metrics().text;
     for series in [
         "integration_etl_token_refresh_workflow_last_run_timestamp_seconds",
         "integration_etl_sync_workflow_last_success_timestamp_seconds",
@@ -658,7 +591,7 @@ packs:
     limits.set(Reply::json(r#"{"DailyApiRequests": {"Max": 15000, "Remaining": 14000}}"#));
     stack.expect_quiet("API usage back to normal");
     assert!(
-        limits.requests().iter().all(|r| r.contains("Bearer sf-test-token")),
+        limits.requests().iter().all(|r| r.head.contains("Bearer sf-test-token")),
         "the token from the environment is sent"
     );
 
@@ -681,13 +614,10 @@ packs:
     stack.expect_quiet("query reads again");
 
     // The live exposition passes promtool's lint.
-    let exposition = http_get(exporter_port, "/metrics").unwrap();
+    let exposition = exporter.metrics().text;
     let lint = support::promtool_check_metrics(&exposition);
     assert!(lint.is_empty(), "promtool check metrics:\n{lint}");
 
-    stop.store(true, Ordering::Relaxed);
-    for w in writers {
-        w.join().unwrap();
-    }
+    Worker::join_all(writers.into(), Duration::from_secs(30));
     drop(cluster);
 }

@@ -5,69 +5,12 @@
 use crate::support;
 
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::process::Command;
+use std::time::Duration;
 
-use support::exporter::{get, sample};
+use support::exporter::{Exporter, Launch};
+use support::http::{get, listening};
 use support::{exporter_bin, free_port, ticks_spec};
-
-/// A running exporter with its stderr in a file; killed on drop.
-struct Exporter {
-    child: Child,
-    stderr: PathBuf,
-    _dir: tempfile::TempDir,
-}
-
-impl Exporter {
-    fn start(args: &[&str], env: &[(&str, &str)], cwd: &Path) -> Exporter {
-        let dir = tempfile::tempdir().unwrap();
-        let stderr = dir.path().join("stderr");
-        let mut command = Command::new(exporter_bin());
-        command
-            .args(args)
-            .current_dir(cwd)
-            .env_remove("RUST_LOG")
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(std::fs::File::create(&stderr).unwrap());
-        for (k, v) in env {
-            command.env(k, v);
-        }
-        Exporter { child: command.spawn().expect("start exporter"), stderr, _dir: dir }
-    }
-
-    fn wait_listening(&mut self, port: u16) {
-        let deadline = Instant::now() + Duration::from_secs(20);
-        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(self.child.try_wait().unwrap().is_none(), "exporter exited:\n{}", self.log());
-            assert!(Instant::now() < deadline, "exporter did not listen:\n{}", self.log());
-            std::thread::sleep(Duration::from_millis(20));
-        }
-    }
-
-    /// The log once it holds `text` (the line after a bind may land just after the port opens).
-    fn log_with(&self, text: &str) -> String {
-        let deadline = Instant::now() + Duration::from_secs(5);
-        loop {
-            let log = self.log();
-            if log.contains(text) || Instant::now() > deadline {
-                return log;
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
-    }
-
-    fn log(&self) -> String {
-        String::from_utf8_lossy(&std::fs::read(&self.stderr).unwrap_or_default()).to_string()
-    }
-}
-
-impl Drop for Exporter {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
 
 /// A spec listening on `port`, counting ticks in a log file of its own directory.
 fn spec(dir: &Path, port: u16) -> PathBuf {
@@ -78,12 +21,9 @@ fn spec(dir: &Path, port: u16) -> PathBuf {
     path
 }
 
-fn serve(spec: &Path, extra: &[&str], env: &[(&str, &str)], port: u16) -> Exporter {
-    let mut args = vec!["serve", "--config.file", spec.to_str().unwrap()];
-    args.extend_from_slice(extra);
-    let mut exporter = Exporter::start(&args, env, spec.parent().unwrap());
-    exporter.wait_listening(port);
-    exporter
+/// `serve --config.file spec` from the spec's directory.
+fn serve(spec: &Path, port: u16) -> Launch {
+    Exporter::serve(spec, port).config_flag("--config.file").cwd(spec.parent().unwrap())
 }
 
 #[test]
@@ -110,21 +50,14 @@ fn listen_address_flag_wins_over_the_spec_and_old_config_flag_still_works() {
     let (in_spec, on_flag) = (free_port(), free_port());
     let spec = spec(dir.path(), in_spec);
     let address = format!("127.0.0.1:{on_flag}");
-    let mut exporter = Exporter::start(
-        &["serve", "--config", spec.to_str().unwrap(), "--web.listen-address", &address],
-        &[],
-        dir.path(),
-    );
-    exporter.wait_listening(on_flag);
-    assert_eq!(get(on_flag, "/healthz").map(|r| r.0), Some(200));
-    assert!(std::net::TcpStream::connect(("127.0.0.1", in_spec)).is_err(), "the spec's address is not used");
+    let exporter = Exporter::serve(&spec, on_flag).args(["--web.listen-address", &address]).cwd(dir.path()).start();
+    assert_eq!(get(on_flag, "/healthz").map(|r| r.status), Some(200));
+    assert!(!listening(in_spec), "the spec's address is not used");
     // A reload keeps the flag in force: no talk of a changed address.
-    let pid = exporter.child.id().to_string();
-    assert!(Command::new("kill").args(["-HUP", &pid]).status().unwrap().success());
-    let log = exporter.log_with("configuration reloaded");
-    assert!(log.contains("configuration reloaded"), "{log}");
+    exporter.signal("HUP");
+    let log = exporter.wait_output("the reload", |log| log.contains("configuration reloaded"));
     assert!(!log.contains("listen address changed"), "{log}");
-    assert_eq!(get(on_flag, "/healthz").map(|r| r.0), Some(200));
+    assert_eq!(get(on_flag, "/healthz").map(|r| r.status), Some(200));
 }
 
 #[test]
@@ -136,9 +69,8 @@ fn without_listen_the_exporter_takes_its_own_port_not_postgres_exporters() {
     let log = dir.path().join("app.log");
     std::fs::write(&log, "tick\n").unwrap();
     std::fs::write(&path, ticks_spec(&log.display().to_string())).unwrap();
-    let mut exporter = Exporter::start(&["serve", "-c", path.to_str().unwrap()], &[], dir.path());
-    exporter.wait_listening(DEFAULT_PORT);
-    let log = exporter.log_with("serving /metrics");
+    let exporter = Exporter::serve(&path, DEFAULT_PORT).config_flag("-c").cwd(dir.path()).start();
+    let log = exporter.wait_output("the serving line", |log| log.contains("serving /metrics"));
     assert!(log.contains(&format!("addr=127.0.0.1:{DEFAULT_PORT}")), "{log}");
 }
 
@@ -146,20 +78,18 @@ fn without_listen_the_exporter_takes_its_own_port_not_postgres_exporters() {
 fn telemetry_path_moves_the_metrics_and_the_landing_page_links_it() {
     let dir = tempfile::tempdir().unwrap();
     let port = free_port();
-    let _exporter = serve(&spec(dir.path(), port), &["--web.telemetry-path=/x/metrics"], &[], port);
-    let (status, body) = get(port, "/x/metrics").unwrap();
-    assert_eq!(status, 200);
-    assert!(body.contains("integration_exporter_build_info{"), "{body}");
-    assert_eq!(get(port, "/metrics").unwrap().0, 404);
-    assert!(get(port, "/").unwrap().1.contains("href=\"/x/metrics\""));
+    let _exporter = serve(&spec(dir.path(), port), port).arg("--web.telemetry-path=/x/metrics").start();
+    let answer = get(port, "/x/metrics").unwrap();
+    assert_eq!(answer.status, 200);
+    assert!(answer.text().contains("integration_exporter_build_info{"), "{answer:?}");
+    assert_eq!(get(port, "/metrics").unwrap().status, 404);
+    assert!(get(port, "/").unwrap().text().contains("href=\"/x/metrics\""));
     // A path the exporter needs for itself, or one that would need escaping, is refused.
     for bad in ["/healthz", "metrics", "/a\"b"] {
-        let out = Command::new(exporter_bin())
-            .args(["serve", "-c", "unused.yaml", "--web.telemetry-path", bad])
-            .output()
-            .unwrap();
-        assert_eq!(out.status.code(), Some(2), "{bad}");
-        assert!(String::from_utf8_lossy(&out.stderr).contains("--web.telemetry-path"), "{bad}");
+        let (status, said) =
+            Exporter::serve(Path::new("unused.yaml"), 0).config_flag("-c").args(["--web.telemetry-path", bad]).exit();
+        assert_eq!(status.code(), Some(2), "{bad}");
+        assert!(said.contains("--web.telemetry-path"), "{bad}");
     }
 }
 
@@ -171,13 +101,12 @@ fn web_config_flag_is_relative_to_the_working_directory_and_wins_over_the_spec()
     let cwd = tempfile::tempdir().unwrap();
     let hash = bcrypt::hash_with_result("pw", 4).unwrap().format_for_version(bcrypt::Version::TwoY);
     std::fs::write(cwd.path().join("web.yml"), format!("basic_auth_users:\n  alice: '{hash}'\n")).unwrap();
-    let mut exporter = Exporter::start(
-        &["serve", "--config.file", spec.to_str().unwrap(), "--web.config.file", "web.yml"],
-        &[],
-        cwd.path(),
-    );
-    exporter.wait_listening(port);
-    assert_eq!(get(port, "/metrics").unwrap().0, 401, "basic auth from the flag's file");
+    let _exporter = Exporter::serve(&spec, port)
+        .config_flag("--config.file")
+        .args(["--web.config.file", "web.yml"])
+        .cwd(cwd.path())
+        .start();
+    assert_eq!(get(port, "/metrics").unwrap().status, 401, "basic auth from the flag's file");
 }
 
 fn lines(log: &str) -> Vec<&str> {
@@ -189,9 +118,7 @@ fn logs_are_logfmt_by_default_json_on_request_without_colour_codes() {
     let dir = tempfile::tempdir().unwrap();
     let port = free_port();
     let spec = spec(dir.path(), port);
-    let logfmt = serve(&spec, &[], &[], port);
-    let log = logfmt.log_with("serving /metrics");
-    drop(logfmt);
+    let log = serve(&spec, port).start().wait_output("the serving line", |log| log.contains("serving /metrics"));
     assert!(!log.contains('\u{1b}'), "colour codes in a file:\n{log}");
     let serving = lines(&log).into_iter().find(|l| l.contains("serving /metrics")).expect(&log);
     assert!(serving.starts_with("time=20"), "{serving}");
@@ -199,8 +126,8 @@ fn logs_are_logfmt_by_default_json_on_request_without_colour_codes() {
     assert!(serving.contains(" msg=\"serving /metrics\" "), "{serving}");
     assert!(serving.contains(&format!(" addr=127.0.0.1:{port}")), "{serving}");
 
-    let json = serve(&spec, &["--log.format", "json"], &[], port);
-    let log = json.log_with("serving /metrics");
+    let json = serve(&spec, port).args(["--log.format", "json"]).start();
+    let log = json.wait_output("the serving line", |log| log.contains("serving /metrics"));
     drop(json);
     assert!(!log.contains('\u{1b}'), "{log}");
     let events: Vec<serde_json::Value> =
@@ -225,13 +152,14 @@ fn log_level_flag_and_rust_log_filter_and_the_flag_wins() {
         (&["--log.level", "info"], &[("RUST_LOG", "error")], true),
     ];
     for (args, env, info) in cases {
-        let exporter = serve(&spec, args, env, port);
+        let launch = env.iter().fold(serve(&spec, port).args(args.iter().copied()), |l, &(k, v)| l.env(k, v));
+        let exporter = launch.start();
         // The line is written right after the bind: waited for when expected, given time when not.
         let log = if info {
-            exporter.log_with("serving /metrics")
+            exporter.wait_output("the serving line", |log| log.contains("serving /metrics"))
         } else {
             std::thread::sleep(Duration::from_millis(300));
-            exporter.log()
+            exporter.output()
         };
         drop(exporter);
         assert_eq!(log.contains("serving /metrics"), info, "{args:?} {env:?}:\n{log}");
@@ -242,10 +170,10 @@ fn log_level_flag_and_rust_log_filter_and_the_flag_wins() {
 fn process_and_build_info_metrics_are_exported_and_pass_promtool() {
     let dir = tempfile::tempdir().unwrap();
     let port = free_port();
-    let exporter = serve(&spec(dir.path(), port), &[], &[], port);
-    let (_, body) = get(port, "/metrics").unwrap();
-    let pid = exporter.child.id();
-    let value = |series: &str| sample(&body, series).unwrap_or_else(|| panic!("no {series}:\n{body}"));
+    let exporter = serve(&spec(dir.path(), port), port).start();
+    let m = exporter.metrics();
+    let pid = exporter.pid();
+    let value = |series: &str| m[series];
 
     assert!(value("process_cpu_seconds_total") >= 0.0);
     let resident = value("process_resident_memory_bytes");
@@ -262,12 +190,12 @@ fn process_and_build_info_metrics_are_exported_and_pass_promtool() {
     let start = value("process_start_time_seconds");
     assert!(start <= now + 1.0 && start > now - 120.0, "start {start}, now {now}");
 
-    let info = body.lines().find(|l| l.starts_with("integration_exporter_build_info{")).expect(&body);
+    let info = m.text.lines().find(|l| l.starts_with("integration_exporter_build_info{")).expect(&m.text);
     for label in ["version=\"", "revision=\"", "branch=\"", "rustc=\"rustc 1."] {
         assert!(info.contains(label), "{info}");
     }
     assert!(info.ends_with("} 1"), "{info}");
-    assert_eq!(support::promtool_check_metrics(&body), "");
+    assert_eq!(support::promtool_check_metrics(&m.text), "");
 }
 
 /// `catalog --format` is a closed set: `--help` lists it, and a misspelt one is refused with the

@@ -2,17 +2,12 @@
 //! rules, and every generated promtool unit test passes (and fails when a threshold moves).
 
 use std::path::Path;
-use std::process::Command;
 
 use integration_exporter::generate::{RuleFormat, outputs};
 use integration_exporter::spec::Model;
 
 fn promtool(args: &[&str], dir: &Path) -> (bool, String) {
-    let out = Command::new("promtool")
-        .args(args)
-        .current_dir(dir)
-        .output()
-        .expect("promtool is needed (Debian package `prometheus`; scripts/test installs it)");
+    let out = crate::support::program("promtool").args(args).current_dir(dir).output().expect("promtool");
     (out.status.success(), format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr)))
 }
 

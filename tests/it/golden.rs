@@ -33,10 +33,10 @@ fn user_signals_generate_the_golden_files() {
 fn the_generated_tests_of_user_signals_pass_promtool() {
     let dir = tempfile::tempdir().unwrap();
     integration_exporter::generate::write_all(&model(), dir.path()).unwrap();
-    let out = std::process::Command::new("promtool")
+    let out = crate::support::program("promtool")
         .args(["test", "rules", "custom.tests.yml"])
         .current_dir(dir.path().join("alerts"))
         .output()
-        .expect("promtool (Debian package `prometheus`)");
+        .expect("promtool");
     assert!(out.status.success(), "{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
 }

@@ -7,172 +7,40 @@
 
 use crate::support;
 
-use std::collections::BTreeMap;
-use std::io::{BufRead, BufReader, Read, Write};
-use std::net::TcpListener;
+use std::io::{Read, Write};
 use std::path::Path;
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use integration_exporter::spec::Source;
+use support::exporter::Exporter;
+use support::http::{Metrics, Request, StandIn};
 
 const WORKFLOWS: &str = include_str!("../fixtures/http/github_workflows.json");
 const RUNS: &str = include_str!("../fixtures/http/github_runs.json");
 const LIMITS: &str = include_str!("../fixtures/http/salesforce_limits.json");
 
-/// One request as the stand-in saw it.
-#[derive(Clone, Debug)]
-struct Req {
-    method: String,
-    path: String,
-    headers: BTreeMap<String, String>,
-    body: String,
+/// Requests of `method` to paths starting with `path`.
+fn count(api: &StandIn, method: &str, path: &str) -> usize {
+    api.requests().iter().filter(|r| r.method == method && r.path.starts_with(path)).count()
 }
 
-type Handler = dyn Fn(&Req) -> (u16, String) + Send + Sync;
-
-/// A real HTTP/1.1 server on 127.0.0.1 that routes each request through a handler and records it.
-struct StandIn {
-    addr: std::net::SocketAddr,
-    seen: Arc<Mutex<Vec<Req>>>,
-}
-
-impl StandIn {
-    fn start(handler: Arc<Handler>) -> StandIn {
-        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-        let addr = listener.local_addr().unwrap();
-        let seen = Arc::new(Mutex::new(Vec::new()));
-        let log = seen.clone();
-        std::thread::spawn(move || {
-            for stream in listener.incoming() {
-                let Ok(mut stream) = stream else { continue };
-                let (handler, log) = (handler.clone(), log.clone());
-                std::thread::spawn(move || {
-                    let mut reader = BufReader::new(stream.try_clone().unwrap());
-                    let mut line = String::new();
-                    if reader.read_line(&mut line).unwrap_or(0) == 0 {
-                        return;
-                    }
-                    let mut parts = line.split_whitespace();
-                    let (method, path) =
-                        (parts.next().unwrap_or("").to_string(), parts.next().unwrap_or("").to_string());
-                    let mut headers = BTreeMap::new();
-                    loop {
-                        let mut h = String::new();
-                        if reader.read_line(&mut h).unwrap_or(0) == 0 || h == "\r\n" {
-                            break;
-                        }
-                        if let Some((k, v)) = h.split_once(':') {
-                            headers.insert(k.trim().to_lowercase(), v.trim().to_string());
-                        }
-                    }
-                    let length: usize = headers.get("content-length").and_then(|l| l.parse().ok()).unwrap_or(0);
-                    let mut body = vec![0; length];
-                    let _ = reader.read_exact(&mut body);
-                    let req = Req { method, path, headers, body: String::from_utf8_lossy(&body).into_owned() };
-                    let (status, reply) = handler(&req);
-                    log.lock().unwrap().push(req);
-                    let _ = write!(
-                        stream,
-                        "HTTP/1.1 {status} X\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{reply}",
-                        reply.len()
-                    );
-                });
-            }
-        });
-        StandIn { addr, seen }
-    }
-
-    fn url(&self) -> String {
-        format!("http://{}", self.addr)
-    }
-
-    fn count(&self, method: &str, path: &str) -> usize {
-        self.seen.lock().unwrap().iter().filter(|r| r.method == method && r.path.starts_with(path)).count()
-    }
-}
-
-/// The exporter serving `spec`, killed when the test ends; its log goes to a file.
-struct Exporter {
-    child: std::process::Child,
-    port: u16,
-    log: std::path::PathBuf,
-    _dir: tempfile::TempDir,
-}
-
-impl Exporter {
-    fn start(spec: &str, env: &[(&str, &str)]) -> Exporter {
-        let dir = tempfile::tempdir().unwrap();
-        let port = support::free_port();
-        let path = dir.path().join("spec.yaml");
-        std::fs::write(&path, format!("listen: 127.0.0.1:{port}\n{spec}")).unwrap();
-        let log = dir.path().join("exporter.log");
-        let mut command = std::process::Command::new(support::exporter_bin());
-        command
-            .args(["serve", "--config"])
-            .arg(&path)
-            .env("RUST_LOG", "debug")
-            .env("NO_COLOR", "1")
-            .stdout(std::process::Stdio::null())
-            .stderr(std::fs::File::create(&log).unwrap());
-        for (k, v) in env {
-            command.env(k, v);
-        }
-        Exporter { child: command.spawn().expect("exporter"), port, log, _dir: dir }
-    }
-
-    fn metrics(&self) -> BTreeMap<String, f64> {
-        let Ok(mut stream) = std::net::TcpStream::connect(("127.0.0.1", self.port)) else { return BTreeMap::new() };
-        let _ = write!(stream, "GET /metrics HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n");
-        let mut raw = String::new();
-        let _ = stream.read_to_string(&mut raw);
-        let body = raw.split_once("\r\n\r\n").map(|(_, b)| b).unwrap_or("");
-        assert!(!body.is_empty() || raw.is_empty(), "{raw}");
-        body.lines()
-            .filter(|l| !l.starts_with('#') && !l.is_empty())
-            .filter_map(|l| l.rsplit_once(' '))
-            .filter_map(|(k, v)| Some((k.to_string(), v.parse().ok()?)))
-            .collect()
-    }
-
-    /// Scrapes until `done` holds, or fails with the last scrape.
-    fn wait(&self, what: &str, done: impl Fn(&BTreeMap<String, f64>) -> bool) -> BTreeMap<String, f64> {
-        let deadline = Instant::now() + Duration::from_secs(20);
-        loop {
-            let m = self.metrics();
-            if done(&m) {
-                return m;
-            }
-            assert!(Instant::now() < deadline, "{what}: never happened; last scrape:\n{m:#?}\nlog:\n{}", self.log());
-            std::thread::sleep(Duration::from_millis(100));
-        }
-    }
-
-    fn log(&self) -> String {
-        std::fs::read_to_string(&self.log).unwrap_or_default()
-    }
-
-    /// The whole exposition text, to look for leaked secrets.
-    fn exposition(&self) -> String {
-        self.metrics().keys().cloned().collect::<Vec<_>>().join("\n")
-    }
-}
-
-impl Drop for Exporter {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
+/// The exporter serving `spec` (at debug level) from a directory of its own.
+fn serve(spec: &str, env: &[(&str, &str)]) -> (tempfile::TempDir, Exporter) {
+    let dir = tempfile::tempdir().unwrap();
+    let port = support::free_port();
+    let path = dir.path().join("spec.yaml");
+    std::fs::write(&path, format!("listen: 127.0.0.1:{port}\n{spec}")).unwrap();
+    let launch = Exporter::serve(&path, port).env("RUST_LOG", "debug").env("NO_COLOR", "1");
+    (dir, env.iter().fold(launch, |l, &(k, v)| l.env(k, v)).start())
 }
 
 fn unix(rfc3339: &str) -> f64 {
     chrono::DateTime::parse_from_rfc3339(rfc3339).unwrap().timestamp() as f64
 }
 
-fn errors(m: &BTreeMap<String, f64>, signal: &str, kind: &str) -> f64 {
-    m.get(&format!("integration_exporter_http_errors_total{{signal=\"{signal}\",kind=\"{kind}\"}}"))
-        .copied()
-        .unwrap_or(-1.0)
+fn errors(m: &Metrics, signal: &str, kind: &str) -> f64 {
+    m.get(&format!("integration_exporter_http_errors_total{{signal=\"{signal}\",kind=\"{kind}\"}}")).unwrap_or(-1.0)
 }
 
 fn fixture(name: &str, api: &str, stand_in: &str) -> String {
@@ -184,7 +52,7 @@ fn fixture(name: &str, api: &str, stand_in: &str) -> String {
 const GITHUB_TOKEN: &str = "ghp_TESTtoken0123456789abcdef";
 
 fn github(runs: Arc<Mutex<String>>) -> StandIn {
-    StandIn::start(Arc::new(move |req: &Req| {
+    StandIn::start(move |req: &Request| {
         if req.headers.get("authorization").map(String::as_str) != Some(&format!("Bearer {GITHUB_TOKEN}")) {
             return (401, r#"{"message":"Bad credentials","documentation_url":"https://docs.github.com/rest"}"#.into());
         }
@@ -199,7 +67,7 @@ fn github(runs: Arc<Mutex<String>>) -> StandIn {
             }
             _ => (404, r#"{"message":"Not Found"}"#.into()),
         }
-    }))
+    })
 }
 
 /// What GitHub answers for one workflow's runs (newest first), `per_page=1`, optionally by
@@ -220,13 +88,13 @@ fn workflow_runs(all: &str, file: &str, conclusion: Option<&str>) -> String {
 fn github_workflows_and_runs_become_labelled_series() {
     let runs = Arc::new(Mutex::new(RUNS.to_string()));
     let api = github(runs.clone());
-    let spec = fixture("github_actions.yaml", "https://api.github.com", &api.url());
-    let exporter = Exporter::start(&spec, &[("GITHUB_TOKEN", GITHUB_TOKEN)]);
+    let spec = fixture("github_actions.yaml", "https://api.github.com", &api.url(""));
+    let (_dir, exporter) = serve(&spec, &[("GITHUB_TOKEN", GITHUB_TOKEN)]);
 
     let w = |metric: &str, workflow: &str| format!("{metric}{{workflow=\"{workflow}\"}}");
-    let m = exporter.wait("both GitHub signals read", |m| {
-        m.contains_key("integration_etl_workflows_not_active")
-            && m.contains_key(&w("integration_etl_workflow_last_run_succeeded", "Sync"))
+    let m = exporter.wait_for("both GitHub signals read", |m| {
+        m.get("integration_etl_workflows_not_active").is_some()
+            && m.get(&w("integration_etl_workflow_last_run_succeeded", "Sync")).is_some()
     });
     // `jq '[.workflows[] | select(.state != "active")] | length'` is 1: "Token refresh".
     assert_eq!(m["integration_etl_workflows_not_active"], 1.0);
@@ -245,9 +113,9 @@ fn github_workflows_and_runs_become_labelled_series() {
     assert_eq!(m[&w(succeeded, "Sync")], 0.0, "the latest completed sync failed");
     assert_eq!(m[&w(succeeded, "CI")], 1.0);
     // The pack's alert inputs: the token refresh workflow's latest run, the sync's latest success.
-    let m = exporter.wait("per-workflow signals read", |m| {
-        m.contains_key("integration_etl_sync_workflow_last_success_timestamp_seconds")
-            && m.contains_key("integration_etl_token_refresh_workflow_last_run_timestamp_seconds")
+    let m = exporter.wait_for("per-workflow signals read", |m| {
+        m.get("integration_etl_sync_workflow_last_success_timestamp_seconds").is_some()
+            && m.get("integration_etl_token_refresh_workflow_last_run_timestamp_seconds").is_some()
     });
     assert_eq!(m["integration_etl_token_refresh_workflow_last_run_timestamp_seconds"], unix("2026-01-20T02:00:05Z"));
     assert_eq!(m["integration_etl_sync_workflow_last_success_timestamp_seconds"], unix("2026-01-31T01:04:31Z"));
@@ -258,20 +126,20 @@ fn github_workflows_and_runs_become_labelled_series() {
         assert_eq!(m[&format!("integration_exporter_http_up{{signal=\"{signal}\"}}")], 1.0);
     }
     // Exactly the GitHub API's headers.
-    let req = api.seen.lock().unwrap()[0].clone();
+    let req = api.requests()[0].clone();
     assert_eq!(req.headers["accept"], "application/vnd.github+json");
     assert_eq!(req.headers["x-github-api-version"], "2022-11-28");
 
     // The runs answer loses its list (an error page with 200): a visible `path` error of the
     // signal naming the values in the log, last success stops, values go after three intervals.
     *runs.lock().unwrap() = r#"{"total_count": 0}"#.into();
-    let m = exporter.wait("missing list reported and values dropped", |m| {
-        errors(m, "etl.github_runs", "path") >= 1.0 && !m.contains_key(&w(last_run, "Sync"))
+    let m = exporter.wait_for("missing list reported and values dropped", |m| {
+        errors(m, "etl.github_runs", "path") >= 1.0 && m.get(&w(last_run, "Sync")).is_none()
     });
     assert_eq!(m["integration_exporter_http_up{signal=\"etl.github_runs\"}"], 1.0, "it answered; up is about that");
     assert_eq!(errors(&m, "etl.github_workflows", "path"), 0.0, "only the signals reading runs are blind");
     assert!(errors(&m, "etl.token_refresh_workflow", "path") >= 1.0, "`.workflow_runs[0]` is missing too");
-    let log = exporter.log();
+    let log = exporter.output();
     let warn = log.lines().find(|l| l.contains("HTTP poll failed") && l.contains("etl.github_runs")).expect(&log);
     assert!(warn.contains("kind=path") && warn.contains(last_run) && warn.contains(last_ok), "{warn}");
     // An empty list is not a missing one: zero runs read fine and the signal is healthy again.
@@ -284,19 +152,19 @@ fn github_workflows_and_runs_become_labelled_series() {
     let now = chrono::Utc::now().timestamp() as f64;
     assert!(m[ok_at] > now - 2.0, "success again: {}", m[ok_at]);
 
-    assert!(!exporter.exposition().contains(GITHUB_TOKEN) && !exporter.log().contains(GITHUB_TOKEN));
+    assert!(!exporter.metrics().text.contains(GITHUB_TOKEN) && !exporter.output().contains(GITHUB_TOKEN));
 }
 
 #[test]
 fn wrong_token_is_an_auth_error_not_a_status_one() {
     let api = github(Arc::new(Mutex::new(RUNS.to_string())));
-    let spec = fixture("github_actions.yaml", "https://api.github.com", &api.url());
-    let exporter = Exporter::start(&spec, &[("GITHUB_TOKEN", "ghp_revoked")]);
-    let m = exporter.wait("401 counted as auth", |m| errors(m, "etl.github_workflows", "auth") >= 1.0);
+    let spec = fixture("github_actions.yaml", "https://api.github.com", &api.url(""));
+    let (_dir, exporter) = serve(&spec, &[("GITHUB_TOKEN", "ghp_revoked")]);
+    let m = exporter.wait_for("401 counted as auth", |m| errors(m, "etl.github_workflows", "auth") >= 1.0);
     assert_eq!(errors(&m, "etl.github_workflows", "status"), 0.0);
     assert_eq!(m["integration_exporter_http_up{signal=\"etl.github_workflows\"}"], 0.0);
-    assert!(!m.contains_key("integration_etl_workflows_not_active"), "no value invented");
-    let log = exporter.log();
+    assert!(m.get("integration_etl_workflows_not_active").is_none(), "no value invented");
+    let log = exporter.output();
     assert!(log.contains("kind=auth") && log.contains("answered 401"), "{log}");
     assert!(!log.contains("ghp_revoked") && !log.contains("Bad credentials"), "{log}");
 
@@ -304,9 +172,9 @@ fn wrong_token_is_an_auth_error_not_a_status_one() {
     let spec =
         spec.replace("auth: {bearer: \"env:GITHUB_TOKEN\"}", "headers: {Authorization: \"Bearer env:IE_UNSET_TOKEN\"}");
     let spec = spec.replace("}\n        headers: {Accept", ", Accept");
-    let exporter = Exporter::start(&spec, &[]);
-    exporter.wait("401 without the header", |m| errors(m, "etl.github_workflows", "auth") >= 1.0);
-    let log = exporter.log();
+    let (_dir, exporter) = serve(&spec, &[]);
+    exporter.wait_for("401 without the header", |m| errors(m, "etl.github_workflows", "auth") >= 1.0);
+    let log = exporter.output();
     assert!(log.contains("header authorization not sent: environment variable IE_UNSET_TOKEN is not set"), "{log}");
 }
 
@@ -326,7 +194,7 @@ fn salesforce() -> Salesforce {
     let grant_ok = Arc::new(Mutex::new(true));
     let issued = Arc::new(Mutex::new(0u32));
     let (v, g) = (valid.clone(), grant_ok.clone());
-    let api = StandIn::start(Arc::new(move |req: &Req| match (req.method.as_str(), req.path.as_str()) {
+    let api = StandIn::start(move |req: &Request| match (req.method.as_str(), req.path.as_str()) {
         ("POST", "/services/oauth2/token") => {
             let want = format!(
                 "grant_type=refresh_token&refresh_token={}&client_id=3MVG9_client&client_secret={CLIENT_SECRET}",
@@ -356,31 +224,31 @@ fn salesforce() -> Salesforce {
             }
         }
         _ => (404, "[]".into()),
-    }));
+    });
     Salesforce { api, valid, grant_ok }
 }
 
 #[test]
 fn salesforce_session_expiry_is_refreshed_once_and_retried() {
     let sf = salesforce();
-    let spec = fixture("salesforce_limits_oauth.yaml", "https://example.my.salesforce.com", &sf.api.url())
-        .replace("https://login.salesforce.com", &sf.api.url());
+    let spec = fixture("salesforce_limits_oauth.yaml", "https://example.my.salesforce.com", &sf.api.url(""))
+        .replace("https://login.salesforce.com", &sf.api.url(""));
     let env =
         [("SF_CLIENT_ID", "3MVG9_client"), ("SF_CLIENT_SECRET", CLIENT_SECRET), ("SF_REFRESH_TOKEN", REFRESH_TOKEN)];
-    let exporter = Exporter::start(&spec, &env);
-    let refreshes = |m: &BTreeMap<String, f64>, result: &str| token_refreshes(m, "salesforce.api_usage", result);
-    let m =
-        exporter.wait("limits read with a fresh token", |m| m.contains_key("integration_salesforce_api_requests_used"));
+    let (_dir, exporter) = serve(&spec, &env);
+    let refreshes = |m: &Metrics, result: &str| token_refreshes(m, "salesforce.api_usage", result);
+    let m = exporter
+        .wait_for("limits read with a fresh token", |m| m.get("integration_salesforce_api_requests_used").is_some());
     assert_eq!(m["integration_salesforce_api_requests_used"], 100000.0 - 18250.0);
     assert_eq!(refreshes(&m, "ok"), 1.0);
     // The token is kept: several polls, one refresh.
     std::thread::sleep(Duration::from_millis(1000));
-    assert_eq!(sf.api.count("POST", "/services/oauth2/token"), 1);
-    assert!(sf.api.count("GET", "/services/data/v62.0/limits") >= 3);
+    assert_eq!(count(&sf.api, "POST", "/services/oauth2/token"), 1);
+    assert!(count(&sf.api, "GET", "/services/data/v62.0/limits") >= 3);
 
     // The session expires: the next poll gets 401, refreshes once, retries and reads the limits.
     *sf.valid.lock().unwrap() = None;
-    let m = exporter.wait("refreshed after the 401", |m| refreshes(m, "ok") == 2.0);
+    let m = exporter.wait_for("refreshed after the 401", |m| refreshes(m, "ok") == 2.0);
     std::thread::sleep(Duration::from_millis(700));
     let m2 = exporter.metrics();
     assert_eq!(refreshes(&m2, "ok"), 2.0, "one refresh per expiry");
@@ -392,17 +260,17 @@ fn salesforce_session_expiry_is_refreshed_once_and_retried() {
     // The refresh token is revoked and the session expires: `auth` errors, down, no tight loop.
     *sf.grant_ok.lock().unwrap() = false;
     *sf.valid.lock().unwrap() = None;
-    let m = exporter.wait("revoked grant is an auth error", |m| errors(m, "salesforce.api_usage", "auth") >= 2.0);
+    let m = exporter.wait_for("revoked grant is an auth error", |m| errors(m, "salesforce.api_usage", "auth") >= 2.0);
     assert_eq!(m["integration_exporter_http_up{signal=\"salesforce.api_usage\"}"], 0.0);
     assert!(refreshes(&m, "failed") >= 1.0);
     assert_eq!(errors(&m, "salesforce.api_usage", "status"), 0.0);
-    let polls = sf.api.count("GET", "/services/data/v62.0/limits");
-    let tokens = sf.api.count("POST", "/services/oauth2/token");
+    let polls = count(&sf.api, "GET", "/services/data/v62.0/limits");
+    let tokens = count(&sf.api, "POST", "/services/oauth2/token");
     assert!(tokens <= polls + 1, "at most one refresh per poll: {tokens} refreshes, {polls} polls");
 
-    let log = exporter.log();
+    let log = exporter.output();
     assert!(log.contains("token endpoint answered 400"), "{log}");
-    let text = format!("{}\n{log}", exporter.exposition());
+    let text = format!("{}\n{log}", exporter.metrics().text);
     for secret in [CLIENT_SECRET, REFRESH_TOKEN, "00D!AT1", "00D!AT2", "invalid_grant"] {
         assert!(!text.contains(secret), "{secret} leaked:\n{text}");
     }
@@ -431,31 +299,31 @@ fn a_token_file_is_read_again_before_every_request() {
         sf.valid.lock().unwrap().clone().unwrap()
     };
     std::fs::write(&token_file, format!("{}\n", issue(&sf))).unwrap();
-    let spec = fixture("salesforce_limits_oauth.yaml", "https://example.my.salesforce.com", &sf.api.url());
+    let spec = fixture("salesforce_limits_oauth.yaml", "https://example.my.salesforce.com", &sf.api.url(""));
     let start = spec.find("        auth:").unwrap();
     let end = spec[start..].find("        interval:").unwrap() + start;
     let spec =
         format!("{}        auth: {{bearer: \"file:{}\"}}\n{}", &spec[..start], token_file.display(), &spec[end..]);
-    let exporter = Exporter::start(&spec, &[]);
-    exporter.wait("read with the file's token", |m| m.contains_key("integration_salesforce_api_requests_used"));
+    let (_dir, exporter) = serve(&spec, &[]);
+    exporter.wait_for("read with the file's token", |m| m.get("integration_salesforce_api_requests_used").is_some());
 
     // Rotated under the exporter: the old session dies, the file holds the new token.
     std::fs::write(&token_file, issue(&sf)).unwrap();
-    let polls = sf.api.count("GET", "/services/data/v62.0/limits");
-    exporter.wait("polls go on with the rotated token", |_| {
-        sf.api.count("GET", "/services/data/v62.0/limits") >= polls + 3
+    let polls = count(&sf.api, "GET", "/services/data/v62.0/limits");
+    exporter.wait_for("polls go on with the rotated token", |_| {
+        count(&sf.api, "GET", "/services/data/v62.0/limits") >= polls + 3
     });
     // A poll between the rotation and the file write may see the old token once; a token read
     // only at start would fail every poll from here on.
     let m = exporter.metrics();
     assert!(errors(&m, "salesforce.api_usage", "auth") <= 1.0, "{m:#?}");
-    assert!(m.contains_key("integration_salesforce_api_requests_used"));
+    assert!(m.get("integration_salesforce_api_requests_used").is_some());
 
     // The file disappears: `auth` errors naming the file, no request sent without a token.
     std::fs::remove_file(&token_file).unwrap();
-    let m = exporter.wait("missing token file", |m| errors(m, "salesforce.api_usage", "auth") >= 1.0);
+    let m = exporter.wait_for("missing token file", |m| errors(m, "salesforce.api_usage", "auth") >= 1.0);
     assert_eq!(m["integration_exporter_http_up{signal=\"salesforce.api_usage\"}"], 0.0);
-    let log = exporter.log();
+    let log = exporter.output();
     assert!(log.contains("cannot be read") && log.contains("sf_access_token"), "{log}");
     assert!(!log.contains("00D!AT"), "{log}");
 }
@@ -467,7 +335,7 @@ fn a_token_file_is_read_again_before_every_request() {
 fn salesforce_pack_oauth_variant_refreshes_and_reports_a_failing_refresh() {
     let sf = salesforce();
     let dir = tempfile::tempdir().unwrap();
-    let api = sf.api.url();
+    let api = sf.api.url("");
     let spec = format!(
         r#"packs:
   salesforce_incidents:
@@ -484,28 +352,28 @@ fn salesforce_pack_oauth_variant_refreshes_and_reports_a_failing_refresh() {
     );
     let env =
         [("SF_CLIENT_ID", "3MVG9_client"), ("SF_CLIENT_SECRET", CLIENT_SECRET), ("SF_REFRESH_TOKEN", REFRESH_TOKEN)];
-    let exporter = Exporter::start(&spec, &env);
+    let (_dir, exporter) = serve(&spec, &env);
     let id = "salesforce_incidents.api_usage_oauth";
-    let refreshes = |m: &BTreeMap<String, f64>, result: &str| token_refreshes(m, id, result);
-    let m =
-        exporter.wait("limits read through the pack", |m| m.contains_key("integration_salesforce_api_requests_used"));
+    let refreshes = |m: &Metrics, result: &str| token_refreshes(m, id, result);
+    let m = exporter
+        .wait_for("limits read through the pack", |m| m.get("integration_salesforce_api_requests_used").is_some());
     assert_eq!(m["integration_salesforce_api_requests_used"], 100000.0 - 18250.0);
     assert_eq!(refreshes(&m, "ok"), 1.0);
 
     // 401 -> refresh -> success, within one poll: no error, up stays 1.
     *sf.valid.lock().unwrap() = None;
-    let m = exporter.wait("refreshed after the 401", |m| refreshes(m, "ok") == 2.0);
+    let m = exporter.wait_for("refreshed after the 401", |m| refreshes(m, "ok") == 2.0);
     assert_eq!(errors(&m, id, "auth"), 0.0);
     assert_eq!(m[&format!("integration_exporter_http_up{{signal=\"{id}\"}}")], 1.0);
 
     // The refresh fails: `auth` errors of this signal, down.
     *sf.grant_ok.lock().unwrap() = false;
     *sf.valid.lock().unwrap() = None;
-    let m = exporter.wait("failing refresh is an auth error", |m| errors(m, id, "auth") >= 2.0);
+    let m = exporter.wait_for("failing refresh is an auth error", |m| errors(m, id, "auth") >= 2.0);
     assert_eq!(m[&format!("integration_exporter_http_up{{signal=\"{id}\"}}")], 0.0);
     assert!(refreshes(&m, "failed") >= 1.0);
     assert_eq!(errors(&m, id, "status"), 0.0);
-    let text = format!("{}\n{}", exporter.exposition(), exporter.log());
+    let text = format!("{}\n{}", exporter.metrics().text, exporter.output());
     for secret in [CLIENT_SECRET, REFRESH_TOKEN, "00D!AT1", "00D!AT2"] {
         assert!(!text.contains(secret), "{secret} leaked");
     }
@@ -537,9 +405,8 @@ fn salesforce_pack_oauth_variant_refreshes_and_reports_a_failing_refresh() {
 }
 
 /// A signal's OAuth token refreshes by result in a scrape (-1 when the series is missing).
-fn token_refreshes(m: &BTreeMap<String, f64>, signal: &str, result: &str) -> f64 {
+fn token_refreshes(m: &Metrics, signal: &str, result: &str) -> f64 {
     m.get(&format!("integration_exporter_http_token_refreshes_total{{signal=\"{signal}\",result=\"{result}\"}}"))
-        .copied()
         .unwrap_or(-1.0)
 }
 

@@ -5,7 +5,6 @@
 use std::io::{Read, Write};
 use std::net::{Shutdown, TcpStream};
 use std::path::PathBuf;
-use std::process::Command;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
@@ -15,6 +14,9 @@ use integration_exporter::exposition::web_config::WebConfigWatch;
 use integration_exporter::spec::MetricType;
 use integration_exporter::state::{Family, State};
 use proptest::prelude::*;
+
+use crate::support::http::get;
+use crate::support::program;
 
 const HEADER_READ_TIMEOUT: Duration = Duration::from_millis(400);
 
@@ -35,7 +37,7 @@ fn tls() -> &'static (u16, PathBuf) {
         let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("http-fuzz-tls");
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(&dir).unwrap();
-        let made = Command::new("openssl")
+        let made = program("openssl")
             .current_dir(&dir)
             .args(["req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"])
             .args(["-keyout", "server.key", "-out", "server.crt", "-days", "2", "-subj", "/CN=localhost"])
@@ -114,19 +116,13 @@ fn poke_at(port: u16, bytes: &[u8], half_close: bool) -> Option<Duration> {
 }
 
 fn good_scrape() -> bool {
-    let mut stream = TcpStream::connect(("127.0.0.1", port())).unwrap();
-    stream.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
-    stream.write_all(b"GET /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").unwrap();
-    let mut raw = Vec::new();
-    stream.read_to_end(&mut raw).is_ok()
-        && raw.starts_with(b"HTTP/1.1 200")
-        && String::from_utf8_lossy(&raw).contains("fuzz_ok{a=\"b\\\"\\\\\\n\"} 1")
+    get(port(), "/metrics").is_some_and(|r| r.status == 200 && r.text().contains("fuzz_ok{a=\"b\\\"\\\\\\n\"} 1"))
 }
 
 /// A scrape over TLS with curl, trusting the test certificate.
 fn good_tls_scrape() -> bool {
     let (port, dir) = tls();
-    let out = Command::new("curl")
+    let out = program("curl")
         .current_dir(dir)
         .args(["-sS", "--max-time", "5", "--cacert", "server.crt"])
         .arg(format!("https://127.0.0.1:{port}/metrics"))

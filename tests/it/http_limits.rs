@@ -11,21 +11,20 @@ use integration_exporter::spec::MetricType;
 use integration_exporter::state::{Family, State};
 use tokio::sync::{mpsc, oneshot};
 
+use crate::support::wait::Worker;
+
 /// A server on 127.0.0.1:0 on its own runtime; stops when dropped.
 struct Running {
     port: u16,
     server: Arc<Server>,
     stop: Option<oneshot::Sender<()>>,
-    thread: Option<std::thread::JoinHandle<()>>,
+    _thread: Worker<()>,
 }
 
 impl Drop for Running {
     fn drop(&mut self) {
         if let Some(stop) = self.stop.take() {
             let _ = stop.send(());
-        }
-        if let Some(thread) = self.thread.take() {
-            let _ = thread.join();
         }
     }
 }
@@ -39,7 +38,7 @@ fn start(state: Arc<State>, limits: Limits, reloads: Option<mpsc::Sender<ReloadR
     let (stop, stopped) = oneshot::channel::<()>();
     let (port_tx, port_rx) = std::sync::mpsc::channel();
     let serving = server.clone();
-    let thread = std::thread::spawn(move || {
+    let thread = Worker::spawn("server", move |_| {
         let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
         runtime.block_on(async move {
             let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -51,8 +50,8 @@ fn start(state: Arc<State>, limits: Limits, reloads: Option<mpsc::Sender<ReloadR
             .unwrap();
         });
     });
-    let port = port_rx.recv().unwrap();
-    Running { port, server, stop: Some(stop), thread: Some(thread) }
+    let port = port_rx.recv_timeout(Duration::from_secs(10)).expect("the server's port");
+    Running { port, server, stop: Some(stop), _thread: thread }
 }
 
 fn limits() -> Limits {
@@ -99,7 +98,9 @@ fn requests_beyond_max_requests_get_503_at_once() {
     let running = start(big_state(10), Limits { max_requests: 1, ..limits() }, Some(reloads));
     // A reload request stays in flight until this test answers it.
     let held = send(running.port, "POST", "/-/reload");
-    let reply = requested.blocking_recv().expect("the reload request");
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_time().build().unwrap();
+    let reply = runtime.block_on(async { tokio::time::timeout(Duration::from_secs(10), requested.recv()).await });
+    let reply = reply.expect("the reload request within 10 s").expect("the reload request");
     let started = Instant::now();
     let (status, raw) = get(running.port, "/metrics");
     assert_eq!(status, 503, "{raw}");
@@ -155,8 +156,10 @@ fn slow_headers_and_idle_connections_are_closed_and_free_their_slot() {
 fn concurrent_scrapes_of_an_unchanged_state_encode_once() {
     let running = start(big_state(20_000), limits(), None);
     let port = running.port;
-    let scrapes: Vec<_> = (0..16).map(|_| std::thread::spawn(move || get(port, "/metrics"))).collect();
-    let bodies: Vec<String> = scrapes.into_iter().map(|s| s.join().unwrap()).map(|(_, raw)| raw).collect();
+    let scrapes: Vec<_> =
+        (0..16).map(|i| Worker::spawn(&format!("scrape {i}"), move |_| get(port, "/metrics"))).collect();
+    let bodies: Vec<String> =
+        Worker::join_all(scrapes, Duration::from_secs(30)).into_iter().map(|(_, raw)| raw).collect();
     assert!(bodies.iter().all(|b| b.starts_with("HTTP/1.1 200") && b.contains("big{series=\"00019999\"} 19999")));
     assert_eq!(running.server.encodes(), 1);
     // A change is seen by the next scrape.

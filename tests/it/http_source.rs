@@ -85,7 +85,7 @@ async fn headers_are_sent_and_env_values_filled_in() {
     let server = HttpServer::start(Reply::json(BODY));
     let mut p = poller(&server.url("/q"), "30s", "2s");
     p.poll().await;
-    let head = server.requests().pop().expect("a request").to_lowercase();
+    let head = server.requests().pop().expect("a request").head.to_lowercase();
     assert!(head.starts_with("get /q http/1.1"), "{head}");
     assert!(head.contains("authorization: bearer tok-123\r\n"), "{head}");
     assert!(head.contains("x-static: abc\r\n"), "{head}");
@@ -207,25 +207,6 @@ fn invalid_paths_are_spec_errors() {
     assert!(err.to_string().contains("takes no `each`, `minus` or `labels`"), "{err}");
 }
 
-/// Kills the exporter when the test ends.
-struct Child(std::process::Child);
-
-impl Drop for Child {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn scrape(port: u16, path: &str) -> Option<(String, String)> {
-    use std::io::{Read, Write};
-    let mut stream = std::net::TcpStream::connect(("127.0.0.1", port)).ok()?;
-    write!(stream, "GET {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n").ok()?;
-    let mut raw = String::new();
-    stream.read_to_string(&mut raw).ok()?;
-    raw.split_once("\r\n\r\n").map(|(h, b)| (h.to_string(), b.to_string()))
-}
-
 #[test]
 fn serve_polls_http_signals_and_reports_down_endpoints() {
     let server = HttpServer::start(Reply::json(BODY));
@@ -244,33 +225,18 @@ fn serve_polls_http_signals_and_reports_down_endpoints() {
         signal("t.down", "t_down", &format!("http://127.0.0.1:{refused}/q"))
     );
     std::fs::write(&spec, text).unwrap();
-    let _child = Child(
-        std::process::Command::new(support::exporter_bin())
-            .args(["serve", "--config"])
-            .arg(&spec)
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::null())
-            .spawn()
-            .expect("exporter"),
-    );
-    let deadline = std::time::Instant::now() + Duration::from_secs(20);
-    loop {
-        let ready = scrape(port, "/ready").is_some_and(|(head, _)| head.contains(" 200 "));
-        let body = scrape(port, "/metrics").map(|(_, b)| b).unwrap_or_default();
-        let done =
-            ["t_pending 1234", "t_pending_up 1", "t_down_up 0", "integration_exporter_http_up{signal=\"t.down\"} 0"]
-                .iter()
-                .all(|l| body.lines().any(|line| line == *l))
-                && body.contains("integration_exporter_http_errors_total{signal=\"t.down\",kind=\"connect\"}");
-        if ready && done {
-            assert!(!body.lines().any(|l| l.starts_with("t_down ")), "no value invented for a down endpoint");
-            let served = support::exporter::catalogued_self_metrics(&body);
-            assert!(served.contains("integration_exporter_http_errors_total"), "{served:?}");
-            break;
-        }
-        assert!(std::time::Instant::now() < deadline, "exporter never served the HTTP signals:\n{body}");
-        std::thread::sleep(Duration::from_millis(200));
-    }
+    let exporter = support::exporter::Exporter::serve(&spec, port).start();
+    let ready = || support::http::get(port, "/ready").is_some_and(|r| r.status == 200);
+    let served = |m: &support::http::Metrics| {
+        ["t_pending 1234", "t_pending_up 1", "t_down_up 0", "integration_exporter_http_up{signal=\"t.down\"} 0"]
+            .iter()
+            .all(|l| m.text.lines().any(|line| line == *l))
+            && m.text.contains("integration_exporter_http_errors_total{signal=\"t.down\",kind=\"connect\"}")
+    };
+    let m = exporter.wait_for("the HTTP signals served and /ready", |m| served(m) && ready());
+    assert!(!m.text.lines().any(|l| l.starts_with("t_down ")), "no value invented for a down endpoint");
+    let served = support::http::catalogued_self_metrics(&m.text);
+    assert!(served.contains("integration_exporter_http_errors_total"), "{served:?}");
 }
 
 #[test]

@@ -16,8 +16,11 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
-use support::process::{Proc, api, prometheus, wait_until};
-use support::{exporter_bin, free_port};
+use support::exporter::Exporter;
+use support::http::api;
+use support::process::prometheus;
+use support::wait::{self, Worker};
+use support::{exporter_bin, free_port, program};
 
 /// The value of an instant query returning one sample.
 fn query(port: u16, expr: &str) -> Option<f64> {
@@ -48,7 +51,7 @@ fn alerts(port: u16, names: &[&str]) -> Vec<(String, String, Value)> {
 /// `2026-02-06 12:00:01,234` (Python logging's default, UTC) of `ago` before now.
 fn python_time(ago: Duration) -> String {
     let at = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap() - ago;
-    let out = Command::new("date").args(["-u", "-d", &format!("@{}", at.as_secs()), "+%Y-%m-%d %H:%M:%S,000"]).output();
+    let out = program("date").args(["-u", "-d", &format!("@{}", at.as_secs()), "+%Y-%m-%d %H:%M:%S,000"]).output();
     String::from_utf8_lossy(&out.unwrap().stdout).trim().to_string()
 }
 
@@ -60,8 +63,8 @@ fn append(path: &Path, lines: &[String]) {
 }
 
 /// The active worker: a refresh, the lock and a completed cycle every second while `run`.
-fn active_worker(path: PathBuf, run: Arc<AtomicBool>, stop: Arc<AtomicBool>) -> std::thread::JoinHandle<()> {
-    std::thread::spawn(move || {
+fn active_worker(path: PathBuf, run: Arc<AtomicBool>) -> Worker<()> {
+    Worker::spawn("active worker", move |stop| {
         while !stop.load(Ordering::Relaxed) {
             if run.load(Ordering::Relaxed) {
                 let now = python_time(Duration::ZERO);
@@ -80,8 +83,8 @@ fn active_worker(path: PathBuf, run: Arc<AtomicBool>, stop: Arc<AtomicBool>) -> 
 }
 
 /// The standby: fails to take the lock every other second, and never completes a cycle.
-fn standby_worker(path: PathBuf, stop: Arc<AtomicBool>) -> std::thread::JoinHandle<()> {
-    std::thread::spawn(move || {
+fn standby_worker(path: PathBuf) -> Worker<()> {
+    Worker::spawn("standby worker", move |stop| {
         while !stop.load(Ordering::Relaxed) {
             let now = python_time(Duration::ZERO);
             append(
@@ -147,17 +150,8 @@ fn a_standby_worker_host_does_not_page_while_another_works() {
         std::fs::write(d.join(format!("worker-{host}.log")), "").unwrap();
     }
 
-    let _exporters: Vec<Proc> = ["a", "b", "other"]
-        .iter()
-        .zip(&specs)
-        .map(|(host, spec)| {
-            Proc::start(
-                &format!("exporter-{host}"),
-                d,
-                Command::new(exporter_bin()).args(["serve", "--config"]).arg(spec),
-            )
-        })
-        .collect();
+    let _exporters: Vec<Exporter> =
+        specs.iter().zip(ports).map(|(spec, port)| Exporter::serve(spec, port).start()).collect();
     let prom_port = free_port();
     // Host `other` belongs to another cluster under the same job: the rules must not see it.
     let config = format!(
@@ -169,8 +163,9 @@ fn a_standby_worker_host_does_not_page_while_another_works() {
     );
     std::fs::write(d.join("prometheus.yml"), config).unwrap();
     let _prometheus = prometheus(d, prom_port);
-    wait_until("three targets up", Duration::from_secs(60), || {
-        let targets = api(prom_port, "/api/v1/targets")["data"]["activeTargets"].as_array()?.clone();
+    let targets = || api(prom_port, "/api/v1/targets");
+    wait::until("three targets up", Duration::from_secs(60), targets, |answer| {
+        let targets = answer["data"]["activeTargets"].as_array()?;
         (targets.len() == 3 && targets.iter().all(|t| t["health"] == "up")).then_some(())
     });
 
@@ -181,29 +176,20 @@ fn a_standby_worker_host_does_not_page_while_another_works() {
     );
     append(&d.join("worker-b.log"), std::slice::from_ref(&old));
     append(&d.join("worker-other.log"), &[old]);
-    let stop = Arc::new(AtomicBool::new(false));
     let run = Arc::new(AtomicBool::new(true));
-    let _writers = [
-        active_worker(d.join("worker-a.log"), run.clone(), stop.clone()),
-        standby_worker(d.join("worker-b.log"), stop.clone()),
-    ];
+    let writers = [active_worker(d.join("worker-a.log"), run.clone()), standby_worker(d.join("worker-b.log"))];
     let heartbeat = "integration_token_refresh_last_cycle_timestamp_seconds";
-    wait_until("a fresh and two stale heartbeats in Prometheus", Duration::from_secs(30), || {
-        let stale = query(prom_port, &format!("count(time() - {heartbeat} > 30)"))?;
-        let fresh = query(prom_port, &format!("count(time() - {heartbeat} < 10)"))?;
-        (stale == 2.0 && fresh == 1.0).then_some(())
+    let stale_and_fresh = || {
+        let stale = query(prom_port, &format!("count(time() - {heartbeat} > 30)"));
+        (stale, query(prom_port, &format!("count(time() - {heartbeat} < 10)")))
+    };
+    wait::until("a fresh and two stale heartbeats in Prometheus", Duration::from_secs(30), stale_and_fresh, |h| {
+        (*h == (Some(2.0), Some(1.0))).then_some(())
     });
 
     // `absent` may still pend from before the first cycle line: wait for the rules to catch up.
-    let settle = Instant::now() + Duration::from_secs(15);
-    loop {
-        let active = alerts(prom_port, FLEET);
-        if active.is_empty() {
-            break;
-        }
-        assert!(Instant::now() < settle, "fleet alerts while host A works: {active:?}");
-        std::thread::sleep(Duration::from_millis(250));
-    }
+    let fleet = || alerts(prom_port, FLEET);
+    wait::until("no fleet alerts while host A works", Duration::from_secs(15), fleet, |a| a.is_empty().then_some(()));
     // Every window and `for` passes with A working: nothing of the fleet pends or fires,
     // though B alone would (heartbeat a minute old, every lock attempt failing).
     let quiet_until = Instant::now() + Duration::from_secs(25);
@@ -218,14 +204,14 @@ fn a_standby_worker_host_does_not_page_while_another_works() {
 
     // Both workers silent: the heartbeat pages, once for the fleet (no `instance`), for prod only.
     run.store(false, Ordering::Relaxed);
-    let firing = wait_until("the fleet heartbeat alert", Duration::from_secs(40), || {
-        let active = alerts(prom_port, &["IntegrationTokenRefreshHeartbeatLag"]);
-        active.iter().any(|(_, state, _)| state == "firing").then_some(active)
+    let lag = || alerts(prom_port, &["IntegrationTokenRefreshHeartbeatLag"]);
+    let firing = wait::until("the fleet heartbeat alert", Duration::from_secs(40), lag, |active| {
+        active.iter().any(|(_, state, _)| state == "firing").then(|| active.clone())
     });
     assert_eq!(firing.len(), 1, "{firing:?}");
     let labels = &firing[0].2;
     assert_eq!(labels["job"], "workers", "{labels}");
     assert_eq!(labels["cluster"], "prod", "{labels}");
     assert!(labels.get("instance").is_none(), "{labels}");
-    stop.store(true, Ordering::Relaxed);
+    Worker::join_all(writers.into(), Duration::from_secs(30));
 }

@@ -9,7 +9,7 @@ use std::io::Write;
 use std::path::Path;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use support::exporter::{Running, get, sample};
+use support::exporter::Exporter;
 use support::free_port;
 
 const BUDGET: &str = "app_budget_used";
@@ -55,27 +55,8 @@ signals:
     path
 }
 
-fn start(spec: &Path, port: u16) -> Running {
-    let mut exporter = Running::serve(spec, port, &[]);
-    assert!(exporter.wait_listening(Duration::from_secs(20)), "{}", exporter.output());
-    exporter
-}
-
-fn metrics(port: u16) -> String {
-    get(port, "/metrics").map(|(_, body)| body).unwrap_or_default()
-}
-
-/// Waits until `check` holds on the exposition, and returns it.
-fn wait_for(exporter: &Running, what: &str, check: impl Fn(&str) -> bool) -> String {
-    let deadline = Instant::now() + Duration::from_secs(15);
-    loop {
-        let text = metrics(exporter.port);
-        if check(&text) {
-            return text;
-        }
-        assert!(Instant::now() < deadline, "{what}: not seen in\n{text}\n{}", exporter.output());
-        std::thread::sleep(Duration::from_millis(50));
-    }
+fn start(spec: &Path, port: u16) -> Exporter {
+    Exporter::serve(spec, port).start()
 }
 
 fn append(path: &Path, lines: &[String]) {
@@ -93,43 +74,43 @@ fn a_set_value_leaves_metrics_when_it_gets_old_and_a_restart_does_not_revive_it(
     let port = free_port();
     let spec = spec(dir.path(), port, true, "2s");
     let exporter = start(&spec, port);
-    wait_for(&exporter, "the log source", |t| sample(t, TICKS).is_some());
+    exporter.wait_for("the log source", |m| m.get(TICKS).is_some());
 
     // A 95% line written an hour ago (read late, after a backlog) is never served.
     append(&log, &[format!("{:.3} budget=95", now() - 3600.0), format!("{:.3} tick", now())]);
-    let text = wait_for(&exporter, "the tick", |t| sample(t, TICKS) == Some(1.0));
-    assert_eq!(sample(&text, BUDGET), None, "an hour-old value is served:\n{text}");
+    let m = exporter.wait_for("the tick", |m| m.get(TICKS) == Some(1.0));
+    assert_eq!(m.get(BUDGET), None, "an hour-old value is served:\n{m:?}");
 
     // A fresh one is served, then dropped after max_age without any new line.
     append(&log, &[format!("{:.3} budget=95", now())]);
     let served = Instant::now();
-    wait_for(&exporter, "the fresh budget", |t| sample(t, BUDGET) == Some(95.0));
-    wait_for(&exporter, "the budget going stale", |t| sample(t, BUDGET).is_none());
+    exporter.wait_for("the fresh budget", |m| m.get(BUDGET) == Some(95.0));
+    exporter.wait_for("the budget going stale", |m| m.get(BUDGET).is_none());
     let lived = served.elapsed();
     assert!(lived >= Duration::from_millis(1500) && lived < Duration::from_secs(5), "served for {lived:?}");
 
     // Saved in the checkpoint with its age: a restart after max_age does not bring it back.
     append(&log, &[format!("{:.3} budget=96", now())]);
-    wait_for(&exporter, "the second budget", |t| sample(t, BUDGET) == Some(96.0));
-    wait_for(&exporter, "a checkpoint", |t| {
-        sample(t, "integration_exporter_checkpoint_last_success_timestamp_seconds{log=\"app\"}")
+    exporter.wait_for("the second budget", |m| m.get(BUDGET) == Some(96.0));
+    exporter.wait_for("a checkpoint", |m| {
+        m.get("integration_exporter_checkpoint_last_success_timestamp_seconds{log=\"app\"}")
             .is_some_and(|saved| saved > now() - 0.5)
     });
     exporter.stop();
     std::thread::sleep(Duration::from_secs(3));
     let exporter = start(&spec, port);
-    let text = wait_for(&exporter, "the restored counter", |t| sample(t, TICKS) == Some(1.0));
-    assert_eq!(sample(&text, BUDGET), None, "a restart revived a stale value:\n{text}");
+    let m = exporter.wait_for("the restored counter", |m| m.get(TICKS) == Some(1.0));
+    assert_eq!(m.get(BUDGET), None, "a restart revived a stale value:\n{m:?}");
     // A restart within max_age keeps it.
     append(&log, &[format!("{:.3} budget=50", now())]);
-    wait_for(&exporter, "the third budget", |t| sample(t, BUDGET) == Some(50.0));
-    wait_for(&exporter, "a checkpoint", |t| {
-        sample(t, "integration_exporter_checkpoint_last_success_timestamp_seconds{log=\"app\"}")
+    exporter.wait_for("the third budget", |m| m.get(BUDGET) == Some(50.0));
+    exporter.wait_for("a checkpoint", |m| {
+        m.get("integration_exporter_checkpoint_last_success_timestamp_seconds{log=\"app\"}")
             .is_some_and(|saved| saved > now() - 0.5)
     });
     exporter.stop();
     let exporter = start(&spec, port);
-    wait_for(&exporter, "the restored budget", |t| sample(t, BUDGET) == Some(50.0));
+    exporter.wait_for("the restored budget", |m| m.get(BUDGET) == Some(50.0));
 }
 
 #[test]
@@ -141,19 +122,19 @@ fn the_heartbeat_is_the_latest_line_and_a_line_from_the_future_is_unparsable() {
     let exporter = start(&spec(dir.path(), port, false, "5m"), port);
     let unparsable =
         format!("integration_exporter_log_lines_unparsable_total{{log=\"app\",path=\"{}\"}}", log.display());
-    wait_for(&exporter, "the log source", |t| sample(t, TICKS).is_some());
+    exporter.wait_for("the log source", |m| m.get(TICKS).is_some());
 
     let beat = now().floor();
     append(&log, &[format!("{beat} beat")]);
-    wait_for(&exporter, "the beat", |t| sample(t, BEAT) == Some(beat));
+    exporter.wait_for("the beat", |m| m.get(BEAT) == Some(beat));
     // One host with its clock a day ahead: ignored and counted.
     append(&log, &[format!("{} beat", beat + 86_400.0), format!("{beat} tick")]);
-    let text = wait_for(&exporter, "the next line", |t| sample(t, TICKS) == Some(1.0));
-    assert_eq!(sample(&text, BEAT), Some(beat), "a line from the future moved the heartbeat");
-    assert_eq!(sample(&text, &unparsable), Some(1.0), "{text}");
+    let m = exporter.wait_for("the next line", |m| m.get(TICKS) == Some(1.0));
+    assert_eq!(m.get(BEAT), Some(beat), "a line from the future moved the heartbeat");
+    assert_eq!(m.get(&unparsable), Some(1.0), "{m:?}");
     // A clock stepped back a little: the heartbeat follows the latest line.
     append(&log, &[format!("{} beat", beat - 30.0)]);
-    wait_for(&exporter, "the latest beat", |t| sample(t, BEAT) == Some(beat - 30.0));
+    exporter.wait_for("the latest beat", |m| m.get(BEAT) == Some(beat - 30.0));
 }
 
 #[test]
@@ -170,21 +151,21 @@ fn a_restart_without_state_dir_counts_no_old_line_but_knows_the_last_beat() {
     append(&log, &old);
 
     let exporter = start(&spec, port);
-    let text = wait_for(&exporter, "the seeded heartbeat", |t| sample(t, BEAT) == Some(t0 - 60.0));
-    assert_eq!(sample(&text, TICKS), Some(0.0), "old lines counted at start:\n{text}");
-    assert_eq!(sample(&text, BUDGET), Some(42.0), "the last budget before the start");
+    let m = exporter.wait_for("the seeded heartbeat", |m| m.get(BEAT) == Some(t0 - 60.0));
+    assert_eq!(m.get(TICKS), Some(0.0), "old lines counted at start:\n{m:?}");
+    assert_eq!(m.get(BUDGET), Some(42.0), "the last budget before the start");
     append(&log, &[format!("{} tick", now()), format!("{} tick", now())]);
-    wait_for(&exporter, "two new ticks", |t| sample(t, TICKS) == Some(2.0));
+    exporter.wait_for("two new ticks", |m| m.get(TICKS) == Some(2.0));
     exporter.stop();
 
     // Rotated while the exporter was down; the new file has lines of its own.
     std::fs::rename(&log, dir.path().join("app.log.1")).unwrap();
     append(&log, &(0..50).map(|i| format!("{} tick", t0 + f64::from(i) / 100.0)).collect::<Vec<_>>());
     let exporter = start(&spec, port);
-    let text = wait_for(&exporter, "the second start", |t| sample(t, TICKS).is_some());
-    assert_eq!(sample(&text, TICKS), Some(0.0), "the rotated file's lines counted again:\n{text}");
+    let m = exporter.wait_for("the second start", |m| m.get(TICKS).is_some());
+    assert_eq!(m.get(TICKS), Some(0.0), "the rotated file's lines counted again:\n{m:?}");
     append(&log, &[format!("{} tick", now())]);
-    wait_for(&exporter, "a new tick", |t| sample(t, TICKS) == Some(1.0));
+    exporter.wait_for("a new tick", |m| m.get(TICKS) == Some(1.0));
 }
 
 /// The log runner of `spec`'s source, in this process.

@@ -6,22 +6,14 @@
 use crate::support;
 
 use std::os::unix::fs::PermissionsExt;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use support::exporter::{Running, get, sample};
+use support::exporter::Exporter;
 
 const SERIES: &str = "integration_exporter_log_files{log=\"app\"}";
 
-fn wait_for(exporter: &Running, want: f64, what: &str) {
-    let deadline = Instant::now() + Duration::from_secs(20);
-    loop {
-        let body = get(exporter.port, "/metrics").map(|(_, b)| b).unwrap_or_default();
-        if sample(&body, SERIES) == Some(want) {
-            return;
-        }
-        assert!(Instant::now() < deadline, "{what}: {SERIES} never became {want}:\n{body}\n{}", exporter.output());
-        std::thread::sleep(Duration::from_millis(50));
-    }
+fn files_become(exporter: &Exporter, want: f64, what: &str) {
+    exporter.wait_for(&format!("{what}: {SERIES} {want}"), |m| m.get(SERIES) == Some(want));
 }
 
 #[test]
@@ -32,16 +24,15 @@ fn files_gauge_follows_what_the_paths_match() {
     let spec = d.join("spec.yaml");
     let paths = format!("\"{}/app-*.log\"", d.display());
     std::fs::write(&spec, format!("listen: 127.0.0.1:{port}\n{}", support::ticks_spec(&paths))).unwrap();
-    let mut exporter = Running::serve(&spec, port, &[]);
-    assert!(exporter.wait_listening(Duration::from_secs(20)), "{}", exporter.output());
+    let exporter = Exporter::serve(&spec, port).start();
 
     // Nothing matches the glob yet: exported as 0, not left out.
-    wait_for(&exporter, 0.0, "no file");
+    files_become(&exporter, 0.0, "no file");
     // An empty file is there to read: 1, even before a line is written.
     std::fs::write(d.join("app-1.log"), "").unwrap();
-    wait_for(&exporter, 1.0, "empty file");
+    files_become(&exporter, 1.0, "empty file");
     std::fs::write(d.join("app-2.log"), "tick\n").unwrap();
-    wait_for(&exporter, 2.0, "second file");
+    files_become(&exporter, 2.0, "second file");
 
     // A file the exporter cannot open does not count (root reads everything: skip that part).
     let locked = d.join("app-3.log");
@@ -49,14 +40,14 @@ fn files_gauge_follows_what_the_paths_match() {
     std::fs::set_permissions(&locked, std::fs::Permissions::from_mode(0o000)).unwrap();
     if std::fs::File::open(&locked).is_err() {
         std::thread::sleep(Duration::from_millis(500));
-        wait_for(&exporter, 2.0, "unreadable file");
+        files_become(&exporter, 2.0, "unreadable file");
     }
     std::fs::remove_file(&locked).unwrap();
 
     // Every file gone (deleted, or rotated away with no new file): back to 0.
     std::fs::remove_file(d.join("app-1.log")).unwrap();
     std::fs::remove_file(d.join("app-2.log")).unwrap();
-    wait_for(&exporter, 0.0, "files removed");
+    files_become(&exporter, 0.0, "files removed");
     std::fs::write(d.join("app-1.log"), "tick\n").unwrap();
-    wait_for(&exporter, 1.0, "file back");
+    files_become(&exporter, 1.0, "file back");
 }

@@ -4,34 +4,11 @@
 
 use crate::support;
 
-use std::io::{Read, Write};
-use std::net::TcpStream;
-use std::process::{Child, Command, Stdio};
+use std::io::Write;
 use std::time::{Duration, Instant};
 
-use support::{exporter_bin, free_port};
-
-struct Exporter(Child);
-
-impl Drop for Exporter {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn metrics(port: u16) -> Option<String> {
-    let mut stream = TcpStream::connect(("127.0.0.1", port)).ok()?;
-    stream.write_all(b"GET /metrics HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n").ok()?;
-    let mut raw = String::new();
-    stream.read_to_string(&mut raw).ok()?;
-    Some(raw)
-}
-
-fn ticks(port: u16) -> Option<f64> {
-    let text = metrics(port)?;
-    text.lines().find_map(|l| l.strip_prefix("app_ticks_total ")).and_then(|v| v.trim().parse().ok())
-}
+use support::exporter::Exporter;
+use support::{free_port, wait};
 
 #[test]
 fn a_new_line_reaches_metrics_quickly() {
@@ -42,20 +19,9 @@ fn a_new_line_reaches_metrics_quickly() {
     let spec = dir.path().join("spec.yaml");
     let glob = format!("{}/*.log", dir.path().display());
     std::fs::write(&spec, format!("listen: 127.0.0.1:{port}\n{}", support::ticks_spec(&glob))).unwrap();
-    let _exporter = Exporter(
-        Command::new(exporter_bin())
-            .args(["serve", "--config"])
-            .arg(&spec)
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("start exporter"),
-    );
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while ticks(port).is_none() {
-        assert!(Instant::now() < deadline, "exporter did not serve app_ticks_total");
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    let exporter = Exporter::serve(&spec, port).start();
+    let ticks = || exporter.scrape().and_then(|m| m.get("app_ticks_total"));
+    wait::until("app_ticks_total to be served", Duration::from_secs(20), ticks, |t| t.map(|_| ()));
 
     let mut latencies = Vec::new();
     for i in 1..=50u32 {
@@ -63,11 +29,10 @@ fn a_new_line_reaches_metrics_quickly() {
         std::thread::sleep(Duration::from_millis(30 + u64::from(i % 7) * 10));
         let start = Instant::now();
         writeln!(log, "tick {i}").unwrap();
-        let deadline = start + Duration::from_secs(10);
-        while ticks(port) != Some(f64::from(i)) {
-            assert!(Instant::now() < deadline, "line {i} not counted within 10 s");
-            std::thread::sleep(Duration::from_millis(1));
-        }
+        let counted = wait::poll(Duration::from_secs(10), Duration::from_millis(1), ticks, |t| {
+            (*t == Some(f64::from(i))).then_some(())
+        });
+        counted.unwrap_or_else(|last| panic!("line {i} not counted within 10 s; app_ticks_total {last:?}"));
         latencies.push(start.elapsed());
     }
     latencies.sort();

@@ -12,87 +12,26 @@ use crate::support;
 
 use std::collections::BTreeMap;
 use std::fs::{self, File, OpenOptions};
-use std::io::{Read, Write};
-use std::net::TcpStream;
+use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use support::{exporter_bin, free_port};
-
-struct Exporter {
-    child: Child,
-    spec: PathBuf,
-    port: u16,
-}
-
-impl Exporter {
-    fn start(spec: &Path, port: u16) -> Exporter {
-        let child = Command::new(exporter_bin())
-            .args(["serve", "--config"])
-            .arg(spec)
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("start exporter");
-        let e = Exporter { child, spec: spec.to_path_buf(), port };
-        let deadline = Instant::now() + Duration::from_secs(30);
-        while metrics(port).is_none() {
-            assert!(Instant::now() < deadline, "exporter did not serve /metrics");
-            thread::sleep(Duration::from_millis(10));
-        }
-        e
-    }
-
-    fn kill9(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-
-    fn terminate(&mut self) {
-        let pid = self.child.id().to_string();
-        let _ = Command::new("kill").args(["-TERM", &pid]).status();
-        let _ = self.child.wait();
-    }
-
-    fn restart(&mut self) {
-        *self = Exporter::start(&self.spec.clone(), self.port);
-    }
-}
-
-impl Drop for Exporter {
-    fn drop(&mut self) {
-        self.kill9();
-    }
-}
-
-fn metrics(port: u16) -> Option<String> {
-    let mut stream = TcpStream::connect(("127.0.0.1", port)).ok()?;
-    stream.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
-    stream.write_all(b"GET /metrics HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n").ok()?;
-    let mut raw = String::new();
-    stream.read_to_string(&mut raw).ok()?;
-    raw.contains("200 OK").then_some(raw)
-}
+use support::exporter::Exporter;
+use support::http::Metrics;
+use support::wait::{self, Worker};
+use support::{free_port, program};
 
 /// `app_lines_total` by bucket (last two digits of the line number).
-fn buckets(port: u16) -> Option<BTreeMap<u64, u64>> {
-    let text = metrics(port)?;
-    let mut out = BTreeMap::new();
-    for l in text.lines() {
-        if let Some(rest) = l.strip_prefix("app_lines_total{bucket=\"") {
-            let (b, v) = rest.split_once("\"}")?;
-            out.insert(b.parse().ok()?, v.trim().parse::<f64>().ok()? as u64);
-        }
-    }
-    Some(out)
+fn buckets(m: &Metrics) -> BTreeMap<u64, u64> {
+    let bucket = |series: &str| series.strip_prefix("app_lines_total{bucket=\"")?.strip_suffix("\"}")?.parse().ok();
+    m.series.iter().filter_map(|(series, v)| Some((bucket(series)?, *v as u64))).collect()
 }
 
-fn total(port: u16) -> Option<u64> {
-    buckets(port).map(|b| b.values().sum())
+fn total(exporter: &Exporter) -> Option<u64> {
+    exporter.scrape().map(|m| buckets(&m).values().sum())
 }
 
 fn spec(dir: &Path, port: u16, glob: &str) -> PathBuf {
@@ -129,15 +68,10 @@ fn line(n: u64) -> String {
     format!("{n:09} LINE {}\n", "x".repeat((n * 7919 % 97) as usize))
 }
 
-fn wait_total(port: u16, want: u64, within: Duration) -> u64 {
-    let deadline = Instant::now() + within;
-    loop {
-        let got = total(port).unwrap_or(0);
-        if got == want || Instant::now() >= deadline {
-            return got;
-        }
-        thread::sleep(Duration::from_millis(20));
-    }
+/// The total once it is `want`, or what it is after `within`.
+fn wait_total(exporter: &Exporter, want: u64, within: Duration) -> u64 {
+    let total = || total(exporter).unwrap_or(0);
+    wait::poll(within, Duration::from_millis(20), total, |&got| (got == want).then_some(got)).unwrap_or_else(|got| got)
 }
 
 /// The report: `cp app.log app.log.1 && : > app.log` under `app.log*` counted every line twice.
@@ -154,22 +88,23 @@ fn copytruncate_under_a_glob_counts_each_line_once_across_a_restart() {
         }
     };
     append(0..100);
-    let mut exporter = Exporter::start(&spec, port);
-    assert_eq!(wait_total(port, 100, Duration::from_secs(20)), 100);
+    let mut exporter = Exporter::serve(&spec, port).start();
+    assert_eq!(wait_total(&exporter, 100, Duration::from_secs(20)), 100);
     let logs = dir.path().join("logs");
-    let status = Command::new("sh").arg("-c").arg("cp app.log app.log.1 && : > app.log").current_dir(&logs).status();
+    let status = program("sh").arg("-c").arg("cp app.log app.log.1 && : > app.log").current_dir(&logs).status();
     assert!(status.expect("sh").success());
     append(100..110);
-    assert_eq!(wait_total(port, 110, Duration::from_secs(20)), 110);
+    assert_eq!(wait_total(&exporter, 110, Duration::from_secs(20)), 110);
     // Give a double count time to show.
     thread::sleep(Duration::from_millis(1500));
-    assert_eq!(total(port), Some(110));
-    exporter.terminate();
+    assert_eq!(total(&exporter), Some(110));
+    exporter.signal("TERM");
+    exporter.wait_exit(Duration::from_secs(20));
     append(110..120);
     exporter.restart();
-    assert_eq!(wait_total(port, 120, Duration::from_secs(20)), 120);
+    assert_eq!(wait_total(&exporter, 120, Duration::from_secs(20)), 120);
     thread::sleep(Duration::from_millis(1500));
-    assert_eq!(total(port), Some(120));
+    assert_eq!(total(&exporter), Some(120));
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -205,14 +140,13 @@ fn campaign(kind: Kind) {
     let live = logs.join("app.log");
     let state = dir.path().join("state/app.checkpoint.json");
     File::create(&live).expect("create");
-    let mut exporter = Exporter::start(&spec, port);
+    let mut exporter = Exporter::serve(&spec, port).start();
     let written = Arc::new(AtomicU64::new(0));
     let rotated = Arc::new(AtomicBool::new(false));
-    let stop = Arc::new(AtomicBool::new(false));
     let writer = {
-        let (written, rotated, stop) = (written.clone(), rotated.clone(), stop.clone());
+        let (written, rotated) = (written.clone(), rotated.clone());
         let (live, logs, state) = (live.clone(), logs.clone(), state);
-        thread::spawn(move || {
+        Worker::spawn("writer", move |stop| {
             let open = || OpenOptions::new().create(true).append(true).open(&live).expect("open log");
             let mut f = open();
             let mut n = 0u64;
@@ -233,11 +167,10 @@ fn campaign(kind: Kind) {
                     // What is deleted or compressed while the exporter is down cannot be read
                     // after the restart (a documented limit): rotate once the state is saved.
                     let want = written.load(Ordering::SeqCst);
-                    let deadline = Instant::now() + Duration::from_secs(60);
-                    while saved_total(&state) < want {
-                        assert!(Instant::now() < deadline, "checkpoint never caught up");
-                        thread::sleep(Duration::from_millis(20));
-                    }
+                    let saved = || saved_total(&state);
+                    wait::until("the checkpoint to catch up", Duration::from_secs(60), saved, |&n| {
+                        (n >= want).then_some(())
+                    });
                 }
                 match kind {
                     Kind::Rename => {
@@ -257,7 +190,7 @@ fn campaign(kind: Kind) {
                         let copy = logs.join(format!("app.log-20260101{r:05}"));
                         fs::copy(&live, &copy).expect("copy");
                         f.set_len(0).expect("truncate");
-                        let st = Command::new("gzip").arg(&copy).status().expect("gzip");
+                        let st = program("gzip").arg(&copy).status().expect("gzip");
                         assert!(st.success());
                     }
                 }
@@ -277,23 +210,26 @@ fn campaign(kind: Kind) {
         rng
     };
     let mut killed = 0;
+    // Each rotation waits at most a minute for a checkpoint; the writer fails the test after that.
+    let (started, limit) = (Instant::now(), Duration::from_secs(60) * (rotations as u32 + 1));
     while killed < kills || !rotated.load(Ordering::SeqCst) {
+        writer.check();
+        assert!(started.elapsed() < limit, "{rotations} rotations not done within {limit:?}");
         // Up long enough, often, for a checkpoint (saved every second) to be written.
         thread::sleep(Duration::from_millis(200 + next() % 2000));
         if killed < kills {
-            exporter.kill9();
+            exporter.kill();
             killed += 1;
             // Down for a while: the writer goes on (and rotates, for rename and copytruncate).
             thread::sleep(Duration::from_millis(next() % 300));
             exporter.restart();
         }
     }
-    stop.store(true, Ordering::SeqCst);
-    writer.join().expect("writer");
+    writer.join();
     let w = written.load(Ordering::SeqCst);
-    wait_total(port, w, Duration::from_secs(30));
+    wait_total(&exporter, w, Duration::from_secs(30));
     thread::sleep(Duration::from_millis(1200));
-    let got = buckets(port).unwrap_or_default();
+    let got = exporter.scrape().map(|m| buckets(&m)).unwrap_or_default();
     let (mut lost, mut twice) = (0u64, 0u64);
     for b in 0..100u64 {
         let expected = w / 100 + u64::from(b < w % 100);

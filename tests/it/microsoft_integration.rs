@@ -8,7 +8,6 @@ use crate::support;
 use std::collections::BTreeMap;
 use std::io::Write;
 use std::path::Path;
-use std::process::Command;
 
 use integration_exporter::sources::http::HttpPoller;
 use integration_exporter::spec::Source;
@@ -144,7 +143,7 @@ fn api_line(i: u64) -> String {
 /// `grep "Graph API" FILE | awk '{print $NF}' | sort | uniq -c`, as status -> count.
 fn graph_status_counts(file: &Path) -> BTreeMap<String, f64> {
     let script = format!("grep 'Graph API' '{}' | awk '{{print $NF}}' | sort | uniq -c", file.display());
-    let out = Command::new("sh").arg("-c").arg(script).output().expect("sh");
+    let out = support::program("sh").arg("-c").arg(script).output().expect("sh");
     String::from_utf8_lossy(&out.stdout)
         .lines()
         .filter_map(|l| l.split_whitespace().collect::<Vec<_>>().try_into().ok())
@@ -182,7 +181,7 @@ fn log_counters_equal_the_runbook_greps() {
     }
 
     // `grep "429" | wc -l`, counting 429 only as a word (a timestamp's `.429Z` is no rate limit).
-    let out = Command::new("grep").args(["-cw", "429"]).arg(&path).output().expect("grep");
+    let out = support::program("grep").args(["-cw", "429"]).arg(&path).output().expect("grep");
     let word_429: f64 = String::from_utf8_lossy(&out.stdout).trim().parse().unwrap();
     assert_eq!(value(&exported, "integration_microsoft_rate_limit_hits_total", &[]), word_429);
     assert!(grep_count("429", &files) > word_429, "the raw grep also counts timestamps");
@@ -209,7 +208,7 @@ async fn queue_values_equal_jq_on_the_same_answer() {
     assert_eq!(value(&exported, "integration_microsoft_queue_pending_jobs", &[]), jq(body, ".pending"));
     assert_eq!(value(&exported, "integration_microsoft_queue_dead_letter_jobs", &[]), jq(body, ".deadLetter.count"));
     assert_eq!(value(&exported, "integration_microsoft_queue_metrics_up", &[]), 1.0);
-    assert!(server.requests()[0].starts_with("GET /api/metrics/queue HTTP/1.1"));
+    assert!(server.requests()[0].head.starts_with("GET /api/metrics/queue HTTP/1.1"));
 
     // A down queue endpoint: `up` is 0 and can alert; the last numbers stay for a short blip.
     server.set(Reply { status: 502, body: "bad gateway".into(), delay: std::time::Duration::ZERO });

@@ -7,7 +7,6 @@ use crate::support;
 
 use std::io::Write;
 use std::path::Path;
-use std::process::Command;
 use std::time::Duration;
 
 use integration_exporter::spec::{Model, SourceText};
@@ -27,7 +26,8 @@ fn token_refresh(dir: &Path, extra: &str) -> String {
 /// `2026-02-06 12:00:01,000` (Python logging's default, UTC) of `ago` before now.
 fn python_time(ago: Duration) -> String {
     let at = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap() - ago;
-    let out = Command::new("date").args(["-u", "-d", &format!("@{}", at.as_secs()), "+%Y-%m-%d %H:%M:%S,000"]).output();
+    let out =
+        support::program("date").args(["-u", "-d", &format!("@{}", at.as_secs()), "+%Y-%m-%d %H:%M:%S,000"]).output();
     String::from_utf8_lossy(&out.unwrap().stdout).trim().to_string()
 }
 
@@ -90,7 +90,7 @@ fn generated(text: &str, dir: &Path) -> Vec<(String, String)> {
 }
 
 fn promtool_tests_pass(dir: &Path) {
-    let out = Command::new("promtool")
+    let out = support::program("promtool")
         .args(["test", "rules", "token-refresh.tests.yml"])
         .current_dir(dir.join("alerts"))
         .output()

@@ -2,7 +2,6 @@
 //! the plain rule file, which promtool accepts once extracted.
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
 use integration_exporter::generate::{RuleFormat, outputs_as};
 use integration_exporter::spec::{Model, SourceText};
@@ -25,11 +24,11 @@ fn promtool_check_rules(spec: &Value) {
     let path = dir.path().join("extracted.rules.yml");
     // JSON is YAML: the extracted `spec` is a plain rule file.
     std::fs::write(&path, serde_json::to_string_pretty(spec).unwrap()).unwrap();
-    let out = Command::new("promtool")
+    let out = crate::support::program("promtool")
         .args(["check", "rules", "--lint-fatal"])
         .arg(&path)
         .output()
-        .expect("promtool is needed (Debian package `prometheus`; scripts/test installs it)");
+        .expect("promtool");
     assert!(out.status.success(), "{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
 }
 

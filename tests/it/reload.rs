@@ -4,98 +4,17 @@
 
 use crate::support;
 
-use std::io::{Read, Write};
-use std::net::TcpStream;
+use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use support::exporter::sample;
-use support::{exporter_bin, free_port};
+use support::exporter::Exporter;
+use support::{free_port, http};
 
-struct Exporter {
-    child: Child,
-    log: PathBuf,
-}
-
-impl Drop for Exporter {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-impl Exporter {
-    fn start(spec: &Path, port: u16, args: &[&str]) -> Exporter {
-        let log = spec.with_extension(format!("{port}.log"));
-        let child = Command::new(exporter_bin())
-            .args(["serve", "--config"])
-            .arg(spec)
-            .args(args)
-            .env("RUST_LOG", "info")
-            .stdout(Stdio::null())
-            .stderr(std::fs::File::create(&log).unwrap())
-            .spawn()
-            .expect("start exporter");
-        let exporter = Exporter { child, log };
-        let deadline = Instant::now() + Duration::from_secs(20);
-        while TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(Instant::now() < deadline, "exporter did not listen:\n{}", exporter.output());
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        exporter
-    }
-
-    fn signal(&self, name: &str) {
-        let status = Command::new("kill").arg(format!("-{name}")).arg(self.child.id().to_string()).status().unwrap();
-        assert!(status.success(), "kill -{name}");
-    }
-
-    fn output(&self) -> String {
-        std::fs::read_to_string(&self.log).unwrap_or_default()
-    }
-
-    fn alive(&mut self) -> bool {
-        self.child.try_wait().unwrap().is_none()
-    }
-
-    /// Waits for the process to exit and returns its status code.
-    fn wait_exit(&mut self) -> Option<i32> {
-        let deadline = Instant::now() + Duration::from_secs(20);
-        loop {
-            if let Some(status) = self.child.try_wait().unwrap() {
-                return status.code();
-            }
-            assert!(Instant::now() < deadline, "did not exit:\n{}", self.output());
-            std::thread::sleep(Duration::from_millis(50));
-        }
-    }
-}
-
-/// One raw HTTP/1.1 request: status and body.
+/// One request's status and body.
 fn request(port: u16, method: &str, path: &str) -> (u16, String) {
-    let mut stream = TcpStream::connect(("127.0.0.1", port)).unwrap();
-    stream.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
-    write!(stream, "{method} {path} HTTP/1.1\r\nHost: localhost\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
-        .unwrap();
-    let mut raw = Vec::new();
-    stream.read_to_end(&mut raw).unwrap();
-    let raw = String::from_utf8_lossy(&raw).into_owned();
-    let status = raw.split_whitespace().nth(1).and_then(|s| s.parse().ok()).unwrap_or(0);
-    let body = raw.split_once("\r\n\r\n").map(|(_, b)| b.to_string()).unwrap_or_default();
-    (status, body)
-}
-
-fn wait_for(port: u16, what: &str, check: impl Fn(&str) -> bool) -> String {
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        let (_, text) = request(port, "GET", "/metrics");
-        if check(&text) {
-            return text;
-        }
-        assert!(Instant::now() < deadline, "timed out waiting for {what}:\n{text}");
-        std::thread::sleep(Duration::from_millis(100));
-    }
+    let answer = http::request(port, method, path, &[]).unwrap_or_else(|| panic!("no answer to {method} {path}"));
+    (answer.status, answer.text())
 }
 
 /// A spec counting `tick` lines of `app.log`, with a checkpoint directory; `extra` adds rules.
@@ -137,30 +56,29 @@ fn sighup_reloads_the_spec_keeps_the_old_one_when_the_new_does_not_load_and_neve
     append(d, "tick\ntick\n");
     let port = free_port();
     let spec = write_spec(d, port, None);
-    let mut exporter = Exporter::start(&spec, port, &[]);
-    let text = wait_for(port, "two ticks", |t| sample(t, "app_ticks_total") == Some(2.0));
-    assert_eq!(sample(&text, RELOAD_OK), Some(1.0), "{text}");
-    let started_at = sample(&text, RELOAD_AT).expect("reload timestamp at start");
+    let mut exporter = Exporter::serve(&spec, port).env("RUST_LOG", "info").start();
+    let m = exporter.wait_for("two ticks", |m| m.get("app_ticks_total") == Some(2.0));
+    assert_eq!(m.get(RELOAD_OK), Some(1.0), "{m:?}");
+    let started_at = m.get(RELOAD_AT).expect("reload timestamp at start");
 
     // A good change: a new signal appears, the running counter goes on from where it was.
     write_spec(d, port, Some("app_tocks_total"));
     exporter.signal("HUP");
     // Lines are read by the rules in force when they are read: wait for the new ones.
-    wait_for(port, "the reload", |t| sample(t, RELOAD_AT).is_some_and(|at| at > started_at));
+    exporter.wait_for("the reload", |m| m.get(RELOAD_AT).is_some_and(|at| at > started_at));
     append(d, "tock\ntick\n");
-    let text = wait_for(port, "the new signal", |t| {
-        sample(t, "app_tocks_total") == Some(1.0) && sample(t, "app_ticks_total") == Some(3.0)
-    });
-    assert!(exporter.alive(), "SIGHUP killed the exporter:\n{}", exporter.output());
-    assert_eq!(sample(&text, RELOAD_OK), Some(1.0), "{text}");
+    let m = exporter
+        .wait_for("the new signal", |m| m.get("app_tocks_total") == Some(1.0) && m.get("app_ticks_total") == Some(3.0));
+    assert!(exporter.exited().is_none(), "SIGHUP killed the exporter:\n{}", exporter.output());
+    assert_eq!(m.get(RELOAD_OK), Some(1.0), "{m:?}");
 
     // A broken spec: the old one keeps serving, the failure shows in a metric and names the place.
     std::fs::write(&spec, std::fs::read_to_string(&spec).unwrap().replace("action: inc}", "action: inc")).unwrap();
     exporter.signal("HUP");
-    let text = wait_for(port, "the failed reload", |t| sample(t, RELOAD_OK) == Some(0.0));
+    let m = exporter.wait_for("the failed reload", |m| m.get(RELOAD_OK) == Some(0.0));
     append(d, "tock\n");
-    wait_for(port, "the old rules still counting", |t| sample(t, "app_tocks_total") == Some(2.0));
-    assert!(exporter.alive());
+    exporter.wait_for("the old rules still counting", |m| m.get("app_tocks_total") == Some(2.0));
+    assert!(exporter.exited().is_none());
     let output = exporter.output();
     let failure = output.lines().find(|l| l.contains("reload failed")).unwrap_or_else(|| panic!("{output}"));
     assert!(failure.contains(&format!("{}:", spec.display())), "names the file: {failure}");
@@ -173,23 +91,23 @@ fn sighup_reloads_the_spec_keeps_the_old_one_when_the_new_does_not_load_and_neve
         }),
         "names line and column: {failure}"
     );
-    assert_eq!(sample(&text, "app_ticks_total"), Some(3.0));
+    assert_eq!(m.get("app_ticks_total"), Some(3.0));
 
     // Fixed again: back to 1, nothing counted twice over the reloads.
     write_spec(d, port, Some("app_tocks_total"));
     exporter.signal("HUP");
-    let text = wait_for(port, "the fixed reload", |t| sample(t, RELOAD_OK) == Some(1.0));
-    assert_eq!((sample(&text, "app_ticks_total"), sample(&text, "app_tocks_total")), (Some(3.0), Some(2.0)));
+    let m = exporter.wait_for("the fixed reload", |m| m.get(RELOAD_OK) == Some(1.0));
+    assert_eq!((m.get("app_ticks_total"), m.get("app_tocks_total")), (Some(3.0), Some(2.0)));
 
     // Without the new signal: its series go away instead of freezing.
     write_spec(d, port, None);
     exporter.signal("HUP");
     // (Its name may still appear as a label value of the checkpoint's reset counter.)
-    wait_for(port, "the removed signal gone", |t| {
-        !t.lines().any(|l| l.starts_with("app_tocks_total") || l.contains(" app_tocks_total "))
-            && sample(t, RELOAD_OK) == Some(1.0)
+    exporter.wait_for("the removed signal gone", |m| {
+        !m.text.lines().any(|l| l.starts_with("app_tocks_total") || l.contains(" app_tocks_total "))
+            && m.get(RELOAD_OK) == Some(1.0)
     });
-    assert!(exporter.alive());
+    assert!(exporter.exited().is_none());
     // Reloads are not available over HTTP unless asked for.
     assert_eq!(request(port, "POST", "/-/reload").0, 403);
 }
@@ -201,15 +119,15 @@ fn post_reload_when_enabled_answers_how_the_reload_went() {
     append(d, "tick\n");
     let port = free_port();
     let spec = write_spec(d, port, None);
-    let exporter = Exporter::start(&spec, port, &["--web.enable-lifecycle"]);
-    wait_for(port, "a tick", |t| sample(t, "app_ticks_total") == Some(1.0));
+    let exporter = Exporter::serve(&spec, port).arg("--web.enable-lifecycle").env("RUST_LOG", "info").start();
+    exporter.wait_for("a tick", |m| m.get("app_ticks_total") == Some(1.0));
     assert_eq!(request(port, "GET", "/-/reload").0, 405);
 
     write_spec(d, port, Some("app_tocks_total"));
     let (status, body) = request(port, "POST", "/-/reload");
     assert_eq!(status, 200, "{body}");
     append(d, "tock\n");
-    wait_for(port, "the new signal", |t| sample(t, "app_tocks_total") == Some(1.0));
+    exporter.wait_for("the new signal", |m| m.get("app_tocks_total") == Some(1.0));
 
     // Another listen address applies after a restart only: said, and the listener stays.
     write_spec(d, free_port(), Some("app_tocks_total"));
@@ -221,8 +139,8 @@ fn post_reload_when_enabled_answers_how_the_reload_went() {
     let (status, body) = request(port, "PUT", "/-/reload");
     assert_eq!(status, 500, "{body}");
     assert!(body.contains(&format!("{}:1:", spec.display())), "{body}");
-    let text = wait_for(port, "the failed reload", |t| sample(t, RELOAD_OK) == Some(0.0));
-    assert_eq!(sample(&text, "app_ticks_total"), Some(1.0));
+    let m = exporter.wait_for("the failed reload", |m| m.get(RELOAD_OK) == Some(0.0));
+    assert_eq!(m.get("app_ticks_total"), Some(1.0));
     drop(exporter);
 }
 
@@ -234,21 +152,24 @@ fn sigterm_saves_a_last_checkpoint_so_counters_continue_exactly() {
     let port = free_port();
     let spec = write_spec(d, port, None);
     let mut total = 1.0;
+    let mut exporter = Exporter::serve(&spec, port).env("RUST_LOG", "info").start();
     for round in 0..3 {
-        let mut exporter = Exporter::start(&spec, port, &[]);
-        wait_for(port, "the lines so far", |t| sample(t, "app_ticks_total") == Some(total));
+        if round > 0 {
+            exporter.restart();
+        }
+        exporter.wait_for("the lines so far", |m| m.get("app_ticks_total") == Some(total));
         // Lines written right before the signal: counted before the stop or after the restart,
         // never lost and never twice.
         let lines = 50 + round * 25;
         append(d, &"tick\n".repeat(lines));
         total += lines as f64;
         exporter.signal(if round == 1 { "INT" } else { "TERM" });
-        assert_eq!(exporter.wait_exit(), Some(0), "{}", exporter.output());
+        assert_eq!(exporter.wait_exit(Duration::from_secs(20)).code(), Some(0), "{}", exporter.output());
     }
-    let exporter = Exporter::start(&spec, port, &[]);
-    wait_for(port, "every line once", |t| sample(t, "app_ticks_total") == Some(total));
+    exporter.restart();
+    exporter.wait_for("every line once", |m| m.get("app_ticks_total") == Some(total));
     std::thread::sleep(Duration::from_millis(1500));
-    assert_eq!(sample(&request(port, "GET", "/metrics").1, "app_ticks_total"), Some(total));
+    assert_eq!(exporter.metrics().get("app_ticks_total"), Some(total));
     drop(exporter);
 }
 
@@ -279,28 +200,8 @@ async fn sighup_replaces_the_sql_sources_and_closes_the_old_connections() {
     let d = dir.path();
     let port = free_port();
     let spec = write_sql_spec(d, port, "app_first", "SELECT 1::float8 AS value");
-    let exporter = {
-        let log = d.join("exporter.log");
-        let child = Command::new(exporter_bin())
-            .args(["serve", "--config"])
-            .arg(&spec)
-            .env("TEST_DATABASE_URL", &db.url)
-            .stderr(std::fs::File::create(&log).unwrap())
-            .spawn()
-            .expect("start exporter");
-        Exporter { child, log }
-    };
-    let wait = |what: &'static str, check: fn(&str) -> bool| {
-        tokio::task::spawn_blocking(move || {
-            let deadline = Instant::now() + Duration::from_secs(30);
-            while TcpStream::connect(("127.0.0.1", port)).is_err() {
-                assert!(Instant::now() < deadline, "exporter did not listen");
-                std::thread::sleep(Duration::from_millis(50));
-            }
-            wait_for(port, what, check)
-        })
-    };
-    wait("the first query", |t| sample(t, "app_first") == Some(1.0)).await.unwrap();
+    let exporter = Exporter::serve(&spec, port).env("TEST_DATABASE_URL", &db.url).start();
+    exporter.wait_for("the first query", |m| m.get("app_first") == Some(1.0));
     let database = db.url.rsplit('/').next().unwrap().to_string();
     let backends = || {
         let (db, database) = (&db, database.clone());
@@ -320,13 +221,13 @@ async fn sighup_replaces_the_sql_sources_and_closes_the_old_connections() {
         write_sql_spec(d, port, metric, query);
         exporter.signal("HUP");
         if round % 2 == 0 {
-            wait("the second signal alone", |t| sample(t, "app_second") == Some(2.0) && !t.contains("app_first"))
-                .await
-                .unwrap();
+            exporter.wait_for("the second signal alone", |m| {
+                m.get("app_second") == Some(2.0) && !m.text.contains("app_first")
+            });
         } else {
-            wait("the first signal alone", |t| sample(t, "app_first") == Some(1.0) && !t.contains("app_second"))
-                .await
-                .unwrap();
+            exporter.wait_for("the first signal alone", |m| {
+                m.get("app_first") == Some(1.0) && !m.text.contains("app_second")
+            });
         }
     }
     // Three reloads later, only the current pool's connections are open.
@@ -342,8 +243,8 @@ fn a_reload_whose_sources_fail_to_start_brings_the_running_ones_back() {
     append(d, "tick\n");
     let port = free_port();
     let spec = write_spec(d, port, None);
-    let exporter = Exporter::start(&spec, port, &[]);
-    wait_for(port, "a tick", |t| sample(t, "app_ticks_total") == Some(1.0));
+    let exporter = Exporter::serve(&spec, port).env("RUST_LOG", "info").start();
+    exporter.wait_for("a tick", |m| m.get("app_ticks_total") == Some(1.0));
 
     // A second log source whose checkpoint cannot be read (a directory stands in its place): the
     // spec is valid, starting its sources is not.
@@ -363,12 +264,12 @@ fn a_reload_whose_sources_fail_to_start_brings_the_running_ones_back() {
 ";
     std::fs::write(&spec, text).unwrap();
     exporter.signal("HUP");
-    let text = wait_for(port, "the failed reload", |t| sample(t, RELOAD_OK) == Some(0.0));
-    assert!(!text.contains("other_lines_total"), "{text}");
+    let m = exporter.wait_for("the failed reload", |m| m.get(RELOAD_OK) == Some(0.0));
+    assert!(!m.text.contains("other_lines_total"), "{m:?}");
     let output = exporter.output();
     assert!(output.contains("reload failed") && output.contains("other.checkpoint.json"), "{output}");
     // The running log source is back and counts on, from its checkpoint.
     append(d, "tick\n");
-    wait_for(port, "the running source back", |t| sample(t, "app_ticks_total") == Some(2.0));
+    exporter.wait_for("the running source back", |m| m.get("app_ticks_total") == Some(2.0));
     drop(exporter);
 }

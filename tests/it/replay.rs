@@ -8,7 +8,7 @@ use std::path::Path;
 use std::process::{Command, Output};
 
 fn replay(spec: &Path, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_integration-exporter"))
+    Command::new(crate::support::exporter_bin())
         .arg("replay")
         .arg("--config")
         .arg(spec)
@@ -22,7 +22,7 @@ fn grep_count(extended: bool, pattern: &str, files: &[&Path]) -> f64 {
     files
         .iter()
         .map(|file| {
-            let mut cmd = Command::new("grep");
+            let mut cmd = crate::support::program("grep");
             if extended {
                 cmd.arg("-E");
             }

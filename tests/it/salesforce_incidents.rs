@@ -7,7 +7,6 @@ use crate::support;
 
 use std::io::Write;
 use std::path::Path;
-use std::process::Command;
 use std::time::Duration;
 
 use integration_exporter::sources::http::HttpPoller;
@@ -43,7 +42,7 @@ async fn api_usage_equals_jq_on_the_limits_answer() {
     let mut exported = Exported::new();
     collect(&mut exported, poller.poll().await);
     // `curl -H "Authorization: Bearer $SF_ACCESS_TOKEN" "$SF_INSTANCE_URL/services/data/v62.0/limits"`
-    let head = server.requests().pop().unwrap();
+    let head = server.requests().pop().unwrap().head;
     assert!(head.starts_with("GET /services/data/v62.0/limits HTTP/1.1\r\n"), "{head}");
     assert!(head.to_lowercase().contains("authorization: bearer 00dxx!aq4aq\r\n"), "{head}");
     let (max, remaining) = (jq(LIMITS, ".DailyApiRequests.Max"), jq(LIMITS, ".DailyApiRequests.Remaining"));
@@ -152,7 +151,7 @@ const TOOLS: [&str; 7] = [
 ];
 
 fn sh(script: &str) -> f64 {
-    let out = Command::new("sh").arg("-c").arg(script).output().expect("sh");
+    let out = support::program("sh").arg("-c").arg(script).output().expect("sh");
     String::from_utf8_lossy(&out.stdout).trim().parse().unwrap_or_else(|_| panic!("{script}: {out:?}"))
 }
 
@@ -223,7 +222,7 @@ fn limit_errors_tool_calls_and_model_429s_equal_the_greps() {
     assert!(limit > 0.0 && limit < sh(&format!("grep -c REQUEST_LIMIT '{p}'")), "a near miss is in the file");
 
     // "Identify hot tools": `summarize count() by mcp.tool.name`, as grep | sort | uniq -c.
-    let out = Command::new("sh")
+    let out = support::program("sh")
         .arg("-c")
         .arg(format!("grep -o 'mcp.tool.name=[^ ]*' '{p}' | cut -d= -f2 | sort | uniq -c"))
         .output()

@@ -3,74 +3,15 @@
 use crate::support;
 
 use std::io::{Read, Write};
-use std::net::TcpStream;
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::process::Command;
+use std::time::Duration;
 
-use support::exporter::sample;
-use support::{Cluster, exporter_bin, free_port, pack_schema, pack_seed};
+use support::exporter::Exporter;
+use support::http::{self, Response};
+use support::{Cluster, exporter_bin, free_port, pack_schema, pack_seed, wait};
 
-struct Exporter {
-    child: Child,
-}
-
-impl Drop for Exporter {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn start_exporter(spec: &std::path::Path, port: u16, db_url: &str) -> Exporter {
-    let child = Command::new(exporter_bin())
-        .args(["serve", "--config"])
-        .arg(spec)
-        .env("TEST_DATABASE_URL", db_url)
-        .env("RUST_LOG", "info")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("start exporter");
-    let exporter = Exporter { child };
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(Instant::now() < deadline, "exporter did not listen");
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    exporter
-}
-
-/// A raw HTTP/1.1 GET: the status line, headers and body bytes.
-fn get(port: u16, path: &str, headers: &[(&str, &str)]) -> (u16, String, Vec<u8>) {
-    let mut stream = TcpStream::connect(("127.0.0.1", port)).unwrap();
-    let mut request = format!("GET {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n");
-    for (k, v) in headers {
-        request.push_str(&format!("{k}: {v}\r\n"));
-    }
-    request.push_str("\r\n");
-    stream.write_all(request.as_bytes()).unwrap();
-    let mut raw = Vec::new();
-    stream.read_to_end(&mut raw).unwrap();
-    let split = raw.windows(4).position(|w| w == b"\r\n\r\n").expect("headers");
-    let head = String::from_utf8_lossy(&raw[..split]).to_string();
-    let status = head.split_whitespace().nth(1).and_then(|s| s.parse().ok()).unwrap_or(0);
-    (status, head, raw[split + 4..].to_vec())
-}
-
-fn metrics(port: u16) -> String {
-    String::from_utf8(get(port, "/metrics", &[]).2).unwrap()
-}
-
-fn wait_for(port: u16, what: &str, check: impl Fn(&str) -> bool) -> String {
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        let text = metrics(port);
-        if check(&text) {
-            return text;
-        }
-        assert!(Instant::now() < deadline, "timed out waiting for {what}:\n{text}");
-        std::thread::sleep(Duration::from_millis(200));
-    }
+fn get(port: u16, path: &str, headers: &[(&str, &str)]) -> Response {
+    http::request(port, "GET", path, headers).unwrap_or_else(|| panic!("no answer to GET {path}"))
 }
 
 fn spec(dir: &std::path::Path, port: u16, log: &std::path::Path) -> std::path::PathBuf {
@@ -97,17 +38,16 @@ async fn serves_runbook_numbers_survives_a_database_outage_and_passes_promtool()
     let mut file = std::fs::File::create(&log).unwrap();
     writeln!(file, "2026-02-06 12:00:01,234 INFO [graph_client] ProactiveRefresh ✓ user=a refreshed token").unwrap();
     let port = free_port();
-    let exporter = start_exporter(&spec(dir.path(), port, &log), port, &url);
+    let exporter = Exporter::serve(&spec(dir.path(), port, &log), port)
+        .env("TEST_DATABASE_URL", &url)
+        .env("RUST_LOG", "info")
+        .start();
 
-    let text =
-        wait_for(port, "first query run", |t| sample(t, "integration_token_refresh_degraded_watchers").is_some());
-    assert_eq!(sample(&text, "integration_token_refresh_degraded_watchers"), Some(4.0));
-    assert_eq!(sample(&text, "integration_token_refresh_tokens_expiring"), Some(11.0));
-    assert_eq!(
-        sample(&text, "integration_exporter_query_success{signal=\"token_refresh.expiring_tokens\"}"),
-        Some(1.0)
-    );
-    assert!(!text.contains("secret-access-token") && !text.contains("secret-refresh-token"));
+    let m = exporter.wait_for("first query run", |m| m.get("integration_token_refresh_degraded_watchers").is_some());
+    assert_eq!(m.get("integration_token_refresh_degraded_watchers"), Some(4.0));
+    assert_eq!(m.get("integration_token_refresh_tokens_expiring"), Some(11.0));
+    assert_eq!(m.get("integration_exporter_query_success{signal=\"token_refresh.expiring_tokens\"}"), Some(1.0));
+    assert!(!m.text.contains("secret-access-token") && !m.text.contains("secret-refresh-token"));
 
     // A new line shows up within a poll.
     writeln!(
@@ -115,16 +55,16 @@ async fn serves_runbook_numbers_survives_a_database_outage_and_passes_promtool()
         "2026-02-06 12:00:02,000 WARNING [graph_client] ProactiveRefresh ✗ user=b failed error=invalid_grant"
     )
     .unwrap();
-    wait_for(port, "the failure line", |t| {
-        sample(t, "integration_token_refresh_proactive_refreshes_total{result=\"failure\"}") == Some(1.0)
+    exporter.wait_for("the failure line", |m| {
+        m.get("integration_token_refresh_proactive_refreshes_total{result=\"failure\"}") == Some(1.0)
     });
 
     // promtool finds nothing to complain about in the live exposition.
-    let complaints = support::promtool_check_metrics(&metrics(port));
+    let complaints = support::promtool_check_metrics(&exporter.metrics().text);
     assert!(complaints.is_empty(), "promtool check metrics:\n{complaints}");
 
     // Every self-metric served (SQL, logs with a checkpoint, the process) is in the catalog.
-    let served = support::exporter::catalogued_self_metrics(&metrics(port));
+    let served = http::catalogued_self_metrics(&exporter.metrics().text);
     for family in
         ["query_success", "log_lines_total", "checkpoint_save_failures_total", "build_info", "start_time_seconds"]
     {
@@ -132,46 +72,39 @@ async fn serves_runbook_numbers_survives_a_database_outage_and_passes_promtool()
     }
 
     // OpenMetrics when asked, gzip when asked, and the small endpoints.
-    let (status, head, body) = get(port, "/metrics", &[("Accept", "application/openmetrics-text; version=1.0.0")]);
-    assert_eq!(status, 200);
-    assert!(head.contains("application/openmetrics-text"));
-    assert!(String::from_utf8_lossy(&body).ends_with("# EOF\n"));
-    let (_, head, body) = get(port, "/metrics", &[("Accept-Encoding", "gzip")]);
-    assert!(head.to_lowercase().contains("content-encoding: gzip"));
+    let answer = get(port, "/metrics", &[("Accept", "application/openmetrics-text; version=1.0.0")]);
+    assert_eq!(answer.status, 200);
+    assert!(answer.header("content-type").is_some_and(|t| t.contains("application/openmetrics-text")));
+    assert!(answer.text().ends_with("# EOF\n"));
+    let answer = get(port, "/metrics", &[("Accept-Encoding", "gzip")]);
+    assert_eq!(answer.header("content-encoding"), Some("gzip"));
     let mut unzipped = String::new();
-    flate2::read::GzDecoder::new(&body[..]).read_to_string(&mut unzipped).unwrap();
+    flate2::read::GzDecoder::new(&answer.body[..]).read_to_string(&mut unzipped).unwrap();
     assert!(unzipped.contains("integration_token_refresh_degraded_watchers"));
-    assert_eq!(get(port, "/healthz", &[]).0, 200);
+    assert_eq!(get(port, "/healthz", &[]).status, 200);
     // Ready once every query has run once (their first runs are spread a little apart).
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while get(port, "/ready", &[]).0 != 200 {
-        assert!(Instant::now() < deadline, "never ready: {}", String::from_utf8_lossy(&get(port, "/ready", &[]).2));
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    assert!(String::from_utf8_lossy(&get(port, "/", &[]).2).contains("/metrics"));
+    let ready = || get(port, "/ready", &[]);
+    wait::until("/ready to say 200", Duration::from_secs(20), ready, |r| (r.status == 200).then_some(()));
+    assert!(get(port, "/", &[]).text().contains("/metrics"));
 
     // The database goes away: the exporter keeps serving, reports the failure, then recovers.
     cluster.stop();
-    let down = wait_for(port, "query failure", |t| {
-        sample(t, "integration_exporter_query_success{signal=\"token_refresh.expiring_tokens\"}") == Some(0.0)
+    let down = exporter.wait_for("query failure", |m| {
+        m.get("integration_exporter_query_success{signal=\"token_refresh.expiring_tokens\"}") == Some(0.0)
     });
     assert!(
-        sample(
-            &down,
-            "integration_exporter_query_errors_total{signal=\"token_refresh.expiring_tokens\",kind=\"connect\"}"
-        )
-        .unwrap_or(0.0)
+        down.get("integration_exporter_query_errors_total{signal=\"token_refresh.expiring_tokens\",kind=\"connect\"}")
+            .unwrap_or(0.0)
             >= 1.0,
-        "{down}"
+        "{down:?}"
     );
-    let (status, _, _) = get(port, "/metrics", &[]);
-    assert_eq!(status, 200);
+    assert_eq!(get(port, "/metrics", &[]).status, 200);
     // The log side is untouched by the outage.
-    assert_eq!(sample(&down, "integration_token_refresh_proactive_refreshes_total{result=\"failure\"}"), Some(1.0));
+    assert_eq!(down.get("integration_token_refresh_proactive_refreshes_total{result=\"failure\"}"), Some(1.0));
     cluster.restart();
-    wait_for(port, "recovery", |t| {
-        sample(t, "integration_exporter_query_success{signal=\"token_refresh.expiring_tokens\"}") == Some(1.0)
-            && sample(t, "integration_token_refresh_degraded_watchers") == Some(4.0)
+    exporter.wait_for("recovery", |m| {
+        m.get("integration_exporter_query_success{signal=\"token_refresh.expiring_tokens\"}") == Some(1.0)
+            && m.get("integration_token_refresh_degraded_watchers") == Some(4.0)
     });
     drop(exporter);
 }
@@ -190,9 +123,8 @@ fn a_bad_spec_exits_2_naming_file_line_and_column() {
     );
 
     std::fs::write(&path, "listen: [unclosed\n").unwrap();
-    let out = Command::new(exporter_bin()).args(["serve", "--config"]).arg(&path).output().unwrap();
-    assert_eq!(out.status.code(), Some(2));
-    let stderr = String::from_utf8_lossy(&out.stderr);
+    let (status, stderr) = Exporter::serve(&path, 0).exit();
+    assert_eq!(status.code(), Some(2));
     assert!(stderr.starts_with(&format!("{}:", path.display())) && !stderr.contains("panicked"), "{stderr}");
 
     std::fs::write(&path, "logs:\n  app: {paths: [/tmp/x.log]}\nsignals:\n  - id: my.errors\n    title: Errors\n    metrics: [{name: my_errors_total, type: counter, help: Errors.}]\n    source:\n      log:\n        log: app\n        rules: [{match: 'ERROR (', metric: my_errors_total, action: inc}]\n").unwrap();

@@ -11,7 +11,7 @@ use std::time::Duration;
 use integration_exporter::sources::{http, sql};
 use integration_exporter::spec::{Model, PromDuration, ResolvedSource, SourceText};
 use integration_exporter::state::State;
-use support::exporter::Running;
+use support::exporter::Exporter;
 use support::{exporter_bin, free_port};
 
 fn write_spec(dir: &std::path::Path, text: &str) -> std::path::PathBuf {
@@ -50,10 +50,8 @@ fn zero_durations_stop_check_and_serve_with_their_place() {
         assert_eq!(out.status.code(), Some(2), "{field}: {said}");
         assert!(said.starts_with(&place) && said.contains(" is 0s; "), "{field}: want {place}, got {said}");
 
-        let mut serve = Running::serve(&spec, port, &[("IE_TEST_DSN", "postgres://u@127.0.0.1:1/x")]);
-        let status = serve.wait_exit(Duration::from_secs(10));
-        let said = serve.output();
-        assert_eq!(status.and_then(|s| s.code()), Some(2), "{field}: serve must refuse the spec: {said}");
+        let (status, said) = Exporter::serve(&spec, port).env("IE_TEST_DSN", "postgres://u@127.0.0.1:1/x").exit();
+        assert_eq!(status.code(), Some(2), "{field}: serve must refuse the spec: {said}");
         assert!(said.contains(&place), "{field}: {said}");
     }
 }

@@ -11,12 +11,14 @@
 
 use crate::support;
 
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use support::exporter::{Running, get, sample};
+use support::exporter::Exporter;
+use support::http::{Metrics, get};
 use support::proxy::Proxy;
+use support::wait::{self, Worker};
 use support::{Cluster, HttpServer, Reply, free_port};
 
 const SIGNALS: [&str; 2] = ["t.fast", "t.slow"];
@@ -73,21 +75,20 @@ struct Scrape {
 /// Scrapes `/metrics` every 50 ms in the background.
 struct Sampler {
     scrapes: Arc<Mutex<Vec<Scrape>>>,
-    stop: Arc<AtomicBool>,
+    _worker: Worker<()>,
 }
 
 impl Sampler {
     fn start(port: u16) -> Sampler {
         let scrapes: Arc<Mutex<Vec<Scrape>>> = Arc::default();
-        let stop = Arc::new(AtomicBool::new(false));
-        let (s, st) = (scrapes.clone(), stop.clone());
-        std::thread::spawn(move || {
-            while !st.load(Ordering::Relaxed) {
+        let s = scrapes.clone();
+        let worker = Worker::spawn("sampler", move |stop| {
+            while !stop.load(Ordering::Relaxed) {
                 let started = Instant::now();
-                let body = get(port, "/metrics").map(|(_, b)| b).unwrap_or_default();
+                let m = get(port, "/metrics").map(|r| Metrics::parse(&r.text())).unwrap_or_default();
                 let took = started.elapsed();
-                let ok = |id: &str| sample(&body, &format!("integration_exporter_query_success{{signal=\"{id}\"}}"));
-                let http = sample(&body, "integration_exporter_http_last_success_timestamp_seconds{signal=\"t.http\"}");
+                let ok = |id: &str| m.get(&format!("integration_exporter_query_success{{signal=\"{id}\"}}"));
+                let http = m.get("integration_exporter_http_last_success_timestamp_seconds{signal=\"t.http\"}");
                 s.lock().unwrap().push(Scrape {
                     at: started,
                     took,
@@ -97,33 +98,20 @@ impl Sampler {
                 std::thread::sleep(Duration::from_millis(50));
             }
         });
-        Sampler { scrapes, stop }
+        Sampler { scrapes, _worker: worker }
     }
 
     /// Waits until every SQL signal shows `value` in a scrape taken after `since`; the time
     /// from `since` to that scrape.
     fn wait_all(&self, since: Instant, value: f64, within: Duration) -> Option<Duration> {
-        let deadline = since + within;
-        while Instant::now() < deadline {
-            let scrapes = self.scrapes.lock().unwrap().clone();
-            // Each signal's first scrape after `since` showing the value; the later of the two.
-            let mut latest = None;
-            for i in 0..SIGNALS.len() {
-                let first = scrapes.iter().find(|s| s.at >= since && s.sql_ok[i] == Some(value)).map(|s| s.at);
-                match first {
-                    Some(at) => latest = latest.max(Some(at)),
-                    None => {
-                        latest = None;
-                        break;
-                    }
-                }
-            }
-            if let Some(at) = latest {
-                return Some(at - since);
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        None
+        let within = (since + within).saturating_duration_since(Instant::now());
+        // Each signal's first scrape after `since` showing the value; the later of the two.
+        let latest = |scrapes: &Vec<Scrape>| {
+            let first = |i: usize| scrapes.iter().find(|s| s.at >= since && s.sql_ok[i] == Some(value)).map(|s| s.at);
+            (0..SIGNALS.len()).map(first).collect::<Option<Vec<Instant>>>()?.into_iter().max()
+        };
+        let at = wait::poll(within, Duration::from_millis(20), || self.scrapes(), latest).ok()?;
+        Some(at - since)
     }
 
     fn scrapes(&self) -> Vec<Scrape> {
@@ -131,35 +119,17 @@ impl Sampler {
     }
 }
 
-impl Drop for Sampler {
-    fn drop(&mut self) {
-        self.stop.store(true, Ordering::Relaxed);
-    }
-}
-
 /// Waits (up to five seconds) until the slow signal's query is running, read straight from the
 /// server, not through the proxy.
-fn wait_for_sleeping_query(admin_url: &str) -> bool {
+fn sleeping_query_runs(admin_url: &str) -> bool {
+    use sqlx::Connection;
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
-    runtime.block_on(async {
-        use sqlx::Connection;
-        let mut admin = sqlx::PgConnection::connect(admin_url).await.expect("admin connection");
-        let deadline = Instant::now() + Duration::from_secs(5);
-        while Instant::now() < deadline {
-            let (running,): (i64,) = sqlx::query_as(
-                "SELECT count(*) FROM pg_stat_activity WHERE state = 'active' AND query LIKE '%FROM pg_sleep(0.3)%' \
-                 AND pid <> pg_backend_pid()",
-            )
-            .fetch_one(&mut admin)
-            .await
-            .expect("pg_stat_activity");
-            if running > 0 {
-                return true;
-            }
-            tokio::time::sleep(Duration::from_millis(5)).await;
-        }
-        false
-    })
+    let mut admin = runtime.block_on(sqlx::PgConnection::connect(admin_url)).expect("admin connection");
+    let sql = "SELECT count(*) FROM pg_stat_activity WHERE state = 'active' AND query LIKE '%FROM pg_sleep(0.3)%' \
+               AND pid <> pg_backend_pid()";
+    let running =
+        || -> i64 { runtime.block_on(sqlx::query_scalar(sql).fetch_one(&mut admin)).expect("pg_stat_activity") };
+    wait::poll(Duration::from_secs(5), Duration::from_millis(5), running, |&n| (n > 0).then_some(())).is_ok()
 }
 
 fn ms(d: Duration) -> u128 {
@@ -176,8 +146,7 @@ fn database_stopped_black_holed_and_back() {
     let port = free_port();
     let spec = spec(dir.path(), port, &http.url("/q"));
     let dsn = format!("postgres://postgres@127.0.0.1:{}/postgres", proxy.port);
-    let mut exporter = Running::serve(&spec, port, &[("IE_TEST_DSN", dsn.as_str()), ("RUST_LOG", "info")]);
-    assert!(exporter.wait_listening(Duration::from_secs(20)), "exporter did not start: {}", exporter.output());
+    let exporter = Exporter::serve(&spec, port).env("IE_TEST_DSN", &dsn).env("RUST_LOG", "info").start();
     let sampler = Sampler::start(port);
     let started = Instant::now();
     let warm = sampler.wait_all(started, 1.0, Duration::from_secs(20));
@@ -189,7 +158,7 @@ fn database_stopped_black_holed_and_back() {
         for fault in ["stopped", "black-holed"] {
             std::thread::sleep(Duration::from_millis(500));
             // Mid-query: the slow signal's query is running on the server when the fault hits.
-            assert!(wait_for_sleeping_query(&admin), "the slow query never showed in pg_stat_activity");
+            assert!(sleeping_query_runs(&admin), "the slow query never showed in pg_stat_activity");
             let at = Instant::now();
             match fault {
                 "stopped" => cluster.stop(),

@@ -8,10 +8,12 @@ use crate::support;
 
 use std::path::Path;
 use std::process::Command;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use sqlx::Connection;
-use support::exporter::{Running, get, sample};
+use support::exporter::Exporter;
+use support::http::{self, Metrics};
+use support::wait::{self, Worker};
 use support::{Cluster, exporter_bin, free_port};
 
 /// Each has the characters that end a URL part, quotes, escapes or non-ASCII, and no 3-character
@@ -68,19 +70,23 @@ fn check(spec: &Path, dsn: &str) -> String {
 /// `serve` with the connection string until its first query ran (or it exited): everything it
 /// printed and served, and whether the query succeeded.
 fn serve(spec: &Path, port: u16, dsn: &str) -> (String, Option<f64>) {
-    let mut running = Running::serve(spec, port, &[("IE_TEST_DSN", dsn), ("RUST_LOG", "debug")]);
+    let mut running = Exporter::serve(spec, port).env("IE_TEST_DSN", dsn).env("RUST_LOG", "debug").spawn();
     let mut served = String::new();
     let mut success = None;
-    if running.wait_listening(Duration::from_secs(10)) {
-        // A debug build logging in with SCRAM on a loaded machine can take seconds.
-        let deadline = Instant::now() + Duration::from_secs(20);
-        while get(port, "/ready").is_none_or(|(status, _)| status != 200) && Instant::now() < deadline {
-            std::thread::sleep(Duration::from_millis(20));
-        }
+    let up = || (running.exited(), http::listening(port));
+    let listening = wait::until("the exporter to listen or exit", Duration::from_secs(20), up, |&(exited, up)| {
+        (exited.is_some() || up).then_some(up)
+    });
+    if listening {
+        // A debug build logging in with SCRAM on a loaded machine can take seconds; a refused
+        // login never gets ready.
+        let ready = || http::get(port, "/ready").map(|r| r.status);
+        let _ =
+            wait::poll(Duration::from_secs(20), Duration::from_millis(20), ready, |s| (*s == Some(200)).then_some(()));
         for path in ["/", "/metrics", "/ready", "/healthz"] {
-            let (_, body) = get(port, path).unwrap_or_default();
+            let body = http::get(port, path).map(|r| r.text()).unwrap_or_default();
             if path == "/metrics" {
-                success = sample(&body, "integration_exporter_query_success{signal=\"t.one\"}");
+                success = Metrics::parse(&body).get("integration_exporter_query_success{signal=\"t.one\"}");
             }
             served.push_str(&body);
         }
@@ -133,11 +139,10 @@ async fn no_output_shows_any_piece_of_the_password() {
     let threads: Vec<_> = PASSWORDS
         .iter()
         .enumerate()
-        .map(|(i, password)| std::thread::spawn(move || try_every_form(password, &format!("app{i}"), db)))
+        .map(|(i, password)| {
+            Worker::spawn(&format!("app{i}"), move |_| try_every_form(password, &format!("app{i}"), db))
+        })
         .collect();
-    for t in threads {
-        if let Err(panic) = t.join() {
-            std::panic::resume_unwind(panic);
-        }
-    }
+    // Every wait of a case is bounded: this catches a thread stuck elsewhere.
+    Worker::join_all(threads, Duration::from_secs(900));
 }

@@ -7,13 +7,14 @@ use crate::support;
 
 use std::io::Write;
 use std::path::Path;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use integration_exporter::sources::logs::LogRunner;
 use integration_exporter::spec::Model;
 use integration_exporter::state::Family;
 use support::fidelity::{Exported, collect, drain, grep_count, log_runner, value};
 use support::lines::worker_line;
+use support::wait::{self, Worker};
 
 #[derive(Clone, Copy, Debug)]
 enum Shape {
@@ -197,7 +198,7 @@ fn rotation_while_writing_in(shape: Shape) {
     let mut runner = runner(&model);
     runner.poll();
     let writer_path = path.clone();
-    let writer = std::thread::spawn(move || {
+    let writer = Worker::spawn("writer", move |_| {
         let mut file = std::fs::OpenOptions::new().append(true).open(&writer_path).unwrap();
         for i in 0..6000u64 {
             writeln!(file, "{}", shape.line(i)).unwrap();
@@ -217,12 +218,13 @@ fn rotation_while_writing_in(shape: Shape) {
             }
         }
     });
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while !writer.is_finished() && Instant::now() < deadline {
+    let polled = || {
         runner.poll();
-        std::thread::sleep(Duration::from_millis(5));
-    }
-    writer.join().unwrap();
+        writer.finished()
+    };
+    let finished = wait::poll(Duration::from_secs(60), Duration::from_millis(5), polled, |&f| f.then_some(()));
+    assert!(finished.is_ok(), "the writer did not finish within 60 s");
+    writer.join();
     drain(&mut runner);
     let mut files: Vec<std::path::PathBuf> =
         std::fs::read_dir(dir.path()).unwrap().map(|e| e.unwrap().path()).collect();

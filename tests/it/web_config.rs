@@ -6,11 +6,12 @@ use crate::support;
 
 use std::net::TcpStream;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+use std::process::{Command, Output};
 use std::time::{Duration, Instant};
 
-use support::exporter::Running;
-use support::{exporter_bin, free_port};
+use support::exporter::Exporter;
+use support::wait::{self, Worker};
+use support::{exporter_bin, free_port, program};
 
 fn run(cmd: &mut Command) -> Output {
     let out = cmd.output().unwrap_or_else(|e| panic!("{cmd:?}: {e}"));
@@ -23,13 +24,13 @@ fn run(cmd: &mut Command) -> Output {
 fn certificates(dir: &Path) {
     let ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"];
     let ca_ext = ["-addext", "basicConstraints=critical,CA:TRUE", "-addext", "keyUsage=critical,keyCertSign,cRLSign"];
-    run(Command::new("openssl")
+    run(program("openssl")
         .current_dir(dir)
         .args(["req", "-x509"])
         .args(ec)
         .args(["-keyout", "ca.key", "-out", "ca.crt", "-days", "2", "-subj", "/CN=test-ca"])
         .args(ca_ext));
-    run(Command::new("openssl").current_dir(dir).args(["req", "-x509"]).args(ec).args([
+    run(program("openssl").current_dir(dir).args(["req", "-x509"]).args(ec).args([
         "-keyout",
         "rogue.key",
         "-out",
@@ -47,7 +48,7 @@ fn certificates(dir: &Path) {
         ("client", "extendedKeyUsage=clientAuth\nbasicConstraints=CA:FALSE\n"),
     ] {
         std::fs::write(dir.join(format!("{name}.ext")), ext).unwrap();
-        run(Command::new("openssl").current_dir(dir).args(["req"]).args(ec).args([
+        run(program("openssl").current_dir(dir).args(["req"]).args(ec).args([
             "-keyout",
             &format!("{name}.key"),
             "-out",
@@ -55,7 +56,7 @@ fn certificates(dir: &Path) {
             "-subj",
             &format!("/CN={name}"),
         ]));
-        run(Command::new("openssl").current_dir(dir).args([
+        run(program("openssl").current_dir(dir).args([
             "x509",
             "-req",
             "-in",
@@ -95,13 +96,12 @@ fn spec(dir: &Path, port: u16) -> PathBuf {
     path
 }
 
-fn start(spec: &Path, port: u16) -> Running {
-    let mut exporter = Running::serve(spec, port, &[]);
-    assert!(exporter.wait_listening(Duration::from_secs(20)), "exporter did not listen:\n{}", exporter.output());
-    exporter
+fn start(spec: &Path, port: u16) -> Exporter {
+    Exporter::serve(spec, port).start()
 }
 
 /// What curl got: its exit code, the status (0 when there was no HTTP answer), headers, body.
+#[derive(Clone, Debug)]
 struct Answer {
     exit: i32,
     status: u16,
@@ -112,7 +112,7 @@ struct Answer {
 fn curl(dir: &Path, url: &str, args: &[&str]) -> Answer {
     let head = dir.join("head.txt");
     let _ = std::fs::remove_file(&head);
-    let out = Command::new("curl")
+    let out = program("curl")
         .current_dir(dir)
         .args(["-sS", "--max-time", "10", "-D"])
         .arg(&head)
@@ -130,17 +130,8 @@ fn curl(dir: &Path, url: &str, args: &[&str]) -> Answer {
     }
 }
 
-fn have_tools() -> bool {
-    let ok = |tool: &str| Command::new(tool).arg("--version").output().is_ok_and(|o| o.status.success());
-    // `openssl version`, not `--version`, on older releases.
-    let openssl = Command::new("openssl").arg("version").output().is_ok_and(|o| o.status.success());
-    assert!(openssl && ok("curl"), "these tests need the openssl and curl command-line tools");
-    true
-}
-
 #[test]
 fn tls_basic_auth_headers_and_a_reload_without_restart() {
-    assert!(have_tools());
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
     certificates(d);
@@ -186,16 +177,11 @@ fn tls_basic_auth_headers_and_a_reload_without_restart() {
     }
 
     // The right password: the metrics, with the configured headers.
-    let deadline = Instant::now() + Duration::from_secs(20);
-    let ok = loop {
-        let a = curl(d, &https, &[&ca[..], &["-u", "alice:s3cret"]].concat());
+    let scrape = || curl(d, &https, &[&ca[..], &["-u", "alice:s3cret"]].concat());
+    let ok = wait::until("app_ticks_total 1", Duration::from_secs(20), scrape, |a| {
         assert_eq!(a.status, 200, "{}", a.head);
-        if a.body.contains("app_ticks_total 1") {
-            break a;
-        }
-        assert!(Instant::now() < deadline, "app_ticks_total never reached 1:\n{}", a.body);
-        std::thread::sleep(Duration::from_millis(100));
-    };
+        a.body.contains("app_ticks_total 1").then(|| a.clone())
+    });
     assert!(ok.head.contains("x-frame-options: deny") && ok.head.contains("x-content-type-options: nosniff"));
     // A second request is answered from the cache of checked passwords, still 200.
     assert_eq!(curl(d, &https, &[&ca[..], &["-u", "alice:s3cret"]].concat()).status, 200);
@@ -225,7 +211,6 @@ fn tls_basic_auth_headers_and_a_reload_without_restart() {
 
 #[test]
 fn mutual_tls_rejects_clients_without_a_certificate_from_the_ca() {
-    assert!(have_tools());
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
     certificates(d);
@@ -263,14 +248,8 @@ fn a_bad_web_config_stops_the_exporter_with_a_message_naming_the_file() {
         ("tls_server_config: {cert_file: a.crt, kye_file: a.key}\n", "kye_file"),
     ] {
         std::fs::write(d.join("web-config.yml"), text).unwrap();
-        let out = Command::new(exporter_bin())
-            .args(["serve", "--config"])
-            .arg(&spec)
-            .stdin(Stdio::null())
-            .output()
-            .expect("run exporter");
-        let stderr = String::from_utf8_lossy(&out.stderr);
-        assert_eq!(out.status.code(), Some(1), "{text}: {stderr}");
+        let (status, stderr) = Exporter::serve(&spec, port).exit();
+        assert_eq!(status.code(), Some(1), "{text}: {stderr}");
         assert!(stderr.contains(&format!("web config {}", d.join("web-config.yml").display())), "{stderr}");
         assert!(stderr.contains(expected) && !stderr.contains("panicked"), "{text}: {stderr}");
     }
@@ -294,11 +273,12 @@ fn a_plaintext_password_is_never_echoed_at_start_in_check_or_on_a_reload() {
     };
 
     std::fs::write(&web, &plaintext).unwrap();
-    for command in ["serve", "check"] {
-        let out = Command::new(exporter_bin()).args([command, "--config"]).arg(&spec).output().expect("run");
-        assert!(!out.status.success(), "{command}");
-        names_user_and_file(&said(&out));
-    }
+    let (status, output) = Exporter::serve(&spec, port).exit();
+    assert!(!status.success(), "serve");
+    names_user_and_file(&output);
+    let out = Command::new(exporter_bin()).args(["check", "--config"]).arg(&spec).output().expect("run");
+    assert!(!out.status.success(), "check");
+    names_user_and_file(&said(&out));
 
     // Running with a good file, which then changes: both the per-request re-read and SIGHUP log
     // the error, neither with the password.
@@ -308,13 +288,8 @@ fn a_plaintext_password_is_never_echoed_at_start_in_check_or_on_a_reload() {
     assert_eq!(curl(d, &url, &["-u", &format!("alice:{password}")]).status, 200);
     std::fs::write(&web, &plaintext).unwrap();
     assert_eq!(curl(d, &url, &["-u", &format!("alice:{password}")]).status, 500);
-    let hup = Command::new("kill").arg("-HUP").arg(exporter.pid().to_string()).status().unwrap();
-    assert!(hup.success());
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while !exporter.output().contains("reload failed") {
-        assert!(Instant::now() < deadline, "no reload failure logged:\n{}", exporter.output());
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    exporter.signal("HUP");
+    exporter.wait_output("a reload failure logged", |out| out.contains("reload failed"));
     assert_eq!(curl(d, &url, &["-u", &format!("alice:{password}")]).status, 500, "still refusing, never open");
     let output = exporter.stop();
     assert_eq!(output.matches("bcrypt hash").count(), 2, "once per change, once per reload:\n{output}");
@@ -360,11 +335,10 @@ fn a_flood_of_wrong_passwords_does_not_stop_the_scraper() {
     let mut scraper = connect();
     assert_eq!(keep_alive_get(&mut scraper, &right).unwrap(), 200);
 
-    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
     let flood: Vec<_> = (0..300)
         .map(|i| {
-            let (stop, wrong) = (stop.clone(), basic(&format!("wrong{i}")));
-            std::thread::spawn(move || {
+            let wrong = basic(&format!("wrong{i}"));
+            Worker::spawn(&format!("flood {i}"), move |stop| {
                 let mut statuses = std::collections::BTreeMap::<u16, u32>::new();
                 let mut stream = TcpStream::connect(("127.0.0.1", port)).unwrap();
                 stream.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
@@ -394,10 +368,9 @@ fn a_flood_of_wrong_passwords_does_not_stop_the_scraper() {
         assert_eq!(status.unwrap(), 200);
         std::thread::sleep(Duration::from_millis(100));
     }
-    stop.store(true, std::sync::atomic::Ordering::Relaxed);
     let mut statuses = std::collections::BTreeMap::<u16, u32>::new();
-    for thread in flood {
-        for (status, n) in thread.join().unwrap() {
+    for answers in Worker::join_all(flood, Duration::from_secs(60)) {
+        for (status, n) in answers {
             *statuses.entry(status).or_default() += n;
         }
     }
@@ -409,7 +382,6 @@ fn a_flood_of_wrong_passwords_does_not_stop_the_scraper() {
 
 #[test]
 fn sighup_applies_a_new_web_config_but_never_switches_tls_on_a_running_listener() {
-    assert!(have_tools());
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
     certificates(d);
@@ -422,17 +394,10 @@ fn sighup_applies_a_new_web_config_but_never_switches_tls_on_a_running_listener(
     let http = format!("http://127.0.0.1:{port}/healthz");
     assert_eq!(curl(d, &http, &[]).status, 200);
     let hup_and_wait = |count: usize| {
-        let hup = Command::new("kill").arg("-HUP").arg(exporter.pid().to_string()).status().unwrap();
-        assert!(hup.success());
-        let deadline = Instant::now() + Duration::from_secs(20);
-        loop {
-            let text = exporter.output();
-            if text.matches("reload failed").count() + text.matches("configuration reloaded").count() >= count {
-                return text;
-            }
-            assert!(Instant::now() < deadline, "no reload outcome logged:\n{text}");
-            std::thread::sleep(Duration::from_millis(50));
-        }
+        exporter.signal("HUP");
+        exporter.wait_output("a reload outcome logged", |text| {
+            text.matches("reload failed").count() + text.matches("configuration reloaded").count() >= count
+        })
     };
 
     // TLS on a plain listener needs a restart: the reload fails and nothing changes.

@@ -1,132 +1,204 @@
-//! The exporter binary as a child process with its output captured, stopped on drop, and a plain
-//! HTTP GET to read what it serves.
+//! The exporter binary serving a spec, as the tests run it: started and waited for, scraped,
+//! signalled, killed and started again on the same port and state; its output is printed when the
+//! test fails.
 
-use std::io::{Read, Write};
-use std::net::TcpStream;
-use std::path::Path;
-use std::process::{Child, Command, ExitStatus, Stdio};
-use std::time::{Duration, Instant};
+use std::ffi::OsString;
+use std::path::{Path, PathBuf};
+use std::process::{Command, ExitStatus};
+use std::time::Duration;
 
-/// A running `integration-exporter serve`; stdout and stderr go to files read by [`Self::output`].
-pub struct Running {
-    child: Child,
-    dir: tempfile::TempDir,
-    pub port: u16,
+use super::http::{self, Metrics};
+use super::process::{Proc, program};
+use super::wait;
+
+/// How long a wait on the exporter lasts before the test fails.
+pub const WITHIN: Duration = Duration::from_secs(30);
+
+/// How to start `serve`: built by [`Exporter::serve`], run by [`Launch::start`] or [`Launch::spawn`].
+pub struct Launch {
+    spec: PathBuf,
+    port: u16,
+    config_flag: &'static str,
+    args: Vec<OsString>,
+    env: Vec<(OsString, OsString)>,
+    cwd: Option<PathBuf>,
+    prefix: Vec<String>,
 }
 
-impl Running {
-    /// Starts `serve -c spec` with the given environment (on top of the test's own).
-    pub fn serve(spec: &Path, port: u16, env: &[(&str, &str)]) -> Running {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let stdout = std::fs::File::create(dir.path().join("stdout")).expect("stdout file");
-        let stderr = std::fs::File::create(dir.path().join("stderr")).expect("stderr file");
-        let mut command = Command::new(super::exporter_bin());
-        command.args(["serve", "--config"]).arg(spec).stdout(stdout).stderr(stderr).stdin(Stdio::null());
-        for (k, v) in env {
-            command.env(k, v);
-        }
-        let child = command.spawn().expect("start exporter");
-        Running { child, dir, port }
+impl Launch {
+    pub fn arg(mut self, arg: impl Into<OsString>) -> Launch {
+        self.args.push(arg.into());
+        self
     }
 
-    /// Waits until the port accepts connections; false if the process exited first or `within` passed.
-    pub fn wait_listening(&mut self, within: Duration) -> bool {
-        let deadline = Instant::now() + within;
-        while Instant::now() < deadline {
-            if self.exited().is_some() {
-                return false;
-            }
-            if TcpStream::connect(("127.0.0.1", self.port)).is_ok() {
-                return true;
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        false
+    pub fn args<S: Into<OsString>>(mut self, args: impl IntoIterator<Item = S>) -> Launch {
+        self.args.extend(args.into_iter().map(Into::into));
+        self
     }
 
-    /// The process id, for signals.
+    pub fn env(mut self, key: impl Into<OsString>, value: impl Into<OsString>) -> Launch {
+        self.env.push((key.into(), value.into()));
+        self
+    }
+
+    pub fn cwd(mut self, dir: &Path) -> Launch {
+        self.cwd = Some(dir.to_path_buf());
+        self
+    }
+
+    /// The flag that names the spec (`--config` unless told).
+    pub fn config_flag(mut self, flag: &'static str) -> Launch {
+        self.config_flag = flag;
+        self
+    }
+
+    /// A program and its arguments that run the exporter (`unshare ... sh -c '...' ...`).
+    pub fn prefix(mut self, prefix: &[&str]) -> Launch {
+        self.prefix = prefix.iter().map(|s| s.to_string()).collect();
+        self
+    }
+
+    /// Starts it and waits until it listens; fails if it exits first.
+    pub fn start(self) -> Exporter {
+        let mut exporter = self.spawn();
+        exporter.wait_listening();
+        exporter
+    }
+
+    /// Runs it until it exits on its own, which must happen within [`WITHIN`]: how, and its output.
+    pub fn exit(self) -> (ExitStatus, String) {
+        let mut exporter = self.spawn();
+        let status = exporter.wait_exit(WITHIN);
+        (status, exporter.output())
+    }
+
+    /// Starts it without waiting.
+    pub fn spawn(self) -> Exporter {
+        let out = tempfile::tempdir().expect("tempdir");
+        let proc = self.proc(&out.path().join("output"));
+        Exporter { port: self.port, launch: self, proc, out }
+    }
+
+    fn proc(&self, log: &Path) -> Proc {
+        let mut command = match self.prefix.split_first() {
+            Some((first, rest)) => {
+                let mut c = program(first);
+                c.args(rest).arg(super::exporter_bin());
+                c
+            }
+            None => Command::new(super::exporter_bin()),
+        };
+        // The exporter's own default level, whatever the test runner's environment says.
+        command.env_remove("RUST_LOG").arg("serve").arg(self.config_flag).arg(&self.spec).args(&self.args);
+        command.envs(self.env.iter().map(|(k, v)| (k, v)));
+        if let Some(dir) = &self.cwd {
+            command.current_dir(dir);
+        }
+        Proc::start(&format!("exporter on port {}", self.port), log, &mut command)
+    }
+}
+
+/// A running `integration-exporter serve`, killed on drop.
+pub struct Exporter {
+    pub port: u16,
+    launch: Launch,
+    proc: Proc,
+    out: tempfile::TempDir,
+}
+
+impl Exporter {
+    /// `serve --config spec`, the spec listening on `port`.
+    pub fn serve(spec: &Path, port: u16) -> Launch {
+        Launch {
+            spec: spec.to_path_buf(),
+            port,
+            config_flag: "--config",
+            args: Vec::new(),
+            env: Vec::new(),
+            cwd: None,
+            prefix: Vec::new(),
+        }
+    }
+
+    fn wait_listening(&mut self) {
+        let (port, proc) = (self.port, &mut self.proc);
+        let up = || (proc.exited(), http::listening(port));
+        wait::until(&format!("the exporter to listen on port {port}"), WITHIN, up, |&(exited, up)| {
+            if let Some(status) = exited {
+                panic!("the exporter exited ({status}) before listening");
+            }
+            up.then_some(())
+        });
+    }
+
     pub fn pid(&self) -> u32 {
-        self.child.id()
+        self.proc.pid()
+    }
+
+    /// Its stdout and stderr so far, in the order written.
+    pub fn output(&self) -> String {
+        self.proc.output()
+    }
+
+    /// `/metrics`, or `None` when nothing answers with 200.
+    pub fn scrape(&self) -> Option<Metrics> {
+        http::get(self.port, "/metrics").filter(|r| r.status == 200).map(|r| Metrics::parse(&r.text()))
+    }
+
+    /// `/metrics`, failing the test when it does not answer with 200.
+    pub fn metrics(&self) -> Metrics {
+        self.scrape().unwrap_or_else(|| panic!("no /metrics from the exporter on port {}", self.port))
+    }
+
+    /// Scrapes until `check` holds, and returns that scrape.
+    pub fn wait_for(&self, what: &str, check: impl Fn(&Metrics) -> bool) -> Metrics {
+        wait::until(what, WITHIN, || self.scrape(), |m| m.as_ref().filter(|m| check(m)).cloned())
+    }
+
+    /// Waits until its output says what `check` looks for, and returns the output.
+    pub fn wait_output(&self, what: &str, check: impl Fn(&str) -> bool) -> String {
+        wait::until(what, WITHIN, || Output(self.output()), |o| check(&o.0).then(|| o.0.clone()))
+    }
+
+    /// Sends a signal by name (`HUP`, `TERM`, `INT`, `KILL`).
+    pub fn signal(&self, name: &str) {
+        self.proc.signal(name);
     }
 
     pub fn exited(&mut self) -> Option<ExitStatus> {
-        self.child.try_wait().ok().flatten()
+        self.proc.exited()
     }
 
-    /// Waits for the process to end on its own.
-    pub fn wait_exit(&mut self, within: Duration) -> Option<ExitStatus> {
-        let deadline = Instant::now() + within;
-        while Instant::now() < deadline {
-            if let Some(status) = self.exited() {
-                return Some(status);
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        None
+    /// Waits for it to end on its own; fails the test if it still runs after `within`.
+    pub fn wait_exit(&mut self, within: Duration) -> ExitStatus {
+        self.proc.wait_exit(within)
     }
 
-    /// Everything written to stdout and stderr so far.
-    pub fn output(&self) -> String {
-        let read = |name: &str| std::fs::read(self.dir.path().join(name)).unwrap_or_default();
-        format!("{}{}", String::from_utf8_lossy(&read("stdout")), String::from_utf8_lossy(&read("stderr")))
+    /// SIGKILL, and waits for it to be gone.
+    pub fn kill(&mut self) {
+        self.proc.kill();
     }
 
-    /// Stops the process (SIGKILL) and returns its whole output.
+    /// Kills it (when still running) and returns everything it wrote.
     pub fn stop(mut self) -> String {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        self.proc.kill();
         self.output()
     }
-}
 
-impl Drop for Running {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+    /// Starts it again as it was started (same spec, port, flags and state), once it has
+    /// stopped or been killed, and waits until it listens; its output goes on in the same file.
+    pub fn restart(&mut self) {
+        self.proc.kill();
+        self.proc = self.launch.proc(&self.out.path().join("output"));
+        self.wait_listening();
     }
 }
 
-/// `GET path` over HTTP/1.1: the status and the body (chunked bodies are not decoded, which does
-/// not matter for searching them). `None` when nothing answers within five seconds.
-pub fn get(port: u16, path: &str) -> Option<(u16, String)> {
-    let mut stream = TcpStream::connect(("127.0.0.1", port)).ok()?;
-    stream.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
-    write!(stream, "GET {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n").ok()?;
-    let mut raw = Vec::new();
-    stream.read_to_end(&mut raw).ok()?;
-    let text = String::from_utf8_lossy(&raw).to_string();
-    let status = text.split_whitespace().nth(1).and_then(|s| s.parse().ok())?;
-    let body = text.split_once("\r\n\r\n").map(|(_, b)| b.to_string()).unwrap_or_default();
-    Some((status, body))
-}
+/// Output text, shown as written when a wait fails.
+struct Output(String);
 
-/// The value of one sample line (`name{labels} value`) in a Prometheus exposition.
-pub fn sample(exposition: &str, series: &str) -> Option<f64> {
-    exposition.lines().find_map(|l| l.strip_prefix(series)?.strip_prefix(' ')?.trim().parse().ok())
-}
-
-/// The `integration_exporter_*` families of a Prometheus exposition, each checked against the
-/// catalog of self-metrics: declared there, with the same type and help. Returns their names.
-pub fn catalogued_self_metrics(exposition: &str) -> std::collections::BTreeSet<String> {
-    let mut names = std::collections::BTreeSet::new();
-    for line in exposition.lines() {
-        let (what, rest) = match (line.strip_prefix("# HELP "), line.strip_prefix("# TYPE ")) {
-            (Some(rest), _) => ("help", rest),
-            (_, Some(rest)) => ("type", rest),
-            _ => continue,
-        };
-        let (name, value) = rest.split_once(' ').unwrap_or((rest, ""));
-        if !name.starts_with("integration_exporter_") {
-            continue;
-        }
-        let Some(metric) = integration_exporter::self_metrics::find(name) else {
-            panic!("`{name}` is served but not in the catalog of self-metrics");
-        };
-        match what {
-            "help" => assert_eq!(value, metric.help, "help of `{name}`"),
-            _ => assert_eq!(value, format!("{:?}", metric.kind).to_lowercase(), "type of `{name}`"),
-        }
-        names.insert(name.to_string());
+impl std::fmt::Debug for Output {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
     }
-    names
 }

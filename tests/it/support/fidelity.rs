@@ -3,7 +3,6 @@
 
 use std::collections::BTreeMap;
 use std::path::Path;
-use std::process::Command;
 use std::time::Duration;
 
 use integration_exporter::sources::logs::LogRunner;
@@ -84,7 +83,7 @@ pub fn grep_count(pattern: &str, files: &[&Path]) -> f64 {
     files
         .iter()
         .map(|file| {
-            let out = Command::new("grep").arg("-c").arg(pattern).arg(file).output().expect("grep");
+            let out = super::program("grep").arg("-c").arg(pattern).arg(file).output().expect("grep");
             String::from_utf8_lossy(&out.stdout).trim().parse::<f64>().unwrap_or(0.0)
         })
         .sum()

@@ -1,12 +1,16 @@
 //! Shared test harness: a throwaway PostgreSQL cluster started from the machine's PostgreSQL
-//! binaries (or the server named by `DATABASE_URL`), fresh databases per test, and the built
-//! exporter binary.
+//! binaries (or the server named by `DATABASE_URL`), fresh databases per test, the built exporter
+//! binary and the programs beside it (`exporter`, `process`), HTTP (`http`) and waiting (`wait`).
 
 pub mod exporter;
 pub mod fidelity;
+pub mod http;
 pub mod lines;
 pub mod process;
 pub mod proxy;
+pub mod wait;
+
+pub use process::program;
 
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
@@ -28,23 +32,28 @@ pub fn free_port() -> u16 {
 }
 
 fn pg_bindir() -> PathBuf {
-    let out =
-        Command::new("pg_config").arg("--bindir").output().expect("pg_config (PostgreSQL server binaries) is needed");
+    let out = program("pg_config").arg("--bindir").output().expect("pg_config");
     PathBuf::from(String::from_utf8_lossy(&out.stdout).trim())
 }
 
 fn is_root() -> bool {
-    Command::new("id").arg("-u").output().map(|o| String::from_utf8_lossy(&o.stdout).trim() == "0").unwrap_or(false)
+    program("id").arg("-u").output().map(|o| String::from_utf8_lossy(&o.stdout).trim() == "0").unwrap_or(false)
 }
 
 /// Runs a PostgreSQL tool, as the `postgres` user when we are root (initdb refuses root).
 fn pg_command(bindir: &Path, tool: &str) -> Command {
+    let path = bindir.join(tool);
+    if !process::is_executable(&path) {
+        process::missing(&path.display().to_string());
+    }
     if is_root() {
-        let mut c = Command::new("runuser");
-        c.args(["-u", "postgres", "--"]).arg(bindir.join(tool));
+        let mut c = program("runuser");
+        c.args(["-u", "postgres", "--"]).arg(path);
         c
     } else {
-        Command::new(bindir.join(tool))
+        let mut c = Command::new(path);
+        c.stdin(std::process::Stdio::null());
+        c
     }
 }
 
@@ -54,7 +63,7 @@ impl Cluster {
         let dir = tempfile::Builder::new().prefix("ie-pg-").tempdir().expect("tempdir");
         if is_root() {
             let _ = std::fs::set_permissions(dir.path(), std::os::unix::fs::PermissionsExt::from_mode(0o777));
-            Command::new("chown").args(["-R", "postgres"]).arg(dir.path()).status().expect("chown");
+            program("chown").args(["-R", "postgres"]).arg(dir.path()).status().expect("chown");
         }
         let data = dir.path().join("data");
         let status = pg_command(&bindir, "initdb")
@@ -208,62 +217,35 @@ impl Reply {
     }
 }
 
-/// A real HTTP/1.1 server on 127.0.0.1:0 answering every request with the current [`Reply`] and
-/// recording each request's head (request line and headers).
+/// A stand-in answering every request with the current [`Reply`].
 pub struct HttpServer {
     pub addr: std::net::SocketAddr,
+    server: http::StandIn,
     reply: std::sync::Arc<std::sync::Mutex<Reply>>,
-    requests: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
 }
 
 impl HttpServer {
     pub fn start(reply: Reply) -> HttpServer {
-        use std::io::{BufRead, BufReader, Write};
-        let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
-        let addr = listener.local_addr().expect("addr");
         let reply = std::sync::Arc::new(std::sync::Mutex::new(reply));
-        let requests = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
-        let (r, q) = (reply.clone(), requests.clone());
-        std::thread::spawn(move || {
-            for stream in listener.incoming() {
-                let Ok(mut stream) = stream else { continue };
-                let (r, q) = (r.clone(), q.clone());
-                std::thread::spawn(move || {
-                    let mut head = String::new();
-                    let mut reader = BufReader::new(stream.try_clone().expect("clone"));
-                    loop {
-                        let mut line = String::new();
-                        if reader.read_line(&mut line).unwrap_or(0) == 0 || line == "\r\n" {
-                            break;
-                        }
-                        head.push_str(&line);
-                    }
-                    q.lock().unwrap().push(head);
-                    let reply = r.lock().unwrap().clone();
-                    std::thread::sleep(reply.delay);
-                    let _ = write!(
-                        stream,
-                        "HTTP/1.1 {} X\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{}",
-                        reply.status,
-                        reply.body.len(),
-                        reply.body
-                    );
-                });
-            }
+        let current = reply.clone();
+        let server = http::StandIn::start(move |_| {
+            let reply = current.lock().unwrap().clone();
+            std::thread::sleep(reply.delay);
+            (reply.status, reply.body)
         });
-        HttpServer { addr, reply, requests }
+        HttpServer { addr: server.addr, server, reply }
     }
 
     pub fn set(&self, reply: Reply) {
         *self.reply.lock().unwrap() = reply;
     }
 
-    pub fn requests(&self) -> Vec<String> {
-        self.requests.lock().unwrap().clone()
+    pub fn requests(&self) -> Vec<http::Request> {
+        self.server.requests()
     }
 
     pub fn url(&self, path: &str) -> String {
-        format!("http://{}{path}", self.addr)
+        self.server.url(path)
     }
 }
 
@@ -370,13 +352,13 @@ pub fn pack_sql(pack_name: &str, names: &[(&str, &str)]) -> String {
 pub fn promtool_check_metrics(exposition: &str) -> String {
     use std::io::Write;
     use std::process::Stdio;
-    let mut promtool = Command::new("promtool")
+    let mut promtool = program("promtool")
         .args(["check", "metrics"])
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
-        .expect("promtool is needed (Debian package `prometheus`; scripts/test installs it)");
+        .expect("promtool");
     promtool.stdin.take().expect("stdin").write_all(exposition.as_bytes()).expect("write");
     let out = promtool.wait_with_output().expect("promtool");
     let said = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));

@@ -1,15 +1,66 @@
-//! Programs a test runs beside the exporter (Prometheus, Alertmanager, the exporter itself) and
-//! the HTTP calls and waits used to watch them.
+//! Programs a test runs: found on PATH or failing at once with the Debian package to install,
+//! never reading a terminal, and when long-running, stopped on drop with their output printed if
+//! the test fails.
 
-use std::io::{Read, Write};
-use std::net::TcpStream;
+use std::fs::OpenOptions;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::time::Duration;
 
-use serde_json::Value;
+/// The Debian package of every program the tests run.
+const PACKAGES: &[(&str, &str)] = &[
+    ("promtool", "prometheus"),
+    ("prometheus", "prometheus"),
+    ("prometheus-alertmanager", "prometheus-alertmanager"),
+    ("alertmanager", "prometheus-alertmanager"),
+    ("amtool", "prometheus-alertmanager"),
+    ("logrotate", "logrotate"),
+    ("systemd-analyze", "systemd"),
+    ("openssl", "openssl"),
+    ("curl", "curl"),
+    ("kubectl", "kubernetes-client"),
+    ("node", "nodejs"),
+    ("unshare", "util-linux"),
+    ("nsenter", "util-linux"),
+    ("runuser", "util-linux"),
+    ("pg_config", "postgresql"),
+    ("initdb", "postgresql"),
+    ("pg_ctl", "postgresql"),
+    ("gzip", "gzip"),
+    ("grep", "grep"),
+    ("sh", "dash"),
+    ("kill", "procps"),
+    ("date", "coreutils"),
+    ("id", "coreutils"),
+    ("chown", "coreutils"),
+];
 
-/// A child process whose output goes to a file, printed if the test fails.
+/// Fails the test: `program` cannot be run, and which package brings it.
+pub fn missing(program: &str) -> ! {
+    let name = Path::new(program).file_name().and_then(|n| n.to_str()).unwrap_or(program);
+    let package = PACKAGES.iter().find(|(p, _)| *p == name).map(|(_, pkg)| *pkg);
+    let place = if program.contains('/') { "" } else { " on PATH" };
+    match package {
+        Some(package) => panic!("{program} not found{place}: install Debian package `{package}` (scripts/test does)"),
+        None => panic!("{program} not found, and support::process::PACKAGES does not say which package has it"),
+    }
+}
+
+/// `name` from PATH, with stdin closed; fails at once naming the package when it is not there.
+pub fn program(name: &str) -> Command {
+    let path = std::env::var_os("PATH").unwrap_or_default();
+    let found = std::env::split_paths(&path).map(|dir| dir.join(name)).find(|p| is_executable(p));
+    let mut command = Command::new(found.unwrap_or_else(|| missing(name)));
+    command.stdin(Stdio::null());
+    command
+}
+
+pub fn is_executable(path: &Path) -> bool {
+    use std::os::unix::fs::PermissionsExt;
+    path.metadata().is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+}
+
+/// A running program whose stdout and stderr are appended to one file; killed on drop.
 pub struct Proc {
     name: String,
     child: Child,
@@ -17,15 +68,61 @@ pub struct Proc {
 }
 
 impl Proc {
-    pub fn start(name: &str, dir: &Path, cmd: &mut Command) -> Proc {
-        let log = dir.join(format!("{name}.log"));
-        let out = std::fs::File::create(&log).unwrap();
-        let child = cmd
-            .stdout(Stdio::from(out.try_clone().unwrap()))
-            .stderr(Stdio::from(out))
+    pub fn start(name: &str, log: &Path, command: &mut Command) -> Proc {
+        let out = OpenOptions::new().create(true).append(true).open(log).expect("output file");
+        let child = command
+            .stdin(Stdio::null())
+            .stdout(out.try_clone().expect("output file"))
+            .stderr(out)
             .spawn()
-            .unwrap_or_else(|e| panic!("cannot start {name}: {e}"));
-        Proc { name: name.into(), child, log }
+            .unwrap_or_else(|e| panic!("cannot start {name} ({command:?}): {e}"));
+        Proc { name: name.into(), child, log: log.to_path_buf() }
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// Everything it wrote so far.
+    pub fn output(&self) -> String {
+        String::from_utf8_lossy(&std::fs::read(&self.log).unwrap_or_default()).into_owned()
+    }
+
+    pub fn exited(&mut self) -> Option<ExitStatus> {
+        self.child.try_wait().expect("try_wait")
+    }
+
+    /// Waits for it to end on its own; fails the test if it is still running after `within`.
+    pub fn wait_exit(&mut self, within: Duration) -> ExitStatus {
+        let what = format!("{} to exit", self.name);
+        super::wait::until(&what, within, || self.child.try_wait().expect("try_wait"), |s| *s)
+    }
+
+    /// Sends a signal by name (`HUP`, `TERM`, `INT`, `KILL`...).
+    pub fn signal(&self, name: &str) {
+        let status = program("kill").args(["-s", name, &self.pid().to_string()]).status().expect("kill");
+        assert!(status.success(), "kill -s {name} {} ({})", self.pid(), self.name);
+    }
+
+    /// SIGKILL, and waits for it to be gone.
+    pub fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        self.kill();
+        if std::thread::panicking() {
+            let text = self.output();
+            let lines: Vec<&str> = text.lines().collect();
+            let tail = lines[lines.len().saturating_sub(100)..].join("\n");
+            eprintln!(
+                "----- {} output (last 100 lines) -----\n{tail}\n----- end of {} output -----",
+                self.name, self.name
+            );
+        }
     }
 }
 
@@ -33,66 +130,10 @@ impl Proc {
 pub fn prometheus(dir: &Path, port: u16) -> Proc {
     Proc::start(
         "prometheus",
-        dir,
-        Command::new("prometheus")
+        &dir.join("prometheus.log"),
+        program("prometheus")
             .arg(format!("--config.file={}", dir.join("prometheus.yml").display()))
             .arg(format!("--storage.tsdb.path={}", dir.join("prom-data").display()))
             .arg(format!("--web.listen-address=127.0.0.1:{port}")),
     )
-}
-
-impl Drop for Proc {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-        if std::thread::panicking() {
-            let text = std::fs::read_to_string(&self.log).unwrap_or_default();
-            let tail: Vec<&str> = text.lines().rev().take(60).collect::<Vec<_>>().into_iter().rev().collect();
-            eprintln!("----- {} output (last lines) -----\n{}", self.name, tail.join("\n"));
-        }
-    }
-}
-
-/// A GET over plain HTTP/1.1; the body, de-chunked.
-pub fn http_get(port: u16, path: &str) -> Option<String> {
-    let mut stream = TcpStream::connect(("127.0.0.1", port)).ok()?;
-    stream.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
-    write!(stream, "GET {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n").ok()?;
-    let mut raw = Vec::new();
-    stream.read_to_end(&mut raw).ok()?;
-    let split = raw.windows(4).position(|w| w == b"\r\n\r\n")?;
-    let head = String::from_utf8_lossy(&raw[..split]).to_lowercase();
-    let body = &raw[split + 4..];
-    let body = if head.contains("transfer-encoding: chunked") { dechunk(body) } else { body.to_vec() };
-    Some(String::from_utf8_lossy(&body).to_string())
-}
-
-fn dechunk(mut body: &[u8]) -> Vec<u8> {
-    let mut out = Vec::new();
-    while let Some(eol) = body.windows(2).position(|w| w == b"\r\n") {
-        let size = usize::from_str_radix(String::from_utf8_lossy(&body[..eol]).trim(), 16).unwrap_or(0);
-        if size == 0 {
-            break;
-        }
-        out.extend_from_slice(&body[eol + 2..eol + 2 + size]);
-        body = &body[eol + 2 + size + 2..];
-    }
-    out
-}
-
-/// A JSON API answer (Prometheus', Alertmanager's), `Null` when there is none.
-pub fn api(port: u16, path: &str) -> Value {
-    http_get(port, path).and_then(|b| serde_json::from_str(&b).ok()).unwrap_or(Value::Null)
-}
-
-/// Polls `probe` every 250 ms until it gives a value; fails the test after `timeout`.
-pub fn wait_until<T>(what: &str, timeout: Duration, mut probe: impl FnMut() -> Option<T>) -> T {
-    let deadline = Instant::now() + timeout;
-    loop {
-        if let Some(v) = probe() {
-            return v;
-        }
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        std::thread::sleep(Duration::from_millis(250));
-    }
 }

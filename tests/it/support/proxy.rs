@@ -10,11 +10,14 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use super::wait::Worker;
+
+/// Stopped, with every connection it carries, when dropped.
 pub struct Proxy {
     pub port: u16,
     dropping: Arc<AtomicBool>,
     connections: Arc<Mutex<Vec<Arc<AtomicBool>>>>,
-    stop: Arc<AtomicBool>,
+    _worker: Worker<()>,
 }
 
 impl Proxy {
@@ -25,37 +28,38 @@ impl Proxy {
         listener.set_nonblocking(true).expect("nonblocking");
         let dropping = Arc::new(AtomicBool::new(false));
         let connections: Arc<Mutex<Vec<Arc<AtomicBool>>>> = Arc::default();
-        let stop = Arc::new(AtomicBool::new(false));
-        let (d, c, s) = (dropping.clone(), connections.clone(), stop.clone());
-        std::thread::spawn(move || {
-            while !s.load(Ordering::Relaxed) {
-                let client = match listener.accept() {
-                    Ok((client, _)) => client,
-                    Err(e) if e.kind() == ErrorKind::WouldBlock => {
-                        std::thread::sleep(Duration::from_millis(5));
+        let (d, c) = (dropping.clone(), connections.clone());
+        let worker = Worker::spawn("proxy", move |stop| {
+            std::thread::scope(|scope| {
+                while !stop.load(Ordering::Relaxed) {
+                    let client = match listener.accept() {
+                        Ok((client, _)) => client,
+                        Err(e) if e.kind() == ErrorKind::WouldBlock => {
+                            std::thread::sleep(Duration::from_millis(5));
+                            continue;
+                        }
+                        Err(_) => continue,
+                    };
+                    let dead = Arc::new(AtomicBool::new(d.load(Ordering::Relaxed)));
+                    c.lock().unwrap().push(dead.clone());
+                    if dead.load(Ordering::Relaxed) {
+                        // Accepted, then silence: held open until the client gives up.
+                        scope.spawn(move || drain(client, None, dead, stop));
                         continue;
                     }
-                    Err(_) => continue,
-                };
-                let dead = Arc::new(AtomicBool::new(d.load(Ordering::Relaxed)));
-                c.lock().unwrap().push(dead.clone());
-                if dead.load(Ordering::Relaxed) {
-                    // Accepted, then silence: held open until the client gives up.
-                    std::thread::spawn(move || drain(client, None, dead));
-                    continue;
+                    let Ok(server) = TcpStream::connect(("127.0.0.1", upstream)) else {
+                        // The server is down: the client sees the connection close, as it would.
+                        drop(client);
+                        continue;
+                    };
+                    let (client2, server2) = (client.try_clone().expect("clone"), server.try_clone().expect("clone"));
+                    let dead2 = dead.clone();
+                    scope.spawn(move || drain(client, Some(server), dead, stop));
+                    scope.spawn(move || drain(server2, Some(client2), dead2, stop));
                 }
-                let Ok(server) = TcpStream::connect(("127.0.0.1", upstream)) else {
-                    // The server is down: the client sees the connection close, as it would.
-                    drop(client);
-                    continue;
-                };
-                let (client2, server2) = (client.try_clone().expect("clone"), server.try_clone().expect("clone"));
-                let dead2 = dead.clone();
-                std::thread::spawn(move || drain(client, Some(server), dead));
-                std::thread::spawn(move || drain(server2, Some(client2), dead2));
-            }
+            });
         });
-        Proxy { port, dropping, connections, stop }
+        Proxy { port, dropping, connections, _worker: worker }
     }
 
     /// From now on nothing passes, on open connections or new ones; no socket is closed.
@@ -72,18 +76,12 @@ impl Proxy {
     }
 }
 
-impl Drop for Proxy {
-    fn drop(&mut self) {
-        self.stop.store(true, Ordering::Relaxed);
-    }
-}
-
 /// Copies `from` to `to` while the connection is alive; once dead, reads and discards (so the
-/// sender never sees a full window either) until `from` closes.
-fn drain(mut from: TcpStream, to: Option<TcpStream>, dead: Arc<AtomicBool>) {
+/// sender never sees a full window either) until `from` closes or the proxy stops.
+fn drain(mut from: TcpStream, to: Option<TcpStream>, dead: Arc<AtomicBool>, stop: &AtomicBool) {
     let _ = from.set_read_timeout(Some(Duration::from_millis(20)));
     let mut buf = [0u8; 16 * 1024];
-    loop {
+    while !stop.load(Ordering::Relaxed) {
         match from.read(&mut buf) {
             Ok(0) => break,
             Ok(n) => {
