@@ -7,42 +7,28 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::time::Duration;
 
-/// The Debian package of every program the tests run.
-const PACKAGES: &[(&str, &str)] = &[
-    ("promtool", "prometheus"),
-    ("prometheus", "prometheus"),
-    ("prometheus-alertmanager", "prometheus-alertmanager"),
-    ("alertmanager", "prometheus-alertmanager"),
-    ("amtool", "prometheus-alertmanager"),
-    ("logrotate", "logrotate"),
-    ("systemd-analyze", "systemd"),
-    ("openssl", "openssl"),
-    ("curl", "curl"),
-    ("kubectl", "kubernetes-client"),
-    ("node", "nodejs"),
-    ("unshare", "util-linux"),
-    ("nsenter", "util-linux"),
-    ("runuser", "util-linux"),
-    ("pg_config", "postgresql"),
-    ("initdb", "postgresql"),
-    ("pg_ctl", "postgresql"),
-    ("gzip", "gzip"),
-    ("grep", "grep"),
-    ("sh", "dash"),
-    ("kill", "procps"),
-    ("date", "coreutils"),
-    ("id", "coreutils"),
-    ("chown", "coreutils"),
-];
+/// The Debian package of every program the tests run (the table in scripts/test, which
+/// installs them).
+fn package_of(program: &str) -> Option<&'static str> {
+    include_str!("../../../scripts/test")
+        .split("# programs:start")
+        .nth(1)
+        .and_then(|rest| rest.split("# programs:end").next())
+        .unwrap_or_default()
+        .lines()
+        .filter_map(|l| l.split_once(char::is_whitespace))
+        .find(|(p, _)| *p == program)
+        .map(|(_, package)| package.trim())
+}
 
 /// Fails the test: `program` cannot be run, and which package brings it.
 pub fn missing(program: &str) -> ! {
     let name = Path::new(program).file_name().and_then(|n| n.to_str()).unwrap_or(program);
-    let package = PACKAGES.iter().find(|(p, _)| *p == name).map(|(_, pkg)| *pkg);
+    let package = package_of(name);
     let place = if program.contains('/') { "" } else { " on PATH" };
     match package {
         Some(package) => panic!("{program} not found{place}: install Debian package `{package}` (scripts/test does)"),
-        None => panic!("{program} not found, and support::process::PACKAGES does not say which package has it"),
+        None => panic!("{program} not found, and the table of programs in scripts/test does not name its package"),
     }
 }
 
