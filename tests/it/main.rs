@@ -26,6 +26,7 @@ mod log_formats;
 mod log_latency;
 mod log_rotation;
 mod microsoft_integration;
+mod own_logs;
 mod pack_overrides;
 mod packaging;
 mod prometheus_operator;
