@@ -33,6 +33,7 @@ mod prometheus_operator;
 mod reload;
 mod replay;
 mod salesforce_incidents;
+mod scenarios;
 mod serve;
 mod spec_durations;
 mod sql_faults;
