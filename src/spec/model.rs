@@ -196,8 +196,9 @@ pub struct HttpValue {
     #[serde(default)]
     pub minus: Option<String>,
     /// Makes one value per item: the items are a path with `[]` (every item of an array), then
-    /// any number of `| select(COMPARISON)` filters or `| PATH` steps, as in jq:
-    /// `.workflows[] | select(.state != "active")`. With `each`, `path` is read from each item
+    /// any number of `| select(COMPARISON)` filters, `| select(PATH | IN(LITERAL, ...))`
+    /// membership filters or `| PATH` steps, as in jq:
+    /// `.workflows[] | select(.path | IN(".github/workflows/a.yml")) | select(.state != "active")`. With `each`, `path` is read from each item
     /// (`.updated_at`, or a comparison such as `.conclusion == "success"`, which is 1 or 0), or is
     /// `count`: how many items there are (0 for an empty list; a missing list is an error).
     /// No pagination is done: the items are those of this one answer.

@@ -4,7 +4,8 @@
 //!
 //! - a path: `.a.b[0].c`, `.["odd key"]`, `.` (the whole document), `.items[]` (every item);
 //! - a comparison: `PATH == LITERAL` (also `!=`, `<`, `<=`, `>`, `>=`), a JSON literal on the right;
-//! - an item list (`each`): `PATH` then any number of `| select(COMPARISON)` or `| PATH` stages.
+//! - an item list (`each`): `PATH` then any number of `| select(COMPARISON)`,
+//!   `| select(PATH | IN(LITERAL, ...))` or `| PATH` stages.
 
 use std::cmp::Ordering;
 
@@ -261,6 +262,28 @@ fn compare(a: &Json, b: &Json) -> Option<Ordering> {
 enum Stage {
     Path(Vec<Step>),
     Select(ValueExpr),
+    /// `select(PATH | IN("a", "b"))`: jq's membership test, so a spec can name the items it
+    /// watches (a repository's workflows by path) in one parameter.
+    SelectIn(Vec<Step>, Vec<Json>),
+}
+
+/// `PATH | IN(LITERAL, ...)`, the condition of a membership `select`.
+fn parse_in(cond: &str) -> Option<Result<(Vec<Step>, Vec<Json>), String>> {
+    let (path, rest) = find_outside(cond, &["|"]).map(|(at, _)| (cond[..at].trim(), cond[at + 1..].trim()))?;
+    let list = rest.strip_prefix("IN(")?.strip_suffix(')')?;
+    Some((|| {
+        let steps = parse_path(path)?;
+        if steps.contains(&Step::Each) {
+            return Err(format!("`{cond}`: `[]` cannot be tested; filter with `each`"));
+        }
+        // The literals are JSON separated by commas, as in a JSON array.
+        let literals: Vec<Json> = serde_json::from_str(&format!("[{list}]"))
+            .map_err(|_| format!("`{cond}`: `IN` takes JSON literals separated by commas (\"a\", \"b\")"))?;
+        if literals.is_empty() || literals.iter().any(|l| matches!(l, Json::Array(_) | Json::Object(_))) {
+            return Err(format!("`{cond}`: `IN` takes at least one string, number, boolean or null"));
+        }
+        Ok((steps, literals))
+    })())
 }
 
 /// `PATH | select(.state != "active") | .x[]`: the items a labelled or counted value reads.
@@ -282,11 +305,19 @@ impl Items {
                 if stages.is_empty() {
                     return Err(format!("`{text}`: starts with a path, then `| select(...)`"));
                 }
-                let cond = ValueExpr::parse(cond)?;
-                if cond.compare.is_none() {
-                    return Err(format!("`{text}`: `select` takes a comparison (`.state != \"active\"`)"));
-                }
-                stages.push(Stage::Select(cond));
+                stages.push(match parse_in(cond) {
+                    Some(member) => {
+                        let (steps, literals) = member?;
+                        Stage::SelectIn(steps, literals)
+                    }
+                    None => {
+                        let cond = ValueExpr::parse(cond)?;
+                        if cond.compare.is_none() {
+                            return Err(format!("`{text}`: `select` takes a comparison (`.state != \"active\"`)"));
+                        }
+                        Stage::Select(cond)
+                    }
+                });
             } else {
                 stages.push(Stage::Path(parse_path(part).map_err(|e| format!("`{text}`: {e}"))?));
             }
@@ -311,6 +342,14 @@ impl Items {
                     next
                 }
                 Stage::Select(cond) => items.into_iter().filter(|i| cond.test(i) == Some(true)).collect(),
+                // A missing field is `null`, as in jq.
+                Stage::SelectIn(steps, literals) => items
+                    .into_iter()
+                    .filter(|i| {
+                        let v = walk(i, steps).unwrap_or(&Json::Null);
+                        literals.iter().any(|l| compare(v, l) == Some(Ordering::Equal))
+                    })
+                    .collect(),
             };
         }
         Some(items)
@@ -376,6 +415,19 @@ mod tests {
             assert!(ValueExpr::parse(bad).is_err(), "{bad}");
         }
         for bad in ["select(.a == 1)", ".a | select(.b)", ".a | nope", ".a |"] {
+            assert!(Items::parse(bad).is_err(), "{bad}");
+        }
+
+        // Membership, as jq's `IN`: a name in the list (a `|` or `)` inside a string is text),
+        // a missing field is null, and chained selects narrow further.
+        assert_eq!(names(r#".workflows[] | select(.name | IN("sync", "odd|name"))"#).unwrap(), ["sync", "odd|name"]);
+        assert_eq!(names(r#".workflows[] | select(.name | IN("a)b", "refresh"))"#).unwrap(), ["refresh"]);
+        assert_eq!(names(".workflows[] | select(.n | IN(null))").unwrap(), ["odd|name"]);
+        assert_eq!(
+            names(r#".workflows[] | select(.name | IN("sync", "refresh")) | select(.state != "active")"#).unwrap(),
+            ["refresh"]
+        );
+        for bad in [".w[] | select(.a | IN())", ".w[] | select(.a | IN([1]))", ".w[] | select(.a | IN(x))", ".w[] | select(.a[] | IN(1))"] {
             assert!(Items::parse(bad).is_err(), "{bad}");
         }
     }
