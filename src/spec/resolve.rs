@@ -1,7 +1,7 @@
 //! Packs and the user's own signals into one [`Model`]: parameters filled in, overrides applied,
 //! schedules and runbook links settled. Every problem is collected with its place in the file.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use super::config::{PackSettings, SignalOverride};
 use super::pack::{self, render_raw};
@@ -44,7 +44,23 @@ pub(super) fn resolve(config: Config, source: &SourceText) -> Result<Model, Spec
             rules.rules.retain(|rule| rule.format.is_none_or(|f| f == log.format));
         }
     }
-    let Resolved { errors, packs, logs, signals } = out;
+    // A pack declares log sources for its log signals; with all of those off (a variant that
+    // reads the same from an API), its files are no part of the exporter: nothing opens or waits
+    // for them, and no alert says they are unreadable.
+    let read: BTreeSet<&str> = out
+        .signals
+        .iter()
+        .filter(|s| s.signal.enabled)
+        .filter_map(|s| match &s.signal.source {
+            Source::Log(rules) => Some(rules.log.as_str()),
+            _ => None,
+        })
+        .collect();
+    let unread: Vec<String> = out.pack_logs.iter().filter(|log| !read.contains(log.as_str())).cloned().collect();
+    for log in unread {
+        out.logs.remove(&log);
+    }
+    let Resolved { errors, packs, logs, signals, .. } = out;
     if errors.is_empty() { Ok(Model { config, packs, logs, signals }) } else { Err(SpecErrors(errors)) }
 }
 
@@ -53,6 +69,8 @@ struct Resolved {
     errors: Vec<SpecError>,
     packs: Vec<PackInfo>,
     logs: BTreeMap<String, LogSource>,
+    /// The log sources packs declared (the user's own are kept whether read or not).
+    pack_logs: BTreeSet<String>,
     signals: Vec<ResolvedSignal>,
 }
 
@@ -94,6 +112,7 @@ fn resolve_pack(config: &Config, name: &str, settings: &PackSettings, source: &S
         match log.render(&params) {
             Ok(log) => {
                 out.logs.insert(format!("{name}.{log_name}"), log);
+                out.pack_logs.insert(format!("{name}.{log_name}"));
             }
             Err(e) => {
                 let set_here = log.format_params().into_iter().find(|p| settings.params.contains_key(*p));

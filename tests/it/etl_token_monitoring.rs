@@ -88,21 +88,66 @@ async fn database_values_equal_the_runbook_queries() {
         );
     }
 
-    // Freshness: since the last run, and since the last success.
+    // Delays: since the last run of each platform, whatever its status.
     for platform in ["meta", "google", "tiktok"] {
         let since_run = db
             .scalar(&format!(
                 "SELECT EXTRACT(EPOCH FROM NOW() - max(start_time)) FROM mkt.etl_sync_log WHERE platform = '{platform}'"
             ))
             .await;
-        let since_success = db
-            .scalar(&format!("SELECT EXTRACT(EPOCH FROM NOW() - max(start_time)) FROM mkt.etl_sync_log WHERE platform = '{platform}' AND status = 'success'"))
-            .await;
         let p = [("platform", platform)];
         assert!((value(&exported, "integration_etl_sync_last_run_age_seconds", &p) - since_run).abs() < 5.0);
-        assert!((value(&exported, "integration_etl_sync_last_success_age_seconds", &p) - since_success).abs() < 5.0);
     }
-    assert!(value(&exported, "integration_etl_sync_last_success_age_seconds", &[("platform", "meta")]) > 6.0 * 3600.0);
+}
+
+/// "Sync failures for 6+ hours", per platform, entity and sync type: how long the runs have
+/// failed since the last one that did not, computed here from the rows themselves. The daily
+/// full sync failing behind successful incremental syncs of the same platform is its own series.
+#[tokio::test]
+async fn failing_syncs_are_timed_per_sync_type() {
+    let db = TestDb::new().await;
+    db.execute(&support::pack_sql("etl_token_monitoring", &[("schema", "mkt")])).await;
+    // google's incremental syncs succeed (the seed); its daily full sync succeeded yesterday and
+    // failed this morning and at a rerun. meta's full sync never succeeded in the window.
+    db.execute(
+        "INSERT INTO mkt.etl_sync_log (platform, entity_type, sync_type, status, start_time, error_message) VALUES
+           ('google', 'campaigns', 'full', 'success', now() - interval '30 hours', NULL),
+           ('google', 'campaigns', 'full', 'failed', now() - interval '6 hours 30 minutes', 'Request timed out'),
+           ('google', 'campaigns', 'full', 'failed', now() - interval '2 hours', 'Request timed out'),
+           ('meta', 'ads', 'full', 'failed', now() - interval '20 hours', 'Meta refresh token not found'),
+           ('meta', 'ads', 'full', 'failed', now() - interval '8 days', 'Meta refresh token not found')",
+    )
+    .await;
+    let exported = export_sql(&db.url, &model(SPEC)).await;
+    let now = db.scalar("SELECT EXTRACT(EPOCH FROM now())").await;
+    let rows = db
+        .rows(
+            "SELECT platform || '/' || entity_type || '/' || sync_type, status, EXTRACT(EPOCH FROM start_time)::float8
+             FROM mkt.etl_sync_log WHERE start_time >= now() - interval '7 days' ORDER BY start_time",
+        )
+        .await;
+    let mut groups: std::collections::BTreeMap<String, Vec<(String, f64)>> = Default::default();
+    for (group, status, at) in rows {
+        groups.entry(group).or_default().push((status, at));
+    }
+    let failing = "integration_etl_sync_failing_seconds";
+    assert_eq!(exported[failing].len(), groups.len(), "one series per platform, entity and sync type");
+    for (group, runs) in &groups {
+        let last_ok = runs.iter().filter(|(s, _)| s != "failed").map(|(_, at)| *at).fold(f64::MIN, f64::max);
+        let first_failed = runs.iter().filter(|(s, at)| s == "failed" && *at > last_ok).map(|(_, at)| *at).next();
+        let expected = first_failed.map_or(0.0, |at| now - at);
+        let parts: Vec<&str> = group.split('/').collect();
+        let labels = [("platform", parts[0]), ("entity_type", parts[1]), ("sync_type", parts[2])];
+        assert!((value(&exported, failing, &labels) - expected).abs() < 5.0, "{group}: {runs:?}");
+    }
+    let google = |sync_type| {
+        value(&exported, failing, &[("platform", "google"), ("entity_type", "campaigns"), ("sync_type", sync_type)])
+    };
+    assert_eq!(google("incremental"), 0.0, "google's incremental syncs succeed");
+    assert!(google("full") > 6.0 * 3600.0, "its full sync has failed for 6.5 hours: {}", google("full"));
+    // Failing for longer than the window shows the window's worth.
+    let meta_full = value(&exported, failing, &[("platform", "meta"), ("entity_type", "ads"), ("sync_type", "full")]);
+    assert!((meta_full - 20.0 * 3600.0).abs() < 5.0, "{meta_full}");
 }
 
 /// The runbook's "Check Current Token Status" query, as written there (without its `;`).
@@ -134,9 +179,11 @@ fn log_counters_equal_grep_of_the_runbook_messages() {
         let ts = format!("2026-01-04T{:02}:{:02}:{:02}.000Z", 10 + i / 3600, (i / 60) % 60, i % 60);
         writeln!(file, r#"{{"timestamp":"{ts}","level":"{level}","message":"{message}","platform":"meta"}}"#).unwrap();
     }
-    // The log-based token refresh signal is off by default (GitHub is read instead).
+    // The log signals are off by default (GitHub is read instead): the log variant turns them on.
     let text = format!(
-        "{SPEC}      etl_log: {}\n    signals:\n      etl_token_monitoring.token_refresh_runs: {{enabled: true}}\n",
+        "{SPEC}      etl_log: {}\n    signals:\n      etl_token_monitoring.token_refresh_runs: {{enabled: true}}\n      \
+         etl_token_monitoring.refresh_failed_token_valid: {{enabled: true}}\n      \
+         etl_token_monitoring.token_expired_log: {{enabled: true}}\n",
         path.display()
     );
     let model = model(&text);

@@ -50,38 +50,61 @@ fn fixture(name: &str, api: &str, stand_in: &str) -> String {
 }
 
 const GITHUB_TOKEN: &str = "ghp_TESTtoken0123456789abcdef";
+const REPO: &str = include_str!("../fixtures/http/github_repo.json");
 
+/// A stand-in of the GitHub REST API for `acme/etl`, answering the recorded shapes.
 fn github(runs: Arc<Mutex<String>>) -> StandIn {
     StandIn::start(move |req: &Request| {
         if req.headers.get("authorization").map(String::as_str) != Some(&format!("Bearer {GITHUB_TOKEN}")) {
             return (401, r#"{"message":"Bad credentials","documentation_url":"https://docs.github.com/rest"}"#.into());
         }
+        let runs = runs.lock().unwrap().clone();
         match req.path.as_str() {
+            "/repos/acme/etl" => (200, REPO.into()),
             "/repos/acme/etl/actions/workflows?per_page=100" => (200, WORKFLOWS.into()),
-            "/repos/acme/etl/actions/runs?per_page=100" => (200, runs.lock().unwrap().clone()),
-            "/repos/acme/etl/actions/workflows/token-refresh.yml/runs?per_page=1" => {
-                (200, workflow_runs(&runs.lock().unwrap(), "token-refresh.yml", None))
+            "/repos/acme/etl/actions/runs?per_page=100" => (200, runs),
+            path => {
+                match path.strip_prefix("/repos/acme/etl/actions/workflows/").and_then(|p| p.split_once("/runs?")) {
+                    Some((file, query)) => (200, workflow_runs(&runs, file, query)),
+                    None => (404, r#"{"message":"Not Found"}"#.into()),
+                }
             }
-            "/repos/acme/etl/actions/workflows/sync.yml/runs?status=success&per_page=1" => {
-                (200, workflow_runs(&runs.lock().unwrap(), "sync.yml", Some("success")))
-            }
-            _ => (404, r#"{"message":"Not Found"}"#.into()),
         }
     })
 }
 
-/// What GitHub answers for one workflow's runs (newest first), `per_page=1`, optionally by
-/// conclusion; a runs answer without its list stays without it.
-fn workflow_runs(all: &str, file: &str, conclusion: Option<&str>) -> String {
+/// What GitHub answers for one workflow's runs (newest first): `status=` is a run status
+/// (`completed`) or a conclusion (`success`, `failure`), `per_page=` how many; a runs answer
+/// without its list stays without it.
+fn workflow_runs(all: &str, file: &str, query: &str) -> String {
     let all: serde_json::Value = serde_json::from_str(all).unwrap();
     let Some(runs) = all["workflow_runs"].as_array() else { return all.to_string() };
+    let param = |name: &str| query.split('&').find_map(|kv| kv.strip_prefix(&format!("{name}=")));
+    let status = param("status");
+    let per_page: usize = param("per_page").map_or(30, |n| n.parse().unwrap());
     let picked: Vec<&serde_json::Value> = runs
         .iter()
-        .filter(|r| r["path"].as_str().is_some_and(|p| p.ends_with(file)))
-        .filter(|r| conclusion.is_none_or(|c| r["conclusion"] == c))
+        .filter(|r| r["path"].as_str().is_some_and(|p| p.ends_with(&format!("/{file}"))))
+        .filter(|r| status.is_none_or(|s| r["status"] == s || r["conclusion"] == s))
         .collect();
-    serde_json::json!({"total_count": picked.len(), "workflow_runs": picked.into_iter().take(1).collect::<Vec<_>>()})
+    serde_json::json!({"total_count": picked.len(), "workflow_runs": picked.into_iter().take(per_page).collect::<Vec<_>>()})
         .to_string()
+}
+
+/// `jq -c FILTER` on a JSON text, one compact line per output: the real jq, the tool an operator
+/// tries a path with.
+fn jq_lines(json: &str, filter: &str) -> Vec<String> {
+    use std::io::Write as _;
+    let mut jq = support::program("jq")
+        .args(["-c", filter])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("jq");
+    jq.stdin.take().unwrap().write_all(json.as_bytes()).unwrap();
+    let out = jq.wait_with_output().unwrap();
+    assert!(out.status.success(), "jq {filter}");
+    String::from_utf8_lossy(&out.stdout).lines().map(str::to_string).collect()
 }
 
 #[test]
@@ -90,36 +113,75 @@ fn github_workflows_and_runs_become_labelled_series() {
     let api = github(runs.clone());
     let spec = fixture("github_actions.yaml", "https://api.github.com", &api.url(""));
     let (_dir, exporter) = serve(&spec, &[("GITHUB_TOKEN", GITHUB_TOKEN)]);
+    let model = fixture_model("github_actions.yaml");
+    let http = |id: &str| match &model.enabled_signals().find(|s| s.signal.id == id).unwrap().signal.source {
+        Source::Http(h) => h.clone(),
+        _ => unreachable!(),
+    };
 
     let w = |metric: &str, workflow: &str| format!("{metric}{{workflow=\"{workflow}\"}}");
-    let m = exporter.wait_for("both GitHub signals read", |m| {
-        m.get("integration_etl_workflows_not_active").is_some()
-            && m.get(&w("integration_etl_workflow_last_run_succeeded", "Sync")).is_some()
+    let active = "integration_etl_workflow_active";
+    let m = exporter.wait_for("the GitHub signals read", |m| {
+        m.get(&w(active, "Token Health & Refresh")).is_some()
+            && m.get(&w("integration_etl_workflow_last_run_succeeded", "ETL Daily Full Sync")).is_some()
+            && m.get("integration_etl_repository_last_push_timestamp_seconds").is_some()
     });
-    // `jq '[.workflows[] | select(.state != "active")] | length'` is 1: "Token refresh".
-    assert_eq!(m["integration_etl_workflows_not_active"], 1.0);
-    assert_eq!(m[&w("integration_etl_workflow_active", "Token refresh")], 0.0);
-    assert_eq!(m[&w("integration_etl_workflow_active", "Sync")], 1.0);
-    assert_eq!(m[&w("integration_etl_workflow_active", "CI")], 1.0);
+    // Exactly the runbook's workflows, each as `jq` reads the spec's own filter: the disabled
+    // token refresh 0, the others 1; the deleted v1 sync, CI and the release workflow someone
+    // switched off on purpose are not watched.
+    let each = http("etl.github_workflows").values[0].each.clone().unwrap();
+    let watched = jq_lines(WORKFLOWS, &format!("{each} | [.name, .state == \"active\"]"));
+    assert_eq!(watched.len(), 5, "{watched:?}");
+    let served: Vec<&String> = m.series.keys().filter(|k| k.starts_with(&format!("{active}{{"))).collect();
+    assert_eq!(served.len(), watched.len(), "{served:?}");
+    for line in &watched {
+        let (name, up): (String, bool) = serde_json::from_str(line).unwrap();
+        assert_eq!(m[&w(active, &name)], if up { 1.0 } else { 0.0 }, "{name}");
+    }
+    assert_eq!(m[&w(active, "Token Health & Refresh")], 0.0);
+    for unwatched in ["CI", "ETL Sync (v1)", "Release"] {
+        assert!(m.get(&w(active, unwatched)).is_none(), "{unwatched} is no workflow of the runbook");
+    }
+
     // The latest run per workflow (runs are listed newest first), any status.
     let last_run = "integration_etl_workflow_last_run_timestamp_seconds";
-    assert_eq!(m[&w(last_run, "Sync")], unix("2026-01-31T08:00:02Z"), "the run still in progress");
-    assert_eq!(m[&w(last_run, "Token refresh")], unix("2026-01-20T02:00:05Z"));
+    assert_eq!(m[&w(last_run, "ETL Incremental Data Sync")], unix("2026-01-31T08:00:02Z"), "the run in progress");
     assert_eq!(m[&w(last_run, "CI")], unix("2026-01-31T06:30:00Z"));
     let last_ok = "integration_etl_workflow_last_success_timestamp_seconds";
-    assert_eq!(m[&w(last_ok, "Sync")], unix("2026-01-31T01:04:31Z"), "two failures since");
-    assert_eq!(m[&w(last_ok, "Token refresh")], unix("2026-01-20T02:00:49Z"));
+    assert_eq!(m[&w(last_ok, "ETL Incremental Data Sync")], unix("2026-01-31T04:04:31Z"), "a failure since");
     let succeeded = "integration_etl_workflow_last_run_succeeded";
-    assert_eq!(m[&w(succeeded, "Sync")], 0.0, "the latest completed sync failed");
+    assert_eq!(m[&w(succeeded, "ETL Incremental Data Sync")], 0.0, "the latest completed sync failed");
     assert_eq!(m[&w(succeeded, "CI")], 1.0);
-    // The pack's alert inputs: the token refresh workflow's latest run, the sync's latest success.
+
+    // The pack's alert inputs, one call each: the token refresh workflow's latest run and whether
+    // its latest completed run succeeded (`gh run list --workflow=token-refresh.yml`), each sync
+    // workflow's and the keep-alive's latest success, the repository's last push.
     let m = exporter.wait_for("per-workflow signals read", |m| {
-        m.get("integration_etl_sync_workflow_last_success_timestamp_seconds").is_some()
-            && m.get("integration_etl_token_refresh_workflow_last_run_timestamp_seconds").is_some()
+        [
+            "integration_etl_token_refresh_workflow_last_run_timestamp_seconds",
+            "integration_etl_token_refresh_workflow_last_run_succeeded",
+            "integration_etl_incremental_sync_workflow_last_success_timestamp_seconds",
+            "integration_etl_full_sync_workflow_last_success_timestamp_seconds",
+            "integration_etl_keep_alive_last_success_timestamp_seconds",
+        ]
+        .iter()
+        .all(|s| m.get(s).is_some())
     });
-    assert_eq!(m["integration_etl_token_refresh_workflow_last_run_timestamp_seconds"], unix("2026-01-20T02:00:05Z"));
-    assert_eq!(m["integration_etl_sync_workflow_last_success_timestamp_seconds"], unix("2026-01-31T01:04:31Z"));
-    for signal in ["etl.github_workflows", "etl.github_runs", "etl.token_refresh_workflow", "etl.sync_workflow"] {
+    assert_eq!(m["integration_etl_token_refresh_workflow_last_run_timestamp_seconds"], unix("2026-01-31T07:30:04Z"));
+    assert_eq!(m["integration_etl_token_refresh_workflow_last_run_succeeded"], 0.0, "the 07:30 run failed");
+    assert_eq!(
+        m["integration_etl_incremental_sync_workflow_last_success_timestamp_seconds"],
+        unix("2026-01-31T04:04:31Z")
+    );
+    // The daily full sync failed at 02:00 behind the incremental syncs: its own last success
+    // is yesterday's.
+    assert_eq!(m["integration_etl_full_sync_workflow_last_success_timestamp_seconds"], unix("2026-01-30T02:47:12Z"));
+    assert_eq!(m["integration_etl_keep_alive_last_success_timestamp_seconds"], unix("2026-01-26T00:00:31Z"));
+    assert_eq!(
+        m["integration_etl_repository_last_push_timestamp_seconds"],
+        unix(&jq_lines(REPO, ".pushed_at")[0].replace('"', ""))
+    );
+    for signal in model.enabled_signals().map(|s| s.signal.id.as_str()) {
         for kind in ["connect", "timeout", "auth", "status", "body", "path", "limit"] {
             assert_eq!(errors(&m, signal, kind), 0.0, "{signal} {kind}");
         }
@@ -133,8 +195,9 @@ fn github_workflows_and_runs_become_labelled_series() {
     // The runs answer loses its list (an error page with 200): a visible `path` error of the
     // signal naming the values in the log, last success stops, values go after three intervals.
     *runs.lock().unwrap() = r#"{"total_count": 0}"#.into();
+    let last_run_of = |m: &Metrics| m.get(&w(last_run, "ETL Incremental Data Sync"));
     let m = exporter.wait_for("missing list reported and values dropped", |m| {
-        errors(m, "etl.github_runs", "path") >= 1.0 && m.get(&w(last_run, "Sync")).is_none()
+        errors(m, "etl.github_runs", "path") >= 1.0 && last_run_of(m).is_none()
     });
     assert_eq!(m["integration_exporter_http_up{signal=\"etl.github_runs\"}"], 1.0, "it answered; up is about that");
     assert_eq!(errors(&m, "etl.github_workflows", "path"), 0.0, "only the signals reading runs are blind");
@@ -163,7 +226,7 @@ fn wrong_token_is_an_auth_error_not_a_status_one() {
     let m = exporter.wait_for("401 counted as auth", |m| errors(m, "etl.github_workflows", "auth") >= 1.0);
     assert_eq!(errors(&m, "etl.github_workflows", "status"), 0.0);
     assert_eq!(m["integration_exporter_http_up{signal=\"etl.github_workflows\"}"], 0.0);
-    assert!(m.get("integration_etl_workflows_not_active").is_none(), "no value invented");
+    assert!(m.get("integration_etl_workflow_active{workflow=\"ETL Daily Full Sync\"}").is_none(), "no value invented");
     let log = exporter.output();
     assert!(log.contains("kind=auth") && log.contains("answered 401"), "{log}");
     assert!(!log.contains("ghp_revoked") && !log.contains("Bad credentials"), "{log}");
@@ -461,7 +524,7 @@ fn pack_signals_are_the_tested_worked_examples() {
     let github: Vec<integration_exporter::spec::ResolvedSignal> =
         etl.enabled_signals().filter(|s| matches!(s.signal.source, Source::Http(_))).cloned().collect();
     let tested = fixture_model("github_actions.yaml");
-    assert_eq!(github.len(), 3, "etl_token_monitoring pack");
+    assert_eq!(github.len(), 7, "etl_token_monitoring pack");
     for signal in &github {
         let name = signal.signal.id.split_once('.').unwrap().1;
         let twin = tested
@@ -473,6 +536,30 @@ fn pack_signals_are_the_tested_worked_examples() {
     }
 }
 
+/// The GitHub signals of the ETL pack and its log signals, the two variants of where the token
+/// refresh is read.
+const GITHUB_SIGNALS: [&str; 7] = [
+    "github_workflows",
+    "token_refresh_workflow",
+    "token_refresh_failures",
+    "incremental_sync_workflow",
+    "full_sync_workflow",
+    "keep_alive_workflow",
+    "repository_activity",
+];
+const LOG_SIGNALS: [&str; 3] = ["token_refresh_runs", "refresh_failed_token_valid", "token_expired_log"];
+
+/// `signals:` overrides choosing the log variant: GitHub off, the log signals on.
+fn log_variant() -> String {
+    let mut out = String::from("    signals:\n");
+    for (ids, on) in [(&GITHUB_SIGNALS[..], false), (&LOG_SIGNALS[..], true)] {
+        for id in ids {
+            out.push_str(&format!("      etl_token_monitoring.{id}: {{enabled: {on}}}\n"));
+        }
+    }
+    out
+}
+
 /// The ETL pack reads token refresh runs from GitHub by default; the log-based variant is one
 /// `signals:` override away, and then it is the one whose alerts are generated.
 #[test]
@@ -482,18 +569,69 @@ fn etl_pack_reads_github_by_default_and_the_log_on_request() {
     };
     let base = "database: {url_env: UNUSED}\npacks:\n  etl_token_monitoring:\n    params: {}\n";
     let default = enabled(base);
-    for id in ["github_workflows", "token_refresh_workflow", "sync_workflow"] {
+    for id in GITHUB_SIGNALS {
         assert!(default.contains(&format!("etl_token_monitoring.{id}")), "{id} on by default: {default:?}");
     }
-    assert!(!default.contains(&"etl_token_monitoring.token_refresh_runs".to_string()));
-    let logs = enabled(&format!(
-        "{base}    signals:\n      etl_token_monitoring.github_workflows: {{enabled: false}}\n      \
-         etl_token_monitoring.token_refresh_workflow: {{enabled: false}}\n      \
-         etl_token_monitoring.sync_workflow: {{enabled: false}}\n      \
-         etl_token_monitoring.token_refresh_runs: {{enabled: true}}\n"
-    ));
-    assert!(logs.contains(&"etl_token_monitoring.token_refresh_runs".to_string()));
+    for id in LOG_SIGNALS {
+        assert!(!default.contains(&format!("etl_token_monitoring.{id}")), "{id} off by default: {default:?}");
+    }
+    let logs = enabled(&format!("{base}{}", log_variant()));
+    for id in LOG_SIGNALS {
+        assert!(logs.contains(&format!("etl_token_monitoring.{id}")), "{id} on in the log variant: {logs:?}");
+    }
     assert!(!logs.iter().any(|id| id.ends_with("_workflow") || id.ends_with("_workflows")), "{logs:?}");
+}
+
+/// With the GitHub variant (the default) the token manager logs into GitHub Actions runs, so the
+/// pack's log source does not exist: nothing waits for `/var/log/etl/etl.log` and no "log
+/// unreadable" alert is generated for it. Chosen, the log variant brings both back.
+#[test]
+fn etl_github_variant_waits_for_no_log_file() {
+    use integration_exporter::generate::{dashboards::PanelLinks, rules::rule_file};
+    let api = github(Arc::new(Mutex::new(RUNS.to_string())));
+    // The database signals are off: this is about files, and no database is needed for it.
+    let no_sql: String = ["token_expiry", "sync_freshness", "sync_failing", "sync_failures", "recent_syncs"]
+        .iter()
+        .map(|id| format!("      etl_token_monitoring.{id}: {{enabled: false}}\n"))
+        .collect();
+    let fast: String = GITHUB_SIGNALS
+        .iter()
+        .map(|id| format!("      etl_token_monitoring.{id}: {{interval: 300ms, timeout: 2s}}\n"))
+        .collect();
+    let spec = format!(
+        "packs:\n  etl_token_monitoring:\n    params: {{github_api_url: \"{}\", github_repo: acme/etl}}\n    signals:\n{no_sql}{fast}",
+        api.url("")
+    );
+    let unreadable = |model: &integration_exporter::spec::Model| -> Vec<String> {
+        rule_file(model, &PanelLinks::of(model), Some("etl_token_monitoring"))
+            .groups
+            .iter()
+            .flat_map(|g| &g.rules)
+            .filter(|r| r.alert == "IntegrationSourceLogUnreadable")
+            .map(|r| r.labels.get("log").cloned().unwrap_or_default())
+            .collect()
+    };
+    let model = fixture_model_text("etl pack", &spec);
+    assert!(!model.logs.contains_key("etl_token_monitoring.etl"), "{:?}", model.logs.keys().collect::<Vec<_>>());
+    assert_eq!(unreadable(&model), Vec::<String>::new());
+
+    let (_dir, exporter) = serve(&spec, &[("GITHUB_TOKEN", GITHUB_TOKEN)]);
+    let m = exporter.wait_for("the GitHub signals read", |m| {
+        m.get("integration_etl_repository_last_push_timestamp_seconds").is_some()
+            && m.get("integration_etl_token_refresh_workflow_last_run_succeeded").is_some()
+    });
+    assert!(!m.text.contains("integration_exporter_log_files"), "a log source is followed:\n{}", m.text);
+    let output = exporter.output();
+    assert!(!output.contains("/var/log/etl"), "{output}");
+
+    // The log variant: the log source exists and its unreadable file is an alert.
+    let variant = format!(
+        "database: {{url_env: UNUSED}}\npacks:\n  etl_token_monitoring:\n    params: {{etl_log: /var/log/etl/etl.log}}\n{}",
+        log_variant()
+    );
+    let model = fixture_model_text("etl pack", &variant);
+    assert!(model.logs.contains_key("etl_token_monitoring.etl"));
+    assert_eq!(unreadable(&model), ["etl_token_monitoring.etl"]);
 }
 
 fn fixture_model_text(name: &str, text: &str) -> integration_exporter::spec::Model {

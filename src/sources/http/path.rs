@@ -427,7 +427,12 @@ mod tests {
             names(r#".workflows[] | select(.name | IN("sync", "refresh")) | select(.state != "active")"#).unwrap(),
             ["refresh"]
         );
-        for bad in [".w[] | select(.a | IN())", ".w[] | select(.a | IN([1]))", ".w[] | select(.a | IN(x))", ".w[] | select(.a[] | IN(1))"] {
+        for bad in [
+            ".w[] | select(.a | IN())",
+            ".w[] | select(.a | IN([1]))",
+            ".w[] | select(.a | IN(x))",
+            ".w[] | select(.a[] | IN(1))",
+        ] {
             assert!(Items::parse(bad).is_err(), "{bad}");
         }
     }
