@@ -176,10 +176,19 @@ pub fn alert_line(alert: &Alert) -> String {
 }
 
 /// Threshold steps from the alerts: each region of values gets the color of the worst alert that
-/// fires there (green where none does), with a step at every alert's threshold.
+/// fires there (green where none does), with a step where each alert starts or stops firing.
+/// Grafana colors a value by the last step at or below it, so an alert firing strictly above its
+/// threshold (`>`, or stopping strictly above it, `<=`) steps just above the threshold: a count
+/// sitting at a `> 0` threshold is healthy and shows green.
 pub fn threshold_steps(alerts: &[&Alert]) -> Vec<Value> {
-    let mut values: Vec<f64> =
-        alerts.iter().filter(|a| has_threshold(a)).map(|a| a.threshold).filter(|v| v.is_finite()).collect();
+    let mut values: Vec<f64> = alerts
+        .iter()
+        .filter(|a| has_threshold(a) && a.threshold.is_finite())
+        .map(|a| match a.op {
+            Op::Gt | Op::Le => a.threshold.next_up(),
+            Op::Ge | Op::Lt => a.threshold,
+        })
+        .collect();
     values.sort_by(f64::total_cmp);
     values.dedup();
     let color_at = |v: f64| {
@@ -193,14 +202,9 @@ pub fn threshold_steps(alerts: &[&Alert]) -> Vec<Value> {
     let Some(&first) = values.first() else {
         return vec![step("green", None)];
     };
+    // Below the first step no alert changes; at a step and up to the next, none does either.
     let mut steps = vec![step(color_at(first - first.abs().max(1.0)), None)];
-    for (i, &v) in values.iter().enumerate() {
-        let probe = match values.get(i + 1) {
-            Some(&next) => v + (next - v) / 2.0,
-            None => v + v.abs().max(1.0),
-        };
-        steps.push(step(color_at(probe), Some(v)));
-    }
+    steps.extend(values.iter().map(|&v| step(color_at(v), Some(v))));
     steps
 }
 

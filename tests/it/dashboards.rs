@@ -9,7 +9,7 @@ use std::collections::BTreeSet;
 use std::path::Path;
 
 use integration_exporter::generate::dashboards::dashboard;
-use integration_exporter::spec::{Condition, MetricType, Model, Severity, SourceText};
+use integration_exporter::spec::{Condition, MetricType, Model, Op, Severity, SourceText};
 use serde_json::{Value, json};
 
 fn schema(file: &str) -> Value {
@@ -150,6 +150,33 @@ fn panel_of<'a>(d: &'a Value, title: &str) -> &'a Value {
 
 fn exprs(panel: &Value) -> Vec<&str> {
     panel["targets"].as_array().expect("targets").iter().map(|t| t["expr"].as_str().expect("expr")).collect()
+}
+
+/// The color Grafana gives `value` by absolute threshold steps: the last step at or below it.
+fn grafana_color(steps: &[Value], value: f64) -> String {
+    let mut color = steps[0]["color"].as_str().unwrap_or_default();
+    for step in &steps[1..] {
+        if step["value"].as_f64().is_some_and(|at| value >= at) {
+            color = step["color"].as_str().unwrap_or_default();
+        }
+    }
+    color.to_string()
+}
+
+/// The color of the worst alert firing at `value`, green when none does.
+fn firing_color(alerts: &[integration_exporter::spec::Alert], value: f64) -> String {
+    let worst = alerts
+        .iter()
+        .filter(|a| a.enabled && !matches!(a.condition, Condition::Absent(_)) && a.op.holds(value, a.threshold))
+        .map(|a| a.severity)
+        .min();
+    match worst {
+        None => "green",
+        Some(Severity::Critical) => "red",
+        Some(Severity::Warning) => "orange",
+        Some(Severity::Info) => "blue",
+    }
+    .to_string()
 }
 
 /// Runs every schema check on one dashboard; returns every error.
@@ -423,19 +450,35 @@ fn alert_thresholds_are_drawn_on_their_signal_panel() {
                     Severity::Warning => "orange",
                     Severity::Info => "blue",
                 };
-                let at =
-                    steps.iter().position(|st| st["value"].as_f64() == Some(alert.threshold)).unwrap_or_else(|| {
-                        panic!(
-                            "{}: threshold {} of {} not on the panel: {steps:?}",
-                            s.signal.id, alert.threshold, alert.name
-                        )
-                    });
+                // Grafana colors a value by the last step at or below it: an alert firing strictly
+                // above its threshold steps at the next number up.
+                let boundary = match alert.op {
+                    Op::Gt | Op::Le => alert.threshold.next_up(),
+                    Op::Ge | Op::Lt => alert.threshold,
+                };
+                let at = steps.iter().position(|st| st["value"].as_f64() == Some(boundary)).unwrap_or_else(|| {
+                    panic!(
+                        "{}: threshold {} of {} not on the panel: {steps:?}",
+                        s.signal.id, alert.threshold, alert.name
+                    )
+                });
                 // The alert's color is on the firing side of its step.
                 let firing_side = if alert.op.holds(alert.threshold + 1e-9, alert.threshold) { at } else { at - 1 };
                 assert_eq!(steps[firing_side]["color"], color, "{}: {} steps {steps:?}", s.signal.id, alert.name);
                 if panel["type"] == "timeseries" {
                     let mode = defaults["custom"]["thresholdsStyle"]["mode"].as_str().unwrap_or("off");
                     assert!(mode != "off", "{}: thresholds not drawn", s.signal.id);
+                }
+                // At the threshold itself and on either side, the panel shows the color of the
+                // alerts that fire there, green where none does (a healthy 0 under `> 0` too).
+                for v in [alert.threshold.next_down(), alert.threshold, alert.threshold.next_up()] {
+                    assert_eq!(
+                        grafana_color(steps, v),
+                        firing_color(&s.signal.alerts, v),
+                        "{}: {} at {v}: {steps:?}",
+                        s.signal.id,
+                        alert.name
+                    );
                 }
             }
         }
@@ -457,7 +500,7 @@ fn panels_follow_the_spec() {
     );
     assert_eq!(
         expiring["fieldConfig"]["defaults"]["thresholds"]["steps"],
-        json!([{ "color": "green", "value": null }, { "color": "red", "value": 20.0 }])
+        json!([{ "color": "green", "value": null }, { "color": "red", "value": 20f64.next_up() }])
     );
     let success = panel_of(&d, "Proactive refresh success rate");
     assert_eq!(success["fieldConfig"]["defaults"]["unit"], "percentunit");
@@ -716,4 +759,53 @@ fn an_unknown_panel_type_is_a_load_error_with_its_place() {
         .to_string();
     assert!(err.starts_with(&format!("custom.yaml:{line}:13: ")), "{err}");
     assert!(err.contains("stats") && err.contains("timeseries"), "{err}");
+}
+
+/// The panels someone triages the ETL and Salesforce incidents on draw what their alerts compare,
+/// in the alerts' unit, green while healthy: each workflow's state (1 green, 0 red), the MCP
+/// server's `up` alone, the model error ratio against its 5% (no rates beside it), and a count
+/// of REQUEST_LIMIT_EXCEEDED errors that is green at 0.
+#[test]
+fn triage_panels_draw_what_their_alerts_compare() {
+    use integration_exporter::generate::panels::grafana_unit;
+    let model = Model::builtin_defaults();
+    let steps = |panel: &Value| panel["fieldConfig"]["defaults"]["thresholds"]["steps"].as_array().unwrap().clone();
+    for pack in ["etl_token_monitoring", "salesforce_incidents"] {
+        let d = dashboard(&model, Some(pack));
+        for s in model.enabled_signals().filter(|s| s.pack.as_deref() == Some(pack)) {
+            let panel = panel_of(&d, &s.signal.title);
+            for alert in s.signal.alerts.iter().filter(|a| a.enabled && !matches!(a.condition, Condition::Absent(_))) {
+                assert_eq!(
+                    panel["fieldConfig"]["defaults"]["unit"],
+                    grafana_unit(alert.unit),
+                    "{}: the panel is not in the unit of {}",
+                    s.signal.id,
+                    alert.name
+                );
+            }
+        }
+    }
+
+    let etl = dashboard(&model, Some("etl_token_monitoring"));
+    let workflows = panel_of(&etl, "GitHub Actions workflows");
+    assert_eq!(exprs(workflows), ["integration_etl_workflow_active{job=~\"$job\", instance=~\"$instance\"}"]);
+    assert_eq!(workflows["targets"][0]["legendFormat"], "{{workflow}}");
+    assert_eq!(grafana_color(&steps(workflows), 1.0), "green", "an active workflow");
+    assert_eq!(grafana_color(&steps(workflows), 0.0), "red", "a disabled one");
+
+    let sf = dashboard(&model, Some("salesforce_incidents"));
+    let health = panel_of(&sf, "MCP server health");
+    assert_eq!(exprs(health), ["integration_salesforce_mcp_server_up{job=~\"$job\", instance=~\"$instance\"}"]);
+    assert_eq!(grafana_color(&steps(health), 1.0), "green");
+    let errors = panel_of(&sf, "Model error rate");
+    assert_eq!(errors["fieldConfig"]["defaults"]["unit"], "percentunit");
+    let [ratio] = exprs(errors)[..] else { panic!("one query: {:?}", exprs(errors)) };
+    assert!(ratio.contains("result=\"error\"") && ratio.contains("\n/\n"), "the error ratio: {ratio}");
+    assert_eq!(grafana_color(&steps(errors), 0.05), "green", "5% is the runbook's limit, not past it");
+    assert_eq!(grafana_color(&steps(errors), 0.06), "orange");
+    let limit = panel_of(&sf, "REQUEST_LIMIT_EXCEEDED returned to MCP tools");
+    assert_eq!(grafana_color(&steps(limit), 0.0), "green", "no error is healthy");
+    assert_eq!(grafana_color(&steps(limit), 1.0), "red");
+    let rate_limited = panel_of(&sf, "Model 429 Too Many Requests");
+    assert_eq!(exprs(rate_limited).len(), 1);
 }

@@ -10,10 +10,26 @@ use std::io::Write;
 use integration_exporter::spec::{Model, Source, SourceText, builtin_pack, pack::BUILTIN};
 use support::fidelity::{Exported, collect, drain, log_runner, value};
 
+/// The pack with every signal that reads a log on: a log variant that is off by default (the ETL
+/// pack reads GitHub unless told otherwise) is read in both shapes too.
 fn load(pack: &str, params: &[(&str, &str)]) -> Result<Model, String> {
     let mut yaml = format!("database: {{url_env: UNUSED}}\npacks:\n  {pack}:\n    params:\n");
     for (k, v) in params {
         yaml.push_str(&format!("      {k}: '{v}'\n"));
+    }
+    let off: Vec<String> = builtin_pack(pack)
+        .and_then(Result::ok)
+        .map(|p| p.signals)
+        .unwrap_or_default()
+        .into_iter()
+        .filter(|s| !s.enabled && matches!(s.source, Source::Log(_)))
+        .map(|s| s.id)
+        .collect();
+    if !off.is_empty() {
+        yaml.push_str("    signals:\n");
+        for id in off {
+            yaml.push_str(&format!("      {id}: {{enabled: true}}\n"));
+        }
     }
     Model::from_text(&SourceText { name: "spec.yaml".into(), text: yaml }).map_err(|e| e.to_string())
 }
@@ -200,6 +216,10 @@ fn both_shapes_give_the_same_numbers_in_every_pack() {
                 (
                     "2026-02-06 12:00:04,100 INFO agent.openai: openai request model=gpt-4o status=200 duration_ms=1834",
                     r#"{"timestamp": "2026-02-06T12:00:04.100Z", "level": "info", "message": "openai request model=gpt-4o status=200 duration_ms=1834"}"#,
+                ),
+                (
+                    "2026-02-06 12:00:03,100 ERROR mcp_servers.salesforce_crm.server: tool get_pipeline_summary ErrorResponse: INVALID_SESSION_ID: Session expired or invalid",
+                    r#"{"timestamp": "2026-02-06T12:00:03.100Z", "level": "error", "message": "tool get_pipeline_summary ErrorResponse: INVALID_SESSION_ID: Session expired or invalid"}"#,
                 ),
                 (
                     "2026-02-06 12:00:05,200 WARNING agent.openai: openai request model=gpt-4o status=429 duration_ms=412",

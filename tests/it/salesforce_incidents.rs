@@ -122,15 +122,24 @@ fn service_line(i: u64) -> String {
                 "{ts} INFO mcp_servers.salesforce_crm.server: mcp.tool.call mcp.tool.name={tool} duration_ms={duration_ms}"
             )
         }
-        _ => match i % 40 {
-            9 => format!(
+        _ => match i % 80 {
+            9 | 49 => format!(
                 "{ts} ERROR mcp_servers.salesforce_crm.server: tool list_opportunities ErrorResponse: REQUEST_LIMIT_EXCEEDED: TotalRequests Limit exceeded."
             ),
-            19 => format!(
+            // The HTTP client's line of a 429, which the agent's request line reports too.
+            19 | 59 => format!(
                 "{ts} INFO httpx: HTTP Request: POST https://fleet-ai.openai.azure.com/openai/deployments/gpt-4o/chat/completions?api-version=2024-10-21 \"HTTP/1.1 429 Too Many Requests\""
             ),
             29 => format!(
                 "{ts} INFO httpx: HTTP Request: POST https://fleet-ai.openai.azure.com/openai/deployments/gpt-4o/chat/completions?api-version=2024-10-21 \"HTTP/1.1 200 OK\""
+            ),
+            // The runbook's first symptom of a failed refresh: tools answering with the code.
+            39 => format!(
+                "{ts} ERROR mcp_servers.salesforce_crm.server: tool search_accounts ErrorResponse: INVALID_SESSION_ID: Session expired or invalid"
+            ),
+            // A tool that passes the exception on: one line, one failure.
+            79 => format!(
+                "{ts} ERROR mcp_servers.salesforce_crm.server: tool run_soql ErrorResponse: SalesforceAuthError: invalid_grant: expired access/refresh token"
             ),
             // Neither a tool call nor a limit: the words alone, in other places.
             _ => format!(
@@ -178,15 +187,28 @@ fn log_counters_and_latency_histogram_equal_the_greps() {
     let files: [&Path; 1] = [&path];
     let p = path.display();
 
+    // The runbook's symptoms: SalesforceAuthError, and tools answering ErrorResponse with
+    // INVALID_SESSION_ID or invalid_grant; a line with both is one failure.
     let failures = "integration_salesforce_oauth_refresh_failures_total";
-    let grep_auth = |then: &str| sh(&format!("grep SalesforceAuthError '{p}' | {then}"));
+    let auth_lines = "grep -E 'SalesforceAuthError|ErrorResponse.*(INVALID_SESSION_ID|invalid_grant)'";
+    let grep_auth = |then: &str| sh(&format!("{auth_lines} '{p}' | {then}"));
     assert_eq!(value(&exported, failures, &[("error", "invalid_grant")]), grep_auth("grep -c invalid_grant"));
     assert_eq!(value(&exported, failures, &[("error", "INVALID_SESSION_ID")]), grep_auth("grep -c INVALID_SESSION_ID"));
     assert_eq!(
         value(&exported, failures, &[("error", "other")]),
         grep_auth("grep -v invalid_grant | grep -vc INVALID_SESSION_ID")
     );
-    assert_eq!(exported[failures].values().sum::<f64>(), grep_count("SalesforceAuthError", &files));
+    assert_eq!(exported[failures].values().sum::<f64>(), grep_auth("wc -l"));
+    let tool_errors = sh(&format!("grep ErrorResponse '{p}' | grep -cE 'INVALID_SESSION_ID|invalid_grant'"));
+    assert!(tool_errors > 0.0, "tool answers with the codes are in the file");
+    assert!(
+        exported[failures].values().sum::<f64>() > grep_count("SalesforceAuthError", &files),
+        "tool ErrorResponses without SalesforceAuthError count too"
+    );
+    assert!(
+        sh(&format!("grep ErrorResponse '{p}' | grep -c REQUEST_LIMIT_EXCEEDED")) > 0.0,
+        "tool errors of another kind are in the file, and are no auth failure"
+    );
 
     let requests = "integration_salesforce_model_requests_total";
     let success = sh(&format!("grep 'openai request' '{p}' | grep -c 'status=2[0-9][0-9] '"));
@@ -244,11 +266,12 @@ fn limit_errors_tool_calls_and_model_429s_equal_the_greps() {
     let (hot, cold) = (counts.iter().cloned().fold(0.0, f64::max), counts.iter().cloned().fold(f64::MAX, f64::min));
     assert!(hot > 2.0 * cold, "the top tools stand out: {by_tool:?}");
 
-    // "`429 Too Many Requests` errors in logs", from the model API only.
-    let model_429 = sh(&format!("grep openai '{p}' | grep -cE 'status=429 |429 Too Many Requests'"));
+    // "`429 Too Many Requests` errors in logs": the agent's requests answered 429, each once;
+    // the HTTP client's line of the same answer is not a second one.
+    let model_429 = sh(&format!("grep 'openai request' '{p}' | grep -c 'status=429 '"));
     assert_eq!(value(&exported, "integration_salesforce_model_rate_limited_total", &[]), model_429);
     let httpx_429 = sh(&format!("grep -c '429 Too Many Requests' '{p}'"));
-    assert!(httpx_429 > 0.0 && model_429 > httpx_429, "both line shapes are exercised");
+    assert!(httpx_429 > 0.0 && model_429 > 0.0, "both line shapes are in the file");
     // The HTTP client's lines are no model requests of their own: the error rate is unchanged.
     let requests = "integration_salesforce_model_requests_total";
     assert_eq!(exported[requests].values().sum::<f64>(), sh(&format!("grep -c 'openai request' '{p}'")));
