@@ -4,6 +4,7 @@
 
 mod support;
 
+mod alert_basis;
 mod alertmanager;
 mod build_script;
 mod calendar_sync;
