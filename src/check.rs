@@ -6,7 +6,8 @@ use sqlx::postgres::{PgDatabaseError, PgPool};
 use sqlx::{AssertSqlSafe, Column, Executor, SqlSafeStr, Statement};
 
 use crate::sources::sql::secret::scrub;
-use crate::spec::{LabelDef, Model, Source};
+use crate::spec::pack::ParamKind;
+use crate::spec::{LabelDef, Model, ResolvedSignal, Source, builtin_pack};
 
 /// One problem found in the database, naming the signal and the place in its query.
 #[derive(Debug, Clone, PartialEq)]
@@ -56,6 +57,9 @@ pub async fn check_database(model: &Model, pool: &PgPool) -> Vec<QueryProblem> {
                     let (line, column) = position_in(&sql.query, pos);
                     message = format!("query line {line}, column {column}: {message}");
                 }
+                if let Some(fix) = remedy(model, signal, db.message()) {
+                    message = format!("{message}; {fix}");
+                }
                 problems.push(QueryProblem { signal: id, message: scrub(&message) });
             }
             Err(e) => {
@@ -82,4 +86,35 @@ pub async fn check_database(model: &Model, pool: &PgPool) -> Vec<QueryProblem> {
         }
     }
     problems
+}
+
+/// What fixes a pack's query that names a table or column this database does not have: the
+/// parameter that names it (the schema calls it something else), or switching the signal off
+/// (the schema has no such thing, as a pack may read a column its runbook never shows).
+fn remedy(model: &Model, signal: &ResolvedSignal, error: &str) -> Option<String> {
+    let pack_name = signal.pack.as_deref()?;
+    let pack = builtin_pack(pack_name)?.ok()?;
+    let Source::Sql(sql) = &pack.signals.iter().find(|s| s.id == signal.signal.id)?.source else { return None };
+    // PostgreSQL names what is missing in quotes: `column "x" does not exist`, `relation "s.t" ...`.
+    let missing = error.split('"').nth(1).filter(|_| error.contains("does not exist"))?;
+    let set = model.config.packs.get(pack_name).map(|s| &s.params);
+    let named = sql
+        .query
+        .split("{{")
+        .skip(1)
+        .filter_map(|p| p.split_once("}}").map(|(name, _)| name.trim()))
+        .filter_map(|name| {
+            let def = pack.params.get(name).filter(|d| d.kind == ParamKind::Identifier)?;
+            let value = set.and_then(|s| s.get(name)).unwrap_or(&def.default).to_string();
+            let hit = value == missing || value.rsplit('.').next() == Some(missing);
+            hit.then_some((name, value))
+        })
+        .next();
+    let off = format!("`packs: {{{pack_name}: {{signals: {{{}: {{enabled: false}}}}}}}}`", signal.signal.id);
+    Some(match named {
+        Some((param, value)) => format!(
+            "if it has another name here, set parameter `{param}` (now `{value}`): `packs: {{{pack_name}: {{params: {{{param}: <name>}}}}}}`; if there is none, switch the signal off: {off}"
+        ),
+        None => format!("no parameter names it; switch the signal off: {off}"),
+    })
 }
