@@ -10,8 +10,16 @@
 //! that did not grows old. Every generated rule is evaluated by promtool, minute by minute, over
 //! two healthy hours, the incident held for nine hours (the longest window plus `for` fits), and
 //! two hours after the resolution. Nothing may fire while healthy or at the end; during the
-//! incident exactly the scenario's alerts fire, each first at the minute it names (so a moved
-//! threshold, window or `for` shows), with the severity, receiver and runbook link it names.
+//! incident exactly the scenario's alerts fire, each first at the minute it names, with the
+//! severity, receiver and runbook link it names. Then each expected alert's threshold is moved a
+//! step toward not firing, its `for` a minute longer, its window doubled, one at a time: each move
+//! must change when (or whether) it fires, so a scenario pins its alerts' numbers down and the
+//! library fails when one of them moves.
+//!
+//! Writing one: `SCENARIO=<name> cargo nextest run --test it scenarios::<runbook>` plays just it;
+//! what promtool evaluated is kept under the target directory. Values sit just past thresholds
+//! (21 tokens for `> 20`). Ages computed by a query (`now() - x`) are sampled, not aged: write the
+//! age the section means. Ages from log lines and API answers grow when their source stops.
 
 use crate::support;
 
@@ -21,6 +29,7 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+use integration_exporter::spec::{Alert, Condition, Model, Op, SourceText, ValueUnit};
 use serde::Deserialize;
 use support::exporter::Exporter;
 use support::http::{StandIn, get};
@@ -419,11 +428,8 @@ fn render_fixed(body: &str, start: f64) -> String {
 /// The spec with every polled signal polling each second: the scenario's states are read within
 /// a few seconds, while the rules stay what the packs say.
 fn fast_polls(spec: &str) -> String {
-    let model = integration_exporter::spec::Model::from_text(&integration_exporter::spec::SourceText {
-        name: "spec.yaml".into(),
-        text: spec.to_string(),
-    })
-    .unwrap_or_else(|e| panic!("the scenario spec does not load: {e}"));
+    let model = Model::from_text(&SourceText { name: "spec.yaml".into(), text: spec.to_string() })
+        .unwrap_or_else(|e| panic!("the scenario spec does not load: {e}"));
     let mut doc: serde_json::Value = serde_saphyr::from_str(spec).unwrap();
     for signal in model.enabled_signals().filter(|s| s.schedule().is_some()) {
         let Some(pack) = &signal.pack else { continue };
@@ -614,6 +620,83 @@ fn receiver(alertmanager: &Path, firing: &Firing) -> String {
     String::from_utf8_lossy(&out.stdout).trim().to_string()
 }
 
+/// The alert of a pack the scenario expects, as the spec resolved it: pack name and definition.
+fn pack_alert(model: &Model, fires: &Fires) -> Option<(String, Alert)> {
+    model.enabled_signals().find_map(|s| {
+        let pack = s.pack.clone()?;
+        if fires.signal.as_ref().is_some_and(|id| *id != s.signal.id) {
+            return None;
+        }
+        let alert = s
+            .signal
+            .alerts
+            .iter()
+            .find(|a| a.enabled && a.name == fires.alert && a.severity.as_str() == fires.severity)?;
+        Some((pack, alert.clone()))
+    })
+}
+
+/// Overrides that move an alert's numbers a step toward firing later or not at all: a scenario
+/// that pins the alert down notices each. (A moved severity shows in the expected set.)
+fn moves(alert: &Alert) -> Vec<(&'static str, serde_json::Value)> {
+    let mut out = Vec::new();
+    if !matches!(alert.condition, Condition::Absent(_)) {
+        let step = match alert.unit {
+            ValueUnit::Count => 1.0,
+            ValueUnit::Percent => 0.01,
+            ValueUnit::Duration => 60.0,
+            ValueUnit::Number => (alert.threshold.abs() / 10.0).max(1.0),
+        };
+        let harder = match alert.op {
+            Op::Gt | Op::Ge => alert.threshold + step,
+            Op::Lt | Op::Le => alert.threshold - step,
+        };
+        out.push(("threshold", serde_json::json!(harder)));
+    }
+    out.push(("for", serde_json::json!(format!("{}s", alert.for_.0.as_secs() + 60))));
+    if let Some(window) = alert.condition.window() {
+        out.push(("window", serde_json::json!(format!("{}s", window.0.as_secs() * 2))));
+    }
+    out
+}
+
+/// The generated rules of one alert alone, from `spec` with `overrides` for it.
+fn rules_of(spec: &str, pack: &str, key: &str, change: (&str, serde_json::Value), fires: &Fires, dir: &Path) {
+    let mut doc: serde_json::Value = serde_saphyr::from_str(spec).unwrap();
+    doc["packs"][pack]["alerts"][key][change.0] = change.1;
+    std::fs::create_dir_all(dir).unwrap();
+    let file = dir.join("spec.yaml");
+    std::fs::write(&file, doc.to_string()).unwrap();
+    let out = std::process::Command::new(support::exporter_bin())
+        .args(["generate", "--config"])
+        .arg(&file)
+        .arg("--out")
+        .arg(dir)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "generate: {}", String::from_utf8_lossy(&out.stderr));
+    let mut kept = Vec::new();
+    for entry in std::fs::read_dir(dir.join("alerts")).unwrap() {
+        let path = entry.unwrap().path();
+        if path.to_string_lossy().ends_with(".rules.yml") {
+            let doc: serde_json::Value = serde_saphyr::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+            let rules = doc["groups"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .flat_map(|g| g["rules"].as_array().cloned().unwrap_or_default());
+            kept.extend(rules.filter(|r| {
+                r["alert"] == fires.alert.as_str()
+                    && r["labels"]["severity"] == fires.severity.as_str()
+                    && fires.signal.as_ref().is_none_or(|s| r["labels"]["signal"] == s.as_str())
+            }));
+            std::fs::remove_file(path).unwrap();
+        }
+    }
+    let one = serde_json::json!({"groups": [{"name": "moved", "rules": kept}]});
+    std::fs::write(dir.join("alerts/moved.rules.yml"), one.to_string()).unwrap();
+}
+
 /// Runs one scenario (or, without one, the healthy system alone) and returns what went wrong.
 async fn run(healthy: &Healthy, runbook: &str, scenario: Option<&Scenario>) -> Vec<String> {
     let mut world = World::start(healthy).await;
@@ -648,9 +731,9 @@ async fn run(healthy: &Healthy, runbook: &str, scenario: Option<&Scenario>) -> V
     };
     let (h, d) = (HEALTHY_MINUTES as usize, INCIDENT_MINUTES as usize);
     let total = at.len();
-    let calm = fired(0..h);
-    if !calm.is_empty() {
-        problems.push(format!("{name}: while healthy: {}", calm.join(", ")));
+    let quiet = fired(0..h);
+    if !quiet.is_empty() {
+        problems.push(format!("{name}: while healthy: {}", quiet.join(", ")));
     }
     if !at[total - 1].is_empty() {
         problems.push(format!("{name}: after the resolution, still firing: {}", describe(total - 1)));
@@ -658,7 +741,7 @@ async fn run(healthy: &Healthy, runbook: &str, scenario: Option<&Scenario>) -> V
     let Some(scenario) = scenario else {
         let later: Vec<String> = fired(h..total)
             .into_iter()
-            .filter(|l| !calm.iter().any(|c| l.starts_with(c.split(" from ").next().unwrap_or(""))))
+            .filter(|l| !quiet.iter().any(|c| l.starts_with(c.split(" from ").next().unwrap_or(""))))
             .collect();
         if !later.is_empty() {
             problems.push(format!("{name}: later: {}", later.join(", ")));
@@ -697,6 +780,26 @@ async fn run(healthy: &Healthy, runbook: &str, scenario: Option<&Scenario>) -> V
         let got = receiver(&generated.join("alertmanager/alertmanager.yml"), e);
         if got != fires.receiver {
             problems.push(format!("{name}: {e} goes to receiver {got:?}, the scenario says {:?}", fires.receiver));
+        }
+        // Each of its numbers, moved a step, must change when it fires.
+        let spec = std::fs::read_to_string(world.dir.path().join("spec.yaml")).unwrap();
+        let model = Model::from_text(&SourceText { name: "spec.yaml".into(), text: spec.clone() }).unwrap();
+        if let Some((pack, alert)) = pack_alert(&model, fires) {
+            let pair =
+                model.enabled_signals().flat_map(|s| &s.signal.alerts).filter(|a| a.name == alert.name).count() > 1;
+            let key = if pair { format!("{}:{}", alert.name, fires.severity) } else { alert.name.clone() };
+            for (what, value) in moves(&alert) {
+                let dir = world.dir.path().join(format!("moved-{}-{what}", alert.name));
+                rules_of(&spec, &pack, &key, (what, value.clone()), fires, &dir);
+                let moved = timeline(&dir.join("alerts"), &[&calm, &incident, &resolved], &minutes);
+                let first = (h..h + d).find(|&m| moved[m].iter().any(|g| matches(e, g))).map(|m| m - h);
+                if first == Some((seconds(&fires.after) / 60) as usize) {
+                    problems.push(format!(
+                        "{name}: {e} still fires after {} with its {what} moved to {value}: the scenario does not pin its {what} down",
+                        fires.after
+                    ));
+                }
+            }
         }
         let link = fires.link.clone().unwrap_or_else(|| format!("{runbook}#{}", anchor(&scenario.section)));
         match runbook_url(&generated.join("alerts"), e) {
