@@ -13,8 +13,9 @@
 //! incident exactly the scenario's alerts fire, each first at the minute it names, with the
 //! severity, receiver and runbook link it names. Then each expected alert's threshold is moved a
 //! step toward not firing, its `for` a minute longer, its window doubled, one at a time: each move
-//! must change when (or whether) it fires, so a scenario pins its alerts' numbers down and the
-//! library fails when one of them moves.
+//! must change when (or whether) it fires, starts or stops, so a scenario pins its alerts' numbers
+//! down and the library fails when one of them moves. An alert that a worse state holds far past
+//! its threshold (the warning of an expired token's pair) names the scenario that pins it.
 //!
 //! Writing one: `SCENARIO=<name> cargo nextest run --test it scenarios::<runbook>` plays just it;
 //! what promtool evaluated is kept under the target directory. Values sit just past thresholds
@@ -146,6 +147,12 @@ struct Fires {
     /// Its runbook link, `<runbook file>#<anchor>`, when it is not the scenario's section.
     #[serde(default)]
     link: Option<String>,
+    /// The scenario of this runbook that pins this alert's numbers down, when this one cannot: a
+    /// worse state holds its value far past its threshold (an expired token is past the 14-day
+    /// warning of its pair, a used-up limit past the 80% warning). That scenario must expect the
+    /// alert and pin it itself.
+    #[serde(default)]
+    pinned_in: Option<String>,
 }
 
 /// An alert as the test tells alerts apart.
@@ -638,9 +645,18 @@ fn pack_alert(model: &Model, fires: &Fires) -> Option<(String, Alert)> {
 
 /// Overrides that move an alert's numbers a step toward firing later or not at all: a scenario
 /// that pins the alert down notices each. (A moved severity shows in the expected set.)
-fn moves(alert: &Alert) -> Vec<(&'static str, serde_json::Value)> {
+fn moves(model: &Model, alert: &Alert) -> Vec<(&'static str, serde_json::Value)> {
     let mut out = Vec::new();
-    if !matches!(alert.condition, Condition::Absent(_)) {
+    if let Condition::Quantile(q) = &alert.condition {
+        // A quantile's threshold is a bucket bound: the next bound is the next step.
+        let buckets =
+            model.metrics().find(|(_, m)| m.name == q.metric).map(|(_, m)| m.buckets.clone()).unwrap_or_default();
+        let next = match alert.op {
+            Op::Gt | Op::Ge => buckets.iter().copied().find(|b| *b > alert.threshold),
+            Op::Lt | Op::Le => buckets.iter().copied().rev().find(|b| *b < alert.threshold),
+        };
+        out.extend(next.map(|b| ("threshold", serde_json::json!(b))));
+    } else if !matches!(alert.condition, Condition::Absent(_)) {
         let step = match alert.unit {
             ValueUnit::Count => 1.0,
             ValueUnit::Percent => 0.01,
@@ -781,19 +797,24 @@ async fn run(healthy: &Healthy, runbook: &str, scenario: Option<&Scenario>) -> V
         if got != fires.receiver {
             problems.push(format!("{name}: {e} goes to receiver {got:?}, the scenario says {:?}", fires.receiver));
         }
-        // Each of its numbers, moved a step, must change when it fires.
+        // Each of its numbers, moved a step, must change when it fires: the minute it starts, or
+        // the minute it stops (a window only decides how long an `increase > 0` keeps firing).
         let spec = std::fs::read_to_string(world.dir.path().join("spec.yaml")).unwrap();
         let model = Model::from_text(&SourceText { name: "spec.yaml".into(), text: spec.clone() }).unwrap();
-        if let Some((pack, alert)) = pack_alert(&model, fires) {
+        let span = |at: &[BTreeSet<Firing>]| {
+            let firing: Vec<usize> = (h..total).filter(|&m| at[m].iter().any(|g| matches(e, g))).collect();
+            (firing.first().copied(), firing.last().copied())
+        };
+        let pinned = fires.pinned_in.is_none();
+        if let Some((pack, alert)) = pack_alert(&model, fires).filter(|_| pinned) {
             let pair =
                 model.enabled_signals().flat_map(|s| &s.signal.alerts).filter(|a| a.name == alert.name).count() > 1;
             let key = if pair { format!("{}:{}", alert.name, fires.severity) } else { alert.name.clone() };
-            for (what, value) in moves(&alert) {
+            for (what, value) in moves(&model, &alert) {
                 let dir = world.dir.path().join(format!("moved-{}-{what}", alert.name));
                 rules_of(&spec, &pack, &key, (what, value.clone()), fires, &dir);
                 let moved = timeline(&dir.join("alerts"), &[&calm, &incident, &resolved], &minutes);
-                let first = (h..h + d).find(|&m| moved[m].iter().any(|g| matches(e, g))).map(|m| m - h);
-                if first == Some((seconds(&fires.after) / 60) as usize) {
+                if span(&moved) == span(&at) {
                     problems.push(format!(
                         "{name}: {e} still fires after {} with its {what} moved to {value}: the scenario does not pin its {what} down",
                         fires.after
@@ -856,6 +877,23 @@ fn scenarios_of(file: &str) -> RunbookScenarios {
     }
     for section in &scenarios.sections {
         assert!(scenarios.scenarios.iter().any(|s| &s.section == section), "{file}.md: no scenario plays {section:?}");
+    }
+    // An alert pinned elsewhere is pinned there: that scenario expects it and moves its numbers.
+    for (scenario, fires) in scenarios.scenarios.iter().flat_map(|s| s.fires.iter().map(move |f| (s, f))) {
+        let Some(other) = &fires.pinned_in else { continue };
+        let pins = scenarios.scenarios.iter().find(|s| &s.name == other).is_some_and(|s| {
+            s.fires.iter().any(|f| {
+                f.alert == fires.alert
+                    && f.severity == fires.severity
+                    && f.signal == fires.signal
+                    && f.pinned_in.is_none()
+            })
+        });
+        assert!(
+            pins,
+            "{file}: {}: {} ({}) is pinned in {other:?}, which does not pin it",
+            scenario.name, fires.alert, fires.severity
+        );
     }
     scenarios
 }
