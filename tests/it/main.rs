@@ -33,6 +33,7 @@ mod packaging;
 mod prometheus_operator;
 mod reload;
 mod replay;
+mod runbook_coverage;
 mod runbook_tables;
 mod salesforce_incidents;
 mod scenarios;
