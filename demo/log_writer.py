@@ -5,7 +5,8 @@ within a minute.
 
 Phases repeat every 4 minutes: two healthy minutes, a minute of trouble (refresh failures and
 rate limiting, degraded watchers, a stuck calendar connection, a backed-up queue, a slow model,
-the ETL's token refresh workflow disabled on GitHub),
+Salesforce tools answering INVALID_SESSION_ID, the ETL's token refresh workflow disabled on GitHub
+and its runs failing),
 then a minute of recovery. The worker log is rotated by rename every minute, as logrotate does,
 and the worker reopens it a moment later."""
 
@@ -42,31 +43,59 @@ def psql(sql):
                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
 
-# Recorded GitHub REST API answers (the tests' fixtures), made live: the ETL's workflows, and the
-# latest run of its token refresh and sync workflows a few minutes ago.
+# Recorded GitHub REST API answers (the tests' fixtures), made live: the ETL's workflows (the five
+# the runbook names, and CI, a deleted one and one switched off on purpose), each workflow's latest
+# runs a few minutes ago (the daily full sync's this morning, the keep-alive's last Monday), and the
+# repository pushed to a few days ago.
 fixtures = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tests", "fixtures", "http")
 with open(os.path.join(fixtures, "github_workflows.json"), encoding="utf-8") as f:
     github_workflows = json.load(f)
 with open(os.path.join(fixtures, "github_runs.json"), encoding="utf-8") as f:
     github_runs = json.load(f)["workflow_runs"]
+with open(os.path.join(fixtures, "github_repo.json"), encoding="utf-8") as f:
+    github_repo = json.load(f)
 GITHUB_TOKEN = os.environ.get("DEMO_GITHUB_TOKEN", "")
+WATCHED = ["token-refresh.yml", "etl-incremental-sync-v2.yml", "etl-daily-full-sync-v2.yml", "keep-alive.yml",
+           "workflow-health-check.yml"]
+# How long ago each workflow's latest run was, in seconds.
+RUN_AGO = {"token-refresh.yml": 180, "etl-incremental-sync-v2.yml": 600, "etl-daily-full-sync-v2.yml": 6 * 3600,
+           "keep-alive.yml": 3 * 86400}
+
+
+def github_time(ago):
+    return datetime.fromtimestamp(time.time() - ago, timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def github(path):
     """What GitHub answers for the ETL repository; None for a path it does not serve here."""
+    if path == "/repos/acme/etl":
+        return dict(github_repo, pushed_at=github_time(4 * 86400))
     if path == "/repos/acme/etl/actions/workflows?per_page=100":
-        # In trouble, the token refresh workflow is disabled, as GitHub did in the incident.
+        # In trouble, the token refresh workflow is disabled, as GitHub did in the incident; the
+        # workflows the runbook does not name keep their recorded states.
         body = json.loads(json.dumps(github_workflows))
         for workflow in body["workflows"]:
-            off = trouble() and workflow["path"].endswith("token-refresh.yml")
-            workflow["state"] = "disabled_inactivity" if off else "active"
+            file = workflow["path"].rsplit("/", 1)[-1]
+            if file in WATCHED:
+                off = trouble() and file == "token-refresh.yml"
+                workflow["state"] = "disabled_inactivity" if off else "active"
         return body
-    for workflow_file, query in [("token-refresh.yml", "?per_page=1"), ("sync.yml", "?status=success&per_page=1")]:
-        if path == f"/repos/acme/etl/actions/workflows/{workflow_file}/runs{query}":
-            run = dict(next(r for r in github_runs if r["path"].endswith(workflow_file) and r["conclusion"] == "success"))
-            at = datetime.fromtimestamp(time.time() - 180, timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
-            run.update(created_at=at, updated_at=at, run_started_at=at)
-            return {"total_count": 1, "workflow_runs": [run]}
+    prefix = "/repos/acme/etl/actions/workflows/"
+    if path.startswith(prefix) and "/runs?" in path:
+        file, query = path[len(prefix):].split("/runs?", 1)
+        status = dict(p.split("=", 1) for p in query.split("&")).get("status")
+        template = next((r for r in github_runs if r["path"].endswith("/" + file) and r["conclusion"] == "success"), None)
+        if template is None:
+            return {"total_count": 0, "workflow_runs": []}
+        # In trouble, the token refresh runs fail.
+        conclusion = "failure" if trouble() and file == "token-refresh.yml" else "success"
+        if status == "success" and conclusion != "success":
+            at = github_time(RUN_AGO[file] + 1800)
+            conclusion = "success"
+        else:
+            at = github_time(RUN_AGO[file])
+        run = dict(template, status="completed", conclusion=conclusion, created_at=at, updated_at=at, run_started_at=at)
+        return {"total_count": 1, "workflow_runs": [run]}
     return None
 
 
@@ -112,7 +141,7 @@ class Endpoints(BaseHTTPRequestHandler):
 threading.Thread(target=ThreadingHTTPServer(("127.0.0.1", http_port), Endpoints).serve_forever, daemon=True).start()
 
 paths = {name: os.path.join(log_dir, name) for name in
-         ["email_watcher.log", "app.log", "etl.log", "fleet-api.log", "salesforce-mcp.log"]}
+         ["email_watcher.log", "app.log", "fleet-api.log", "salesforce-mcp.log"]}
 files = {name: open(path, "a", encoding="utf-8") for name, path in paths.items()}
 
 
@@ -121,7 +150,7 @@ def write(name, line):
     files[name].flush()
 
 
-last_rotation = last_cycle = last_db = last_etl = 0.0
+last_rotation = last_cycle = last_db = 0.0
 last_rotation = started
 attempts = 0
 while True:
@@ -175,14 +204,10 @@ while True:
     if bad and random.random() < 0.05:
         write("salesforce-mcp.log", f"{python_stamp()} ERROR mcp_servers.salesforce_crm.server: tool {tool} "
               "ErrorResponse: REQUEST_LIMIT_EXCEEDED: TotalRequests Limit exceeded.")
-
-    # The ETL service's token manager (JSON lines), every 20 seconds in the demo.
-    if now - last_etl >= 20:
-        write("etl.log", json.dumps({"timestamp": iso_stamp(), "level": "info", "message": "Token refresh run complete", "platform": "meta"}))
-        if bad:
-            write("etl.log", json.dumps({"timestamp": iso_stamp(), "level": "warn",
-                                         "message": "Meta token refresh failed, but token still valid", "platform": "meta"}))
-        last_etl = now
+    # An expired session: the tools answer with the code before anything tries to refresh.
+    if bad and random.random() < 0.03:
+        write("salesforce-mcp.log", f"{python_stamp()} ERROR mcp_servers.salesforce_crm.server: tool {tool} "
+              "ErrorResponse: INVALID_SESSION_ID: Session expired or invalid")
 
     if now - last_db >= 15:
         degraded = 14 if bad else 3
