@@ -65,22 +65,6 @@ fn worker_writer(path: PathBuf, mode: Arc<Mutex<&'static str>>) -> Worker<()> {
     })
 }
 
-/// Lines of the ETL service's JSON log: a token refresh run every second.
-fn etl_writer(path: PathBuf) -> Worker<()> {
-    Worker::spawn("etl log writer", move |stop| {
-        let mut file = std::fs::OpenOptions::new().create(true).append(true).open(&path).unwrap();
-        while !stop.load(Ordering::Relaxed) {
-            let ts = chrono_like_now().replacen(' ', "T", 1).replace(',', ".") + "Z";
-            writeln!(
-                file,
-                r#"{{"timestamp":"{ts}","level":"info","message":"Token refresh run complete","platform":"meta"}}"#
-            )
-            .unwrap();
-            std::thread::sleep(Duration::from_secs(1));
-        }
-    })
-}
-
 /// `2026-02-06 12:00:01,234` in UTC, Python logging's default, from the system clock.
 fn chrono_like_now() -> String {
     let out = program("date").args(["-u", "+%Y-%m-%d %H:%M:%S,%3N"]).output().unwrap();
@@ -89,49 +73,80 @@ fn chrono_like_now() -> String {
 
 const GITHUB_WORKFLOWS: &str = include_str!("../fixtures/http/github_workflows.json");
 const GITHUB_RUNS: &str = include_str!("../fixtures/http/github_runs.json");
+const GITHUB_REPO: &str = include_str!("../fixtures/http/github_repo.json");
 const GITHUB_TOKEN: &str = "ghp_e2eTOKEN0123456789";
 
+/// What the test changes in the GitHub stand-in: workflows disabled (by name), and whether the
+/// token refresh runs fail.
+#[derive(Default)]
+struct GitHubState {
+    disabled: BTreeSet<String>,
+    refresh_failing: bool,
+}
+
 /// A stand-in of the GitHub REST API for repository `acme/etl`, answering the recorded shapes
-/// (`tests/fixtures/http/`) with every workflow active (unless named in the disabled set, which
-/// the test changes) and the token refresh and sync workflows' latest runs a few seconds old.
-fn github_stand_in(disabled: Arc<Mutex<BTreeSet<String>>>) -> StandIn {
+/// (`tests/fixtures/http/`): the runbook's workflows active unless the test disables one, the
+/// others as recorded (CI active, a deleted one, one switched off on purpose); each workflow's
+/// latest run a few seconds old; the repository pushed to a few seconds ago.
+fn github_stand_in(state: Arc<Mutex<GitHubState>>) -> StandIn {
     StandIn::start(move |req| {
         if req.headers.get("authorization") == Some(&format!("Bearer {GITHUB_TOKEN}")) {
-            github_answer(&req.path, &disabled.lock().unwrap())
+            github_answer(&req.path, &state.lock().unwrap())
         } else {
             (401, r#"{"message":"Bad credentials"}"#.to_string())
         }
     })
 }
 
-fn github_answer(path: &str, disabled: &BTreeSet<String>) -> (u16, String) {
-    let mut workflows: Value = serde_json::from_str(GITHUB_WORKFLOWS).unwrap();
-    for w in workflows["workflows"].as_array_mut().unwrap() {
-        let off = w["name"].as_str().is_some_and(|n| disabled.contains(n));
-        w["state"] = Value::from(if off { "disabled_manually" } else { "active" });
-    }
-    let runs: Value = serde_json::from_str(GITHUB_RUNS).unwrap();
+fn github_answer(path: &str, state: &GitHubState) -> (u16, String) {
+    const WATCHED: [&str; 5] = [
+        "token-refresh.yml",
+        "etl-incremental-sync-v2.yml",
+        "etl-daily-full-sync-v2.yml",
+        "keep-alive.yml",
+        "workflow-health-check.yml",
+    ];
     let just_now =
         (chrono::Utc::now() - chrono::Duration::seconds(5)).to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
-    let latest = |file: &str| {
-        let mut run = runs["workflow_runs"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|r| r["path"].as_str().is_some_and(|p| p.ends_with(file)) && r["conclusion"] == "success")
-            .cloned()
-            .unwrap();
-        for key in ["created_at", "updated_at", "run_started_at"] {
-            run[key] = Value::from(just_now.clone());
-        }
-        serde_json::json!({"total_count": 1, "workflow_runs": [run]}).to_string()
-    };
-    match path {
-        "/repos/acme/etl/actions/workflows?per_page=100" => (200, workflows.to_string()),
-        "/repos/acme/etl/actions/workflows/token-refresh.yml/runs?per_page=1" => (200, latest("token-refresh.yml")),
-        "/repos/acme/etl/actions/workflows/sync.yml/runs?status=success&per_page=1" => (200, latest("sync.yml")),
-        _ => (404, r#"{"message":"Not Found"}"#.into()),
+    if path == "/repos/acme/etl" {
+        let mut repo: Value = serde_json::from_str(GITHUB_REPO).unwrap();
+        repo["pushed_at"] = Value::from(just_now);
+        return (200, repo.to_string());
     }
+    if path == "/repos/acme/etl/actions/workflows?per_page=100" {
+        let mut workflows: Value = serde_json::from_str(GITHUB_WORKFLOWS).unwrap();
+        for w in workflows["workflows"].as_array_mut().unwrap() {
+            let file = w["path"].as_str().unwrap_or_default().rsplit('/').next().unwrap_or_default().to_string();
+            if WATCHED.contains(&file.as_str()) {
+                let off = w["name"].as_str().is_some_and(|n| state.disabled.contains(n));
+                w["state"] = Value::from(if off { "disabled_manually" } else { "active" });
+            }
+        }
+        return (200, workflows.to_string());
+    }
+    let Some((file, query)) =
+        path.strip_prefix("/repos/acme/etl/actions/workflows/").and_then(|p| p.split_once("/runs?"))
+    else {
+        return (404, r#"{"message":"Not Found"}"#.into());
+    };
+    let runs: Value = serde_json::from_str(GITHUB_RUNS).unwrap();
+    let Some(mut run) = runs["workflow_runs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["path"].as_str().is_some_and(|p| p.ends_with(&format!("/{file}"))) && r["conclusion"] == "success")
+        .cloned()
+    else {
+        return (200, r#"{"total_count": 0, "workflow_runs": []}"#.into());
+    };
+    for key in ["created_at", "updated_at", "run_started_at"] {
+        run[key] = Value::from(just_now.clone());
+    }
+    // Failing token refresh runs are its latest runs, completed or any; a successful one is older.
+    if file == "token-refresh.yml" && state.refresh_failing && !query.contains("status=success") {
+        run["conclusion"] = Value::from("failure");
+    }
+    (200, serde_json::json!({"total_count": 1, "workflow_runs": [run]}).to_string())
 }
 
 struct Stack {
@@ -240,7 +255,7 @@ async fn generated_rules_page_and_ticket_through_real_prometheus_and_alertmanage
     db.execute(&support::pack_seed("token_refresh", &[])).await;
     db.execute(HEALTHY_TOKENS).await;
     db.execute(&support::pack_sql("etl_token_monitoring", &[])).await;
-    db.execute("UPDATE marketing.platform_tokens SET expires_at = now() + interval '60 days'; INSERT INTO marketing.etl_sync_log (platform, entity_type, status, start_time) SELECT platform, 'ads', 'success', now() FROM marketing.platform_tokens;").await;
+    db.execute("UPDATE marketing.platform_tokens SET expires_at = now() + interval '60 days'; INSERT INTO marketing.etl_sync_log (platform, entity_type, sync_type, status, start_time) SELECT DISTINCT platform, entity_type, sync_type, 'success', now() FROM marketing.etl_sync_log;").await;
     db.execute(&support::pack_sql("calendar_sync", &[])).await;
     db.execute("UPDATE external_calendar_connections SET last_synced_at = now(), backoff_until = NULL, token_expiry = now() + interval '30 days', error_count = 0, sync_needed = false; DELETE FROM external_calendar_events WHERE sync_status = 'FAILED';").await;
 
@@ -251,8 +266,8 @@ async fn generated_rules_page_and_ticket_through_real_prometheus_and_alertmanage
     let limits = HttpServer::start(Reply::json(r#"{"DailyApiRequests": {"Max": 15000, "Remaining": 14000}}"#));
     let health = HttpServer::start(Reply::json(r#"{"status": "ok"}"#));
     // The GitHub Actions workflows of the ETL (token refresh and syncs run there).
-    let disabled_workflows: Arc<Mutex<BTreeSet<String>>> = Arc::default();
-    let github = github_stand_in(disabled_workflows.clone());
+    let github_state: Arc<Mutex<GitHubState>> = Arc::default();
+    let github = github_stand_in(github_state.clone());
     for log in ["app.log", "graph.log", "salesforce.log"] {
         std::fs::write(d.join(log), "").unwrap();
     }
@@ -287,18 +302,26 @@ packs:
       IntegrationTokenRefreshLockStuck: {short}
       IntegrationTokenRefreshLockContention: {{window: 20s, min_events: 4, for: 3s}}
   etl_token_monitoring:
-    params: {{etl_log: {d}/etl.log, github_api_url: "http://127.0.0.1:{github}", github_repo: acme/etl, github_token: "env:E2E_GITHUB_TOKEN"}}
+    params: {{github_api_url: "http://127.0.0.1:{github}", github_repo: acme/etl, github_token: "env:E2E_GITHUB_TOKEN"}}
     signals:
       etl_token_monitoring.github_workflows: {{interval: 1s, timeout: 1s}}
       etl_token_monitoring.token_refresh_workflow: {{interval: 1s, timeout: 1s}}
-      etl_token_monitoring.sync_workflow: {{interval: 1s, timeout: 1s}}
+      etl_token_monitoring.token_refresh_failures: {{interval: 1s, timeout: 1s}}
+      etl_token_monitoring.incremental_sync_workflow: {{interval: 1s, timeout: 1s}}
+      etl_token_monitoring.full_sync_workflow: {{interval: 1s, timeout: 1s}}
+      etl_token_monitoring.keep_alive_workflow: {{interval: 1s, timeout: 1s}}
+      etl_token_monitoring.repository_activity: {{interval: 1s, timeout: 1s}}
     alerts:
       IntegrationEtlTokenExpiry: {short}
       IntegrationEtlSyncDelayed: {short}
       IntegrationEtlSyncFailing: {short}
       IntegrationEtlWorkflowDisabled: {short}
       IntegrationEtlTokenRefreshNotRun: {{threshold: 30, for: 3s}}
-      IntegrationEtlSyncWorkflowFailing: {{threshold: 30, for: 3s}}
+      IntegrationEtlTokenRefreshRunFailed: {short}
+      IntegrationEtlIncrementalSyncFailing: {{threshold: 30, for: 3s}}
+      IntegrationEtlFullSyncFailing: {{threshold: 30, for: 3s}}
+      IntegrationEtlKeepAliveNotRun: {{threshold: 30, for: 3s}}
+      IntegrationEtlRepositoryInactive: {{threshold: 30, for: 3s}}
   calendar_sync:
     params: {{app_log: {d}/app.log}}
     alerts:
@@ -348,7 +371,7 @@ packs:
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
 
     let worker_mode = Arc::new(Mutex::new("healthy"));
-    let writers = [worker_writer(d.join("worker.log"), worker_mode.clone()), etl_writer(d.join("etl.log"))];
+    let writers = [worker_writer(d.join("worker.log"), worker_mode.clone())];
 
     let exporter = Exporter::serve(&spec_path, exporter_port)
         .env("E2E_DATABASE_URL", &db.url)
@@ -478,7 +501,7 @@ packs:
     assert_annotations(
         annotations,
         "The meta token expired (-1d",
-        "https://runbooks.example.com/etl-token-monitoring.md#üö-alert-thresholds",
+        "https://runbooks.example.com/etl-token-monitoring.md#critical-immediate-action-required",
     );
     let alerts = || api(prom_port, "/api/v1/alerts");
     let firing_warnings = wait::until("both platforms' warnings firing", Duration::from_secs(30), alerts, |answer| {
@@ -525,24 +548,45 @@ packs:
 
     // 6b. GitHub disables the token refresh workflow (the incident's root cause): the pack reads
     //     it from the GitHub API by default and pages, naming the workflow; enabled again, quiet.
-    disabled_workflows.lock().unwrap().insert("Token refresh".into());
+    //     The repository's deleted workflow and the one switched off on purpose never paged.
+    github_state.lock().unwrap().disabled.insert("Token Health & Refresh".into());
     let labels = stack.expect_alert(
         ("IntegrationEtlWorkflowDisabled", "critical"),
-        "The Token refresh workflow is not active",
+        "The Token Health & Refresh workflow is disabled",
         "https://runbooks.example.com/etl-token-monitoring.md#critical-immediate-action-required",
         "/page",
     );
-    assert_eq!(labels["workflow"], "Token refresh");
-    disabled_workflows.lock().unwrap().clear();
+    assert_eq!(labels["workflow"], "Token Health & Refresh");
+    github_state.lock().unwrap().disabled.clear();
     stack.expect_quiet("workflow enabled again");
+
+    // 6c. The token refresh runs fail while the token is still valid: a ticket, not a page.
+    github_state.lock().unwrap().refresh_failing = true;
+    stack.expect_alert(
+        ("IntegrationEtlTokenRefreshRunFailed", "warning"),
+        "The token refresh workflow's latest completed run has not succeeded for 3s",
+        "https://runbooks.example.com/etl-token-monitoring.md#warning-action-needed-soon",
+        "/ticket",
+    );
+    assert!(!stack.delivered("/page", "IntegrationEtlTokenRefreshRunFailed"));
+    github_state.lock().unwrap().refresh_failing = false;
+    stack.expect_quiet("token refresh runs succeed again");
     let exposition = exporter.metrics().text;
     for series in [
         "integration_etl_token_refresh_workflow_last_run_timestamp_seconds",
-        "integration_etl_sync_workflow_last_success_timestamp_seconds",
-        "integration_etl_workflows_not_active 0",
+        "integration_etl_token_refresh_workflow_last_run_succeeded 1",
+        "integration_etl_incremental_sync_workflow_last_success_timestamp_seconds",
+        "integration_etl_full_sync_workflow_last_success_timestamp_seconds",
+        "integration_etl_keep_alive_last_success_timestamp_seconds",
+        "integration_etl_repository_last_push_timestamp_seconds",
+        "integration_etl_workflow_active{workflow=\"Token Health & Refresh\"} 1",
     ] {
         assert!(exposition.contains(series), "{series} not served:\n{exposition}");
     }
+    for unwatched in ["ETL Sync (v1)", "Release", "CI"] {
+        assert!(!exposition.contains(&format!("workflow=\"{unwatched}\"")), "{unwatched} is watched:\n{exposition}");
+    }
+    assert!(!exposition.contains("integration_exporter_log_files{log=\"etl_token_monitoring.etl\"}"));
     assert!(!exposition.contains(GITHUB_TOKEN), "the GitHub token never reaches /metrics");
 
     // 7. Calendar connections stop syncing.
