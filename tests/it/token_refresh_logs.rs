@@ -12,7 +12,7 @@ use std::time::Duration;
 use integration_exporter::sources::logs::LogRunner;
 use integration_exporter::spec::Model;
 use integration_exporter::state::Family;
-use support::alerting::{Timeline, alerts, merged};
+use support::alerting::{Timeline, alerts, replay_log};
 use support::fidelity::{Exported, collect, drain, export_sql, grep_count, log_runner, value};
 use support::lines::worker_line;
 use support::wait::{self, Worker};
@@ -315,26 +315,13 @@ fn at(minute: u64, second: u64, rest: &str) -> String {
     format!("{} {rest}", asctime(minute * 60 + second))
 }
 
-/// The worker's log written minute by minute, each minute read by the exporter's log runner and
-/// scraped at its end, as Prometheus would have seen it; `also` is served beside it each minute
-/// (database values). The model the pack's rules are generated from comes with it.
+/// The worker's log replayed minute by minute ([`replay_log`]), `also` served beside it; with
+/// the model the pack's rules are generated from.
 fn replay_worker(minutes: u64, also: &Exported, lines: impl Fn(u64) -> Vec<String>) -> (Model, Timeline) {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("email_watcher.log");
-    let mut file = std::fs::File::create(&path).unwrap();
     let model = model_in(Shape::Text, &path, None);
-    let mut runner = runner(&model);
-    let mut timeline = Timeline::starting_at(LOG_EPOCH as f64);
-    for minute in 0..minutes {
-        for line in lines(minute) {
-            writeln!(file, "{line}").unwrap();
-        }
-        file.flush().unwrap();
-        drain(&mut runner);
-        let mut exported = Exported::new();
-        collect(&mut exported, runner.families_at((LOG_EPOCH + minute * 60 + 59) as f64));
-        timeline.push(merged(&exported, also));
-    }
+    let timeline = replay_log(&model, "token_refresh.worker", &path, LOG_EPOCH, minutes, also, lines);
     (model, timeline)
 }
 

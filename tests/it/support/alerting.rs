@@ -6,7 +6,7 @@
 use integration_exporter::spec::Model;
 use std::collections::{BTreeMap, BTreeSet};
 
-use super::fidelity::Exported;
+use super::fidelity::{Exported, collect, drain, log_runner};
 
 /// (alertname, severity)
 pub type Firing = BTreeSet<(String, String)>;
@@ -158,4 +158,33 @@ pub fn merged(a: &Exported, b: &Exported) -> Exported {
         out.entry(metric.clone()).or_default().extend(samples.clone());
     }
     out
+}
+
+/// A log written minute by minute from `epoch` (unix seconds) on: each minute's `lines` appended to
+/// `path`, read by the exporter's runner of log source `log`, and scraped at the minute's end as
+/// Prometheus would have, `also` (database values) served beside them.
+pub fn replay_log(
+    model: &Model,
+    log: &str,
+    path: &std::path::Path,
+    epoch: u64,
+    minutes: u64,
+    also: &Exported,
+    lines: impl Fn(u64) -> Vec<String>,
+) -> Timeline {
+    use std::io::Write;
+    let mut file = std::fs::OpenOptions::new().create(true).append(true).open(path).expect("log file");
+    let mut runner = log_runner(model, log);
+    let mut timeline = Timeline::starting_at(epoch as f64);
+    for minute in 0..minutes {
+        for line in lines(minute) {
+            writeln!(file, "{line}").unwrap();
+        }
+        file.flush().unwrap();
+        drain(&mut runner);
+        let mut exported = Exported::new();
+        collect(&mut exported, runner.families_at((epoch + minute * 60 + 59) as f64));
+        timeline.push(merged(&exported, also));
+    }
+    timeline
 }
