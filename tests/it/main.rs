@@ -34,6 +34,7 @@ mod reload;
 mod replay;
 mod runbook_tables;
 mod salesforce_incidents;
+mod scenarios;
 mod serve;
 mod spec_durations;
 mod sql_faults;

@@ -12,6 +12,7 @@ use integration_exporter::spec::Model;
 use integration_exporter::spec::config::DEFAULT_PORT;
 use serde_json::Value;
 use support::exporter_bin;
+use support::process::program;
 
 fn repo(rel: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join(rel)
@@ -21,9 +22,9 @@ fn read(rel: &str) -> String {
     std::fs::read_to_string(repo(rel)).unwrap_or_else(|e| panic!("{rel}: {e}"))
 }
 
-/// Runs a tool; a missing one fails with what installs it (scripts/test does).
-fn run(command: &mut Command, install: &str) -> (bool, String) {
-    let out = command.output().unwrap_or_else(|e| panic!("{command:?}: {e} ({install}; scripts/test installs it)"));
+/// Runs a tool: whether it succeeded, and what it said.
+fn run(command: &mut Command) -> (bool, String) {
+    let out = command.output().unwrap_or_else(|e| panic!("{command:?}: {e}"));
     let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
     (out.status.success(), text)
 }
@@ -88,10 +89,7 @@ fn systemd_verify(unit: &str) -> String {
     let path = dir.path().join("integration-exporter.service");
     let unit = unit.replace("/usr/local/bin/integration-exporter", &exporter_bin().display().to_string());
     std::fs::write(&path, unit).unwrap();
-    let (ok, text) = run(
-        Command::new("systemd-analyze").args(["verify", "--man=no"]).arg(&path),
-        "systemd-analyze comes with Debian's `systemd`",
-    );
+    let (ok, text) = run(program("systemd-analyze").args(["verify", "--man=no"]).arg(&path));
     if ok { text.trim().to_string() } else { format!("failed: {text}") }
 }
 
@@ -125,7 +123,7 @@ fn the_systemd_unit_passes_systemd_analyze_and_is_hardened() {
 fn checkout() -> tempfile::TempDir {
     use std::os::unix::ffi::OsStrExt;
     let root = repo("");
-    let out = Command::new("git").arg("-C").arg(&root).args(["ls-files", "-z"]).output().expect("git");
+    let out = program("git").arg("-C").arg(&root).args(["ls-files", "-z"]).output().expect("git");
     assert!(out.status.success(), "git ls-files in {}: {}", root.display(), String::from_utf8_lossy(&out.stderr));
     let dir = tempfile::tempdir().unwrap();
     for rel in out.stdout.split(|b| *b == 0).filter(|r| !r.is_empty()) {
@@ -167,12 +165,9 @@ fn the_shipped_prometheus_config_loads_every_rule_generate_writes_from_the_top_o
         }
     }
     assert!(rules > 0);
-    let (ok, text) = run(
-        Command::new("promtool")
-            .args(["check", "config", "--lint-fatal", "deploy/prometheus/prometheus.yml"])
-            .current_dir(top.path()),
-        "promtool comes with Debian's `prometheus`",
-    );
+    let (ok, text) = run(program("promtool")
+        .args(["check", "config", "--lint-fatal", "deploy/prometheus/prometheus.yml"])
+        .current_dir(top.path()));
     assert!(ok, "{text}");
     // Every rule file and every rule in it, and no promtool test file.
     assert!(text.contains(&format!("SUCCESS: {rule_files} rule files found")), "{text}");
@@ -190,9 +185,7 @@ fn the_shipped_prometheus_config_loads_every_rule_generate_writes_from_the_top_o
 
 /// `kubectl kustomize DIR` run in `top`: the objects `kubectl apply -k DIR` would send.
 fn kubectl_kustomize(top: &Path, dir: &str) -> Vec<Value> {
-    let out = Command::new("kubectl").args(["kustomize", dir]).current_dir(top).output().unwrap_or_else(|e| {
-        panic!("kubectl: {e} (kubectl comes with Debian's `kubernetes-client`; scripts/test installs it)")
-    });
+    let out = program("kubectl").args(["kustomize", dir]).current_dir(top).output().expect("kubectl");
     assert!(out.status.success(), "kubectl kustomize {dir}: {}", String::from_utf8_lossy(&out.stderr));
     let mut objects: Vec<Value> = serde_saphyr::from_multiple(&String::from_utf8(out.stdout).unwrap()).unwrap();
     objects.retain(|o| !o.is_null());
@@ -262,7 +255,7 @@ fn validate(objects: &[Value]) -> Result<String, String> {
     // Beside node_modules, for the imports; one name per test process, which may run side by side.
     let script = dir.join(format!("validate-{}.mjs", std::process::id()));
     std::fs::write(&script, VALIDATE_MJS).unwrap();
-    let mut node = Command::new("node")
+    let mut node = program("node")
         .arg(&script)
         .current_dir(&dir)
         .stdin(Stdio::piped())
@@ -288,8 +281,7 @@ fn validate(objects: &[Value]) -> Result<String, String> {
     // On PATH, or in the virtualenv scripts/test makes when it is not.
     let venv = dir.join("venv/bin/kubernetes-validate");
     let tool = if venv.is_file() { venv } else { PathBuf::from("kubernetes-validate") };
-    let (strict_ok, strict) =
-        run(Command::new(tool).args(["--strict", "--no-warn"]).args(&paths), "PyPI `kubernetes-validate`");
+    let (strict_ok, strict) = run(Command::new(tool).args(["--strict", "--no-warn"]).args(&paths));
     ok &= strict_ok;
     said.push_str(&strict);
     if ok { Ok(said) } else { Err(said) }
@@ -414,7 +406,7 @@ fn kubectl_kustomize_builds_the_shipped_manifests_from_a_clean_checkout() {
     }
     assert_eq!(monitor["spec"]["endpoints"][0]["port"], service["spec"]["ports"][0]["name"]);
     // The example spec loads.
-    let (ok, text) = run(Command::new(exporter_bin()).args(["check", "--config"]).arg(&spec), "the built exporter");
+    let (ok, text) = run(Command::new(exporter_bin()).args(["check", "--config"]).arg(&spec));
     assert!(ok, "{text}");
 
     // Every built-in pack (`generate` without a spec) into the directory the README names: one

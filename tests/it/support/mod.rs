@@ -149,6 +149,14 @@ pub struct TestDb {
 static COUNTER: AtomicU32 = AtomicU32::new(0);
 
 impl TestDb {
+    /// The cluster this database lives on, for tests that stop and start the server; such tests
+    /// need the harness's own cluster, not `DATABASE_URL`'s server.
+    pub fn cluster(&self) -> &Cluster {
+        self._cluster.as_ref().expect("this test stops the database server: run it without DATABASE_URL")
+    }
+}
+
+impl TestDb {
     pub async fn new() -> TestDb {
         let (admin_url, cluster) = match std::env::var("DATABASE_URL") {
             Ok(url) => (url, None),

@@ -7,19 +7,9 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::time::Duration;
 
-/// The Debian package of every program the tests run (the table in scripts/test, which
-/// installs them).
-fn package_of(program: &str) -> Option<&'static str> {
-    include_str!("../../../scripts/test")
-        .split("# programs:start")
-        .nth(1)
-        .and_then(|rest| rest.split("# programs:end").next())
-        .unwrap_or_default()
-        .lines()
-        .filter_map(|l| l.split_once(char::is_whitespace))
-        .find(|(p, _)| *p == program)
-        .map(|(_, package)| package.trim())
-}
+#[path = "../../shared/programs.rs"]
+mod programs;
+use programs::package_of;
 
 /// Fails the test: `program` cannot be run, and which package brings it.
 pub fn missing(program: &str) -> ! {

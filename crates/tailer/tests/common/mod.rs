@@ -13,19 +13,14 @@ use std::thread;
 use std::time::{Duration, Instant};
 use tailer::{DropReason, Event, Tailer, TailerConfig};
 
+#[path = "../../../../tests/shared/programs.rs"]
+mod programs;
+
 /// A command for a program the tests start, failing at once, with the Debian package that
 /// provides it (the table in `scripts/test`, which installs them), when it is not on `PATH`.
 pub fn program(name: &str) -> std::process::Command {
-    let package = include_str!("../../../../scripts/test")
-        .split("# programs:start")
-        .nth(1)
-        .and_then(|rest| rest.split("# programs:end").next())
-        .unwrap_or_default()
-        .lines()
-        .filter_map(|l| l.split_once(char::is_whitespace))
-        .find(|(p, _)| *p == name)
-        .map(|(_, package)| package.trim())
-        .unwrap_or_else(|| panic!("{name}: not in the table of programs in scripts/test"));
+    let package =
+        programs::package_of(name).unwrap_or_else(|| panic!("{name}: not in the table of programs in scripts/test"));
     let on_path =
         std::env::var_os("PATH").is_some_and(|path| std::env::split_paths(&path).any(|dir| dir.join(name).is_file()));
     assert!(on_path, "{name} not found on PATH: install Debian package `{package}` (scripts/test does)");
