@@ -310,16 +310,13 @@ pub fn alert_expr(model: &Model, alert: &Alert) -> String {
 
 fn unscoped_alert_expr(model: &Model, alert: &Alert) -> String {
     let expr = unguarded_alert_expr(model, alert);
-    match &alert.while_ {
-        Some(guard) => format!("{expr}\nand on ()\n{}", guard_expr(model, alert, guard)),
-        None => expr,
-    }
+    alert.while_.iter().fold(expr, |expr, guard| format!("{expr}\nand on ()\n{}", guard_expr(model, alert, guard)))
 }
 
 /// The state a guarded alert fires in (`while`): the guard's measurement, aggregated as the
 /// alert's own is, compared with its number.
 pub fn guard_expr(model: &Model, alert: &Alert, guard: &Guard) -> String {
-    let measured = measured(model, &Alert { condition: guard.condition.clone(), while_: None, ..alert.clone() });
+    let measured = measured(model, &Alert { condition: guard.condition.clone(), while_: Vec::new(), ..alert.clone() });
     format!("{measured} {} {}", guard.op.as_str(), super::humanize::go_number(guard.threshold))
 }
 

@@ -128,7 +128,7 @@ fn validate_alert(model: &Model, alert: &Alert, err: &mut impl FnMut(&str, Strin
     if !alert.threshold.is_finite() {
         err(name, format!("alert `{name}`: threshold must be a finite number"));
     }
-    if let Some(guard) = &alert.while_ {
+    for guard in &alert.while_ {
         let wants = match &guard.condition {
             Condition::Gauge(_) => Some(MetricType::Gauge),
             Condition::Increase(_) => Some(MetricType::Counter),

@@ -775,8 +775,8 @@ fn runbook_panels_draw_what_their_alerts_compare_green_when_healthy() {
                 assert_eq!(defaults["unit"], grafana_unit(alert.unit), "{who}: unit");
                 match &alert.condition {
                     // Guarded (`while`), the value is drawn in the state the alert fires in.
-                    Condition::Gauge(g) if alert.while_.is_some() => {
-                        let guard = alert.while_.as_ref().unwrap().condition.metrics()[0];
+                    Condition::Gauge(g) if !alert.while_.is_empty() => {
+                        let guard = alert.while_[0].condition.metrics()[0];
                         assert!(
                             drawn.iter().any(|e| e.contains(&g.metric) && e.contains(guard)),
                             "{who}: {} is not drawn with {guard}: {drawn:?}",
