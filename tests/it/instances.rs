@@ -111,6 +111,7 @@ packs:
     params: {{worker_log: {d}/worker-{host}.log}}
     signals:
       token_refresh.expiring_tokens: {{enabled: false}}
+      token_refresh.due_tokens: {{enabled: false}}
       token_refresh.degraded_watchers: {{enabled: false}}
       token_refresh.tokens_in_backoff: {{enabled: false}}
       token_refresh.revoked_tokens: {{enabled: false}}
