@@ -6,7 +6,8 @@ use sqlx::postgres::{PgDatabaseError, PgPool};
 use sqlx::{AssertSqlSafe, Column, Executor, SqlSafeStr, Statement};
 
 use crate::sources::sql::secret::scrub;
-use crate::spec::{LabelDef, Model, Source};
+use crate::spec::pack::ParamKind;
+use crate::spec::{LabelDef, Model, ResolvedSignal, Source};
 
 /// One problem found in the database, naming the signal and the place in its query.
 #[derive(Debug, Clone, PartialEq)]
@@ -27,6 +28,45 @@ fn position_in(query: &str, byte_or_char: usize) -> (usize, usize) {
     let line = before.matches('\n').count() + 1;
     let column = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
     (line, column)
+}
+
+/// What fixes a pack signal whose query names a table or column the database lacks: the pack
+/// parameter that holds the missing name, set to the database's own, or the signal switched off.
+/// `None` for the user's own signals (their query is theirs to edit) and other errors.
+fn fix_for(model: &Model, signal: &ResolvedSignal, message: &str) -> Option<String> {
+    let pack = signal.pack.as_deref()?;
+    let missing = ["column \"", "relation \""]
+        .iter()
+        .find_map(|kind| message.strip_prefix(kind))
+        .and_then(|rest| rest.strip_suffix("\" does not exist"))?;
+    let off = format!("`packs: {{{pack}: {{signals: {{{}: {{enabled: false}}}}}}}}`", signal.signal.id);
+    let def = match crate::spec::builtin_pack(pack) {
+        Some(Ok(def)) => def,
+        _ => return Some(format!("or switch the signal off: {off}")),
+    };
+    let template = def.signals.iter().find(|s| s.id == signal.signal.id).and_then(|s| match &s.source {
+        Source::Sql(sql) => Some(sql.query.clone()),
+        _ => None,
+    });
+    let settings = model.config.packs.get(pack);
+    let holding: Vec<String> = template
+        .iter()
+        .flat_map(|query| query.split("{{").skip(1).filter_map(|p| p.split_once("}}")).map(|(name, _)| name.trim()))
+        .filter(|name| def.params.get(*name).is_some_and(|p| p.kind == ParamKind::Identifier))
+        .filter_map(|name| {
+            let value = settings.and_then(|s| s.params.get(name)).unwrap_or(&def.params[name].default).to_string();
+            (value == missing).then(|| format!("`{name}`"))
+        })
+        .collect::<std::collections::BTreeSet<_>>()
+        .into_iter()
+        .collect();
+    Some(match holding.as_slice() {
+        [] => format!("the signal needs it; switch the signal off where the database has none: {off}"),
+        names => format!(
+            "set pack parameter {} of `{pack}` to the name this database uses, or switch the signal off: {off}",
+            names.join(" or ")
+        ),
+    })
 }
 
 pub async fn check_database(model: &Model, pool: &PgPool) -> Vec<QueryProblem> {
@@ -55,6 +95,9 @@ pub async fn check_database(model: &Model, pool: &PgPool) -> Vec<QueryProblem> {
                 {
                     let (line, column) = position_in(&sql.query, pos);
                     message = format!("query line {line}, column {column}: {message}");
+                }
+                if let Some(fix) = fix_for(model, signal, db.message()) {
+                    message = format!("{message}; {fix}");
                 }
                 problems.push(QueryProblem { signal: id, message: scrub(&message) });
             }

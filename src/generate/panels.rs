@@ -172,7 +172,8 @@ pub fn alert_line(alert: &Alert) -> String {
         _ => format!("{} {}", op_words(alert.op), threshold_text(alert.unit, alert.threshold)),
     };
     let for_ = if alert.for_.0.is_zero() { String::new() } else { format!(" for {}", alert.for_) };
-    format!("Alert {} ({}): {when}{for_}", alert.name, alert.severity.as_str())
+    let while_: String = alert.while_.iter().map(|g| format!(", while {}", super::promql::guard_text(g))).collect();
+    format!("Alert {} ({}): {when}{for_}{while_}", alert.name, alert.severity.as_str())
 }
 
 /// Threshold steps from the alerts: each region of values gets the color of the worst alert that

@@ -463,16 +463,23 @@ fn panels_follow_the_spec() {
     assert_eq!(success["fieldConfig"]["defaults"]["unit"], "percentunit");
     assert_eq!(
         success["fieldConfig"]["defaults"]["thresholds"]["steps"],
-        json!([{ "color": "orange", "value": null }, { "color": "green", "value": 0.95 }])
+        // Below 95% (and at 0%, the small fleet's alert) is a warning.
+        json!([
+            { "color": "orange", "value": null },
+            { "color": "orange", "value": 0.0 },
+            { "color": "green", "value": 0.95 }
+        ])
     );
-    // Age: the panel draws seconds since the timestamp, the threshold is in seconds.
+    // Age: the panel draws seconds since the timestamp, the threshold is in seconds; the fleet's
+    // newest heartbeat, as the alert compares it (a standby host's old one is not the fleet's).
     let lag = panel_of(&d, "Heartbeat lag");
     assert_eq!(lag["fieldConfig"]["defaults"]["unit"], "s");
     assert_eq!(
         exprs(lag),
-        ["time() - integration_token_refresh_last_cycle_timestamp_seconds{job=~\"$job\", instance=~\"$instance\"}"]
+        [
+            "time() - max without (instance) (integration_token_refresh_last_cycle_timestamp_seconds{job=~\"$job\", instance=~\"$instance\"})"
+        ]
     );
-    assert_eq!(lag["targets"][0]["legendFormat"], "{{instance}}");
     let backoff = panel_of(&d, "Tokens in backoff");
     assert_eq!(
         exprs(backoff),
@@ -716,4 +723,84 @@ fn an_unknown_panel_type_is_a_load_error_with_its_place() {
         .to_string();
     assert!(err.starts_with(&format!("custom.yaml:{line}:13: ")), "{err}");
     assert!(err.contains("stats") && err.contains("timeseries"), "{err}");
+}
+
+/// The token refresh, Microsoft integration and calendar sync packs with every signal on.
+fn runbook_packs_every_signal() -> Model {
+    let mut text = String::from("database: {url_env: X}\npacks:\n");
+    for pack in ["token_refresh", "microsoft_integration", "calendar_sync"] {
+        let def = integration_exporter::spec::builtin_pack(pack).unwrap().unwrap();
+        let on: Vec<String> = def.signals.iter().map(|s| format!("{}: {{enabled: true}}", s.id)).collect();
+        text.push_str(&format!("  {pack}:\n    signals: {{{}}}\n", on.join(", ")));
+    }
+    Model::from_text(&SourceText { name: "t.yaml".into(), text }).unwrap_or_else(|e| panic!("{e}"))
+}
+
+/// Grafana's color for `value`: the last step at or below it.
+fn color_at(steps: &[Value], value: f64) -> &str {
+    steps
+        .iter()
+        .rev()
+        .find(|s| s["value"].as_f64().is_none_or(|v| v <= value))
+        .and_then(|s| s["color"].as_str())
+        .unwrap_or_default()
+}
+
+/// During triage a panel must read like its alerts: it draws what they compare, in their unit,
+/// and a healthy reading (no count, full success, no age) is green, not the alert's color.
+#[test]
+fn runbook_panels_draw_what_their_alerts_compare_green_when_healthy() {
+    use integration_exporter::generate::panels::grafana_unit;
+    use integration_exporter::generate::promql::measured_on_panel;
+    use integration_exporter::spec::{Op, ValueUnit};
+    let model = runbook_packs_every_signal();
+    let unscoped = |expr: &str| {
+        expr.replace("job=~\"$job\", instance=~\"$instance\", ", "")
+            .replace("{job=~\"$job\", instance=~\"$instance\"}", "")
+    };
+    for pack in ["token_refresh", "microsoft_integration", "calendar_sync"] {
+        let d = dashboard(&model, Some(pack));
+        for s in model.enabled_signals().filter(|s| s.pack.as_deref() == Some(pack)) {
+            let alerts: Vec<_> =
+                s.signal.alerts.iter().filter(|a| a.enabled && !matches!(a.condition, Condition::Absent(_))).collect();
+            if alerts.is_empty() {
+                continue;
+            }
+            let panel = panel_of(&d, &s.signal.title);
+            let defaults = &panel["fieldConfig"]["defaults"];
+            let steps = defaults["thresholds"]["steps"].as_array().expect("steps");
+            let drawn: Vec<String> = exprs(panel).into_iter().map(unscoped).collect();
+            for alert in &alerts {
+                let who = format!("{}: {}", s.signal.id, alert.name);
+                assert_eq!(defaults["unit"], grafana_unit(alert.unit), "{who}: unit");
+                match &alert.condition {
+                    // Guarded (`while`), the value is drawn in the state the alert fires in.
+                    Condition::Gauge(g) if !alert.while_.is_empty() => {
+                        let guard = alert.while_[0].condition.metrics()[0];
+                        assert!(
+                            drawn.iter().any(|e| e.contains(&g.metric) && e.contains(guard)),
+                            "{who}: {} is not drawn with {guard}: {drawn:?}",
+                            g.metric
+                        )
+                    }
+                    // A gauge may be drawn summed over a label its threshold holds for (any > 0).
+                    Condition::Gauge(g) => {
+                        assert!(drawn.iter().any(|e| e.contains(&g.metric)), "{who}: {} not drawn: {drawn:?}", g.metric)
+                    }
+                    _ => {
+                        let measured = measured_on_panel(&model, alert);
+                        assert!(drawn.contains(&measured), "{who}: draws {drawn:?}, not what it compares: {measured}")
+                    }
+                }
+                let healthy = match (alert.op, alert.unit) {
+                    (Op::Lt | Op::Le, ValueUnit::Percent) => 1.0,
+                    (Op::Lt | Op::Le, _) => alert.threshold * 2.0 + 1.0,
+                    (Op::Gt | Op::Ge, _) => 0.0,
+                };
+                if alerts.iter().all(|a| !a.op.holds(healthy, a.threshold)) {
+                    assert_eq!(color_at(steps, healthy), "green", "{who}: a healthy {healthy} on {steps:?}");
+                }
+            }
+        }
+    }
 }

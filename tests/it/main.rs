@@ -32,6 +32,7 @@ mod packaging;
 mod prometheus_operator;
 mod reload;
 mod replay;
+mod runbook_tables;
 mod salesforce_incidents;
 mod scenarios;
 mod serve;
