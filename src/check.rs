@@ -7,7 +7,7 @@ use sqlx::{AssertSqlSafe, Column, Executor, SqlSafeStr, Statement};
 
 use crate::sources::sql::secret::scrub;
 use crate::spec::pack::ParamKind;
-use crate::spec::{LabelDef, Model, ResolvedSignal, Source, builtin_pack};
+use crate::spec::{LabelDef, Model, ResolvedSignal, Source};
 
 /// One problem found in the database, naming the signal and the place in its query.
 #[derive(Debug, Clone, PartialEq)]
@@ -28,6 +28,45 @@ fn position_in(query: &str, byte_or_char: usize) -> (usize, usize) {
     let line = before.matches('\n').count() + 1;
     let column = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
     (line, column)
+}
+
+/// What fixes a pack signal whose query names a table or column the database lacks: the pack
+/// parameter that holds the missing name, set to the database's own, or the signal switched off.
+/// `None` for the user's own signals (their query is theirs to edit) and other errors.
+fn fix_for(model: &Model, signal: &ResolvedSignal, message: &str) -> Option<String> {
+    let pack = signal.pack.as_deref()?;
+    let missing = ["column \"", "relation \""]
+        .iter()
+        .find_map(|kind| message.strip_prefix(kind))
+        .and_then(|rest| rest.strip_suffix("\" does not exist"))?;
+    let off = format!("`packs: {{{pack}: {{signals: {{{}: {{enabled: false}}}}}}}}`", signal.signal.id);
+    let def = match crate::spec::builtin_pack(pack) {
+        Some(Ok(def)) => def,
+        _ => return Some(format!("or switch the signal off: {off}")),
+    };
+    let template = def.signals.iter().find(|s| s.id == signal.signal.id).and_then(|s| match &s.source {
+        Source::Sql(sql) => Some(sql.query.clone()),
+        _ => None,
+    });
+    let settings = model.config.packs.get(pack);
+    let holding: Vec<String> = template
+        .iter()
+        .flat_map(|query| query.split("{{").skip(1).filter_map(|p| p.split_once("}}")).map(|(name, _)| name.trim()))
+        .filter(|name| def.params.get(*name).is_some_and(|p| p.kind == ParamKind::Identifier))
+        .filter_map(|name| {
+            let value = settings.and_then(|s| s.params.get(name)).unwrap_or(&def.params[name].default).to_string();
+            (value == missing).then(|| format!("`{name}`"))
+        })
+        .collect::<std::collections::BTreeSet<_>>()
+        .into_iter()
+        .collect();
+    Some(match holding.as_slice() {
+        [] => format!("the signal needs it; switch the signal off where the database has none: {off}"),
+        names => format!(
+            "set pack parameter {} of `{pack}` to the name this database uses, or switch the signal off: {off}",
+            names.join(" or ")
+        ),
+    })
 }
 
 pub async fn check_database(model: &Model, pool: &PgPool) -> Vec<QueryProblem> {
@@ -57,7 +96,7 @@ pub async fn check_database(model: &Model, pool: &PgPool) -> Vec<QueryProblem> {
                     let (line, column) = position_in(&sql.query, pos);
                     message = format!("query line {line}, column {column}: {message}");
                 }
-                if let Some(fix) = remedy(model, signal, db.message()) {
+                if let Some(fix) = fix_for(model, signal, db.message()) {
                     message = format!("{message}; {fix}");
                 }
                 problems.push(QueryProblem { signal: id, message: scrub(&message) });
@@ -86,35 +125,4 @@ pub async fn check_database(model: &Model, pool: &PgPool) -> Vec<QueryProblem> {
         }
     }
     problems
-}
-
-/// What fixes a pack's query that names a table or column this database does not have: the
-/// parameter that names it (the schema calls it something else), or switching the signal off
-/// (the schema has no such thing, as a pack may read a column its runbook never shows).
-fn remedy(model: &Model, signal: &ResolvedSignal, error: &str) -> Option<String> {
-    let pack_name = signal.pack.as_deref()?;
-    let pack = builtin_pack(pack_name)?.ok()?;
-    let Source::Sql(sql) = &pack.signals.iter().find(|s| s.id == signal.signal.id)?.source else { return None };
-    // PostgreSQL names what is missing in quotes: `column "x" does not exist`, `relation "s.t" ...`.
-    let missing = error.split('"').nth(1).filter(|_| error.contains("does not exist"))?;
-    let set = model.config.packs.get(pack_name).map(|s| &s.params);
-    let named = sql
-        .query
-        .split("{{")
-        .skip(1)
-        .filter_map(|p| p.split_once("}}").map(|(name, _)| name.trim()))
-        .filter_map(|name| {
-            let def = pack.params.get(name).filter(|d| d.kind == ParamKind::Identifier)?;
-            let value = set.and_then(|s| s.get(name)).unwrap_or(&def.default).to_string();
-            let hit = value == missing || value.rsplit('.').next() == Some(missing);
-            hit.then_some((name, value))
-        })
-        .next();
-    let off = format!("`packs: {{{pack_name}: {{signals: {{{}: {{enabled: false}}}}}}}}`", signal.signal.id);
-    Some(match named {
-        Some((param, value)) => format!(
-            "if it has another name here, set parameter `{param}` (now `{value}`): `packs: {{{pack_name}: {{params: {{{param}: <name>}}}}}}`; if there is none, switch the signal off: {off}"
-        ),
-        None => format!("no parameter names it; switch the signal off: {off}"),
-    })
 }

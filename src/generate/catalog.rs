@@ -68,6 +68,9 @@ pub fn entries(model: &Model) -> Vec<Entry> {
                         }
                         _ => format!("{} {}{window} for {}", a.op.as_str(), threshold(a.unit, a.threshold), a.for_),
                     };
+                    let when: String = std::iter::once(when)
+                        .chain(a.while_.iter().map(|g| format!(", while `{}`", super::promql::guard_text(g))))
+                        .collect();
                     AlertEntry {
                         name: a.name.clone(),
                         severity: a.severity.as_str().into(),

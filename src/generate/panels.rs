@@ -172,23 +172,15 @@ pub fn alert_line(alert: &Alert) -> String {
         _ => format!("{} {}", op_words(alert.op), threshold_text(alert.unit, alert.threshold)),
     };
     let for_ = if alert.for_.0.is_zero() { String::new() } else { format!(" for {}", alert.for_) };
-    format!("Alert {} ({}): {when}{for_}", alert.name, alert.severity.as_str())
+    let while_: String = alert.while_.iter().map(|g| format!(", while {}", super::promql::guard_text(g))).collect();
+    format!("Alert {} ({}): {when}{for_}{while_}", alert.name, alert.severity.as_str())
 }
 
 /// Threshold steps from the alerts: each region of values gets the color of the worst alert that
-/// fires there (green where none does), with a step where each alert starts or stops firing.
-/// Grafana colors a value by the last step at or below it, so an alert firing strictly above its
-/// threshold (`>`, or stopping strictly above it, `<=`) steps just above the threshold: a count
-/// sitting at a `> 0` threshold is healthy and shows green.
+/// fires there (green where none does), with a step at every alert's threshold.
 pub fn threshold_steps(alerts: &[&Alert]) -> Vec<Value> {
-    let mut values: Vec<f64> = alerts
-        .iter()
-        .filter(|a| has_threshold(a) && a.threshold.is_finite())
-        .map(|a| match a.op {
-            Op::Gt | Op::Le => a.threshold.next_up(),
-            Op::Ge | Op::Lt => a.threshold,
-        })
-        .collect();
+    let mut values: Vec<f64> =
+        alerts.iter().filter(|a| has_threshold(a)).map(|a| a.threshold).filter(|v| v.is_finite()).collect();
     values.sort_by(f64::total_cmp);
     values.dedup();
     let color_at = |v: f64| {
@@ -202,9 +194,14 @@ pub fn threshold_steps(alerts: &[&Alert]) -> Vec<Value> {
     let Some(&first) = values.first() else {
         return vec![step("green", None)];
     };
-    // Below the first step no alert changes; at a step and up to the next, none does either.
     let mut steps = vec![step(color_at(first - first.abs().max(1.0)), None)];
-    steps.extend(values.iter().map(|&v| step(color_at(v), Some(v))));
+    for (i, &v) in values.iter().enumerate() {
+        let probe = match values.get(i + 1) {
+            Some(&next) => v + (next - v) / 2.0,
+            None => v + v.abs().max(1.0),
+        };
+        steps.push(step(color_at(probe), Some(v)));
+    }
     steps
 }
 

@@ -4,7 +4,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use crate::self_metrics;
-use crate::spec::{Alert, Condition, LabelDef, Model};
+use crate::spec::{Alert, Condition, Guard, LabelDef, Model};
 
 /// `metric{a="b"}`, with label values escaped as PromQL strings.
 pub fn selector(metric: &str, matchers: &BTreeMap<String, String>) -> String {
@@ -309,6 +309,27 @@ pub fn alert_expr(model: &Model, alert: &Alert) -> String {
 }
 
 fn unscoped_alert_expr(model: &Model, alert: &Alert) -> String {
+    let expr = unguarded_alert_expr(model, alert);
+    alert.while_.iter().fold(expr, |expr, guard| format!("{expr}\nand on ()\n{}", guard_expr(model, alert, guard)))
+}
+
+/// The state a guarded alert fires in (`while`): the guard's measurement, aggregated as the
+/// alert's own is, compared with its number.
+pub fn guard_expr(model: &Model, alert: &Alert, guard: &Guard) -> String {
+    let measured = measured(model, &Alert { condition: guard.condition.clone(), while_: Vec::new(), ..alert.clone() });
+    format!("{measured} {} {}", guard.op.as_str(), super::humanize::go_number(guard.threshold))
+}
+
+/// The guard as a person reads it: `increase(m[10m]) < 1`, `m > 0`.
+pub fn guard_text(guard: &Guard) -> String {
+    let what = match &guard.condition {
+        Condition::Increase(w) => format!("increase({}[{}])", selector(&w.metric, &w.matchers), w.window),
+        other => other.metrics().join(", "),
+    };
+    format!("{what} {} {}", guard.op.as_str(), super::humanize::go_number(guard.threshold))
+}
+
+fn unguarded_alert_expr(model: &Model, alert: &Alert) -> String {
     let measured = measured(model, alert);
     let threshold = super::humanize::go_number(alert.threshold);
     match &alert.condition {

@@ -118,8 +118,17 @@ struct Scenario {
     value_at: Box<dyn Fn(f64) -> f64>,
 }
 
-/// Input series that put the measured value at `value`.
+/// Input series that put the measured value at `value`; a guard's `increase` has a value only
+/// from the second minute, so the alert's condition holds from then on.
 fn scenario(model: &Model, alert: &Alert, value: f64) -> Scenario {
+    let mut sc = unguarded_scenario(model, alert, value);
+    if alert.while_.iter().any(|g| matches!(g.condition, Condition::Increase(_))) {
+        sc.data_from = sc.data_from.max(60.0);
+    }
+    sc
+}
+
+fn unguarded_scenario(model: &Model, alert: &Alert, value: f64) -> Scenario {
     let constant = |v: f64| format!("{}+0x{STEPS}", super::humanize::go_number(v));
     match &alert.condition {
         Condition::Gauge(s) => {
@@ -346,14 +355,21 @@ fn cases_for(model: &Model, panels: &PanelLinks, signal: &ResolvedSignal, alert:
     let for_secs = alert.for_.as_secs_f64();
     let interval = "1m".to_string();
     let name = format!("{} ({})", alert.name, alert.severity.as_str());
-    let case = |label: &str, input: Vec<InputSeries>, evals: Vec<(f64, Vec<ExpAlert>)>| TestCase {
+    let guarded_case = |label: &str,
+                        input: Vec<InputSeries>,
+                        failing: Option<usize>,
+                        evals: Vec<(f64, Vec<ExpAlert>)>| TestCase {
         name: format!("{name}: {label}"),
         interval: interval.clone(),
-        input_series: input,
+        input_series: input.into_iter().chain(guard_inputs(model, alert, failing)).collect(),
         alert_rule_test: evals
             .into_iter()
             .map(|(at, exp_alerts)| AlertRuleTest { eval_time: minutes(at), alertname: alert.name.clone(), exp_alerts })
             .collect(),
+    };
+    // A guarded alert's cases run in the state it fires in, but for those that prove its guards.
+    let case = |label: &str, input: Vec<InputSeries>, evals: Vec<(f64, Vec<ExpAlert>)>| {
+        guarded_case(label, input, None, evals)
     };
     let mut cases = Vec::new();
 
@@ -425,8 +441,45 @@ fn cases_for(model: &Model, panels: &PanelLinks, signal: &ResolvedSignal, alert:
     // The earliest moment it can fire: a threshold moved by one step makes this fail.
     let fire_at = active + for_secs;
     evals.push((fire_at, expected_at(model, panels, signal, alert, &fire, fire_at)));
+    for (i, guard) in alert.while_.iter().enumerate() {
+        let label = format!("quiet while `{}` does not hold", super::promql::guard_text(guard));
+        cases.push(guarded_case(&label, fire.input.clone(), Some(i), vec![(fire_at, vec![])]));
+    }
     cases.push(case("pending before `for`, firing after it", fire.input, evals));
     cases
+}
+
+/// The measurements of a guarded alert's `while`, each far on the side where it holds, but for
+/// the `failing` one: a gauge one past its number, a counter flat or rising steadily.
+fn guard_inputs(model: &Model, alert: &Alert, failing: Option<usize>) -> Vec<InputSeries> {
+    let mut out = Vec::new();
+    for (i, guard) in alert.while_.iter().enumerate() {
+        let holds = failing != Some(i);
+        let t = guard.threshold;
+        let small_holds = matches!(guard.op, Op::Lt | Op::Le);
+        let (metric, matchers, values) = match &guard.condition {
+            Condition::Increase(w) => {
+                // Flat: no increase at all; rising: more than the threshold in every minute.
+                let rise = if holds == small_holds { 0.0 } else { t.max(0.0) + 1.0 };
+                (&w.metric, &w.matchers, format!("0+{}x{STEPS}", super::humanize::go_number(rise)))
+            }
+            Condition::Gauge(s) => {
+                let (yes, no) = match guard.op {
+                    Op::Gt => (t + 1.0, t),
+                    Op::Ge => (t, t - 1.0),
+                    Op::Lt => (t - 1.0, t),
+                    Op::Le => (t, t + 1.0),
+                };
+                let value = super::humanize::go_number(if holds { yes } else { no });
+                (&s.metric, &s.matchers, format!("{value}+0x{STEPS}"))
+            }
+            // Validation allows no other kind.
+            _ => continue,
+        };
+        let labels = series_labels(model, metric, matchers);
+        out.push(InputSeries { series: series(metric, &labels), values });
+    }
+    out
 }
 
 pub fn test_file(

@@ -133,7 +133,9 @@ fn resolve_pack(config: &Config, name: &str, settings: &PackSettings, source: &S
         }
         let how = signal.source.spec().resolve(&config.poll_defaults, &over);
         for alert in &mut signal.alerts {
-            for selector in condition_selectors_mut(&mut alert.condition) {
+            let guards: Vec<_> =
+                alert.while_.iter_mut().flat_map(|g| condition_selectors_mut(&mut g.condition)).collect();
+            for selector in condition_selectors_mut(&mut alert.condition).into_iter().chain(guards) {
                 for value in selector.values_mut() {
                     *value = render_raw(value, &params);
                 }

@@ -128,6 +128,28 @@ fn validate_alert(model: &Model, alert: &Alert, err: &mut impl FnMut(&str, Strin
     if !alert.threshold.is_finite() {
         err(name, format!("alert `{name}`: threshold must be a finite number"));
     }
+    for guard in &alert.while_ {
+        let wants = match &guard.condition {
+            Condition::Gauge(_) => Some(MetricType::Gauge),
+            Condition::Increase(_) => Some(MetricType::Counter),
+            _ => None,
+        };
+        for metric in guard.condition.metrics() {
+            match (model.metric(metric), wants) {
+                (_, None) => err(metric, format!("alert `{name}`: `while` measures a `gauge` or an `increase`")),
+                (None, _) => {
+                    err(metric, format!("alert `{name}`: `while` reads `{metric}`, which no enabled signal exports"))
+                }
+                (Some(def), Some(kind)) if def.kind != kind => {
+                    err(metric, format!("alert `{name}`: `while` cannot use `{metric}`, a {:?}", def.kind))
+                }
+                _ => {}
+            }
+        }
+        if !guard.threshold.is_finite() {
+            err(name, format!("alert `{name}`: the `while` threshold must be a finite number"));
+        }
+    }
     for metric in alert.condition.metrics() {
         let Some(def) = model.metric(metric) else {
             err(metric, format!("alert `{name}` reads `{metric}`, which no enabled signal exports"));

@@ -7,9 +7,12 @@ use crate::support;
 use std::io::Write;
 
 use support::TestDb;
+use support::alerting::{Timeline, alerts};
 use support::fidelity::*;
 
-const SPEC: &str = "database: {url_env: UNUSED}\npacks:\n  calendar_sync:\n    params:\n      connections_table: cal.external_calendar_connections\n      events_table: cal.external_calendar_events\n";
+/// The pack on the demo tables in schema `cal`, with the opt-in `sync_needed` signal on (the demo
+/// table has the flag and a time it was written).
+const SPEC: &str = "database: {url_env: UNUSED}\npacks:\n  calendar_sync:\n    signals: {calendar_sync.sync_needed: {enabled: true}}\n    params:\n      connections_table: cal.external_calendar_connections\n      events_table: cal.external_calendar_events\n";
 
 #[tokio::test]
 async fn database_values_equal_the_runbook_queries() {
@@ -41,6 +44,12 @@ async fn database_values_equal_the_runbook_queries() {
         // token for ever and must not alert.
         let expired = db.scalar(&runbook("token_expiry < NOW() AND sync_enabled = true")).await;
         assert_eq!(value(&exported, "integration_calendar_sync_expired_tokens", &p), expired);
+        // The symptom: "`last_error` contains "token expired" or "invalid_token"", on connections
+        // that sync and are failing now.
+        let auth = db
+            .scalar(&runbook("sync_enabled = true AND error_count > 0 AND (last_error ILIKE '%token expired%' OR last_error ILIKE '%invalid_token%')"))
+            .await;
+        assert_eq!(value(&exported, "integration_calendar_sync_auth_failing_connections", &p), auth);
         // Freshness: the most recent sync among enabled connections.
         let age = db
             .scalar(&format!("SELECT EXTRACT(EPOCH FROM now() - max(last_synced_at)) FROM {t} WHERE provider = '{provider}' AND sync_enabled = true"))
@@ -75,6 +84,7 @@ async fn database_values_equal_the_runbook_queries() {
     assert_eq!(value(&exported, "integration_calendar_sync_sync_needed_stale_connections", &microsoft), 0.0);
     // The seed's five disabled google connections hold expired tokens too; only the two enabled ones count.
     assert_eq!(value(&exported, "integration_calendar_sync_expired_tokens", &[("provider", "google")]), 2.0);
+    assert_eq!(value(&exported, "integration_calendar_sync_auth_failing_connections", &google), 2.0);
     // "Clear failed events" selects sync_status = 'FAILED'.
     let failed = db.scalar("SELECT count(*) FROM cal.external_calendar_events WHERE sync_status = 'FAILED'").await;
     assert_eq!(value(&exported, "integration_calendar_sync_failed_events", &[]), failed);
@@ -115,6 +125,14 @@ fn error_log_counts_equal_the_runbook_filter() {
     }
     assert_eq!(value(&exported, metric, &[("error_code", "other")]), grep_count(&filter("weird_new_code"), &[&path]));
     assert_eq!(value(&exported, metric, &[("error_code", "invalid_token")]), 0.0);
+    // Every calendar_sync entry by level, what the error share is taken of.
+    let entries = "integration_calendar_sync_log_entries_total";
+    let errors = grep_count(r#""level":"error","category":"calendar_sync""#, &[&path]);
+    assert_eq!(value(&exported, entries, &[("level", "error")]), errors);
+    assert_eq!(
+        value(&exported, entries, &[("level", "other")]),
+        grep_count(r#""category":"calendar_sync""#, &[&path]) - errors
+    );
     let labels = [("log", "calendar_sync.app"), ("path", path.to_str().unwrap())];
     assert_eq!(value(&exported, "integration_exporter_log_lines_unparsable_total", &labels), 1.0);
 }
@@ -294,4 +312,63 @@ mod leaks {
             prop_assert!(!held.contains(&secret), "{} held", secret);
         }
     }
+}
+
+/// The demo tables, every connection healthy and synced just now, no failed event.
+const HEALTHY: &str = "UPDATE cal.external_calendar_connections SET last_synced_at = now(), backoff_until = NULL, token_expiry = now() + interval '30 days', error_count = 0, last_error = NULL, sync_needed = false; DELETE FROM cal.external_calendar_events WHERE sync_status = 'FAILED';";
+
+/// "OAuth Token Expired": the runbook's query of expired tokens is how to diagnose, its symptom is
+/// syncs failing with authentication errors. Access tokens lapse between syncs by design and
+/// are renewed on use: no page. Syncs failing with "invalid_token": a ticket.
+#[tokio::test]
+async fn an_expired_access_token_is_no_page_a_sync_failing_with_it_is() {
+    let db = TestDb::new().await;
+    db.execute(&support::pack_sql("calendar_sync", &[("schema", "cal")])).await;
+    db.execute(HEALTHY).await;
+    let model = model(SPEC);
+    let replay = |exported: Exported| {
+        let mut timeline = Timeline::of_database();
+        timeline.hold(&exported, 40);
+        timeline.firing(&model, "calendar_sync", &[35]).remove(0)
+    };
+    db.execute("UPDATE cal.external_calendar_connections SET token_expiry = now() - interval '10 minutes' WHERE provider = 'google'").await;
+    let lapsed = export_sql(&db.url, &model).await;
+    assert!(value(&lapsed, "integration_calendar_sync_expired_tokens", &[("provider", "google")]) > 20.0);
+    assert_eq!(replay(lapsed), alerts(&[]));
+
+    db.execute("UPDATE cal.external_calendar_connections SET error_count = 3, last_error = 'Google Calendar API 401: invalid_token' WHERE id IN (SELECT id FROM cal.external_calendar_connections WHERE provider = 'google' AND sync_enabled LIMIT 2)").await;
+    let failing = export_sql(&db.url, &model).await;
+    assert_eq!(replay(failing), alerts(&[("IntegrationCalendarSyncTokenExpired", "warning")]));
+}
+
+/// calendar_sync error entries: a few percent of the entries fail and are retried in any busy
+/// hour (rate limits, a provider's blip), which is no page however much work there is. A third of
+/// them failing is.
+#[test]
+fn ordinary_error_entries_are_no_page_a_failing_share_is() {
+    let epoch = 1_770_379_200;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("app.log");
+    let model = model(&format!("{SPEC}      app_log: {}\n", path.display()));
+    let timeline = support::alerting::replay_log(
+        &model,
+        "calendar_sync.app",
+        &path,
+        epoch,
+        70,
+        &Exported::new(),
+        |minute| {
+            let errors = if minute < 40 { 6 } else { 60 };
+            (0..200u64)
+            .map(|i| {
+                let ts = format!("2026-02-06T{:02}:{:02}:{:02}.{:03}Z", 12 + minute / 60, minute % 60, i * 3 / 10, i % 1000);
+                let (level, code) = if i < errors { ("error", r#","error_code":"rate_limited""#) } else { ("info", "") };
+                format!(r#"{{"timestamp":"{ts}","level":"{level}","category":"calendar_sync","message":"sync step","connection_id":"c-{i}"{code}}}"#)
+            })
+            .collect()
+        },
+    );
+    let firing = timeline.firing(&model, "calendar_sync", &[38, 68]);
+    assert_eq!(firing[0], alerts(&[]), "3% of 200 entries a minute");
+    assert_eq!(firing[1], alerts(&[("IntegrationCalendarSyncErrors", "warning")]), "30%");
 }

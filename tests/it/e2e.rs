@@ -300,7 +300,6 @@ packs:
       IntegrationTokenRefreshHeartbeatLag: {{threshold: 6, for: 2s}}
       IntegrationTokenRefreshHeartbeatMissing: {short}
       IntegrationTokenRefreshLockStuck: {short}
-      IntegrationTokenRefreshLockContention: {{window: 20s, min_events: 4, for: 3s}}
   etl_token_monitoring:
     params: {{github_api_url: "http://127.0.0.1:{github}", github_repo: acme/etl, github_token: "env:E2E_GITHUB_TOKEN"}}
     signals:
@@ -334,7 +333,11 @@ packs:
     params: {{api_log: {d}/graph.log, queue_metrics_url: "http://{queue}/api/metrics/queue"}}
     signals:
       microsoft_integration.job_queue: {{interval: 1s, timeout: 1s}}
+      microsoft_integration.dead_letter_queue: {{interval: 1s, timeout: 1s}}
+      # Off by default (no runbook shows the table); the demo schema has it.
+      microsoft_integration.webhook_subscriptions: {{enabled: true}}
     alerts:
+      IntegrationMicrosoftWebhooksNotArriving: {{threshold: 8, for: 2s}}
       IntegrationMicrosoftWebhookExpiring: {short}
       IntegrationMicrosoftQueueBacklog: {short}
       IntegrationMicrosoftDeadLetterJobs: {short}
@@ -445,7 +448,7 @@ packs:
     let labels = stack.expect_alert(
         ("IntegrationTokenRefreshDegradedWatchers", "warning"),
         "12 email watchers are degraded (alert above 10)",
-        "https://runbooks.example.com/token-refresh.md#3-user-stuck-in-degraded-state",
+        "https://runbooks.example.com/token-refresh.md#1-high-rate-of-token-refresh-failures",
         "/ticket",
     );
     assert_eq!(labels["signal"], "token_refresh.degraded_watchers");
@@ -601,16 +604,26 @@ packs:
     stack.db.execute("UPDATE external_calendar_connections SET last_synced_at = now()").await;
     stack.expect_quiet("calendar synced");
 
-    // 8. The job queue backs up (HTTP source), then drains.
+    // 8. The job queue backs up (HTTP source), then drains; then jobs pile up in the dead-letter
+    //    queue, whose alert links to where the runbook retries them.
     queue.set(Reply::json(r#"{"pending": 1500, "active": 3, "failed": 2}"#));
     stack.expect_alert(
         ("IntegrationMicrosoftQueueBacklog", "warning"),
         "1500 jobs are pending (alert above 1000)",
-        "https://runbooks.example.com/microsoft-integration.md#3-restart-failed-jobs",
+        "https://runbooks.example.com/microsoft-integration.md#key-metrics-to-track",
         "/ticket",
     );
     queue.set(Reply::json(r#"{"pending": 12, "active": 3, "failed": 2}"#));
     stack.expect_quiet("queue drained");
+    queue.set(Reply::json(r#"{"pending": 12, "active": 3, "failed": 140}"#));
+    stack.expect_alert(
+        ("IntegrationMicrosoftDeadLetterJobs", "warning"),
+        "140 failed jobs are in the dead-letter queue (alert above 100)",
+        "https://runbooks.example.com/microsoft-integration.md#3-restart-failed-jobs",
+        "/ticket",
+    );
+    queue.set(Reply::json(r#"{"pending": 12, "active": 3, "failed": 2}"#));
+    stack.expect_quiet("dead letters retried");
 
     // 9. A webhook subscription expires: the critical half of the pair pages.
     stack.db.execute("UPDATE graph_subscriptions SET expiration_date_time = now() - interval '1 hour' WHERE id IN (SELECT id FROM graph_subscriptions LIMIT 1)").await;
@@ -656,6 +669,18 @@ packs:
     stack.expect_delivery("/ticket", "IntegrationSourceQueryFailing", "firing");
     stack.db.execute("ALTER TABLE external_calendar_events_moved RENAME TO external_calendar_events").await;
     stack.expect_quiet("query reads again");
+
+    // 12. A Graph webhook notification arrives, then none follows: "Webhook notifications not
+    //     arriving" opens a ticket (its threshold shortened to 8s here, two hours in the pack).
+    let now = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
+    let mut api_log = std::fs::OpenOptions::new().append(true).open(d.join("graph.log")).unwrap();
+    writeln!(api_log, "{now} info: Webhook notification processed subscription=9f1c changeType=created").unwrap();
+    stack.expect_alert(
+        ("IntegrationMicrosoftWebhooksNotArriving", "warning"),
+        "(alert above 8s)",
+        "https://runbooks.example.com/microsoft-integration.md#issue-integration-is-down",
+        "/ticket",
+    );
 
     // The live exposition passes promtool's lint.
     let exposition = exporter.metrics().text;

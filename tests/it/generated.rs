@@ -506,3 +506,84 @@ fn alerts_pass_the_monitoring_mixin_lint_rules() {
         assert!(found.is_empty(), "{}", found.join("\n"));
     }
 }
+
+/// The three runbook packs with every signal on, the opt-in ones too.
+fn every_signal_of(packs: &[&str]) -> Model {
+    let mut text = String::from("database: {url_env: X}\npacks:\n");
+    for pack in packs {
+        let def = integration_exporter::spec::builtin_pack(pack).unwrap().unwrap();
+        let on: Vec<String> = def.signals.iter().map(|s| format!("{}: {{enabled: true}}", s.id)).collect();
+        text.push_str(&format!("  {pack}:\n    signals: {{{}}}\n", on.join(", ")));
+    }
+    Model::from_text(&integration_exporter::spec::SourceText { name: "t.yaml".into(), text }).unwrap()
+}
+
+/// A runbook's text under each heading (to the next heading of the same or a higher level), with
+/// Markdown's emphasis and code marks dropped and whitespace collapsed, as a reader reads it.
+fn runbook_sections(markdown: &str) -> Vec<(String, String)> {
+    let plain = |s: &str| s.replace("**", "").replace('`', "").split_whitespace().collect::<Vec<_>>().join(" ");
+    let lines: Vec<&str> = markdown.lines().collect();
+    let level = |l: &str| {
+        let n = l.chars().take_while(|c| *c == '#').count();
+        (n > 0 && l[n..].starts_with(' ')).then_some(n)
+    };
+    let mut fenced = false;
+    let mut headings = Vec::new();
+    for (i, line) in lines.iter().enumerate() {
+        if line.trim_start().starts_with("```") {
+            fenced = !fenced;
+        } else if let (false, Some(n)) = (fenced, level(line)) {
+            headings.push((i, n));
+        }
+    }
+    headings
+        .iter()
+        .map(|&(i, n)| {
+            let end = headings.iter().find(|&&(j, m)| j > i && m <= n).map_or(lines.len(), |&(j, _)| j);
+            (plain(&lines[i][n..]), plain(&lines[i + 1..end].join("\n")))
+        })
+        .collect()
+}
+
+/// Every alert of the token refresh, Microsoft integration and calendar sync packs says where its
+/// threshold, severity, window (when it has one) and `for` come from, and each runbook quote is
+/// the runbook's own words under the heading it names.
+#[test]
+fn every_alert_says_where_each_number_comes_from_in_the_runbooks_words() {
+    use integration_exporter::spec::Basis;
+    let fixtures = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/runbooks");
+    let packs = ["token_refresh", "microsoft_integration", "calendar_sync"];
+    let model = every_signal_of(&packs);
+    let mut quotes = 0;
+    for signal in model.enabled_signals() {
+        let pack = signal.pack.as_deref().unwrap();
+        let runbook = &model.packs.iter().find(|p| p.name == pack).unwrap().runbook;
+        let sections = runbook_sections(&std::fs::read_to_string(fixtures.join(runbook)).unwrap());
+        for alert in &signal.signal.alerts {
+            let who = format!("{} ({})", alert.name, alert.severity.as_str());
+            let basis = alert.basis.clone().unwrap_or_default();
+            let stated: Vec<&str> = basis.stated().into_iter().map(|(aspect, _)| aspect).collect();
+            let wanted: Vec<&str> = if alert.condition.window().is_some() {
+                vec!["threshold", "severity", "window", "for"]
+            } else {
+                vec!["threshold", "severity", "for"]
+            };
+            assert_eq!(stated, wanted, "{who}: basis");
+            for (aspect, b) in basis.stated() {
+                match b {
+                    Basis::Runbook { section, quote } => {
+                        let (_, text) = sections
+                            .iter()
+                            .find(|(heading, _)| heading == section)
+                            .unwrap_or_else(|| panic!("{who}: `{section}` is no heading of {runbook}"));
+                        let quote = quote.replace('`', "");
+                        assert!(text.contains(&quote), "{who}: {aspect}: {quote:?} is not under `{section}`");
+                        quotes += 1;
+                    }
+                    Basis::Chosen(why) => assert!(why.len() > 20, "{who}: {aspect}: say why: {why:?}"),
+                }
+            }
+        }
+    }
+    assert!(quotes > 15, "only {quotes} runbook quotes");
+}

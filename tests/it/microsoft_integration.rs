@@ -11,11 +11,15 @@ use std::path::Path;
 
 use integration_exporter::sources::http::HttpPoller;
 use integration_exporter::spec::Source;
+use support::alerting::{alerts, replay_log};
 use support::fidelity::*;
 use support::{HttpServer, Reply, TestDb, jq, pack_sql};
 
+/// The pack with its two opt-in database signals on: the demo database has the tables they read.
 fn spec(params: &str) -> String {
-    format!("database: {{url_env: UNUSED}}\npacks:\n  microsoft_integration:\n    params:\n{params}")
+    format!(
+        "database: {{url_env: UNUSED}}\npacks:\n  microsoft_integration:\n    signals:\n      microsoft_integration.webhook_subscriptions: {{enabled: true}}\n      microsoft_integration.sync_state: {{enabled: true}}\n    params:\n{params}"
+    )
 }
 
 async fn assert_webhook_numbers(db: &TestDb, exported: &Exported, t: &str, expires: &str, resource: &str) {
@@ -186,8 +190,47 @@ fn log_counters_equal_the_runbook_greps() {
     assert_eq!(value(&exported, "integration_microsoft_rate_limit_hits_total", &[]), word_429);
     assert!(grep_count("429", &files) > word_429, "the raw grep also counts timestamps");
 
-    // `grep "Webhook"`.
+    // `grep "Webhook"`, and `tail -1` of it: when the newest came.
     assert_eq!(value(&exported, "integration_microsoft_webhook_log_lines_total", &[]), grep_count("Webhook", &files));
+    let last_webhook = (0..4000u64).rev().find(|i| [5, 6].contains(&(i % 9))).unwrap();
+    let newest = value(&exported, "integration_microsoft_webhook_last_timestamp_seconds", &[]);
+    assert_eq!(newest, 1_770_379_200.0 + last_webhook as f64 + ((last_webhook * 7) % 1000) as f64 / 1000.0);
+
+    // "Wait for rate limit reset (check Retry-After header)": the last 429's, while it is recent.
+    let last_429 = (0..4000u64).rev().find(|i| i % 9 == 7).unwrap();
+    let mut recent = Exported::new();
+    collect(&mut recent, runner.families_at(1_770_379_200.0 + last_429 as f64 + 60.0));
+    assert_eq!(value(&recent, "integration_microsoft_rate_limit_retry_after_seconds", &[]), 30.0);
+    let mut later = Exported::new();
+    collect(&mut later, runner.families_at(1_770_379_200.0 + last_429 as f64 + 600.0));
+    assert!(later.get("integration_microsoft_rate_limit_retry_after_seconds").is_none_or(|s| s.is_empty()));
+}
+
+/// "Webhook notifications not arriving", the first symptom of "Integration is Down": the API keeps
+/// calling Graph, but no `Webhook` line comes any more. Quiet through a lull, a ticket once
+/// none came for two hours.
+#[test]
+fn webhook_notifications_that_stop_arriving_are_seen() {
+    let epoch = 1_770_379_200;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("api.log");
+    let model = model(&spec(&format!("      api_log: {}\n", path.display())));
+    let timeline = replay_log(&model, "microsoft_integration.api", &path, epoch, 170, &Exported::new(), |minute| {
+        let ts = |second: u64| {
+            let t = minute * 60 + second;
+            format!("2026-02-06T{:02}:{:02}:{:02}.000Z", 12 + t / 3600, (t / 60) % 60, t % 60)
+        };
+        let mut lines: Vec<String> =
+            (0..5).map(|i| format!("{} info: Graph API GET /v1.0/users/u{i}/messages 200", ts(i * 10))).collect();
+        if minute < 30 && minute % 3 == 0 {
+            lines.push(format!("{} info: Webhook notification processed subscription=s1 changeType=created", ts(55)));
+        }
+        lines
+    });
+    let firing = timeline.firing(&model, "microsoft_integration", &[25, 140, 165]);
+    assert_eq!(firing[0], alerts(&[]));
+    assert_eq!(firing[1], alerts(&[]), "under two hours without a notification");
+    assert_eq!(firing[2], alerts(&[("IntegrationMicrosoftWebhooksNotArriving", "warning")]));
 }
 
 #[tokio::test]
@@ -200,10 +243,15 @@ async fn queue_values_equal_jq_on_the_same_answer() {
         server.url("/api/metrics/queue")
     );
     let model = model(&spec(&params));
-    let signal = model.enabled_signals().find(|s| s.signal.id == "microsoft_integration.job_queue").unwrap();
-    let mut poller = HttpPoller::new(signal).expect("an HTTP signal");
+    let poller = |id: &str| {
+        let signal = model.enabled_signals().find(|s| s.signal.id == id).unwrap();
+        HttpPoller::new(signal).expect("an HTTP signal")
+    };
+    let (mut poller, mut dead_letter) =
+        (poller("microsoft_integration.job_queue"), poller("microsoft_integration.dead_letter_queue"));
     let mut exported = Exported::new();
     collect(&mut exported, poller.poll().await);
+    collect(&mut exported, dead_letter.poll().await);
     // `curl .../api/metrics/queue | jq '.pending'`
     assert_eq!(value(&exported, "integration_microsoft_queue_pending_jobs", &[]), jq(body, ".pending"));
     assert_eq!(value(&exported, "integration_microsoft_queue_dead_letter_jobs", &[]), jq(body, ".deadLetter.count"));

@@ -1,159 +1,169 @@
-//! Defaults rest on what the runbooks show: with the packs below at their defaults, on a database
-//! holding exactly the runbooks' tables and columns (`tests/fixtures/runbook_tables.sql`),
-//! `check --database` passes and every query of `serve` succeeds, so no "source failing" alert
-//! can fire. Where a schema differs, `check --database` names the parameter that fixes a query,
-//! or how to switch its signal off.
+//! The packs at their defaults on a database holding exactly the tables and columns the five
+//! runbooks show (`tests/fixtures/runbook_tables.sql`): `check --database` finds every table and
+//! column the enabled queries read, and `serve` reads them all without a failing source. A signal
+//! that needs more is off by default; switched on there, `check` names the parameter that fixes
+//! it, or how to switch it off again.
 
 use crate::support;
 
 use std::path::Path;
-use std::process::Command;
+use std::time::Duration;
 
+use integration_exporter::spec::{Model, Source};
 use support::TestDb;
 use support::exporter::Exporter;
-use support::http::StandIn;
 
-/// The packs held to the runbook-only tables here.
-const PACKS: [&str; 2] = ["etl_token_monitoring", "salesforce_incidents"];
+const RUNBOOK_TABLES: &str = include_str!("../fixtures/runbook_tables.sql");
 
-fn runbook_tables() -> String {
-    std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/runbook_tables.sql")).unwrap()
-}
-
-/// The packs at their defaults; `extra` goes under the ETL pack (its `params:` or `signals:`).
-fn spec(extra: &str) -> String {
-    let mut text = String::from("database: {url_env: RUNBOOK_TABLES_DB}\npacks:\n");
-    for pack in PACKS {
-        text.push_str(&format!("  {pack}: {{}}\n"));
-    }
-    if !extra.is_empty() {
-        text = text.replace("  etl_token_monitoring: {}\n", &format!("  etl_token_monitoring:\n{extra}"));
-    }
-    text
-}
-
-/// `check --database` on `spec`: whether it passed, and what it printed.
-fn check(db: &TestDb, spec: &str) -> (bool, String) {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("spec.yaml");
-    std::fs::write(&path, spec).unwrap();
-    let out = Command::new(support::exporter_bin())
-        .args(["check", "--database", "--config"])
-        .arg(&path)
-        .env("RUNBOOK_TABLES_DB", &db.url)
-        .output()
-        .unwrap();
-    let said = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
-    (out.status.success(), said)
-}
-
-#[tokio::test]
-async fn packs_at_their_defaults_read_only_the_runbooks_tables() {
-    let db = TestDb::new().await;
-    db.execute(&runbook_tables()).await;
-    db.execute(
-        "INSERT INTO marketing.platform_tokens VALUES ('meta', 'secret', now() + interval '45 days', now());
-         INSERT INTO marketing.etl_sync_log VALUES ('meta', 'campaigns', 'incremental', 'success', now(), 120, NULL),
-           ('meta', 'campaigns', 'full', 'failed', now() - interval '1 hour', 0, 'Request timed out');",
+/// Every pack at its defaults but for where it reads logs and endpoints: files in `dir` and a
+/// port nothing listens on.
+fn spec(dir: &Path, port: u16, extra: &str) -> String {
+    let d = dir.display();
+    let nowhere = format!("http://127.0.0.1:{}", support::free_port());
+    format!(
+        "listen: 127.0.0.1:{port}
+state_dir: {d}/state
+database: {{url_env: RUNBOOK_DATABASE_URL}}
+poll_defaults: {{interval: 1s, timeout: 2s}}
+packs:
+  token_refresh:
+    params: {{worker_log: {d}/email_watcher.log}}
+  calendar_sync:
+    params: {{app_log: {d}/app.log}}
+  microsoft_integration:
+    params: {{api_log: {d}/fleet-api.log, queue_metrics_url: '{nowhere}/api/metrics/queue'}}
+  etl_token_monitoring:
+    params: {{etl_log: {d}/etl.log, github_api_url: '{nowhere}', github_token: 'env:RUNBOOK_GITHUB_TOKEN'}}
+  salesforce_incidents:
+    params: {{server_log: {d}/salesforce.log, instance_url: '{nowhere}', health_url: '{nowhere}/health', authorization: 'Bearer env:RUNBOOK_SF_TOKEN'}}
+{extra}"
     )
-    .await;
-    let (ok, said) = check(&db, &spec(""));
-    assert!(ok, "check --database on the runbook's tables:\n{said}");
+}
 
-    // Served, every query runs and succeeds. Only the addresses of the APIs are set (to a
-    // stand-in answering nothing useful): this is about the database.
-    let api = StandIn::start(|_| (404, "{}".into()));
+/// `integration-exporter check --database` on `spec`: whether it passed, and what it said.
+fn check(spec: &Path, url: &str) -> (bool, String) {
+    let out = std::process::Command::new(support::exporter_bin())
+        .args(["check", "--database", "--config"])
+        .arg(spec)
+        .env("RUNBOOK_DATABASE_URL", url)
+        .stdin(std::process::Stdio::null())
+        .output()
+        .expect("run integration-exporter check");
+    (out.status.success(), format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr)))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_pack_at_its_defaults_reads_only_what_the_runbooks_show() {
+    let db = TestDb::new().await;
+    db.execute(RUNBOOK_TABLES).await;
     let dir = tempfile::tempdir().unwrap();
     let port = support::free_port();
-    let url = api.url("");
-    let text = format!(
-        "listen: 127.0.0.1:{port}\npoll_defaults: {{interval: 1s, timeout: 2s}}\n{}",
-        spec(&format!("    params: {{github_api_url: \"{url}\"}}\n"))
-            .replace("  salesforce_incidents: {}\n", &format!(
-                "  salesforce_incidents:\n    params: {{instance_url: \"{url}\", health_url: \"{url}/health\", server_log: {}}}\n",
-                dir.path().join("server.log").display()
-            ))
-    );
     let path = dir.path().join("spec.yaml");
-    std::fs::write(&path, &text).unwrap();
-    let exporter = Exporter::serve(&path, port).env("RUNBOOK_TABLES_DB", &db.url).start();
-    let model = integration_exporter::spec::Model::from_text(&integration_exporter::spec::SourceText {
-        name: "spec.yaml".into(),
-        text,
-    })
-    .unwrap();
-    let sql: Vec<String> = model
+    std::fs::write(&path, spec(dir.path(), port, "")).unwrap();
+    let (ok, said) = check(&path, &db.url);
+    assert!(ok, "check --database on the runbooks' tables:\n{said}");
+
+    // Served, every query reads: no source-failing alert can come of the defaults.
+    let model = Model::load(&path).unwrap_or_else(|e| panic!("{e}"));
+    let queries: Vec<String> = model
         .enabled_signals()
-        .filter(|s| s.signal.source.spec().needs_database())
+        .filter(|s| matches!(s.signal.source, Source::Sql(_)))
         .map(|s| s.signal.id.clone())
         .collect();
-    assert!(sql.len() >= 5, "{sql:?}");
-    // Each query's success is 0 until its first run ends; an error stops the wait at once.
-    let failed = |m: &support::http::Metrics| {
-        m.series.iter().any(|(k, v)| k.starts_with("integration_exporter_query_errors_total{") && *v > 0.0)
-    };
-    let m = exporter.wait_for("every query to have run", |m| {
-        failed(m)
-            || sql
-                .iter()
-                .all(|id| m.get(&format!("integration_exporter_query_success{{signal=\"{id}\"}}")) == Some(1.0))
+    assert!(queries.len() > 10, "{queries:?}");
+    let exporter = Exporter::serve(&path, port).env("RUNBOOK_DATABASE_URL", &db.url).start();
+    exporter.wait_for("every query read once", |metrics| {
+        queries
+            .iter()
+            .all(|id| metrics.get(&format!("integration_exporter_query_success{{signal=\"{id}\"}}")) == Some(1.0))
     });
-    for id in &sql {
-        assert_eq!(
-            m[&format!("integration_exporter_query_success{{signal=\"{id}\"}}")],
-            1.0,
-            "{id}: {m:?}\n{}",
-            exporter.output()
-        );
-        for (series, value) in &m.series {
-            if series.starts_with("integration_exporter_query_errors_total{") && series.contains(&format!("\"{id}\"")) {
-                assert_eq!(*value, 0.0, "{series}");
-            }
-        }
+    std::thread::sleep(Duration::from_secs(2));
+    let metrics = exporter.metrics();
+    for id in &queries {
+        let series = format!("integration_exporter_query_success{{signal=\"{id}\"}}");
+        assert_eq!(metrics.get(&series), Some(1.0), "{id} fails on the runbooks' tables");
     }
-    // The daily full sync failing behind a successful incremental one is read from the
-    // runbook's own columns.
-    assert!(
-        m.get("integration_etl_sync_failing_seconds{platform=\"meta\",entity_type=\"campaigns\",sync_type=\"full\"}")
-            .is_some_and(|v| v > 3000.0),
-        "{m:?}"
-    );
 }
 
-/// A schema that names a column otherwise, or lacks a table: `check --database` names the
-/// parameter that fixes the query, or how to switch the signal off, and the parameter works.
+/// The signals that need a table or column no runbook shows, switched on there: `check` fails
+/// naming the parameter that holds the missing name, and how to switch the signal off.
 #[tokio::test]
-async fn check_names_the_parameter_or_the_switch_that_fixes_a_query() {
+async fn an_opt_in_signal_on_the_runbook_tables_names_its_fix() {
     let db = TestDb::new().await;
-    db.execute(&runbook_tables()).await;
+    db.execute(RUNBOOK_TABLES).await;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("spec.yaml");
+    let on = "      signals: {SIGNAL: {enabled: true}}\n";
+    let mut text = spec(dir.path(), support::free_port(), "");
+    for (pack, signal) in [
+        ("token_refresh", "token_refresh.short_backoff"),
+        ("calendar_sync", "calendar_sync.sync_needed"),
+        ("microsoft_integration", "microsoft_integration.webhook_subscriptions"),
+        ("microsoft_integration", "microsoft_integration.sync_state"),
+    ] {
+        let at = text.find(&format!("  {pack}:\n")).unwrap() + pack.len() + 4;
+        text.insert_str(at, &on.replace("SIGNAL", signal).replace("      ", "    "));
+        std::fs::write(&path, &text).unwrap();
+        let (ok, said) = check(&path, &db.url);
+        assert!(!ok, "{signal} on the runbooks' tables:\n{said}");
+        let line = said.lines().find(|l| l.contains(&format!("signal `{signal}`"))).unwrap_or_else(|| panic!("{said}"));
+        let param = match signal {
+            "token_refresh.short_backoff" => "token_failed_at",
+            "calendar_sync.sync_needed" => "sync_needed",
+            "microsoft_integration.webhook_subscriptions" => "subscriptions_table",
+            _ => "sync_state_resource_type",
+        };
+        assert!(line.contains(&format!("set pack parameter `{param}` of `{pack}`")), "{line}");
+        assert!(
+            line.contains(&format!("`packs: {{{pack}: {{signals: {{{signal}: {{enabled: false}}}}}}}}`")),
+            "{line}"
+        );
+        // Off again, the next one is checked alone.
+        text = text.replace(&on.replace("SIGNAL", signal).replace("      ", "    "), "");
+    }
+}
+
+/// The ETL pack on a schema that names a runbook column otherwise, or lacks a runbook table:
+/// `check --database` names the parameter that holds the name, the parameter set is the fix,
+/// and so is switching the signal off.
+#[tokio::test]
+async fn etl_columns_named_otherwise_name_their_parameter() {
+    let db = TestDb::new().await;
+    db.execute(RUNBOOK_TABLES).await;
     db.execute("ALTER TABLE marketing.etl_sync_log RENAME COLUMN sync_type TO kind").await;
-    let (ok, said) = check(&db, &spec(""));
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("spec.yaml");
+    let etl = |extra: &str| {
+        std::fs::write(
+            &path,
+            format!("database: {{url_env: RUNBOOK_DATABASE_URL}}\npacks:\n  etl_token_monitoring:\n{extra}"),
+        )
+        .unwrap();
+        check(&path, &db.url)
+    };
+    let (ok, said) = etl("    params: {}\n");
     assert!(!ok, "{said}");
     let line =
         said.lines().find(|l| l.contains("etl_token_monitoring.sync_failing")).unwrap_or_else(|| panic!("{said}"));
     assert!(line.contains("column \"sync_type\" does not exist"), "{line}");
-    assert!(line.contains("set parameter `sync_type` (now `sync_type`)"), "{line}");
+    assert!(line.contains("set pack parameter `sync_type` of `etl_token_monitoring`"), "{line}");
     assert!(
         line.contains(
             "`packs: {etl_token_monitoring: {signals: {etl_token_monitoring.sync_failing: {enabled: false}}}}`"
         ),
         "{line}"
     );
-    let (ok, said) = check(&db, &spec("    params: {sync_type: kind}\n"));
+    let (ok, said) = etl("    params: {sync_type: kind}\n");
     assert!(ok, "the parameter named is the fix:\n{said}");
 
-    // No such table at all: its parameter, or off.
+    // No such table at all: its parameter, or the signal off.
     db.execute("DROP TABLE marketing.platform_tokens").await;
-    let (ok, said) = check(&db, &spec("    params: {sync_type: kind}\n"));
+    let (ok, said) = etl("    params: {sync_type: kind}\n");
     assert!(!ok, "{said}");
     let line =
         said.lines().find(|l| l.contains("etl_token_monitoring.token_expiry")).unwrap_or_else(|| panic!("{said}"));
-    assert!(line.contains("set parameter `tokens_table` (now `marketing.platform_tokens`)"), "{line}");
-    let (ok, said) = check(
-        &db,
-        &spec(
-            "    params: {sync_type: kind}\n    signals:\n      etl_token_monitoring.token_expiry: {enabled: false}\n",
-        ),
-    );
+    assert!(line.contains("set pack parameter `tokens_table` of `etl_token_monitoring`"), "{line}");
+    let (ok, said) =
+        etl("    params: {sync_type: kind}\n    signals:\n      etl_token_monitoring.token_expiry: {enabled: false}\n");
     assert!(ok, "switched off as told:\n{said}");
 }

@@ -13,9 +13,10 @@
 //! incident exactly the scenario's alerts fire, each first at the minute it names, with the
 //! severity, receiver and runbook link it names. Then each expected alert's threshold is moved a
 //! step toward not firing, its `for` a minute longer, its window doubled, one at a time: each move
-//! must change when (or whether) it fires, starts or stops, so a scenario pins its alerts' numbers
-//! down and the library fails when one of them moves. An alert that a worse state holds far past
-//! its threshold (the warning of an expired token's pair) names the scenario that pins it.
+//! must change when (or whether) it fires, or when it stops after the resolution, so a scenario
+//! pins its alerts' numbers down and the library fails when one of them moves. An alert that a
+//! worse state holds far past its threshold (the warning of an expired token's pair) names the
+//! scenario that pins it.
 //!
 //! Writing one: `SCENARIO=<name> cargo nextest run --test it scenarios::<runbook>` plays just it;
 //! what promtool evaluated is kept under the target directory. Values sit just past thresholds
@@ -797,16 +798,13 @@ async fn run(healthy: &Healthy, runbook: &str, scenario: Option<&Scenario>) -> V
         if got != fires.receiver {
             problems.push(format!("{name}: {e} goes to receiver {got:?}, the scenario says {:?}", fires.receiver));
         }
-        // Each of its numbers, moved a step, must change when it fires: the minute it starts, or
-        // the minute it stops (a window only decides how long an `increase > 0` keeps firing).
+        // Each of its numbers, moved a step, must change when it fires or when it stops after the
+        // resolution (a window shows there: an increase over a longer window clears later).
+        let last = |at: &[BTreeSet<Firing>]| (h + d..total).rev().find(|&m| at[m].iter().any(|g| matches(e, g)));
+        let resolved_at = last(&at);
         let spec = std::fs::read_to_string(world.dir.path().join("spec.yaml")).unwrap();
         let model = Model::from_text(&SourceText { name: "spec.yaml".into(), text: spec.clone() }).unwrap();
-        let span = |at: &[BTreeSet<Firing>]| {
-            let firing: Vec<usize> = (h..total).filter(|&m| at[m].iter().any(|g| matches(e, g))).collect();
-            (firing.first().copied(), firing.last().copied())
-        };
-        let pinned = fires.pinned_in.is_none();
-        if let Some((pack, alert)) = pack_alert(&model, fires).filter(|_| pinned) {
+        if let Some((pack, alert)) = pack_alert(&model, fires).filter(|_| fires.pinned_in.is_none()) {
             let pair =
                 model.enabled_signals().flat_map(|s| &s.signal.alerts).filter(|a| a.name == alert.name).count() > 1;
             let key = if pair { format!("{}:{}", alert.name, fires.severity) } else { alert.name.clone() };
@@ -814,9 +812,11 @@ async fn run(healthy: &Healthy, runbook: &str, scenario: Option<&Scenario>) -> V
                 let dir = world.dir.path().join(format!("moved-{}-{what}", alert.name));
                 rules_of(&spec, &pack, &key, (what, value.clone()), fires, &dir);
                 let moved = timeline(&dir.join("alerts"), &[&calm, &incident, &resolved], &minutes);
-                if span(&moved) == span(&at) {
+                let first = (h..h + d).find(|&m| moved[m].iter().any(|g| matches(e, g))).map(|m| m - h);
+                if first == Some((seconds(&fires.after) / 60) as usize) && last(&moved) == resolved_at {
                     problems.push(format!(
-                        "{name}: {e} still fires after {} with its {what} moved to {value}: the scenario does not pin its {what} down",
+                        "{name}: {e} still fires after {} and stops when it did with its {what} moved to {value}: \
+                         the scenario does not pin its {what} down",
                         fires.after
                     ));
                 }

@@ -9,12 +9,17 @@ use std::time::Duration;
 
 use integration_exporter::sources::sql::{pool, run_query};
 use integration_exporter::spec::{Model, Source};
+use support::alerting::{Timeline, alerts};
 use support::fidelity::{Exported, export_sql, value};
 use support::{TestDb, pack_schema, pack_seed};
 
 fn model(extra: &str) -> Model {
     support::fidelity::model(&format!("database: {{url_env: UNUSED}}\npacks:\n  token_refresh:\n{extra}"))
 }
+
+/// Every database signal on, the opt-in one too (the demo tables have a failure-time column), and
+/// every error class's share exported however few tokens hold it, to compare each with SQL.
+const EVERY_SIGNAL: &str = "    signals: {token_refresh.short_backoff: {enabled: true}}\n";
 
 /// Checks each exported value against the runbook's query, rewritten only for table names.
 async fn assert_runbook_numbers(db: &TestDb, exported: &Exported, t: &str, w: &str, l: &str) {
@@ -84,28 +89,28 @@ async fn assert_runbook_numbers(db: &TestDb, exported: &Exported, t: &str, w: &s
     assert_eq!(short, 4.0, "seed sanity: three 503 tokens retried after 20s, one 429 token without next_retry_at");
 
     // "All tokens failing with same error": "Identify error patterns" on the failing tokens, each
-    // class's share of them.
+    // class's share of all tokens not revoked. invalid_grant and consent_required ("This is
+    // expected - users need to reconnect") have none.
     let failing =
         format!("{t} WHERE last_refresh_error IS NOT NULL AND consecutive_failures > 0 AND is_revoked = false");
-    let total = db.scalar(&format!("SELECT count(*) FROM {failing}")).await;
-    assert_eq!(total, 16.0, "seed sanity");
-    for (class, pattern) in [("invalid_grant", "%invalid_grant%"), ("429", "%429%"), ("5xx", "%503%")] {
+    let fleet = db.scalar(&format!("SELECT count(*) FROM {t} WHERE is_revoked = false")).await;
+    assert_eq!((db.scalar(&format!("SELECT count(*) FROM {failing}")).await, fleet), (16.0, 68.0), "seed sanity");
+    let share = "integration_token_refresh_error_share";
+    for (class, pattern) in [("429", "%429%"), ("5xx", "%503%")] {
         let n = db
             .scalar(&format!("SELECT coalesce(sum(count), 0) FROM (SELECT last_refresh_error, count(*) FROM {failing} GROUP BY last_refresh_error ORDER BY count DESC) g WHERE last_refresh_error LIKE '{pattern}'"))
             .await;
-        let share = value(exported, "integration_token_refresh_failing_error_share", &[("error_class", class)]);
-        assert_eq!(share, n / total, "{class}");
+        assert_eq!(value(exported, share, &[("error_class", class)]), n / fleet, "{class}");
     }
-    // The revoked consent_required tokens and the one with no failures left are not failing.
-    for class in ["consent_required", "other"] {
-        assert_eq!(value(exported, "integration_token_refresh_failing_error_share", &[("error_class", class)]), 0.0);
-    }
+    // The one token with an `other` error has no failures left: it is not failing.
+    assert_eq!(value(exported, share, &[("error_class", "other")]), 0.0);
+    assert!(!exported[share].keys().flatten().any(|(_, v)| v == "invalid_grant" || v == "consent_required"));
 
-    // "Persistent 429 errors despite backoff working correctly": failures of 429 tokens that
-    // waited at least the 60s.
+    // "Persistent 429 errors despite backoff working correctly": failures of 429 tokens the worker
+    // backed off ("Find tokens in backoff" sets next_retry_at).
     let rate_limited = db
         .scalar(&format!(
-            "SELECT coalesce(sum(consecutive_failures), 0) FROM {t} WHERE last_refresh_error LIKE '%429%' AND is_revoked = false AND EXTRACT(EPOCH FROM (next_retry_at - updated_at)) >= 60"
+            "SELECT coalesce(sum(consecutive_failures), 0) FROM {t} WHERE last_refresh_error LIKE '%429%' AND is_revoked = false AND next_retry_at IS NOT NULL"
         ))
         .await;
     assert_eq!(value(exported, "integration_token_refresh_rate_limited_failures", &[]), rate_limited);
@@ -136,7 +141,8 @@ async fn exported_values_equal_the_runbook_queries_under_the_runbook_names() {
     let db = TestDb::new().await;
     db.execute(&pack_schema("token_refresh", &[])).await;
     db.execute(&pack_seed("token_refresh", &[])).await;
-    let exported = export_sql(&db.url, &model("    {}\n")).await;
+    let exported =
+        export_sql(&db.url, &model(&format!("{EVERY_SIGNAL}    params: {{dominant_error_min_tokens: 1}}\n"))).await;
     assert_runbook_numbers(&db, &exported, "auth_microsoft_tokens", "email_watchers", "worker_locks").await;
 }
 
@@ -153,8 +159,8 @@ async fn renamed_schema_qualified_tables_are_set_in_a_few_lines() {
         &[("schema", "mail"), ("tokens", "ms_tokens"), ("watchers", "watchers"), ("locks", "locks")],
     ))
     .await;
-    let spec = "    params:\n      tokens_table: mail.ms_tokens\n      watchers_table: mail.watchers\n      locks_table: mail.locks\n";
-    let exported = export_sql(&db.url, &model(spec)).await;
+    let spec = "    params:\n      tokens_table: mail.ms_tokens\n      watchers_table: mail.watchers\n      locks_table: mail.locks\n      dominant_error_min_tokens: 1\n";
+    let exported = export_sql(&db.url, &model(&format!("{EVERY_SIGNAL}{spec}"))).await;
     assert_runbook_numbers(&db, &exported, "mail.ms_tokens", "mail.watchers", "mail.locks").await;
 }
 
@@ -165,8 +171,8 @@ async fn escalation_signals_follow_the_tokens() {
     let db = TestDb::new().await;
     db.execute(&pack_schema("token_refresh", &[])).await;
     db.execute(&pack_seed("token_refresh", &[])).await;
-    let model = model("    {}\n");
-    let share = "integration_token_refresh_failing_error_share";
+    let model = model(EVERY_SIGNAL);
+    let share = "integration_token_refresh_error_share";
     let rate_limited = "integration_token_refresh_rate_limited_failures";
     let short = "integration_token_refresh_tokens_short_backoff";
     let before = export_sql(&db.url, &model).await;
@@ -178,22 +184,51 @@ async fn escalation_signals_follow_the_tokens() {
     assert_eq!(value(&after, rate_limited, &[]), value(&before, rate_limited, &[]) + 7.0 + 4.0);
     assert_eq!(value(&after, short, &[]), value(&before, short, &[]) - 1.0);
 
-    // A 429 token retried after 10 seconds leaves the "backoff working" sum for the short count.
+    // A 429 token retried after 10 seconds is still backed off (next_retry_at is set), so its
+    // failures still count; that the wait is too short is the opt-in short-backoff count.
     db.execute("UPDATE auth_microsoft_tokens SET next_retry_at = updated_at + interval '10 seconds' WHERE id = (SELECT id FROM auth_microsoft_tokens WHERE last_refresh_error = 'Error 429: throttled')").await;
     let skipped = export_sql(&db.url, &model).await;
-    assert_eq!(value(&skipped, rate_limited, &[]), value(&after, rate_limited, &[]) - 5.0);
+    assert_eq!(value(&skipped, rate_limited, &[]), value(&after, rate_limited, &[]));
     assert_eq!(value(&skipped, short, &[]), value(&after, short, &[]) + 1.0);
 
-    // Every failing token with the same error: one class holds the whole share.
+    // Every failing token with the same error no user causes: its share of all 68 tokens.
     db.execute("UPDATE auth_microsoft_tokens SET last_refresh_error = 'AADSTS7000215: invalid_client_secret' WHERE last_refresh_error IS NOT NULL AND consecutive_failures > 0 AND is_revoked = false").await;
     let same = export_sql(&db.url, &model).await;
-    assert_eq!(value(&same, share, &[("error_class", "other")]), 1.0);
-    assert_eq!(same[share].values().sum::<f64>(), 1.0);
+    assert_eq!(value(&same, share, &[("error_class", "other")]), 16.0 / 68.0);
+    assert_eq!(same[share].values().sum::<f64>(), 16.0 / 68.0);
 
-    // Under the minimum count of failing tokens no share is exported at all.
+    // Under the minimum count of tokens failing with it no share is exported at all.
     db.execute("UPDATE auth_microsoft_tokens SET consecutive_failures = 0 WHERE id IN (SELECT id FROM auth_microsoft_tokens WHERE consecutive_failures > 0 AND is_revoked = false LIMIT 7)").await;
     let few = export_sql(&db.url, &model).await;
     assert!(few.get(share).is_none_or(|series| series.values().all(|v| *v == 0.0)), "{few:#?}");
+}
+
+/// "All tokens failing with same error (potential Azure app config issue)" pages, through the
+/// generated rule on what the exporter reads from a real database. Users waiting to reconnect
+/// ("If error is `invalid_grant` or `consent_required` ... No action needed") never page, however
+/// many, and neither do a dozen tokens failing together in a fleet of a hundred.
+#[tokio::test]
+async fn one_error_pages_only_when_it_holds_most_tokens_and_is_not_expected() {
+    let db = TestDb::new().await;
+    db.execute(&pack_schema("token_refresh", &[])).await;
+    db.execute("INSERT INTO auth_microsoft_tokens (expires_at) SELECT now() + interval '50 minutes' FROM generate_series(1, 100)").await;
+    let model = model("    {}\n");
+    let page = [("IntegrationTokenRefreshOneErrorDominates", "critical")];
+    for (failing, error, expected) in [
+        (10, "AADSTS50173: invalid_grant: The provided grant has expired", &[][..]),
+        (80, "AADSTS65001: consent_required", &[]),
+        (12, "503 Service Unavailable", &[]),
+        (45, "AADSTS7000215: Invalid client secret provided", &[]),
+        (60, "AADSTS7000215: Invalid client secret provided", &page),
+        (60, "HTTP 429 Too Many Requests", &page),
+    ] {
+        db.execute("UPDATE auth_microsoft_tokens SET consecutive_failures = 0, next_retry_at = NULL, last_refresh_error = NULL").await;
+        db.execute(&format!("UPDATE auth_microsoft_tokens SET consecutive_failures = 3, next_retry_at = now() + interval '4 minutes', last_refresh_error = '{error}' WHERE id IN (SELECT id FROM auth_microsoft_tokens ORDER BY id LIMIT {failing})")).await;
+        let mut timeline = Timeline::of_database();
+        timeline.hold(&export_sql(&db.url, &model).await, 30);
+        let firing = timeline.firing(&model, "token_refresh", &[25]);
+        assert_eq!(firing[0], alerts(expected), "{failing} of 100 tokens failing with {error}");
+    }
 }
 
 #[tokio::test]

@@ -75,6 +75,25 @@ pub struct Alert {
     /// timestamps take the maximum; `absent` and `rise` are unchanged.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub across_instances: bool,
+    /// Fire only while other measurements each cross a number of their own, a list of
+    /// `{condition: {increase: {metric: m, window: 10m}}, op: "<", threshold: 1}` (a `gauge` or an
+    /// `increase`, aggregated as the alert's own condition is). For a value that means trouble
+    /// only in some state: tokens due for refresh are trouble only while the worker runs its
+    /// cycles and no refresh is attempted.
+    #[serde(default, rename = "while", skip_serializing_if = "Vec::is_empty")]
+    pub while_: Vec<Guard>,
+}
+
+/// One part of the state an alert fires in ([`Alert::while_`]).
+#[derive(Clone, Debug, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct Guard {
+    /// What is measured: `gauge` or `increase`, written as in an alert's `condition`.
+    pub condition: Condition,
+    /// `>`, `>=`, `<` or `<=`.
+    pub op: Op,
+    /// The number it is compared with.
+    pub threshold: f64,
 }
 
 /// Where an alert's numbers come from.

@@ -2,6 +2,7 @@
 //! binaries (or the server named by `DATABASE_URL`), fresh databases per test, the built exporter
 //! binary and the programs beside it (`exporter`, `process`), HTTP (`http`) and waiting (`wait`).
 
+pub mod alerting;
 pub mod exporter;
 pub mod fidelity;
 pub mod http;
