@@ -402,8 +402,33 @@ impl World {
         let first = self.exposition();
         self.minute();
         std::thread::sleep(Duration::from_millis(1500));
-        let at = unix_now();
-        Sampled { first, second: self.exposition(), at }
+        // A timestamp read from an API answer moves only when its signal polls again: every HTTP
+        // signal must have polled since the first sample (its last success or its errors moved),
+        // or a loaded machine that delays a poll makes a fresh run look stopped.
+        let polled = |e: &Exposition| -> BTreeMap<String, f64> {
+            e.iter()
+                .filter(|(k, _)| {
+                    k.starts_with("integration_exporter_http_last_success_timestamp_seconds{")
+                        || k.starts_with("integration_exporter_http_errors_total{")
+                })
+                .filter_map(|(k, (v, _))| Some((k.split("signal=\"").nth(1)?.split('"').next()?.to_string(), *v)))
+                .fold(BTreeMap::new(), |mut sum, (signal, v)| {
+                    *sum.entry(signal).or_insert(0.0) += v;
+                    sum
+                })
+        };
+        let before = polled(&first);
+        let second = wait::poll(
+            Duration::from_secs(20),
+            wait::POLL,
+            || self.exposition(),
+            |e| {
+                let now = polled(e);
+                before.iter().all(|(signal, v)| now.get(signal).is_some_and(|n| n != v)).then(|| e.clone())
+            },
+        )
+        .unwrap_or_else(|last| last);
+        Sampled { first, second, at: unix_now() }
     }
 
     fn exposition(&self) -> Exposition {
