@@ -267,11 +267,11 @@ enum Stage {
     SelectIn(Vec<Step>, Vec<Json>),
 }
 
-/// The path a membership `select` reads and the literals it keeps.
+/// A membership test: the path read from each item and the literals it may equal.
 type Membership = (Vec<Step>, Vec<Json>);
 
-/// `PATH | IN(LITERAL, ...)`, the condition of a membership `select`; `None` when it is no
-/// membership test.
+/// `PATH | IN(LITERAL, ...)`, the condition of a membership `select`: `None` when `cond` is not
+/// one, an error when it is one written wrong.
 fn parse_in(cond: &str) -> Option<Result<Membership, String>> {
     let (path, rest) = find_outside(cond, &["|"]).map(|(at, _)| (cond[..at].trim(), cond[at + 1..].trim()))?;
     let list = rest.strip_prefix("IN(")?.strip_suffix(')')?;
