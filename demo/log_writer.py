@@ -3,11 +3,12 @@
 the HTTP endpoints the packs poll, and moves the demo database, so the exporter's metrics move
 within a minute.
 
-Phases repeat every 4 minutes: two healthy minutes, a minute of trouble (refresh failures and
+Phases repeat every DEMO_CYCLE seconds (default 240, 4 minutes): two healthy quarters, a quarter
+of trouble (refresh failures and
 rate limiting, degraded watchers, a stuck calendar connection, a backed-up queue, a slow model,
 Salesforce tools answering INVALID_SESSION_ID, the ETL's token refresh workflow disabled on GitHub
 and its runs failing),
-then a minute of recovery. The worker log is rotated by rename every minute, as logrotate does,
+then a quarter of recovery. The worker log is rotated by rename every minute, as logrotate does,
 and the worker reopens it a moment later."""
 
 import json
@@ -23,10 +24,14 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 log_dir, database_url, http_port = sys.argv[1], sys.argv[2], int(sys.argv[3])
 random.seed(7)
 started = time.time()
+CYCLE = float(os.environ.get("DEMO_CYCLE", "240"))
+# The database moves 16 times a cycle (every 15 s in the 4-minute one): often enough for a trouble
+# quarter to be seen by several polls.
+DB_EVERY = CYCLE / 16
 
 
 def trouble():
-    return int((time.time() - started) // 60) % 4 == 2
+    return int((time.time() - started) // (CYCLE / 4)) % 4 == 2
 
 
 def python_stamp():
@@ -186,7 +191,7 @@ while True:
     write("app.log", json.dumps(entry))
 
     # Microsoft Graph API calls (Node, plain text; the status is the last field).
-    status = random.choice([200, 200, 200, 401, 429, 503]) if bad else random.choice([200] * 30 + [404])
+    status = random.choice([200, 200, 200, 401, 429, 503]) if bad else random.choice([200] * 200 + [404])
     write("fleet-api.log", f"{iso_stamp()} info: Graph API GET /v1.0/users/{user}/messages {status}")
     if random.random() < 0.1:
         write("fleet-api.log", f"{iso_stamp()} info: Webhook notification processed for subscription {user}")
@@ -209,7 +214,7 @@ while True:
         write("salesforce-mcp.log", f"{python_stamp()} ERROR mcp_servers.salesforce_crm.server: tool {tool} "
               "ErrorResponse: INVALID_SESSION_ID: Session expired or invalid")
 
-    if now - last_db >= 15:
+    if now - last_db >= DB_EVERY:
         degraded = 14 if bad else 3
         psql(f"UPDATE email_watchers SET sync_status = CASE WHEN id <= {degraded} THEN 'degraded'::watcher_status ELSE 'active'::watcher_status END")
         psql("UPDATE auth_microsoft_tokens SET expires_at = now() + interval '5 minutes' WHERE id IN "
@@ -217,11 +222,42 @@ while True:
         psql("UPDATE auth_microsoft_tokens SET expires_at = now() + interval '55 minutes' WHERE expires_at < now() + interval '10 minutes' AND random() < 0.3")
         stale = "now() - interval '2 hours'" if bad else "now() - interval '1 minute'"
         psql(f"UPDATE external_calendar_connections SET last_synced_at = {stale} WHERE sync_enabled AND provider = 'microsoft' AND backoff_until IS NULL")
-        psql("UPDATE external_calendar_connections SET last_synced_at = now() WHERE sync_enabled AND provider = 'google' AND error_count = 0")
+        # The seeded rows hold states that would fire an alert for ever (stuck, expired, expiring,
+        # failing): the applications heal them while healthy, and the trouble brings some back, so
+        # every alert the demo shows resolves within its cycle.
+        psql("UPDATE external_calendar_connections SET last_synced_at = now() WHERE sync_enabled AND provider = 'google' "
+             "AND (backoff_until IS NULL OR backoff_until < now())")
+        psql("UPDATE external_calendar_connections SET sync_needed = false WHERE sync_enabled AND sync_needed")
+        # The connections whose provider token expired: their last error says so only in trouble
+        # (the error count stays, so no error count rises).
+        auth_error = "token expired" if bad else "adapter error: 500"
+        psql(f"UPDATE external_calendar_connections SET last_error = '{auth_error}' WHERE sync_enabled AND token_expiry < now()")
         synced = "now() - interval '90 minutes'" if bad else "now()"
         psql(f"UPDATE microsoft_sync_state SET last_sync_at = {synced} WHERE resource_type = 'messages' AND random() < 0.5")
+        # Every platform syncs; the ETL's tokens are refreshed, meta's only to its 14-day warning
+        # window in trouble.
         psql("INSERT INTO marketing.etl_sync_log (platform, entity_type, status, start_time, records_processed) "
-             "VALUES ('google', 'campaigns', 'success', now(), 120)")
+             "VALUES ('google', 'campaigns', 'success', now(), 120), ('meta', 'campaigns', 'success', now(), 80), "
+             "('meta', 'ads', 'success', now(), 40), ('tiktok', 'ads', 'success', now(), 60)")
+        meta_expires = "now() + interval '9 days'" if bad else "now() + interval '50 days'"
+        psql(f"UPDATE marketing.platform_tokens SET expires_at = CASE WHEN platform = 'meta' THEN {meta_expires} "
+             "ELSE now() + interval '50 days' END")
+        # Graph subscriptions are renewed two days ahead; in trouble the renewal of the inbox ones lags.
+        psql("UPDATE graph_subscriptions SET expiration_date_time = now() + interval '2 days' "
+             "WHERE expiration_date_time < now() + interval '1 day'")
+        if bad:
+            psql("UPDATE graph_subscriptions SET expiration_date_time = now() + interval '3 hours' "
+                 "WHERE resource LIKE 'me/mailFolders%'")
+        # The heartbeat lock is renewed by a live worker; in trouble its lease lapsed ten minutes ago.
+        lease = "now() - interval '10 minutes'" if bad else "now() + interval '2 minutes'"
+        psql(f"UPDATE worker_locks SET lease_expires_at = {lease} WHERE lock_name = 'token_refresh_heartbeat'")
+        # Failed tokens wait five minutes before their retry; in trouble the 503 ones are retried
+        # after 20 seconds, the runbook's backoff that does not work.
+        psql("UPDATE auth_microsoft_tokens SET next_retry_at = updated_at + interval '5 minutes' "
+             "WHERE consecutive_failures > 0 AND NOT is_revoked")
+        if bad:
+            psql("UPDATE auth_microsoft_tokens SET next_retry_at = updated_at + interval '20 seconds' "
+                 "WHERE last_refresh_error LIKE '503%' AND NOT is_revoked")
         last_db = now
 
     if now - last_rotation >= 60:

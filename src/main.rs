@@ -2,10 +2,11 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand, ValueEnum};
-use integration_exporter::exposition::build;
+use integration_exporter::exposition::build_info;
 use integration_exporter::exposition::http::Limits;
+use integration_exporter::generate::RuleFormat;
 use integration_exporter::spec::{Model, SpecErrors};
-use integration_exporter::{check, generate, serve, sources};
+use integration_exporter::{check, generate, serve};
 
 mod logging;
 
@@ -14,7 +15,7 @@ use logging::{LogFormat, LogLevel};
 /// Runbook signals for OAuth integrations: metrics from your database and logs, and the alert
 /// rules, promtool tests and Grafana dashboards that go with them.
 #[derive(Parser)]
-#[command(version, long_version = build::LONG_VERSION, about)]
+#[command(version, long_version = build_info::LONG_VERSION, about)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -38,7 +39,7 @@ enum Command {
         config: PathBuf,
         /// Address to listen on, instead of the spec's `listen` (e.g. `0.0.0.0:29187` in a
         /// container).
-        #[arg(long = "web.listen-address", value_name = "ADDRESS")]
+        #[arg(long = "web.listen-address", value_name = "ADDRESS", value_parser = listen_address)]
         listen_address: Option<String>,
         /// exporter-toolkit web config file (TLS, basic auth), instead of the spec's
         /// `web_config_file`; a relative path is relative to the working directory.
@@ -47,11 +48,14 @@ enum Command {
         /// Path under which metrics are served.
         #[arg(long = "web.telemetry-path", value_name = "PATH", default_value = "/metrics", value_parser = telemetry_path)]
         telemetry_path: String,
-        /// Most scrapes (and reloads) served at once; more get 503 at once (0: no limit).
+        /// Most scrapes (status pages and reloads too) served at once; more get 503 at once (0: no limit).
         /// /healthz, /ready and password checks (bounded on their own) do not count.
         #[arg(long = "web.max-requests", value_name = "N", default_value_t = Limits::default().max_requests)]
         max_requests: usize,
-        /// Most open connections; more wait to be accepted (0: no limit).
+        /// Most open connections (0: as many as the open-file limit allows), lowered to half of
+        /// what the open-file limit leaves when that is less. At the limit, a new client takes the
+        /// place of the oldest idle one (no complete request yet) of the address holding the most;
+        /// only while all are answering requests do new ones wait to be accepted.
         #[arg(long = "web.max-connections", value_name = "N", default_value_t = Limits::default().max_connections)]
         max_connections: usize,
         /// Reload on `POST /-/reload` (or PUT) as on SIGHUP; off by default, as Prometheus'
@@ -82,6 +86,22 @@ enum Command {
         #[arg(long, value_enum, default_value_t = CatalogFormat::Markdown)]
         format: CatalogFormat,
     },
+    /// List every built-in pack's parameters: kind, default and what each means. Set them in the
+    /// spec as `packs: {PACK: {params: {NAME: VALUE}}}`.
+    Params {
+        /// Only these packs (default: every built-in pack).
+        packs: Vec<String>,
+        /// How the list is written.
+        #[arg(long, value_enum, default_value_t = ParamsFormat::Text)]
+        format: ParamsFormat,
+    },
+    /// Print the spec's JSON Schema (for editors: `# yaml-language-server: $schema=...`), or the
+    /// spec reference generated from it (docs/spec.md).
+    Schema {
+        /// `json`: the JSON Schema; `markdown`: the reference page.
+        #[arg(long, value_enum, default_value_t = SchemaFormat::Json)]
+        format: SchemaFormat,
+    },
     /// Validate the spec, compile every pattern and try each log rule on its samples; with
     /// --database, check every table and column the queries read exists.
     Check {
@@ -90,6 +110,19 @@ enum Command {
         /// Also prepare every query against the database.
         #[arg(long)]
         database: bool,
+    },
+    /// Read every source once, now, and judge each alert's condition: a triage report in the
+    /// runbook's order (value, threshold, verdict, next step, runbook link). Exit status 0 all
+    /// ok, 1 a warning, 2 a critical, 3 a source could not be read (or the spec does not load).
+    Diagnose {
+        #[arg(short, long, visible_alias = "config.file")]
+        config: PathBuf,
+        /// Only this pack's checks (and the sources they read).
+        #[arg(long)]
+        pack: Option<String>,
+        /// `text` for people (colours on a terminal), `json` for tools.
+        #[arg(long, value_enum, default_value_t = DiagnoseFormat::Text)]
+        format: DiagnoseFormat,
     },
     /// Run log files once, from their first byte, through one log source's rules and print the
     /// metrics they produce (Prometheus text on stdout, line counts on stderr).
@@ -108,28 +141,42 @@ enum Command {
 /// How `catalog` writes the list of signals.
 #[derive(Clone, Copy, ValueEnum)]
 enum CatalogFormat {
-    /// A Markdown table, as README's catalog.
+    /// A Markdown table, as the signal table of docs/packs.md.
     Markdown,
     /// One JSON document, for tools.
     Json,
 }
 
-/// How `generate` writes alert rules.
+/// What `schema` prints.
 #[derive(Clone, Copy, ValueEnum)]
-enum RuleFormat {
-    /// Plain Prometheus rule files with promtool tests.
-    Prometheus,
-    /// Prometheus Operator `PrometheusRule` objects, and a kustomization of everything written.
-    PrometheusOperator,
+enum SchemaFormat {
+    /// The JSON Schema of a spec file (docs/spec.schema.json).
+    Json,
+    /// The spec reference (docs/spec.md).
+    Markdown,
 }
 
-impl From<RuleFormat> for generate::RuleFormat {
-    fn from(f: RuleFormat) -> Self {
-        match f {
-            RuleFormat::Prometheus => generate::RuleFormat::Prometheus,
-            RuleFormat::PrometheusOperator => generate::RuleFormat::PrometheusOperator,
-        }
-    }
+/// How `params` writes the list of parameters.
+#[derive(Clone, Copy, ValueEnum)]
+enum ParamsFormat {
+    /// Per pack, a line per parameter with its kind and default, its doc below.
+    Text,
+    /// One JSON document, for tools.
+    Json,
+}
+
+/// How `diagnose` writes its report.
+#[derive(Clone, Copy, ValueEnum)]
+enum DiagnoseFormat {
+    /// Aligned text, pack by pack.
+    Text,
+    /// One JSON document.
+    Json,
+}
+
+/// `host:port`, checked as the spec's `listen` is.
+fn listen_address(address: &str) -> Result<String, String> {
+    integration_exporter::spec::listen::check(address).map(|()| address.to_string())
 }
 
 /// A path of its own: not a probe's, not the landing page's.
@@ -141,7 +188,7 @@ fn telemetry_path(path: &str) -> Result<String, String> {
     if let Some(c) = path.chars().find(|c| !(c.is_ascii_alphanumeric() || "/-_.~".contains(*c))) {
         return Err(format!("`{c}` is not allowed (letters, digits and `/-_.~` are)"));
     }
-    if matches!(path, "/" | "/healthz" | "/ready" | "/-/reload") {
+    if matches!(path, "/" | "/healthz" | "/ready" | "/-/reload" | "/status.json") {
         return Err(format!("`{path}` is taken by the exporter itself"));
     }
     Ok(path.to_string())
@@ -159,7 +206,9 @@ fn load(path: &std::path::Path) -> Result<Model, ExitCode> {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    logging::init(cli.log_level, cli.log_format);
+    // The report is what `diagnose` says; a failing source's warning would only repeat it.
+    let quiet = matches!(cli.command, Command::Diagnose { .. }).then_some(LogLevel::Error);
+    logging::init(cli.log_level.or(quiet), cli.log_format);
     match cli.command {
         Command::Serve {
             config,
@@ -184,7 +233,7 @@ fn main() -> ExitCode {
                 Err(code) => return code,
             };
             // After the spec loaded: a spec error stays the only thing a failed start prints.
-            let (version, build_context) = build::startup_fields();
+            let (version, build_context) = build_info::startup_fields();
             tracing::info!(%version, %build_context, "starting integration-exporter");
             let runtime = match tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build() {
                 Ok(r) => r,
@@ -215,7 +264,7 @@ fn main() -> ExitCode {
                 },
                 None => Model::builtin_defaults(),
             };
-            match generate::write_all_as(&model, &out, format.into()) {
+            match generate::write_all_as(&model, &out, format) {
                 Ok(paths) => {
                     for p in paths {
                         println!("{}", p.display());
@@ -223,7 +272,7 @@ fn main() -> ExitCode {
                     ExitCode::SUCCESS
                 }
                 Err(e) => {
-                    eprintln!("cannot write into {}: {e}", out.display());
+                    eprintln!("{e}");
                     ExitCode::FAILURE
                 }
             }
@@ -242,56 +291,42 @@ fn main() -> ExitCode {
             }
             ExitCode::SUCCESS
         }
-        Command::Check { config, database } => {
+        Command::Params { packs, format } => match integration_exporter::params::list(&packs) {
+            Ok(list) => {
+                match format {
+                    ParamsFormat::Text => print!("{}", integration_exporter::params::text(&list)),
+                    ParamsFormat::Json => print!("{}", integration_exporter::params::json(&list)),
+                }
+                ExitCode::SUCCESS
+            }
+            Err(e) => {
+                eprintln!("{e}");
+                ExitCode::from(BAD_SPEC)
+            }
+        },
+        Command::Schema { format } => {
+            match format {
+                SchemaFormat::Json => print!("{}", integration_exporter::spec::schema::json()),
+                SchemaFormat::Markdown => print!("{}", integration_exporter::spec::schema::markdown()),
+            }
+            ExitCode::SUCCESS
+        }
+        Command::Check { config, database } => match load(&config) {
+            Ok(model) => check::main(&config, &model, database),
+            Err(code) => code,
+        },
+        Command::Diagnose { config, pack, format } => {
+            // Nothing can be checked without a spec: the "could not check" status, not 2,
+            // which here means a critical verdict.
             let model = match load(&config) {
                 Ok(m) => m,
-                Err(code) => return code,
+                Err(_) => return ExitCode::from(3),
             };
-            let signals = model.enabled_signals().count();
-            if let Some(file) = &model.config.web_config_file {
-                let path = Model::spec_dir(&config).join(file);
-                if let Err(e) = integration_exporter::exposition::web_config::load(&path) {
-                    eprintln!("{e}");
-                    return ExitCode::from(BAD_SPEC);
-                }
-            }
-            if database {
-                let Some(db) = &model.config.database else {
-                    eprintln!("{}: --database needs a `database:` section", config.display());
-                    return ExitCode::from(BAD_SPEC);
-                };
-                let url = match sources::sql::dsn::read_url(db, &Model::spec_dir(&config)) {
-                    Ok(u) => u,
-                    Err(e) => {
-                        eprintln!("{e}");
-                        return ExitCode::FAILURE;
-                    }
-                };
-                let options = match sources::sql::dsn::parse(&url) {
-                    Ok(o) => o,
-                    Err(e) => {
-                        eprintln!("{e}");
-                        return ExitCode::FAILURE;
-                    }
-                };
-                let runtime = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
-                    Ok(r) => r,
-                    Err(e) => {
-                        eprintln!("cannot start runtime: {e}");
-                        return ExitCode::FAILURE;
-                    }
-                };
-                let pool = runtime.block_on(async { sources::sql::pool(options, 1, db.connect_timeout.0) });
-                let problems = runtime.block_on(check::check_database(&model, &pool));
-                if !problems.is_empty() {
-                    for p in &problems {
-                        eprintln!("{}: {p}", config.display());
-                    }
-                    return ExitCode::from(BAD_SPEC);
-                }
-            }
-            println!("{}: ok ({signals} signals)", config.display());
-            ExitCode::SUCCESS
+            let format = match format {
+                DiagnoseFormat::Text => integration_exporter::diagnose::Format::Text,
+                DiagnoseFormat::Json => integration_exporter::diagnose::Format::Json,
+            };
+            ExitCode::from(integration_exporter::diagnose::main(&config, &model, pack.as_deref(), format))
         }
         Command::Replay { config, log, files } => match load(&config) {
             Ok(model) => integration_exporter::replay::main(&model, log.as_deref(), &files),

@@ -15,7 +15,7 @@ use tailer::{Cut, DropReason, LineSplitter};
 use crate::exposition::text::{Format, encode};
 use crate::sources::logs::rules::{LineOutcome, RuleEngine};
 use crate::sources::logs::{rule_engine, used_logs};
-use crate::spec::{LogSource, Model};
+use crate::spec::{LogFiles, Model};
 use crate::state::Family;
 
 /// Bytes read at a time; a big buffer keeps syscalls and line-carrying rare.
@@ -37,23 +37,38 @@ pub struct ReplayStats {
     pub invalid_utf8: u64,
 }
 
+/// Why `replay` has no log source to run, or could not read a file through it.
+#[derive(Debug, thiserror::Error)]
+pub enum ReplayError {
+    /// `--log` names a source no enabled signal reads; `used` are those read, in order.
+    #[error("no enabled signal reads a log source `{id}`; log sources: {}", list(used))]
+    NotRead { id: String, used: Vec<String> },
+    #[error("no enabled signal reads a log source")]
+    NoneRead,
+    #[error("the spec has several log sources, pick one with --log: {}", list(used))]
+    Several { used: Vec<String> },
+    #[error("log source `{0}` is not defined")]
+    NotDefined(String),
+    #[error("cannot read {}: {source}", path.display())]
+    Unreadable { path: PathBuf, source: std::io::Error },
+}
+
+fn list(used: &[String]) -> String {
+    if used.is_empty() { "none".to_string() } else { used.join(", ") }
+}
+
 /// The log source whose rules apply: `requested`, or the only one the spec's signals read.
-pub fn pick_log<'m>(model: &'m Model, requested: Option<&str>) -> Result<(&'m str, &'m LogSource), String> {
+pub fn pick_log<'m>(model: &'m Model, requested: Option<&str>) -> Result<(&'m str, &'m LogFiles), ReplayError> {
     let used = used_logs(model);
-    let list =
-        || if used.is_empty() { "none".to_string() } else { used.iter().copied().collect::<Vec<_>>().join(", ") };
+    let listed = || used.iter().map(|id| id.to_string()).collect();
     let id = match (requested, used.len()) {
         (Some(id), _) if used.contains(id) => id,
-        (Some(id), _) => return Err(format!("no enabled signal reads a log source `{id}`; log sources: {}", list())),
+        (Some(id), _) => return Err(ReplayError::NotRead { id: id.to_string(), used: listed() }),
         (None, 1) => used.first().copied().unwrap_or_default(),
-        (None, 0) => return Err("no enabled signal reads a log source".to_string()),
-        (None, _) => return Err(format!("the spec has several log sources, pick one with --log: {}", list())),
+        (None, 0) => return Err(ReplayError::NoneRead),
+        (None, _) => return Err(ReplayError::Several { used: listed() }),
     };
-    model
-        .logs
-        .get_key_value(id)
-        .map(|(k, v)| (k.as_str(), v))
-        .ok_or_else(|| format!("log source `{id}` is not defined"))
+    model.logs.get_key_value(id).map(|(k, v)| (k.as_str(), v)).ok_or_else(|| ReplayError::NotDefined(id.to_string()))
 }
 
 /// Runs `reader` to its end through `engine`.
@@ -67,7 +82,11 @@ pub fn replay_reader(
 }
 
 /// Runs each file (`-` is stdin) once, from its first byte, through `engine`.
-pub fn replay_files(engine: &mut RuleEngine, files: &[PathBuf], max_line_bytes: usize) -> Result<ReplayStats, String> {
+pub fn replay_files(
+    engine: &mut RuleEngine,
+    files: &[PathBuf],
+    max_line_bytes: usize,
+) -> Result<ReplayStats, ReplayError> {
     let mut stats = ReplayStats::default();
     for path in files {
         let result = if path == Path::new("-") {
@@ -75,7 +94,7 @@ pub fn replay_files(engine: &mut RuleEngine, files: &[PathBuf], max_line_bytes: 
         } else {
             std::fs::File::open(path).and_then(|f| replay_reader(engine, f, max_line_bytes, &mut stats))
         };
-        result.map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+        result.map_err(|source| ReplayError::Unreadable { path: path.clone(), source })?;
     }
     Ok(stats)
 }
@@ -240,13 +259,37 @@ mod tests {
     fn the_log_source_is_the_only_one_or_named() {
         let text = "database: {url_env: UNUSED}\npacks:\n  token_refresh: {}\n  calendar_sync: {}\n";
         let model = Model::from_text(&SourceText { name: "t.yaml".into(), text: text.into() }).unwrap();
-        let err = pick_log(&model, None).unwrap_err();
+        let err = pick_log(&model, None).unwrap_err().to_string();
         assert!(
             err.contains("--log") && err.contains("calendar_sync.app") && err.contains("token_refresh.worker"),
             "{err}"
         );
         assert_eq!(pick_log(&model, Some("calendar_sync.app")).unwrap().0, "calendar_sync.app");
-        let err = pick_log(&model, Some("nope")).unwrap_err();
+        let err = pick_log(&model, Some("nope")).unwrap_err().to_string();
         assert!(err.contains("`nope`") && err.contains("token_refresh.worker"), "{err}");
+    }
+
+    #[test]
+    fn replay_errors_say_what_they_said_as_text() {
+        let used = vec!["a.app".to_string(), "b.worker".to_string()];
+        assert_eq!(
+            ReplayError::NotRead { id: "x".into(), used: used.clone() }.to_string(),
+            "no enabled signal reads a log source `x`; log sources: a.app, b.worker"
+        );
+        assert_eq!(
+            ReplayError::NotRead { id: "x".into(), used: Vec::new() }.to_string(),
+            "no enabled signal reads a log source `x`; log sources: none"
+        );
+        assert_eq!(ReplayError::NoneRead.to_string(), "no enabled signal reads a log source");
+        assert_eq!(
+            ReplayError::Several { used }.to_string(),
+            "the spec has several log sources, pick one with --log: a.app, b.worker"
+        );
+        assert_eq!(ReplayError::NotDefined("x".into()).to_string(), "log source `x` is not defined");
+        let io = || std::io::Error::from(std::io::ErrorKind::NotFound);
+        assert_eq!(
+            ReplayError::Unreadable { path: "l.log".into(), source: io() }.to_string(),
+            format!("cannot read l.log: {}", io())
+        );
     }
 }

@@ -42,6 +42,15 @@ pub const CONFIG_RELOAD_SUCCESS_TIMESTAMP: SelfMetric = gauge(
     "integration_exporter_config_last_reload_success_timestamp_seconds",
     "Timestamp of the last successful configuration reload (or of the start).",
 );
+/// The web config as followed while running (see `exposition::web_config`).
+pub const WEB_CONFIG_RELOAD_SUCCESSFUL: SelfMetric = gauge(
+    "integration_exporter_web_config_last_reload_successful",
+    "Whether the web config file as it is now is in force: 0 while it does not load or a change that would lower protection was refused.",
+);
+pub const TLS_CERTIFICATE_EXPIRY: SelfMetric = gauge(
+    "integration_exporter_tls_certificate_expiry_timestamp_seconds",
+    "When the certificate the endpoint serves expires (its notAfter), in unix seconds.",
+);
 
 pub const QUERY_SUCCESS: SelfMetric =
     gauge("integration_exporter_query_success", "1 if the last run of the query succeeded.");
@@ -59,6 +68,30 @@ pub const QUERY_TRUNCATED: SelfMetric = counter(
     "integration_exporter_query_truncated_total",
     "Query runs whose result had more series than the cap; the rows past it were not read.",
 );
+pub const QUERY_MERGED_ROWS: SelfMetric = counter(
+    "integration_exporter_query_merged_rows_total",
+    "Result rows whose label values repeated an earlier row's in the same run; their values were summed into one series, by metric.",
+);
+
+/// The database itself, apart from any one query: what tells "the database is unreachable" (one
+/// cause, one alert) from "this query fails" (its own alert). `{database}` is `host:port/db`.
+pub const DATABASE_UP: SelfMetric = gauge(
+    "integration_exporter_database_up",
+    "1 if the last query run that reached a verdict got an answer from the database, 0 if it could not connect or got no answer.",
+);
+pub const DATABASE_LAST_SUCCESS: SelfMetric = gauge(
+    "integration_exporter_database_last_success_timestamp_seconds",
+    "When a query run last got an answer from the database, in unix seconds.",
+);
+pub const DATABASE_ERRORS: SelfMetric = counter(
+    "integration_exporter_database_errors_total",
+    "Query runs that could not reach the database, by kind (connect: no connection; timeout: no answer on a connection).",
+);
+/// With `ha` on: which replica runs the database's queries (see `sources::sql::leader`).
+pub const LEADER: SelfMetric = gauge(
+    "integration_exporter_leader",
+    "With ha enabled, 1 if this replica holds the database's leader lock and runs its SQL queries, 0 if it stands by (it then exports no SQL series for the database).",
+);
 
 pub const HTTP_UP: SelfMetric =
     gauge("integration_exporter_http_up", "1 if the endpoint answered 2xx within the timeout at the last poll.");
@@ -71,6 +104,16 @@ pub const HTTP_LAST_SUCCESS: SelfMetric = gauge(
 pub const HTTP_ERRORS: SelfMetric = counter(
     "integration_exporter_http_errors_total",
     "Failed HTTP polls, by kind (connect, timeout, auth, status, body, path, limit).",
+);
+/// One value of an endpoint's answer, apart from the others: a path gone from the answer blinds
+/// that value's alerts only, while the values still read keep theirs.
+pub const HTTP_VALUE_ERRORS: SelfMetric = counter(
+    "integration_exporter_http_value_errors_total",
+    "Answers from which a value could not be read, by metric and kind (path: missing or no number; limit: more series than allowed, the rest dropped).",
+);
+pub const HTTP_VALUE_LAST_READ: SelfMetric = gauge(
+    "integration_exporter_http_value_last_read_timestamp_seconds",
+    "When the value was last read in full from an answer of the endpoint, in unix seconds, by metric.",
 );
 /// The health metrics of one polled kind: the same four shapes for every kind.
 #[derive(Debug)]
@@ -91,6 +134,41 @@ pub const QUERY_HEALTH: PollHealthMetrics = PollHealthMetrics {
     last_success: QUERY_LAST_SUCCESS,
     errors: QUERY_ERRORS,
 };
+/// The per-value health of a polled kind whose answer carries several values.
+#[derive(Debug)]
+pub struct ValueHealthMetrics {
+    /// Counter of answers a value could not be read from (`{signal, metric, kind}`).
+    pub errors: SelfMetric,
+    /// Gauge: when the value was last read in full, in unix seconds (`{signal, metric}`).
+    pub last_read: SelfMetric,
+    /// The kinds of `errors`, which the poll's own alert leaves to the value's.
+    pub kinds: &'static [&'static str],
+    /// The kind that means the value is gone (its alerts cannot see), as opposed to read in part.
+    pub blinding: &'static str,
+    /// What the on-call engineer checks, by kind.
+    pub checks: &'static [(&'static str, &'static str)],
+}
+
+pub const HTTP_VALUE_HEALTH: ValueHealthMetrics = ValueHealthMetrics {
+    errors: HTTP_VALUE_ERRORS,
+    last_read: HTTP_VALUE_LAST_READ,
+    kinds: &["path", "limit"],
+    blinding: "path",
+    checks: &[
+        (
+            "path",
+            "the endpoint's answer no longer has the value's path, or holds no number there (a renamed field, an \
+             empty list, a changed API version): compare the answer (`curl ... | jq '<path>'`) with the signal's \
+             `values`; the exporter's log names the metric",
+        ),
+        (
+            "limit",
+            "the value made more series than allowed per value and the rest were dropped: narrow its `each:` \
+             selection or its labels",
+        ),
+    ],
+};
+
 pub const HTTP_HEALTH: PollHealthMetrics =
     PollHealthMetrics { ok: HTTP_UP, duration: HTTP_DURATION, last_success: HTTP_LAST_SUCCESS, errors: HTTP_ERRORS };
 
@@ -129,13 +207,19 @@ pub const LOG_FILES: SelfMetric = gauge(
     "integration_exporter_log_files",
     "Files of the log source present and open for reading now (an empty file counts; 0: nothing to read).",
 );
+/// Above 0 while a log source's paths match more files than its `max_files`: the lines of those
+/// files are not read. The log-files-skipped alert reads it.
+pub const LOG_FILES_SKIPPED: SelfMetric = gauge(
+    "integration_exporter_log_files_skipped",
+    "Files the log source's paths match that are not open because max_files are (their lines are not read).",
+);
 pub const LABEL_OVERFLOW: SelfMetric = counter(
     "integration_exporter_label_overflow_total",
     "Updates folded into the overflow series because a metric reached its series limit.",
 );
 pub const LABEL_TRUNCATED: SelfMetric = counter(
     "integration_exporter_label_truncated_total",
-    "Updates whose label values taken from a line were cut to the log source's max_label_bytes.",
+    "Updates whose label values were cut: taken from a log line, to the log source's max_label_bytes; from a query row, to 256 bytes.",
 );
 
 pub const CHECKPOINT_SAVE_FAILURES: SelfMetric = counter(
@@ -155,21 +239,30 @@ pub const CHECKPOINT_METRIC_RESETS: SelfMetric = counter(
     "Saved metrics that did not fit the spec (type, labels or buckets changed, removed, damaged) and started over.",
 );
 
-/// Every metric of the exporter itself, in the order the README lists them.
+/// Every metric of the exporter itself, in the order docs/reliability.md lists them.
 pub const ALL: &[SelfMetric] = &[
     BUILD_INFO,
     START_TIME,
     CONFIG_RELOAD_SUCCESSFUL,
     CONFIG_RELOAD_SUCCESS_TIMESTAMP,
+    WEB_CONFIG_RELOAD_SUCCESSFUL,
+    TLS_CERTIFICATE_EXPIRY,
     QUERY_SUCCESS,
     QUERY_DURATION,
     QUERY_LAST_SUCCESS,
     QUERY_ERRORS,
     QUERY_TRUNCATED,
+    QUERY_MERGED_ROWS,
+    DATABASE_UP,
+    DATABASE_LAST_SUCCESS,
+    DATABASE_ERRORS,
+    LEADER,
     HTTP_UP,
     HTTP_DURATION,
     HTTP_LAST_SUCCESS,
     HTTP_ERRORS,
+    HTTP_VALUE_ERRORS,
+    HTTP_VALUE_LAST_READ,
     HTTP_TOKEN_REFRESHES,
     LOG_BYTES_READ,
     LOG_FILE_SIZE,
@@ -182,6 +275,7 @@ pub const ALL: &[SelfMetric] = &[
     LOG_DROPPED_LINES,
     LOG_READ_ERRORS,
     LOG_FILES,
+    LOG_FILES_SKIPPED,
     LABEL_OVERFLOW,
     LABEL_TRUNCATED,
     CHECKPOINT_SAVE_FAILURES,
@@ -199,13 +293,14 @@ pub fn find(name: &str) -> Option<&'static SelfMetric> {
 mod tests {
     use super::*;
 
-    /// README's "What the exporter reports about itself" names every self-metric, and only those
-    /// (a name there may drop the `integration_exporter` prefix: `_query_duration_seconds`).
+    /// docs/reliability.md's "What the exporter reports about itself" names every self-metric, and
+    /// only those (a name there may drop the `integration_exporter` prefix: `_query_duration_seconds`).
     #[test]
-    fn readme_lists_the_catalog() {
-        let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).expect("README");
-        let start = readme.find("## What the exporter reports about itself").expect("the section");
-        let section = &readme[start..];
+    fn reliability_doc_lists_the_catalog() {
+        let doc = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/docs/reliability.md"))
+            .expect("docs/reliability.md");
+        let start = doc.find("## What the exporter reports about itself").expect("the section in docs/reliability.md");
+        let section = &doc[start..];
         let section = &section[..section[3..].find("\n## ").map_or(section.len(), |i| i + 3)];
         let mut listed = std::collections::BTreeSet::new();
         for code in section.split('`').skip(1).step_by(2) {
@@ -217,7 +312,7 @@ mod tests {
             }
         }
         let catalog: std::collections::BTreeSet<String> = ALL.iter().map(|m| m.name.to_string()).collect();
-        assert_eq!(listed, catalog, "README lists {listed:#?}");
+        assert_eq!(listed, catalog, "docs/reliability.md lists {listed:#?}");
     }
 
     #[test]

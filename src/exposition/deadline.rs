@@ -14,16 +14,25 @@ use std::time::Duration;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::time::{Instant, Sleep};
 
+use super::slots::Answering;
+
 pub struct WriteDeadline<I> {
     io: I,
     timeout: Duration,
     sleep: Pin<Box<Sleep>>,
     armed: bool,
+    answering: Option<Answering>,
 }
 
 impl<I> WriteDeadline<I> {
     pub fn new(io: I, timeout: Duration) -> Self {
-        Self { io, timeout, sleep: Box::pin(tokio::time::sleep(timeout)), armed: false }
+        Self { io, timeout, sleep: Box::pin(tokio::time::sleep(timeout)), armed: false, answering: None }
+    }
+
+    /// Says when a response is out: the end of the connection's answer to its request.
+    pub fn with_answering(mut self, answering: Answering) -> Self {
+        self.answering = Some(answering);
+        self
     }
 
     fn arm(&mut self) {
@@ -78,7 +87,11 @@ impl<I: AsyncWrite + Unpin> AsyncWrite for WriteDeadline<I> {
         match Pin::new(&mut self.io).poll_flush(cx) {
             Poll::Ready(Ok(())) => {
                 // Everything written so far is out: the response is done.
-                self.armed = false;
+                if std::mem::take(&mut self.armed)
+                    && let Some(answering) = &self.answering
+                {
+                    answering.done();
+                }
                 Poll::Ready(Ok(()))
             }
             Poll::Pending => self.pending(cx),

@@ -1,5 +1,5 @@
-//! The HTTP endpoint: `/metrics` from the published snapshots, `/healthz`, `/ready`, and a landing
-//! page, and `/-/reload` when enabled. Nothing here waits on a source. With a web config file: TLS,
+//! The HTTP endpoint: `/metrics` from the published snapshots, `/healthz`, `/ready`, the status
+//! page (`/`, and `/status.json`; a page of links without a board), and `/-/reload` when enabled. Nothing here waits on a source. With a web config file: TLS,
 //! basic auth on every path and extra response headers (see [`super::web_config`]).
 //!
 //! Every client is bounded ([`Limits`]): in connections, in scrapes in flight, in the time to send
@@ -26,11 +26,13 @@ use hyper::{Method, Request, Response, StatusCode};
 use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::server::graceful::Watcher;
 use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
-use tokio::net::{TcpListener, TcpStream};
+use tokio::net::{TcpListener, TcpSocket, TcpStream};
 use tokio::sync::{Semaphore, mpsc, oneshot};
 
 use super::deadline::WriteDeadline;
+use super::negotiate;
 use super::process::Collector;
+use super::slots::{Answering, Slots};
 use super::text::{Format, encode};
 use super::web_config::{Auth, REALM, WebConfigWatch};
 use crate::state::{Family, State};
@@ -45,8 +47,12 @@ pub struct Limits {
     /// Scrapes and reloads handled at once; more get 503 at once (`0`: no limit). `/healthz`,
     /// `/ready` and authentication (bounded on its own, see [`super::web_config`]) do not count.
     pub max_requests: usize,
-    /// Open connections (TLS handshakes included); more wait in the listen backlog until one
-    /// closes (`0`: no limit).
+    /// Open connections (TLS handshakes included; `0`: no limit; `serve` fits it into the
+    /// open-file limit, see [`crate::fds`]). When all are taken, a new
+    /// client takes the place of the oldest connection without a complete request (sending
+    /// headers, in a handshake, idle between requests) of the address holding the most, so one
+    /// client cannot keep the others out; only while every connection is answering a request do
+    /// new ones wait in the listen backlog (see [`super::slots`]).
     pub max_connections: usize,
     /// Time to send request headers (and to finish a TLS handshake); also how long an idle
     /// keep-alive connection stays open.
@@ -90,6 +96,9 @@ pub struct Server {
     /// process reading it shows: concurrent scrapes of an unchanged state encode once.
     bodies: tokio::sync::Mutex<HashMap<(Format, bool), (Shown, Bytes)>>,
     encodes: AtomicU64,
+    /// The status page's board: `/` shows it and `/status.json` serves it; `None`, `/` is a
+    /// page of links.
+    status: Option<Arc<crate::status::StatusBoard>>,
 }
 
 /// What an encoded body shows: the state's version and the process reading's generation.
@@ -123,7 +132,19 @@ impl Server {
             lifecycle: None,
             bodies: tokio::sync::Mutex::new(HashMap::new()),
             encodes: AtomicU64::new(0),
+            status: None,
         }
+    }
+
+    /// Serves the status page of `board` at `/` and its data at `/status.json`.
+    pub fn with_status(mut self, board: Arc<crate::status::StatusBoard>) -> Self {
+        self.status = Some(board);
+        self
+    }
+
+    /// The status page's board, when there is one.
+    pub fn status(&self) -> Option<&Arc<crate::status::StatusBoard>> {
+        self.status.as_ref()
     }
 
     /// Serves the metrics under `path` instead of `/metrics`.
@@ -171,7 +192,7 @@ impl Server {
         let Some(web) = self.web() else {
             return self.handle(req).await;
         };
-        let config = match web.current() {
+        let config = match web.current().await {
             Ok(c) => c,
             Err(_) => return plain(StatusCode::INTERNAL_SERVER_ERROR, "Internal Server Error\n"),
         };
@@ -205,7 +226,9 @@ impl Server {
         // The requests that do work count against `max_requests`; the probes never wait on it,
         // so a liveness check does not fail because of scrape load.
         let path = req.uri().path();
-        let heavy = path == self.telemetry_path || path == "/-/reload";
+        let heavy = path == self.telemetry_path
+            || path == "/-/reload"
+            || (self.status.is_some() && matches!(path, "/" | "/status.json"));
         let _permit = match &self.in_flight {
             Some(slots) if heavy => match slots.try_acquire() {
                 Ok(permit) => Some(permit),
@@ -235,11 +258,36 @@ impl Server {
                     )
                 }
             }
+            "/" | "/status.json" if self.status.is_some() => self.status_page(req.uri().path() == "/").await,
             "/" => Response::builder()
                 .header(CONTENT_TYPE, "text/html; charset=utf-8")
                 .body(Full::new(Bytes::from(landing(&self.telemetry_path))))
                 .unwrap_or_default(),
             _ => plain(StatusCode::NOT_FOUND, "not found\n"),
+        }
+    }
+
+    /// The status page (`html`) or its data as JSON, judged on the blocking pool: every check
+    /// is evaluated, which takes longer than a request worker should be held.
+    async fn status_page(&self, html: bool) -> Response<Full<Bytes>> {
+        let Some(board) = self.status.clone() else { return plain(StatusCode::NOT_FOUND, "not found\n") };
+        let telemetry_path = self.telemetry_path.clone();
+        let rendered = tokio::task::spawn_blocking(move || {
+            let status = board.status();
+            if html {
+                ("text/html; charset=utf-8", crate::status::page::html(&status, &telemetry_path))
+            } else {
+                ("application/json", serde_json::to_string(&status).unwrap_or_default())
+            }
+        })
+        .await;
+        match rendered {
+            Ok((content_type, body)) => Response::builder()
+                .header(CONTENT_TYPE, content_type)
+                .header(hyper::header::CACHE_CONTROL, "no-store")
+                .body(Full::new(Bytes::from(body)))
+                .unwrap_or_default(),
+            Err(_) => plain(StatusCode::INTERNAL_SERVER_ERROR, "Internal Server Error\n"),
         }
     }
 
@@ -265,8 +313,8 @@ impl Server {
 
     async fn metrics(&self, req: &Request<Incoming>) -> Response<Full<Bytes>> {
         let header = |name| req.headers().get(name).and_then(|v: &hyper::header::HeaderValue| v.to_str().ok());
-        let format = Format::negotiate(header(ACCEPT));
-        let gzip = header(ACCEPT_ENCODING).is_some_and(|v| v.split(',').any(|e| e.trim().starts_with("gzip")));
+        let format = negotiate::format(header(ACCEPT));
+        let gzip = negotiate::gzip(header(ACCEPT_ENCODING));
         let Some(body) = self.body(format, gzip).await else {
             return plain(StatusCode::INTERNAL_SERVER_ERROR, "Internal Server Error\n");
         };
@@ -323,6 +371,34 @@ fn plain(status: StatusCode, text: &str) -> Response<Full<Bytes>> {
         .unwrap_or_default()
 }
 
+/// A listener on `addr` (`host:port`) whose accept queue is as deep as the system allows
+/// (`net.core.somaxconn`, as Go servers such as Prometheus use): while a flood of connections
+/// waits to be accepted, a scraper's connection still finds a place in the queue instead of
+/// having its SYN dropped and retried a second later.
+pub async fn listen(addr: &str) -> std::io::Result<TcpListener> {
+    let mut failed = None;
+    for address in tokio::net::lookup_host(addr).await? {
+        let socket = if address.is_ipv4() { TcpSocket::new_v4()? } else { TcpSocket::new_v6()? };
+        // As std and tokio's own `bind`: a restart does not wait out TIME_WAIT connections.
+        socket.set_reuseaddr(true)?;
+        match socket.bind(address) {
+            Ok(()) => return socket.listen(accept_queue()),
+            Err(e) => failed = Some(e),
+        }
+    }
+    Err(failed.unwrap_or_else(|| std::io::Error::new(std::io::ErrorKind::InvalidInput, "resolves to no address")))
+}
+
+/// The longest accept queue the system grants, or 4096 when it does not say.
+fn accept_queue() -> u32 {
+    std::fs::read_to_string("/proc/sys/net/core/somaxconn")
+        .ok()
+        .and_then(|v| v.trim().parse::<u32>().ok())
+        .filter(|n| *n > 0)
+        .unwrap_or(4096)
+        .min(65_535)
+}
+
 /// Serves until `shutdown` resolves, then lets open connections finish. Speaks TLS when the web
 /// config named certificates at start.
 pub async fn serve(
@@ -331,57 +407,45 @@ pub async fn serve(
     shutdown: impl std::future::Future<Output = ()>,
 ) -> std::io::Result<()> {
     let graceful = hyper_util::server::graceful::GracefulShutdown::new();
-    let connections = match server.limits.max_connections {
-        0 => None,
-        n => Some(Arc::new(Semaphore::new(n))),
-    };
+    let slots = Slots::new(server.limits.max_connections);
+    let mut failures = AcceptFailures::default();
     tokio::pin!(shutdown);
     loop {
-        // A slot first: at the limit, new connections wait in the backlog rather than each
-        // costing a task and buffers.
-        let slot = match &connections {
-            Some(slots) => tokio::select! {
-                slot = slots.clone().acquire_owned() => slot.ok(),
-                _ = &mut shutdown => break,
-            },
-            None => None,
-        };
-        tokio::select! {
-            accepted = listener.accept() => {
-                let (stream, peer): (_, SocketAddr) = match accepted {
-                    Ok(a) => a,
-                    Err(e) => {
-                        tracing::warn!(error = %e, "accept failed");
-                        tokio::time::sleep(Duration::from_millis(50)).await;
-                        continue;
+        let (stream, peer): (_, SocketAddr) = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok(a) => a,
+                Err(e) => {
+                    // Out of file descriptors, an idle connection gives its own back.
+                    let freed = is_fd_exhaustion(&e) && slots.displace_for_fd();
+                    let pause = failures.failed(&e, freed);
+                    tokio::select! {
+                        _ = tokio::time::sleep(pause) => {}
+                        _ = &mut shutdown => break,
                     }
-                };
-                let server = server.clone();
-                let watcher = graceful.watcher();
-                if !server.tls_listener {
-                    tokio::spawn(async move {
-                        let _slot = slot;
-                        let io = WriteDeadline::new(stream, server.limits.write_timeout);
-                        serve_connection(TokioIo::new(io), server, watcher).await;
-                    });
                     continue;
                 }
-                tokio::spawn(async move {
-                    let _slot = slot;
-                    // The certificates of the web config in force (after looking for changed files).
-                    let Some(config) = server.web().and_then(|w| w.tls()) else { return };
-                    match tokio::time::timeout(server.limits.header_read_timeout, handshake(stream, config)).await {
-                        Ok(Ok(stream)) => {
-                            let io = WriteDeadline::new(stream, server.limits.write_timeout);
-                            serve_connection(TokioIo::new(io), server, watcher).await
-                        }
-                        Ok(Err(e)) => tracing::debug!(%peer, error = %e, "TLS handshake failed"),
-                        Err(_) => tracing::debug!(%peer, "TLS handshake timed out"),
-                    }
-                });
-            }
+            },
+            _ = &mut shutdown => break,
+        };
+        failures.succeeded();
+        // A slot for it: at the limit, an idle connection makes room (only now that a client is
+        // here to take it); with every slot answering a request, this client waits unserved, and
+        // the next ones in the backlog, rather than each costing a task and buffers.
+        tokio::select! {
+            _ = slots.room() => {}
             _ = &mut shutdown => break,
         }
+        let mut slot = slots.admit(peer.ip());
+        let server = server.clone();
+        let watcher = graceful.watcher();
+        tokio::spawn(async move {
+            let displaced = slot.displaced();
+            tokio::select! {
+                _ = connection(stream, peer, server, watcher, slot.answering()) => {}
+                _ = displaced => tracing::debug!(%peer, "idle connection closed to make room"),
+            }
+            drop(slot);
+        });
     }
     tokio::select! {
         _ = graceful.shutdown() => {}
@@ -390,14 +454,84 @@ pub async fn serve(
     Ok(())
 }
 
+/// One accepted connection: the TLS handshake when the listener speaks TLS, then HTTP/1.1.
+async fn connection(stream: TcpStream, peer: SocketAddr, server: Arc<Server>, watcher: Watcher, answering: Answering) {
+    let write_timeout = server.limits.write_timeout;
+    if !server.tls_listener {
+        let io = WriteDeadline::new(stream, write_timeout).with_answering(answering.clone());
+        return serve_connection(TokioIo::new(io), server, watcher, answering).await;
+    }
+    // The certificates of the web config in force (after looking for changed files).
+    let Some(web) = server.web() else { return };
+    let Some(config) = web.tls().await else { return };
+    match tokio::time::timeout(server.limits.header_read_timeout, handshake(stream, config)).await {
+        Ok(Ok(stream)) => {
+            let io = WriteDeadline::new(stream, write_timeout).with_answering(answering.clone());
+            serve_connection(TokioIo::new(io), server, watcher, answering).await
+        }
+        Ok(Err(e)) => tracing::debug!(%peer, error = %e, "TLS handshake failed"),
+        Err(_) => tracing::debug!(%peer, "TLS handshake timed out"),
+    }
+}
+
+/// Whether an accept failed for lack of file descriptors (the process's or the system's).
+fn is_fd_exhaustion(e: &std::io::Error) -> bool {
+    matches!(e.raw_os_error(), Some(code) if code == rustix::io::Errno::MFILE.raw_os_error() || code == rustix::io::Errno::NFILE.raw_os_error())
+}
+
+/// Failed accepts in a row: how long to pause before the next (doubling from 5 ms to 1 s, so a
+/// lasting failure such as EMFILE neither spins a core nor floods the log), and what to log.
+#[derive(Default)]
+struct AcceptFailures {
+    in_a_row: u32,
+    since_logged: u64,
+    logged: Option<std::time::Instant>,
+}
+
+impl AcceptFailures {
+    const FIRST_PAUSE: Duration = Duration::from_millis(5);
+    const LONGEST_PAUSE: Duration = Duration::from_secs(1);
+    const LOG_EVERY: Duration = Duration::from_secs(10);
+
+    fn failed(&mut self, e: &std::io::Error, freed_a_slot: bool) -> Duration {
+        self.since_logged += 1;
+        if self.logged.is_none_or(|t| t.elapsed() >= Self::LOG_EVERY) {
+            tracing::warn!(
+                error = %e,
+                failures = self.since_logged,
+                closed_an_idle_connection = freed_a_slot,
+                "accept failed; retrying with a growing pause"
+            );
+            self.logged = Some(std::time::Instant::now());
+            self.since_logged = 0;
+        }
+        let pause = Self::FIRST_PAUSE.saturating_mul(1 << self.in_a_row.min(8)).min(Self::LONGEST_PAUSE);
+        self.in_a_row += 1;
+        if freed_a_slot { Self::FIRST_PAUSE } else { pause }
+    }
+
+    fn succeeded(&mut self) {
+        if self.in_a_row > 0 {
+            self.in_a_row = 0;
+            self.logged = None;
+            if self.since_logged > 0 {
+                tracing::info!(failures = self.since_logged, "accepting again");
+                self.since_logged = 0;
+            }
+        }
+    }
+}
+
 /// One HTTP/1.1 connection, plain or TLS, until it closes or the server shuts down.
-async fn serve_connection<I>(io: TokioIo<I>, server: Arc<Server>, watcher: Watcher)
+async fn serve_connection<I>(io: TokioIo<I>, server: Arc<Server>, watcher: Watcher, answering: Answering)
 where
     I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
     let header_read_timeout = server.limits.header_read_timeout;
     let service = service_fn(move |req: Request<Incoming>| {
         let server = server.clone();
+        // A complete request is in: this connection holds its slot until the answer is out.
+        answering.start();
         async move { Ok::<_, Infallible>(server.respond(&req).await) }
     });
     let conn = http1::Builder::new()
@@ -426,4 +560,22 @@ async fn handshake(
         return Err(std::io::Error::new(std::io::ErrorKind::InvalidData, "plain HTTP on the TLS listener"));
     }
     tokio_rustls::TlsAcceptor::from(config).accept(stream).await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn failing_accepts_back_off_to_a_second_and_start_over_after_a_success() {
+        let emfile = std::io::Error::from_raw_os_error(rustix::io::Errno::MFILE.raw_os_error());
+        assert!(is_fd_exhaustion(&emfile));
+        let mut failures = AcceptFailures::default();
+        let pauses: Vec<u64> = (0..10).map(|_| failures.failed(&emfile, false).as_millis() as u64).collect();
+        assert_eq!(pauses, [5, 10, 20, 40, 80, 160, 320, 640, 1000, 1000]);
+        // An idle connection closed for the descriptor: try again soon.
+        assert_eq!(failures.failed(&emfile, true), AcceptFailures::FIRST_PAUSE);
+        failures.succeeded();
+        assert_eq!(failures.failed(&emfile, false), AcceptFailures::FIRST_PAUSE);
+    }
 }

@@ -18,14 +18,6 @@ impl Format {
             Format::OpenMetrics => "application/openmetrics-text; version=1.0.0; charset=utf-8",
         }
     }
-
-    /// OpenMetrics only when the scraper asks for it in `Accept`.
-    pub fn negotiate(accept: Option<&str>) -> Format {
-        match accept {
-            Some(a) if a.contains("application/openmetrics-text") => Format::OpenMetrics,
-            _ => Format::Prometheus,
-        }
-    }
 }
 
 pub fn encode(families: &[Family], format: Format) -> String {

@@ -5,12 +5,16 @@
 //! As in exporter-toolkit, the file is consulted on every request: a change to
 //! `basic_auth_users` or `http_server_config.headers` applies to the next request without a
 //! restart, and a file that no longer loads answers 500 until it is fixed. Here the file is only
-//! re-read when its modification time, size or inode changes. The certificates are loaded at
-//! start and again, for new connections, when the file or one of the PEM files it names changes.
-//! While a reload fails (a broken file, a key that does not match its certificate halfway through
-//! a rotation), requests answer 500, the error is logged once per change, and new connections
-//! still get the last certificates that loaded. Whether the listener speaks TLS at all is decided
-//! at start.
+//! re-read when its modification time, size or inode changes, and never on the async runtime (see
+//! [`reload`]). The certificates are loaded at start and again, for new connections, when the
+//! file or one of the PEM files it names changes. While a reload fails (a broken file, a key that
+//! does not match its certificate halfway through a rotation), requests answer 500, the error is
+//! logged once per change, and new connections still get the last certificates that loaded.
+//! Whether the listener speaks TLS at all is decided at start.
+//!
+//! A change that would lower protection (basic auth off, certificates gone, client certificates
+//! no longer required) is refused unless the file says `allow_downgrade: true`: an empty or
+//! half-written file must not open the endpoint. See [`reload`].
 //!
 //! Successful basic-auth checks are remembered for five minutes after their last use (at most 100,
 //! keyed by a SHA-256 of user, password and stored hash), so a scraper pays for bcrypt once and a
@@ -24,15 +28,24 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant, SystemTime};
 
+mod reload;
 mod tls;
+mod validity;
 
 use base64::Engine as _;
 use hyper::header::{HeaderName, HeaderValue};
 use rustls::ServerConfig;
 use serde::Deserialize;
 use sha2::{Digest, Sha256};
-use tls::{TlsFile, tls_config};
+pub use tls::TlsError;
+use tls::{ClientAuthType, TlsFile, tls_config};
 use tokio::sync::Semaphore;
+use validity::Validity;
+
+pub use reload::{NotInForce, replacing};
+
+use crate::bounded_read;
+use crate::state::State;
 
 /// The realm of the `WWW-Authenticate` challenge.
 pub const REALM: &str = "integration-exporter";
@@ -44,8 +57,10 @@ const AUTH_CACHE_SIZE: usize = 100;
 /// bcrypt verifications running at once; more are turned away, so a flood of bad passwords costs
 /// at most this many cores and no memory.
 const BCRYPT_CONCURRENCY: usize = 2;
+/// A web config is a few kilobytes.
+const MAX_FILE_BYTES: u64 = 1 << 20;
 
-/// The file as written (exporter-toolkit's `Config`).
+/// The file as written (exporter-toolkit's `Config`, plus `allow_downgrade`).
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct FileConfig {
@@ -55,6 +70,16 @@ struct FileConfig {
     http_server_config: Option<HttpFile>,
     #[serde(default)]
     basic_auth_users: Option<BTreeMap<String, String>>,
+    /// Not an exporter-toolkit key. `true` lets a change of this file that lowers protection apply
+    /// while the exporter runs: basic auth turned off (no `basic_auth_users` left), the TLS
+    /// certificates removed, or client certificates checked less strictly (`client_auth_type`).
+    /// Without it such a change, including an empty, comment-only or half-written file, is
+    /// refused: the settings in force stay, a warning names the file and what the change would
+    /// have turned off, and `integration_exporter_web_config_last_reload_successful` is 0 until the
+    /// file is changed back or says `allow_downgrade: true`. Other exporters refuse keys they do
+    /// not know: if they read the same file, remove the key once the change has applied.
+    #[serde(default)]
+    allow_downgrade: bool,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -88,6 +113,12 @@ pub struct WebConfig {
     dummy_hash: String,
     /// `None`: plain HTTP.
     tls: Option<Arc<ServerConfig>>,
+    /// How strictly client certificates are checked (none without TLS).
+    client_auth: ClientAuthType,
+    /// The served certificate's validity and where it came from.
+    certificate: Option<(Validity, String)>,
+    /// Whether a change to this version may lower protection.
+    allow_downgrade: bool,
     /// The files this version was read from, to notice changes.
     stamps: Vec<(PathBuf, Option<Stamp>)>,
 }
@@ -98,6 +129,8 @@ impl std::fmt::Debug for WebConfig {
             .field("headers", &self.headers)
             .field("users", &self.users.keys().collect::<Vec<_>>())
             .field("tls", &self.tls.is_some())
+            .field("client_auth", &self.client_auth)
+            .field("allow_downgrade", &self.allow_downgrade)
             .finish()
     }
 }
@@ -106,6 +139,30 @@ impl WebConfig {
     /// Whether requests need basic auth.
     pub fn requires_auth(&self) -> bool {
         !self.users.is_empty()
+    }
+
+    /// What this version would turn off if it replaced `before` on a listener that speaks TLS
+    /// (`tls_listener`) or not; empty when it lowers nothing. On a plain listener certificates
+    /// protect nothing, so losing them lowers nothing.
+    fn lowers(&self, before: &WebConfig, tls_listener: bool) -> Vec<&'static str> {
+        let mut off = Vec::new();
+        if before.requires_auth() && !self.requires_auth() {
+            off.push("basic auth (no basic_auth_users left)");
+        }
+        if tls_listener && before.tls.is_some() && self.tls.is_none() {
+            off.push("TLS (no certificate left)");
+        }
+        if tls_listener && self.client_auth < before.client_auth {
+            off.push("the client certificate check (a weaker client_auth_type)");
+        }
+        off
+    }
+
+    /// Why the served certificate will be refused by clients now, if it will.
+    pub fn certificate_problem(&self) -> Option<String> {
+        let (validity, name) = self.certificate.as_ref()?;
+        let now = SystemTime::now().duration_since(SystemTime::UNIX_EPOCH).map_or(0, |d| d.as_secs() as i64);
+        validity.problem(now).map(|p| format!("{name}: the certificate {p}"))
     }
 }
 
@@ -126,44 +183,69 @@ fn stamp(path: &Path) -> Option<Stamp> {
     Some(Stamp { modified: meta.modified().ok(), len: meta.len(), inode })
 }
 
+/// Why a version of the file did not load. Each message names the file (and, for YAML, the line
+/// and column); none quotes a password.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum WebConfigError {
+    #[error("web config {}: cannot read: {source}", path.display())]
+    Unreadable { path: PathBuf, source: bounded_read::ReadError },
+    #[error("web config {}:{} {message}", path.display(), at.map(|(line, column)| format!("{line}:{column}:")).unwrap_or_default())]
+    Yaml { path: PathBuf, at: Option<(u64, u64)>, message: String },
+    #[error("web config {}: {reason}", path.display())]
+    Headers { path: PathBuf, reason: String },
+    /// The parser's own message quotes the value, which may be a plaintext password: never kept.
+    #[error(
+        "web config {}: basic_auth_users: the password of `{user}` is not a bcrypt hash; \
+         give the hash, never the password (make one with `htpasswd -nBC 10 {user}`)",
+        path.display()
+    )]
+    NotBcrypt { path: PathBuf, user: String },
+    #[error("web config {}: tls_server_config: {source}", path.display())]
+    Tls { path: PathBuf, source: tls::TlsError },
+}
+
+impl WebConfigError {
+    /// A read that did not answer in time (a hung mount): nothing is known of the file, so the
+    /// version in force stays and requests are not failed for it.
+    pub fn is_blocked(&self) -> bool {
+        match self {
+            WebConfigError::Unreadable { source, .. } => source.is_blocked(),
+            WebConfigError::Tls { source, .. } => source.is_blocked(),
+            _ => false,
+        }
+    }
+}
+
 /// Reads and checks the file at `path`. Errors name the file and, for YAML errors, the line.
-pub fn load(path: &Path) -> Result<WebConfig, String> {
-    let shown = path.display();
+pub fn load(path: &Path) -> Result<WebConfig, WebConfigError> {
+    let file_path = || path.to_path_buf();
     let before = stamp(path);
-    let text = std::fs::read_to_string(path).map_err(|e| format!("web config {shown}: cannot read: {e}"))?;
+    let text = bounded_read::read_to_string(path, MAX_FILE_BYTES)
+        .map_err(|source| WebConfigError::Unreadable { path: file_path(), source })?;
     let file: FileConfig = if text.lines().all(|l| l.trim().is_empty() || l.trim_start().starts_with('#')) {
         FileConfig::default()
     } else {
         serde_saphyr::from_str(&text).map_err(|e| {
-            let at = e.location().map(|l| format!("{}:{}:", l.line().max(1), l.column().max(1))).unwrap_or_default();
-            let full = e.to_string();
-            let first = full.lines().next().unwrap_or("invalid YAML").trim();
-            let message = match first.find(": ").filter(|_| first.starts_with("error: line ")) {
-                Some(_) => first.splitn(3, ": ").nth(2).unwrap_or(first),
-                None => first,
-            };
-            format!("web config {shown}:{at} {message}")
+            let (at, message) = crate::spec::yaml_error::describe(&e);
+            WebConfigError::Yaml { path: file_path(), at, message }
         })?
     };
     let dir = path.parent().map(Path::to_path_buf).unwrap_or_default();
     let mut stamps = vec![(path.to_path_buf(), before)];
-    let headers = headers(file.http_server_config.as_ref()).map_err(|e| format!("web config {shown}: {e}"))?;
+    let headers = headers(file.http_server_config.as_ref())
+        .map_err(|reason| WebConfigError::Headers { path: file_path(), reason })?;
     let users = file.basic_auth_users.unwrap_or_default();
     let mut costs = Vec::new();
     for (user, hash) in &users {
         // The parser's own message quotes the value, which may be a plaintext password: never
         // pass it on.
-        let parts: bcrypt::HashParts = hash.parse().map_err(|_| {
-            format!(
-                "web config {shown}: basic_auth_users: the password of `{user}` is not a bcrypt hash; \
-                 give the hash, never the password (make one with `htpasswd -nBC 10 {user}`)"
-            )
-        })?;
+        let parts: bcrypt::HashParts =
+            hash.parse().map_err(|_| WebConfigError::NotBcrypt { path: file_path(), user: user.clone() })?;
         costs.push(parts.get_cost());
     }
     let tls = match &file.tls_server_config {
         Some(t) => {
-            tls_config(t, &dir, &mut stamps).map_err(|e| format!("web config {shown}: tls_server_config: {e}"))?
+            tls_config(t, &dir, &mut stamps).map_err(|source| WebConfigError::Tls { path: file_path(), source })?
         }
         None => None,
     };
@@ -171,7 +253,10 @@ pub fn load(path: &Path) -> Result<WebConfig, String> {
         headers,
         users: users.into_iter().collect(),
         dummy_hash: dummy_hash(costs.iter().copied().max().unwrap_or(10)),
-        tls: tls.map(Arc::new),
+        client_auth: tls.as_ref().map(|t| t.client_auth).unwrap_or_default(),
+        certificate: tls.as_ref().and_then(|t| t.validity.map(|v| (v, t.certificate.clone()))),
+        tls: tls.map(|t| Arc::new(t.config)),
+        allow_downgrade: file.allow_downgrade,
         stamps,
     })
 }
@@ -208,7 +293,13 @@ fn headers(http: Option<&HttpFile>) -> Result<Vec<(HeaderName, HeaderValue)>, St
 /// The file, loaded at start and followed afterwards.
 pub struct WebConfigWatch {
     path: PathBuf,
-    current: Mutex<Current>,
+    current: Mutex<reload::Current>,
+    /// One re-read at a time; see [`reload`].
+    refreshing: Mutex<()>,
+    /// When the re-read now running started, if one is.
+    refresh_started: Mutex<Option<Instant>>,
+    /// Where the reload status and the certificate's expiry are published.
+    state: Mutex<Option<Arc<State>>>,
     /// Whether the listener speaks TLS (decided at start).
     tls_listener: bool,
     auth_cache: Mutex<HashMap<[u8; 32], Instant>>,
@@ -226,24 +317,20 @@ pub enum Auth {
     Busy,
 }
 
-struct Current {
-    /// The last load: its result, and the files it read with their stamps at the time.
-    config: Result<Arc<WebConfig>, String>,
-    stamps: Vec<(PathBuf, Option<Stamp>)>,
-    /// The certificates new connections get: the last that loaded.
-    tls: Option<Arc<ServerConfig>>,
-}
-
 impl WebConfigWatch {
     /// Loads the file; an error is fatal at start.
-    pub fn load(path: &Path) -> Result<Self, String> {
+    pub fn load(path: &Path) -> Result<Self, WebConfigError> {
         let config = load(path)?;
-        let tls = config.tls.clone();
-        let stamps = config.stamps.clone();
+        if let Some(problem) = config.certificate_problem() {
+            tracing::warn!(file = %path.display(), "web config: {problem}");
+        }
         Ok(Self {
             path: path.to_path_buf(),
-            tls_listener: tls.is_some(),
-            current: Mutex::new(Current { config: Ok(Arc::new(config)), stamps, tls }),
+            tls_listener: config.tls.is_some(),
+            current: Mutex::new(reload::Current::new(config)),
+            refreshing: Mutex::new(()),
+            refresh_started: Mutex::new(None),
+            state: Mutex::new(None),
             auth_cache: Mutex::new(HashMap::new()),
             auth_ttl: AUTH_CACHE_TTL,
             bcrypt_slots: Semaphore::new(BCRYPT_CONCURRENCY),
@@ -259,54 +346,8 @@ impl WebConfigWatch {
         self.tls_listener
     }
 
-    fn lock(&self) -> MutexGuard<'_, Current> {
+    fn lock(&self) -> MutexGuard<'_, reload::Current> {
         self.current.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
-    }
-
-    /// The file as it is now: re-read when it or a PEM file it names changed since the last load.
-    /// `Err` while the file does not load (the caller answers 500).
-    pub fn current(&self) -> Result<Arc<WebConfig>, String> {
-        let mut current = self.lock();
-        let changed = current.stamps.iter().any(|(path, seen)| stamp(path) != *seen);
-        if changed {
-            match load(&self.path) {
-                Ok(config) => {
-                    tracing::info!(file = %self.path.display(), users = config.users.len(), "web config reloaded");
-                    match (&config.tls, self.tls_listener) {
-                        (Some(tls), true) => current.tls = Some(tls.clone()),
-                        (Some(_), false) => tracing::warn!(
-                            file = %self.path.display(),
-                            "web config now has TLS certificates; the listener stays plain HTTP until a restart"
-                        ),
-                        (None, true) => tracing::warn!(
-                            file = %self.path.display(),
-                            "web config no longer names certificates; keeping the previous ones until a restart"
-                        ),
-                        (None, false) => {}
-                    }
-                    current.stamps = config.stamps.clone();
-                    current.config = Ok(Arc::new(config));
-                }
-                Err(e) => {
-                    tracing::error!(error = %e, "web config does not load; answering 500 until it is fixed");
-                    // Remember what was seen so the error is logged once per change, and retry
-                    // when any of the files changes again.
-                    current.stamps =
-                        current.stamps.iter().map(|(path, _)| (path.clone(), stamp(path))).collect::<Vec<_>>();
-                    if !current.stamps.iter().any(|(p, _)| p == &self.path) {
-                        current.stamps.push((self.path.clone(), stamp(&self.path)));
-                    }
-                    current.config = Err(e);
-                }
-            }
-        }
-        current.config.clone()
-    }
-
-    /// The certificates for a new connection (after looking for changed files).
-    pub fn tls(&self) -> Option<Arc<ServerConfig>> {
-        let _ = self.current();
-        self.lock().tls.clone()
     }
 
     /// Whether the request's `Authorization` header names a user of `config` with the right
@@ -402,6 +443,19 @@ mod tests {
         dir
     }
 
+    /// What went wrong is a variant the caller can tell apart; only its text says it to people.
+    #[test]
+    fn errors_say_which_part_of_the_file_failed() {
+        let dir = tempdir();
+        let err = load(&write(&dir, "basic_auth_users:\n  alice: plaintext\n")).expect_err("plaintext");
+        assert!(matches!(&err, WebConfigError::NotBcrypt { user, .. } if user == "alice"), "{err:?}");
+        assert!(!err.to_string().contains("plaintext"), "{err}");
+        let err = load(&write(&dir, "tls_server_config: [\n")).expect_err("yaml");
+        assert!(matches!(err, WebConfigError::Yaml { at: Some(_), .. }), "{err:?}");
+        let err = load(&dir.join("missing.yml")).expect_err("missing");
+        assert!(matches!(err, WebConfigError::Unreadable { .. }) && !err.is_blocked(), "{err:?}");
+    }
+
     #[test]
     fn malformed_files_are_clear_errors_naming_the_file() {
         let dir = tempdir();
@@ -421,11 +475,11 @@ mod tests {
         ];
         for (text, expected) in cases {
             let path = write(&dir, text);
-            let err = load(&path).expect_err(text);
+            let err = load(&path).expect_err(text).to_string();
             assert!(err.starts_with(&format!("web config {}", path.display())), "{err}");
             assert!(err.contains(expected), "{text}: {err}");
         }
-        assert!(load(&dir.join("absent.yml")).expect_err("absent").contains("cannot read"));
+        assert!(load(&dir.join("absent.yml")).expect_err("absent").to_string().contains("cannot read"));
         let _ = std::fs::remove_dir_all(dir);
     }
 
@@ -463,7 +517,7 @@ mod tests {
         // Short for the test, long beside a scrape every 100 ms even on a loaded machine.
         watch.auth_ttl = Duration::from_secs(1);
         let watch = Arc::new(watch);
-        let config = watch.current().expect("config");
+        let config = watch.current().await.expect("config");
         assert_eq!(watch.authorized(&config, Some(&basic("alice", "right"))).await, Auth::Granted);
 
         let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
@@ -527,7 +581,7 @@ mod tests {
                 _ => format!("[{password}]"),
             };
             let path = write(&dir, &format!("basic_auth_users:\n  alice: {quoted}\n  bob: {quoted}\n"));
-            let err = load(&path).expect_err("a plaintext password");
+            let err = load(&path).expect_err("a plaintext password").to_string();
             proptest::prop_assert!(!err.contains(&password), "{}", err);
             proptest::prop_assert!(err.contains(&path.display().to_string()), "{}", err);
             let _ = std::fs::remove_dir_all(dir);

@@ -9,9 +9,13 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use serde_json::{Value, json};
 
-use super::panels::{PanelSpec, alert_line, grafana_unit, has_threshold, step, threshold_steps};
-use super::promql::{escape, measured_on_panel};
-use super::scope::{Scope, one_of, regex_escape, scope, scoped};
+use super::alerts;
+use super::error::{GenerateError, Item, Subject};
+use super::output::grafana::{PanelLinks, PanelSpec, datasource, link, panel_key, ref_id, slo_panel_key, step};
+use super::panels::{alert_line, grafana_unit, has_threshold, threshold_override};
+use super::promql::{InvalidQuery, escape, measured_on_panel};
+use super::scope::{Scope, one_of, regex_escape, scoped, try_scope};
+use super::slo_panels;
 use crate::self_metrics;
 use crate::spec::source_kind::PolledKind;
 use crate::spec::{Alert, MetricDef, MetricType, Model, Panel, PanelKind, ResolvedSignal};
@@ -26,11 +30,6 @@ const BUILD_INFO: &str = self_metrics::BUILD_INFO.name;
 const PANEL_W: u32 = 12;
 const PANEL_H: u32 = 8;
 
-/// Every panel and target queries the data source chosen in the `datasource` variable.
-pub fn datasource() -> Value {
-    json!({ "type": "prometheus", "uid": "${datasource}" })
-}
-
 /// Stable dashboard uid: `integration-exporter-<pack>`, at most 40 characters.
 pub fn uid(pack: Option<&str>) -> String {
     let name = pack.unwrap_or("custom").replace('_', "-");
@@ -39,18 +38,14 @@ pub fn uid(pack: Option<&str>) -> String {
         return uid;
     }
     // Long pack names: a prefix of the name plus a hash of all of it, still stable and unique.
-    let hash = format!("{:08x}", fnv1a(&name) as u32);
+    let hash = format!("{:08x}", tailer::fnv1a(name.as_bytes()) as u32);
     let prefix: String = name.chars().take(40 - 3 - 1 - hash.len()).collect();
     format!("ie-{prefix}-{hash}")
 }
 
-fn fnv1a(text: &str) -> u64 {
-    text.bytes().fold(0xcbf2_9ce4_8422_2325, |h, b| (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3))
-}
-
 /// The dashboard of one pack, or of the user's own signals when `pack` is `None`.
-pub fn dashboard(model: &Model, pack: Option<&str>) -> Value {
-    build(model, pack).0
+pub fn dashboard(model: &Model, pack: Option<&str>) -> Result<Value, GenerateError> {
+    Ok(build(model, pack)?.0)
 }
 
 /// The dashboards `generate` writes: one per enabled pack, then one of the user's own signals
@@ -70,19 +65,19 @@ pub struct Dashboards {
 }
 
 impl Dashboards {
-    pub fn of(model: &Model) -> Self {
+    pub fn of(model: &Model) -> Result<Self, GenerateError> {
         let base = model.config.generate.grafana_url.trim_end_matches('/');
         let mut boards = Vec::new();
-        let mut urls = BTreeMap::new();
+        let mut links = PanelLinks::default();
         for pack in groups(model) {
             let uid = uid(pack);
-            let (board, ids) = build(model, pack);
-            for (signal, id) in ids {
-                urls.insert(signal, format!("{base}/d/{uid}/{uid}?viewPanel={id}"));
+            let (board, ids) = build(model, pack)?;
+            for (key, id) in ids {
+                links.insert(key, format!("{base}/d/{uid}/{uid}?viewPanel={id}"));
             }
             boards.push((pack.map(str::to_string), board));
         }
-        Self { boards, links: PanelLinks { urls } }
+        Ok(Self { boards, links })
     }
 
     /// The dashboard of `pack` (`None`: the user's own signals), in the order of [`groups`].
@@ -91,26 +86,8 @@ impl Dashboards {
     }
 }
 
-/// Where each signal's panel is, for an alert's `dashboard_url` and the overview's tiles: laid
-/// out once per model, keyed by signal id.
-#[derive(Default)]
-pub struct PanelLinks {
-    urls: BTreeMap<String, String>,
-}
-
-impl PanelLinks {
-    pub fn of(model: &Model) -> Self {
-        Dashboards::of(model).links
-    }
-
-    /// Link to the panel that shows `signal` on its pack's dashboard (`viewPanel`).
-    pub fn url(&self, signal: &ResolvedSignal) -> Option<&str> {
-        self.urls.get(&signal.signal.id).map(String::as_str)
-    }
-}
-
 /// A dashboard and the panel id of each of its signals.
-fn build(model: &Model, pack: Option<&str>) -> (Value, Vec<(String, u32)>) {
+fn build(model: &Model, pack: Option<&str>) -> Result<(Value, Vec<(String, u32)>), GenerateError> {
     let info = pack.and_then(|name| model.packs.iter().find(|p| p.name == name));
     let group_title = match (pack, info) {
         (_, Some(info)) => info.title.clone(),
@@ -127,11 +104,22 @@ fn build(model: &Model, pack: Option<&str>) -> (Value, Vec<(String, u32)>) {
         panels.push(layout.place(panel, 24 / 3));
     }
     layout.next_line();
-    panels.push(layout.row(&group_title));
     let mut ids = Vec::new();
+    // Before the signals: how the objectives fare is the first thing an on-call reads.
+    let slos: Vec<_> = alerts::slos_of(model, pack).collect();
+    if !slos.is_empty() {
+        panels.push(layout.row("Error budgets (30 days)"));
+        for (signal, slo) in slos {
+            let (left, rate) = slo_panels::panels(&metrics, signal, slo);
+            panels.push(layout.place(left, 6));
+            panels.push(layout.place(rate, 18));
+            ids.push((slo_panel_key(signal), layout.next_id));
+        }
+    }
+    panels.push(layout.row(&group_title));
     for signal in &signals {
-        panels.push(layout.place(signal_panel(model, &metrics, signal, None), PANEL_W));
-        ids.push((signal.signal.id.clone(), layout.next_id));
+        panels.push(layout.place(signal_panel(model, &metrics, signal, None)?, PANEL_W));
+        ids.push((panel_key(signal), layout.next_id));
     }
 
     let mut links = Vec::new();
@@ -154,12 +142,12 @@ fn build(model: &Model, pack: Option<&str>) -> (Value, Vec<(String, u32)>) {
         annotations(&signals),
         panels,
     );
-    (board, ids)
+    Ok((board, ids))
 }
 
 /// One dashboard across every enabled pack: what fires, and each alerting signal as a stat tile
 /// that links to its pack's dashboard.
-pub fn overview(model: &Model, links: &PanelLinks) -> Value {
+pub fn overview(model: &Model, links: &PanelLinks) -> Result<Value, GenerateError> {
     let metrics = Scope::of(model);
     let mut layout = Layout::default();
     let mut panels = Vec::new();
@@ -170,7 +158,8 @@ pub fn overview(model: &Model, links: &PanelLinks) -> Value {
     }
     let names: Vec<String> = model
         .enabled_signals()
-        .flat_map(|s| s.signal.alerts.iter().filter(|a| a.enabled).map(|a| a.name.clone()))
+        .flat_map(|s| alerts::of_signal(s).map(|a| a.name.clone()))
+        .chain(model.slos().map(|(_, slo)| slo.alert.clone()))
         .collect::<BTreeSet<_>>()
         .into_iter()
         .collect();
@@ -196,6 +185,7 @@ pub fn overview(model: &Model, links: &PanelLinks) -> Value {
                 )],
                 thresholds: vec![step("green", None), step("red", Some(1.0))],
                 draw_thresholds: false,
+                overrides: Vec::new(),
                 range: None,
                 links: vec![],
             }
@@ -206,21 +196,21 @@ pub fn overview(model: &Model, links: &PanelLinks) -> Value {
     for (pack, title) in &groups {
         let signals: Vec<&ResolvedSignal> = model
             .enabled_signals()
-            .filter(|s| s.pack.as_deref() == *pack && s.signal.alerts.iter().any(|a| a.enabled && has_threshold(a)))
+            .filter(|s| s.pack.as_deref() == *pack && alerts::of_signal(s).any(has_threshold))
             .collect();
         if signals.is_empty() {
             continue;
         }
         panels.push(layout.row(title));
         for signal in signals {
-            let mut tile = signal_panel(model, &metrics, signal, Some(PanelKind::Stat));
+            let mut tile = signal_panel(model, &metrics, signal, Some(PanelKind::Stat))?;
             if let Some(url) = links.url(signal) {
                 tile["links"] = json!([link("Open in the pack dashboard", url)]);
             }
             panels.push(layout.place(tile, 6));
         }
     }
-    board(
+    Ok(board(
         model,
         "integration-exporter-overview",
         "Integration exporter / Overview",
@@ -228,7 +218,7 @@ pub fn overview(model: &Model, links: &PanelLinks) -> Value {
         vec![],
         annotations(&model.enabled_signals().collect::<Vec<_>>()),
         panels,
-    )
+    ))
 }
 
 /// The dashboard around its panels: the settings every generated dashboard shares.
@@ -258,14 +248,14 @@ fn board(
         "liveNow": false,
         "links": links,
         "annotations": { "list": annotations },
-        "templating": { "list": variables(&settings.job, &settings.matchers) },
+        "templating": { "list": variables(&settings.job, &settings.matchers, model.database_label()) },
         "panels": panels,
     })
 }
 
 /// `job` lists the jobs of exporters carrying `generate.matchers`; `instance` those of the
 /// picked job.
-fn variables(job: &str, matchers: &std::collections::BTreeMap<String, String>) -> Vec<Value> {
+fn variables(job: &str, matchers: &std::collections::BTreeMap<String, String>, database: Option<&str>) -> Vec<Value> {
     let extra: Vec<String> = matchers.iter().map(|(k, v)| format!("{k}=\"{}\"", escape(v))).collect();
     let (only, and) = if extra.is_empty() {
         (String::new(), String::new())
@@ -291,7 +281,7 @@ fn variables(job: &str, matchers: &std::collections::BTreeMap<String, String>) -
             "options": [],
         })
     };
-    vec![
+    let mut list = vec![
         json!({
             "type": "datasource",
             "name": "datasource",
@@ -312,7 +302,16 @@ fn variables(job: &str, matchers: &std::collections::BTreeMap<String, String>) -
             format!("label_values({BUILD_INFO}{{job=~\"$job\"{and}}}, instance)"),
             json!({ "text": ["All"], "value": ["$__all"] }),
         ),
-    ]
+    ];
+    // The databases' names, as their health series carry them (`database`, whatever the
+    // series' own label is called).
+    if let Some(label) = database {
+        let names = format!("label_values({}{{job=~\"$job\"{and}}}, database)", self_metrics::DATABASE_UP.name);
+        let mut variable = query(label, "Database", names, json!({ "text": ["All"], "value": ["$__all"] }));
+        variable["allValue"] = json!(".*");
+        list.push(variable);
+    }
+    list
 }
 
 fn annotations(signals: &[&ResolvedSignal]) -> Vec<Value> {
@@ -325,8 +324,9 @@ fn annotations(signals: &[&ResolvedSignal]) -> Vec<Value> {
         "name": "Annotations & Alerts",
         "type": "dashboard",
     })];
+    let slos = signals.iter().filter_map(|s| alerts::slo_of_signal(s)).map(|slo| slo.alert.as_str());
     let names: BTreeSet<&str> =
-        signals.iter().flat_map(|s| s.signal.alerts.iter().filter(|a| a.enabled)).map(|a| a.name.as_str()).collect();
+        signals.iter().flat_map(|s| alerts::of_signal(s)).map(|a| a.name.as_str()).chain(slos).collect();
     if !names.is_empty() {
         let names: Vec<String> = names.into_iter().map(regex_escape).collect();
         list.push(json!({
@@ -343,21 +343,6 @@ fn annotations(signals: &[&ResolvedSignal]) -> Vec<Value> {
         }));
     }
     list
-}
-
-fn link(title: &str, url: &str) -> Value {
-    json!({
-        "title": title,
-        "type": "link",
-        "icon": "doc",
-        "tooltip": "Open the runbook",
-        "url": url,
-        "tags": [],
-        "asDropdown": false,
-        "targetBlank": true,
-        "includeVars": false,
-        "keepTime": false,
-    })
 }
 
 /// Places panels left to right, top to bottom.
@@ -422,6 +407,7 @@ fn health_panels(sc: &Scope, signals: &[&ResolvedSignal]) -> Vec<Value> {
         targets: vec![(format!("min by (instance) ({})", scoped(sc, "up", "")), Some("{{instance}}".into()))],
         thresholds: vec![step("red", None), step("green", Some(1.0))],
         draw_thresholds: false,
+        overrides: Vec::new(),
         range: Some((0.0, 1.0)),
         links: vec![],
     }
@@ -430,11 +416,32 @@ fn health_panels(sc: &Scope, signals: &[&ResolvedSignal]) -> Vec<Value> {
     // One health panel per polled kind, in the kinds' order.
     let mut kinds: BTreeMap<usize, (&PolledKind, Vec<&str>)> = BTreeMap::new();
     for signal in signals.iter() {
-        let Some(kind) = signal.signal.source.spec().polled() else { continue };
+        let Some(kind) = signal.signal.source.settings().polled() else { continue };
         kinds.entry(signal.signal.source.kind_rank()).or_insert((kind, Vec::new())).1.push(&signal.signal.id);
     }
     for (kind, ids) in kinds.values() {
         panels.extend(source_health_panel(sc, kind.panel.0, kind.panel.1, kind.health.ok.name, ids));
+    }
+    // With every query failing at once, the one question is whether the database answers at all.
+    if signals.iter().any(|s| s.signal.source.settings().needs_database()) {
+        panels.push(
+            PanelSpec {
+                kind: PanelKind::Stat,
+                title: "Database reachable".into(),
+                description: "Whether the exporter's last query run got an answer from the database (`integration_exporter_database_up`), by database (`host:port/db`, the worst instance). At 0 every SQL signal below is blind at once: IntegrationDatabaseUnreachable, not one alert per query.".into(),
+                unit: "bool_yes_no".into(),
+                targets: vec![(
+                    format!("min by (database) ({})", scoped(sc, self_metrics::DATABASE_UP.name, "")),
+                    Some("{{database}}".into()),
+                )],
+                thresholds: vec![step("red", None), step("green", Some(1.0))],
+                draw_thresholds: false,
+                overrides: Vec::new(),
+                range: Some((0.0, 1.0)),
+                links: vec![],
+            }
+            .build(),
+        );
     }
 
     let logs: BTreeSet<&str> = signals.iter().filter_map(|s| s.log_id()).collect();
@@ -455,6 +462,7 @@ fn health_panels(sc: &Scope, signals: &[&ResolvedSignal]) -> Vec<Value> {
                 )],
                 thresholds: vec![step("green", None)],
                 draw_thresholds: false,
+                overrides: Vec::new(),
                 range: None,
                 links: vec![],
             }
@@ -481,6 +489,7 @@ fn source_health_panel(sc: &Scope, title: &str, description: &str, metric: &str,
             )],
             thresholds: vec![step("red", None), step("green", Some(1.0))],
             draw_thresholds: false,
+            overrides: Vec::new(),
             range: Some((0.0, 1.0)),
             links: vec![],
         }
@@ -488,13 +497,34 @@ fn source_health_panel(sc: &Scope, title: &str, description: &str, metric: &str,
     )
 }
 
+/// Two queries that are the same PromQL up to white space.
+fn same_query(a: &str, b: &str) -> bool {
+    a.split_whitespace().eq(b.split_whitespace())
+}
+
 /// A signal's panel; `kind` overrides the spec's panel type (the overview draws stat tiles).
-fn signal_panel(model: &Model, metrics: &Scope, resolved: &ResolvedSignal, kind: Option<PanelKind>) -> Value {
+/// Every value an alert compares with a threshold is one of its series, coloured by that alert
+/// (and its twins on the same value) alone; the spec's own queries are drawn beside them.
+fn signal_panel(
+    model: &Model,
+    metrics: &Scope,
+    resolved: &ResolvedSignal,
+    kind: Option<PanelKind>,
+) -> Result<Value, GenerateError> {
     let signal = &resolved.signal;
-    let alerts: Vec<&Alert> = signal.alerts.iter().filter(|a| a.enabled).collect();
-    // The alert whose value the panel draws: the first one comparing a value with a threshold
-    // (`absent(...)` is no line worth drawing; the metrics themselves are drawn instead).
-    let drawn = alerts.iter().find(|a| has_threshold(a)).copied();
+    let invalid = |e| GenerateError::query(Subject::of_signal(resolved, Item::Panel(signal.title.clone())), e);
+    let alerts: Vec<&Alert> = alerts::of_signal(resolved).collect();
+    // The values the alerts compare, each once, with the alerts comparing it (`absent(...)` is no
+    // line worth drawing; the metrics themselves are drawn instead).
+    let mut compared: Vec<(String, Vec<&Alert>)> = Vec::new();
+    for alert in alerts.iter().copied().filter(|a| has_threshold(a)) {
+        let expr = try_scope(&measured_on_panel(model, alert), metrics).map_err(invalid)?;
+        match compared.iter_mut().find(|(e, _)| same_query(e, &expr)) {
+            Some((_, group)) => group.push(alert),
+            None => compared.push((expr, vec![alert])),
+        }
+    }
+    let drawn = compared.first().and_then(|(_, group)| group.first()).copied();
 
     let mut description = signal.description.trim().to_string();
     if description.is_empty() {
@@ -507,14 +537,35 @@ fn signal_panel(model: &Model, metrics: &Scope, resolved: &ResolvedSignal, kind:
     }
 
     let unit = panel_unit(signal.panel.as_ref(), drawn);
-    let targets: Vec<(String, Option<String>)> = match (&signal.panel, drawn) {
-        (Some(panel), _) if !panel.queries.is_empty() => {
-            panel.queries.iter().map(|q| (scope(q.expr.trim(), metrics), q.legend.clone())).collect()
-        }
-        (_, Some(alert)) => vec![(scope(&measured_on_panel(model, alert), metrics), None)],
-        (_, None) => signal.metrics.iter().map(|m| (default_query(metrics, m), None)).collect(),
+    let own_queries = signal.panel.as_ref().is_some_and(|p| !p.queries.is_empty());
+    let mut targets: Vec<(String, Option<String>)> = match &signal.panel {
+        Some(panel) if own_queries => panel
+            .queries
+            .iter()
+            .map(|q| Ok((try_scope(q.expr.trim(), metrics).map_err(invalid)?, q.legend.clone())))
+            .collect::<Result<_, _>>()?,
+        _ if !compared.is_empty() => Vec::new(),
+        _ => signal
+            .metrics
+            .iter()
+            .map(|m| Ok((default_query(metrics, m).map_err(invalid)?, None)))
+            .collect::<Result<_, _>>()?,
     };
     let kind = kind.unwrap_or(signal.panel.as_ref().map(|p| p.kind).unwrap_or_default());
+    let mut overrides = Vec::new();
+    for (expr, group) in &compared {
+        // An alert's own value is on its panel: the spec's query when it is that value, else a
+        // series of its own named after the alert.
+        let at = match targets.iter().position(|(t, _)| same_query(t, expr)) {
+            Some(at) => at,
+            None => {
+                let legend = own_queries.then(|| legend_of(model, group));
+                targets.push((expr.clone(), legend));
+                targets.len() - 1
+            }
+        };
+        overrides.push(threshold_override(&ref_id(at), group, kind == PanelKind::Timeseries));
+    }
     let range = (unit == "percentunit").then_some((0.0, 1.0));
     let links = match &resolved.runbook_url {
         Some(url) => {
@@ -523,33 +574,52 @@ fn signal_panel(model: &Model, metrics: &Scope, resolved: &ResolvedSignal, kind:
         }
         None => vec![],
     };
-    PanelSpec {
+    Ok(PanelSpec {
         kind,
         title: signal.title.clone(),
         description,
         unit,
         targets,
-        draw_thresholds: alerts.iter().any(|a| has_threshold(a)),
-        thresholds: threshold_steps(&alerts),
+        // Series the alerts do not compare are never coloured as if they fired.
+        thresholds: vec![step("green", None)],
+        draw_thresholds: false,
+        overrides,
         range,
         links,
     }
-    .build()
+    .build())
 }
 
-/// The spec's unit when it names one; otherwise the unit of the drawn alert's values.
+/// The legend of an alert's series beside the spec's queries: the alert's name and the labels
+/// its series keep (`IntegrationCalendarSyncStuck {{provider}}`).
+fn legend_of(model: &Model, alerts: &[&Alert]) -> String {
+    let mut names: Vec<&str> = alerts.iter().map(|a| a.name.as_str()).collect();
+    names.dedup();
+    let mut legend = names.join(", ");
+    if let Some(alert) = alerts.first() {
+        for label in super::promql::kept_labels(model, &alert.condition) {
+            legend.push_str(&format!(" {{{{{label}}}}}"));
+        }
+    }
+    legend
+}
+
+/// The spec's unit when it names one; otherwise, when the panel draws only what its alerts compare,
+/// the unit of those values. The spec's own queries draw something else, whose unit only the spec
+/// knows (`short` otherwise); an alert's series carries its own unit either way.
 fn panel_unit(panel: Option<&Panel>, drawn: Option<&Alert>) -> String {
+    let own_queries = panel.is_some_and(|p| !p.queries.is_empty());
     // `short` is also the default of an omitted `unit`, so it does not override an alert's unit.
     match (panel.map(|p| p.unit.trim()).filter(|u| !u.is_empty() && *u != "short"), drawn) {
         (Some(unit), _) => unit.to_string(),
-        (None, Some(alert)) => grafana_unit(alert.unit).to_string(),
+        (None, Some(alert)) if !own_queries => grafana_unit(alert.unit).to_string(),
         _ => "short".to_string(),
     }
 }
 
 /// A metric drawn as it is best read: gauges as they are, counters as a per-second rate,
 /// histograms as their 95th percentile.
-fn default_query(metrics: &Scope, metric: &MetricDef) -> String {
+fn default_query(metrics: &Scope, metric: &MetricDef) -> Result<String, InvalidQuery> {
     let own: Vec<&str> = metric.labels.iter().map(|l| l.name()).collect();
     let expr = match metric.kind {
         MetricType::Gauge => metric.name.clone(),
@@ -562,7 +632,7 @@ fn default_query(metrics: &Scope, metric: &MetricDef) -> String {
             metric.name
         ),
     };
-    scope(&expr, metrics)
+    try_scope(&expr, metrics)
 }
 
 #[cfg(test)]
@@ -577,5 +647,14 @@ mod tests {
         assert!(long.len() <= 40, "{long}");
         assert_eq!(long, uid(Some("a_very_long_pack_name_that_goes_on_and_on")));
         assert_ne!(long, uid(Some("a_very_long_pack_name_that_goes_on_and_off")));
+    }
+
+    /// Hashed uids as the previous versions published them (the committed `dashboards/`):
+    /// Grafana links and provisioning keep pointing at the same dashboards.
+    #[test]
+    fn hashed_uids_keep_their_published_bytes() {
+        assert_eq!(uid(Some("etl_token_monitoring")), "ie-etl-token-monitoring-7856c555");
+        assert_eq!(uid(Some("microsoft_integration")), "ie-microsoft-integration-e3a4d280");
+        assert_eq!(uid(Some("salesforce_incidents")), "ie-salesforce-incidents-4d031c04");
     }
 }

@@ -11,6 +11,8 @@ use std::path::{Path, PathBuf};
 
 use serde::Serialize;
 
+use super::error::GenerateError;
+use super::output::yaml;
 use crate::spec::Model;
 
 /// Where the kustomization goes, relative to the output directory.
@@ -58,7 +60,7 @@ pub fn dashboard_config_map_name(stem: &str) -> String {
 /// `.yml` and are no objects), and every dashboard becomes a ConfigMap of its own. One ConfigMap
 /// per dashboard keeps each object under the 262,144 bytes of annotations that a client-side
 /// `kubectl apply` needs for its copy of the object; all of them in one would not fit.
-pub fn kustomization(model: &Model, files: &[(PathBuf, String)]) -> String {
+pub fn kustomization(model: &Model, files: &[(PathBuf, String)]) -> Result<String, GenerateError> {
     let rel = |p: &Path| p.components().map(|c| c.as_os_str().to_string_lossy()).collect::<Vec<_>>().join("/");
     let resources = files.iter().filter(|(p, _)| p.extension().is_some_and(|e| e == "yaml")).map(|(p, _)| rel(p));
     let dashboards = files
@@ -80,7 +82,7 @@ pub fn kustomization(model: &Model, files: &[(PathBuf, String)]) -> String {
         },
         config_map_generator: dashboards.collect(),
     };
-    super::yaml(&body)
+    yaml(Path::new(FILE), &body)
 }
 
 #[cfg(test)]
@@ -94,14 +96,16 @@ mod tests {
         let text =
             "database: {url_env: X}\ngenerate: {prometheus_operator: {namespace: obs}}\npacks: {token_refresh: {}}\n";
         let model = Model::from_text(&SourceText { name: "k.yaml".into(), text: text.into() }).unwrap();
-        let index: serde_json::Value =
-            serde_saphyr::from_str(&kustomization(&model, &outputs_as(&model, RuleFormat::PrometheusOperator)))
-                .unwrap();
+        let index: serde_json::Value = serde_saphyr::from_str(
+            &kustomization(&model, &outputs_as(&model, RuleFormat::PrometheusOperator).unwrap()).unwrap(),
+        )
+        .unwrap();
         assert_eq!(index["namespace"], "obs");
         assert_eq!(
             index["resources"],
             serde_json::json!([
                 "alerts/token-refresh.prometheusrule.yaml",
+                "alerts/token-refresh.slo.prometheusrule.yaml",
                 "alerts/exporter.prometheusrule.yaml",
                 "alertmanager/alertmanagerconfig.yaml"
             ])

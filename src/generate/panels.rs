@@ -1,138 +1,12 @@
-//! One Grafana panel from its parts ([`PanelSpec`]), and the threshold colors and words panels
-//! share.
+//! The threshold colours and words panels share. A panel draws each alert's measured value as a series of its own and colours that
+//! series by the alert alone ([`threshold_override`]): green wherever the alert does not fire,
+//! the alert's colour wherever it does, in the alert's unit; every other series stays green.
 
 use serde_json::{Value, json};
 
-use super::dashboards::datasource;
-use super::humanize::threshold as threshold_text;
-use crate::spec::{Alert, Condition, Op, PanelKind, Severity, ValueUnit};
-
-/// A panel before placement.
-pub struct PanelSpec {
-    pub kind: PanelKind,
-    pub title: String,
-    pub description: String,
-    pub unit: String,
-    /// (expr, legend)
-    pub targets: Vec<(String, Option<String>)>,
-    pub thresholds: Vec<Value>,
-    /// Draw the thresholds as lines with a shaded area (time series).
-    pub draw_thresholds: bool,
-    /// Soft axis range (time series) or min/max (stat).
-    pub range: Option<(f64, f64)>,
-    pub links: Vec<Value>,
-}
-
-impl PanelSpec {
-    pub fn build(self) -> Value {
-        let targets: Vec<Value> = self
-            .targets
-            .iter()
-            .enumerate()
-            .map(|(i, (expr, legend))| {
-                json!({
-                    "refId": ref_id(i),
-                    "datasource": datasource(),
-                    "editorMode": "code",
-                    "expr": expr,
-                    "legendFormat": legend.clone().unwrap_or_else(|| "__auto".into()),
-                    "range": true,
-                    "instant": false,
-                })
-            })
-            .collect();
-        let mut defaults = json!({
-            "unit": self.unit,
-            "thresholds": { "mode": "absolute", "steps": self.thresholds },
-        });
-        let (kind, options) = match self.kind {
-            PanelKind::Timeseries => {
-                let mut custom = json!({
-                    "drawStyle": "line",
-                    "lineInterpolation": "linear",
-                    "lineWidth": 1,
-                    "fillOpacity": 10,
-                    "gradientMode": "none",
-                    "showPoints": "never",
-                    "spanNulls": false,
-                    "axisPlacement": "auto",
-                    "thresholdsStyle": { "mode": if self.draw_thresholds { "line+area" } else { "off" } },
-                });
-                if let (Some((min, max)), Some(obj)) = (self.range, custom.as_object_mut()) {
-                    obj.insert("axisSoftMin".into(), json!(min));
-                    obj.insert("axisSoftMax".into(), json!(max));
-                }
-                if let Some(obj) = defaults.as_object_mut() {
-                    obj.insert("color".into(), json!({ "mode": "palette-classic" }));
-                    obj.insert("custom".into(), custom);
-                }
-                (
-                    "timeseries",
-                    json!({
-                        "legend": { "displayMode": "list", "placement": "bottom", "showLegend": true, "calcs": [] },
-                        "tooltip": { "mode": "multi", "sort": "desc" },
-                    }),
-                )
-            }
-            PanelKind::Stat => {
-                if let Some(obj) = defaults.as_object_mut() {
-                    obj.insert("color".into(), json!({ "mode": "thresholds" }));
-                    if let Some((min, max)) = self.range {
-                        obj.insert("min".into(), json!(min));
-                        obj.insert("max".into(), json!(max));
-                    }
-                }
-                (
-                    "stat",
-                    json!({
-                        "graphMode": "area",
-                        "colorMode": "value",
-                        "justifyMode": "auto",
-                        "textMode": "auto",
-                        "wideLayout": true,
-                        "showPercentChange": false,
-                        "percentChangeColorMode": "standard",
-                        "orientation": "auto",
-                        "reduceOptions": { "calcs": ["lastNotNull"], "fields": "", "values": false },
-                    }),
-                )
-            }
-        };
-        let mut panel = json!({
-            "type": kind,
-            "title": self.title,
-            "description": self.description,
-            "datasource": datasource(),
-            "targets": targets,
-            "options": options,
-            "fieldConfig": { "defaults": defaults, "overrides": [] },
-        });
-        if !self.links.is_empty()
-            && let Some(obj) = panel.as_object_mut()
-        {
-            obj.insert("links".into(), Value::Array(self.links));
-        }
-        panel
-    }
-}
-
-/// `A`..`Z`, then `AA`, `AB`, ...
-fn ref_id(i: usize) -> String {
-    let mut n = i;
-    let mut id = Vec::new();
-    loop {
-        id.push(char::from(b'A' + (n % 26) as u8));
-        if n < 26 {
-            break;
-        }
-        n = n / 26 - 1;
-    }
-    id.iter().rev().collect()
-}
-
-pub fn step(color: &str, value: Option<f64>) -> Value {
-    json!({ "color": color, "value": value })
-}
+use super::go_format::threshold as threshold_text;
+use super::output::grafana::step;
+use crate::spec::{Alert, Condition, Op, Severity, ValueUnit};
 
 fn severity_color(severity: Severity) -> &'static str {
     match severity {
@@ -176,44 +50,56 @@ pub fn alert_line(alert: &Alert) -> String {
     format!("Alert {} ({}): {when}{for_}{while_}", alert.name, alert.severity.as_str())
 }
 
-/// Threshold steps from the alerts: each region of values gets the color of the worst alert that
-/// fires there (green where none does), with a step at every alert's threshold.
+/// Where Grafana must switch to an alert's colour: it colours a value with the last step at or
+/// below it, so a step at a `>` alert's threshold would colour the threshold itself, which does
+/// not fire (a healthy 0 drawn red under `> 0`). For `>` and `<=` the step sits at the next number
+/// after the threshold, for `>=` and `<` at the threshold.
+pub fn boundary(alert: &Alert) -> f64 {
+    match alert.op {
+        Op::Gt | Op::Le => alert.threshold.next_up(),
+        Op::Ge | Op::Lt => alert.threshold,
+    }
+}
+
+/// Threshold steps of alerts that compare one value: each region of values gets the color of the
+/// worst alert that fires there and green where none does, with a step only where the colour
+/// changes. One `>` alert: green, then its colour from just past its threshold; one `<` alert:
+/// its colour, then green from its threshold on.
 pub fn threshold_steps(alerts: &[&Alert]) -> Vec<Value> {
-    let mut values: Vec<f64> =
-        alerts.iter().filter(|a| has_threshold(a)).map(|a| a.threshold).filter(|v| v.is_finite()).collect();
-    values.sort_by(f64::total_cmp);
-    values.dedup();
+    let alerts: Vec<&Alert> = alerts.iter().copied().filter(|a| has_threshold(a) && a.threshold.is_finite()).collect();
+    let mut bounds: Vec<f64> = alerts.iter().map(|a| boundary(a)).collect();
+    bounds.sort_by(f64::total_cmp);
+    bounds.dedup();
     let color_at = |v: f64| {
-        alerts
-            .iter()
-            .filter(|a| has_threshold(a) && a.op.holds(v, a.threshold))
-            .map(|a| a.severity)
-            .min()
-            .map_or("green", severity_color)
+        alerts.iter().filter(|a| a.op.holds(v, a.threshold)).map(|a| a.severity).min().map_or("green", severity_color)
     };
-    let Some(&first) = values.first() else {
+    let Some(&first) = bounds.first() else {
         return vec![step("green", None)];
     };
-    let mut steps = vec![step(color_at(first - first.abs().max(1.0)), None)];
-    for (i, &v) in values.iter().enumerate() {
-        let probe = match values.get(i + 1) {
-            Some(&next) => v + (next - v) / 2.0,
-            None => v + v.abs().max(1.0),
-        };
-        steps.push(step(color_at(probe), Some(v)));
+    let mut color = color_at(first - first.abs().max(1.0));
+    let mut steps = vec![step(color, None)];
+    for &at in &bounds {
+        // From a boundary on the colour holds up to the next one: the boundary itself is a value
+        // of the region it opens.
+        let next = color_at(at);
+        if next != color {
+            steps.push(step(next, Some(at)));
+            color = next;
+        }
     }
     steps
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn ref_ids() {
-        assert_eq!(ref_id(0), "A");
-        assert_eq!(ref_id(25), "Z");
-        assert_eq!(ref_id(26), "AA");
-        assert_eq!(ref_id(27), "AB");
+/// The settings of the series (query `ref_id`) that draws what `alerts` compare: their unit,
+/// their threshold steps, and on a time series the steps drawn as lines and areas.
+pub fn threshold_override(ref_id: &str, alerts: &[&Alert], timeseries: bool) -> Value {
+    let unit = alerts.first().map_or("short", |a| grafana_unit(a.unit));
+    let mut properties = vec![
+        json!({ "id": "unit", "value": unit }),
+        json!({ "id": "thresholds", "value": { "mode": "absolute", "steps": threshold_steps(alerts) } }),
+    ];
+    if timeseries {
+        properties.push(json!({ "id": "custom.thresholdsStyle", "value": { "mode": "line+area" } }));
     }
+    json!({ "matcher": { "id": "byFrameRefID", "options": ref_id }, "properties": properties })
 }

@@ -1,10 +1,17 @@
 //! PromQL for each condition kind. The panel draws [`measured`], the alert fires on [`alert_expr`]:
 //! one expression, so the line on the dashboard and the alert cannot disagree.
+//!
+//! PromQL's grammar is the `promql-parser` crate's: it decides what is a selector, a string, a
+//! label list or a comment, and refuses what is no PromQL. We own which names are ours, Grafana's
+//! `$variables` (placeholders while parsing) and splicing the matchers into the text as written.
 
 use std::collections::{BTreeMap, BTreeSet};
 
+use promql_parser::label::{METRIC_NAME, MatchOp};
+use promql_parser::parser::{Expr, VectorSelector};
+
 use crate::self_metrics;
-use crate::spec::{Alert, Condition, Guard, LabelDef, Model};
+use crate::spec::{Alert, Condition, Guard, LabelDef, Model, ResolvedSignal};
 
 /// `metric{a="b"}`, with label values escaped as PromQL strings.
 pub fn selector(metric: &str, matchers: &BTreeMap<String, String>) -> String {
@@ -68,7 +75,7 @@ pub const PROMETHEUS_METRICS: &[&str] = &["up", "ALERTS"];
 
 /// Every metric name a generated expression may select: the model's (histograms with their
 /// series suffixes), the exporter's own ([`self_metrics::ALL`]) and [`PROMETHEUS_METRICS`].
-/// [`inject`] scopes these.
+/// [`try_inject`] scopes these.
 pub fn metric_names(model: &Model) -> BTreeSet<String> {
     let mut names: BTreeSet<String> = PROMETHEUS_METRICS.iter().map(|s| s.to_string()).collect();
     names.extend(self_metrics::ALL.iter().map(|m| m.name.to_string()));
@@ -83,105 +90,227 @@ pub fn metric_names(model: &Model) -> BTreeSet<String> {
     names
 }
 
+/// Why a query cannot be scoped, in the parser's words, with the query.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("PromQL `{query}`: {reason}")]
+pub struct InvalidQuery {
+    pub query: String,
+    pub reason: String,
+}
+
 /// Puts `matchers` (text such as `job="x", cluster="prod"`) first in every selector of a metric
-/// in `metrics` in `expr`: `m` becomes `m{<matchers>}`, `m{a="b"}` becomes `m{<matchers>, a="b"}`.
-/// String literals, label names and other identifiers (functions, keywords, label names in
-/// `by (...)`) are left alone. The one place rules and dashboards get their selector from.
-pub fn inject(expr: &str, metrics: &BTreeSet<String>, matchers: &str) -> String {
-    let chars: Vec<char> = expr.chars().collect();
-    let mut out = String::with_capacity(expr.len() + 64);
-    let mut i = 0;
-    // Inside `{...}` of a selector, or the `(...)` after `by`, `without`, `on`, ..., identifiers
-    // are label names.
-    let mut in_braces = false;
-    let mut label_list = false;
-    let mut after_grouping = false;
-    while i < chars.len() {
-        let c = chars[i];
-        match c {
-            '"' | '\'' | '`' => {
-                let start = i;
-                i += 1;
-                while i < chars.len() && chars[i] != c {
-                    if chars[i] == '\\' && c != '`' {
-                        i += 1;
-                    }
-                    i += 1;
-                }
-                i = (i + 1).min(chars.len());
-                out.extend(&chars[start..i]);
-                continue;
-            }
-            '{' => in_braces = true,
-            '}' => in_braces = false,
-            '(' => {
-                label_list = after_grouping;
-                after_grouping = false;
-            }
-            ')' => label_list = false,
-            c if c.is_ascii_digit() => {
-                // A number or duration (`0.95`, `10m`, `1e3`): never a metric name.
-                let start = i;
-                while i < chars.len() && (is_ident_char(chars[i]) || chars[i] == '.') {
-                    i += 1;
-                }
-                out.extend(&chars[start..i]);
-                continue;
-            }
-            c if is_ident_start(c) => {
-                let start = i;
-                while i < chars.len() && is_ident_char(chars[i]) {
-                    i += 1;
-                }
-                let word: String = chars[start..i].iter().collect();
-                out.push_str(&word);
-                if !in_braces && !label_list {
-                    after_grouping = GROUPING.contains(&word.as_str());
-                }
-                if !in_braces && !label_list && metrics.contains(&word) {
-                    let mut j = i;
-                    while j < chars.len() && chars[j].is_whitespace() {
-                        j += 1;
-                    }
-                    if chars.get(j) == Some(&'{') {
-                        // Copy up to and including the brace, then put the matchers first.
-                        out.extend(&chars[i..=j]);
-                        let mut k = j + 1;
-                        while k < chars.len() && chars[k].is_whitespace() {
-                            k += 1;
-                        }
-                        out.push_str(matchers);
-                        if chars.get(k) != Some(&'}') {
-                            out.push_str(", ");
-                        }
-                        i = k;
-                        in_braces = true;
-                    } else {
-                        out.push('{');
-                        out.push_str(matchers);
-                        out.push('}');
-                    }
-                }
-                continue;
-            }
-            _ => {}
+/// in `metrics` in `expr`: `m` becomes `m{<matchers>}`, `m{a="b"}` becomes `m{<matchers>, a="b"}`,
+/// `{__name__="m"}` becomes `{__name__="m", <matchers>}`. The one place rules and dashboards get
+/// their selector from. Or why the parser rejects `expr`: the spec's own queries are checked when
+/// the spec is loaded (so `check` names them); a generated one that does not parse stops
+/// `generate` with an error naming what it was for, rather than writing a broken file.
+///
+/// The parser finds the selectors; the matchers are spliced into `expr` as written (its printer
+/// would reformat the query), so everything else in it, white space and comments included, stays
+/// as it was.
+pub fn try_inject(expr: &str, metrics: &BTreeSet<String>, matchers: &str) -> Result<String, InvalidQuery> {
+    let invalid = |reason: String| InvalidQuery { query: expr.to_string(), reason };
+    let parsable = grafana_placeholders(expr);
+    let marked = Marked::of(&parsable, metrics);
+    let tree = match promql_parser::parser::parse(&marked.text) {
+        Ok(tree) => tree,
+        // Reported on the query as written, not on its markers.
+        Err(marked_error) => {
+            return Err(invalid(promql_parser::parser::parse(&parsable).err().unwrap_or(marked_error)));
         }
-        out.push(c);
-        i += 1;
+    };
+    let mut selectors = Vec::new();
+    selectors_in(&tree, &mut selectors);
+    let mut inserts: Vec<(usize, String)> = Vec::new();
+    let mut scoped = BTreeSet::new();
+    for vs in selectors {
+        if !vs.matchers.or_matchers.is_empty() {
+            return Err(invalid("`or` between label matchers is not Prometheus' PromQL".into()));
+        }
+        let by_label = vs.matchers.matchers.iter().find(|m| m.name == METRIC_NAME && m.op == MatchOp::Equal);
+        let (name, quoted) = match (&vs.name, by_label) {
+            (Some(name), _) => (name, false),
+            (None, Some(m)) => (&m.value, true),
+            (None, None) => continue,
+        };
+        let Some(word) = marked.index(name) else {
+            if metrics.contains(name) {
+                return Err(invalid(format!("the selector of `{name}` cannot be scoped: write its name plainly")));
+            }
+            continue;
+        };
+        if !scoped.insert(word) {
+            return Err(invalid(format!("`{}` is selected twice in one place", &expr[marked.words[word].clone()])));
+        }
+        let end = marked.words[word].end;
+        let insert = if quoted {
+            // `{__name__="m"}`: after the string that names the metric.
+            let quote = parsable[end..].chars().next().filter(|q| ['"', '\'', '`'].contains(q));
+            let Some(quote) = quote.filter(|q| parsable[..marked.words[word].start].ends_with(*q)) else {
+                return Err(invalid(format!(
+                    "the selector of `{}` cannot be scoped",
+                    &expr[marked.words[word].clone()]
+                )));
+            };
+            (end + quote.len_utf8(), format!(", {matchers}"))
+        } else {
+            let next = after_blanks(&parsable, end);
+            if parsable[next..].starts_with('{') {
+                let others = vs.matchers.matchers.iter().any(|m| m.name != METRIC_NAME);
+                (next + 1, if others { format!("{matchers}, ") } else { matchers.to_string() })
+            } else {
+                (end, format!("{{{matchers}}}"))
+            }
+        };
+        inserts.push(insert);
     }
+    inserts.sort_by_key(|(at, _)| *at);
+    let mut out = String::with_capacity(expr.len() + inserts.len() * (matchers.len() + 4));
+    let mut copied = 0;
+    for (at, text) in inserts {
+        out.push_str(&expr[copied..at]);
+        out.push_str(&text);
+        copied = at;
+    }
+    out.push_str(&expr[copied..]);
+    Ok(out)
+}
+
+/// Every vector selector in `expr`, on its own or under a range.
+fn selectors_in<'a>(expr: &'a Expr, out: &mut Vec<&'a VectorSelector>) {
+    match expr {
+        Expr::VectorSelector(vs) => out.push(vs),
+        Expr::MatrixSelector(ms) => out.push(&ms.vs),
+        Expr::Aggregate(a) => {
+            // The parameter too (`topk(scalar(m), ...)`); the parser's own walker skips it.
+            if let Some(param) = &a.param {
+                selectors_in(param, out);
+            }
+            selectors_in(&a.expr, out);
+        }
+        Expr::Binary(b) => {
+            selectors_in(&b.lhs, out);
+            selectors_in(&b.rhs, out);
+        }
+        Expr::Unary(u) => selectors_in(&u.expr, out),
+        Expr::Paren(p) => selectors_in(&p.expr, out),
+        Expr::Subquery(s) => selectors_in(&s.expr, out),
+        Expr::Call(c) => c.args.args.iter().for_each(|arg| selectors_in(arg, out)),
+        Expr::NumberLiteral(_) | Expr::StringLiteral(_) | Expr::Extension(_) => {}
+    }
+}
+
+/// `expr` as the parser can read it. Grafana's variables (`$__rate_interval`, `$__range`,
+/// `${cluster}`) are not PromQL: Grafana replaces them before Prometheus sees the query. Each
+/// becomes a placeholder of its kind, a duration where a range, a subquery's step or an `offset`
+/// takes one, a number anywhere else, padded with spaces to the variable's length: every offset
+/// is the same in both texts, so what is found in this one is spliced into the original, where
+/// the variables are still as written. A variable standing for a label or metric name is no
+/// number, and the query is refused.
+fn grafana_placeholders(expr: &str) -> String {
+    let mut out = String::with_capacity(expr.len());
+    let mut rest = expr;
+    while let Some(dollar) = rest.find('$') {
+        out.push_str(&rest[..dollar]);
+        rest = &rest[dollar..];
+        let len = variable_len(rest);
+        if len == 0 {
+            out.push('$');
+            rest = &rest[1..];
+            continue;
+        }
+        let placeholder = if takes_duration(&out) { "1s" } else { "1" };
+        out.push_str(placeholder);
+        out.extend(std::iter::repeat_n(' ', len - placeholder.len()));
+        rest = &rest[len..];
+    }
+    out.push_str(rest);
     out
 }
 
-fn is_ident_start(c: char) -> bool {
-    c.is_ascii_alphabetic() || c == '_' || c == ':'
+/// Length of the Grafana variable `rest` starts with (`$name`, `${name}`, `${name:format}`), or 0.
+fn variable_len(rest: &str) -> usize {
+    let Some(after) = rest.strip_prefix('$') else { return 0 };
+    if let Some(inner) = after.strip_prefix('{') {
+        return inner.find('}').map_or(0, |end| end + "${}".len());
+    }
+    match after.bytes().take_while(|b| b.is_ascii_alphanumeric() || *b == b'_').count() {
+        0 => 0,
+        name => name + 1,
+    }
 }
 
-fn is_ident_char(c: char) -> bool {
+fn takes_duration(before: &str) -> bool {
+    let before = before.trim_end();
+    before.ends_with(['[', ':'])
+        || before.strip_suffix("offset").is_some_and(|head| !head.ends_with(|c: char| is_word_char(c)))
+}
+
+fn is_word_char(c: char) -> bool {
     c.is_ascii_alphanumeric() || c == '_' || c == ':'
 }
 
-/// Keywords followed by a parenthesised list of label names.
-const GROUPING: &[&str] = &["by", "without", "on", "ignoring", "group_left", "group_right"];
+/// The first offset from `at` past white space and `#` comments.
+fn after_blanks(text: &str, mut at: usize) -> usize {
+    loop {
+        let rest = &text[at..];
+        let trimmed = rest.trim_start();
+        at += rest.len() - trimmed.len();
+        if !trimmed.starts_with('#') {
+            return at;
+        }
+        at += trimmed.find('\n').unwrap_or(trimmed.len());
+    }
+}
+
+/// The text with every word naming a known metric renamed to a marker of its own (`__m0`, `__m1`,
+/// ... under a prefix the text does not hold), so the parser tells which of them are selectors
+/// (a word in `by (...)`, a string or a comment is none) and the marker where each one is.
+struct Marked {
+    text: String,
+    prefix: String,
+    /// Where each marked word is, by marker number.
+    words: Vec<std::ops::Range<usize>>,
+}
+
+impl Marked {
+    fn of(text: &str, metrics: &BTreeSet<String>) -> Self {
+        let mut prefix = "__m".to_string();
+        while text.contains(&prefix) {
+            prefix.push('m');
+        }
+        let mut marked = String::with_capacity(text.len() + 16);
+        let mut words = Vec::new();
+        let mut copied = 0;
+        let mut at = 0;
+        while at < text.len() {
+            let rest = &text[at..];
+            let len = rest.find(|c: char| !is_word_char(c)).unwrap_or(rest.len());
+            if len == 0 {
+                at += rest.chars().next().map_or(1, char::len_utf8);
+                continue;
+            }
+            let word = &rest[..len];
+            // A name followed by `(` calls a function: never a selector, and renaming it would
+            // make it an unknown function.
+            if metrics.contains(word) && !rest[len..].trim_start().starts_with('(') {
+                marked.push_str(&text[copied..at]);
+                marked.push_str(&format!("{prefix}{}", words.len()));
+                words.push(at..at + len);
+                copied = at + len;
+            }
+            at += len;
+        }
+        marked.push_str(&text[copied..]);
+        Self { text: marked, prefix, words }
+    }
+
+    /// The marked word `name` stands for.
+    fn index(&self, name: &str) -> Option<usize> {
+        let n: usize = name.strip_prefix(&self.prefix)?.parse().ok()?;
+        (n < self.words.len() && name == format!("{}{n}", self.prefix)).then_some(n)
+    }
+}
 
 fn sum_without(labels: &[String], inner: &str) -> String {
     if labels.is_empty() {
@@ -191,7 +320,7 @@ fn sum_without(labels: &[String], inner: &str) -> String {
     }
 }
 
-/// The value the alert compares with its threshold, unscoped: [`inject`] adds the target's
+/// The value the alert compares with its threshold, unscoped: [`try_inject`] adds the target's
 /// matchers (the configured job in rules, the `job`/`instance` variables on dashboards).
 pub fn measured(model: &Model, alert: &Alert) -> String {
     measured_over(model, alert, None)
@@ -252,7 +381,7 @@ fn measured_over(model: &Model, alert: &Alert, panel_window: Option<&str>) -> St
             let bucket = selector(&format!("{}_bucket", q.metric), &q.matchers);
             let window = panel_window.map_or_else(|| q.window.to_string(), str::to_string);
             let rate = sum_without(&labels, &format!("rate({bucket}[{window}])"));
-            format!("histogram_quantile({}, {rate})", super::humanize::go_number(q.quantile))
+            format!("histogram_quantile({}, {rate})", super::go_format::go_number(q.quantile))
         }
     }
 }
@@ -282,7 +411,7 @@ pub fn kept_labels(model: &Model, condition: &Condition) -> Vec<String> {
 pub fn reading_series(model: &Model, metric: &str) -> Option<(String, BTreeMap<String, String>, f64)> {
     let (signal, _) = model.metrics().find(|(_, m)| m.name == metric)?;
     let id = signal.signal.id.clone();
-    Some(match signal.signal.source.spec().polled() {
+    Some(match signal.signal.source.settings().polled() {
         None => ("up".into(), BTreeMap::new(), 1.0),
         Some(kind) => (kind.health.ok.name.into(), BTreeMap::from([("signal".to_string(), id)]), 1.0),
     })
@@ -294,7 +423,7 @@ fn reading_guard(model: &Model, metric: &str) -> String {
     let partial = model
         .metrics()
         .find(|(_, m)| m.name == metric)
-        .and_then(|(s, _)| s.signal.source.spec().polled())
+        .and_then(|(s, _)| s.signal.source.settings().polled())
         .is_some_and(|kind| kind.ok_on_partial_answer);
     match reading_series(model, metric) {
         Some((name, labels, _)) if !partial => format!("\nand on ()\ncount({} == 1) > 0", selector(&name, &labels)),
@@ -304,8 +433,59 @@ fn reading_guard(model: &Model, metric: &str) -> String {
 }
 
 /// The rule's expression, every selector scoped to the configured job and matchers.
-pub fn alert_expr(model: &Model, alert: &Alert) -> String {
-    inject(&unscoped_alert_expr(model, alert), &metric_names(model), &target_text(model))
+pub fn alert_expr(model: &Model, signal: &ResolvedSignal, alert: &Alert) -> Result<String, InvalidQuery> {
+    let expr = unscoped_alert_expr(model, alert);
+    let expr = if drops_instance(alert) { held_while_blind(model, signal, alert, &expr) } else { expr };
+    try_inject(&expr, &metric_names(model), &target_text(model))
+}
+
+/// Whether the alert's series carry no `instance`: summed or maxed across the fleet, or an
+/// `absent()`. Alertmanager cannot tie such an alert to one exporter, so no exporter's health
+/// alert can inhibit it; [`held_while_blind`] does in the expression what inhibition cannot.
+pub fn drops_instance(alert: &Alert) -> bool {
+    alert.across_instances || matches!(alert.condition, Condition::Absent(_))
+}
+
+/// Some exporter of the job cannot be scraped (or none is a target): the fleet is partly blind.
+pub const FLEET_BLIND: &str = "(count(up == 0) > 0 or absent(up))";
+
+/// An alert about the whole fleet while part of it is blind (an exporter down) neither fires anew
+/// nor resolves: it keeps the state it had. Firing, it stays firing, so Alertmanager sends no
+/// "resolved" for an alert nobody can see; its value is the last it had within
+/// [`held_value_for`] (then 1, the `ALERTS` series that keeps it). Pending or quiet, it stays quiet, as a fleet
+/// missing a host is no evidence. Once every exporter is scraped again it is judged on its data:
+/// still bad, it goes on firing without a new notification; healthy, it resolves, and that
+/// "resolved" is true.
+fn held_while_blind(model: &Model, signal: &ResolvedSignal, alert: &Alert, expr: &str) -> String {
+    let firing = selector(
+        "ALERTS",
+        &BTreeMap::from([
+            ("alertname".to_string(), alert.name.clone()),
+            ("alertstate".to_string(), "firing".to_string()),
+            ("severity".to_string(), alert.severity.as_str().to_string()),
+            ("signal".to_string(), signal.signal.id.clone()),
+        ]),
+    );
+    // The alert's labels are its expression's; ALERTS adds these, and the rule sets them again.
+    let own = "alertname, alertstate, severity, signal";
+    let kept = match alert.condition {
+        // `absent()` is 1 whenever it fires: nothing to remember.
+        Condition::Absent(_) => format!("max without (alertstate) ({firing})"),
+        _ => format!(
+            "last_over_time((\n{}\n)[{}:1m])\nand ignoring ({own})\n{firing}\nor ignoring ({own})\nmax without (alertstate) ({firing})",
+            measured(model, alert),
+            held_value_for(model)
+        ),
+    };
+    format!("(\n{expr}\n)\nunless on ()\n{FLEET_BLIND}\nor\n(\n{kept}\n)\nand on ()\n{FLEET_BLIND}")
+}
+
+/// How far back a held alert's value is looked up (past it, the value is 1): Alertmanager's
+/// `repeat_interval`, at least an hour, so the first reminder of a held alert still quotes its
+/// last real value.
+fn held_value_for(model: &Model) -> crate::spec::PromDuration {
+    let repeat = model.config.generate.alertmanager.repeat_interval.as_secs_f64().ceil() as u64;
+    crate::spec::PromDuration::from_secs(repeat.max(3600))
 }
 
 fn unscoped_alert_expr(model: &Model, alert: &Alert) -> String {
@@ -317,7 +497,7 @@ fn unscoped_alert_expr(model: &Model, alert: &Alert) -> String {
 /// alert's own is, compared with its number.
 pub fn guard_expr(model: &Model, alert: &Alert, guard: &Guard) -> String {
     let measured = measured(model, &Alert { condition: guard.condition.clone(), while_: Vec::new(), ..alert.clone() });
-    format!("{measured} {} {}", guard.op.as_str(), super::humanize::go_number(guard.threshold))
+    format!("{measured} {} {}", guard.op.as_str(), super::go_format::go_number(guard.threshold))
 }
 
 /// The guard as a person reads it: `increase(m[10m]) < 1`, `m > 0`.
@@ -326,12 +506,12 @@ pub fn guard_text(guard: &Guard) -> String {
         Condition::Increase(w) => format!("increase({}[{}])", selector(&w.metric, &w.matchers), w.window),
         other => other.metrics().join(", "),
     };
-    format!("{what} {} {}", guard.op.as_str(), super::humanize::go_number(guard.threshold))
+    format!("{what} {} {}", guard.op.as_str(), super::go_format::go_number(guard.threshold))
 }
 
 fn unguarded_alert_expr(model: &Model, alert: &Alert) -> String {
     let measured = measured(model, alert);
-    let threshold = super::humanize::go_number(alert.threshold);
+    let threshold = super::go_format::go_number(alert.threshold);
     match &alert.condition {
         Condition::Absent(s) => format!("{measured}{}", reading_guard(model, &s.metric)),
         Condition::Ratio(r) => {
@@ -339,7 +519,7 @@ fn unguarded_alert_expr(model: &Model, alert: &Alert) -> String {
                 own_labels(model, &r.metric).into_iter().chain(aggregated_away(model, alert)).collect();
             let den = sum_without(&labels, &format!("increase({}[{}])", r.metric, r.window));
             let guard = if r.min_events > 0.0 {
-                format!("\nand\n{den} >= {}", super::humanize::go_number(r.min_events))
+                format!("\nand\n{den} >= {}", super::go_format::go_number(r.min_events))
             } else {
                 String::new()
             };

@@ -1,57 +1,15 @@
-//! promtool unit tests for every generated alert: quiet on the healthy side of its threshold
+//! promtool unit tests of one of the spec's alerts: quiet on the healthy side of its threshold
 //! (and at the threshold itself for strict comparisons), pending before `for`, firing after it
 //! with its exact labels and rendered annotations. Ratio alerts also prove their volume guard.
 
 use std::collections::BTreeMap;
 
-use serde::Serialize;
-
-use super::dashboards::PanelLinks;
-use super::humanize::render_value;
-use super::rules::{RuleFile, alerts_of, annotation_links, describe, labels};
+use super::alerts;
+use super::go_format::render_value;
+use super::output::grafana::PanelLinks;
+use super::output::promtool::{AlertRuleTest, ExpAlert, InputSeries, TestCase};
+use super::rules::{annotation_links, describe, labels};
 use crate::spec::{Alert, Condition, LabelDef, Model, Op, ResolvedSignal, ValueUnit};
-
-#[derive(Serialize)]
-pub struct TestFile {
-    pub rule_files: Vec<String>,
-    pub evaluation_interval: String,
-    pub tests: Vec<TestCase>,
-}
-
-pub fn exporter_test_file(model: &Model, rule_file_name: &str) -> TestFile {
-    TestFile {
-        rule_files: vec![rule_file_name.to_string()],
-        evaluation_interval: "1m".into(),
-        tests: super::source_health::test_cases(&super::source_health::exporter_down(model)),
-    }
-}
-
-#[derive(Serialize)]
-pub struct TestCase {
-    pub name: String,
-    pub interval: String,
-    pub input_series: Vec<InputSeries>,
-    pub alert_rule_test: Vec<AlertRuleTest>,
-}
-
-#[derive(Serialize, Clone)]
-pub struct InputSeries {
-    pub series: String,
-    pub values: String,
-}
-
-#[derive(Serialize)]
-pub struct AlertRuleTest {
-    pub eval_time: String,
-    pub alertname: String,
-    pub exp_alerts: Vec<ExpAlert>,
-}
-
-#[derive(Serialize)]
-pub struct ExpAlert {
-    pub exp_labels: BTreeMap<String, String>,
-    pub exp_annotations: BTreeMap<String, String>,
-}
 
 /// Samples per input series: four hours at one a minute covers every window and `for` we ship.
 const STEPS: u64 = 240;
@@ -129,7 +87,7 @@ fn scenario(model: &Model, alert: &Alert, value: f64) -> Scenario {
 }
 
 fn unguarded_scenario(model: &Model, alert: &Alert, value: f64) -> Scenario {
-    let constant = |v: f64| format!("{}+0x{STEPS}", super::humanize::go_number(v));
+    let constant = |v: f64| format!("{}+0x{STEPS}", super::go_format::go_number(v));
     match &alert.condition {
         Condition::Gauge(s) => {
             let labels = series_labels(model, &s.metric, &s.matchers);
@@ -202,7 +160,7 @@ fn unguarded_scenario(model: &Model, alert: &Alert, value: f64) -> Scenario {
             Scenario {
                 input: vec![InputSeries {
                     series: series(&r.metric, &labels),
-                    values: format!("0 {}+0x{STEPS}", super::humanize::go_number(value)),
+                    values: format!("0 {}+0x{STEPS}", super::go_format::go_number(value)),
                 }],
                 data_from: 60.0,
                 alert_labels,
@@ -216,7 +174,7 @@ fn unguarded_scenario(model: &Model, alert: &Alert, value: f64) -> Scenario {
             Scenario {
                 input: vec![InputSeries {
                     series: series(&r.metric, &labels),
-                    values: format!("0 {}+0x{STEPS}", super::humanize::go_number(value)),
+                    values: format!("0 {}+0x{STEPS}", super::go_format::go_number(value)),
                 }],
                 data_from: 60.0,
                 alert_labels: labels,
@@ -224,14 +182,17 @@ fn unguarded_scenario(model: &Model, alert: &Alert, value: f64) -> Scenario {
             }
         }
         Condition::Age(s) => {
-            // The timestamp stays at 0, so the age at time t is t: the value crosses the
-            // threshold on its own and the test checks where.
+            // The timestamp stays put, so the age grows by a minute a minute: the value crosses
+            // the threshold on its own and the test checks where. It starts ten minutes short of
+            // the threshold: promtool evaluates every rule of the file each minute up to the last
+            // evaluation, and a 46-day threshold reached from age 0 took minutes of CPU per case.
+            let offset = (alert.threshold - 600.0).max(0.0).floor();
             let labels = series_labels(model, &s.metric, &s.matchers);
             Scenario {
-                input: vec![InputSeries { series: series(&s.metric, &labels), values: constant(0.0) }],
+                input: vec![InputSeries { series: series(&s.metric, &labels), values: constant(-offset) }],
                 data_from: 0.0,
                 alert_labels: labels,
-                value_at: Box::new(|t| t),
+                value_at: Box::new(move |t| t + offset),
             }
         }
         Condition::Quantile(q) => {
@@ -257,7 +218,7 @@ fn unguarded_scenario(model: &Model, alert: &Alert, value: f64) -> Scenario {
             }
             let mut input = Vec::new();
             for bound in buckets.iter().copied().map(Some).chain(std::iter::once(None)) {
-                let le = bound.map_or_else(|| "+Inf".to_string(), super::humanize::go_number);
+                let le = bound.map_or_else(|| "+Inf".to_string(), super::go_format::go_number);
                 let filled = bound.is_none_or(|b| b >= hi);
                 labels.insert("le".into(), le);
                 input.push(InputSeries {
@@ -341,17 +302,81 @@ fn expected_at(
     scenario: &Scenario,
     t: f64,
 ) -> Vec<ExpAlert> {
-    signal
-        .signal
-        .alerts
-        .iter()
-        .filter(|a| a.enabled && a.name == alert.name && a.condition == alert.condition)
+    alerts::of_signal(signal)
+        .filter(|a| a.name == alert.name && a.condition == alert.condition)
         .filter(|a| fires_at(a, scenario, t))
         .map(|a| expect(model, panels, signal, a, scenario, t))
         .collect()
 }
 
-fn cases_for(model: &Model, panels: &PanelLinks, signal: &ResolvedSignal, alert: &Alert) -> Vec<TestCase> {
+/// Every case of `alert`; an alert without `instance` (the fleet's, or `absent()`) runs them with
+/// the exporter scraped, and is also shown held while an exporter is down.
+pub fn cases(model: &Model, panels: &PanelLinks, signal: &ResolvedSignal, alert: &Alert) -> Vec<TestCase> {
+    let mut cases = plain_cases(model, panels, signal, alert);
+    if !super::promql::drops_instance(alert) {
+        return cases;
+    }
+    let up = series("up", &target_labels(model));
+    for case in &mut cases {
+        if !case.input_series.iter().any(|i| i.series == up) {
+            case.input_series.push(InputSeries { series: up.clone(), values: format!("1+0x{STEPS}") });
+        }
+    }
+    cases.extend(blind_cases(model, panels, signal, alert));
+    cases
+}
+
+/// An alert about the whole fleet keeps its state while an exporter is down: firing, it stays
+/// firing with its last value, so no false "resolved" goes out; past its threshold on what the
+/// other exporters say, it does not fire, as part of the fleet is unseen.
+fn blind_cases(model: &Model, panels: &PanelLinks, signal: &ResolvedSignal, alert: &Alert) -> Vec<TestCase> {
+    let name = format!("{} ({})", alert.name, alert.severity.as_str());
+    let for_secs = alert.for_.as_secs_f64();
+    let case = |label: &str, input: Vec<InputSeries>, evals: Vec<(f64, Vec<ExpAlert>)>| TestCase {
+        name: format!("{name}: {label}"),
+        interval: "1m".to_string(),
+        input_series: input,
+        alert_rule_test: evals
+            .into_iter()
+            .map(|(at, exp_alerts)| AlertRuleTest { eval_time: minutes(at), alertname: alert.name.clone(), exp_alerts })
+            .collect(),
+    };
+    let (fire, fired) = match &alert.condition {
+        Condition::Absent(_) => (scenario(model, alert, 1.0), for_secs),
+        _ => {
+            let fire = scenario(model, alert, values_around(alert).2);
+            let fired = first_active(alert, &fire) + for_secs;
+            (fire, fired)
+        }
+    };
+    let up = series("up", &target_labels(model));
+    // A guarded alert is held in the state it fires in: its guards hold.
+    let data: Vec<InputSeries> =
+        fire.input.iter().filter(|i| i.series != up).cloned().chain(guard_inputs(model, alert, None)).collect();
+    // The data goes on in the input, so the value remembered is the one at the evaluation.
+    let expected = expected_at(model, panels, signal, alert, &fire, fired + 180.0);
+    let mut going_down = data.clone();
+    going_down.push(InputSeries { series: up.clone(), values: format!("1x{} 0x{STEPS}", (fired / 60.0) as u64) });
+    let mut other = target_labels(model);
+    other.insert("instance".into(), "exporter-2:29187".into());
+    let mut one_down = data;
+    one_down.push(InputSeries { series: up.clone(), values: format!("1+0x{STEPS}") });
+    one_down.push(InputSeries { series: series("up", &other), values: format!("0+0x{STEPS}") });
+    vec![
+        case(
+            "held firing, not resolved, while an exporter is down",
+            going_down,
+            vec![(fired, expected_at(model, panels, signal, alert, &fire, fired)), (fired + 180.0, expected)],
+        ),
+        case(
+            "quiet past its threshold while an exporter is down",
+            one_down,
+            vec![(fired, vec![]), (fired + 600.0, vec![])],
+        ),
+    ]
+}
+
+fn plain_cases(model: &Model, panels: &PanelLinks, signal: &ResolvedSignal, alert: &Alert) -> Vec<TestCase> {
     let for_secs = alert.for_.as_secs_f64();
     let interval = "1m".to_string();
     let name = format!("{} ({})", alert.name, alert.severity.as_str());
@@ -397,7 +422,8 @@ fn cases_for(model: &Model, panels: &PanelLinks, signal: &ResolvedSignal, alert:
     };
     if let Condition::Age(_) = &alert.condition {
         let sc = scenario(model, alert, 0.0);
-        let at = (alert.threshold / 60.0).floor() * 60.0 + for_secs;
+        // The last whole minute the age is not past the threshold, then `for`.
+        let at = ((alert.threshold - (sc.value_at)(0.0)) / 60.0).floor() * 60.0 + for_secs;
         cases.push(quiet("quiet up to the threshold", sc, at));
     } else {
         let (healthy, at, _) = values_around(alert);
@@ -422,7 +448,7 @@ fn cases_for(model: &Model, panels: &PanelLinks, signal: &ResolvedSignal, alert:
             .map(|i| {
                 let is_good = i.series.contains(&format!("{label}=\"{}\"", super::promql::escape(&wanted)));
                 let rate = if is_good { 0.0 } else { per_minute };
-                InputSeries { series: i.series, values: format!("0+{}x{STEPS}", super::humanize::go_number(rate)) }
+                InputSeries { series: i.series, values: format!("0+{}x{STEPS}", super::go_format::go_number(rate)) }
             })
             .collect();
         // Twins share the guard, so nothing of this name fires.
@@ -461,7 +487,7 @@ fn guard_inputs(model: &Model, alert: &Alert, failing: Option<usize>) -> Vec<Inp
             Condition::Increase(w) => {
                 // Flat: no increase at all; rising: more than the threshold in every minute.
                 let rise = if holds == small_holds { 0.0 } else { t.max(0.0) + 1.0 };
-                (&w.metric, &w.matchers, format!("0+{}x{STEPS}", super::humanize::go_number(rise)))
+                (&w.metric, &w.matchers, format!("0+{}x{STEPS}", super::go_format::go_number(rise)))
             }
             Condition::Gauge(s) => {
                 let (yes, no) = match guard.op {
@@ -470,7 +496,7 @@ fn guard_inputs(model: &Model, alert: &Alert, failing: Option<usize>) -> Vec<Inp
                     Op::Lt => (t - 1.0, t),
                     Op::Le => (t, t + 1.0),
                 };
-                let value = super::humanize::go_number(if holds { yes } else { no });
+                let value = super::go_format::go_number(if holds { yes } else { no });
                 (&s.metric, &s.matchers, format!("{value}+0x{STEPS}"))
             }
             // Validation allows no other kind.
@@ -480,18 +506,4 @@ fn guard_inputs(model: &Model, alert: &Alert, failing: Option<usize>) -> Vec<Inp
         out.push(InputSeries { series: series(metric, &labels), values });
     }
     out
-}
-
-pub fn test_file(
-    model: &Model,
-    panels: &PanelLinks,
-    pack: Option<&str>,
-    rule_file_name: &str,
-    _rules: &RuleFile,
-) -> TestFile {
-    let mut tests: Vec<TestCase> = alerts_of(model, pack).flat_map(|(s, a)| cases_for(model, panels, s, a)).collect();
-    if !tests.is_empty() {
-        tests.extend(super::source_health::alerts_of(model, pack).iter().flat_map(super::source_health::test_cases));
-    }
-    TestFile { rule_files: vec![rule_file_name.to_string()], evaluation_interval: "1m".into(), tests }
 }

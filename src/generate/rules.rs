@@ -1,43 +1,14 @@
-//! Prometheus rule files: one group per pack, every alert with severity, summary, a description
-//! quoting its threshold, and a runbook link.
+//! The rule of one of the spec's alerts: severity, summary, a description quoting its threshold,
+//! a runbook link and the link to its panel. The plan ([`super::plan`]) asks once per alert.
 
 use std::collections::BTreeMap;
 
-use serde::Serialize;
-
-use super::dashboards::PanelLinks;
-use super::humanize::{threshold, value_template};
+use super::error::{GenerateError, Item, Subject};
+use super::go_format::{threshold, value_template};
+use super::output::grafana::PanelLinks;
+use super::output::rules::Rule;
 use super::promql::alert_expr;
 use crate::spec::{Alert, Model, ResolvedSignal};
-
-#[derive(Serialize)]
-pub struct RuleFile {
-    pub groups: Vec<RuleGroup>,
-}
-
-#[derive(Serialize)]
-pub struct RuleGroup {
-    pub name: String,
-    pub rules: Vec<Rule>,
-}
-
-#[derive(Serialize, Clone)]
-pub struct Rule {
-    pub alert: String,
-    pub expr: String,
-    #[serde(rename = "for", skip_serializing_if = "Option::is_none")]
-    pub for_: Option<String>,
-    pub labels: BTreeMap<String, String>,
-    pub annotations: BTreeMap<String, String>,
-}
-
-/// Alerts of one pack (or of the user's own signals when `pack` is `None`).
-pub fn alerts_of<'a>(model: &'a Model, pack: Option<&'a str>) -> impl Iterator<Item = (&'a ResolvedSignal, &'a Alert)> {
-    model
-        .enabled_signals()
-        .filter(move |s| s.pack.as_deref() == pack)
-        .flat_map(|s| s.signal.alerts.iter().filter(|a| a.enabled).map(move |a| (s, a)))
-}
 
 /// `{value}`, `{threshold}`, `{window}`, `{for}` and `{label:NAME}` filled; `value` and `label`
 /// give the template (in rules) or its rendering (in tests).
@@ -84,7 +55,9 @@ pub fn labels(signal: &ResolvedSignal, alert: &Alert) -> BTreeMap<String, String
     ])
 }
 
-pub fn rule(model: &Model, panels: &PanelLinks, signal: &ResolvedSignal, alert: &Alert) -> Rule {
+pub fn rule(model: &Model, panels: &PanelLinks, signal: &ResolvedSignal, alert: &Alert) -> Result<Rule, GenerateError> {
+    let expr = alert_expr(model, signal, alert)
+        .map_err(|e| GenerateError::query(Subject::of_signal(signal, Item::Alert(alert.name.clone())), e))?;
     let mut annotations = BTreeMap::from([
         ("summary".to_string(), alert.summary.trim().to_string()),
         (
@@ -93,34 +66,11 @@ pub fn rule(model: &Model, panels: &PanelLinks, signal: &ResolvedSignal, alert: 
         ),
     ]);
     annotations.extend(annotation_links(panels, signal));
-    Rule {
+    Ok(Rule {
         alert: alert.name.clone(),
-        expr: alert_expr(model, alert),
+        expr,
         for_: (!alert.for_.0.is_zero()).then(|| alert.for_.to_string()),
         labels: labels(signal, alert),
         annotations,
-    }
-}
-
-pub fn group_name(pack: Option<&str>) -> String {
-    format!("integration-exporter.{}", pack.unwrap_or("custom"))
-}
-
-/// The pack's alerts, then the health alerts of its sources.
-pub fn rule_file(model: &Model, panels: &PanelLinks, pack: Option<&str>) -> RuleFile {
-    let mut rules: Vec<Rule> = alerts_of(model, pack).map(|(s, a)| rule(model, panels, s, a)).collect();
-    if !rules.is_empty() {
-        rules.extend(super::source_health::alerts_of(model, pack).into_iter().map(|h| h.rule));
-    }
-    RuleFile { groups: vec![RuleGroup { name: group_name(pack), rules }] }
-}
-
-/// `alerts/exporter.rules.yml`: the exporter's scrape target down.
-pub fn exporter_rule_file(model: &Model) -> RuleFile {
-    RuleFile {
-        groups: vec![RuleGroup {
-            name: group_name(Some("exporter")),
-            rules: vec![super::source_health::exporter_down(model).rule],
-        }],
-    }
+    })
 }

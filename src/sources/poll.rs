@@ -45,9 +45,20 @@ pub fn spawn<P: Poll>(
     schedule: Schedule,
     n: usize,
     state: Arc<State>,
+    poller: P,
+) -> tokio::task::JoinHandle<()> {
+    spawn_as(producer(kind, signal), schedule, n, state, poller)
+}
+
+/// [`spawn`] under a producer name of the caller's (a signal polled on several databases is
+/// one producer per database).
+pub fn spawn_as<P: Poll>(
+    producer: String,
+    schedule: Schedule,
+    n: usize,
+    state: Arc<State>,
     mut poller: P,
 ) -> tokio::task::JoinHandle<()> {
-    let producer = producer(kind, signal);
     state.readiness.expect(&producer);
     let interval = schedule.interval.0.max(MIN_WAIT);
     let offset = (START_SPREAD * n as u32).min(interval);

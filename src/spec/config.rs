@@ -5,22 +5,42 @@
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use super::duration::PromDuration;
-use super::model::{LogSource, Severity, Signal};
+use super::model::{LogFiles, Severity, Signal};
 
 /// The top level of `integration-exporter.yaml`.
-#[derive(Clone, Debug, Deserialize, Serialize, PartialEq, Default)]
+#[derive(Clone, Debug, Deserialize, JsonSchema, Serialize, PartialEq, Default)]
 #[serde(deny_unknown_fields)]
 pub struct Config {
     /// Address the HTTP server listens on (default `127.0.0.1:29187`; use `0.0.0.0:29187` in a
     /// container). `serve --web.listen-address` overrides it.
-    #[serde(default = "default_listen")]
+    #[serde(default = "default_listen", deserialize_with = "super::listen::deserialize")]
+    #[schemars(with = "super::schema::ListenAddress")]
     pub listen: String,
-    /// The application's PostgreSQL database. Needed only when a signal reads SQL.
+    /// The application's PostgreSQL database. Needed only when a signal reads SQL. The
+    /// one-database shorthand of `databases:` (its database is named `default`); give one or
+    /// the other, not both.
     #[serde(default)]
     pub database: Option<DatabaseConfig>,
+    /// Several PostgreSQL databases, by name (`{eu: {url_env: EU_DATABASE_URL}, us: ...}`): each
+    /// has its own pool, health series and schedule, so one that is down never delays another.
+    /// SQL signals and packs say which they read (`database: NAME`; omitted, the only one). With
+    /// more than one, every series read from a database carries its name in `database_label`.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub databases: BTreeMap<String, DatabaseConfig>,
+    /// With more than one database: the label naming the database on every series read from one
+    /// (and on the queries' health series), kept by the generated alerts and offered as a
+    /// dashboard variable. Unused with one database, whose series carry no such label.
+    #[serde(default = "default_database_label")]
+    #[schemars(with = "super::schema::LabelName")]
+    pub database_label: String,
+    /// Several replicas of the exporter against one database: they elect a leader per database,
+    /// which alone runs the SQL queries. Off by default.
+    #[serde(default, skip_serializing_if = "HaConfig::is_default")]
+    pub ha: HaConfig,
     /// Directory where log offsets and the counters they produced are saved together, so a
     /// restart neither skips nor recounts a line. Omitted, counters restart from zero. Created
     /// 0700 if missing; checkpoints are written 0600. Locked while the exporter runs: a second
@@ -32,8 +52,9 @@ pub struct Config {
     /// `http_server_config.headers`, `basic_auth_users` with bcrypt hashes). A relative path is
     /// relative to the spec's directory; paths inside the file are relative to the file's own
     /// directory. Checked at start (a bad file stops the exporter); `basic_auth_users` and headers
-    /// are re-read when the file changes, certificates when it or they change. Omitted, plain
-    /// HTTP without authentication.
+    /// are re-read when the file changes, certificates when it or they change. A change that would
+    /// turn basic auth, TLS or the client certificate check off is refused unless the file says
+    /// `allow_downgrade: true`. Omitted, plain HTTP without authentication.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub web_config_file: Option<PathBuf>,
     /// Where runbooks are published; alerts link `<runbook_base_url>/<runbook file>#<section>`.
@@ -46,12 +67,14 @@ pub struct Config {
     /// Settings for generated rules and dashboards.
     #[serde(default)]
     pub generate: GenerateSettings,
-    /// Built-in packs to enable, by name, with their parameters and overrides.
+    /// Built-in packs to enable, by name, with their parameters and overrides. With several
+    /// databases, a list enables the pack once per database, each with its own parameters:
+    /// `token_refresh: [{database: eu, params: ...}, {database: us, params: ...}]`.
     #[serde(default)]
-    pub packs: BTreeMap<String, PackSettings>,
+    pub packs: BTreeMap<String, PackEnabling>,
     /// Log sources of your own signals.
     #[serde(default)]
-    pub logs: BTreeMap<String, LogSource>,
+    pub logs: BTreeMap<String, LogFiles>,
     /// Signals of your own, in the same format as the built-in packs.
     #[serde(default)]
     pub signals: Vec<Signal>,
@@ -63,6 +86,29 @@ pub struct Config {
 /// organisation's applications to stay outside that allocated range: 29187 is outside it, below
 /// Linux's ephemeral ports (32768 and up), and not in the IANA services list Debian ships.
 pub const DEFAULT_PORT: u16 = 29187;
+
+fn default_database_label() -> String {
+    "database".into()
+}
+
+/// The name `database:` gives its one database.
+pub const DEFAULT_DATABASE: &str = "default";
+
+impl Config {
+    /// Every database by name: `databases:`, or `database:` named [`DEFAULT_DATABASE`].
+    pub fn databases(&self) -> Vec<(&str, &DatabaseConfig)> {
+        match &self.database {
+            Some(db) => vec![(DEFAULT_DATABASE, db)],
+            None => self.databases.iter().map(|(name, db)| (name.as_str(), db)).collect(),
+        }
+    }
+
+    /// Whether series read from a database carry its name: only with more than one, so a spec
+    /// with one database exports exactly what it did before `databases:` existed.
+    pub fn labels_databases(&self) -> bool {
+        self.databases().len() > 1
+    }
+}
 
 fn default_listen() -> String {
     format!("127.0.0.1:{DEFAULT_PORT}")
@@ -76,13 +122,18 @@ fn default_runbook_base_url() -> String {
 /// (a password may hold `@ / ? #` as they are, or percent-encoded) and libpq's
 /// `host=... port=... user=... password='...' dbname=...`; parameters are libpq's (`sslmode`,
 /// `sslrootcert`, `application_name`, `options`, ...), and an unknown one is an error.
-#[derive(Clone, Debug, Deserialize, Serialize, PartialEq)]
+#[derive(Clone, Debug, Deserialize, JsonSchema, Serialize, PartialEq)]
 #[serde(deny_unknown_fields)]
+#[schemars(extend("oneOf" = [{"required": ["url_env"]}, {"required": ["url_file"]}]))]
 pub struct DatabaseConfig {
-    /// Environment variable holding the connection URL (`postgres://user:pass@host/db`).
+    /// Environment variable holding the connection URL (`postgres://user:pass@host/db`) or libpq
+    /// `key=value` string. TLS is set there with libpq's names: `sslmode` (`verify-full` checks
+    /// the CA and the host name), `sslrootcert`, and `sslcert`/`sslkey` for a client certificate; a
+    /// relative certificate path is relative to the spec's directory.
     #[serde(default)]
     pub url_env: Option<String>,
-    /// File holding the connection URL (a mounted secret); trailing whitespace is ignored.
+    /// File holding the connection URL (a mounted secret); trailing whitespace is ignored. A
+    /// relative `sslrootcert`, `sslcert` or `sslkey` in it is relative to this file's directory.
     #[serde(default)]
     pub url_file: Option<PathBuf>,
     /// Most connections the exporter opens (queries beyond it wait their turn).
@@ -101,8 +152,48 @@ fn default_connect_timeout() -> PromDuration {
     PromDuration::from_secs(5)
 }
 
+/// High availability: replicas elect, per database, one leader through a PostgreSQL session
+/// advisory lock taken on that database; only the leader runs the SQL queries, the others stand
+/// by (`integration_exporter_leader 0`, no SQL series) and take over when the leader's session
+/// ends. Log and HTTP sources run on every replica. Needs a direct connection or session pooling:
+/// a pooler in transaction mode (PgBouncer `pool_mode = transaction`) is detected and refused.
+#[derive(Clone, Debug, Deserialize, JsonSchema, Serialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct HaConfig {
+    /// Elect a leader (default `false`: every replica runs every query).
+    #[serde(default)]
+    pub enabled: bool,
+    /// The advisory lock's key (a 64-bit integer). Default: the first 8 bytes of the SHA-256 of
+    /// `integration-exporter leader <database>`, `<database>` being the database's name on the
+    /// server (`current_database()`), so every replica derives the same key whatever address it
+    /// connects through. Set it only if the application uses that key for its own locks.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lock_key: Option<i64>,
+    /// How often a standby tries to take the lock, and the leader checks that its lock session is
+    /// alive (default `5s`; 100ms to 10m). A standby takes over within `retry` plus one query
+    /// interval of the leader's session ending.
+    #[serde(default = "default_ha_retry")]
+    pub retry: PromDuration,
+}
+
+impl Default for HaConfig {
+    fn default() -> Self {
+        Self { enabled: false, lock_key: None, retry: default_ha_retry() }
+    }
+}
+
+impl HaConfig {
+    fn is_default(&self) -> bool {
+        *self == Self::default()
+    }
+}
+
+fn default_ha_retry() -> PromDuration {
+    PromDuration::from_secs(5)
+}
+
 /// Interval and timeout of every polled source (SQL queries, HTTP endpoints) that sets none.
-#[derive(Clone, Debug, Deserialize, Serialize, PartialEq)]
+#[derive(Clone, Debug, Deserialize, JsonSchema, Serialize, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct PollDefaults {
     /// How often each query runs or endpoint is polled. From 100ms to 1d.
@@ -130,7 +221,7 @@ fn default_poll_timeout() -> PromDuration {
 }
 
 /// What `generate` writes: the scrape job and labels every output selects, links and tags.
-#[derive(Clone, Debug, Deserialize, Serialize, PartialEq)]
+#[derive(Clone, Debug, Deserialize, JsonSchema, Serialize, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct GenerateSettings {
     /// `job` label value of the exporter's scrape job. Every generated rule expression, promtool
@@ -143,6 +234,7 @@ pub struct GenerateSettings {
     /// so one Prometheus holding several deployments alerts on each with its own rules. Label
     /// names follow Prometheus' rules (not `job`, which has its own key, nor `__`-prefixed).
     #[serde(default, deserialize_with = "label_matchers")]
+    #[schemars(with = "super::schema::LabelMatchers")]
     pub matchers: BTreeMap<String, String>,
     /// Tags put on every generated dashboard.
     #[serde(default = "default_tags")]
@@ -174,7 +266,7 @@ impl Default for GenerateSettings {
 /// Alertmanager routing: `critical` alerts page, `warning` alerts open a ticket, `info` alerts
 /// only show (receiver `null`, which sends nothing). A firing critical inhibits the warning of
 /// the same alert, signal and series.
-#[derive(Clone, Debug, Deserialize, Serialize, PartialEq)]
+#[derive(Clone, Debug, Deserialize, JsonSchema, Serialize, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct AlertmanagerSettings {
     /// Webhook the `page` receiver (severity `critical`) posts to: your paging tool's Alertmanager
@@ -248,7 +340,7 @@ fn default_am_repeat_interval() -> PromDuration {
 
 /// Metadata of the generated `PrometheusRule` objects (one per pack, named
 /// `integration-exporter-<pack>`).
-#[derive(Clone, Debug, Deserialize, Serialize, PartialEq)]
+#[derive(Clone, Debug, Deserialize, JsonSchema, Serialize, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct PrometheusOperatorSettings {
     /// `metadata.namespace`; omitted (the default), the namespace `kubectl apply -n` chooses.
@@ -258,6 +350,7 @@ pub struct PrometheusOperatorSettings {
     /// `{release: prometheus}`, what kube-prometheus-stack installed as release `prometheus`
     /// selects; setting `labels` replaces the default.
     #[serde(default = "default_operator_labels")]
+    #[schemars(with = "BTreeMap<String, super::schema::Scalar>")]
     pub labels: BTreeMap<String, String>,
 }
 
@@ -300,14 +393,68 @@ fn default_tags() -> Vec<String> {
     vec!["integration-exporter".into()]
 }
 
+/// A pack turned on once (settings), or once per database (a list of settings, each naming its
+/// `database`).
+#[derive(Clone, Debug, JsonSchema, Serialize, PartialEq)]
+#[serde(untagged)]
+pub enum PackEnabling {
+    /// The pack once, on the only database (or the one its `database` names).
+    Once(PackSettings),
+    /// The pack once per database: each entry names a different `database`, and the entries may
+    /// differ only in what the pack's queries read (table and column parameters); its
+    /// alerts, panels and log sources are one for all, the series told apart by the database
+    /// label.
+    PerDatabase(Vec<PackSettings>),
+}
+
+impl PackEnabling {
+    /// Each enabling of the pack, in the order written.
+    pub fn instances(&self) -> &[PackSettings] {
+        match self {
+            PackEnabling::Once(settings) => std::slice::from_ref(settings),
+            PackEnabling::PerDatabase(list) => list,
+        }
+    }
+}
+
+impl From<PackSettings> for PackEnabling {
+    fn from(settings: PackSettings) -> Self {
+        PackEnabling::Once(settings)
+    }
+}
+
+/// A map is one enabling, a list several; chosen by the YAML's shape rather than by trying each
+/// (as `untagged` would), so a typo inside still gets its own message and place.
+impl<'de> Deserialize<'de> for PackEnabling {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct Shape;
+        impl<'de> serde::de::Visitor<'de> for Shape {
+            type Value = PackEnabling;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a pack's settings, or a list of them (one per database)")
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(self, map: A) -> Result<Self::Value, A::Error> {
+                PackSettings::deserialize(serde::de::value::MapAccessDeserializer::new(map)).map(PackEnabling::Once)
+            }
+            fn visit_seq<A: serde::de::SeqAccess<'de>>(self, seq: A) -> Result<Self::Value, A::Error> {
+                Vec::deserialize(serde::de::value::SeqAccessDeserializer::new(seq)).map(PackEnabling::PerDatabase)
+            }
+        }
+        d.deserialize_any(Shape)
+    }
+}
+
 /// Turning on a built-in pack and fitting it to your schema.
-#[derive(Clone, Debug, Deserialize, Serialize, PartialEq)]
+#[derive(Clone, Debug, Deserialize, JsonSchema, Serialize, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct PackSettings {
     /// Set `false` to keep the pack off without deleting its settings.
     #[serde(default = "super::model::yes")]
     pub enabled: bool,
-    /// Pack parameters: table and column names, windows, log paths (`integration-exporter catalog`
+    /// The database (a name under `databases:`) the pack's queries read; omitted, the only one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub database: Option<String>,
+    /// Pack parameters: table and column names, windows, log paths (`integration-exporter params`
     /// lists them with their defaults).
     #[serde(default)]
     pub params: BTreeMap<String, ParamValue>,
@@ -321,12 +468,18 @@ pub struct PackSettings {
 
 impl Default for PackSettings {
     fn default() -> Self {
-        Self { enabled: true, params: BTreeMap::new(), alerts: BTreeMap::new(), signals: BTreeMap::new() }
+        Self {
+            enabled: true,
+            database: None,
+            params: BTreeMap::new(),
+            alerts: BTreeMap::new(),
+            signals: BTreeMap::new(),
+        }
     }
 }
 
 /// A parameter value as written in YAML.
-#[derive(Clone, Debug, Deserialize, Serialize, PartialEq)]
+#[derive(Clone, Debug, Deserialize, JsonSchema, Serialize, PartialEq)]
 #[serde(untagged)]
 pub enum ParamValue {
     /// `true` or `false`.
@@ -348,7 +501,7 @@ impl std::fmt::Display for ParamValue {
 }
 
 /// Changes to one alert of a pack, by alert name.
-#[derive(Clone, Debug, Deserialize, Serialize, PartialEq, Default)]
+#[derive(Clone, Debug, Deserialize, JsonSchema, Serialize, PartialEq, Default)]
 #[serde(deny_unknown_fields)]
 pub struct AlertOverride {
     /// New threshold, in the metric's base unit.
@@ -378,7 +531,7 @@ pub struct AlertOverride {
 }
 
 /// Changes to one signal of a pack, by signal id.
-#[derive(Clone, Debug, Deserialize, Serialize, PartialEq, Default)]
+#[derive(Clone, Debug, Deserialize, JsonSchema, Serialize, PartialEq, Default)]
 #[serde(deny_unknown_fields)]
 pub struct SignalOverride {
     /// Set `false` to switch the signal off.

@@ -1,5 +1,10 @@
 //! Durations written the way Prometheus writes them (`90s`, `10m`, `1h30m`), so one value can be
 //! pasted into a `for:` clause, a range selector and a SQL interval without conversion.
+//!
+//! Our own reader, kept on purpose: the one library here that parses them (`promql-parser`'s
+//! `parse_duration`) takes a bare `90` as float seconds, where a spec that forgot its unit should
+//! be told so, and refuses `0`, which a spec may mean (`rotate_wait: 0`). What we print (largest
+//! unit first, each once) is always a duration Prometheus' own parser accepts.
 
 #![warn(missing_docs)]
 
@@ -101,6 +106,23 @@ impl fmt::Display for PromDuration {
 impl Serialize for PromDuration {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         serializer.collect_str(self)
+    }
+}
+
+impl schemars::JsonSchema for PromDuration {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "Duration".into()
+    }
+
+    /// What [`PromDuration::parse`] reads; `0` unquoted is a YAML number the reader takes as text.
+    fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        schemars::json_schema!({
+            "description": "A duration as Prometheus writes it: a whole number and a unit (`ms`, `s`, `m`, `h`, `d`, `w`), several combined largest first (`1h30m`), or `0`.",
+            "anyOf": [
+                {"type": "string", "pattern": "^(0|([0-9]+(ms|s|m|h|d|w))+)$"},
+                {"const": 0}
+            ]
+        })
     }
 }
 

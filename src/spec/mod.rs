@@ -3,12 +3,16 @@
 
 pub mod config;
 pub mod duration;
+pub mod listen;
+mod locate;
 pub mod model;
 pub mod pack;
 mod resolve;
+pub mod schema;
 pub mod source_kind;
 mod timing;
 mod validate;
+pub mod yaml_error;
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -18,6 +22,8 @@ pub use config::Config;
 pub use duration::PromDuration;
 pub use model::*;
 pub use pack::Pack;
+
+use locate::Locator;
 
 /// A spec error, located in the file it came from.
 #[derive(Debug, Clone, PartialEq)]
@@ -66,74 +72,19 @@ impl SourceText {
     /// word, after the previous one (`["packs", "token_refresh", "signals", id, "interval"]`), so
     /// the same key under another parent is not taken for it. Stops at the deepest one found.
     pub fn locate_path(&self, path: &[&str], message: impl Into<String>) -> SpecError {
-        let mut at = None;
-        let mut from = 0;
-        for key in path {
-            match find_word(&self.text, key, from) {
-                Some(found) => {
-                    at = Some(found);
-                    from = found + key.len();
-                }
-                None => break,
-            }
-        }
-        let (line, column) = at.map_or((1, 1), |at| {
-            let before = &self.text[..at];
-            let line = before.matches('\n').count() as u64 + 1;
-            let column = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) as u64 + 1;
-            (line, column)
-        });
-        SpecError { file: self.name.clone(), line, column, message: message.into() }
+        Locator::new(self).locate_path(path, message)
     }
 
     /// Best position for an error about `needle`: its first occurrence, or the top of the file.
     pub fn locate(&self, needle: &str, message: impl Into<String>) -> SpecError {
-        let (line, column) = self
-            .text
-            .find(needle)
-            .filter(|_| !needle.is_empty())
-            .map(|at| {
-                let before = &self.text[..at];
-                let line = before.matches('\n').count() as u64 + 1;
-                let column = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) as u64 + 1;
-                (line, column)
-            })
-            .unwrap_or((1, 1));
-        SpecError { file: self.name.clone(), line, column, message: message.into() }
+        Locator::new(self).locate(needle, message)
     }
-}
-
-/// First occurrence of `word` at or after byte `from` that is not part of a longer name.
-fn find_word(text: &str, word: &str, from: usize) -> Option<usize> {
-    if word.is_empty() {
-        return None;
-    }
-    let is_name = |c: char| c.is_alphanumeric() || c == '_' || c == '.' || c == '-';
-    let mut start = from;
-    while let Some(found) = text.get(start..)?.find(word) {
-        let at = start + found;
-        let end = at + word.len();
-        let before_ok = !text[..at].chars().next_back().is_some_and(is_name);
-        let after_ok = !text[end..].chars().next().is_some_and(is_name);
-        if before_ok && after_ok {
-            return Some(at);
-        }
-        start = at + text[at..].chars().next().map_or(1, char::len_utf8);
-    }
-    None
 }
 
 fn parse_yaml<T: serde::de::DeserializeOwned>(source: &SourceText) -> Result<T, SpecError> {
     serde_saphyr::from_str(&source.text).map_err(|e| {
-        let (line, column) = e.location().map_or((1, 1), |l| (l.line().max(1), l.column().max(1)));
-        // saphyr's Display renders a snippet; the first line is the message itself.
-        let full = e.to_string();
-        let first = full.lines().next().unwrap_or("invalid YAML").trim();
-        // The position is reported separately; drop saphyr's own "error: line X column Y:" prefix.
-        let message = match first.find(": ").filter(|_| first.starts_with("error: line ")) {
-            Some(_) => first.splitn(3, ": ").nth(2).unwrap_or(first).to_string(),
-            None => first.to_string(),
-        };
+        let (at, message) = yaml_error::describe(&e);
+        let (line, column) = at.unwrap_or((1, 1));
         SpecError { file: source.name.clone(), line, column, message }
     })
 }
@@ -148,6 +99,19 @@ pub struct ResolvedSignal {
     pub runbook_url: Option<String>,
     /// How the source runs, with what only its kind has.
     pub source: ResolvedSource,
+    /// For a signal that reads a database: each database it reads, with the query it runs
+    /// there (a pack enabled once per database fills its parameters per database). Empty for
+    /// the other kinds.
+    pub databases: Vec<DatabaseBinding>,
+}
+
+/// One database a SQL signal reads, and its query there.
+#[derive(Clone, Debug, PartialEq)]
+pub struct DatabaseBinding {
+    /// The database's name (`default` for `database:`).
+    pub database: String,
+    /// The query with the parameters of the pack's enabling on that database.
+    pub query: String,
 }
 
 /// How a signal's source runs once packs and overrides are applied.
@@ -190,21 +154,26 @@ pub struct PackInfo {
     pub name: String,
     pub title: String,
     pub runbook: String,
+    /// The next step for each alert, in the runbook's order.
+    pub playbook: Vec<pack::PlaybookStep>,
 }
+
+/// A spec is kilobytes; the YAML budget stops a huge one anyway, this stops it before it is read.
+const MAX_SPEC_BYTES: u64 = 64 << 20;
 
 /// Everything the exporter and the generators need, resolved from one file.
 #[derive(Clone, Debug)]
 pub struct Model {
     pub config: Config,
     pub packs: Vec<PackInfo>,
-    pub logs: BTreeMap<String, LogSource>,
+    pub logs: BTreeMap<String, LogFiles>,
     pub signals: Vec<ResolvedSignal>,
 }
 
 impl Model {
     /// Reads and validates a spec file.
     pub fn load(path: &Path) -> Result<Model, SpecErrors> {
-        let text = std::fs::read_to_string(path).map_err(|e| {
+        let text = crate::bounded_read::read_to_string(path, MAX_SPEC_BYTES).map_err(|e| {
             SpecErrors(vec![SpecError {
                 file: path.display().to_string(),
                 line: 1,
@@ -217,8 +186,10 @@ impl Model {
 
     pub fn from_text(source: &SourceText) -> Result<Model, SpecErrors> {
         let config: Config = parse_yaml(source).map_err(|e| SpecErrors(vec![e]))?;
-        let model = resolve::resolve(config, source)?;
-        validate::validate(&model, source)?;
+        // Indexed once: every error below is located in it.
+        let at = Locator::new(source);
+        let model = resolve::resolve(config, &at)?;
+        validate::validate(&model, &at)?;
         Ok(model)
     }
 
@@ -240,6 +211,11 @@ impl Model {
         self.signals.iter().filter(|s| s.signal.enabled)
     }
 
+    /// Every enabled SLO with its signal.
+    pub fn slos(&self) -> impl Iterator<Item = (&ResolvedSignal, &Slo)> {
+        self.enabled_signals().filter_map(|s| s.signal.slo.as_ref().filter(|slo| slo.enabled).map(|slo| (s, slo)))
+    }
+
     /// Every metric family with the signal that exports it.
     pub fn metrics(&self) -> impl Iterator<Item = (&ResolvedSignal, &MetricDef)> {
         self.enabled_signals().flat_map(|s| s.signal.metrics.iter().map(move |m| (s, m)))
@@ -247,6 +223,32 @@ impl Model {
 
     pub fn metric(&self, name: &str) -> Option<&MetricDef> {
         self.metrics().find(|(_, m)| m.name == name).map(|(_, m)| m)
+    }
+
+    /// The model as seen from one database: its SQL signals are those bound to it, each with
+    /// its query there; other signals are kept as they are. What one pool's tasks and one
+    /// database's check run.
+    pub fn for_database(&self, name: &str) -> Model {
+        let mut model = self.clone();
+        model.signals.retain_mut(|s| {
+            if s.databases.is_empty() {
+                return true;
+            }
+            let Some(binding) = s.databases.iter().find(|b| b.database == name).cloned() else {
+                return false;
+            };
+            if let Source::Sql(sql) = &mut s.signal.source {
+                sql.query = binding.query.clone();
+            }
+            s.databases = vec![binding];
+            true
+        });
+        model
+    }
+
+    /// The label naming the database on series read from one, when there is more than one.
+    pub fn database_label(&self) -> Option<&str> {
+        self.config.labels_databases().then_some(self.config.database_label.as_str())
     }
 
     pub fn spec_dir(path: &Path) -> PathBuf {
@@ -288,7 +290,7 @@ mod tests {
     fn errors_name_the_file_line_and_column() {
         let err = load("packs:\n  token_refresh:\n    alerts:\n      NoSuchAlert: {threshold: 1}\n").unwrap_err();
         assert_eq!(err.to_string(), "spec.yaml:4:7: pack `token_refresh` has no alert `NoSuchAlert`");
-        let err = load("listen: 1\nlisten: 2\n").unwrap_err();
+        let err = load("listen: 127.0.0.1:1\nlisten: 127.0.0.1:2\n").unwrap_err();
         assert!(err.to_string().starts_with("spec.yaml:2:"), "{err}");
         let err = load("packs:\n  token_refresh: {}\n").unwrap_err();
         assert!(err.to_string().contains("no `database:` section"), "{err}");

@@ -5,16 +5,19 @@
 
 use std::collections::BTreeMap;
 
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use super::duration::PromDuration;
 
 mod alert;
+mod slo;
 pub use alert::*;
+pub use slo::*;
 
 /// One thing worth watching, with everything derived from it: its metrics, where their values come
 /// from, the alerts on them and the dashboard panel that shows them.
-#[derive(Clone, Debug, Deserialize, Serialize, PartialEq)]
+#[derive(Clone, Debug, Deserialize, JsonSchema, Serialize, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct Signal {
     /// Stable id, `<pack>.<name>` (e.g. `token_refresh.degraded_watchers`). Never reuse an id.
@@ -34,12 +37,20 @@ pub struct Signal {
     pub metrics: Vec<MetricDef>,
     /// Where the values come from.
     pub source: Source,
+    /// The database (a name under `databases:`) a SQL signal reads; omitted, the only one. In a
+    /// pack, set by the pack's enabling instead.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub database: Option<String>,
     /// Alerts on the signal's metrics.
     #[serde(default)]
     pub alerts: Vec<Alert>,
     /// The dashboard panel; omitted, the signal gets a panel drawing its first alert's expression.
     #[serde(default)]
     pub panel: Option<Panel>,
+    /// The runbook's target for the signal's events (`success rate > 99%`), stated once: error
+    /// ratio records, burn-rate alerts, their tests and an error budget row come from it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub slo: Option<Slo>,
 }
 
 pub(crate) fn yes() -> bool {
@@ -47,7 +58,7 @@ pub(crate) fn yes() -> bool {
 }
 
 /// A metric's Prometheus type.
-#[derive(Clone, Copy, Debug, Deserialize, Serialize, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[derive(Clone, Copy, Debug, Deserialize, JsonSchema, Serialize, PartialEq, Eq, Hash, PartialOrd, Ord)]
 #[serde(rename_all = "lowercase")]
 pub enum MetricType {
     /// Only goes up (or restarts at 0); the name ends in `_total`.
@@ -59,7 +70,7 @@ pub enum MetricType {
 }
 
 /// A metric family.
-#[derive(Clone, Debug, Deserialize, Serialize, PartialEq)]
+#[derive(Clone, Debug, Deserialize, JsonSchema, Serialize, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct MetricDef {
     /// Full metric name, snake_case, with the namespace prefix; counters end in `_total`.
@@ -82,7 +93,7 @@ pub struct MetricDef {
 }
 
 /// A label: a bare name, or a name with a fixed value set.
-#[derive(Clone, Debug, Deserialize, Serialize, PartialEq)]
+#[derive(Clone, Debug, Deserialize, JsonSchema, Serialize, PartialEq)]
 #[serde(untagged)]
 pub enum LabelDef {
     /// Any value the source gives (`[kind]`).
@@ -92,7 +103,7 @@ pub enum LabelDef {
 }
 
 /// A label whose values are known in advance.
-#[derive(Clone, Debug, Deserialize, Serialize, PartialEq)]
+#[derive(Clone, Debug, Deserialize, JsonSchema, Serialize, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct FixedLabel {
     /// The label's name.
@@ -143,7 +154,7 @@ impl LabelDef {
 }
 
 /// Where a signal's values come from.
-#[derive(Clone, Debug, Deserialize, Serialize, PartialEq)]
+#[derive(Clone, Debug, Deserialize, JsonSchema, Serialize, PartialEq)]
 #[serde(rename_all = "lowercase", deny_unknown_fields)]
 pub enum Source {
     /// A read-only SQL query run in the background on its own interval.
@@ -155,7 +166,7 @@ pub enum Source {
 }
 
 /// A JSON endpoint, polled on an interval.
-#[derive(Clone, Debug, Deserialize, Serialize, PartialEq)]
+#[derive(Clone, Debug, Deserialize, JsonSchema, Serialize, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct HttpSource {
     /// URL to GET; `{{param}}` placeholders are filled from the pack's parameters.
@@ -165,6 +176,7 @@ pub struct HttpSource {
     /// again before every request (a rotated token is picked up) and never logged; a header whose
     /// variable or file is missing is not sent. `{{param}}` placeholders are filled, as in `url`.
     #[serde(default)]
+    #[schemars(with = "BTreeMap<String, super::schema::Scalar>")]
     pub headers: BTreeMap<String, String>,
     /// How the request authenticates (sets `Authorization`). A 401 or 403 answer, or a token that
     /// cannot be had, counts as an `auth` error of the signal.
@@ -181,16 +193,18 @@ pub struct HttpSource {
 }
 
 /// One metric's value from an HTTP answer.
-#[derive(Clone, Debug, Deserialize, Serialize, PartialEq)]
+#[derive(Clone, Debug, Deserialize, JsonSchema, Serialize, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct HttpValue {
     /// The metric (declared in the signal's `metrics`).
     pub metric: String,
-    /// `.a.b[0].c`-style path into the JSON body (jq syntax: `.["odd key"]` quotes a key), a
-    /// comparison `PATH == LITERAL` (also `!=`, `<`, `<=`, `>`, `>=`; 1 when it holds, else 0),
-    /// `up` (1 when the endpoint answered 2xx in time, else 0), `duration` (seconds the answer
-    /// took), or with `each`, `count`. A path missing from a 2xx answer is a `path` error of the
-    /// signal (logged with the metric's name), never a silently absent metric.
+    /// A jq path into the JSON body, read as `jq` reads it (`.a.b[0].c`; `."odd key"` or
+    /// `.["odd key"]` with JSON's escapes), a comparison `PATH == LITERAL` (also `!=`, `<`, `<=`,
+    /// `>`, `>=`, in jq's order of types; 1 when it holds, else 0), `up` (1 when the endpoint
+    /// answered 2xx in time, else 0), `duration` (seconds the answer took), or with `each`,
+    /// `count`. No functions, variables or recursion. A path that gives no number, none or several
+    /// values in a 2xx answer is a `path` error of the signal (logged with the metric's name),
+    /// never a silently absent metric.
     pub path: String,
     /// Optional second path whose number is subtracted (`.Max` minus `.Remaining` = used).
     #[serde(default)]
@@ -219,7 +233,7 @@ pub struct HttpValue {
 }
 
 /// How an HTTP value's JSON is read.
-#[derive(Clone, Copy, Debug, Deserialize, Serialize, PartialEq, Eq, Default)]
+#[derive(Clone, Copy, Debug, Deserialize, JsonSchema, Serialize, PartialEq, Eq, Default)]
 #[serde(rename_all = "lowercase")]
 pub enum HttpValueFormat {
     /// A JSON number (or a string holding one).
@@ -231,12 +245,12 @@ pub enum HttpValueFormat {
 
 /// How an HTTP source authenticates. Secrets are `env:NAME` or `file:PATH` (never literal text in
 /// the spec), read again before every use, never logged and never exported.
-#[derive(Clone, Debug, Deserialize, Serialize, PartialEq)]
+#[derive(Clone, Debug, Deserialize, JsonSchema, Serialize, PartialEq)]
 #[serde(rename_all = "snake_case", deny_unknown_fields)]
 pub enum HttpAuth {
     /// `Authorization: Bearer <token>`, the token from `env:NAME` or `file:PATH` (e.g. a GitHub
     /// token, or a session id another process rotates into a file).
-    Bearer(String),
+    Bearer(#[schemars(with = "super::schema::SecretRef")] String),
     /// The OAuth 2 refresh-token grant (Salesforce, Microsoft and most others): the access token is
     /// fetched from `token_url` on first use and kept until the API answers 401; then it is
     /// fetched again once and the request retried.
@@ -244,7 +258,7 @@ pub enum HttpAuth {
 }
 
 /// An OAuth refresh-token grant that keeps an access token fresh.
-#[derive(Clone, Debug, Deserialize, Serialize, PartialEq)]
+#[derive(Clone, Debug, Deserialize, JsonSchema, Serialize, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct OAuthRefresh {
     /// Token endpoint, POSTed `grant_type=refresh_token` as a form
@@ -254,13 +268,15 @@ pub struct OAuthRefresh {
     pub client_id: String,
     /// Client secret: `env:NAME` or `file:PATH`; omitted for public clients.
     #[serde(default)]
+    #[schemars(with = "Option<super::schema::SecretRef>")]
     pub client_secret: Option<String>,
     /// Refresh token: `env:NAME` or `file:PATH`.
+    #[schemars(with = "super::schema::SecretRef")]
     pub refresh_token: String,
 }
 
 /// A read-only SQL query.
-#[derive(Clone, Debug, Deserialize, Serialize, PartialEq)]
+#[derive(Clone, Debug, Deserialize, JsonSchema, Serialize, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct SqlSource {
     /// The query. `{{param}}` placeholders are filled from the pack's parameters (identifiers are
@@ -272,10 +288,13 @@ pub struct SqlSource {
     /// Server-side `statement_timeout` for the query (default: `poll_defaults.timeout`).
     #[serde(default)]
     pub timeout: Option<PromDuration>,
+    /// Which pack parameter wrote which part of the query (empty for the user's own queries).
+    #[serde(skip)]
+    pub origins: Vec<super::pack::Origin>,
 }
 
 /// The rules a signal applies to the lines of one log source.
-#[derive(Clone, Debug, Deserialize, Serialize, PartialEq)]
+#[derive(Clone, Debug, Deserialize, JsonSchema, Serialize, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct LogRules {
     /// Name of the log source (under `logs:`) the rules read.
@@ -285,12 +304,13 @@ pub struct LogRules {
 }
 
 /// One rule: which lines it takes and what it does to a metric.
-#[derive(Clone, Debug, Deserialize, Serialize, PartialEq)]
+#[derive(Clone, Debug, Deserialize, JsonSchema, Serialize, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct LogRule {
     /// Text lines: a regex (named captures feed labels and values). JSON lines: a regex on the
     /// `message` field, or omitted to match on `fields` alone.
     #[serde(default, rename = "match")]
+    #[schemars(with = "Option<super::schema::Regex>")]
     pub pattern: Option<String>,
     /// JSON lines: `match` reads the whole line as written instead of the message field, for
     /// patterns that may hit any field (a token left in `metadata`).
@@ -298,6 +318,7 @@ pub struct LogRule {
     pub whole_line: bool,
     /// JSON lines: field values the line must have (`{category: calendar_sync, level: error}`).
     #[serde(default)]
+    #[schemars(with = "BTreeMap<String, super::schema::Scalar>")]
     pub fields: BTreeMap<String, String>,
     /// The metric the rule updates.
     pub metric: String,
@@ -309,6 +330,7 @@ pub struct LogRule {
     pub value: Option<String>,
     /// Label values: a literal, or `$capture` / `$field` to take it from the line.
     #[serde(default)]
+    #[schemars(with = "BTreeMap<String, super::schema::Scalar>")]
     pub labels: BTreeMap<String, String>,
     /// Multiplies the value before it is used (`0.001` turns milliseconds into seconds).
     #[serde(default)]
@@ -323,7 +345,7 @@ pub struct LogRule {
 }
 
 /// What a log rule does to its metric.
-#[derive(Clone, Copy, Debug, Deserialize, Serialize, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, Deserialize, JsonSchema, Serialize, PartialEq, Eq)]
 #[serde(rename_all = "lowercase")]
 pub enum LogAction {
     /// Counter + 1.
@@ -338,10 +360,10 @@ pub enum LogAction {
     Timestamp,
 }
 
-/// A followed log source.
-#[derive(Clone, Debug, Deserialize, Serialize, PartialEq)]
+/// One entry of `logs:`: the files followed together, and how their lines are read.
+#[derive(Clone, Debug, Deserialize, JsonSchema, Serialize, PartialEq)]
 #[serde(deny_unknown_fields)]
-pub struct LogSource {
+pub struct LogFiles {
     /// Paths or globs (`*`, `?`, `[...]` in the file name).
     pub paths: Vec<String>,
     /// `text` (one line, regex rules) or `json` (one JSON object per line).
@@ -365,6 +387,7 @@ pub struct LogSource {
     /// `max_age`) and `timestamp`s, so a heartbeat alert knows the last beat right after a
     /// restart. Files that appear later are always read from their first byte.
     #[serde(default)]
+    #[schemars(with = "Option<super::schema::StartAt>")]
     pub start_at: Option<tailer::StartAt>,
     /// A value `set` from a line is exported for this long after the line (its own timestamp
     /// when the source parses one, else when it was read), then dropped until the next such
@@ -373,8 +396,9 @@ pub struct LogSource {
     #[serde(default = "default_max_age")]
     pub max_age: PromDuration,
     /// A line whose own timestamp is further than this in the future (a bad clock, a wrong
-    /// `timezone`) is counted as unparsable and its `timestamp` rules ignore it, so it cannot
-    /// hide a heartbeat that stopped.
+    /// `timezone`) is ignored by `timestamp` rules, so it cannot hide a heartbeat that stopped;
+    /// other rules count it as any line (the event happened, only its time is wrong), and it is
+    /// counted as unparsable when no rule took it.
     #[serde(default = "default_future_tolerance")]
     pub future_tolerance: PromDuration,
     /// How long a renamed or deleted file is still read after its last write (100ms to 1d: at
@@ -389,6 +413,14 @@ pub struct LogSource {
     /// `integration_exporter_label_truncated_total`: one odd line cannot make a huge series.
     #[serde(default = "default_max_label_bytes")]
     pub max_label_bytes: usize,
+    /// Most files of this source open at once, renamed or deleted ones still being read
+    /// included: each holds a file descriptor, and the HTTP endpoint needs some too. When the
+    /// paths match more, the most recently written files are read and the others wait for a
+    /// place, counted in `integration_exporter_log_files_skipped` (and alerted on). Omitted: an
+    /// even share, among the log sources, of half the exporter's open-file limit once a reserve
+    /// is set aside (about 470 with the usual 1024, 32,000 with the 65,536 of the systemd unit).
+    #[serde(default)]
+    pub max_files: Option<usize>,
 }
 
 fn default_message_field() -> String {
@@ -411,7 +443,7 @@ fn default_max_label_bytes() -> usize {
 }
 
 /// The shape of a log source's lines.
-#[derive(Clone, Copy, Debug, Deserialize, Serialize, PartialEq, Eq, Default)]
+#[derive(Clone, Copy, Debug, Deserialize, JsonSchema, Serialize, PartialEq, Eq, Default)]
 #[serde(rename_all = "lowercase")]
 pub enum LogFormat {
     /// Plain text lines, read with regexes.
@@ -422,12 +454,13 @@ pub enum LogFormat {
 }
 
 /// How to read a line's own timestamp.
-#[derive(Clone, Debug, Deserialize, Serialize, PartialEq)]
+#[derive(Clone, Debug, Deserialize, JsonSchema, Serialize, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct TimestampSpec {
     /// Text lines: regex whose first capture (or `ts` capture) is the timestamp.
     /// JSON lines: ignored, see `field`.
     #[serde(default = "default_ts_regex")]
+    #[schemars(with = "super::schema::Regex")]
     pub pattern: String,
     /// JSON lines: field holding the timestamp.
     #[serde(default = "default_ts_field")]
@@ -466,7 +499,7 @@ fn default_tz() -> String {
 }
 
 /// A dashboard panel.
-#[derive(Clone, Debug, Deserialize, Serialize, PartialEq)]
+#[derive(Clone, Debug, Deserialize, JsonSchema, Serialize, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct Panel {
     /// `timeseries` (the default) or `stat`.
@@ -481,7 +514,7 @@ pub struct Panel {
 }
 
 /// How a signal's panel draws its queries.
-#[derive(Clone, Copy, Debug, Default, Deserialize, Serialize, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, Default, Deserialize, JsonSchema, Serialize, PartialEq, Eq)]
 #[serde(rename_all = "lowercase")]
 pub enum PanelKind {
     /// Lines over time, the alerts' thresholds drawn across them.
@@ -496,10 +529,12 @@ fn default_panel_unit() -> String {
 }
 
 /// One query a panel draws.
-#[derive(Clone, Debug, Deserialize, Serialize, PartialEq)]
+#[derive(Clone, Debug, Deserialize, JsonSchema, Serialize, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct PanelQuery {
-    /// PromQL; every selector of a known metric gets the dashboard's `job` and `instance`.
+    /// PromQL; every selector of a known metric gets the dashboard's `job` and `instance`. A query
+    /// PromQL's parser refuses fails `check`. Grafana's variables may stand for a duration (in a
+    /// range, a subquery step, after `offset`) or a number, and anywhere inside a string.
     pub expr: String,
     /// Grafana legend format (`{{signal}}`); omitted, Grafana's automatic one.
     #[serde(default)]

@@ -17,16 +17,16 @@ fn runbook_url(base: &str, file: &str, section: Option<&str>) -> String {
     url
 }
 
-pub(super) fn resolve(config: Config, source: &SourceText) -> Result<Model, SpecErrors> {
+pub(super) fn resolve(config: Config, source: &Locator<'_>) -> Result<Model, SpecErrors> {
     let mut out = Resolved::default();
-    for (name, settings) in &config.packs {
-        resolve_pack(&config, name, settings, source, &mut out);
+    for (name, enabling) in &config.packs {
+        resolve_enabling(&config, name, enabling.instances(), source, &mut out);
     }
     for (name, log) in &config.logs {
         out.logs.insert(name.clone(), log.clone());
     }
     for signal in &config.signals {
-        let source = signal.source.spec().resolve(&config.poll_defaults, &SignalOverride::default());
+        let how = signal.source.settings().resolve(&config.poll_defaults, &SignalOverride::default());
         let runbook_url = signal.runbook_section.as_ref().map(|s| {
             if s.starts_with("http://") || s.starts_with("https://") {
                 s.clone()
@@ -34,7 +34,14 @@ pub(super) fn resolve(config: Config, source: &SourceText) -> Result<Model, Spec
                 format!("{}#{}", config.runbook_base_url.trim_end_matches('/'), heading_anchor(s))
             }
         });
-        out.signals.push(ResolvedSignal { pack: None, signal: signal.clone(), runbook_url, source });
+        let mut resolved =
+            ResolvedSignal { pack: None, signal: signal.clone(), runbook_url, source: how, databases: vec![] };
+        if resolved.signal.source.settings().needs_database() {
+            let what = format!("signal `{}`", signal.id);
+            let database = bind(&config, signal.database.as_deref(), &what, &signal.id, source, &mut out.errors);
+            resolved.databases = database.into_iter().map(|d| binding(&resolved, d)).collect();
+        }
+        out.signals.push(resolved);
     }
     // A pack declares rules for each line shape; only those of the source's format apply.
     for resolved in &mut out.signals {
@@ -68,14 +75,133 @@ pub(super) fn resolve(config: Config, source: &SourceText) -> Result<Model, Spec
 struct Resolved {
     errors: Vec<SpecError>,
     packs: Vec<PackInfo>,
-    logs: BTreeMap<String, LogSource>,
+    logs: BTreeMap<String, LogFiles>,
     /// The log sources packs declared (the user's own are kept whether read or not).
     pack_logs: BTreeSet<String>,
     signals: Vec<ResolvedSignal>,
 }
 
+/// The database a SQL signal or pack reads: the one it names, or the only one. `None` when it
+/// cannot be told (the error is pushed) or there is no database at all (validation says so).
+fn bind(
+    config: &Config,
+    named: Option<&str>,
+    what: &str,
+    at: &str,
+    source: &Locator<'_>,
+    errors: &mut Vec<SpecError>,
+) -> Option<String> {
+    let databases = config.databases();
+    let names = || databases.iter().map(|(n, _)| *n).collect::<Vec<_>>().join(", ");
+    match named {
+        Some(name) if databases.iter().any(|(n, _)| *n == name) => Some(name.to_string()),
+        Some(name) if databases.is_empty() => {
+            errors.push(source.locate(at, format!("{what}: reads database `{name}`, but no database is configured")));
+            None
+        }
+        Some(name) => {
+            errors.push(source.locate(at, format!("{what}: no database `{name}` (databases: {})", names())));
+            None
+        }
+        None if databases.len() > 1 => {
+            let message = format!("{what} reads SQL: say which database with `database: NAME` ({})", names());
+            errors.push(source.locate(at, message));
+            None
+        }
+        None => databases.first().map(|(n, _)| n.to_string()),
+    }
+}
+
+fn binding(signal: &ResolvedSignal, database: String) -> DatabaseBinding {
+    let query = match &signal.signal.source {
+        Source::Sql(sql) => sql.query.clone(),
+        _ => String::new(),
+    };
+    DatabaseBinding { database, query }
+}
+
+/// A pack enabled once, or once per database. The first enabling gives the pack's signals,
+/// alerts and logs; each further one only adds its database, with its own query, to the SQL
+/// signals: one set of alerts and panels watches every database, the series told apart by the
+/// database label. So the enablings may differ only in what the queries read.
+fn resolve_enabling(config: &Config, name: &str, instances: &[PackSettings], source: &Locator<'_>, out: &mut Resolved) {
+    let mut first_done = false;
+    let mut databases = BTreeSet::new();
+    for settings in instances {
+        let mut part = Resolved::default();
+        resolve_pack(config, name, settings, source, &mut part);
+        out.errors.append(&mut part.errors);
+        if !settings.enabled {
+            continue;
+        }
+        let reads_sql = part.signals.iter().any(|s| s.signal.source.settings().needs_database());
+        let database = if reads_sql {
+            let what = format!("pack `{name}`");
+            let at = settings.database.as_deref().unwrap_or(name);
+            bind(config, settings.database.as_deref(), &what, at, source, &mut out.errors)
+        } else {
+            None
+        };
+        if let Some(db) = &database
+            && !databases.insert(db.clone())
+        {
+            out.errors.push(source.locate(db, format!("pack `{name}` is enabled twice on database `{db}`")));
+            continue;
+        }
+        for signal in &mut part.signals {
+            if signal.signal.source.settings().needs_database() {
+                signal.databases = database.iter().map(|d| binding(signal, d.clone())).collect();
+            }
+        }
+        if !first_done {
+            first_done = true;
+            out.packs.append(&mut part.packs);
+            out.logs.append(&mut part.logs);
+            out.pack_logs.append(&mut part.pack_logs);
+            out.signals.append(&mut part.signals);
+            continue;
+        }
+        let at = settings.database.as_deref().unwrap_or(name);
+        for (log, files) in &part.logs {
+            if out.logs.get(log) != Some(files) {
+                let message = format!(
+                    "pack `{name}`: its enablings read log `{log}` differently; the log sources of a pack enabled per database are one for all"
+                );
+                out.errors.push(source.locate(at, message));
+            }
+        }
+        for signal in part.signals {
+            let Some(kept) =
+                out.signals.iter_mut().find(|s| s.pack.as_deref() == Some(name) && s.signal.id == signal.signal.id)
+            else {
+                continue;
+            };
+            if without_query(kept) != without_query(&signal) {
+                let message = format!(
+                    "pack `{name}`, signal `{}`: its enablings differ in more than what the query reads (alerts, metrics, schedule, log rules); a pack enabled per database has one set of alerts and panels",
+                    signal.signal.id
+                );
+                out.errors.push(source.locate(at, message));
+            } else {
+                kept.databases.extend(signal.databases);
+            }
+        }
+    }
+}
+
+/// A signal with what may differ between the enablings of a pack left out.
+fn without_query(signal: &ResolvedSignal) -> ResolvedSignal {
+    let mut signal = signal.clone();
+    signal.databases.clear();
+    if let Source::Sql(sql) = &mut signal.signal.source {
+        sql.query.clear();
+        sql.origins.clear();
+    }
+    signal
+}
+
 /// One enabled pack, with the user's parameters and overrides applied.
-fn resolve_pack(config: &Config, name: &str, settings: &PackSettings, source: &SourceText, out: &mut Resolved) {
+fn resolve_pack(config: &Config, name: &str, settings: &PackSettings, source: &Locator<'_>, out: &mut Resolved) {
     let pack =
         match builtin_pack(name) {
             None => {
@@ -128,10 +254,10 @@ fn resolve_pack(config: &Config, name: &str, settings: &PackSettings, source: &S
         if let Some(enabled) = over.enabled {
             signal.enabled = enabled;
         }
-        for problem in signal.source.spec_mut().render(&pack_params) {
+        for problem in signal.source.settings_mut().render(&pack_params) {
             out.errors.push(source.locate(name, format!("pack `{name}`, signal `{}`: {problem}", signal.id)));
         }
-        let how = signal.source.spec().resolve(&config.poll_defaults, &over);
+        let how = signal.source.settings().resolve(&config.poll_defaults, &over);
         for alert in &mut signal.alerts {
             let guards: Vec<_> =
                 alert.while_.iter_mut().flat_map(|g| condition_selectors_mut(&mut g.condition)).collect();
@@ -147,8 +273,20 @@ fn resolve_pack(config: &Config, name: &str, settings: &PackSettings, source: &S
                 }
             }
         }
+        if let Some(slo) = &mut signal.slo {
+            for value in slo.errors.matchers.values_mut().chain(slo.total.matchers.values_mut()) {
+                *value = render_raw(value, &params);
+            }
+            if let Some(o) = settings.alerts.get(&slo.alert) {
+                used_alert_overrides.insert(slo.alert.clone());
+                if let Err(e) = apply_slo_override(slo, o) {
+                    out.errors.push(source.locate(&format!("{}:", slo.alert), format!("pack `{name}`: {e}")));
+                }
+            }
+        }
         let runbook_url = Some(runbook_url(&config.runbook_base_url, &pack.runbook, signal.runbook_section.as_deref()));
-        out.signals.push(ResolvedSignal { pack: Some(name.to_string()), signal, runbook_url, source: how });
+        let databases = Vec::new();
+        out.signals.push(ResolvedSignal { pack: Some(name.to_string()), signal, runbook_url, source: how, databases });
     }
     for key in settings.alerts.keys() {
         if !used_alert_overrides.contains(key) {
@@ -160,7 +298,12 @@ fn resolve_pack(config: &Config, name: &str, settings: &PackSettings, source: &S
             out.errors.push(source.locate(id, format!("pack `{name}` has no signal `{id}`")));
         }
     }
-    out.packs.push(PackInfo { name: name.to_string(), title: pack.title.clone(), runbook: pack.runbook.clone() });
+    out.packs.push(PackInfo {
+        name: name.to_string(),
+        title: pack.title.clone(),
+        runbook: pack.runbook.clone(),
+        playbook: pack.playbook.clone(),
+    });
 }
 
 fn apply_alert_override(alert: &mut Alert, o: &config::AlertOverride) {
@@ -201,6 +344,27 @@ fn apply_alert_override(alert: &mut Alert, o: &config::AlertOverride) {
     if let (Some(m), Condition::Ratio(r)) = (o.min_events, &mut alert.condition) {
         r.min_events = m;
     }
+}
+
+/// An SLO's burn alerts are its objective's: only whether they exist and the volume guard are
+/// the spec's to change (the tiers' windows, factors and `for` are the workbook's).
+fn apply_slo_override(slo: &mut Slo, o: &config::AlertOverride) -> Result<(), String> {
+    if o.threshold.is_some()
+        || o.for_.is_some()
+        || o.window.is_some()
+        || o.severity.is_some()
+        || o.across_instances.is_some()
+    {
+        return Err(format!("`{}` is an SLO's burn-rate alert: it takes only `enabled` and `min_events`", slo.alert));
+    }
+    if let Some(e) = o.enabled {
+        slo.enabled = e;
+    }
+    if let Some(m) = o.min_events {
+        slo.basis.get_or_insert_with(SloBasis::default).min_events = Some(Basis::Chosen("set in the spec".into()));
+        slo.min_events = m;
+    }
+    Ok(())
 }
 
 fn condition_selectors_mut(condition: &mut Condition) -> Vec<&mut BTreeMap<String, String>> {

@@ -1,6 +1,7 @@
 //! The seam between the spec and the source kinds. The spec knows a signal's source only through
-//! [`SourceSpec`]; each kind implements it in its own module under `sources/` (how a pack's
-//! parameters fill its settings, what makes them valid, how it is scheduled), next to its runtime.
+//! [`SourceSettings`]; each kind implements it for its settings in `sources/<kind>/settings.rs`
+//! (how a pack's parameters fill them, what makes them valid, how the source is scheduled and
+//! watched), next to its runtime.
 //! A new kind is its module, a variant of [`Source`] and one arm in each of the three matches below.
 
 use std::collections::BTreeMap;
@@ -8,7 +9,7 @@ use std::collections::BTreeMap;
 use super::config::{PollDefaults, SignalOverride};
 use super::pack::Params;
 use super::{Model, PromDuration, ResolvedSource, Schedule, Signal, Source};
-use crate::self_metrics::PollHealthMetrics;
+use crate::self_metrics::{PollHealthMetrics, ValueHealthMetrics};
 
 /// A pack's parameters, as a source kind renders them into its settings.
 pub struct PackParams<'a> {
@@ -22,8 +23,20 @@ pub struct PackParams<'a> {
     pub default_shapes: &'a BTreeMap<&'a str, bool>,
 }
 
-/// Where a problem is and what it is: the text to point at in the spec, and the message.
-pub type Problem = (String, String);
+/// One thing wrong with a source's settings, before it is located in the spec file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Problem {
+    /// The text to point at in the spec (its first occurrence gives the line and column).
+    pub at: String,
+    /// What is wrong, as the user reads it after `file:line:col: `.
+    pub message: String,
+}
+
+impl Problem {
+    pub fn new(at: impl Into<String>, message: impl Into<String>) -> Self {
+        Problem { at: at.into(), message: message.into() }
+    }
+}
 
 /// How generated alerts, tests and panels speak of a polled kind's health.
 #[derive(Debug)]
@@ -34,20 +47,25 @@ pub struct PolledKind {
     /// answering 2xx without a JSON path): then "failing" is judged by `last_success`, and
     /// "reading" by the mere presence of `ok`.
     pub ok_on_partial_answer: bool,
+    /// For a kind whose one answer carries several values read apart (JSON paths): each value's
+    /// own health. A value gone from the answer then blinds only the alerts that read it, and
+    /// has its own failing alert; the poll's alert is about the answer as a whole.
+    pub values: Option<&'static ValueHealthMetrics>,
     /// The source-health alert of a failing poll.
     pub failing_alert: &'static str,
     /// What one poll is, in alert text ("query", "endpoint").
     pub what: &'static str,
     /// The failing alert's summary.
     pub summary: &'static str,
-    /// What the on-call engineer checks, by error kind, in the failing alert's description.
-    pub check: &'static str,
+    /// What the on-call engineer checks, by error kind (several kinds may share a line, `sql,
+    /// decode`): the failing alert's description and the exporter's runbook both list these.
+    pub checks: &'static [(&'static str, &'static str)],
     /// The overview dashboard's health panel of the kind: title and description.
     pub panel: (&'static str, &'static str),
 }
 
-/// What a source kind provides to the spec.
-pub trait SourceSpec {
+/// A source's settings as the spec, the generators and the status page see them, whatever its kind.
+pub trait SourceSettings {
     /// The kind's name, as in producer names (`sql:<id>`) and the catalog.
     fn kind(&self) -> &'static str;
     /// Fills a pack's parameters into the settings. Problems are messages about the pack.
@@ -76,6 +94,12 @@ pub trait SourceSpec {
     fn polled(&self) -> Option<&'static PolledKind> {
         None
     }
+    /// For a kind whose one answer carries several values read apart (an HTTP answer's JSON
+    /// paths): each value's metric and where in the answer it is read (`.pending`). Their own
+    /// health tells which alerts a partial answer blinds. Empty for other kinds.
+    fn answer_values(&self) -> Vec<(&str, String)> {
+        Vec::new()
+    }
     /// Whether one of the signal's own alerts already watches its source's health (an HTTP
     /// signal alerting on its `up` probe): a source-health alert would only hide it.
     fn watches_itself(&self, _signal: &Signal) -> bool {
@@ -91,8 +115,8 @@ pub trait SourceSpec {
 }
 
 impl Source {
-    /// The source's kind, seen through the seam.
-    pub fn spec(&self) -> &dyn SourceSpec {
+    /// The source's settings, seen through the seam.
+    pub fn settings(&self) -> &dyn SourceSettings {
         match self {
             Source::Sql(sql) => sql,
             Source::Http(http) => http,
@@ -110,8 +134,8 @@ impl Source {
         }
     }
 
-    /// The source's kind, seen through the seam, for rendering.
-    pub fn spec_mut(&mut self) -> &mut dyn SourceSpec {
+    /// The source's settings, seen through the seam, for rendering.
+    pub fn settings_mut(&mut self) -> &mut dyn SourceSettings {
         match self {
             Source::Sql(sql) => sql,
             Source::Http(http) => http,

@@ -33,6 +33,9 @@ const INTERVAL: Bound = Bound { what: "an interval", min: ms(100), max: ms(24 * 
 const TIMEOUT: Bound = Bound { what: "a timeout", min: ms(10), max: ms(HOUR) };
 /// How long connecting to the database may take.
 const CONNECT_TIMEOUT: Bound = Bound { what: "a connect timeout", min: ms(100), max: ms(HOUR / 6) };
+/// How often a standby tries for the leader's lock: faster is a load on the database, slower a
+/// long failover.
+const HA_RETRY: Bound = Bound { what: "a lock retry", min: ms(100), max: ms(HOUR / 6) };
 /// How long a rotated file is still read: zero would drop lines still being written to it.
 const ROTATE_WAIT: Bound = Bound { what: "a rotate wait", min: ms(100), max: ms(24 * HOUR) };
 /// How long a value `set` from a log line is served: zero would serve nothing.
@@ -48,7 +51,7 @@ const NOTIFY_INTERVAL: Bound = Bound { what: "a notification interval", min: ms(
 /// Alertmanager's group_wait: zero sends the first notification at once.
 const GROUP_WAIT: Bound = Bound { what: "a group wait", min: ms(0), max: ms(24 * HOUR) };
 
-fn check(d: PromDuration, bound: &Bound, name: &str, path: &[&str], source: &SourceText, errors: &mut Vec<SpecError>) {
+fn check(d: PromDuration, bound: &Bound, name: &str, path: &[&str], source: &Locator<'_>, errors: &mut Vec<SpecError>) {
     if d.0 < bound.min || d.0 > bound.max {
         let range = format!("{} to {}", PromDuration(bound.min), PromDuration(bound.max));
         errors.push(source.locate_path(path, format!("`{name}` is {d}; {} is from {range}", bound.what)));
@@ -56,18 +59,24 @@ fn check(d: PromDuration, bound: &Bound, name: &str, path: &[&str], source: &Sou
 }
 
 /// Checks every duration of the user's file; built-in packs are covered by their own tests.
-pub(super) fn check_durations(config: &Config, source: &SourceText) -> Vec<SpecError> {
+pub(super) fn check_durations(config: &Config, source: &Locator<'_>) -> Vec<SpecError> {
     let mut errors = Vec::new();
     let e = &mut errors;
     let d = &config.poll_defaults;
     // Errors name the key the user wrote: the current one or its deprecated alias.
-    let key = if source.text.contains("sql_defaults") { "sql_defaults" } else { "poll_defaults" };
+    let key = if source.text().contains("sql_defaults") { "sql_defaults" } else { "poll_defaults" };
     check(d.interval, &INTERVAL, &format!("{key}.interval"), &[key, "interval"], source, e);
     check(d.timeout, &TIMEOUT, &format!("{key}.timeout"), &[key, "timeout"], source, e);
     if let Some(db) = &config.database {
         let path = ["database", "connect_timeout"];
         check(db.connect_timeout, &CONNECT_TIMEOUT, "database.connect_timeout", &path, source, e);
     }
+    for (name, db) in &config.databases {
+        let path = ["databases", name, "connect_timeout"];
+        let what = format!("databases.{name}.connect_timeout");
+        check(db.connect_timeout, &CONNECT_TIMEOUT, &what, &path, source, e);
+    }
+    check(config.ha.retry, &HA_RETRY, "ha.retry", &["ha", "retry"], source, e);
     for (name, log) in &config.logs {
         for (key, value, bound) in [
             ("rotate_wait", log.rotate_wait, &ROTATE_WAIT),
@@ -87,7 +96,7 @@ pub(super) fn check_durations(config: &Config, source: &SourceText) -> Vec<SpecE
     }
     for signal in &config.signals {
         let id = signal.id.as_str();
-        let (interval, timeout) = signal.source.spec().own_schedule().unwrap_or_default();
+        let (interval, timeout) = signal.source.settings().own_schedule().unwrap_or_default();
         if let Some(v) = interval {
             check(v, &INTERVAL, &format!("{id}: interval"), &["signals", id, "interval"], source, e);
         }
@@ -102,7 +111,7 @@ pub(super) fn check_durations(config: &Config, source: &SourceText) -> Vec<SpecE
             }
         }
     }
-    for (pack, settings) in &config.packs {
+    for (pack, settings) in config.packs.iter().flat_map(|(pack, e)| e.instances().iter().map(move |s| (pack, s))) {
         for (param, value) in &settings.params {
             check_pack_duration(pack, param, value, source, e);
         }
@@ -118,7 +127,7 @@ pub(super) fn check_durations(config: &Config, source: &SourceText) -> Vec<SpecE
 
 /// Pack parameters that become a log source's durations are bounded like the log source's own
 /// keys (a pack's `max_age` of 0 would serve nothing). Other parameters are checked where used.
-fn check_pack_duration(pack: &str, param: &str, value: &ParamValue, source: &SourceText, e: &mut Vec<SpecError>) {
+fn check_pack_duration(pack: &str, param: &str, value: &ParamValue, source: &Locator<'_>, e: &mut Vec<SpecError>) {
     let Some(pack_def) = super::pack::BUILTIN.iter().find(|(name, _)| *name == pack) else { return };
     let used_as = |key: &str| pack_def.1.contains(&format!("{key}: \"{{{{{param}}}}}\""));
     for (key, bound) in [("max_age", &MAX_AGE), ("future_tolerance", &FUTURE_TOLERANCE), ("rotate_wait", &ROTATE_WAIT)]
@@ -134,7 +143,7 @@ fn check_pack_duration(pack: &str, param: &str, value: &ParamValue, source: &Sou
     }
 }
 
-fn check_signal_override(pack: &str, id: &str, over: &SignalOverride, source: &SourceText, e: &mut Vec<SpecError>) {
+fn check_signal_override(pack: &str, id: &str, over: &SignalOverride, source: &Locator<'_>, e: &mut Vec<SpecError>) {
     if let Some(v) = over.interval {
         check(v, &INTERVAL, &format!("{id}: interval"), &["packs", pack, "signals", id, "interval"], source, e);
     }
@@ -143,7 +152,7 @@ fn check_signal_override(pack: &str, id: &str, over: &SignalOverride, source: &S
     }
 }
 
-fn check_alert_override(pack: &str, key: &str, over: &AlertOverride, source: &SourceText, e: &mut Vec<SpecError>) {
+fn check_alert_override(pack: &str, key: &str, over: &AlertOverride, source: &Locator<'_>, e: &mut Vec<SpecError>) {
     if let Some(v) = over.for_ {
         check(v, &FOR, &format!("{key}: for"), &["packs", pack, "alerts", key, "for"], source, e);
     }
@@ -190,6 +199,8 @@ mod tests {
         }
         let db = load("database: {url_env: X, connect_timeout: 0s}\n").unwrap_err().to_string();
         assert!(db.starts_with("spec.yaml:1:24: `database.connect_timeout` is 0s"), "{db}");
+        let ha = load("ha: {enabled: true, retry: 0s}\n").unwrap_err().to_string();
+        assert!(ha.starts_with("spec.yaml:1:21: `ha.retry` is 0s"), "{ha}");
     }
 
     #[test]
@@ -206,7 +217,7 @@ mod tests {
             inside(l.rotate_wait, &ROTATE_WAIT)
                 && inside(l.max_age, &MAX_AGE)
                 && inside(l.future_tolerance, &FUTURE_TOLERANCE)
-        }) && model.config.database.as_ref().is_none_or(|db| inside(db.connect_timeout, &CONNECT_TIMEOUT))
+        }) && model.config.databases().iter().all(|(_, db)| inside(db.connect_timeout, &CONNECT_TIMEOUT))
     }
 
     fn duration_text() -> impl Strategy<Value = String> {

@@ -132,3 +132,55 @@ fn a_quote_that_is_not_the_runbooks_is_found() {
         assert!(!problems(&bad).is_empty(), "{bad}");
     }
 }
+
+/// Every SLO of the built-in packs takes its objective from the runbook, in the runbook's words
+/// under the heading it names, and says why its errors and its volume guard are what they are.
+#[test]
+fn every_slo_quotes_its_target_from_the_runbook() {
+    let mut problems = Vec::new();
+    let mut slos = Vec::new();
+    for (pack, _) in integration_exporter::spec::pack::BUILTIN {
+        let def = builtin_pack(pack).unwrap().unwrap();
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/runbooks").join(&def.runbook);
+        let runbook = std::fs::read_to_string(&path).unwrap();
+        let sections = sections(&runbook);
+        for slo in def.signals.iter().filter_map(|s| s.slo.as_ref()) {
+            let basis = slo.basis.clone().unwrap_or_default();
+            let who = format!("{pack}: {}", slo.alert);
+            match &basis.objective {
+                // Emphasis and code marks aside, as a reader reads the runbook.
+                Some(Basis::Runbook { section, quote }) => match sections.iter().find(|(h, _)| h == section) {
+                    Some((_, text)) if plain(text).contains(&plain(quote)) => {}
+                    _ => problems.push(format!("{who}: {quote:?} is not under {section:?}")),
+                },
+                other => problems.push(format!("{who}: the objective is the runbook's target, not {other:?}")),
+            }
+            for (aspect, stated) in [("errors", &basis.errors), ("min_events", &basis.min_events)] {
+                match stated {
+                    Some(Basis::Chosen(why)) if why.len() >= 20 => {
+                        for quoted in why.split('"').skip(1).step_by(2) {
+                            if !plain(&runbook).contains(&plain(quoted)) {
+                                problems.push(format!("{who}: {aspect}: {quoted:?} is no runbook text"));
+                            }
+                        }
+                    }
+                    Some(Basis::Runbook { .. }) => {}
+                    other => problems.push(format!("{who}: {aspect}: say why, not {other:?}")),
+                }
+            }
+            slos.push(slo.alert.clone());
+        }
+    }
+    assert!(problems.is_empty(), "{}", problems.join("\n"));
+    // The targets the runbooks state: token refresh success > 99%, Graph API errors and model
+    // errors < 5%.
+    slos.sort();
+    assert_eq!(
+        slos,
+        [
+            "IntegrationMicrosoftGraphBudgetBurn",
+            "IntegrationSalesforceModelBudgetBurn",
+            "IntegrationTokenRefreshBudgetBurn"
+        ]
+    );
+}

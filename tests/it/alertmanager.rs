@@ -7,8 +7,10 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use integration_exporter::generate::dashboards::PanelLinks;
-use integration_exporter::generate::{outputs, promql, rules};
+use integration_exporter::generate::output::rules;
+use integration_exporter::generate::plan::Plan;
+use integration_exporter::generate::scope::regex_escape;
+use integration_exporter::generate::{outputs, promql, rule_files};
 use integration_exporter::spec::{Model, SourceText};
 use serde_json::Value;
 
@@ -41,6 +43,7 @@ fn expected_receiver(severity: &str) -> &'static str {
 /// Writes the generated Alertmanager configuration of `model` into a temporary directory.
 fn write_config(model: &Model) -> (tempfile::TempDir, PathBuf) {
     let (_, text) = outputs(model)
+        .unwrap()
         .into_iter()
         .find(|(rel, _)| rel == Path::new("alertmanager/alertmanager.yml"))
         .expect("outputs include alertmanager/alertmanager.yml");
@@ -61,10 +64,8 @@ fn amtool(args: &[&str]) -> (bool, String) {
 
 /// Every generated alert rule of the model, from the same rule files `generate` writes.
 fn generated_rules(model: &Model) -> Vec<rules::Rule> {
-    let mut packs: Vec<Option<&str>> = model.packs.iter().map(|p| Some(p.name.as_str())).collect();
-    packs.push(None);
-    let panels = PanelLinks::of(model);
-    packs.into_iter().flat_map(|p| rules::rule_file(model, &panels, p).groups).flat_map(|g| g.rules).collect()
+    let plan = Plan::of(model).expect("generates");
+    plan.packs.iter().flat_map(|p| rule_files::rule_file(p).groups).flat_map(|g| g.rules).collect()
 }
 
 /// The labels an alert of `rule` carries in Alertmanager.
@@ -297,6 +298,47 @@ fn a_running_alertmanager_keeps_the_warning_of_another_platform() {
     );
 }
 
+/// An SLO's page (either paging tier) mutes the ticket of the same SLO, never another SLO's.
+#[test]
+fn a_running_alertmanager_mutes_an_slo_ticket_while_its_page_fires() {
+    let model = Model::builtin_defaults();
+    let (_dir, path) = write_config(&model);
+    let am = start_alertmanager(&path);
+    let burn = |name: &str, signal: &str, severity: &str, windows: (&str, &str)| {
+        vec![
+            format!("alertname={name}"),
+            format!("signal={signal}"),
+            format!("severity={severity}"),
+            format!("long_window={}", windows.0),
+            format!("short_window={}", windows.1),
+            "job=integration-exporter".into(),
+        ]
+    };
+    let graph = ("IntegrationMicrosoftGraphBudgetBurn", "microsoft_integration.graph_api_requests");
+    let model_errors = ("IntegrationSalesforceModelBudgetBurn", "salesforce_incidents.model_errors");
+    for labels in [
+        burn(graph.0, graph.1, "critical", ("6h", "30m")),
+        burn(graph.0, graph.1, "warning", ("3d", "6h")),
+        burn(model_errors.0, model_errors.1, "warning", ("3d", "6h")),
+    ] {
+        let mut args = vec!["alert".to_string(), "add".into(), am.url.clone()];
+        args.extend(labels);
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        let (ok, out) = amtool(&args);
+        assert!(ok, "{out}");
+    }
+    await_states(
+        &am.url,
+        ("alertname", "severity"),
+        &[
+            ((graph.0, "critical"), "active"),
+            ((graph.0, "warning"), "suppressed"),
+            ((model_errors.0, "warning"), "active"),
+        ],
+        "the Graph SLO's page mutes its own ticket only",
+    );
+}
+
 /// Waits until the Alertmanager at `url` holds exactly these alerts, keyed by the values of two
 /// labels, in these states (`active`, `suppressed`); fails with `what` after 10 s.
 fn await_states(url: &str, keys: (&str, &str), want: &[((&str, &str), &str)], what: &str) {
@@ -485,10 +527,11 @@ fn a_running_alertmanager_holds_back_the_alerts_of_a_blind_query() {
 }
 
 /// An Alertmanager that already routes other teams' alerts, with `alertmanager/route.yml` merged
-/// as its README says: the subtree's route into the root's routes, its receivers and inhibit
+/// as docs/alerting.md says: the subtree's route into the root's routes, its receivers and inhibit
 /// rules appended. Returns the directory and the merged file.
 fn merged_root_config(model: &Model) -> (tempfile::TempDir, PathBuf) {
     let (_, text) = outputs(model)
+        .unwrap()
         .into_iter()
         .find(|(rel, _)| rel == Path::new("alertmanager/route.yml"))
         .expect("outputs include alertmanager/route.yml");
@@ -533,7 +576,12 @@ fn the_route_subtree_merged_under_an_existing_root_routes_every_alert_and_leaves
         let (ok, out) = amtool(&["check-config", path.to_str().unwrap()]);
         assert!(ok && out.contains("4 receivers"), "{out}");
         let mut all = generated_rules(&model);
-        all.extend(rules::exporter_rule_file(&model).groups.into_iter().flat_map(|g| g.rules));
+        all.extend(
+            rule_files::exporter_rule_file(&Plan::of(&model).expect("generates"))
+                .groups
+                .into_iter()
+                .flat_map(|g| g.rules),
+        );
         for rule in all {
             let severity = &rule.labels["severity"];
             let mut labels = vec![format!("alertname={}", rule.alert)];
@@ -551,6 +599,39 @@ fn the_route_subtree_merged_under_an_existing_root_routes_every_alert_and_leaves
     }
 }
 
+/// Names reach `=~` matchers through `scope::regex_escape`, written for Go's RE2 (the engine of
+/// Alertmanager and Prometheus alike): a name holding every metacharacter, or the punctuation
+/// left unescaped, is matched by the alternation the generator would build, and a name one
+/// character off, or reading a metacharacter as syntax, is not.
+#[test]
+fn an_escaped_name_is_matched_exactly_by_alertmanager() {
+    let names = [r"a.b+c*d?e(f)g|h[i]j{k}l^m$n\o", "api-access #1 & ~x", "é \"quoted\" /", "b"];
+    let alternation: Vec<String> = names.iter().map(|n| regex_escape(n)).collect();
+    let matcher = format!("name=~\"{}\"", promql::escape(&alternation.join("|")));
+    let config = serde_json::json!({
+        "route": { "receiver": "miss", "routes": [{ "receiver": "hit", "matchers": [matcher] }] },
+        "receivers": [{ "name": "miss" }, { "name": "hit" }],
+    });
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("escape.yml");
+    std::fs::write(&path, serde_json::to_string_pretty(&config).unwrap()).unwrap();
+    let (ok, out) = amtool(&["check-config", path.to_str().unwrap()]);
+    assert!(ok, "{matcher}: {out}");
+    let label = |value: &str| vec![format!("name=\"{}\"", promql::escape(value))];
+    for name in names {
+        let (ok, out) = routes_to(&path, "hit", &label(name));
+        assert!(ok, "{name:?} by {matcher}: {out}");
+        for near in [format!("{name}x"), format!("x{name}")] {
+            let (ok, out) = routes_to(&path, "miss", &label(&near));
+            assert!(ok, "{near:?} by {matcher}: {out}");
+        }
+    }
+    for syntax in [r"aXb+c*d?e(f)g|h[i]j{k}l^m$n\o", "aXbbefg", "abefg"] {
+        let (ok, out) = routes_to(&path, "miss", &label(syntax));
+        assert!(ok, "{syntax:?} by {matcher}: {out}");
+    }
+}
+
 #[test]
 fn group_by_extra_labels_are_appended_in_every_routing_output() {
     let text = format!(
@@ -563,12 +644,14 @@ fn group_by_extra_labels_are_appended_in_every_routing_output() {
     assert_eq!(parse(&path)["route"]["group_by"], want);
     let (ok, out) = amtool(&["check-config", path.to_str().unwrap()]);
     assert!(ok, "{out}");
-    let subtree = outputs(&model).into_iter().find(|(rel, _)| rel == Path::new("alertmanager/route.yml")).unwrap().1;
+    let subtree =
+        outputs(&model).unwrap().into_iter().find(|(rel, _)| rel == Path::new("alertmanager/route.yml")).unwrap().1;
     assert_eq!(serde_saphyr::from_str::<Value>(&subtree).unwrap()["route"]["group_by"], want);
     let object = integration_exporter::generate::outputs_as(
         &model,
         integration_exporter::generate::RuleFormat::PrometheusOperator,
     )
+    .unwrap()
     .into_iter()
     .find(|(rel, _)| rel == Path::new("alertmanager/alertmanagerconfig.yaml"))
     .expect("the operator format writes an AlertmanagerConfig")
@@ -581,13 +664,14 @@ fn group_by_extra_labels_are_appended_in_every_routing_output() {
 fn the_alertmanager_config_object_is_the_subtree_in_the_operators_shape() {
     let model = pair_model();
     let subtree: Value = serde_saphyr::from_str(
-        &outputs(&model).into_iter().find(|(rel, _)| rel == Path::new("alertmanager/route.yml")).unwrap().1,
+        &outputs(&model).unwrap().into_iter().find(|(rel, _)| rel == Path::new("alertmanager/route.yml")).unwrap().1,
     )
     .unwrap();
     let object = integration_exporter::generate::outputs_as(
         &model,
         integration_exporter::generate::RuleFormat::PrometheusOperator,
     )
+    .unwrap()
     .into_iter()
     .find(|(rel, _)| rel == Path::new("alertmanager/alertmanagerconfig.yaml"))
     .unwrap()
@@ -626,4 +710,190 @@ fn the_alertmanager_config_object_is_the_subtree_in_the_operators_shape() {
     assert_eq!(page["name"], "page");
     assert_eq!(page["webhookConfigs"][0]["url"], "http://pager.internal:8080/hooks/am");
     assert_eq!(page["webhookConfigs"][0]["sendResolved"], true);
+}
+
+/// The rule of `name` whose labels include every one of `pairs`.
+fn rule_with<'a>(rules: &'a [rules::Rule], name: &str, pairs: &[(&str, &str)]) -> &'a rules::Rule {
+    rules
+        .iter()
+        .find(|r| r.alert == name && pairs.iter().all(|(k, v)| r.labels.get(*k).map(String::as_str) == Some(*v)))
+        .unwrap_or_else(|| panic!("no {name} with {pairs:?}"))
+}
+
+/// `labels` as an alert of exporter `instance` carries them in Alertmanager.
+fn on_exporter(labels: BTreeMap<String, String>, instance: &str, extra: &[(&str, &str)]) -> BTreeMap<String, String> {
+    let mut l = labels;
+    l.insert("job".into(), "integration-exporter".into());
+    l.insert("instance".into(), instance.into());
+    l.extend(extra.iter().map(|(k, v)| (k.to_string(), v.to_string())));
+    l
+}
+
+/// Every built-in pack, and a user signal reading two values from one endpoint's answer, each
+/// with its own alert (`tests/fixtures/queue_values.yaml`).
+fn queue_model() -> Model {
+    let mut text = String::from("database: {url_env: DATABASE_URL}\npacks:\n");
+    for (name, _) in integration_exporter::spec::pack::BUILTIN {
+        text.push_str(&format!("  {name}: {{}}\n"));
+    }
+    text.push_str(&include_str!("../fixtures/queue_values.yaml").replace("QUEUE_URL", "http://queue.internal/metrics"));
+    Model::from_text(&SourceText { name: "queue.yaml".into(), text }).unwrap_or_else(|e| panic!("{e}"))
+}
+
+/// A value gone from an endpoint's answer (`.failed`, the dead-letter count) holds back the alert
+/// reading it, never the backlog alert whose `.pending` is still read; the endpoint failing as a
+/// whole holds back both; a value read in part (`limit`) holds back nothing.
+#[test]
+fn a_missing_value_holds_back_the_alerts_reading_it_and_nothing_else() {
+    let model = queue_model();
+    let (_dir, path) = write_config(&model);
+    let config = parse(&path);
+    let rules = generated_rules(&model);
+    let signal = "ops.queue";
+    let value = with_name(rule_with(
+        &rules,
+        "IntegrationSourceHttpFailing",
+        &[("signal", signal), ("metric", "ops_queue_dead_letter_jobs")],
+    ));
+    let endpoint = rules
+        .iter()
+        .find(|r| {
+            r.alert == "IntegrationSourceHttpFailing"
+                && r.labels["signal"] == signal
+                && !r.labels.contains_key("metric")
+        })
+        .map(with_name)
+        .expect("the endpoint's own alert");
+    let gone = on_exporter(value.clone(), "a", &[("kind", "path")]);
+    let partly = on_exporter(value, "a", &[("kind", "limit")]);
+    let down = on_exporter(endpoint, "a", &[("kind", "connect")]);
+    let mut held = Vec::new();
+    for target in rules.iter().map(|r| on_exporter(with_name(r), "a", &[])) {
+        if is_source_health(&target) {
+            assert!(!inhibits(&config, &gone, &target), "{target:?}");
+            continue;
+        }
+        let of_signal = target.get("signal").map(String::as_str) == Some(signal);
+        assert_eq!(inhibits(&config, &down, &target), of_signal, "the dead endpoint and {target:?}");
+        let reads_it = of_signal && target["alertname"] == "IntegrationOpsDeadLetterJobs";
+        assert_eq!(inhibits(&config, &gone, &target), reads_it, "the missing value and {target:?}");
+        assert!(!inhibits(&config, &partly, &target), "a value read in part holds back {target:?}");
+        if inhibits(&config, &gone, &target) {
+            held.push(target["alertname"].clone());
+            assert!(!inhibits(&config, &gone, &on_exporter(target.clone(), "b", &[])), "another exporter's");
+        }
+    }
+    assert_eq!(held, ["IntegrationOpsDeadLetterJobs"]);
+}
+
+/// The database unreachable is one alert: it holds back the per-query alerts that are its echo
+/// (kind connect or timeout) and the SQL signals' own alerts, on its exporter only; a query
+/// failing for its own reason (schema) still speaks, and nothing of the HTTP and log signals is
+/// held back.
+#[test]
+fn the_unreachable_database_holds_back_its_echoes_and_the_sql_signals_only() {
+    let model = Model::builtin_defaults();
+    let (_dir, path) = write_config(&model);
+    let config = parse(&path);
+    let rules = generated_rules(&model);
+    let exporter_rules: Vec<rules::Rule> = rule_files::exporter_rule_file(&Plan::of(&model).expect("generates"))
+        .groups
+        .into_iter()
+        .flat_map(|g| g.rules)
+        .collect();
+    let unreachable = on_exporter(
+        with_name(rule_with(&exporter_rules, "IntegrationDatabaseUnreachable", &[])),
+        "a",
+        &[("database", "db:5432/app"), ("kind", "connect")],
+    );
+    let sql: Vec<String> = model
+        .enabled_signals()
+        .filter(|s| s.signal.source.settings().needs_database())
+        .map(|s| s.signal.id.clone())
+        .collect();
+    assert!(sql.len() > 20, "{sql:?}");
+    let mut held = 0;
+    for rule in &rules {
+        let target = on_exporter(with_name(rule), "a", &[]);
+        let of_sql = target.get("signal").is_some_and(|s| sql.contains(s));
+        if rule.alert == "IntegrationSourceQueryFailing" {
+            for (kind, echo) in [("connect", true), ("timeout", true), ("schema", false), ("sql", false)] {
+                let failing = on_exporter(target.clone(), "a", &[("kind", kind)]);
+                assert_eq!(inhibits(&config, &unreachable, &failing), echo, "{failing:?}");
+            }
+            continue;
+        }
+        let blind = of_sql && !is_source_health(&target);
+        assert_eq!(inhibits(&config, &unreachable, &target), blind, "{target:?}");
+        if blind {
+            held += 1;
+            assert!(!inhibits(&config, &unreachable, &on_exporter(target, "b", &[])), "another exporter's");
+        }
+    }
+    assert!(held > 10, "{held}");
+}
+
+/// With the real Alertmanager: the dead-letter count gone from the queue endpoint's answer
+/// holds back the dead-letter alert and leaves the backlog alert active; the database
+/// unreachable holds back a query's connect alert and leaves another query's schema alert active.
+#[test]
+fn a_running_alertmanager_holds_back_only_what_is_blind() {
+    let model = queue_model();
+    let (_dir, path) = write_config(&model);
+    let am = start_alertmanager(&path);
+    let add = |labels: &[&str]| {
+        let mut args = vec!["alert", "add", am.url.as_str()];
+        args.extend(labels);
+        args.extend(["job=integration-exporter", "instance=a"]);
+        let (ok, out) = amtool(&args);
+        assert!(ok, "{out}");
+    };
+    let queue = "signal=ops.queue";
+    add(&[
+        "alertname=IntegrationSourceHttpFailing",
+        "severity=warning",
+        queue,
+        "metric=ops_queue_dead_letter_jobs",
+        "kind=path",
+    ]);
+    add(&["alertname=IntegrationOpsQueueBacklog", "severity=warning", queue]);
+    add(&["alertname=IntegrationOpsDeadLetterJobs", "severity=warning", queue]);
+    add(&[
+        "alertname=IntegrationDatabaseUnreachable",
+        "severity=critical",
+        "database=db:5432/app",
+        "kind=connect",
+        "signal=-",
+    ]);
+    add(&[
+        "alertname=IntegrationSourceQueryFailing",
+        "severity=critical",
+        "signal=token_refresh.expiring_tokens",
+        "kind=connect",
+    ]);
+    add(&[
+        "alertname=IntegrationSourceQueryFailing",
+        "severity=warning",
+        "signal=calendar_sync.stuck_syncs",
+        "kind=schema",
+    ]);
+    add(&[
+        "alertname=IntegrationTokenRefreshTokensExpiring",
+        "severity=critical",
+        "signal=token_refresh.expiring_tokens",
+    ]);
+    await_states(
+        &am.url,
+        ("alertname", "signal"),
+        &[
+            (("IntegrationSourceHttpFailing", "ops.queue"), "active"),
+            (("IntegrationOpsQueueBacklog", "ops.queue"), "active"),
+            (("IntegrationOpsDeadLetterJobs", "ops.queue"), "suppressed"),
+            (("IntegrationDatabaseUnreachable", "-"), "active"),
+            (("IntegrationSourceQueryFailing", "token_refresh.expiring_tokens"), "suppressed"),
+            (("IntegrationSourceQueryFailing", "calendar_sync.stuck_syncs"), "active"),
+            (("IntegrationTokenRefreshTokensExpiring", "token_refresh.expiring_tokens"), "suppressed"),
+        ],
+        "only the blind alerts are held back",
+    );
 }

@@ -505,3 +505,66 @@ fn an_unreadable_checkpoint_that_cannot_be_moved_is_left_untouched() {
         Some(1.0)
     );
 }
+
+/// Files that come and go under a glob leave nothing in the checkpoint once they have been gone
+/// for `rotate_wait`, and files the paths no longer match leave it after a restart: thousands of
+/// them keep the checkpoint as small as the files present.
+#[test]
+fn files_that_came_and_went_leave_no_checkpoint_entries() {
+    let dir = tempfile::tempdir().unwrap();
+    let (state, logs) = (dir.path().join("state"), dir.path().join("logs"));
+    std::fs::create_dir(&logs).unwrap();
+    let wait = "    rotate_wait: 100ms\n";
+    let m = model(&state, &logs.join("*.log"), TICKS, TICK_RULE, wait);
+    let mut r = runner(&m);
+    let path = state.join("app.checkpoint.json");
+    let saved = || -> serde_json::Value { serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap() };
+    let mut sizes = Vec::new();
+    for batch in 0..30 {
+        let files: Vec<_> = (0..100).map(|i| logs.join(format!("f{batch}-{i}.log"))).collect();
+        for (i, f) in files.iter().enumerate() {
+            // Heads of their own: a file that looks like another waits before it is read.
+            append(f, &[&format!("tick {batch}-{i}")]);
+        }
+        drain(&mut r);
+        for f in &files {
+            std::fs::remove_file(f).unwrap();
+        }
+        // Gone for rotate_wait: closed, and forgotten.
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        loop {
+            r.poll();
+            r.save_checkpoint().unwrap();
+            if saved()["tailer"]["files"].as_array().unwrap().is_empty() {
+                break;
+            }
+            assert!(std::time::Instant::now() < deadline, "files still open after 10 s");
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+        sizes.push(std::fs::metadata(&path).unwrap().len());
+    }
+    assert_eq!(get(&exported_logs(&r), "app_ticks_total", &[]), Some(3000.0));
+    let cp = saved();
+    assert_eq!(cp["paths"].as_object().unwrap().len(), 0, "entries of files gone");
+    assert_eq!(cp["tailer"]["files"].as_array().unwrap().len(), 0);
+    assert!(sizes.iter().all(|s| *s < 2048), "checkpoint sizes after each 100 files: {sizes:?}");
+
+    // Two files, then a spec whose paths match one of them: the other's entry goes.
+    append(&logs.join("keep.log"), &["tick keep"]);
+    append(&logs.join("other.log"), &["tick other"]);
+    drain(&mut r);
+    r.save_checkpoint().unwrap();
+    assert_eq!(saved()["paths"].as_object().unwrap().len(), 2);
+    drop(r);
+    let narrower = model(&state, &logs.join("keep*.log"), TICKS, TICK_RULE, wait);
+    let mut r = runner(&narrower);
+    drain(&mut r);
+    std::thread::sleep(std::time::Duration::from_millis(150));
+    drain(&mut r);
+    r.save_checkpoint().unwrap();
+    let keep = logs.join("keep.log").display().to_string();
+    let paths: Vec<String> = saved()["paths"].as_object().unwrap().keys().cloned().collect();
+    assert_eq!(paths, std::slice::from_ref(&keep));
+    let lines = get(&exported_logs(&r), "integration_exporter_log_lines_total", &[("log", LOG), ("path", &keep)]);
+    assert_eq!(lines, Some(1.0), "the file still matched keeps its count");
+}

@@ -9,13 +9,22 @@ use std::collections::BTreeSet;
 use std::path::Path;
 
 use integration_exporter::generate::dashboards::dashboard;
-use integration_exporter::spec::{Condition, MetricType, Model, Severity, SourceText};
+use integration_exporter::spec::{Condition, MetricType, Model, Op, Severity, SourceText};
 use serde_json::{Value, json};
 
 fn schema(file: &str) -> Value {
     let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/schemas/grafana-dashboard").join(file);
     let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-    serde_json::from_str(&text).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+    let mut schema: Value = serde_json::from_str(&text).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    // Grafana's CUE types a field override's matcher options and property value as `_` (any: a
+    // refId string, a unit string, a thresholds object); the generated schema renders `_` as an
+    // object, which would refuse every override Grafana writes itself. See NOTICE.md.
+    for (definition, property) in [("MatcherConfig", "options"), ("DynamicConfigValue", "value")] {
+        if let Some(p) = schema.pointer_mut(&format!("/definitions/{definition}/properties/{property}")) {
+            *p = json!({});
+        }
+    }
+    schema
 }
 
 /// The schema of `file` with its root pointed at `#/definitions/<definition>`.
@@ -125,7 +134,7 @@ fn dashboards(model: &Model) -> Vec<(Option<String>, Value)> {
     if model.enabled_signals().any(|s| s.pack.is_none()) {
         packs.push(None);
     }
-    packs.into_iter().map(|p| (p.clone(), dashboard(model, p.as_deref()))).collect()
+    packs.into_iter().map(|p| (p.clone(), dashboard(model, p.as_deref()).expect("generates"))).collect()
 }
 
 fn all_dashboards() -> Vec<(Model, Option<String>, Value)> {
@@ -228,7 +237,7 @@ fn dashboard_settings() {
         let uid = d["uid"].as_str().expect("uid");
         assert!(!uid.is_empty() && uid.len() <= 40, "uid {uid:?}");
         assert!(uids.insert(uid.to_string()), "uid {uid} used twice");
-        assert_eq!(dashboard(&model, pack.as_deref()), d, "generation is deterministic");
+        assert_eq!(dashboard(&model, pack.as_deref()).expect("generates"), d, "generation is deterministic");
         assert_eq!(d["tags"], json!(model.config.generate.dashboard_tags));
         assert_eq!(d["timezone"], "utc");
         assert_eq!(d["refresh"], "30s");
@@ -237,10 +246,10 @@ fn dashboard_settings() {
         assert_eq!(d["graphTooltip"], 1);
         assert_eq!(d["time"], json!({ "from": "now-6h", "to": "now" }));
     }
-    let builtin = dashboard(&Model::builtin_defaults(), Some("token_refresh"));
+    let builtin = dashboard(&Model::builtin_defaults(), Some("token_refresh")).expect("generates");
     assert_eq!(builtin["title"], "Integration exporter / Token refresh");
     assert_eq!(builtin["uid"], "integration-exporter-token-refresh");
-    let custom = dashboard(&custom_model(), None);
+    let custom = dashboard(&custom_model(), None).expect("generates");
     assert_eq!(custom["tags"], json!(["oauth", "custom"]));
 }
 
@@ -331,7 +340,7 @@ fn panels_sit_on_a_grid_without_overlap() {
 
 #[test]
 fn health_row_shows_query_success_and_log_lines() {
-    let d = dashboard(&Model::builtin_defaults(), Some("token_refresh"));
+    let d = dashboard(&Model::builtin_defaults(), Some("token_refresh")).expect("generates");
     let success = exprs(panel_of(&d, "SQL query success")).join("\n");
     assert!(success.contains("integration_exporter_query_success{job=~\"$job\", instance=~\"$instance\""), "{success}");
     assert!(success.contains("by (signal)"), "{success}");
@@ -341,6 +350,14 @@ fn health_row_shows_query_success_and_log_lines() {
         "{lines}"
     );
     assert!(lines.contains("[$__rate_interval]"), "{lines}");
+    let database = exprs(panel_of(&d, "Database reachable")).join("\n");
+    assert_eq!(
+        database,
+        "min by (database) (integration_exporter_database_up{job=~\"$job\", instance=~\"$instance\"})"
+    );
+    // A pack that reads no database has no such panel.
+    let salesforce = dashboard(&Model::builtin_defaults(), Some("salesforce_incidents")).expect("generates");
+    assert!(panels(&salesforce).iter().all(|p| p["title"] != "Database reachable"));
 }
 
 /// Every selector of a model metric carries the job and instance matchers, and counters are
@@ -384,68 +401,186 @@ fn queries_are_scoped_and_counters_are_rated() {
     }
 }
 
+/// The colour Grafana gives `v` under threshold `steps`: the last step at or below it, the first
+/// (`null`) being the base.
+fn grafana_color(steps: &[Value], v: f64) -> &str {
+    let mut color = steps[0]["color"].as_str().expect("color");
+    for step in &steps[1..] {
+        if step["value"].as_f64().is_some_and(|at| v >= at) {
+            color = step["color"].as_str().expect("color");
+        }
+    }
+    color
+}
+
+/// The threshold steps and unit Grafana applies to the series of query `ref_id`: an override
+/// matching that refId, else the panel's defaults.
+fn field_config(panel: &Value, ref_id: &str) -> (Vec<Value>, String) {
+    let defaults = &panel["fieldConfig"]["defaults"];
+    let mut steps = defaults["thresholds"]["steps"].as_array().expect("steps").clone();
+    let mut unit = defaults["unit"].as_str().expect("unit").to_string();
+    for o in panel["fieldConfig"]["overrides"].as_array().expect("overrides") {
+        if o["matcher"]["id"] != "byFrameRefID" || o["matcher"]["options"] != ref_id {
+            continue;
+        }
+        for property in o["properties"].as_array().expect("properties") {
+            match property["id"].as_str() {
+                Some("thresholds") => steps = property["value"]["steps"].as_array().expect("steps").clone(),
+                Some("unit") => unit = property["value"].as_str().expect("unit").to_string(),
+                _ => {}
+            }
+        }
+    }
+    (steps, unit)
+}
+
+/// The threshold steps and unit of the series that draws what `alert` compares on `panel`.
+fn alert_field(model: &Model, panel: &Value, alert: &integration_exporter::spec::Alert) -> (Vec<Value>, String) {
+    use integration_exporter::generate::promql::measured_on_panel;
+    use integration_exporter::generate::scope::{Scope, try_scope};
+    let expr = try_scope(&measured_on_panel(model, alert), &Scope::of(model)).expect("generates");
+    let target = panel["targets"]
+        .as_array()
+        .expect("targets")
+        .iter()
+        .find(|t| t["expr"].as_str().unwrap_or_default().split_whitespace().eq(expr.split_whitespace()))
+        .unwrap_or_else(|| panic!("{}: no series draws `{expr}`", alert.name));
+    field_config(panel, target["refId"].as_str().expect("refId"))
+}
+
+fn severity_color(severity: Severity) -> &'static str {
+    match severity {
+        Severity::Critical => "red",
+        Severity::Warning => "orange",
+        Severity::Info => "blue",
+    }
+}
+
+/// Every generated dashboard (each pack's, the user's own, the overview's tiles): every value an
+/// alert compares is a series of its signal's panel, drawn in the alert's unit; a value at which
+/// none of its alerts fires is green, one at which one fires has the colour of the worst firing
+/// there (so a healthy 0 under `> 0` is green, and under `< 0.95` the colours are inverted); each
+/// step sits where the alert's comparison switches: at its threshold, or for `>` and `<=` at the
+/// next number after it (Grafana colours a value at a step with that step's colour). Series no
+/// alert compares, and the exporter-health panels at their healthy value, are green.
 #[test]
-fn alert_thresholds_are_drawn_on_their_signal_panel() {
-    for (model, pack, d) in all_dashboards() {
-        for s in model.enabled_signals().filter(|s| s.pack == pack) {
-            let panel = panel_of(&d, &s.signal.title);
-            let description = panel["description"].as_str().expect("description");
-            let defaults = &panel["fieldConfig"]["defaults"];
-            let steps = defaults["thresholds"]["steps"].as_array().expect("steps");
-            assert_eq!(defaults["thresholds"]["mode"], "absolute");
-            assert!(steps[0]["value"].is_null(), "{}: first step is the base", s.signal.id);
-            for alert in s.signal.alerts.iter().filter(|a| a.enabled) {
-                let line = format!("Alert {} ({})", alert.name, alert.severity.as_str());
-                assert!(
-                    description.contains(&line),
-                    "{}: description does not name {line}:\n{description}",
-                    s.signal.id
-                );
-                if matches!(alert.condition, Condition::Absent(_)) {
-                    continue;
-                }
-                // Just past the threshold the region shows the worst alert firing there: this one,
-                // or a more severe one at the same value (a pair on two metrics, e.g. expiring > 0
-                // warning and expired > 0 critical).
-                let up = alert.op.holds(alert.threshold + 1e-9, alert.threshold);
-                let probe = if up { alert.threshold + 1e-9 } else { alert.threshold - 1e-9 };
-                let worst = s
-                    .signal
-                    .alerts
+fn every_panel_draws_what_its_alerts_compare_green_until_they_fire() {
+    use integration_exporter::generate::dashboards::{Dashboards, overview};
+    use integration_exporter::generate::promql::measured_on_panel;
+    use integration_exporter::generate::scope::{Scope, try_scope};
+    let same = |a: &str, b: &str| a.split_whitespace().eq(b.split_whitespace());
+    let mut checked = 0;
+    for model in [Model::builtin_defaults(), custom_model()] {
+        let sc = Scope::of(&model);
+        let links = Dashboards::of(&model).expect("generates").links;
+        let mut boards: Vec<(Option<String>, Value)> = dashboards(&model);
+        let tiles = overview(&model, &links).expect("generates");
+        boards.push((Some("overview".into()), tiles));
+        for (pack, board) in &boards {
+            for panel in panels(board) {
+                let title = panel["title"].as_str().expect("title");
+                let signal = model.enabled_signals().find(|s| {
+                    if pack.as_deref() == Some("overview") {
+                        links.url(s).is_some_and(|u| panel["links"][0]["url"] == u)
+                    } else {
+                        &s.pack == pack && s.signal.title == title
+                    }
+                });
+                let targets: Vec<(String, String)> = panel["targets"]
+                    .as_array()
+                    .expect("targets")
                     .iter()
-                    .filter(|a| a.enabled && !matches!(a.condition, Condition::Absent(_)))
-                    .filter(|a| a.op.holds(probe, a.threshold))
-                    .map(|a| a.severity)
-                    .min()
-                    .unwrap_or(alert.severity);
-                let color = match worst {
-                    Severity::Critical => "red",
-                    Severity::Warning => "orange",
-                    Severity::Info => "blue",
+                    .map(|t| (t["refId"].as_str().unwrap().to_string(), t["expr"].as_str().unwrap().to_string()))
+                    .collect();
+                let Some(signal) = signal else {
+                    // The exporter's health and the firing alerts: green at their healthy value.
+                    let up = [" up", "success", "reachable"].iter().any(|w| title.contains(w));
+                    // An SLO's row: the whole budget left, no burn at all.
+                    let healthy = if title.ends_with(": error budget left") {
+                        1.0
+                    } else if title.ends_with(": error budget burn rate") {
+                        0.0
+                    } else if up {
+                        1.0
+                    } else {
+                        0.0
+                    };
+                    for (ref_id, _) in &targets {
+                        let (steps, _) = field_config(panel, ref_id);
+                        assert_eq!(grafana_color(&steps, healthy), "green", "{title}: {healthy} is healthy: {steps:?}");
+                    }
+                    continue;
                 };
-                let at =
-                    steps.iter().position(|st| st["value"].as_f64() == Some(alert.threshold)).unwrap_or_else(|| {
-                        panic!(
-                            "{}: threshold {} of {} not on the panel: {steps:?}",
-                            s.signal.id, alert.threshold, alert.name
-                        )
-                    });
-                // The alert's color is on the firing side of its step.
-                let firing_side = if alert.op.holds(alert.threshold + 1e-9, alert.threshold) { at } else { at - 1 };
-                assert_eq!(steps[firing_side]["color"], color, "{}: {} steps {steps:?}", s.signal.id, alert.name);
-                if panel["type"] == "timeseries" {
-                    let mode = defaults["custom"]["thresholdsStyle"]["mode"].as_str().unwrap_or("off");
-                    assert!(mode != "off", "{}: thresholds not drawn", s.signal.id);
+                let id = &signal.signal.id;
+                let description = panel["description"].as_str().expect("description");
+                let alerts: Vec<&integration_exporter::spec::Alert> =
+                    signal.signal.alerts.iter().filter(|a| a.enabled).collect();
+                for alert in &alerts {
+                    let line = format!("Alert {} ({})", alert.name, alert.severity.as_str());
+                    assert!(description.contains(&line), "{id}: description does not name {line}:\n{description}");
+                }
+                let compared: Vec<_> =
+                    alerts.iter().filter(|a| !matches!(a.condition, Condition::Absent(_))).copied().collect();
+                for alert in &compared {
+                    let expr = try_scope(&measured_on_panel(&model, alert), &sc).expect("generates");
+                    assert!(
+                        targets.iter().any(|(_, t)| same(t, &expr)),
+                        "{id}: {} compares `{expr}`, which its panel does not draw: {targets:?}",
+                        alert.name
+                    );
+                }
+                for (ref_id, expr) in &targets {
+                    let (steps, unit) = field_config(panel, ref_id);
+                    let here: Vec<_> = compared
+                        .iter()
+                        .filter(|a| same(&try_scope(&measured_on_panel(&model, a), &sc).expect("generates"), expr))
+                        .copied()
+                        .collect();
+                    if here.is_empty() {
+                        assert!(
+                            steps.iter().all(|s| s["color"] == "green"),
+                            "{id}: `{expr}` is no alert's value, yet coloured: {steps:?}"
+                        );
+                        continue;
+                    }
+                    for alert in &here {
+                        let want = integration_exporter::generate::panels::grafana_unit(alert.unit);
+                        assert_eq!(unit, want, "{id}: {} is drawn in {unit}, not its unit {want}", alert.name);
+                    }
+                    let mut probes = vec![0.0, -1.0, 1.0, 1e9, -1e9];
+                    for a in &here {
+                        let t = a.threshold;
+                        probes.extend([t, t.next_up(), t.next_down(), t - 1.0, t + 1.0, t * 0.5, t * 1.5]);
+                    }
+                    for v in probes {
+                        let want = here
+                            .iter()
+                            .filter(|a| a.op.holds(v, a.threshold))
+                            .map(|a| a.severity)
+                            .min()
+                            .map_or("green", severity_color);
+                        assert_eq!(grafana_color(&steps, v), want, "{id} `{expr}` at {v}: steps {steps:?}");
+                        checked += 1;
+                    }
+                    for step in steps.iter().skip(1) {
+                        let at = step["value"].as_f64().expect("a step value");
+                        assert!(
+                            here.iter().any(|a| at == a.threshold
+                                || (matches!(a.op, Op::Gt | Op::Le) && at == a.threshold.next_up())),
+                            "{id}: a step at {at} is no alert's threshold: {steps:?}"
+                        );
+                    }
                 }
             }
         }
     }
+    assert!(checked > 500, "only {checked} values checked");
 }
 
 #[test]
 fn panels_follow_the_spec() {
     let model = Model::builtin_defaults();
-    let d = dashboard(&model, Some("token_refresh"));
+    let d = dashboard(&model, Some("token_refresh")).expect("generates");
     let expiring = panel_of(&d, "Tokens expiring soon");
     assert_eq!(expiring["type"], "timeseries");
     assert_eq!(exprs(expiring), ["integration_token_refresh_tokens_expiring{job=~\"$job\", instance=~\"$instance\"}"]);
@@ -455,21 +590,24 @@ fn panels_follow_the_spec() {
             .unwrap_or_default()
             .contains("Alert IntegrationTokenRefreshTokensExpiring (critical): above 20 for 5m")
     );
+    // `> 20`: 20 itself does not fire, so red starts at the next number after it; the series
+    // carries the alert's own unit and thresholds, drawn as lines and areas.
+    let (steps, unit) = field_config(expiring, "A");
+    assert_eq!(
+        steps,
+        vec![json!({ "color": "green", "value": null }), json!({ "color": "red", "value": 20f64.next_up() })]
+    );
+    assert_eq!(unit, "short");
+    assert_eq!(expiring["fieldConfig"]["overrides"][0]["properties"][2]["value"]["mode"], "line+area");
     assert_eq!(
         expiring["fieldConfig"]["defaults"]["thresholds"]["steps"],
-        json!([{ "color": "green", "value": null }, { "color": "red", "value": 20.0 }])
+        json!([{ "color": "green", "value": null }])
     );
     let success = panel_of(&d, "Proactive refresh success rate");
     assert_eq!(success["fieldConfig"]["defaults"]["unit"], "percentunit");
-    assert_eq!(
-        success["fieldConfig"]["defaults"]["thresholds"]["steps"],
-        // Below 95% (and at 0%, the small fleet's alert) is a warning.
-        json!([
-            { "color": "orange", "value": null },
-            { "color": "orange", "value": 0.0 },
-            { "color": "green", "value": 0.95 }
-        ])
-    );
+    // `< 95%`: the colours are inverted, and 95% itself is green.
+    let (steps, _) = field_config(success, "A");
+    assert_eq!(steps, vec![json!({ "color": "orange", "value": null }), json!({ "color": "green", "value": 0.95 })]);
     // Age: the panel draws seconds since the timestamp, the threshold is in seconds; the fleet's
     // newest heartbeat, as the alert compares it (a standby host's old one is not the fleet's).
     let lag = panel_of(&d, "Heartbeat lag");
@@ -480,23 +618,30 @@ fn panels_follow_the_spec() {
             "time() - max without (instance) (integration_token_refresh_last_cycle_timestamp_seconds{job=~\"$job\", instance=~\"$instance\"})"
         ]
     );
+    // The pack's query is the alert's value: it carries the alert's unit and thresholds.
+    assert_eq!(field_config(lag, "A").1, "s");
     let backoff = panel_of(&d, "Tokens in backoff");
     assert_eq!(
         exprs(backoff),
         ["sum by (revoked) (integration_token_refresh_tokens_in_backoff{job=~\"$job\", instance=~\"$instance\"})"]
     );
 
-    let custom = dashboard(&custom_model(), None);
+    let custom = dashboard(&custom_model(), None).expect("generates");
     let pending = panel_of(&custom, "Pending jobs");
     assert_eq!(pending["type"], "stat");
+    let (steps, _) = field_config(pending, "A");
     assert_eq!(
-        pending["fieldConfig"]["defaults"]["thresholds"]["steps"],
+        json!(steps),
         json!([
             { "color": "red", "value": null },
             { "color": "orange", "value": 2.0 },
             { "color": "green", "value": 5.0 },
             { "color": "orange", "value": 100.0 },
         ])
+    );
+    assert!(
+        pending["fieldConfig"]["overrides"][0]["properties"].as_array().unwrap().len() == 2,
+        "a stat has no line style"
     );
     assert!(pending["description"].as_str().unwrap_or_default().contains("Jobs waiting to run."));
     let errors = panel_of(&custom, "Sync errors");
@@ -513,17 +658,17 @@ fn panels_follow_the_spec() {
 /// threshold alert, and every tile links to the panel of its signal (the alert's `dashboard_url`).
 #[test]
 fn overview_validates_and_links_every_alerting_signal() {
-    use integration_exporter::generate::dashboards::{PanelLinks, overview};
+    use integration_exporter::generate::dashboards::{Dashboards, overview};
     for model in [Model::builtin_defaults(), custom_model()] {
-        let links = PanelLinks::of(&model);
-        let d = overview(&model, &links);
+        let links = Dashboards::of(&model).expect("generates").links;
+        let d = overview(&model, &links).expect("generates");
         let errs = schema_errors(&d);
         assert!(errs.is_empty(), "{}", errs.join("\n"));
         let tiles = panels(&d);
         for signal in model.enabled_signals().filter(|s| s.signal.alerts.iter().any(|a| a.enabled)) {
             let url = links.url(signal).expect("a panel for every signal");
             let id: u64 = url.rsplit("viewPanel=").next().unwrap().parse().unwrap();
-            let board = dashboard(&model, signal.pack.as_deref());
+            let board = dashboard(&model, signal.pack.as_deref()).expect("generates");
             let target = panels(&board).into_iter().find(|p| p["id"] == id).expect("the linked panel exists");
             assert_eq!(target["title"], signal.signal.title.as_str());
             let absent_only = signal
@@ -634,8 +779,9 @@ fn dashboards_pass_the_dashboard_linter_rules() {
             "overview".into(),
             integration_exporter::generate::dashboards::overview(
                 &model,
-                &integration_exporter::generate::dashboards::PanelLinks::of(&model),
-            ),
+                &integration_exporter::generate::dashboards::Dashboards::of(&model).expect("generates").links,
+            )
+            .expect("generates"),
         ));
         for (name, d) in boards {
             let (found, all) = lint(&name, &d);
@@ -652,7 +798,7 @@ fn dashboards_pass_the_dashboard_linter_rules() {
 /// The rules find what they look for.
 #[test]
 fn the_dashboard_linter_rules_catch_broken_dashboards() {
-    let mut d = dashboard(&Model::builtin_defaults(), Some("token_refresh"));
+    let mut d = dashboard(&Model::builtin_defaults(), Some("token_refresh")).expect("generates");
     let panel = d["panels"].as_array_mut().unwrap().iter_mut().find(|p| p["type"] == "timeseries").unwrap();
     panel["datasource"]["uid"] = "prometheus".into();
     panel["description"] = "".into();
@@ -682,7 +828,7 @@ fn the_dashboard_linter_rules_catch_broken_dashboards() {
 /// title, and each alert's `dashboard_url` opens the panel that draws its own metric.
 #[test]
 fn panels_are_linked_by_signal_not_by_title() {
-    use integration_exporter::generate::dashboards::PanelLinks;
+    use integration_exporter::generate::dashboards::Dashboards;
     let spec = r#"
 database: {url_env: DATABASE_URL}
 signals:
@@ -701,8 +847,8 @@ signals:
 "#;
     let model = Model::from_text(&SourceText { name: "same-title.yaml".into(), text: spec.into() })
         .unwrap_or_else(|e| panic!("two signals may share a title: {e}"));
-    let links = PanelLinks::of(&model);
-    let board = dashboard(&model, None);
+    let links = Dashboards::of(&model).expect("generates").links;
+    let board = dashboard(&model, None).expect("generates");
     for signal in model.enabled_signals() {
         let url = links.url(signal).expect("a panel for every signal");
         let id: u64 = url.rsplit("viewPanel=").next().unwrap().parse().unwrap();
@@ -769,7 +915,7 @@ fn runbook_panels_draw_what_their_alerts_compare_green_when_healthy() {
             .replace("{job=~\"$job\", instance=~\"$instance\"}", "")
     };
     for pack in RUNBOOK_PACKS {
-        let d = dashboard(&model, Some(pack));
+        let d = dashboard(&model, Some(pack)).expect("generates");
         for s in model.enabled_signals().filter(|s| s.pack.as_deref() == Some(pack)) {
             let alerts: Vec<_> =
                 s.signal.alerts.iter().filter(|a| a.enabled && !matches!(a.condition, Condition::Absent(_))).collect();
@@ -777,12 +923,13 @@ fn runbook_panels_draw_what_their_alerts_compare_green_when_healthy() {
                 continue;
             }
             let panel = panel_of(&d, &s.signal.title);
-            let defaults = &panel["fieldConfig"]["defaults"];
-            let steps = defaults["thresholds"]["steps"].as_array().expect("steps");
             let drawn: Vec<String> = exprs(panel).into_iter().map(unscoped).collect();
             for alert in &alerts {
                 let who = format!("{}: {}", s.signal.id, alert.name);
-                assert_eq!(defaults["unit"], grafana_unit(alert.unit), "{who}: unit");
+                // The series of what the alert compares carries its unit and its thresholds.
+                let (steps, unit) = alert_field(&model, panel, alert);
+                let steps = &steps;
+                assert_eq!(unit, grafana_unit(alert.unit), "{who}: unit");
                 match &alert.condition {
                     // Guarded (`while`), the value is drawn in the state the alert fires in.
                     Condition::Gauge(g) if !alert.while_.is_empty() => {
@@ -823,14 +970,19 @@ fn runbook_panels_draw_what_their_alerts_compare_green_when_healthy() {
 fn triage_panels_draw_what_their_alerts_compare() {
     use integration_exporter::generate::panels::grafana_unit;
     let model = Model::builtin_defaults();
-    let steps = |panel: &Value| panel["fieldConfig"]["defaults"]["thresholds"]["steps"].as_array().unwrap().clone();
+    // The thresholds of the panel's alert's series (each of these panels has one alert).
+    let steps = |panel: &Value| {
+        let signal = model.enabled_signals().find(|s| s.signal.title == panel["title"].as_str().unwrap()).unwrap();
+        let alert = signal.signal.alerts.iter().find(|a| a.enabled && !matches!(a.condition, Condition::Absent(_)));
+        alert_field(&model, panel, alert.expect("an alert with a threshold")).0
+    };
     for pack in ["etl_token_monitoring", "salesforce_incidents"] {
-        let d = dashboard(&model, Some(pack));
+        let d = dashboard(&model, Some(pack)).expect("generates");
         for s in model.enabled_signals().filter(|s| s.pack.as_deref() == Some(pack)) {
             let panel = panel_of(&d, &s.signal.title);
             for alert in s.signal.alerts.iter().filter(|a| a.enabled && !matches!(a.condition, Condition::Absent(_))) {
                 assert_eq!(
-                    panel["fieldConfig"]["defaults"]["unit"],
+                    alert_field(&model, panel, alert).1,
                     grafana_unit(alert.unit),
                     "{}: the panel is not in the unit of {}",
                     s.signal.id,
@@ -840,14 +992,14 @@ fn triage_panels_draw_what_their_alerts_compare() {
         }
     }
 
-    let etl = dashboard(&model, Some("etl_token_monitoring"));
+    let etl = dashboard(&model, Some("etl_token_monitoring")).expect("generates");
     let workflows = panel_of(&etl, "GitHub Actions workflows");
     assert_eq!(exprs(workflows), ["integration_etl_workflow_active{job=~\"$job\", instance=~\"$instance\"}"]);
     assert_eq!(workflows["targets"][0]["legendFormat"], "{{workflow}}");
     assert_eq!(color_at(&steps(workflows), 1.0), "green", "an active workflow");
     assert_eq!(color_at(&steps(workflows), 0.0), "red", "a disabled one");
 
-    let sf = dashboard(&model, Some("salesforce_incidents"));
+    let sf = dashboard(&model, Some("salesforce_incidents")).expect("generates");
     let health = panel_of(&sf, "MCP server health");
     assert_eq!(exprs(health), ["integration_salesforce_mcp_server_up{job=~\"$job\", instance=~\"$instance\"}"]);
     assert_eq!(color_at(&steps(health), 1.0), "green");

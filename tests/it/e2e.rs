@@ -22,7 +22,7 @@ use support::wait::{self, Worker};
 use support::{Cluster, HttpServer, Reply, TestDb, exporter_bin, free_port, program};
 
 /// Active alerts in Prometheus: (alertname, severity) -> (state, labels, annotations).
-fn prometheus_alerts(port: u16) -> BTreeMap<(String, String), (String, Value, Value)> {
+pub(super) fn prometheus_alerts(port: u16) -> BTreeMap<(String, String), (String, Value, Value)> {
     let mut out = BTreeMap::new();
     for alert in api(port, "/api/v1/alerts")["data"]["alerts"].as_array().cloned().unwrap_or_default() {
         let name = alert["labels"]["alertname"].as_str().unwrap_or_default().to_string();
@@ -34,12 +34,12 @@ fn prometheus_alerts(port: u16) -> BTreeMap<(String, String), (String, Value, Va
 }
 
 /// Healthy worker lines, written until stopped; `mode` switches what the worker logs.
-fn worker_writer(path: PathBuf, mode: Arc<Mutex<&'static str>>) -> Worker<()> {
+pub(super) fn worker_writer(path: PathBuf, mode: Arc<Mutex<&'static str>>) -> Worker<()> {
     Worker::spawn("worker log writer", move |stop| {
         let mut file = std::fs::OpenOptions::new().create(true).append(true).open(&path).unwrap();
         let mut i = 0u64;
         while !stop.load(Ordering::Relaxed) {
-            let now = chrono_like_now();
+            let now = python_log_timestamp_now();
             let m = *mode.lock().unwrap();
             let mark =
                 if m == "failing" { "✗ user=u failed error=invalid_grant" } else { "✓ user=u refreshed token" };
@@ -65,10 +65,9 @@ fn worker_writer(path: PathBuf, mode: Arc<Mutex<&'static str>>) -> Worker<()> {
     })
 }
 
-/// `2026-02-06 12:00:01,234` in UTC, Python logging's default, from the system clock.
-fn chrono_like_now() -> String {
-    let out = program("date").args(["-u", "+%Y-%m-%d %H:%M:%S,%3N"]).output().unwrap();
-    String::from_utf8_lossy(&out.stdout).trim().to_string()
+/// Now as Python logging's default timestamp writes it, in UTC: `2026-02-06 12:00:01,234`.
+fn python_log_timestamp_now() -> String {
+    chrono::Utc::now().format("%Y-%m-%d %H:%M:%S,%3f").to_string()
 }
 
 const GITHUB_WORKFLOWS: &str = include_str!("../fixtures/http/github_workflows.json");
@@ -147,6 +146,32 @@ fn github_answer(path: &str, state: &GitHubState) -> (u16, String) {
         run["conclusion"] = Value::from("failure");
     }
     (200, serde_json::json!({"total_count": 1, "workflow_runs": [run]}).to_string())
+}
+
+/// The shipped configuration where it ships, `deploy/prometheus` beside the `generate` output in
+/// `d` (the repository's layout), with only the test's ports and a faster clock: its relative
+/// `rule_files` must find the rules as it does for a user. Returns its directory.
+pub(super) fn shipped_prometheus_config(d: &Path, am_port: u16, exporter_port: u16) -> PathBuf {
+    let example =
+        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("deploy/prometheus/prometheus.yml"))
+            .expect("deploy/prometheus/prometheus.yml");
+    let mut prom_config = example;
+    for (from, to) in [
+        ("scrape_interval: 30s".to_string(), "scrape_interval: 1s".to_string()),
+        ("evaluation_interval: 30s".to_string(), "evaluation_interval: 1s".to_string()),
+        ("localhost:9093".to_string(), format!("127.0.0.1:{am_port}")),
+        (
+            format!("localhost:{}", integration_exporter::spec::config::DEFAULT_PORT),
+            format!("127.0.0.1:{exporter_port}"),
+        ),
+    ] {
+        assert!(prom_config.contains(&from), "the example prometheus.yml no longer has `{from}`");
+        prom_config = prom_config.replace(&from, &to);
+    }
+    let prom_dir = d.join("deploy/prometheus");
+    std::fs::create_dir_all(&prom_dir).unwrap();
+    std::fs::write(prom_dir.join("prometheus.yml"), prom_config).unwrap();
+    prom_dir
 }
 
 struct Stack {
@@ -240,6 +265,19 @@ fn assert_annotations(annotations: &Value, description: &str, runbook: &str) {
     assert!(annotations["summary"].as_str().is_some_and(|s| s.ends_with('.')));
 }
 
+/// Every pack's tables with rows of a healthy system: nothing expiring, failing or stale.
+pub(super) async fn seed_healthy(db: &TestDb) {
+    db.execute(&support::pack_schema("token_refresh", &[])).await;
+    db.execute(&support::pack_seed("token_refresh", &[])).await;
+    db.execute(HEALTHY_TOKENS).await;
+    db.execute(&support::pack_sql("etl_token_monitoring", &[])).await;
+    db.execute("UPDATE marketing.platform_tokens SET expires_at = now() + interval '60 days'; INSERT INTO marketing.etl_sync_log (platform, entity_type, sync_type, status, start_time) SELECT DISTINCT platform, entity_type, sync_type, 'success', now() FROM marketing.etl_sync_log;").await;
+    db.execute(&support::pack_sql("calendar_sync", &[])).await;
+    db.execute("UPDATE external_calendar_connections SET last_synced_at = now(), backoff_until = NULL, token_expiry = now() + interval '30 days', error_count = 0, sync_needed = false; DELETE FROM external_calendar_events WHERE sync_status = 'FAILED';").await;
+    db.execute(&support::pack_sql("microsoft_integration", &[])).await;
+    db.execute("UPDATE graph_subscriptions SET expiration_date_time = now() + interval '3 days'").await;
+}
+
 const HEALTHY_TOKENS: &str = "
 UPDATE auth_microsoft_tokens SET expires_at = now() + interval '50 minutes', next_retry_at = NULL, is_revoked = false, consecutive_failures = 0, last_refresh_error = NULL;
 UPDATE email_watchers SET sync_status = 'active', degraded_at = NULL;
@@ -251,16 +289,7 @@ async fn generated_rules_page_and_ticket_through_real_prometheus_and_alertmanage
     let d = dir.path();
     let cluster = Cluster::start();
     let db = TestDb { url: cluster.url("postgres"), _cluster: None };
-    db.execute(&support::pack_schema("token_refresh", &[])).await;
-    db.execute(&support::pack_seed("token_refresh", &[])).await;
-    db.execute(HEALTHY_TOKENS).await;
-    db.execute(&support::pack_sql("etl_token_monitoring", &[])).await;
-    db.execute("UPDATE marketing.platform_tokens SET expires_at = now() + interval '60 days'; INSERT INTO marketing.etl_sync_log (platform, entity_type, sync_type, status, start_time) SELECT DISTINCT platform, entity_type, sync_type, 'success', now() FROM marketing.etl_sync_log;").await;
-    db.execute(&support::pack_sql("calendar_sync", &[])).await;
-    db.execute("UPDATE external_calendar_connections SET last_synced_at = now(), backoff_until = NULL, token_expiry = now() + interval '30 days', error_count = 0, sync_needed = false; DELETE FROM external_calendar_events WHERE sync_status = 'FAILED';").await;
-
-    db.execute(&support::pack_sql("microsoft_integration", &[])).await;
-    db.execute("UPDATE graph_subscriptions SET expiration_date_time = now() + interval '3 days'").await;
+    seed_healthy(&db).await;
     // The application's own endpoints: the queue metrics, Salesforce's limits, the MCP health check.
     let queue = HttpServer::start(Reply::json(r#"{"pending": 12, "active": 3, "failed": 2}"#));
     let limits = HttpServer::start(Reply::json(r#"{"DailyApiRequests": {"Max": 15000, "Remaining": 14000}}"#));
@@ -277,30 +306,7 @@ async fn generated_rules_page_and_ticket_through_real_prometheus_and_alertmanage
     let exporter_port = free_port();
     let short = "{for: 3s}";
     let spec = format!(
-        r#"listen: 127.0.0.1:{exporter_port}
-state_dir: {d}/state
-runbook_base_url: https://runbooks.example.com
-database: {{url_env: E2E_DATABASE_URL}}
-poll_defaults: {{interval: 1s, timeout: 2s}}
-generate:
-  alertmanager:
-    page_webhook_url: http://127.0.0.1:{hook}/page
-    ticket_webhook_url: http://127.0.0.1:{hook}/ticket
-    group_wait: 1s
-    group_interval: 1s
-    repeat_interval: 1h
-packs:
-  token_refresh:
-    params: {{worker_log: {d}/worker.log}}
-    alerts:
-      IntegrationTokenRefreshSuccessRateLow: {{window: 20s, min_events: 5, for: 3s}}
-      IntegrationTokenRefreshTokensExpiring: {short}
-      IntegrationTokenRefreshRateLimitHigh: {short}
-      IntegrationTokenRefreshDegradedWatchers: {short}
-      IntegrationTokenRefreshHeartbeatLag: {{threshold: 6, for: 2s}}
-      IntegrationTokenRefreshHeartbeatMissing: {short}
-      IntegrationTokenRefreshLockStuck: {short}
-  etl_token_monitoring:
+        r#"{head}  etl_token_monitoring:
     params: {{github_api_url: "http://127.0.0.1:{github}", github_repo: acme/etl, github_token: "env:E2E_GITHUB_TOKEN"}}
     signals:
       etl_token_monitoring.github_workflows: {{interval: 1s, timeout: 1s}}
@@ -356,6 +362,7 @@ packs:
       IntegrationSalesforceModelLatencyHigh: {{window: 20s, for: 3s}}
       IntegrationSalesforceModelErrorRate: {{window: 20s, for: 3s}}
 "#,
+        head = support::fast_alerting_spec_head(d, exporter_port, hook, "E2E_DATABASE_URL"),
         d = d.display(),
         queue = queue.addr,
         limits = limits.addr,
@@ -392,28 +399,7 @@ packs:
             .arg("--cluster.listen-address="),
     );
     let prom_port = free_port();
-    // The shipped configuration where it ships, deploy/prometheus beside the `generate` output
-    // (the repository's layout), with only this test's ports and a faster clock: its relative
-    // `rule_files` must find the rules as it does for a user.
-    let example =
-        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("deploy/prometheus/prometheus.yml"))
-            .expect("deploy/prometheus/prometheus.yml");
-    let mut prom_config = example;
-    for (from, to) in [
-        ("scrape_interval: 30s".to_string(), "scrape_interval: 1s".to_string()),
-        ("evaluation_interval: 30s".to_string(), "evaluation_interval: 1s".to_string()),
-        ("localhost:9093".to_string(), format!("127.0.0.1:{am_port}")),
-        (
-            format!("localhost:{}", integration_exporter::spec::config::DEFAULT_PORT),
-            format!("127.0.0.1:{exporter_port}"),
-        ),
-    ] {
-        assert!(prom_config.contains(&from), "the example prometheus.yml no longer has `{from}`");
-        prom_config = prom_config.replace(&from, &to);
-    }
-    let prom_dir = d.join("deploy/prometheus");
-    std::fs::create_dir_all(&prom_dir).unwrap();
-    std::fs::write(prom_dir.join("prometheus.yml"), prom_config).unwrap();
+    let prom_dir = shipped_prometheus_config(d, am_port, exporter_port);
     let _prometheus = prometheus(&prom_dir, prom_port);
     let stack = Stack { db, prometheus: prom_port, hook: webhook, worker_mode };
 
@@ -427,7 +413,10 @@ packs:
         .unwrap()
         .map(|e| e.unwrap().path())
         .filter(|p| p.to_string_lossy().ends_with(".rules.yml"))
-        .map(|p| std::fs::read_to_string(p).unwrap().matches("- alert:").count())
+        .map(|p| {
+            let text = std::fs::read_to_string(p).unwrap();
+            text.matches("- alert:").count() + text.matches("- record:").count()
+        })
         .sum();
     let rules = || api(prom_port, "/api/v1/rules");
     wait::until("every rule loaded and healthy", Duration::from_secs(60), rules, |answer| {

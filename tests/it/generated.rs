@@ -5,6 +5,7 @@ use std::path::Path;
 
 use integration_exporter::generate::{RuleFormat, outputs};
 use integration_exporter::spec::Model;
+use promql_parser::parser::{Expr, VectorSelector};
 
 fn promtool(args: &[&str], dir: &Path) -> (bool, String) {
     let out = crate::support::program("promtool").args(args).current_dir(dir).output().expect("promtool");
@@ -21,7 +22,7 @@ fn write_outputs(model: &Model) -> tempfile::TempDir {
 fn committed_outputs_are_current() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
     let mut stale = Vec::new();
-    for (rel, content) in outputs(&Model::builtin_defaults()) {
+    for (rel, content) in outputs(&Model::builtin_defaults()).unwrap() {
         let committed = std::fs::read_to_string(root.join(&rel)).unwrap_or_default();
         if committed != content {
             stale.push(rel.display().to_string());
@@ -50,7 +51,7 @@ fn files_under(dir: &Path) -> Vec<std::path::PathBuf> {
 fn committed_kubernetes_outputs_are_current() {
     let deploy = Path::new(env!("CARGO_MANIFEST_DIR")).join("deploy/kubernetes");
     let model = Model::load(&deploy.join("spec.yaml")).unwrap_or_else(|e| panic!("{e}"));
-    let files = integration_exporter::generate::files_as(&model, RuleFormat::PrometheusOperator);
+    let files = integration_exporter::generate::files_as(&model, RuleFormat::PrometheusOperator).unwrap();
     let mut stale = Vec::new();
     for (rel, content) in &files {
         if std::fs::read_to_string(deploy.join("generated").join(rel)).ok().as_ref() != Some(content) {
@@ -127,19 +128,19 @@ fn thresholds_and_windows_come_from_the_user_spec() {
 }
 
 #[test]
-fn readme_signal_table_is_the_catalog() {
-    let readme = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("README.md")).unwrap();
+fn packs_doc_signal_table_is_the_catalog() {
+    let doc = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/packs.md")).unwrap();
     let table = integration_exporter::generate::catalog::markdown(&Model::builtin_defaults());
     let expected = format!("<!-- catalog:start -->\n{table}<!-- catalog:end -->");
     assert!(
-        readme.contains(&expected),
-        "README's signal table is stale: paste `integration-exporter catalog` between the markers"
+        doc.contains(&expected),
+        "docs/packs.md's signal table is stale: paste `integration-exporter catalog` between the markers"
     );
 }
 
 /// The anchors GitHub renders for a runbook's headings, duplicates numbered `-1`, `-2`, ... as
 /// GitHub does; headings inside code fences are not headings.
-fn github_anchors(markdown: &str) -> Vec<(String, String)> {
+pub(crate) fn github_anchors(markdown: &str) -> Vec<(String, String)> {
     let link = regex::Regex::new(r"\[([^\]]*)\]\([^)]*\)").unwrap();
     let dropped = regex::Regex::new(r"[^\p{L}\p{Nl}\p{M}\p{Nd}\p{Pc}\- ]").unwrap();
     let mut seen = std::collections::BTreeMap::<String, usize>::new();
@@ -164,16 +165,26 @@ fn github_anchors(markdown: &str) -> Vec<(String, String)> {
     out
 }
 
+/// The runbook a generated link points into: the packs' runbooks are copies under
+/// `tests/fixtures/runbooks/`; the exporter's own is one of the generated outputs.
+fn runbook_markdown(outputs: &[(std::path::PathBuf, String)], file: &str) -> String {
+    if let Some((_, text)) = outputs.iter().find(|(rel, _)| rel == &Path::new("runbooks").join(file)) {
+        return text.clone();
+    }
+    let fixtures = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/runbooks");
+    std::fs::read_to_string(fixtures.join(file)).unwrap_or_else(|e| panic!("{file}: {e}"))
+}
+
 #[test]
 fn every_generated_runbook_link_is_a_heading_github_renders() {
-    let fixtures = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/runbooks");
     let url = regex::Regex::new(r#"https://runbooks\.example\.com/([a-z-]+\.md)(?:#([^\s"'\\]+))?"#).unwrap();
     let model = Model::builtin_defaults();
+    let outputs = outputs(&model).unwrap();
     let mut checked = 0;
-    for (rel, content) in outputs(&model) {
-        for m in url.captures_iter(&content) {
+    for (rel, content) in &outputs {
+        for m in url.captures_iter(content) {
             let file = &m[1];
-            let markdown = std::fs::read_to_string(fixtures.join(file)).unwrap_or_else(|e| panic!("{file}: {e}"));
+            let markdown = runbook_markdown(&outputs, file);
             let Some(anchor) = m.get(2).map(|a| a.as_str()) else { continue };
             let anchors = github_anchors(&markdown);
             assert!(
@@ -187,6 +198,7 @@ fn every_generated_runbook_link_is_a_heading_github_renders() {
     }
     assert!(checked > 50, "only {checked} links found");
     // Each signal's link is its own runbook's heading, named as the spec names it.
+    let fixtures = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/runbooks");
     for signal in model.enabled_signals() {
         let (Some(section), Some(pack)) = (&signal.signal.runbook_section, &signal.pack) else { continue };
         let info = model.packs.iter().find(|p| &p.name == pack).unwrap();
@@ -203,6 +215,86 @@ fn every_generated_runbook_link_is_a_heading_github_renders() {
             signal.runbook_url
         );
     }
+}
+
+/// The sections of a generated markdown runbook: (heading text, anchor, body up to the next
+/// heading of the same level or above).
+fn sections(markdown: &str) -> Vec<(String, String, String)> {
+    let anchors = github_anchors(markdown);
+    let mut out: Vec<(String, String, String)> = Vec::new();
+    let mut at = 0;
+    for line in markdown.lines() {
+        if line.starts_with("## ") {
+            let (text, anchor) = anchors.iter().find(|(t, _)| line[3..].trim() == t).cloned().unwrap();
+            out.push((text, anchor, String::new()));
+            at += 1;
+        } else if at > 0 && !line.starts_with("# ") {
+            let body = &mut out.last_mut().unwrap().2;
+            body.push_str(line);
+            body.push('\n');
+        }
+    }
+    out
+}
+
+/// The exporter's own alerts (about 40 rules: source health, the database, the exporter itself)
+/// link one runbook, which `generate` writes from the same definitions: every one of them has a
+/// section under the heading its link names, saying what it means, what it holds back and what
+/// to do, and the runbook has no section for an alert that does not exist. For the built-in
+/// packs and for a spec of the user's own signals.
+#[test]
+fn the_exporters_own_runbook_explains_every_own_alert_at_its_link() {
+    let custom = Model::from_text(&integration_exporter::spec::SourceText {
+        name: "custom.yaml".into(),
+        text: include_str!("../fixtures/graph_errors.yaml").into(),
+    })
+    .unwrap();
+    for model in [Model::builtin_defaults(), custom] {
+        let outputs = outputs(&model).unwrap();
+        let runbook = runbook_markdown(&outputs, "integration-exporter.md");
+        let sections = sections(&runbook);
+        let mut linked = std::collections::BTreeSet::new();
+        for (rel, content) in &outputs {
+            if !rel.to_string_lossy().ends_with(".rules.yml") {
+                continue;
+            }
+            let file: serde_json::Value = serde_saphyr::from_str(content).unwrap();
+            for rule in file["groups"][0]["rules"].as_array().unwrap() {
+                // Recording rules (an SLO's error ratios) link nothing.
+                if rule.get("record").is_some() {
+                    continue;
+                }
+                let link = rule["annotations"]["runbook_url"].as_str().unwrap();
+                let Some(anchor) = link.strip_prefix(&format!(
+                    "{}/integration-exporter.md#",
+                    model.config.runbook_base_url.trim_end_matches('/')
+                )) else {
+                    continue;
+                };
+                let name = rule["alert"].as_str().unwrap();
+                let (text, _, body) = sections
+                    .iter()
+                    .find(|(_, a, _)| a == anchor)
+                    .unwrap_or_else(|| panic!("{name}: #{anchor} is no heading of the runbook:\n{runbook}"));
+                assert_eq!(text, name, "#{anchor} is the section of another alert");
+                for part in ["**What it means.** ", "**Holds back.** ", "**What to do.**\n\n- "] {
+                    assert!(body.contains(part), "{name}: no `{part}` in its section:\n{body}");
+                }
+                assert!(body.contains(rule["annotations"]["summary"].as_str().unwrap()), "{name}: {body}");
+                linked.insert(name.to_string());
+            }
+        }
+        let headed: std::collections::BTreeSet<String> = sections.iter().map(|(t, _, _)| t.clone()).collect();
+        assert_eq!(headed, linked, "sections without an alert, or alerts without a section");
+        assert!(linked.contains("IntegrationExporterDown"), "{linked:?}");
+    }
+    let builtin = outputs(&Model::builtin_defaults()).unwrap();
+    let own = builtin
+        .iter()
+        .filter(|(rel, _)| rel.to_string_lossy().ends_with(".rules.yml"))
+        .map(|(_, c)| c.matches("/integration-exporter.md#").count())
+        .sum::<usize>();
+    assert!(own > 35, "only {own} own alerts link the exporter's runbook");
 }
 
 /// Evaluates the generated expression of `alert` in `rules_file` with promtool on `input`
@@ -247,193 +339,125 @@ fn failed_calendar_events_alert_on_new_failures_not_on_the_backlog() {
     assert!(ok, "{out}");
 }
 
-/// Every built-in pack and the user signals of the golden spec, scraped as job `billing-ie` of
-/// the `prod` cluster.
+/// Every built-in pack with every signal on (the opt-in ones too, but for an alternative source
+/// of metrics already read) and the user signals of the golden spec, scraped as job `billing-ie`
+/// of the `prod` cluster.
 fn selected_model() -> Model {
     let mut text = String::from(
         "database: {url_env: DATABASE_URL}\ngenerate: {job: billing-ie, matchers: {cluster: prod, team: 'a \"b\" \\ c'}}\npacks:\n",
     );
     for (name, _) in integration_exporter::spec::pack::BUILTIN {
-        text.push_str(&format!("  {name}: {{}}\n"));
+        let def = integration_exporter::spec::builtin_pack(name).unwrap().unwrap();
+        let mut read: std::collections::BTreeSet<&str> =
+            def.signals.iter().filter(|s| s.enabled).flat_map(|s| s.metrics.iter().map(|m| m.name.as_str())).collect();
+        let opt_in = def.signals.iter().filter(|s| !s.enabled);
+        let others: Vec<_> = opt_in.filter(|s| s.metrics.iter().all(|m| read.insert(m.name.as_str()))).collect();
+        let on: Vec<String> = others.iter().map(|s| format!("{}: {{enabled: true}}", s.id)).collect();
+        text.push_str(&format!("  {name}:\n    signals: {{{}}}\n", on.join(", ")));
     }
     text.push_str(include_str!("../fixtures/graph_errors.yaml"));
     Model::from_text(&integration_exporter::spec::SourceText { name: "selected.yaml".into(), text })
         .unwrap_or_else(|e| panic!("{e}"))
 }
 
-/// The label matchers of every vector selector in `expr`, found without the generator's own
-/// scanner: an identifier outside braces, brackets, strings and `by (...)`-style label lists
-/// that is no keyword, aggregation or function call is a metric name, and the braces right
-/// after it (if any) are its matchers.
-fn vector_selectors(expr: &str) -> Vec<(String, String)> {
-    const KEYWORDS: &[&str] = &[
-        "and",
-        "or",
-        "unless",
-        "by",
-        "without",
-        "on",
-        "ignoring",
-        "group_left",
-        "group_right",
-        "offset",
-        "bool",
-        "inf",
-        "nan",
-        "sum",
-        "min",
-        "max",
-        "avg",
-        "group",
-        "stddev",
-        "stdvar",
-        "count",
-        "count_values",
-        "bottomk",
-        "topk",
-        "quantile",
-        "limitk",
-        "limit_ratio",
-    ];
-    const GROUPING: &[&str] = &["by", "without", "on", "ignoring", "group_left", "group_right"];
-    let chars: Vec<char> = expr.chars().collect();
+/// Every vector selector in `expr` (Grafana's `$__rate_interval` read as the `1m` it stands for),
+/// as PromQL's parser reads it: found by the parser, not by a scanner of our own.
+fn vector_selectors(expr: &str) -> Result<Vec<VectorSelector>, String> {
+    fn walk(e: &Expr, out: &mut Vec<VectorSelector>) {
+        match e {
+            Expr::VectorSelector(vs) => out.push(vs.clone()),
+            Expr::MatrixSelector(ms) => out.push(ms.vs.clone()),
+            Expr::Aggregate(a) => {
+                a.param.iter().for_each(|p| walk(p, out));
+                walk(&a.expr, out);
+            }
+            Expr::Binary(b) => {
+                walk(&b.lhs, out);
+                walk(&b.rhs, out);
+            }
+            Expr::Unary(u) => walk(&u.expr, out),
+            Expr::Paren(p) => walk(&p.expr, out),
+            Expr::Subquery(s) => walk(&s.expr, out),
+            Expr::Call(c) => c.args.args.iter().for_each(|a| walk(a, out)),
+            Expr::NumberLiteral(_) | Expr::StringLiteral(_) | Expr::Extension(_) => {}
+        }
+    }
+    let tree = promql_parser::parser::parse(&expr.replace("$__rate_interval", "1m"))?;
     let mut out = Vec::new();
-    let mut i = 0;
-    let mut label_list = false;
-    let mut after_grouping = false;
-    while i < chars.len() {
-        let c = chars[i];
-        if c == '"' || c == '\'' || c == '`' {
-            i += 1;
-            while i < chars.len() && chars[i] != c {
-                i += if chars[i] == '\\' { 2 } else { 1 };
-            }
-            i += 1;
-        } else if c == '[' {
-            while i < chars.len() && chars[i] != ']' {
-                i += 1;
-            }
-            i += 1;
-        } else if c == '{' {
-            // Braces without a metric name before them: a selector by matchers alone.
-            let end = expr_brace_end(&chars, i);
-            out.push((String::new(), chars[i + 1..end].iter().collect()));
-            i = end + 1;
-        } else if c == '(' {
-            label_list = after_grouping;
-            after_grouping = false;
-            i += 1;
-        } else if c == ')' {
-            label_list = false;
-            i += 1;
-        } else if c.is_ascii_digit() || c == '.' {
-            while i < chars.len() && (chars[i].is_ascii_alphanumeric() || chars[i] == '.' || chars[i] == '_') {
-                i += 1;
-            }
-        } else if c.is_ascii_alphabetic() || c == '_' || c == ':' {
-            let start = i;
-            while i < chars.len() && (chars[i].is_ascii_alphanumeric() || chars[i] == '_' || chars[i] == ':') {
-                i += 1;
-            }
-            let word: String = chars[start..i].iter().collect();
-            let mut j = i;
-            while j < chars.len() && chars[j].is_whitespace() {
-                j += 1;
-            }
-            if label_list {
-                continue;
-            }
-            after_grouping = GROUPING.contains(&word.as_str());
-            if KEYWORDS.contains(&word.as_str()) || chars.get(j) == Some(&'(') {
-                continue;
-            }
-            if chars.get(j) == Some(&'{') {
-                let end = expr_brace_end(&chars, j);
-                out.push((word, chars[j + 1..end].iter().collect()));
-                i = end + 1;
-            } else {
-                out.push((word, String::new()));
-            }
-        } else {
-            i += 1;
-        }
-    }
-    out
+    walk(&tree, &mut out);
+    Ok(out)
 }
 
-fn expr_brace_end(chars: &[char], open: usize) -> usize {
-    let mut i = open + 1;
-    while i < chars.len() && chars[i] != '}' {
-        if chars[i] == '"' {
-            i += 1;
-            while i < chars.len() && chars[i] != '"' {
-                i += if chars[i] == '\\' { 2 } else { 1 };
-            }
-        }
-        i += 1;
-    }
-    i.min(chars.len() - 1)
-}
-
-#[test]
-fn vector_selector_scanner_finds_every_selector() {
-    let found = vector_selectors(
-        "sum without (a, b) (increase(m_total{x=\"}\"}[5m])) / on (c) group_left () time() - max by (d) (g) \
-         and absent(n{y=\"1\"} offset 1m) or label_replace(up, \"dst\", \"$1\", \"src\", \"(.*)\") > bool 3e1",
-    );
-    let names: Vec<&str> = found.iter().map(|(n, _)| n.as_str()).collect();
-    assert_eq!(names, ["m_total", "g", "n", "up"], "{found:?}");
-    assert_eq!(found[0].1, "x=\"}\"");
+/// Whether `vs` has the matcher `name` `op` `value` (`op` as written: `=`, `=~`).
+fn has_matcher(vs: &VectorSelector, (name, op, value): (&str, &str, &str)) -> bool {
+    vs.matchers.matchers.iter().any(|m| m.name == name && m.op.to_string() == op && m.value == value)
 }
 
 #[test]
 fn every_rule_and_panel_selects_the_configured_job_and_matchers() {
     let model = selected_model();
-    // Values are PromQL strings: quotes and backslashes escaped.
-    let team = r#"team="a \"b\" \\ c""#;
-    let rule_matchers = ["job=\"billing-ie\"", "cluster=\"prod\"", team];
-    // `instance=~"$instance|"` for `ALERTS`, whose fleet-wide alerts have no instance.
-    let panel_matchers = ["job=~\"$job\"", "instance=~\"$instance", "cluster=\"prod\"", team];
+    let team = ("team", "=", r#"a "b" \ c"#);
+    let rule_matchers = [("job", "=", "billing-ie"), ("cluster", "=", "prod"), team];
+    let panel_matchers = [("job", "=~", "$job"), ("instance", "=~", "$instance"), ("cluster", "=", "prod"), team];
     let (mut rules_seen, mut panels_seen) = (0, 0);
-    let check = |what: &str, expr: &str, wanted: &[&str]| -> usize {
-        let selectors = vector_selectors(expr);
+    let mut panel_exprs = Vec::new();
+    let check = |what: &str, expr: &str, wanted: &[(&str, &str, &str)]| -> usize {
+        let selectors = vector_selectors(expr).unwrap_or_else(|e| panic!("{what}: {e} in\n{expr}"));
         assert!(!selectors.is_empty(), "{what}: no selector found in {expr}");
-        for (metric, matchers) in &selectors {
+        for vs in &selectors {
+            // Every one: the model's metrics, Prometheus' and the SLO's recording rules alike.
             for m in wanted {
-                assert!(matchers.contains(m), "{what}: `{metric}{{{matchers}}}` lacks {m} in\n{expr}");
+                // Series without an instance (`ALERTS` of a fleet-wide alert, an SLO's records) are
+                // picked by `$instance` or none.
+                let or_none = m.2 == "$instance" && has_matcher(vs, ("instance", "=~", "$instance|"));
+                assert!(has_matcher(vs, *m) || or_none, "{what}: `{vs}` lacks {m:?} in\n{expr}");
             }
         }
         selectors.len()
     };
-    for (rel, content) in outputs(&model) {
+    for (rel, content) in outputs(&model).unwrap() {
         let name = rel.display().to_string();
         if name.ends_with(".rules.yml") {
             let doc: serde_json::Value = serde_saphyr::from_str(&content).unwrap();
-            for rule in doc["groups"][0]["rules"].as_array().unwrap() {
-                let what = format!("{name}: {}", rule["alert"]);
+            for rule in doc["groups"].as_array().unwrap().iter().flat_map(|g| g["rules"].as_array().unwrap()) {
+                let what = format!("{name}: {}{}", rule["alert"], rule["record"]);
                 rules_seen += check(&what, rule["expr"].as_str().unwrap(), &rule_matchers);
             }
         } else if name.ends_with(".json") {
             let doc: serde_json::Value = serde_json::from_str(&content).unwrap();
-            for panel in doc["panels"].as_array().unwrap() {
+            let panels = doc["panels"].as_array().unwrap();
+            // A collapsed row holds its panels.
+            let nested = panels.iter().flat_map(|p| p["panels"].as_array().into_iter().flatten());
+            for panel in panels.iter().chain(nested) {
                 for target in panel["targets"].as_array().into_iter().flatten() {
                     let what = format!("{name}: panel {}", panel["title"]);
-                    panels_seen += check(&what, target["expr"].as_str().unwrap(), &panel_matchers);
+                    let expr = target["expr"].as_str().unwrap();
+                    panels_seen += check(&what, expr, &panel_matchers);
+                    panel_exprs.push(expr.replace("$__rate_interval", "1m"));
                 }
             }
             let job_query = doc["templating"]["list"][1]["query"].as_str().unwrap_or_default();
             assert_eq!(
                 job_query,
-                format!("label_values(integration_exporter_build_info{{cluster=\"prod\", {team}}}, job)")
+                r#"label_values(integration_exporter_build_info{cluster="prod", team="a \"b\" \\ c"}, job)"#
             );
         }
     }
     assert!(rules_seen > 80 && panels_seen > 60, "{rules_seen} rule and {panels_seen} panel selectors");
 
-    // promtool agrees: the rules parse, and their generated tests (series carrying the
-    // matchers) pass.
+    // promtool agrees: the rules and every panel's query parse, and the rules' generated tests
+    // (series carrying the matchers) pass.
     let dir = write_outputs(&model);
     let alerts = dir.path().join("alerts");
+    let panel_rules: Vec<serde_json::Value> = panel_exprs
+        .iter()
+        .enumerate()
+        .map(|(i, e)| serde_json::json!({"record": format!("panel:expr_{i}"), "expr": e}))
+        .collect();
+    let panels_file = serde_json::json!({"groups": [{"name": "panels", "rules": panel_rules}]});
+    std::fs::write(dir.path().join("panels.json"), panels_file.to_string()).unwrap();
+    let (ok, out) = promtool(&["check", "rules", "panels.json"], dir.path());
+    assert!(ok, "panel queries: {out}");
     for entry in std::fs::read_dir(&alerts).unwrap() {
         let name = entry.unwrap().file_name().to_string_lossy().to_string();
         let args: &[&str] = if name.ends_with(".rules.yml") {
@@ -466,7 +490,7 @@ fn matchers_that_are_no_label_names_are_refused_with_their_position() {
 fn mixin_lint(model: &Model) -> Vec<String> {
     let mut found = Vec::new();
     let camel = regex::Regex::new(r"^(?:[A-Z][a-z0-9]*)+$").unwrap();
-    for (rel, content) in outputs(model) {
+    for (rel, content) in outputs(model).unwrap() {
         if !rel.to_string_lossy().ends_with(".rules.yml") {
             continue;
         }

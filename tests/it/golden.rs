@@ -16,10 +16,10 @@ fn model() -> Model {
 
 #[test]
 fn user_signals_generate_the_golden_files() {
-    for (path, content) in outputs_as(&model(), RuleFormat::Prometheus) {
+    for (path, content) in outputs_as(&model(), RuleFormat::Prometheus).unwrap() {
         insta::assert_snapshot!(path.display().to_string().replace(['/', '.'], "_"), content);
     }
-    for (path, content) in files_as(&model(), RuleFormat::PrometheusOperator) {
+    for (path, content) in files_as(&model(), RuleFormat::PrometheusOperator).unwrap() {
         let name = path.display().to_string();
         if name.ends_with(".prometheusrule.yaml") || name == "kustomization.yaml" {
             insta::assert_snapshot!(path.display().to_string().replace(['/', '.'], "_"), content);

@@ -448,10 +448,9 @@ fn salesforce_pack_oauth_variant_refreshes_and_reports_a_failing_refresh() {
         text: spec,
     })
     .unwrap();
-    let rules = integration_exporter::generate::rules::rule_file(
-        &model,
-        &integration_exporter::generate::dashboards::PanelLinks::of(&model),
-        Some("salesforce_incidents"),
+    let plan = integration_exporter::generate::plan::Plan::of(&model).expect("generates");
+    let rules = integration_exporter::generate::rule_files::rule_file(
+        plan.pack(Some("salesforce_incidents")).expect("the pack's plan"),
     );
     let health = rules.groups[0]
         .rules
@@ -587,7 +586,7 @@ fn etl_pack_reads_github_by_default_and_the_log_on_request() {
 /// unreadable" alert is generated for it. Chosen, the log variant brings both back.
 #[test]
 fn etl_github_variant_waits_for_no_log_file() {
-    use integration_exporter::generate::{dashboards::PanelLinks, rules::rule_file};
+    use integration_exporter::generate::{plan::Plan, rule_files::rule_file};
     let api = github(Arc::new(Mutex::new(RUNS.to_string())));
     // The database signals are off: this is about files, and no database is needed for it.
     let no_sql: String = ["token_expiry", "sync_freshness", "sync_failing", "sync_failures", "recent_syncs"]
@@ -603,7 +602,7 @@ fn etl_github_variant_waits_for_no_log_file() {
         api.url("")
     );
     let unreadable = |model: &integration_exporter::spec::Model| -> Vec<String> {
-        rule_file(model, &PanelLinks::of(model), Some("etl_token_monitoring"))
+        rule_file(Plan::of(model).expect("generates").pack(Some("etl_token_monitoring")).expect("the pack's plan"))
             .groups
             .iter()
             .flat_map(|g| &g.rules)

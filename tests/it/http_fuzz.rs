@@ -33,8 +33,11 @@ fn port() -> u16 {
 fn tls() -> &'static (u16, PathBuf) {
     static TLS: OnceLock<(u16, PathBuf)> = OnceLock::new();
     TLS.get_or_init(|| {
-        // Under the target directory, reused by each run, rather than a temporary one never removed.
-        let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("http-fuzz-tls");
+        // Under the target directory, reused by each run, rather than a temporary one never removed;
+        // one per test, as the test runner may run the tests that call this in processes of their
+        // own at once, and one's server must not see the other rewrite its certificate.
+        let test = std::thread::current().name().unwrap_or("main").replace(|c: char| !c.is_ascii_alphanumeric(), "_");
+        let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(format!("http-fuzz-tls-{test}"));
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(&dir).unwrap();
         let made = program("openssl")

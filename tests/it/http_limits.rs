@@ -134,7 +134,8 @@ fn slow_headers_and_idle_connections_are_closed_and_free_their_slot() {
     let mut slow = TcpStream::connect(("127.0.0.1", running.port)).unwrap();
     slow.write_all(b"GET /metrics HTTP/1.1\r\nHost: x\r\nX-Slow: a").unwrap();
     let mut idle = TcpStream::connect(("127.0.0.1", running.port)).unwrap();
-    // Both slots are taken; the next client waits until the header timeout frees one.
+    // Both slots are taken by connections without a complete request: the next client takes the
+    // place of the oldest, and the other is closed by the header timeout.
     let started = Instant::now();
     assert_eq!(get(running.port, "/healthz").0, 200);
     assert!(started.elapsed() < Duration::from_secs(5), "waited {:?}", started.elapsed());
@@ -166,4 +167,17 @@ fn concurrent_scrapes_of_an_unchanged_state_encode_once() {
     running.server.state.publish("other", vec![Family::new("other", "O.", MetricType::Gauge).with(&[], 7.0)]);
     assert!(get(port, "/metrics").1.contains("\nother 7\n"));
     assert_eq!(running.server.encodes(), 2);
+}
+
+#[test]
+fn a_connection_at_the_limit_is_not_cut_while_no_other_client_waits() {
+    // The only slot is taken by a client that has not sent its request yet: it is idle, but
+    // nobody needs its place, so it keeps it until its header timeout.
+    let running = start(big_state(10), Limits { max_connections: 1, ..limits() }, None);
+    let mut stream = TcpStream::connect(("127.0.0.1", running.port)).unwrap();
+    stream.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    std::thread::sleep(Duration::from_millis(200));
+    stream.write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").unwrap();
+    let (status, raw) = answer(stream);
+    assert_eq!(status, 200, "{raw}");
 }

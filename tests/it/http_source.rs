@@ -7,6 +7,7 @@ use crate::support;
 use std::time::Duration;
 
 use integration_exporter::sources::http::HttpPoller;
+use integration_exporter::sources::poll::Poll;
 use integration_exporter::spec::{Model, ResolvedSignal, SourceText};
 use integration_exporter::state::{Family, SampleValue};
 use support::{HttpServer, Reply, jq};
@@ -165,6 +166,77 @@ async fn a_missing_value_is_a_visible_error() {
     assert_eq!((up(&f), errors(&f, "path")), (1.0, 1.0));
     assert_eq!(ok_at(&f), first, "a poll that missed a value is not a success");
     assert_eq!(get(&f, "test_pending", &[]), Some(7.0));
+}
+
+/// Each value has its own health: the one gone from the answer counts `path` errors and its
+/// last read stays put, while the value still in the answer is read and its last read moves. A
+/// dead endpoint counts against the endpoint, not against any value.
+#[tokio::test]
+async fn a_missing_value_is_its_own_error_and_the_others_stay_read() {
+    let server = HttpServer::start(Reply::json(BODY));
+    let mut p = poller(&server.url("/q"), "30s", "2s");
+    let value = |f: &[Family], family: &str, metric: &str, kind: Option<&str>| {
+        let mut labels = vec![("signal", "test.queue"), ("metric", metric)];
+        labels.extend(kind.map(|k| ("kind", k)));
+        get(f, family, &labels)
+    };
+    let errors_of = |f: &[Family], metric: &str, kind: &str| {
+        value(f, "integration_exporter_http_value_errors_total", metric, Some(kind)).expect("value error counter")
+    };
+    let read_at = |f: &[Family], metric: &str| {
+        value(f, "integration_exporter_http_value_last_read_timestamp_seconds", metric, None)
+    };
+    // Every value of the answer is counted from the start, probes (which need no answer) are not.
+    let initial = p.initial();
+    for metric in ["test_pending", "test_used"] {
+        assert_eq!((errors_of(&initial, metric, "path"), errors_of(&initial, metric, "limit")), (0.0, 0.0));
+        assert_eq!(read_at(&initial, metric), None, "never read yet");
+    }
+    assert_eq!(value(&initial, "integration_exporter_http_value_errors_total", "test_up", Some("path")), None);
+
+    let f = p.poll().await;
+    let (pending_read, used_read) = (read_at(&f, "test_pending").unwrap(), read_at(&f, "test_used").unwrap());
+    std::thread::sleep(Duration::from_millis(20));
+    server.set(Reply::json(r#"{"pending": 7}"#));
+    let f = p.poll().await;
+    assert_eq!(errors_of(&f, "test_used", "path"), 1.0, "the value gone from the answer");
+    assert_eq!(read_at(&f, "test_used"), Some(used_read), "its last read stays put");
+    assert_eq!(errors_of(&f, "test_pending", "path"), 0.0, "the value still there");
+    assert!(read_at(&f, "test_pending").unwrap() > pending_read, "is read");
+
+    server.set(Reply { status: 503, body: "down".into(), delay: Duration::ZERO });
+    let f = p.poll().await;
+    assert_eq!(errors(&f, "status"), 1.0);
+    assert_eq!(errors_of(&f, "test_pending", "path"), 0.0, "a dead endpoint is no value's error");
+    assert_eq!(errors_of(&f, "test_used", "path"), 1.0);
+}
+
+/// Two finite numbers whose difference is not (`1.7e308 - -1.7e308`): no `+Inf` reaches the
+/// exposition; the value counts as a `path` error of its own, as a value that holds no number.
+#[tokio::test]
+async fn a_minus_that_overflows_is_a_value_error_not_an_infinity() {
+    let server = HttpServer::start(Reply::json(r#"{"pending": 1, "limits": {"Max": 1.7e308, "Remaining": -1.7e308}}"#));
+    let mut p = poller(&server.url("/q"), "30s", "2s");
+    let value_errors = |f: &[Family], metric: &str| {
+        get(
+            f,
+            "integration_exporter_http_value_errors_total",
+            &[("signal", "test.queue"), ("metric", metric), ("kind", "path")],
+        )
+        .expect("value error counter")
+    };
+    let f = p.poll().await;
+    assert_eq!(get(&f, "test_used", &[]), None, "not exported as +Inf");
+    assert_eq!((value_errors(&f, "test_used"), value_errors(&f, "test_pending")), (1.0, 0.0));
+    assert_eq!((up(&f), errors(&f, "path"), get(&f, "test_pending", &[])), (1.0, 1.0, Some(1.0)));
+    let text =
+        integration_exporter::exposition::text::encode(&f, integration_exporter::exposition::text::Format::Prometheus);
+    assert!(!text.contains("Inf") && !text.contains("NaN"), "{text}");
+    // Back to numbers whose difference is finite: read again.
+    server.set(Reply::json(r#"{"pending": 1, "limits": {"Max": 1e308, "Remaining": -1e307}}"#));
+    let f = p.poll().await;
+    assert_eq!(get(&f, "test_used", &[]), Some(1e308 + 1e307));
+    assert_eq!(value_errors(&f, "test_used"), 1.0);
 }
 
 #[tokio::test]

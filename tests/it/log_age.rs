@@ -137,6 +137,36 @@ fn the_heartbeat_is_the_latest_line_and_a_line_from_the_future_is_unparsable() {
     exporter.wait_for("the latest beat", |m| m.get(BEAT) == Some(beat - 30.0));
 }
 
+/// The decision on a line dated past `future_tolerance`: only its time is wrong, so only the
+/// rules that take its time (`timestamp`) ignore it, and the line counts as unparsable only when
+/// no other rule took it. A counter on it still counts: the event happened, on a host whose clock
+/// is ahead; the heartbeat does not move, so a host whose beats are all refused shows as stopped.
+#[test]
+fn a_line_from_the_future_is_ignored_by_timestamp_rules_and_counted_by_the_others() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("app.log");
+    std::fs::write(&log, "").unwrap();
+    let port = free_port();
+    let exporter = start(&spec(dir.path(), port, false, "5m"), port);
+    let per_path =
+        |family: &str| format!("integration_exporter_log_{family}{{log=\"app\",path=\"{}\"}}", log.display());
+    let (unparsable, matched) = (per_path("lines_unparsable_total"), per_path("lines_matched_total"));
+    exporter.wait_for("the log source", |m| m.get(TICKS).is_some());
+    let beat = now().floor();
+    append(&log, &[format!("{beat} beat")]);
+    exporter.wait_for("the beat", |m| m.get(BEAT) == Some(beat));
+
+    // A day ahead, taken by both a `timestamp` rule and an `inc` rule.
+    append(&log, &[format!("{} beat tick", beat + 86_400.0)]);
+    let m = exporter.wait_for("the tick", |m| m.get(TICKS) == Some(1.0));
+    assert_eq!(m.get(BEAT), Some(beat), "the heartbeat moved to the future");
+    assert_eq!((m.get(&matched), m.get(&unparsable)), (Some(2.0), Some(0.0)), "{m:?}");
+    // Taken by the `timestamp` rule alone: unparsable.
+    append(&log, &[format!("{} beat", beat + 86_400.0), format!("{beat} tick")]);
+    let m = exporter.wait_for("the next tick", |m| m.get(TICKS) == Some(2.0));
+    assert_eq!((m.get(&matched), m.get(&unparsable), m.get(BEAT)), (Some(3.0), Some(1.0), Some(beat)), "{m:?}");
+}
+
 #[test]
 fn a_restart_without_state_dir_counts_no_old_line_but_knows_the_last_beat() {
     let dir = tempfile::tempdir().unwrap();

@@ -51,3 +51,29 @@ fn files_gauge_follows_what_the_paths_match() {
     std::fs::write(d.join("app-1.log"), "tick\n").unwrap();
     files_become(&exporter, 1.0, "file back");
 }
+
+/// A restart resumes the files from the checkpoint: they count at once, also when nothing new
+/// was written meanwhile (a quiet application) and when the file is empty. Counting them only at
+/// their next line made every quiet log "unreadable" after a restart, and paged 5 minutes later.
+#[test]
+fn files_resumed_from_the_checkpoint_count_without_a_new_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let port = support::free_port();
+    let spec = d.join("spec.yaml");
+    let paths = format!("\"{}/app-*.log\"", d.display());
+    let text = format!("listen: 127.0.0.1:{port}\nstate_dir: {}/state\n{}", d.display(), support::ticks_spec(&paths));
+    std::fs::write(&spec, text).unwrap();
+    std::fs::write(d.join("app-1.log"), "tick\n").unwrap();
+    std::fs::write(d.join("app-2.log"), "").unwrap();
+    let mut exporter = Exporter::serve(&spec, port).start();
+    files_become(&exporter, 2.0, "first start");
+    // The checkpoint (saved about once a second) holds both files before the restart.
+    let checkpoint = d.join("state/app.checkpoint.json");
+    let saved = || std::fs::read_to_string(&checkpoint).unwrap_or_default();
+    support::wait::until("a checkpoint of both files", Duration::from_secs(10), saved, |c| {
+        (c.contains("app-1.log") && c.contains("app-2.log")).then_some(())
+    });
+    exporter.restart();
+    files_become(&exporter, 2.0, "after a restart, no line written");
+}

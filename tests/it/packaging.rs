@@ -38,12 +38,32 @@ fn license_is_the_apache_2_text_cargo_toml_names() {
     assert!(read("Cargo.toml").contains("\nlicense = \"Apache-2.0\"\n"));
 }
 
+/// The README's two commands for a fresh machine name scripts that exist and run, and CI runs the
+/// test one: the README shrinks and moves, these two lines stay as they are.
+#[test]
+fn the_readmes_two_commands_are_the_scripts_ci_runs() {
+    use std::os::unix::fs::PermissionsExt;
+    let readme = read("README.md");
+    for script in ["scripts/demo", "scripts/test"] {
+        assert!(
+            readme.lines().any(|l| l.starts_with(&format!("{script}   # "))),
+            "README.md does not give `{script}` as one of its two commands"
+        );
+        let mode = std::fs::metadata(repo(script)).unwrap_or_else(|e| panic!("{script}: {e}")).permissions().mode();
+        assert_ne!(mode & 0o111, 0, "{script} is not executable");
+    }
+    assert!(read(".ci/run").lines().any(|l| l.trim() == "exec scripts/test"), ".ci/run does not run scripts/test");
+}
+
 #[test]
 fn the_default_port_is_the_one_everywhere() {
     let port = DEFAULT_PORT.to_string();
     let files = [
         "Dockerfile",
         "README.md",
+        "docs/commands.md",
+        "docs/demo.md",
+        "docs/deploy.md",
         "scripts/demo",
         "demo/spec.yaml",
         "deploy/systemd/integration-exporter.service",
@@ -112,6 +132,7 @@ fn the_systemd_unit_passes_systemd_analyze_and_is_hardened() {
         ("RestrictAddressFamilies", "AF_INET AF_INET6 AF_UNIX"),
         ("SystemCallFilter", "@system-service"),
         ("ExecReload", "/bin/kill -HUP $MAINPID"),
+        ("LimitNOFILE", "65536"),
     ] {
         assert!(has(key, value), "{key}={value}");
     }
@@ -140,7 +161,7 @@ fn checkout() -> tempfile::TempDir {
     dir
 }
 
-/// `integration-exporter ARGS` run in `top`, as the README has users run it from the
+/// `integration-exporter ARGS` run in `top`, as docs/deploy.md has users run it from the
 /// repository's top.
 fn exporter_in(top: &Path, args: &[&str]) {
     let out = Command::new(exporter_bin()).args(args).current_dir(top).output().unwrap();
@@ -149,7 +170,7 @@ fn exporter_in(top: &Path, args: &[&str]) {
 
 #[test]
 fn the_shipped_prometheus_config_loads_every_rule_generate_writes_from_the_top_of_a_checkout() {
-    // The README's steps: `integration-exporter generate` at the top, then Prometheus (here
+    // docs/deploy.md's steps: `integration-exporter generate` at the top, then Prometheus (here
     // promtool, which resolves `rule_files` as Prometheus does) with the file where it ships.
     let top = checkout();
     exporter_in(top.path(), &["generate"]);
@@ -289,7 +310,7 @@ fn validate(objects: &[Value]) -> Result<String, String> {
 
 #[test]
 fn kubectl_kustomize_builds_the_shipped_manifests_from_a_clean_checkout() {
-    // The README's command at the top of a fresh clone: the committed generated/ is the output for
+    // docs/deploy.md's command at the top of a fresh clone: the committed generated/ is the output for
     // the committed spec (tests/it/generated.rs), so nothing needs generating first.
     let top = checkout();
     let objects = kubectl_kustomize(top.path(), "deploy/kubernetes");
@@ -301,7 +322,7 @@ fn kubectl_kustomize_builds_the_shipped_manifests_from_a_clean_checkout() {
     // for it, one ConfigMap per dashboard.
     let spec = top.path().join("deploy/kubernetes/spec.yaml");
     let model = Model::load(&spec).unwrap_or_else(|e| panic!("{e}"));
-    let files = generate::files_as(&model, RuleFormat::PrometheusOperator);
+    let files = generate::files_as(&model, RuleFormat::PrometheusOperator).unwrap();
     let named = |suffix: &str| files.iter().filter(|(p, _)| p.to_string_lossy().ends_with(suffix)).count();
     let of_kind = |kind: &str| objects.iter().filter(|o| o["kind"] == kind).collect::<Vec<_>>();
     assert_eq!(of_kind("PrometheusRule").len(), named(".prometheusrule.yaml"));
@@ -409,7 +430,7 @@ fn kubectl_kustomize_builds_the_shipped_manifests_from_a_clean_checkout() {
     let (ok, text) = run(Command::new(exporter_bin()).args(["check", "--config"]).arg(&spec));
     assert!(ok, "{text}");
 
-    // Every built-in pack (`generate` without a spec) into the directory the README names: one
+    // Every built-in pack (`generate` without a spec) into the directory docs/deploy.md names: one
     // dashboard alone was 311 KB with all packs in one ConfigMap; each object still fits.
     exporter_in(top.path(), &["generate", "--format", "prometheus-operator", "--out", "deploy/kubernetes/generated"]);
     let every = kubectl_kustomize(top.path(), "deploy/kubernetes");

@@ -12,7 +12,7 @@ fn yaml(text: &str) -> Value {
 }
 
 fn files(model: &Model, format: RuleFormat) -> Vec<(PathBuf, String)> {
-    outputs_as(model, format)
+    outputs_as(model, format).unwrap()
 }
 
 fn content<'a>(files: &'a [(PathBuf, String)], rel: &str) -> &'a str {

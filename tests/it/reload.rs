@@ -5,6 +5,7 @@
 use crate::support;
 
 use std::io::Write;
+use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -246,12 +247,17 @@ fn a_reload_whose_sources_fail_to_start_brings_the_running_ones_back() {
     let exporter = Exporter::serve(&spec, port).env("RUST_LOG", "info").start();
     exporter.wait_for("a tick", |m| m.get("app_ticks_total") == Some(1.0));
 
-    // A second log source whose checkpoint cannot be read (a directory stands in its place): the
-    // spec is valid, starting its sources is not.
-    std::fs::create_dir_all(d.join("state").join("other.checkpoint.json")).unwrap();
+    // A second log source, and a state_dir every user can write (refused when the log sources
+    // start): the spec is valid, starting its sources is not.
+    let shared = d.join("shared");
+    std::fs::create_dir(&shared).unwrap();
+    std::fs::set_permissions(&shared, std::fs::Permissions::from_mode(0o1777)).unwrap();
     let other = format!("  other:\n    paths: [{}]\n", d.join("other.log").display());
-    let text = std::fs::read_to_string(&spec).unwrap().replacen("logs:\n", &format!("logs:\n{other}"), 1)
-        + "  - id: other.lines
+    let text = std::fs::read_to_string(&spec).unwrap().replacen("logs:\n", &format!("logs:\n{other}"), 1).replacen(
+        &d.join("state").display().to_string(),
+        &shared.display().to_string(),
+        1,
+    ) + "  - id: other.lines
     title: Other lines
     runbook_section: https://example.com/runbook#other
     metrics:
@@ -267,9 +273,110 @@ fn a_reload_whose_sources_fail_to_start_brings_the_running_ones_back() {
     let m = exporter.wait_for("the failed reload", |m| m.get(RELOAD_OK) == Some(0.0));
     assert!(!m.text.contains("other_lines_total"), "{m:?}");
     let output = exporter.output();
-    assert!(output.contains("reload failed") && output.contains("other.checkpoint.json"), "{output}");
+    assert!(output.contains("reload failed") && output.contains(&shared.display().to_string()), "{output}");
     // The running log source is back and counts on, from its checkpoint.
     append(d, "tick\n");
     exporter.wait_for("the running source back", |m| m.get("app_ticks_total") == Some(2.0));
+    drop(exporter);
+}
+
+/// Without a `state_dir`, a reload used to start every log source over: counters back to zero and
+/// the lines written meanwhile never read (40 SIGHUPs while 38,500 lines were written lost
+/// 2,500). A source whose spec did not change goes on where it was: a writer appends lines at a
+/// steady rate while SIGHUPs keep coming, each with a spec that changed elsewhere (the runbook
+/// URL), every scrape sees the counters present and never lower, and at the end each line is
+/// counted exactly once. The same with a `state_dir`.
+///
+/// `FAULT_RELOAD_LINES` (default 4,000, 10 lines every 10 ms) and `FAULT_RELOAD_EVERY_MS`
+/// (default 40) scale the campaign (`scripts/fault-reloads`); the figures are printed.
+#[test]
+fn a_reload_storm_loses_no_line_and_never_lowers_a_counter() {
+    let var = |name: &str, default: usize| std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default);
+    let lines = var("FAULT_RELOAD_LINES", 4000) / 10 * 10;
+    let every = Duration::from_millis(var("FAULT_RELOAD_EVERY_MS", 40) as u64);
+    for state_dir in [false, true] {
+        reload_storm(state_dir, lines, every);
+    }
+}
+
+fn reload_storm(state_dir: bool, lines: usize, every: Duration) {
+    use support::wait::Worker;
+
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    append(d, "");
+    let port = free_port();
+    let spec = d.join("spec.yaml");
+    let log = d.join("app.log");
+    let state = if state_dir { format!("state_dir: {}\n", d.join("state").display()) } else { String::new() };
+    let write = |round: usize| {
+        let text = format!(
+            "listen: 127.0.0.1:{port}\n{state}runbook_base_url: https://runbooks{}.example.com\n{}",
+            round % 2,
+            support::ticks_spec(&log.display().to_string())
+        );
+        std::fs::write(d.join("spec.yaml.tmp"), text).unwrap();
+        std::fs::rename(d.join("spec.yaml.tmp"), &spec).unwrap();
+    };
+    write(0);
+    let exporter = Exporter::serve(&spec, port).env("RUST_LOG", "info").start();
+    // The file is followed from its end: only a line written once it is open is new.
+    exporter.wait_for("the file open", |m| m.get("integration_exporter_log_files{log=\"app\"}") == Some(1.0));
+    append(d, "tick\n");
+    exporter.wait_for("the first tick", |m| m.get("app_ticks_total") == Some(1.0));
+
+    let path = log.clone();
+    let writer = Worker::spawn("writer", move |stop| {
+        let mut file = std::fs::OpenOptions::new().append(true).open(&path).unwrap();
+        let mut written = 0;
+        while written < lines && !stop.load(std::sync::atomic::Ordering::SeqCst) {
+            file.write_all("tick\n".repeat(10).as_bytes()).unwrap();
+            written += 10;
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        written
+    });
+    let per_file = format!("integration_exporter_log_lines_total{{log=\"app\",path=\"{}\"}}", log.display());
+    let series = ["app_ticks_total", per_file.as_str()];
+    let mut last = [1.0; 2];
+    let mut hups = 0;
+    while !writer.finished() {
+        writer.check();
+        hups += 1;
+        write(hups);
+        exporter.signal("HUP");
+        std::thread::sleep(every);
+        let m = exporter.metrics();
+        for (i, name) in series.iter().enumerate() {
+            let now =
+                m.get(name).unwrap_or_else(|| panic!("`{name}` missing from a scrape after {hups} SIGHUPs:\n{m:?}"));
+            assert!(now >= last[i], "`{name}` went from {} to {now} after {hups} SIGHUPs", last[i]);
+            last[i] = now;
+        }
+    }
+    let written = writer.join();
+    assert_eq!(written, lines);
+    let total = (lines + 1) as f64;
+    let counted = support::wait::poll(
+        Duration::from_secs(30),
+        support::wait::POLL,
+        || exporter.metrics(),
+        |m| (m.get("app_ticks_total") == Some(total)).then_some(total),
+    )
+    .unwrap_or_else(|m| m.get("app_ticks_total").unwrap_or(0.0));
+    let reloads = exporter.output().matches("configuration reloaded").count();
+    let lost = (total - counted).max(0.0);
+    let twice = (counted - total).max(0.0);
+    println!(
+        "FIGURE reload storm, {}: {hups} SIGHUPs ({reloads} reloads), lines written {}, counted {}, lost {lost}, twice {twice}",
+        if state_dir { "with a state_dir" } else { "no state_dir" },
+        lines + 1,
+        counted
+    );
+    assert_eq!(counted, total, "{}", exporter.output());
+    assert!(hups >= 20 && reloads >= 10, "{hups} SIGHUPs sent, {reloads} reloads done");
+    std::thread::sleep(Duration::from_millis(1500));
+    let m = exporter.metrics();
+    assert_eq!(m.get("app_ticks_total"), Some(total), "{m:?}");
     drop(exporter);
 }

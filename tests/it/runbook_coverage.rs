@@ -1,5 +1,5 @@
 //! Every check the ETL and Salesforce runbooks give an operator is accounted for: watched by a
-//! signal, listed in README's "What the packs cannot observe" with its reason, or an action (a
+//! signal, listed in docs/packs.md's "What the packs cannot observe" with its reason, or an action (a
 //! write, a setting to choose) rather than something to look at. The checks are read from the
 //! runbooks themselves (inline code, the commands of their shell blocks, each query block by its
 //! heading), so a check added to a runbook fails this test until it is placed.
@@ -13,7 +13,7 @@ use integration_exporter::spec::builtin_pack;
 enum Cover {
     /// The signal (by id) that watches it.
     Signal(&'static str),
-    /// Words of its line in README's "cannot observe" list.
+    /// Words of its line in docs/packs.md's "cannot observe" list.
     Listed(&'static str),
     /// Why it is no check: something the runbook tells a person to do or to set.
     Action(&'static str),
@@ -144,7 +144,7 @@ fn checks(markdown: &str) -> BTreeSet<String> {
     out
 }
 
-fn check_runbook(pack: &str, table: &[(&str, Cover)], readme: &str, problems: &mut Vec<String>) {
+fn check_runbook(pack: &str, table: &[(&str, Cover)], doc: &str, problems: &mut Vec<String>) {
     let def = builtin_pack(pack).unwrap().unwrap();
     let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/runbooks").join(&def.runbook);
     let found = checks(&std::fs::read_to_string(path).unwrap());
@@ -155,18 +155,18 @@ fn check_runbook(pack: &str, table: &[(&str, Cover)], readme: &str, problems: &m
     for check in placed.difference(&found) {
         problems.push(format!("{}: {check:?} is no check of the runbook", def.runbook));
     }
-    let start = readme.find("## What the packs cannot observe").expect("the cannot-observe section");
-    let end = readme[start + 3..].find("\n## ").map_or(readme.len(), |e| start + 3 + e);
+    let start = doc.find("## What the packs cannot observe").expect("the cannot-observe section of docs/packs.md");
+    let end = doc[start + 3..].find("\n## ").map_or(doc.len(), |e| start + 3 + e);
     // Lines of the list wrap anywhere: words are compared with their spaces folded.
     let fold = |t: &str| t.split_whitespace().collect::<Vec<_>>().join(" ");
-    let listed = fold(&readme[start..end]);
+    let listed = fold(&doc[start..end]);
     for (check, cover) in table {
         match cover {
             Signal(id) if !def.signals.iter().any(|s| s.id == *id) => {
                 problems.push(format!("{check:?}: {pack} has no signal {id}"))
             }
             Listed(words) if !listed.contains(&fold(words)) => {
-                problems.push(format!("{check:?}: README's cannot-observe list does not name {words:?}"))
+                problems.push(format!("{check:?}: docs/packs.md's cannot-observe list does not name {words:?}"))
             }
             Action(why) if why.trim().is_empty() => problems.push(format!("{check:?}: an action without a reason")),
             _ => {}
@@ -176,9 +176,9 @@ fn check_runbook(pack: &str, table: &[(&str, Cover)], readme: &str, problems: &m
 
 #[test]
 fn every_runbook_check_is_watched_listed_or_an_action() {
-    let readme = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("README.md")).unwrap();
+    let doc = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/packs.md")).unwrap();
     let mut problems = Vec::new();
-    check_runbook("etl_token_monitoring", ETL, &readme, &mut problems);
-    check_runbook("salesforce_incidents", SALESFORCE, &readme, &mut problems);
+    check_runbook("etl_token_monitoring", ETL, &doc, &mut problems);
+    check_runbook("salesforce_incidents", SALESFORCE, &doc, &mut problems);
     assert!(problems.is_empty(), "{}", problems.join("\n"));
 }

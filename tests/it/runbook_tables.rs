@@ -52,6 +52,25 @@ fn check(spec: &Path, url: &str) -> (bool, String) {
     (out.status.success(), format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr)))
 }
 
+/// The report of `check` (a line, and the indented lines under it) whose first line has `needle`.
+fn block_of(said: &str, needle: &str) -> String {
+    let mut blocks: Vec<String> = Vec::new();
+    for line in said.lines() {
+        match blocks.last_mut() {
+            Some(block) if line.starts_with("  ") => {
+                block.push('\n');
+                block.push_str(line);
+            }
+            _ => blocks.push(line.to_string()),
+        }
+    }
+    let found: Vec<&String> = blocks.iter().filter(|b| b.lines().next().is_some_and(|l| l.contains(needle))).collect();
+    match found.as_slice() {
+        [one] => format!("{one}\n"),
+        _ => panic!("one report about `{needle}` expected:\n{said}"),
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_pack_at_its_defaults_reads_only_what_the_runbooks_show() {
     let db = TestDb::new().await;
@@ -106,17 +125,19 @@ async fn an_opt_in_signal_on_the_runbook_tables_names_its_fix() {
         std::fs::write(&path, &text).unwrap();
         let (ok, said) = check(&path, &db.url);
         assert!(!ok, "{signal} on the runbooks' tables:\n{said}");
-        let line = said.lines().find(|l| l.contains(&format!("signal `{signal}`"))).unwrap_or_else(|| panic!("{said}"));
+        let block = block_of(&said, &format!("read by signal {signal}"));
         let param = match signal {
             "token_refresh.short_backoff" => "token_failed_at",
             "calendar_sync.sync_needed" => "sync_needed",
             "microsoft_integration.webhook_subscriptions" => "subscriptions_table",
             _ => "sync_state_resource_type",
         };
-        assert!(line.contains(&format!("set pack parameter `{param}` of `{pack}`")), "{line}");
+        assert!(block.contains(&format!("\n  the name comes from parameter `{param}` of pack `{pack}`\n")), "{block}");
         assert!(
-            line.contains(&format!("`packs: {{{pack}: {{signals: {{{signal}: {{enabled: false}}}}}}}}`")),
-            "{line}"
+            block.contains(&format!(
+                "switch the signal off: packs: {{{pack}: {{signals: {{{signal}: {{enabled: false}}}}}}}}"
+            )),
+            "{block}"
         );
         // Off again, the next one is checked alone.
         text = text.replace(&on.replace("SIGNAL", signal).replace("      ", "    "), "");
@@ -143,15 +164,14 @@ async fn etl_columns_named_otherwise_name_their_parameter() {
     };
     let (ok, said) = etl("    params: {}\n");
     assert!(!ok, "{said}");
-    let line =
-        said.lines().find(|l| l.contains("etl_token_monitoring.sync_failing")).unwrap_or_else(|| panic!("{said}"));
-    assert!(line.contains("column \"sync_type\" does not exist"), "{line}");
-    assert!(line.contains("set pack parameter `sync_type` of `etl_token_monitoring`"), "{line}");
+    let block = block_of(&said, "etl_token_monitoring.sync_failing");
+    assert!(block.contains("column \"sync_type\" of relation \"marketing.etl_sync_log\" does not exist"), "{block}");
+    assert!(block.contains("set `sync_type` of pack `etl_token_monitoring` to the name this database uses"), "{block}");
     assert!(
-        line.contains(
-            "`packs: {etl_token_monitoring: {signals: {etl_token_monitoring.sync_failing: {enabled: false}}}}`"
+        block.contains(
+            "packs: {etl_token_monitoring: {signals: {etl_token_monitoring.sync_failing: {enabled: false}}}}"
         ),
-        "{line}"
+        "{block}"
     );
     let (ok, said) = etl("    params: {sync_type: kind}\n");
     assert!(ok, "the parameter named is the fix:\n{said}");
@@ -160,9 +180,11 @@ async fn etl_columns_named_otherwise_name_their_parameter() {
     db.execute("DROP TABLE marketing.platform_tokens").await;
     let (ok, said) = etl("    params: {sync_type: kind}\n");
     assert!(!ok, "{said}");
-    let line =
-        said.lines().find(|l| l.contains("etl_token_monitoring.token_expiry")).unwrap_or_else(|| panic!("{said}"));
-    assert!(line.contains("set pack parameter `tokens_table` of `etl_token_monitoring`"), "{line}");
+    let block = block_of(&said, "etl_token_monitoring.token_expiry");
+    assert!(
+        block.contains("set `tokens_table` of pack `etl_token_monitoring` to the name this database uses"),
+        "{block}"
+    );
     let (ok, said) =
         etl("    params: {sync_type: kind}\n    signals:\n      etl_token_monitoring.token_expiry: {enabled: false}\n");
     assert!(ok, "switched off as told:\n{said}");

@@ -51,23 +51,23 @@ fn repo(rel: &str) -> PathBuf {
 /// The healthy system: the spec enabling every pack, rows, log traffic and API answers.
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
-struct Healthy {
+pub(crate) struct Healthy {
     /// `{dir}` is the scenario's directory (log files), `{http}` the stand-in's host:port.
     spec: String,
     sql: String,
     /// By file name under `{dir}`.
-    logs: BTreeMap<String, Log>,
+    pub(crate) logs: BTreeMap<String, Log>,
     /// By request path and query.
     http: BTreeMap<String, String>,
 }
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
-struct Log {
+pub(crate) struct Log {
     /// How `{ts}` is written: `asctime` (Python logging, UTC) or `rfc3339`.
     ts: TsFormat,
     /// What one minute writes.
-    per_minute: Vec<String>,
+    pub(crate) per_minute: Vec<String>,
 }
 
 #[derive(Clone, Copy, Deserialize)]
@@ -79,12 +79,12 @@ enum TsFormat {
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
-struct RunbookScenarios {
+pub(crate) struct RunbookScenarios {
     runbook: String,
     /// Every heading of the runbook that describes an incident or a symptom (each heading whose
     /// text says "Symptoms" must be here); each needs a scenario.
     sections: Vec<String>,
-    scenarios: Vec<Scenario>,
+    pub(crate) scenarios: Vec<Scenario>,
 }
 
 /// The five runbooks, by file stem.
@@ -93,25 +93,29 @@ const RUNBOOKS: [&str; 5] =
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
-struct Scenario {
+pub(crate) struct Scenario {
     /// Short and unique; the test's name for it.
-    name: String,
+    pub(crate) name: String,
     /// The runbook heading it plays.
     section: String,
     /// What happens, in one sentence.
     what: String,
-    incident: Change,
-    fires: Vec<Fires>,
+    pub(crate) incident: Change,
+    pub(crate) fires: Vec<Fires>,
     /// The runbook's resolution step.
     resolve: Change,
+    /// How long the resolved system is watched before nothing may fire (`2h` unless given): an
+    /// SLO ticket resolves one short window (6h) after the errors stop, not sooner.
+    #[serde(default)]
+    resolved_for: Option<String>,
 }
 
 /// What a phase changes on top of the one before.
 #[derive(Default, Deserialize)]
 #[serde(deny_unknown_fields)]
-struct Change {
+pub(crate) struct Change {
     #[serde(default)]
-    sql: String,
+    pub(crate) sql: String,
     /// Replaces a log's per-minute lines.
     #[serde(default)]
     logs: BTreeMap<String, Vec<String>>,
@@ -120,7 +124,7 @@ struct Change {
     log_once: BTreeMap<String, Vec<String>>,
     /// Replaces an API's answer: a body (status 200), or `STATUS BODY` for another status.
     #[serde(default)]
-    http: BTreeMap<String, String>,
+    pub(crate) http: BTreeMap<String, String>,
     /// `down` stops the database server, `up` starts it again.
     #[serde(default)]
     database: Option<DatabaseState>,
@@ -135,9 +139,9 @@ enum DatabaseState {
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
-struct Fires {
-    alert: String,
-    severity: String,
+pub(crate) struct Fires {
+    pub(crate) alert: String,
+    pub(crate) severity: String,
     /// For alerts that exist once per signal (source health).
     #[serde(default)]
     signal: Option<String>,
@@ -273,10 +277,10 @@ struct Sampled {
 }
 
 /// The system under test: database, log files, stand-in APIs, the exporter and its rules.
-struct World {
-    db: TestDb,
-    dir: tempfile::TempDir,
-    exporter: Exporter,
+pub(crate) struct World {
+    pub(crate) db: TestDb,
+    pub(crate) dir: tempfile::TempDir,
+    pub(crate) exporter: Exporter,
     answers: Arc<Mutex<BTreeMap<String, String>>>,
     _stand_in: StandIn,
     logs: BTreeMap<String, (TsFormat, Vec<String>)>,
@@ -284,7 +288,7 @@ struct World {
 }
 
 impl World {
-    async fn start(healthy: &Healthy) -> World {
+    pub(crate) async fn start(healthy: &Healthy) -> World {
         let db = TestDb::new().await;
         db.execute(&std::fs::read_to_string(repo("tests/fixtures/runbook_tables.sql")).unwrap()).await;
         db.execute(&healthy.sql).await;
@@ -329,11 +333,11 @@ impl World {
         world
     }
 
-    fn log_path(&self, file: &str) -> PathBuf {
+    pub(crate) fn log_path(&self, file: &str) -> PathBuf {
         self.dir.path().join(file)
     }
 
-    fn write_lines(&self, file: &str, lines: &[String]) {
+    pub(crate) fn write_lines(&self, file: &str, lines: &[String]) {
         let (ts, _) = self.logs.get(file).unwrap_or_else(|| panic!("no log file {file} in healthy.yaml"));
         let mut f = std::fs::OpenOptions::new().create(true).append(true).open(self.log_path(file)).unwrap();
         for line in lines {
@@ -341,7 +345,7 @@ impl World {
         }
     }
 
-    async fn apply(&mut self, change: &Change) {
+    pub(crate) async fn apply(&mut self, change: &Change) {
         match change.database {
             Some(DatabaseState::Down) => self.db.cluster().stop(),
             Some(DatabaseState::Up) => self.db.cluster().restart(),
@@ -363,7 +367,7 @@ impl World {
     }
 
     /// Writes one minute of every log's traffic and waits until the exporter has read it all.
-    fn minute(&self) {
+    pub(crate) fn minute(&self) {
         for (file, (_, lines)) in &self.logs {
             self.write_lines(file, lines);
         }
@@ -753,7 +757,9 @@ async fn run(healthy: &Healthy, runbook: &str, scenario: Option<&Scenario>) -> V
         None => (world.sample(), world.sample()),
     };
     let generated = world.dir.path().join("generated");
-    let minutes = [HEALTHY_MINUTES, INCIDENT_MINUTES, RESOLVED_MINUTES];
+    let resolved_minutes =
+        scenario.and_then(|s| s.resolved_for.as_deref()).map_or(RESOLVED_MINUTES, |d| seconds(d) / 60);
+    let minutes = [HEALTHY_MINUTES, INCIDENT_MINUTES, resolved_minutes];
     let at = timeline(&generated.join("alerts"), &[&calm, &incident, &resolved], &minutes);
     let mut problems = Vec::new();
     let name = scenario.map_or("healthy", |s| s.name.as_str());
@@ -856,7 +862,7 @@ async fn run(healthy: &Healthy, runbook: &str, scenario: Option<&Scenario>) -> V
     problems
 }
 
-fn healthy() -> Healthy {
+pub(crate) fn healthy() -> Healthy {
     load("tests/scenarios/healthy.yaml")
 }
 
@@ -889,7 +895,7 @@ fn headings(runbook: &str) -> (Vec<String>, BTreeSet<String>) {
     (all, symptoms)
 }
 
-fn scenarios_of(file: &str) -> RunbookScenarios {
+pub(crate) fn scenarios_of(file: &str) -> RunbookScenarios {
     let scenarios: RunbookScenarios = load(&format!("tests/scenarios/{file}.yaml"));
     assert_eq!(scenarios.runbook, format!("{file}.md"));
     let text = std::fs::read_to_string(repo(&format!("tests/fixtures/runbooks/{file}.md"))).unwrap();
@@ -980,7 +986,7 @@ async fn salesforce_incidents_incidents() {
     replay("salesforce-incidents").await;
 }
 
-/// README's table: runbook section, scenario, what pages or opens a ticket.
+/// docs/alerting.md's table: runbook section, scenario, what pages or opens a ticket.
 fn table() -> String {
     let mut out =
         String::from("| Runbook section | Scenario | Alerts (severity → receiver, first after) |\n|---|---|---|\n");
@@ -1005,8 +1011,8 @@ fn table() -> String {
 }
 
 #[test]
-fn readme_scenario_table_is_the_scenarios() {
-    let readme = std::fs::read_to_string(repo("README.md")).unwrap();
+fn alerting_doc_scenario_table_is_the_scenarios() {
+    let doc = std::fs::read_to_string(repo("docs/alerting.md")).unwrap();
     let expected = format!("<!-- scenarios:start -->\n{}<!-- scenarios:end -->", table());
-    assert!(readme.contains(&expected), "README's scenario table is stale; it should read:\n{expected}");
+    assert!(doc.contains(&expected), "docs/alerting.md's scenario table is stale; it should read:\n{expected}");
 }

@@ -166,9 +166,9 @@ async fn check_database_names_missing_tables_and_columns() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(2), "{stderr}");
     assert!(
-        stderr.contains("token_refresh.degraded_watchers")
-            && stderr.contains("sync_status")
-            && stderr.contains("query line 3"),
+        stderr.contains("column \"sync_status\" of relation \"email_watchers\" does not exist")
+            && stderr.contains("token_refresh.degraded_watchers")
+            && stderr.contains("parameter `watcher_sync_status` of pack `token_refresh`"),
         "{stderr}"
     );
 

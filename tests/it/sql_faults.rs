@@ -221,3 +221,68 @@ fn database_stopped_black_holed_and_back() {
     assert!(slowest < Duration::from_secs(2), "a scrape took {slowest:?}");
     assert!(oldest_http < 4.0, "the HTTP signal stalled: last success {oldest_http:.1} s old");
 }
+
+/// The database's own health is one series for the whole pool, apart from any one query: a query
+/// that fails while the database answers (a table gone) leaves it up; the database stopped or
+/// black-holed takes it down, by kind; back, it is up again. Its `database` label says where
+/// (`host:port/db`), never who: no user, no password.
+#[test]
+fn the_database_is_one_series_apart_from_its_queries() {
+    let cluster = Cluster::start();
+    let proxy = Proxy::start(cluster.port);
+    let dir = tempfile::tempdir().expect("tempdir");
+    let port = free_port();
+    let text = format!(
+        "listen: 127.0.0.1:{port}
+database: {{url_env: IE_TEST_DSN, connect_timeout: 500ms, max_connections: 2}}
+poll_defaults: {{interval: 500ms, timeout: 300ms}}
+signals:
+  - id: t.fine
+    title: Fine
+    runbook_section: https://example.com/runbook#fine
+    metrics: [{{name: t_fine, type: gauge, help: Fine.}}]
+    source: {{sql: {{query: SELECT 1 AS value}}}}
+  - id: t.broken
+    title: Broken
+    runbook_section: https://example.com/runbook#broken
+    metrics: [{{name: t_broken, type: gauge, help: Broken.}}]
+    source: {{sql: {{query: SELECT count(*) AS value FROM no_such_table}}}}
+"
+    );
+    let spec = dir.path().join("spec.yaml");
+    std::fs::write(&spec, text).expect("spec");
+    // Trust authentication ignores the password, which must still appear nowhere.
+    let dsn = format!("postgres://postgres:Db5ecretPW@127.0.0.1:{}/postgres", proxy.port);
+    let exporter = Exporter::serve(&spec, port).env("IE_TEST_DSN", &dsn).start();
+    let database = format!("database=\"127.0.0.1:{}/postgres\"", proxy.port);
+    let up = format!("integration_exporter_database_up{{{database}}}");
+    let errors = |kind: &str| format!("integration_exporter_database_errors_total{{{database},kind=\"{kind}\"}}");
+
+    let m = exporter.wait_for("the database up while one query fails", |m| {
+        m.get(&up) == Some(1.0)
+            && m.get("integration_exporter_query_errors_total{signal=\"t.broken\",kind=\"schema\"}")
+                .is_some_and(|n| n >= 2.0)
+    });
+    assert_eq!(m.get(&errors("connect")), Some(0.0), "{m:?}");
+    assert!(m.get(&format!("integration_exporter_database_last_success_timestamp_seconds{{{database}}}")).is_some());
+    assert!(!m.text.contains("Db5ecretPW") && !m.text.contains("postgres@"), "credentials in the exposition:\n{m:?}");
+
+    cluster.stop();
+    exporter.wait_for("the database down, as connect errors", |m| {
+        m.get(&up) == Some(0.0) && m.get(&errors("connect")).is_some_and(|n| n > 0.0)
+    });
+    cluster.restart();
+    let m = exporter.wait_for("the database up again", |m| m.get(&up) == Some(1.0));
+    let connect_before = m.get(&errors("connect")).unwrap_or_default();
+
+    proxy.black_hole();
+    exporter.wait_for("the database down while nothing answers", |m| {
+        m.get(&up) == Some(0.0)
+            && (m.get(&errors("timeout")).is_some_and(|n| n > 0.0)
+                || m.get(&errors("connect")).is_some_and(|n| n > connect_before))
+    });
+    proxy.restore();
+    exporter.wait_for("the database up once it answers", |m| m.get(&up) == Some(1.0));
+    let output = exporter.stop();
+    assert!(!output.contains("Db5ecretPW"), "the password in the log:\n{output}");
+}

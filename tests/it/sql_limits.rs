@@ -8,7 +8,7 @@ use crate::support;
 use std::time::{Duration, Instant};
 
 use integration_exporter::sources::sql::{
-    MAX_ROWS, QueryErrorKind, dsn, pool, rows_to_families, run_query, run_signal,
+    MAX_LABEL_BYTES, MAX_ROWS, QueryErrorKind, dsn, pool, rows_to_families, run_query, run_signal,
 };
 use integration_exporter::spec::{Model, SourceText};
 use integration_exporter::state::SampleValue;
@@ -127,7 +127,7 @@ async fn series_past_the_cap_are_not_read() {
     // would open series cap + 1.
     let model = signal_with_label("SELECT generate_series(1, 10000000) AS l, 1 AS value");
     let started = Instant::now();
-    let (families, truncated) = run_signal(
+    let run = run_signal(
         &pool,
         &model.signals[0],
         "SELECT generate_series(1, 10000000) AS l, 1 AS value",
@@ -135,11 +135,11 @@ async fn series_past_the_cap_are_not_read() {
     )
     .await
     .expect("query");
-    assert!(truncated);
-    assert_eq!(families[0].samples.len(), cap);
+    assert!(run.truncated);
+    assert_eq!(run.families[0].samples.len(), cap);
     assert!(started.elapsed() < Duration::from_secs(3), "took {:?}", started.elapsed());
     // Many rows, few series: all read and summed, as a GROUP BY would.
-    let (families, truncated) = run_signal(
+    let run = run_signal(
         &pool,
         &model.signals[0],
         "SELECT 'same' AS l, 1 AS value FROM generate_series(1, 5000)",
@@ -147,8 +147,85 @@ async fn series_past_the_cap_are_not_read() {
     )
     .await
     .expect("the pool's slot is free again");
-    assert!(!truncated);
-    assert!(matches!(families[0].samples[0].value, SampleValue::Scalar(v) if v == 5000.0));
+    assert!(!run.truncated);
+    assert!(matches!(run.families[0].samples[0].value, SampleValue::Scalar(v) if v == 5000.0));
+}
+
+/// Rows that repeat a label set are summed into one series, as a GROUP BY would (a query may
+/// count that way on purpose), and every row added into a series an earlier row opened is
+/// counted, so a join that fans out shows; a row with other labels, or NULL, is not.
+#[tokio::test]
+async fn rows_with_the_same_labels_are_summed_and_counted() {
+    let db = TestDb::new().await;
+    let pool = pool(dsn::parse(&db.url).expect("url"), 1, Duration::from_secs(5));
+    let query =
+        "SELECT l, v AS value FROM (VALUES ('a', 1.5::float8), ('b', 2), ('a', 3), ('a', NULL), ('a', 4)) t(l, v)";
+    let model = signal_with_label(query);
+    let run = run_signal(&pool, &model.signals[0], query, Duration::from_secs(5)).await.expect("query");
+    let value = |l: &str| {
+        run.families[0].samples.iter().find(|s| s.labels[0].1 == l).map(|s| s.value.clone()).expect("a series")
+    };
+    assert_eq!((value("a"), value("b")), (SampleValue::Scalar(8.5), SampleValue::Scalar(2.0)));
+    assert_eq!(run.folds.merged.get("t_rows"), Some(&2), "{:?}", run.folds);
+    assert!(run.folds.cut.is_empty());
+    let distinct = "SELECT l, 1 AS value FROM (VALUES ('a'), ('b')) t(l)";
+    let run = run_signal(&pool, &model.signals[0], distinct, Duration::from_secs(5)).await.expect("query");
+    assert!(run.folds.merged.is_empty(), "{:?}", run.folds);
+}
+
+/// A label value longer than the cap (a free-text column) is cut at a character boundary, the
+/// row still counts, and the cut is counted; values that become equal once cut are one series.
+#[tokio::test]
+async fn long_label_values_are_cut_at_the_cap_and_counted() {
+    let db = TestDb::new().await;
+    let pool = pool(dsn::parse(&db.url).expect("url"), 1, Duration::from_secs(5));
+    // 'é' is two bytes: a cut in the middle of one would not be UTF-8. 100 kB values.
+    let query = "SELECT 'x' || repeat('é', 50000) || n AS l, 1 AS value FROM generate_series(1, 3) n                  UNION ALL SELECT 'short', 5";
+    let model = signal_with_label(query);
+    let run = run_signal(&pool, &model.signals[0], query, Duration::from_secs(5)).await.expect("query");
+    let samples = &run.families[0].samples;
+    assert_eq!(samples.len(), 2, "{samples:?}");
+    let long = samples.iter().find(|s| s.labels[0].1 != "short").expect("the long value");
+    assert_eq!(long.labels[0].1, format!("x{}", "é".repeat(127)));
+    assert!(long.labels[0].1.len() <= MAX_LABEL_BYTES);
+    assert_eq!(long.value, SampleValue::Scalar(3.0));
+    assert_eq!(run.folds.cut.get("t_rows"), Some(&3));
+    assert_eq!(run.folds.merged.get("t_rows"), Some(&2), "three values equal once cut");
+    let short = samples.iter().find(|s| s.labels[0].1 == "short").expect("the short value");
+    assert_eq!(short.value, SampleValue::Scalar(5.0));
+}
+
+/// On the binary: both folds are exported as counters that add up over runs.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn serve_exports_cut_labels_and_summed_rows() {
+    let db = TestDb::new().await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let port = support::free_port();
+    let spec = dir.path().join("spec.yaml");
+    let text = format!(
+        "listen: 127.0.0.1:{port}
+database: {{url_env: TEST_DATABASE_URL}}
+poll_defaults: {{interval: 200ms, timeout: 2s}}
+signals:
+  - id: t.folds
+    title: Folds
+    runbook_section: https://example.com/runbook#folds
+    metrics: [{{name: t_rows, type: gauge, help: Rows., labels: [l]}}]
+    source: {{sql: {{query: \"SELECT l, 1 AS value FROM (VALUES (repeat('y', 1000)), ('a'), ('a')) t(l)\"}}}}
+"
+    );
+    std::fs::write(&spec, text).expect("spec");
+    let exporter = support::exporter::Exporter::serve(&spec, port).env("TEST_DATABASE_URL", &db.url).start();
+    let merged = "integration_exporter_query_merged_rows_total{signal=\"t.folds\",metric=\"t_rows\"}";
+    let cut = "integration_exporter_label_truncated_total{metric=\"t_rows\"}";
+    let m = exporter.wait_for("three runs", |m| m.get(merged).is_some_and(|n| n >= 3.0));
+    let runs = m[merged];
+    assert_eq!(m.get(cut), Some(runs), "one cut and one merged row per run:\n{m:?}");
+    assert_eq!(m.get(&format!("t_rows{{l=\"{}\"}}", "y".repeat(MAX_LABEL_BYTES))), Some(1.0), "{m:?}");
+    assert_eq!(m.get("t_rows{l=\"a\"}"), Some(2.0));
+    let output = exporter.output();
+    assert_eq!(output.matches("were summed into one series").count(), 1, "{output}");
+    assert_eq!(output.matches("label values longer than the cap were cut").count(), 1, "{output}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -415,3 +415,202 @@ fn sighup_applies_a_new_web_config_but_never_switches_tls_on_a_running_listener(
     assert_eq!(curl(d, &http, &[]).status, 401);
     assert_eq!(curl(d, &http, &["-u", "alice:pw"]).status, 200);
 }
+
+/// The web config rewritten in place (truncated, then written in pieces, as an editor or `cp`
+/// does) while a client without credentials polls: the empty and half-written versions it reads
+/// on the way must never open the endpoint. Before, an empty file loaded as "no users" and
+/// answered 200.
+#[test]
+fn rewriting_the_web_config_in_place_never_opens_the_endpoint() {
+    use std::io::Write;
+    use std::sync::atomic::Ordering;
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let web = d.join("web-config.yml");
+    let good = format!(
+        "# scrapers\nbasic_auth_users:\n  alice: '{}'\n  bob: '{}'\nhttp_server_config:\n  headers:\n    X-Frame-Options: deny\n",
+        bcrypt_hash("s3cret"),
+        bcrypt_hash("hunter2")
+    );
+    std::fs::write(&web, &good).unwrap();
+    let port = free_port();
+    let exporter = start(&spec(d, port), port);
+
+    let poller = Worker::spawn("unauthenticated poller", move |stop| {
+        let mut statuses = std::collections::BTreeMap::<u16, u32>::new();
+        while !stop.load(Ordering::Relaxed) {
+            let status = support::http::get(port, "/metrics").map_or(0, |r| r.status);
+            *statuses.entry(status).or_default() += 1;
+        }
+        statuses
+    });
+    let rewrites = std::env::var("FAULT_WEB_REWRITES").ok().and_then(|n| n.parse().ok()).unwrap_or(200);
+    let pieces: Vec<&[u8]> = good.as_bytes().chunks(good.len() / 4 + 1).collect();
+    for _ in 0..rewrites {
+        let mut file = std::fs::OpenOptions::new().write(true).truncate(true).open(&web).unwrap();
+        for piece in &pieces {
+            std::thread::sleep(Duration::from_millis(1));
+            file.write_all(piece).unwrap();
+        }
+        drop(file);
+        std::thread::sleep(Duration::from_millis(2));
+    }
+    let statuses = Worker::join_all(vec![poller], Duration::from_secs(30)).pop().unwrap();
+    eprintln!("FIGURE web config: {rewrites} in-place rewrites; unauthenticated answers by status: {statuses:?}");
+    assert_eq!(statuses.get(&200), None, "the endpoint opened: {statuses:?}");
+    assert!(statuses.get(&401).is_some_and(|n| *n > 0), "{statuses:?}");
+
+    // Whole again: the users work and the reload status is back to 1.
+    let url = format!("http://127.0.0.1:{port}/metrics");
+    wait::until(
+        "the file in force again",
+        Duration::from_secs(20),
+        || curl(d, &url, &["-u", "bob:hunter2"]),
+        |a| {
+            (a.status == 200 && a.body.contains("integration_exporter_web_config_last_reload_successful 1"))
+                .then_some(())
+        },
+    );
+    let output = exporter.stop();
+    assert!(!output.contains("panicked"), "{output}");
+}
+
+/// A change that turns basic auth off is refused (warning naming the file, status metric 0, SIGHUP
+/// fails) unless the file says `allow_downgrade: true`.
+#[test]
+fn a_downgrade_is_refused_unless_the_file_allows_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let web = d.join("web-config.yml");
+    let users = format!("basic_auth_users:\n  alice: '{}'\n", bcrypt_hash("pw"));
+    std::fs::write(&web, &users).unwrap();
+    let port = free_port();
+    let exporter = start(&spec(d, port), port);
+    let url = format!("http://127.0.0.1:{port}/metrics");
+    let status_metric = |a: &Answer| {
+        a.body
+            .lines()
+            .find_map(|l| l.strip_prefix("integration_exporter_web_config_last_reload_successful "))
+            .map(str::to_string)
+    };
+    assert_eq!(status_metric(&curl(d, &url, &["-u", "alice:pw"])).as_deref(), Some("1"));
+
+    for lowered in ["", "# basic_auth_users moved elsewhere\n", "basic_auth_users: {}\n"] {
+        std::fs::write(&web, lowered).unwrap();
+        assert_eq!(curl(d, &url, &[]).status, 401, "{lowered:?} opened the endpoint");
+        let a = curl(d, &url, &["-u", "alice:pw"]);
+        assert_eq!((a.status, status_metric(&a).as_deref()), (200, Some("0")), "{lowered:?}");
+    }
+    let output = exporter.wait_output("the refusal logged", |o| o.contains("refused"));
+    let warning = output.lines().find(|l| l.contains("refused")).unwrap();
+    assert!(warning.contains(&web.display().to_string()) && warning.contains("basic auth"), "{warning}");
+    exporter.signal("HUP");
+    let output = exporter.wait_output("the reload refused", |o| o.contains("reload failed"));
+    assert!(output.lines().any(|l| l.contains("reload failed") && l.contains("allow_downgrade")), "{output}");
+
+    std::fs::write(&web, "allow_downgrade: true\n").unwrap();
+    let a = curl(d, &url, &[]);
+    assert_eq!((a.status, status_metric(&a).as_deref()), (200, Some("1")), "said in the file: applied");
+}
+
+/// Signs a certificate for 127.0.0.1 with `ca.crt` in `dir`, valid from `start` to `end`
+/// (`YYYYMMDDHHMMSSZ`), as `<name>.crt` / `<name>.key` (`openssl ca`: `x509 -req` cannot set past
+/// dates).
+fn certificate_between(dir: &Path, name: &str, start: &str, end: &str) {
+    std::fs::write(
+        dir.join("ca.cnf"),
+        "[ca]\ndefault_ca = test\n[test]\ndatabase = index.txt\nnew_certs_dir = .\nserial = serial\ndefault_md = sha256\n\
+         policy = any\ncopy_extensions = copy\n[any]\ncommonName = supplied\n",
+    )
+    .unwrap();
+    std::fs::write(dir.join("index.txt"), "").unwrap();
+    std::fs::write(dir.join("serial"), "1000\n").unwrap();
+    run(program("openssl")
+        .current_dir(dir)
+        .args(["req", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"])
+        .args([
+            "-keyout",
+            &format!("{name}.key"),
+            "-out",
+            &format!("{name}.csr"),
+            "-subj",
+            "/CN=127.0.0.1",
+            "-addext",
+            "subjectAltName=IP:127.0.0.1",
+        ]));
+    run(program("openssl")
+        .current_dir(dir)
+        .args(["ca", "-batch", "-notext", "-config", "ca.cnf", "-cert", "ca.crt", "-keyfile", "ca.key"])
+        .args(["-in", &format!("{name}.csr"), "-out", &format!("{name}.crt"), "-startdate", start, "-enddate", end]));
+}
+
+fn unix(generalized: &str) -> f64 {
+    chrono::NaiveDateTime::parse_from_str(generalized, "%Y%m%d%H%M%SZ").unwrap().and_utc().timestamp() as f64
+}
+
+/// An expired (or not yet valid) certificate is said at start and by `check`, and the served
+/// certificate's notAfter is exported for the expiry alert; certificates gone from the file are a
+/// downgrade like users gone.
+#[test]
+fn certificate_validity_is_warned_about_and_its_expiry_exported() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    certificates(d);
+    certificate_between(d, "expired", "20200101000000Z", "20200102000000Z");
+    certificate_between(d, "future", "20990101000000Z", "20991231000000Z");
+    let web = d.join("web-config.yml");
+    let port = free_port();
+    let spec = spec(d, port);
+    let tls = |name: &str| format!("tls_server_config:\n  cert_file: {name}.crt\n  key_file: {name}.key\n");
+
+    for (name, says) in [("expired", "expired at 2020-01-02T00:00:00Z"), ("future", "not valid before 2099-01-01")] {
+        std::fs::write(&web, tls(name)).unwrap();
+        let out = Command::new(exporter_bin()).args(["check", "--config"]).arg(&spec).output().unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(out.status.success(), "a warning, not an error: {stderr}");
+        assert!(
+            stderr.contains("warning") && stderr.contains(says) && stderr.contains(&format!("{name}.crt")),
+            "{stderr}"
+        );
+    }
+
+    std::fs::write(&web, tls("expired")).unwrap();
+    let exporter = start(&spec, port);
+    let output = exporter.wait_output("the warning", |o| o.contains("expired at"));
+    assert!(output.lines().any(|l| l.contains("WARN") || l.contains("level=warn")), "{output}");
+    let https = format!("https://127.0.0.1:{port}/metrics");
+    let expiry = |a: &Answer| {
+        a.body
+            .lines()
+            .find_map(|l| l.strip_prefix("integration_exporter_tls_certificate_expiry_timestamp_seconds "))
+            .and_then(|v| v.parse::<f64>().ok())
+    };
+    let a = curl(d, &https, &["-k"]);
+    assert_eq!((a.status, expiry(&a)), (200, Some(unix("20200102000000Z"))), "{}", a.body);
+
+    // Renewed: the metric follows the certificate new connections get.
+    let renewed = d.join("renewed");
+    std::fs::create_dir(&renewed).unwrap();
+    for file in ["ca.crt", "ca.key"] {
+        std::fs::copy(d.join(file), renewed.join(file)).unwrap();
+    }
+    certificate_between(&renewed, "server", "20200101000000Z", "20991231235959Z");
+    for file in ["server.crt", "server.key"] {
+        std::fs::copy(renewed.join(file), d.join(format!("expired.{}", &file[7..]))).unwrap();
+    }
+    wait::until(
+        "the renewed expiry",
+        Duration::from_secs(20),
+        || curl(d, &https, &["-k"]),
+        |a| (expiry(a) == Some(unix("20991231235959Z"))).then_some(()),
+    );
+
+    // Certificates gone from the file: refused, the listener keeps serving the last ones.
+    std::fs::write(&web, "# tls moved\n").unwrap();
+    let a = curl(d, &https, &["-k"]);
+    assert_eq!(a.status, 200, "{}", a.head);
+    assert!(a.body.contains("integration_exporter_web_config_last_reload_successful 0"), "{}", a.body);
+    assert_eq!(expiry(&a), Some(unix("20991231235959Z")));
+    let output = exporter.wait_output("the refusal", |o| o.contains("refused"));
+    assert!(output.lines().any(|l| l.contains("refused") && l.contains("TLS")), "{output}");
+}

@@ -2,12 +2,14 @@
 //! offset, the partial line carried between reads and a head fingerprint
 //! used to recognise copytruncate.
 
+use crate::fnv::fnv1a;
+pub(crate) use crate::fnv::prefix_hashes;
 use crate::lines::LineSplitter;
 use crate::{DropReason, Event, FileStats, IoCounts};
 use std::fs::File;
 use std::io;
 use std::os::unix::fs::{FileExt, MetadataExt};
-use std::time::Instant;
+use std::time::{Instant, UNIX_EPOCH};
 
 /// How many head bytes the fingerprint covers. 1 KiB spans several log lines,
 /// so a file regrown after truncation almost never reproduces it.
@@ -32,11 +34,22 @@ pub(crate) struct Stat {
     pub size: u64,
     /// (seconds, nanoseconds): catches a same-size rewrite.
     pub mtime: (i64, i64),
+    /// 0 once the file is deleted: its inode may then be reused.
+    pub nlink: u64,
+    /// Birth time, where the file system records one (statx).
+    pub born_ns: Option<u64>,
 }
 
 impl Stat {
     pub(crate) fn of(m: &std::fs::Metadata) -> Stat {
-        Stat { id: FileId { dev: m.dev(), ino: m.ino() }, size: m.size(), mtime: (m.mtime(), m.mtime_nsec()) }
+        let born_ns = m.created().ok().and_then(|t| t.duration_since(UNIX_EPOCH).ok()).map(|d| d.as_nanos() as u64);
+        Stat {
+            id: FileId { dev: m.dev(), ino: m.ino() },
+            size: m.size(),
+            mtime: (m.mtime(), m.mtime_nsec()),
+            nlink: m.nlink(),
+            born_ns,
+        }
     }
 }
 
@@ -68,39 +81,11 @@ impl Fingerprint {
     }
 }
 
-/// FNV-1a 64 of every prefix of `head`: `[i]` is the hash of `head[..i]`.
-/// Lets one new file be compared with the fingerprints of many in O(1) each.
-pub(crate) fn prefix_hashes(head: &[u8]) -> Vec<u64> {
-    let mut out = Vec::with_capacity(head.len() + 1);
-    let mut h = FNV_OFFSET;
-    out.push(h);
-    for &b in head {
-        h ^= u64::from(b);
-        h = h.wrapping_mul(FNV_PRIME);
-        out.push(h);
-    }
-    out
-}
-
 impl Fingerprint {
     /// [`Fingerprint::matches`] against the output of [`prefix_hashes`].
     pub(crate) fn matches_prefixes(&self, prefixes: &[u64]) -> bool {
         prefixes.get(self.len as usize).is_some_and(|&h| h == self.hash)
     }
-}
-
-const FNV_OFFSET: u64 = 0xcbf2_9ce4_8422_2325;
-const FNV_PRIME: u64 = 0x0000_0100_0000_01b3;
-
-/// FNV-1a 64: tiny and stable across Rust releases (unlike `DefaultHasher`),
-/// which matters because fingerprints are persisted in checkpoints.
-fn fnv1a(bytes: &[u8]) -> u64 {
-    let mut h = FNV_OFFSET;
-    for &b in bytes {
-        h ^= u64::from(b);
-        h = h.wrapping_mul(FNV_PRIME);
-    }
-    h
 }
 
 /// Reads up to `FP_MAX` bytes from offset 0.

@@ -40,12 +40,19 @@
 //!   truncation, is taken for its copy. A copy of a file that was renamed or
 //!   deleted (not a logrotate scheme) is read from 0.
 //! * **retired files**: bytes appended to a renamed/deleted file after it
-//!   was idle for `rotate_wait` (we have closed it by then).
+//!   was idle for `rotate_wait` (we have closed it by then), unless it comes
+//!   back (see `closed`: a file closed while still linked somewhere, a
+//!   symlink pointed back at it, continues where we were).
+//! * **reused inodes**: without birth times (statx), a new file reusing the
+//!   inode of a file we closed, as long as our offset in it and with the
+//!   same first up to 1 KiB, continues at that offset.
 //! * **restart**: a file that was created *and* rotated away while the
 //!   tailer was down (or after the last saved checkpoint) is never seen; a
 //!   checkpointed file that was rotated out of its directory or deleted
 //!   while down cannot be drained (an `Error` event says so).
 //! * Non-UTF-8 file names under a glob are skipped (labels are `&str`).
+//! * **over `max_files`**: files beyond it are not read until a followed one
+//!   closes (one left out at a `start_at: End` start then opens at its end).
 //!
 //! Lines longer than `max_line_bytes` (counting a trailing `\r`) and lines
 //! that are not UTF-8 are reported as [`Event::Dropped`], never emitted.
@@ -53,14 +60,19 @@
 //! changes kind (not on every poll), and the tailer keeps going.
 
 mod checkpoint;
+mod closed;
 mod copies;
 mod file;
+mod fnv;
 mod glob;
 mod lines;
 
-pub use checkpoint::{Checkpoint, FileCheckpoint, TruncatedHead, write_atomic};
+pub use checkpoint::{Checkpoint, ClosedFile, FileCheckpoint, TruncatedHead, write_atomic};
+pub use fnv::fnv1a;
+pub use glob::files_matching;
 pub use lines::{Cut, LineSplitter};
 
+use closed::{Closed, ClosedFiles};
 use copies::Copies;
 use file::{FileId, Fingerprint, Follower, Start, Stat};
 use glob::Pattern;
@@ -85,6 +97,11 @@ pub struct TailerConfig {
     /// Where to start in files that exist at the first poll of a tailer
     /// created without a checkpoint. Later files are read from offset 0.
     pub start_at: StartAt,
+    /// Most files held open at once, retired ones included: each is a file
+    /// descriptor. New files beyond it are not opened (newest first when
+    /// there is room for some; see [`Tailer::skipped_files`]) until a
+    /// followed one is closed.
+    pub max_files: usize,
 }
 
 impl Default for TailerConfig {
@@ -94,6 +111,7 @@ impl Default for TailerConfig {
             rotate_wait: Duration::from_secs(10),
             max_line_bytes: 1024 * 1024,
             start_at: StartAt::End,
+            max_files: usize::MAX,
         }
     }
 }
@@ -217,6 +235,13 @@ pub struct Tailer {
     copies: Copies,
     /// Compressed files (by magic number): never read.
     ignored: HashSet<FileId>,
+    /// Where we were in files closed while they still existed.
+    closed: ClosedFiles,
+    /// Files the latest poll found but did not open: `max_files` are open.
+    capped: HashSet<FileId>,
+    /// Files capped at the first poll of a `start_at: End` start: when there
+    /// is room for them later, they too start at their end.
+    capped_at_start: HashSet<FileId>,
 }
 
 impl Tailer {
@@ -234,7 +259,16 @@ impl Tailer {
             io: IoCounts::default(),
             copies: Copies::default(),
             ignored: HashSet::new(),
+            closed: ClosedFiles::default(),
+            capped: HashSet::new(),
+            capped_at_start: HashSet::new(),
         }
+    }
+
+    /// Files the paths matched at the latest poll that are not open because
+    /// `max_files` are: their lines are not read.
+    pub fn skipped_files(&self) -> usize {
+        self.capped.len()
     }
 
     /// One pass: expand globs, detect rotation/truncation/deletion/new files,
@@ -294,16 +328,22 @@ impl Tailer {
         // Files we follow before new ones: a truncation must be seen before
         // the copy it explains is judged, whatever the names' order.
         let known: HashSet<FileId> = self.followers.iter().filter(|f| !f.unjudged).map(|f| f.id).collect();
-        for pass_known in [true, false] {
-            for (path, s) in &seen {
-                if let Seen::File(st) = s
-                    && known.contains(&st.id) == pass_known
-                {
-                    self.follow(path, *st, start_at_end, now, generation, sink);
-                }
+        for (path, s) in &seen {
+            if let Seen::File(st) = s
+                && known.contains(&st.id)
+            {
+                self.follow(path, *st, start_at_end, now, generation, sink);
             }
         }
+        self.capped.clear();
+        for (path, st) in self.by_priority(&seen, &known) {
+            self.follow(path, st, start_at_end, now, generation, sink);
+        }
+        if start_at_end {
+            self.capped_at_start.clone_from(&self.capped);
+        }
         self.ignored.retain(|id| live.contains(id));
+        self.capped_at_start.retain(|id| live.contains(id));
         self.copies.expire(now);
 
         // Forget glob matches that are gone for good, so churn in a
@@ -315,6 +355,26 @@ impl Tailer {
                 || followers.iter().any(|f| &f.label == path)
                 || patterns.iter().any(|p| matches!(p, Pattern::Literal(l) if l == path))
         });
+    }
+
+    /// The files of `seen` not among `known`, in the order they get the
+    /// room left under `max_files`: by name while all fit, else the most
+    /// recently modified first (the ones being written to).
+    fn by_priority<'s>(&self, seen: &'s BTreeMap<String, Seen>, known: &HashSet<FileId>) -> Vec<(&'s str, Stat)> {
+        let mut new: Vec<(&str, Stat)> = seen
+            .iter()
+            .filter_map(|(path, s)| match s {
+                Seen::File(st) if !known.contains(&st.id) => Some((path.as_str(), *st)),
+                _ => None,
+            })
+            .collect();
+        let room = self.config.max_files.saturating_sub(self.followers.len());
+        if new.len() > room {
+            let open: HashSet<FileId> = self.followers.iter().map(|f| f.id).collect();
+            // Stable: equal times keep the names' order.
+            new.sort_by_key(|(_, st)| (!open.contains(&st.id), std::cmp::Reverse(st.mtime)));
+        }
+        new
     }
 
     /// Positions and identities of every open file.
@@ -342,13 +402,18 @@ impl Tailer {
                 })
                 .collect(),
             truncated: self.copies.to_checkpoint(),
+            closed: self.closed.to_checkpoint(),
         }
     }
 
-    /// One entry per path label, sorted by path.
+    /// One entry per path label, sorted by path. A path whose file was
+    /// never opened for lack of room under `max_files` has none.
     pub fn file_stats(&self) -> Vec<FileStats> {
         self.paths
             .iter()
+            .filter(|(_, ps)| {
+                !(ps.current.is_some_and(|id| self.capped.contains(&id)) && ps.stats == FileStats::default())
+            })
             .map(|(path, ps)| {
                 let mut s = ps.stats.clone();
                 s.path.clone_from(path);
@@ -362,6 +427,12 @@ impl Tailer {
                 s
             })
             .collect()
+    }
+
+    /// Files held open now, those still drained after a rotation included.
+    /// A change means the checkpoint changed even if no line was read.
+    pub fn handles(&self) -> usize {
+        self.followers.len()
     }
 
     /// Syscalls issued so far.
@@ -504,6 +575,17 @@ impl Tailer {
                 }
             };
             if !read && now.saturating_duration_since(f.last_active) >= self.config.rotate_wait {
+                // Still linked somewhere (a symlink pointed elsewhere, a rename out of our
+                // paths): it may come back, and must then continue here, not at byte 0.
+                let offset = f.committed_offset();
+                if !f.unjudged
+                    && offset > 0
+                    && let Ok(st) = f.fstat(&mut self.io)
+                    && st.nlink > 0
+                {
+                    let (label, id, skipping, fp) = (f.label.clone(), f.id, f.skipping(), f.fp);
+                    self.closed.remember(Closed { label, id, offset, skipping, fp, born_ns: st.born_ns });
+                }
                 f.drop_partial(&mut ps.stats, sink);
                 self.followers.swap_remove(i);
             } else {
@@ -568,6 +650,12 @@ impl Tailer {
         if self.ignored.contains(&st.id) {
             return None;
         }
+        if self.followers.len() >= self.config.max_files {
+            self.capped.insert(st.id);
+            return None;
+        }
+        // A file left unopened at the start opens where `start_at: End` would have.
+        let start_at_end = start_at_end || self.capped_at_start.remove(&st.id);
         self.io.open += 1;
         let opened = File::open(path).and_then(|file| {
             self.io.fstat += 1;
@@ -624,6 +712,13 @@ impl Tailer {
             return Verdict::Drop;
         }
         let prefixes = file::prefix_hashes(&head);
+        if let Some(r) = self.closed.take(&st, &prefixes) {
+            // A file we read before and closed (a symlink pointed back at it): where we were.
+            let f = &mut self.followers[idx];
+            f.resume(r.offset, r.skipping, r.fp);
+            f.unjudged = false;
+            return Verdict::Read;
+        }
         if let Some(r) = self.copies.take_match(&prefixes) {
             // We may have read past the end of the copy (lines written between
             // the copy and the truncation): then it holds nothing new.
@@ -650,6 +745,7 @@ impl Tailer {
     /// down). Runs at the first poll, so its events reach the sink.
     fn restore(&mut self, cp: Checkpoint, now: Instant, sink: &mut dyn FnMut(Event<'_>)) {
         self.copies.restore(cp.truncated, now);
+        self.closed.restore(cp.closed);
         let mut listings: HashMap<PathBuf, Vec<(u64, PathBuf)>> = HashMap::new();
         for entry in cp.files {
             let id = FileId { dev: entry.dev, ino: entry.ino };

@@ -152,3 +152,74 @@ fn unchanged_poll_costs_one_metadata_per_path_and_one_read_dir_per_glob() {
     assert_eq!(after.fstat, before.fstat);
     assert_eq!(c.lines.len(), 4);
 }
+
+/// Writes `text` to `dir/name`, modified `age` seconds ago.
+fn aged(dir: &std::path::Path, name: &str, text: &str, age: u64) {
+    let path = dir.join(name);
+    fs::write(&path, text).expect("write");
+    let when = std::time::SystemTime::now() - Duration::from_secs(age);
+    fs::File::options().append(true).open(&path).and_then(|f| f.set_modified(when)).expect("set mtime");
+}
+
+#[test]
+fn max_files_opens_the_newest_and_the_rest_when_room_is_made() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    for (i, age) in [500, 100, 400, 200, 300].into_iter().enumerate() {
+        aged(dir.path(), &format!("f{i}.log"), &format!("f{i} line\n"), age);
+    }
+    let mut t = Tailer::new(
+        TailerConfig { max_files: 3, ..config(&[&dir.path().join("*.log")], Duration::from_millis(50)) },
+        None,
+    );
+    let mut c = Collected::default();
+    c.poll(&mut t);
+    // The three most recently written, never more open than allowed.
+    let mut read = c.line_texts();
+    read.sort();
+    assert_eq!(read, ["f1 line", "f3 line", "f4 line"]);
+    assert_eq!(t.skipped_files(), 2);
+    let stats = t.file_stats();
+    assert_eq!(stats.iter().filter(|s| s.followed).count(), 3);
+    assert_eq!(stats.len(), 3, "no series for files never opened: {stats:?}");
+
+    // A followed file deleted: closed after rotate_wait, and its place goes to the next newest.
+    fs::remove_file(dir.path().join("f1.log")).expect("remove");
+    c.poll(&mut t);
+    assert_eq!(t.skipped_files(), 2, "still open until it has been idle for rotate_wait");
+    thread::sleep(Duration::from_millis(80));
+    c.poll(&mut t);
+    c.poll(&mut t);
+    assert_eq!(t.skipped_files(), 1);
+    assert!(c.line_texts().contains(&"f2 line".to_string()), "{:?}", c.line_texts());
+    assert!(!c.line_texts().contains(&"f0 line".to_string()));
+}
+
+#[test]
+fn max_files_skipped_at_a_start_at_end_start_open_at_their_end() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    aged(dir.path(), "old.log", "old content\n", 100);
+    aged(dir.path(), "new.log", "new content\n", 10);
+    let config = TailerConfig {
+        max_files: 1,
+        start_at: StartAt::End,
+        ..config(&[&dir.path().join("*.log")], Duration::from_millis(50))
+    };
+    let mut t = Tailer::new(config, None);
+    let mut c = Collected::default();
+    c.poll(&mut t);
+    assert_eq!(t.skipped_files(), 1);
+    fs::remove_file(dir.path().join("new.log")).expect("remove");
+    c.poll(&mut t);
+    thread::sleep(Duration::from_millis(80));
+    c.poll(&mut t);
+    c.poll(&mut t);
+    assert_eq!(t.skipped_files(), 0);
+    OpenOptions::new()
+        .append(true)
+        .open(dir.path().join("old.log"))
+        .and_then(|mut f| f.write_all(b"later\n"))
+        .expect("append");
+    c.poll(&mut t);
+    // What was there at the start is left out, as for the files opened then.
+    assert_eq!(c.line_texts(), ["later"]);
+}

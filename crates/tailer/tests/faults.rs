@@ -24,7 +24,7 @@ fn rotations() -> usize {
 
 fn glob_of(scheme: Scheme) -> &'static str {
     match scheme {
-        Scheme::Rename | Scheme::RenameUnique | Scheme::Delete => "app.log",
+        Scheme::Rename | Scheme::RenameUnique | Scheme::Delete | Scheme::SymlinkFlip => "app.log",
         // The glob matches the copies: each must continue, not restart.
         Scheme::CopyTruncate | Scheme::DateextCompress => "app.log*",
         Scheme::CopyTruncateCompress => "*.log*",
@@ -140,4 +140,14 @@ fn crash_copytruncate_under_glob() {
 #[test]
 fn crash_dateext_compress() {
     crashing(Scheme::DateextCompress, "dateext+gz, crashing", 107);
+}
+
+#[test]
+fn symlink_flip() {
+    steady(Scheme::SymlinkFlip, "symlink switched back", 108);
+}
+
+#[test]
+fn crash_symlink_flip() {
+    crashing(Scheme::SymlinkFlip, "symlink, crashing", 109);
 }

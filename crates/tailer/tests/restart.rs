@@ -224,3 +224,30 @@ fn checkpoint_before_the_first_poll_is_the_restored_one() {
     c.poll(&mut t);
     assert_exactly_once(&c.line_texts(), 1);
 }
+
+/// A checkpoint as the previous version wrote it, fingerprint hash and all (only the file's
+/// identity is filled in for this machine): the file's head still matches it, so reading goes on
+/// at the saved offset. A changed fingerprint hash would take the file for truncated or replaced
+/// and read it again from 0 after every upgrade.
+#[test]
+fn a_checkpoint_written_by_the_previous_version_still_matches_its_files() {
+    use std::os::unix::fs::MetadataExt;
+    const HEAD: &str = "2024-05-01T10:00:00Z INFO first line\n2024-05-01T10:00:01Z INFO second line\n";
+    const WRITTEN: &str = r#"{"version":1,"files":[{"path":"","dev":0,"ino":0,"offset":75,"skipping":false,
+        "fingerprint_len":75,"fingerprint_hash":5865164894692052830,"retired":false,"unjudged":false}]}"#;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let p = dir.path().join("app.log");
+    fs::write(&p, HEAD).expect("write");
+    let m = fs::metadata(&p).expect("stat");
+    let mut saved: serde_json::Value = serde_json::from_str(WRITTEN).expect("json");
+    saved["files"][0]["path"] = p.to_str().expect("utf-8 path").into();
+    saved["files"][0]["dev"] = m.dev().into();
+    saved["files"][0]["ino"] = m.ino().into();
+    let cp: Checkpoint = serde_json::from_value(saved).expect("checkpoint");
+    let mut t = Tailer::new(config(&[&p], Duration::from_millis(50)), Some(cp));
+    OpenOptions::new().append(true).open(&p).expect("open").write_all(b"third line\n").expect("append");
+    let mut c = Collected::default();
+    c.poll(&mut t);
+    assert_eq!(c.line_texts(), ["third line"]);
+    assert_eq!(c.count(|e| matches!(e, Ev::Truncated(_))), 0, "{:?}", c.events);
+}

@@ -1,8 +1,12 @@
 //! Secrets of HTTP requests: `env:NAME` and `file:PATH` references, read again before every use so
 //! a rotated token is picked up without a restart. Errors name the variable or the file, never a
-//! value, so they can be logged.
+//! value, so they can be logged. A file is read off the async runtime and within a time bound, and
+//! a FIFO or device is refused ([`crate::bounded_read`]): a secret mount that hangs fails the poll
+//! (`auth`), never the endpoint or the process.
 
-use std::io::Read;
+use std::path::PathBuf;
+
+use crate::bounded_read;
 
 /// A token file is a few hundred bytes; anything bigger is not one.
 const MAX_SECRET_BYTES: u64 = 64 << 10;
@@ -10,52 +14,52 @@ const MAX_SECRET_BYTES: u64 = 64 << 10;
 /// The environment as the poller sees it (tests hand in their own).
 pub type Env = dyn Fn(&str) -> Option<String> + Send + Sync;
 
-/// Whether `spec` refers to a secret rather than being the value itself.
-pub fn is_reference(spec: &str) -> bool {
-    spec.starts_with("env:") || spec.starts_with("file:")
+/// Whether `written` refers to a secret rather than being the value itself.
+pub fn is_reference(written: &str) -> bool {
+    written.starts_with("env:") || written.starts_with("file:")
 }
 
-/// The value `spec` stands for: `env:NAME`, `file:PATH` (content, surrounding whitespace trimmed)
-/// or, for anything else, `spec` itself. An unset variable or an unreadable or empty file is an
+/// The value `written` stands for: `env:NAME`, `file:PATH` (content, surrounding whitespace trimmed)
+/// or, for anything else, `written` itself. An unset variable or an unreadable or empty file is an
 /// error naming it.
-pub fn resolve(spec: &str, env: &Env) -> Result<String, String> {
-    if let Some(var) = spec.strip_prefix("env:") {
+pub async fn resolve(written: &str, env: &Env) -> Result<String, String> {
+    if let Some(var) = written.strip_prefix("env:") {
         let var = var.trim();
         return env(var)
             .filter(|v| !v.trim().is_empty())
             .ok_or_else(|| format!("environment variable {var} is not set"));
     }
-    if let Some(path) = spec.strip_prefix("file:") {
+    if let Some(path) = written.strip_prefix("file:") {
         let path = path.trim();
-        let mut text = String::new();
-        std::fs::File::open(path)
-            .and_then(|f| f.take(MAX_SECRET_BYTES).read_to_string(&mut text))
-            .map_err(|e| format!("file {path} cannot be read ({})", e.kind()))?;
+        let bytes = bounded_read::read_async(PathBuf::from(path), MAX_SECRET_BYTES)
+            .await
+            .map_err(|e| format!("file {path} cannot be read ({e})"))?;
+        let text = String::from_utf8(bytes).map_err(|_| format!("file {path} is not UTF-8 text"))?;
         let text = text.trim();
         if text.is_empty() {
             return Err(format!("file {path} is empty"));
         }
         return Ok(text.to_string());
     }
-    Ok(spec.to_string())
+    Ok(written.to_string())
 }
 
 /// Fills a header value: `env:NAME` / `file:PATH` is the secret, `Scheme env:NAME` (e.g.
 /// `Bearer env:SF_ACCESS_TOKEN`) the scheme, a space and the secret; anything else is literal.
-pub fn header_value(spec: &str, env: &Env) -> Result<String, String> {
-    if is_reference(spec) {
-        return resolve(spec, env);
+pub async fn header_value(written: &str, env: &Env) -> Result<String, String> {
+    if is_reference(written) {
+        return resolve(written, env).await;
     }
     for marker in [" env:", " file:"] {
-        if let Some((scheme, _)) = spec.split_once(marker)
+        if let Some((scheme, _)) = written.split_once(marker)
             && !scheme.is_empty()
             && !scheme.contains(' ')
         {
-            let secret = resolve(&spec[scheme.len() + 1..], env)?;
+            let secret = resolve(&written[scheme.len() + 1..], env).await?;
             return Ok(format!("{scheme} {secret}"));
         }
     }
-    Ok(spec.to_string())
+    Ok(written.to_string())
 }
 
 /// `application/x-www-form-urlencoded` encoding of one key or value.
@@ -93,26 +97,26 @@ mod tests {
         (name == "TOKEN").then(|| "s3cret".to_string())
     }
 
-    #[test]
-    fn headers_name_the_variable_or_file_never_the_value() {
-        assert_eq!(header_value("env:TOKEN", &env).as_deref(), Ok("s3cret"));
-        assert_eq!(header_value("Bearer env:TOKEN", &env).as_deref(), Ok("Bearer s3cret"));
-        assert_eq!(header_value("plain", &env).as_deref(), Ok("plain"));
-        assert_eq!(header_value("two words", &env).as_deref(), Ok("two words"));
-        let err = header_value("Bearer env:MISSING", &env).unwrap_err();
+    #[tokio::test]
+    async fn headers_name_the_variable_or_file_never_the_value() {
+        assert_eq!(header_value("env:TOKEN", &env).await.as_deref(), Ok("s3cret"));
+        assert_eq!(header_value("Bearer env:TOKEN", &env).await.as_deref(), Ok("Bearer s3cret"));
+        assert_eq!(header_value("plain", &env).await.as_deref(), Ok("plain"));
+        assert_eq!(header_value("two words", &env).await.as_deref(), Ok("two words"));
+        let err = header_value("Bearer env:MISSING", &env).await.unwrap_err();
         assert!(err.contains("MISSING") && !err.contains("s3cret"), "{err}");
 
         let dir = tempfile::tempdir().unwrap();
         let file = dir.path().join("token");
         std::fs::write(&file, "rotated-1\n").unwrap();
-        let spec = format!("Bearer file:{}", file.display());
-        assert_eq!(header_value(&spec, &env).as_deref(), Ok("Bearer rotated-1"));
+        let written = format!("Bearer file:{}", file.display());
+        assert_eq!(header_value(&written, &env).await.as_deref(), Ok("Bearer rotated-1"));
         std::fs::write(&file, "rotated-2").unwrap();
-        assert_eq!(header_value(&spec, &env).as_deref(), Ok("Bearer rotated-2"), "read again on every use");
+        assert_eq!(header_value(&written, &env).await.as_deref(), Ok("Bearer rotated-2"), "read again on every use");
         std::fs::write(&file, " \n").unwrap();
-        assert!(header_value(&spec, &env).unwrap_err().contains("is empty"));
+        assert!(header_value(&written, &env).await.unwrap_err().contains("is empty"));
         std::fs::remove_file(&file).unwrap();
-        assert!(header_value(&spec, &env).unwrap_err().contains("cannot be read"));
+        assert!(header_value(&written, &env).await.unwrap_err().contains("cannot be read"));
     }
 
     #[test]

@@ -10,11 +10,14 @@
 //!   JSON), `path` (a value missing from a 2xx answer: up, but that value is blind) and `limit`
 //!   (series dropped for the per-value bound);
 //! - `integration_exporter_http_last_success_timestamp_seconds` moves only when a poll worked and
-//!   read every value, so "no success for N minutes" covers missing values too.
+//!   read every value, so "no success for N minutes" covers missing values too;
+//! - per value (`metric`), `integration_exporter_http_value_errors_total{kind=path|limit}` and
+//!   `integration_exporter_http_value_last_read_timestamp_seconds`: a path gone from the answer
+//!   blinds that value only, and the alerts of the values still read must stay armed.
 
 mod auth;
 mod path;
-mod spec;
+mod settings;
 mod values;
 
 use std::collections::BTreeMap;
@@ -32,7 +35,7 @@ use hyper_util::rt::TokioExecutor;
 use serde_json::Value as Json;
 
 pub use auth::header_value;
-pub use path::{Items, Step, ValueExpr, as_number, lookup, parse_path, walk};
+pub use path::{Filter, PathError};
 pub use values::{CompiledValue, MAX_LABEL_BYTES, MAX_SERIES_PER_VALUE};
 
 use crate::self_metrics::{self, SelfMetric};
@@ -62,7 +65,8 @@ pub enum HttpErrorKind {
     Status,
     /// The body could not be read or is not JSON.
     Body,
-    /// A value is missing from the JSON, or does not hold a number.
+    /// A value is missing from the JSON, does not hold a number, or its `minus` leaves the
+    /// finite range (no +Inf, -Inf or NaN is ever exported).
     Path,
     /// A value made more series than allowed; the rest were dropped.
     Limit,
@@ -109,7 +113,23 @@ struct HttpHealth {
     failures: FailureLog,
     /// OAuth token refreshes by result (`ok`, `failed`).
     refreshes: BTreeMap<&'static str, u64>,
+    /// Per JSON value, by metric: answers it could not be read from, and when it last was.
+    values: BTreeMap<String, ValueHealth>,
+    /// The last poll's failure: its kinds and why, safe to show.
+    last_failure: Option<String>,
 }
+
+/// One JSON value's own health.
+#[derive(Debug, Default, Clone)]
+struct ValueHealth {
+    /// Answers the value could not be read from (fully), by kind (`path`, `limit`).
+    errors: BTreeMap<&'static str, u64>,
+    /// When it was last read in full, in unix seconds.
+    last_read: Option<f64>,
+}
+
+/// The kinds of `integration_exporter_http_value_errors_total`, all exported from the start.
+const VALUE_ERROR_KINDS: [HttpErrorKind; 2] = [HttpErrorKind::Path, HttpErrorKind::Limit];
 
 const REFRESHES: SelfMetric = self_metrics::HTTP_TOKEN_REFRESHES;
 
@@ -204,6 +224,10 @@ impl HttpPoller {
             .iter()
             .map(|m| (m.name.clone(), m.help.clone(), m.labels.iter().map(|l| l.name().to_string()).collect()))
             .collect();
+        let mut health = HttpHealth::default();
+        for value in values.iter().filter(|v| v.probe().is_none()) {
+            health.values.entry(value.metric.clone()).or_default();
+        }
         Some(HttpPoller {
             id,
             source,
@@ -216,7 +240,7 @@ impl HttpPoller {
             env: Box::new(env),
             client,
             access_token: None,
-            health: HttpHealth::default(),
+            health,
         })
     }
 
@@ -224,12 +248,12 @@ impl HttpPoller {
         self.values.iter().any(|v| v.probe().is_none())
     }
 
-    /// The request with every header filled in; a header whose secret cannot be read is left out.
-    /// Problems with headers go to `notes` (they explain a 401 that follows).
-    fn request(&self, uri: &hyper::Uri, bearer: Option<&str>, notes: &mut Vec<String>) -> Option<Request<Full<Bytes>>> {
-        let mut request = Request::get(uri.clone());
+    /// The configured headers with their secrets read; a header whose secret cannot be read is
+    /// left out. Problems with headers go to `notes` (they explain a 401 that follows).
+    async fn header_values(&self, notes: &mut Vec<String>) -> Vec<(HeaderName, HeaderValue)> {
+        let mut out = Vec::new();
         for (name, spec) in &self.headers {
-            let value = match header_value(spec, &*self.env) {
+            let value = match header_value(spec, &*self.env).await {
                 Ok(value) => value,
                 Err(why) => {
                     notes.push(format!("header {name} not sent: {why}"));
@@ -241,7 +265,21 @@ impl HttpPoller {
                 continue;
             };
             value.set_sensitive(spec.contains("env:") || spec.contains("file:"));
-            request = request.header(name, value);
+            out.push((name.clone(), value));
+        }
+        out
+    }
+
+    /// The request with `headers` (from [`Self::header_values`]) and the bearer token.
+    fn request(
+        &self,
+        uri: &hyper::Uri,
+        headers: &[(HeaderName, HeaderValue)],
+        bearer: Option<&str>,
+    ) -> Option<Request<Full<Bytes>>> {
+        let mut request = Request::get(uri.clone());
+        for (name, value) in headers {
+            request = request.header(name, value.clone());
         }
         if let Some(token) = bearer {
             let mut value = HeaderValue::from_str(&format!("Bearer {token}")).ok()?;
@@ -285,9 +323,12 @@ impl HttpPoller {
 
     async fn try_refresh(&self, client: &HttpsClient, oauth: &OAuthRefresh) -> Result<String, String> {
         let env = &*self.env;
-        let client_id = auth::resolve(&oauth.client_id, env)?;
-        let secret = oauth.client_secret.as_deref().map(|s| auth::resolve(s, env)).transpose()?;
-        let refresh_token = auth::resolve(&oauth.refresh_token, env)?;
+        let client_id = auth::resolve(&oauth.client_id, env).await?;
+        let secret = match oauth.client_secret.as_deref() {
+            Some(secret) => Some(auth::resolve(secret, env).await?),
+            None => None,
+        };
+        let refresh_token = auth::resolve(&oauth.refresh_token, env).await?;
         let form = auth::refresh_form(&client_id, secret.as_deref(), &refresh_token);
         let uri = oauth.token_url.parse::<hyper::Uri>().map_err(|_| "the token url is not valid".to_string())?;
         let request = Request::post(uri)
@@ -322,8 +363,8 @@ impl HttpPoller {
             _ => None,
         };
         let (bearer, kept) = match (&self.source.auth, &oauth) {
-            (Some(HttpAuth::Bearer(spec)), _) => {
-                (Some(auth::resolve(spec, &*self.env).map_err(|e| (HttpErrorKind::Auth, e))?), false)
+            (Some(HttpAuth::Bearer(token)), _) => {
+                (Some(auth::resolve(token, &*self.env).await.map_err(|e| (HttpErrorKind::Auth, e))?), false)
             }
             (_, Some(o)) => match self.access_token.clone() {
                 Some(token) => (Some(token), true),
@@ -332,7 +373,8 @@ impl HttpPoller {
             _ => (None, false),
         };
         let mut notes = Vec::new();
-        let request = self.request(&uri, bearer.as_deref(), &mut notes).ok_or_else(unbuildable)?;
+        let headers = self.header_values(&mut notes).await;
+        let request = self.request(&uri, &headers, bearer.as_deref()).ok_or_else(unbuildable)?;
         let (mut status, mut body) = self.send(&client, request).await?;
         if status == StatusCode::UNAUTHORIZED
             && let Some(o) = &oauth
@@ -342,7 +384,7 @@ impl HttpPoller {
             self.access_token = None;
             if kept {
                 let token = self.refresh(&client, o).await?;
-                let request = self.request(&uri, Some(&token), &mut Vec::new()).ok_or_else(unbuildable)?;
+                let request = self.request(&uri, &headers, Some(&token)).ok_or_else(unbuildable)?;
                 (status, body) = self.send(&client, request).await?;
                 if status == StatusCode::UNAUTHORIZED {
                     self.access_token = None;
@@ -389,6 +431,12 @@ impl HttpPoller {
         }
     }
 
+    /// Why the last poll failed (`connect: ...`, `status: the endpoint answered 503`), with
+    /// nothing secret in it; `None` after a poll that worked.
+    pub fn last_failure(&self) -> Option<&str> {
+        self.health.last_failure.as_deref()
+    }
+
     /// Polls once and returns the families to publish.
     pub async fn poll(&mut self) -> Vec<Family> {
         let answer = self.fetch().await;
@@ -413,11 +461,24 @@ impl HttpPoller {
                 None => {
                     let Some(doc) = &answer.doc else { continue };
                     let read = value.read(doc);
+                    let own = health.values.entry(value.metric.clone()).or_default();
+                    for (failed, kind) in [(read.missing, HttpErrorKind::Path), (read.over_limit, HttpErrorKind::Limit)]
+                    {
+                        if failed {
+                            *own.errors.entry(kind.as_str()).or_default() += 1;
+                        }
+                    }
+                    if !read.missing && !read.over_limit {
+                        own.last_read = Some(crate::sources::unix_now());
+                    }
                     if read.missing {
                         missing.push(&value.metric);
                         if !errors.contains(&HttpErrorKind::Path) {
                             errors.push(HttpErrorKind::Path);
                             reasons.push("a value's path is missing from the answer or holds no number".into());
+                        }
+                        if read.not_finite {
+                            reasons.push(format!("`{}` - `minus` gives no finite number", value.metric));
                         }
                     }
                     if read.over_limit && !errors.contains(&HttpErrorKind::Limit) {
@@ -434,8 +495,11 @@ impl HttpPoller {
         }
         if errors.is_empty() {
             health.poll.succeeded(answer.duration);
+            health.last_failure = None;
         } else {
             health.poll.failed(&errors, answer.duration);
+            let kinds: Vec<&str> = errors.iter().map(|k| k.as_str()).collect();
+            health.last_failure = Some(format!("{}: {}", kinds.join(","), reasons.join("; ")));
         }
         // `up` is about the answer itself: a path missing from a 2xx answer is an error, not down.
         health.poll.ok = answer.up;
@@ -477,6 +541,23 @@ impl HttpPoller {
 
     fn health_families(&self) -> Vec<Family> {
         let mut families = self.health.poll.families(&self_metrics::HTTP_HEALTH, &self.id);
+        if !self.health.values.is_empty() {
+            let mut errors = self_metrics::HTTP_VALUE_ERRORS.family();
+            let mut last_read = self_metrics::HTTP_VALUE_LAST_READ.family();
+            for (metric, value) in &self.health.values {
+                for kind in VALUE_ERROR_KINDS.map(HttpErrorKind::as_str) {
+                    let count = *value.errors.get(kind).unwrap_or(&0) as f64;
+                    errors.push(&[("signal", &self.id), ("metric", metric), ("kind", kind)], count);
+                }
+                if let Some(ts) = value.last_read {
+                    last_read.push(&[("signal", &self.id), ("metric", metric)], ts);
+                }
+            }
+            families.push(errors);
+            if !last_read.samples.is_empty() {
+                families.push(last_read);
+            }
+        }
         if matches!(self.source.auth, Some(HttpAuth::OauthRefresh(_))) {
             let mut refreshes = REFRESHES.family();
             for result in ["ok", "failed"] {
@@ -527,6 +608,6 @@ pub fn spawn_all(model: &Model, state: Arc<State>) -> Vec<tokio::task::JoinHandl
 }
 
 /// [`spawn_all`] through the kinds' registry.
-pub fn start(start: &super::Start<'_>) -> Result<super::Running, String> {
-    Ok(super::Running { tasks: spawn_all(start.model, start.state.clone()), threads: Vec::new() })
+pub fn start(start: &super::Start<'_>) -> Result<super::Workers, super::StartError> {
+    Ok(super::Workers { tasks: spawn_all(start.model, start.state.clone()), threads: Vec::new() })
 }

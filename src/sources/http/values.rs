@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 
 use serde_json::Value as Json;
 
-use super::path::{Items, Step, ValueExpr, as_number, parse_path, rfc3339_seconds, walk};
+use super::path::{Filter, as_number, rfc3339_seconds};
 use crate::spec::{HttpValue, HttpValueFormat, LabelDef};
 
 /// Label values read from items are cut to this many bytes.
@@ -25,6 +25,9 @@ pub struct Read {
     pub missing: bool,
     /// Series were dropped for the series bound.
     pub over_limit: bool,
+    /// A number was read but the arithmetic on it (`minus`) left the finite range: no +Inf, -Inf
+    /// or NaN is exported, the value counts as missing (`path`) and this says why.
+    pub not_finite: bool,
 }
 
 /// Paths that name a measure of the request instead of a place in the answer.
@@ -51,13 +54,13 @@ enum What {
     /// The request itself, filled in by the poller.
     Probe(Probe),
     One {
-        expr: ValueExpr,
-        minus: Option<Vec<Step>>,
+        expr: Filter,
+        minus: Option<Filter>,
     },
     Each {
-        items: Items,
-        read: Option<ValueExpr>,
-        labels: Vec<(String, Vec<Step>, Option<Fixed>)>,
+        items: Filter,
+        read: Option<Filter>,
+        labels: Vec<(String, Filter, Option<Fixed>)>,
     },
 }
 
@@ -67,11 +70,18 @@ struct Fixed {
     other: Option<String>,
 }
 
+/// Why a value cannot be read: the spec text at fault (a filter, or the metric's name) and what.
+#[derive(Debug, Clone)]
+struct Refused {
+    at: String,
+    message: String,
+}
+
 /// A configured value, parsed once.
 #[derive(Debug, Clone)]
 pub struct CompiledValue {
     pub metric: String,
-    what: Result<What, String>,
+    what: Result<What, Refused>,
     format: HttpValueFormat,
 }
 
@@ -91,10 +101,27 @@ impl CompiledValue {
     }
 
     pub fn error(&self) -> Option<&str> {
-        self.what.as_ref().err().map(String::as_str)
+        self.what.as_ref().err().map(|r| r.message.as_str())
+    }
+
+    /// The spec text the error is about, to point at it: the faulty filter, else the metric.
+    pub fn error_at(&self) -> Option<&str> {
+        self.what.as_ref().err().map(|r| r.at.as_str())
     }
 
     pub fn read(&self, doc: &Json) -> Read {
+        let mut out = self.read_any(doc);
+        let read = out.samples.len();
+        out.samples.retain(|(_, v)| v.is_finite());
+        if out.samples.len() < read {
+            out.missing = true;
+            out.not_finite = true;
+        }
+        out
+    }
+
+    /// What `read` gives before values that are not finite are taken out.
+    fn read_any(&self, doc: &Json) -> Read {
         let mut out = Read::default();
         match &self.what {
             Err(_) => out.missing = true,
@@ -102,7 +129,7 @@ impl CompiledValue {
             Ok(What::One { expr, minus }) => {
                 let minus = match minus {
                     None => Some(0.0),
-                    Some(steps) => walk(doc, steps).and_then(as_number),
+                    Some(filter) => filter.one(doc).and_then(|v| as_number(&v)),
                 };
                 match (self.number(expr, doc), minus) {
                     (Some(v), Some(m)) => out.samples.push((Vec::new(), v - m)),
@@ -110,13 +137,13 @@ impl CompiledValue {
                 }
             }
             Ok(What::Each { items, read, labels }) => {
-                let Some(items) = items.eval(doc) else {
+                let Some(items) = items.run(doc) else {
                     out.missing = true;
                     return out;
                 };
                 // Series in first-seen order; the first item of a series gives its value.
                 let mut series: BTreeMap<Labels, usize> = BTreeMap::new();
-                for item in items {
+                for item in &items {
                     let Some(key) = item_labels(item, labels) else { continue };
                     if let Some(&at) = series.get(&key) {
                         if read.is_none() {
@@ -149,53 +176,68 @@ impl CompiledValue {
         out
     }
 
-    fn number(&self, expr: &ValueExpr, item: &Json) -> Option<f64> {
-        if let Some(yes) = expr.test(item) {
-            return Some(if yes { 1.0 } else { 0.0 });
-        }
-        let found = walk(item, &expr.steps)?;
+    /// The one value `expr` gives, as a number: none, several or an error is no number. A
+    /// comparison is 1 or 0 whatever the format.
+    fn number(&self, expr: &Filter, item: &Json) -> Option<f64> {
+        let found = expr.one(item)?;
         match self.format {
-            HttpValueFormat::Number => as_number(found),
-            HttpValueFormat::Rfc3339 => rfc3339_seconds(found),
+            _ if expr.gives_bool() => as_number(&found),
+            HttpValueFormat::Number => as_number(&found),
+            HttpValueFormat::Rfc3339 => rfc3339_seconds(&found),
         }
     }
 }
 
-fn compile(value: &HttpValue, declared: &[LabelDef]) -> Result<What, String> {
+/// A filter of the value, parsed; errors name the value, the field and the column.
+fn filter(metric: &str, field: &str, text: &str) -> Result<Filter, Refused> {
+    Filter::parse(text)
+        .map_err(|e| Refused { at: text.to_string(), message: format!("`{metric}`: {field} `{text}` {e}") })
+}
+
+fn compile(value: &HttpValue, declared: &[LabelDef]) -> Result<What, Refused> {
     let path = value.path.as_str();
+    let metric = value.metric.as_str();
+    let refuse =
+        |at: &str, message: String| Err(Refused { at: at.to_string(), message: format!("`{metric}`: {message}") });
     if let Some(probe) = Probe::named(path) {
         if value.each.is_some() || value.minus.is_some() || !value.labels.is_empty() {
-            return Err(format!(
-                "`{}`: `{path}` is about the request; it takes no `each`, `minus` or `labels`",
-                value.metric
-            ));
+            return refuse(path, format!("`{path}` is about the request; it takes no `each`, `minus` or `labels`"));
         }
         return Ok(What::Probe(probe));
     }
     let Some(each) = &value.each else {
         if path == "count" {
-            return Err(format!("`{}`: `count` counts the items of `each`", value.metric));
+            return refuse(path, "`count` counts the items of `each`".into());
         }
         if !value.labels.is_empty() || !declared.is_empty() {
-            return Err(format!("`{}`: labels are read from the items of `each`", value.metric));
+            return refuse(metric, "labels are read from the items of `each`".into());
         }
-        let expr = ValueExpr::parse(path)?;
+        let expr = filter(metric, "path", path)?;
         if expr.has_each() {
-            return Err(format!("`{}`: `[]` makes many values; put the list in `each`", value.metric));
+            return refuse(path, "`[]` makes many values; put the list in `each`".into());
         }
-        let minus = value.minus.as_deref().map(parse_path).transpose()?;
+        let minus = match value.minus.as_deref() {
+            None => None,
+            Some(text) => {
+                let minus = filter(metric, "minus", text)?;
+                if minus.has_each() {
+                    return refuse(text, "`minus` reads one value; no `[]`".into());
+                }
+                Some(minus)
+            }
+        };
         return Ok(What::One { expr, minus });
     };
-    if value.minus.is_some() {
-        return Err(format!("`{}`: `minus` does not go with `each`", value.metric));
+    if let Some(minus) = &value.minus {
+        return refuse(minus, "`minus` does not go with `each`".into());
     }
-    let items = Items::parse(each)?;
+    let items = filter(metric, "each", each)?;
     let read = if path == "count" {
         None
     } else {
-        let expr = ValueExpr::parse(path)?;
+        let expr = filter(metric, "path", path)?;
         if expr.has_each() {
-            return Err(format!("`{}`: `path` reads one value from each item; no `[]`", value.metric));
+            return refuse(path, "`path` reads one value from each item; no `[]`".into());
         }
         Some(expr)
     };
@@ -205,35 +247,34 @@ fn compile(value: &HttpValue, declared: &[LabelDef]) -> Result<What, String> {
     let mut sorted = declared_names.clone();
     sorted.sort_unstable();
     if wanted != sorted {
-        return Err(format!(
-            "`{}`: `labels` ({}) must be the metric's labels ({})",
-            value.metric,
-            wanted.join(", "),
-            sorted.join(", ")
-        ));
+        return refuse(
+            metric,
+            format!("`labels` ({}) must be the metric's labels ({})", wanted.join(", "), sorted.join(", ")),
+        );
     }
     // In the metric's declared order, so the exposition is stable.
     let mut labels = Vec::new();
     for def in declared {
         let spec = &value.labels[def.name()];
-        let steps = parse_path(spec)?;
-        if steps.contains(&Step::Each) {
-            return Err(format!("`{}`: label `{}` reads one value; no `[]`", value.metric, def.name()));
+        let read = filter(metric, &format!("label `{}`", def.name()), spec)?;
+        if read.has_each() {
+            return refuse(spec, format!("label `{}` reads one value; no `[]`", def.name()));
         }
         let fixed = match def {
             LabelDef::Name(_) => None,
             LabelDef::Fixed(f) => Some(Fixed { values: f.values.clone(), other: f.other.clone() }),
         };
-        labels.push((def.name().to_string(), steps, fixed));
+        labels.push((def.name().to_string(), read, fixed));
     }
     Ok(What::Each { items, read, labels })
 }
 
 /// The item's label values; `None` drops the item (a value outside a fixed set without `other`).
-fn item_labels(item: &Json, labels: &[(String, Vec<Step>, Option<Fixed>)]) -> Option<Labels> {
+fn item_labels(item: &Json, labels: &[(String, Filter, Option<Fixed>)]) -> Option<Labels> {
     let mut out = Vec::with_capacity(labels.len());
-    for (name, steps, fixed) in labels {
-        let mut text = match walk(item, steps) {
+    for (name, read, fixed) in labels {
+        // Null, no value, several or an error: an empty label, as a missing field always was.
+        let mut text = match read.one(item).as_deref() {
             Some(Json::String(s)) => s.clone(),
             Some(Json::Number(n)) => n.to_string(),
             Some(Json::Bool(b)) => b.to_string(),

@@ -1,42 +1,111 @@
-//! Checkpoint files of the log sources in `state_dir`: reading them (a damaged file is set aside
-//! for a human, never overwritten), writing them (owner-only), counting failed saves without
-//! flooding the log, and the lock that keeps two exporters out of one directory.
+//! Checkpoint files of the log sources in `state_dir`: reading them (bounded, never through a
+//! link; a damaged file is set aside for a human, never overwritten), writing them (owner-only,
+//! a new file renamed into place), and counting failed saves without flooding the log. The
+//! directory and its lock are [`super::state_dir`]'s.
 
 use std::collections::BTreeMap;
 use std::fs::File;
 use std::io::{self, Read};
-use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
+use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use rustix::fs::{FlockOperation, Mode, OFlags, flock};
+use rustix::fs::{Mode, OFlags};
+use rustix::io::Errno;
 
-/// The lock file inside `state_dir`.
-pub const LOCK_FILE: &str = "integration-exporter.lock";
+pub use super::state_dir::{LOCK_FILE, StateDirLock};
+
 /// A save that keeps failing the same way is logged again after this long.
 const LOG_AGAIN_AFTER: Duration = Duration::from_secs(600);
+/// The largest checkpoint read back, and so the largest written. A log source's checkpoint holds
+/// its followed files and at most 200 series per metric: even many metrics with long labels stay
+/// far below this, while a file that is not a checkpoint (or a damaged one) cannot take memory.
+pub const MAX_BYTES: u64 = 16 << 20;
 
-/// The bytes of a checkpoint, or `None` when there is none yet. A path under a regular file
-/// (`ENOTDIR`) holds no checkpoint either; saving there fails and is counted.
-pub fn read(path: &Path) -> Result<Option<Vec<u8>>, String> {
-    match std::fs::read(path) {
-        Ok(bytes) => Ok(Some(bytes)),
-        Err(e) if matches!(e.kind(), io::ErrorKind::NotFound | io::ErrorKind::NotADirectory) => Ok(None),
+/// What was found at a checkpoint's path.
+#[derive(Debug)]
+pub enum Loaded {
+    /// No checkpoint yet. A path under a regular file (`ENOTDIR`) holds none either; saving
+    /// there fails and is counted.
+    Missing,
+    Bytes(Vec<u8>),
+    /// Something that is not a checkpoint and was not read: why.
+    Refused(NotACheckpoint),
+}
+
+/// Why what is at a checkpoint's path was not read: it is set aside and the source starts fresh.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum NotACheckpoint {
+    #[error("a symbolic link, never followed in state_dir")]
+    Link,
+    #[error("not a regular file")]
+    NotAFile,
+    #[error("{size} bytes, larger than the {MAX_BYTES} a checkpoint may have")]
+    TooBig { size: u64 },
+}
+
+/// A checkpoint that exists but cannot be read: starting fresh would recount every line and then
+/// overwrite it, so the source does not start.
+#[derive(Debug, thiserror::Error)]
+pub enum ReadError {
+    #[error("cannot read checkpoint {}: {errno}", path.display())]
+    Open { path: PathBuf, errno: Errno },
+    #[error("cannot read checkpoint {}: {source}", path.display())]
+    Read { path: PathBuf, source: io::Error },
+}
+
+/// Reads a checkpoint: only a regular file, never through a symbolic link (state_dir is no place
+/// for one: it could point at any file, or at `/dev/zero`), and at most [`MAX_BYTES`].
+pub fn read(path: &Path) -> Result<Loaded, ReadError> {
+    // Non-blocking: opening a FIFO nobody writes would otherwise wait forever.
+    let flags = OFlags::RDONLY | OFlags::NOFOLLOW | OFlags::NONBLOCK | OFlags::CLOEXEC;
+    let file = match rustix::fs::open(path, flags, Mode::empty()) {
+        Ok(fd) => File::from(fd),
+        Err(Errno::NOENT | Errno::NOTDIR) => return Ok(Loaded::Missing),
+        Err(Errno::LOOP) => return Ok(Loaded::Refused(NotACheckpoint::Link)),
+        // A socket cannot be opened at all.
+        Err(Errno::NXIO) => return Ok(Loaded::Refused(NotACheckpoint::NotAFile)),
         // Starting fresh here would recount every line and then overwrite the file.
-        Err(e) => Err(format!("cannot read checkpoint {}: {e}", path.display())),
+        Err(errno) => return Err(ReadError::Open { path: path.to_path_buf(), errno }),
+    };
+    let read_error = |source| ReadError::Read { path: path.to_path_buf(), source };
+    let meta = file.metadata().map_err(read_error)?;
+    if !meta.is_file() {
+        return Ok(Loaded::Refused(NotACheckpoint::NotAFile));
+    }
+    let too_big = |size: u64| Loaded::Refused(NotACheckpoint::TooBig { size });
+    if meta.len() > MAX_BYTES {
+        return Ok(too_big(meta.len()));
+    }
+    let mut bytes = Vec::with_capacity(meta.len() as usize);
+    // One more byte than allowed: a file growing while read is caught too.
+    match file.take(MAX_BYTES + 1).read_to_end(&mut bytes) {
+        Ok(n) if n as u64 > MAX_BYTES => Ok(too_big(n as u64)),
+        Ok(_) => Ok(Loaded::Bytes(bytes)),
+        Err(e) => Err(read_error(e)),
     }
 }
 
 /// Renames an unreadable checkpoint to `<name>.corrupt-<unix seconds>` beside it, so the next
-/// save does not destroy what a human may want to recover. Returns the new path.
+/// save does not destroy what a human may want to recover (a link is moved as the link it is).
+/// Returns the new path.
 pub fn set_aside(path: &Path) -> io::Result<PathBuf> {
     let secs = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
     let mut name = path.file_name().unwrap_or_default().to_os_string();
     name.push(format!(".corrupt-{secs}"));
     let aside = path.with_file_name(name);
     std::fs::rename(path, &aside)?;
-    // Older versions wrote checkpoints with the umask's mode; what lingers is private too.
-    let _ = std::fs::set_permissions(&aside, std::fs::Permissions::from_mode(0o600));
+    // Older versions wrote checkpoints with the umask's mode; what lingers is private too. Through
+    // a descriptor of the file itself (a chmod of the path would follow a link to its target), and
+    // only a file of ours with no other name (a hard link shares its mode with the other name).
+    let flags = OFlags::RDONLY | OFlags::NOFOLLOW | OFlags::NONBLOCK | OFlags::CLOEXEC;
+    if let Ok(fd) = rustix::fs::open(&aside, flags, Mode::empty()) {
+        let file = File::from(fd);
+        let me = rustix::process::geteuid().as_raw();
+        if file.metadata().is_ok_and(|m| m.is_file() && m.nlink() == 1 && m.uid() == me) {
+            let _ = file.set_permissions(std::fs::Permissions::from_mode(0o600));
+        }
+    }
     Ok(aside)
 }
 
@@ -51,18 +120,19 @@ pub fn describe(e: &serde_json::Error) -> String {
     format!("{what} at line {} column {}", e.line(), e.column())
 }
 
-/// Writes a checkpoint atomically, readable by the owner only. Missing directories are created
-/// 0700; an existing `state_dir` keeps the mode its owner gave it (the files in it are 0600
-/// whatever the directory allows).
+/// Writes a checkpoint atomically, readable by the owner only: a new file (never one that exists,
+/// so never through a link planted under its name) renamed over the old one, which replaces a
+/// link rather than following it. Missing directories are created 0700; an existing `state_dir`
+/// keeps the mode its owner gave it. More than [`MAX_BYTES`] is refused: a start would not read it.
 pub fn write(path: &Path, bytes: &[u8]) -> io::Result<()> {
+    if bytes.len() as u64 > MAX_BYTES {
+        let msg = format!("checkpoint of {} bytes, larger than the {MAX_BYTES} a start reads back", bytes.len());
+        return Err(io::Error::new(io::ErrorKind::FileTooLarge, msg));
+    }
     if let Some(dir) = path.parent() {
-        create_private_dir(dir)?;
+        super::state_dir::create_private_dir(dir)?;
     }
     tailer::write_atomic(path, bytes)
-}
-
-fn create_private_dir(dir: &Path) -> io::Result<()> {
-    std::fs::DirBuilder::new().recursive(true).mode(0o700).create(dir)
 }
 
 /// A save error as a small, fixed set of label values.
@@ -74,6 +144,9 @@ pub fn reason(e: &io::Error) -> &'static str {
         io::ErrorKind::PermissionDenied => "permission_denied",
         io::ErrorKind::NotADirectory => "not_a_directory",
         io::ErrorKind::NotFound => "not_found",
+        io::ErrorKind::FileTooLarge => "too_large",
+        // Another exporter took the state_dir after it was removed (see `state_dir`).
+        io::ErrorKind::ResourceBusy => "lock_lost",
         _ => "other",
     }
 }
@@ -120,83 +193,31 @@ impl SaveHealth {
     }
 }
 
-/// An exclusive `flock` on `state_dir`'s lock file, held while the log threads run. The kernel
-/// drops it when the process dies, so a crashed exporter never blocks the next one.
-#[derive(Debug)]
-pub struct StateDirLock {
-    _file: File,
-}
-
-impl StateDirLock {
-    /// Takes the lock, or says which process holds it. A directory that cannot be created or
-    /// written is no reason to stop serving: that is logged, and every save then fails visibly.
-    pub fn acquire(dir: &Path) -> Result<Option<Self>, String> {
-        if let Err(e) = create_private_dir(dir) {
-            tracing::warn!(state_dir = %dir.display(), error = %e, "cannot create state_dir; checkpoints will not be saved");
-            return Ok(None);
-        }
-        let path = dir.join(LOCK_FILE);
-        // Held read-only, so the lock never keeps the file system from being remounted read-only
-        // and works in a read-only directory that has the file; flock needs no write access.
-        let flags = OFlags::RDONLY | OFlags::CREATE | OFlags::CLOEXEC;
-        let mut file = match rustix::fs::open(&path, flags, Mode::from_raw_mode(0o600)) {
-            Ok(fd) => File::from(fd),
-            Err(e) => {
-                tracing::warn!(lock = %path.display(), error = %e, "cannot create the state_dir lock file; not locked");
-                return Ok(None);
-            }
-        };
-        match flock(&file, FlockOperation::NonBlockingLockExclusive) {
-            Ok(()) => {}
-            Err(e) if e == rustix::io::Errno::WOULDBLOCK => {
-                let mut holder = String::new();
-                let _ = file.read_to_string(&mut holder);
-                let pid = match holder.trim().parse::<u32>() {
-                    Ok(pid) => format!(" (pid {pid})"),
-                    Err(_) => String::new(),
-                };
-                return Err(format!(
-                    "state_dir {} is in use by another integration-exporter{pid}; give each exporter its own state_dir",
-                    dir.display()
-                ));
-            }
-            Err(e) => {
-                tracing::warn!(lock = %path.display(), error = %e, "cannot lock state_dir; not locked");
-                return Ok(None);
-            }
-        }
-        // Only for the error message of a second exporter; the flock is what excludes. Closing
-        // this second descriptor leaves the lock alone (flock belongs to the first one).
-        let _ = std::fs::write(&path, std::process::id().to_string());
-        Ok(Some(Self { _file: file }))
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
-    fn a_second_lock_names_the_holder_and_a_dead_holder_blocks_nothing() {
-        let dir = tempfile::tempdir().unwrap();
-        let state = dir.path().join("state");
-        // A lock file left by a process that died: its pid is there, its flock is not.
-        std::fs::create_dir(&state).unwrap();
-        std::fs::write(state.join(LOCK_FILE), b"999999999").unwrap();
-        let first = StateDirLock::acquire(&state).unwrap().expect("locked");
-        let err = StateDirLock::acquire(&state).unwrap_err();
-        assert!(err.contains(&state.display().to_string()), "{err}");
-        assert!(err.contains(&format!("pid {}", std::process::id())), "{err}");
-        drop(first);
-        assert!(StateDirLock::acquire(&state).unwrap().is_some());
-    }
-
-    #[test]
-    fn an_unusable_state_dir_is_not_locked_but_not_fatal() {
-        let dir = tempfile::tempdir().unwrap();
-        let file = dir.path().join("file");
-        std::fs::write(&file, b"").unwrap();
-        assert!(StateDirLock::acquire(&file.join("state")).unwrap().is_none());
+    fn checkpoint_errors_say_what_they_said_as_text() {
+        assert_eq!(NotACheckpoint::Link.to_string(), "a symbolic link, never followed in state_dir");
+        assert_eq!(NotACheckpoint::NotAFile.to_string(), "not a regular file");
+        assert_eq!(
+            NotACheckpoint::TooBig { size: 20 << 20 }.to_string(),
+            format!("{} bytes, larger than the {MAX_BYTES} a checkpoint may have", 20 << 20)
+        );
+        let path = PathBuf::from("/s/a.checkpoint.json");
+        assert_eq!(
+            ReadError::Open { path: path.clone(), errno: Errno::ACCESS }.to_string(),
+            format!("cannot read checkpoint /s/a.checkpoint.json: {}", Errno::ACCESS)
+        );
+        let io = || io::Error::from(io::ErrorKind::PermissionDenied);
+        assert_eq!(
+            ReadError::Read { path: path.clone(), source: io() }.to_string(),
+            format!("cannot read checkpoint /s/a.checkpoint.json: {}", io())
+        );
+        let in_log = super::super::LogSourceError::from(ReadError::Read { path, source: io() });
+        assert_eq!(in_log.to_string(), format!("cannot read checkpoint /s/a.checkpoint.json: {}", io()));
+        assert_eq!(super::super::LogSourceError::Thread(io()).to_string(), format!("cannot start thread: {}", io()));
     }
 
     #[test]

@@ -3,9 +3,11 @@
 //! recounts a line.
 
 pub mod checkpoint;
+pub mod handover;
 pub mod rules;
 mod seed;
-mod spec;
+mod settings;
+pub mod state_dir;
 pub mod timestamp;
 pub mod wake;
 
@@ -20,11 +22,13 @@ use serde::{Deserialize, Serialize};
 use tailer::{Checkpoint, Event, Tailer, TailerConfig};
 
 use crate::self_metrics;
-use crate::sources::unix_now;
-use crate::spec::{LogSource, Model, Source};
+use crate::sources::{StartError, unix_now};
+use crate::spec::{LogFiles, Model};
 use crate::state::{Family, State};
-use checkpoint::{SaveHealth, StateDirLock};
+use checkpoint::{Loaded, SaveHealth};
+use handover::{Handover, RunnerSpec};
 use rules::{LineClock, LineOutcome, ResetReason, RuleEngine, SavedMetrics};
+use state_dir::{LockCheck, StateDirLock};
 use timestamp::TimestampParser;
 
 /// How often files are checked for new bytes when inotify cannot be used (see [`wake`]; with
@@ -83,25 +87,35 @@ pub struct LogRunner {
     /// metrics they feed are not served meanwhile, or a scrape could see the counters at zero
     /// and then all those lines as one `increase()`.
     catching_up: Option<Instant>,
+    /// The configured paths: a literal one keeps its counters while its file is missing.
+    watched: Vec<String>,
+    /// The state_dir lock, checked before each save; and the generation of it last seen.
+    lock: Option<(Arc<StateDirLock>, u64)>,
+}
+
+/// Why a log source could not be built.
+#[derive(Debug, thiserror::Error)]
+pub enum LogSourceError {
+    /// Its timestamp settings: the parser's own message.
+    #[error("{0}")]
+    Timestamp(String),
+    /// Its rules: the compiler's own message, naming the rule.
+    #[error("{0}")]
+    Rules(String),
+    #[error(transparent)]
+    Checkpoint(#[from] checkpoint::ReadError),
+    /// Its follower thread did not start.
+    #[error("cannot start thread: {0}")]
+    Thread(std::io::Error),
 }
 
 /// The rule engine of one log source: every enabled signal's rules for log `id`, compiled, with
 /// the source's format and timestamp parser. `LogRunner::new` and `replay` both start from it.
-pub fn rule_engine(model: &Model, id: &str, log: &LogSource) -> Result<RuleEngine, String> {
-    let mut rules = Vec::new();
-    for resolved in model.enabled_signals() {
-        if let Source::Log(r) = &resolved.signal.source
-            && r.log == id
-        {
-            for rule in &r.rules {
-                if let Some(def) = resolved.signal.metrics.iter().find(|m| m.name == rule.metric) {
-                    rules.push((rule.clone(), def.clone()));
-                }
-            }
-        }
-    }
-    let parser = TimestampParser::new(&log.timestamp)?;
-    Ok(RuleEngine::new(rules, log.format, parser)?
+pub fn rule_engine(model: &Model, id: &str, log: &LogFiles) -> Result<RuleEngine, LogSourceError> {
+    let rules = RunnerSpec::of(model, id, log).rules;
+    let parser = TimestampParser::new(&log.timestamp).map_err(LogSourceError::Timestamp)?;
+    Ok(RuleEngine::new(rules, log.format, parser)
+        .map_err(LogSourceError::Rules)?
         .with_max_label_bytes(log.max_label_bytes)
         .with_message_field(&log.message_field)
         .with_ages(log.max_age.0.as_secs_f64(), log.future_tolerance.0.as_secs_f64()))
@@ -124,13 +138,27 @@ struct Restored {
 
 /// Loads the checkpoint at `path` into `engine`. Only a file that exists but cannot be read is an
 /// error; an unparsable one is set aside and the source starts fresh.
-fn restore(id: &str, path: &std::path::Path, engine: &mut RuleEngine) -> Result<Restored, String> {
+fn restore(
+    id: &str,
+    path: &std::path::Path,
+    engine: &mut RuleEngine,
+    start_at: Option<tailer::StartAt>,
+) -> Result<Restored, checkpoint::ReadError> {
     let mut restored = Restored::default();
-    let Some(bytes) = checkpoint::read(path)? else { return Ok(restored) };
-    let parsed = match serde_json::from_slice::<SavedState>(&bytes) {
+    let bytes = match checkpoint::read(path)? {
+        Loaded::Missing => return Ok(restored),
+        Loaded::Bytes(bytes) => Ok(bytes),
+        Loaded::Refused(reason) => Err(reason.to_string()),
+    };
+    let parsed = bytes.and_then(|bytes| match serde_json::from_slice::<SavedState>(&bytes) {
         Ok(saved) if saved.version == CHECKPOINT_VERSION => Ok(saved),
         Ok(saved) => Err(format!("version {} is not one this exporter reads", saved.version)),
         Err(e) => Err(checkpoint::describe(&e)),
+    });
+    // Where a fresh start begins (see `LogRunner::new`), said with the error.
+    let starts = match start_at {
+        Some(tailer::StartAt::Beginning) => "this log source starts over at the beginning of its files",
+        _ => "this log source starts at the end of its files: lines written while it was down are not counted",
     };
     match parsed {
         Ok(saved) => {
@@ -158,7 +186,7 @@ fn restore(id: &str, path: &std::path::Path, engine: &mut RuleEngine) -> Result<
                     checkpoint = %path.display(),
                     set_aside = %aside.display(),
                     %reason,
-                    "unreadable checkpoint set aside; this log source starts fresh"
+                    "unreadable checkpoint set aside; {starts}"
                 ),
                 Err(e) => {
                     restored.keep_away = true;
@@ -167,7 +195,7 @@ fn restore(id: &str, path: &std::path::Path, engine: &mut RuleEngine) -> Result<
                         checkpoint = %path.display(),
                         %reason,
                         error = %e,
-                        "unreadable checkpoint cannot be set aside; starting fresh and never writing over it"
+                        "unreadable checkpoint cannot be set aside and is never written over; {starts}"
                     );
                 }
             }
@@ -178,11 +206,11 @@ fn restore(id: &str, path: &std::path::Path, engine: &mut RuleEngine) -> Result<
 
 impl LogRunner {
     /// Builds the runner of one log source, restoring its checkpoint when there is one.
-    pub fn new(model: &Model, id: &str, log: &LogSource) -> Result<Self, String> {
+    pub fn new(model: &Model, id: &str, log: &LogFiles) -> Result<Self, LogSourceError> {
         let mut engine = rule_engine(model, id, log)?;
         let checkpoint = model.config.state_dir.as_ref().map(|d| d.join(format!("{id}.checkpoint.json")));
         let restored = match &checkpoint {
-            Some(path) => restore(id, path, &mut engine)?,
+            Some(path) => restore(id, path, &mut engine, log.start_at)?,
             None => Restored::default(),
         };
         let start_at = log.start_at.unwrap_or(match &checkpoint {
@@ -203,6 +231,7 @@ impl LogRunner {
             rotate_wait: log.rotate_wait.0,
             max_line_bytes: log.max_line_bytes,
             start_at,
+            max_files: log.max_files.unwrap_or_else(|| crate::fds::default_max_files(model)),
         };
         Ok(Self {
             id: id.to_string(),
@@ -219,11 +248,27 @@ impl LogRunner {
             seed,
             max_line_bytes: log.max_line_bytes,
             catching_up: (fresh && start_at == tailer::StartAt::Beginning).then(Instant::now),
+            watched: log.paths.clone(),
+            lock: None,
         })
     }
 
-    /// One pass over the files. Returns whether anything was read.
+    /// The files the tailer has open now: `integration_exporter_log_files`.
+    fn open_files(&self) -> usize {
+        self.tailer.file_stats().iter().filter(|s| s.followed).count()
+    }
+
+    /// One pass over the files. Returns whether anything was read, or which files are open
+    /// changed.
     pub fn poll(&mut self) -> bool {
+        // A file opened or lost without a line (an empty file, or one resumed from the
+        // checkpoint with nothing new in it) changes what is served: without this, a quiet log
+        // counted as no file after every restart, and its source-health alert paged.
+        let open_before = self.open_files();
+        // A rotated file closed without a line: it is remembered in the checkpoint (it may
+        // come back), so that must be saved as well.
+        let handles_before = self.tailer.handles();
+        let skipped_before = self.tailer.skipped_files();
         let mut changed = false;
         let engine = &mut self.engine;
         let paths = &mut self.paths;
@@ -258,6 +303,12 @@ impl LogRunner {
                 Event::Rotated { .. } | Event::Truncated { .. } => {}
             }
         });
+        changed |= self.open_files() != open_before
+            || self.tailer.handles() != handles_before
+            || self.tailer.skipped_files() != skipped_before;
+        if changed {
+            self.forget_gone_paths();
+        }
         // A poll reads at most 16 MiB of a file: the counters are served once the content from
         // before the start is read (or after CATCH_UP_LIMIT, should a file grow faster).
         if let Some(since) = self.catching_up {
@@ -287,16 +338,48 @@ impl LogRunner {
         changed
     }
 
+    /// Drops the counters of paths the tailer forgot (a glob match gone for `rotate_wait`, a
+    /// checkpointed file the paths no longer match): they are not served, and files that come
+    /// and go would otherwise grow the checkpoint without end. A configured literal path keeps
+    /// them, its file may come back.
+    fn forget_gone_paths(&mut self) {
+        let stats = self.tailer.file_stats();
+        if self.paths.len() <= stats.len() {
+            return;
+        }
+        let known: std::collections::BTreeSet<&str> = stats.iter().map(|s| s.path.as_str()).collect();
+        let watched = &self.watched;
+        self.paths.retain(|path, _| known.contains(path.as_str()) || watched.contains(path));
+    }
+
     /// The earliest time after `now` at which an exported `set` value goes stale.
     pub fn next_expiry(&self, now: f64) -> Option<f64> {
         self.engine.next_expiry(now)
     }
 
+    /// Saves under `lock` from now on: no save once another exporter holds the state_dir.
+    pub fn set_lock(&mut self, lock: Arc<StateDirLock>) {
+        self.lock = Some((lock, 0));
+    }
+
+    /// Looks (at most every second, or now if `force`) whether the state_dir lock is still ours;
+    /// true when it had to be taken again, so the checkpoint must be written anew.
+    pub fn check_lock(&mut self, force: bool) -> Result<bool, String> {
+        let Some((lock, seen)) = &mut self.lock else { return Ok(false) };
+        match lock.check(force) {
+            LockCheck::Held { generation } => Ok(std::mem::replace(seen, generation) != generation),
+            LockCheck::Lost(msg) => Err(msg),
+        }
+    }
+
     /// Saves offsets and counters together. The outcome also feeds the checkpoint self-metrics
     /// and a log line that is not repeated every second.
     pub fn save_checkpoint(&mut self) -> std::io::Result<()> {
+        let lock = self.check_lock(true);
         let Some(path) = &self.checkpoint else { return Ok(()) };
-        let result = if self.keep_away {
+        let result = if let Err(msg) = lock {
+            Err(std::io::Error::new(std::io::ErrorKind::ResourceBusy, msg))
+        } else if self.keep_away {
             Err(std::io::Error::other("an unreadable checkpoint that could not be set aside is in the way"))
         } else {
             let saved = SavedState {
@@ -333,6 +416,8 @@ impl LogRunner {
         let stats = self.tailer.file_stats();
         let followed = stats.iter().filter(|s| s.followed).count();
         let files = self_metrics::LOG_FILES.family().with(&[("log", log)], followed as f64);
+        let skipped =
+            self_metrics::LOG_FILES_SKIPPED.family().with(&[("log", log)], self.tailer.skipped_files() as f64);
         for stats in stats {
             let l = [("log", log), ("path", stats.path.as_str())];
             bytes.push(&l, stats.bytes_read as f64);
@@ -361,6 +446,7 @@ impl LogRunner {
         }
         families.extend([
             files,
+            skipped,
             bytes,
             size,
             offset,
@@ -400,30 +486,65 @@ impl LogRunner {
     }
 }
 
-/// [`spawn_all`] through the kinds' registry.
-pub fn start(start: &super::Start<'_>) -> Result<super::Running, String> {
-    let threads = spawn_all(start.model, start.state.clone(), start.stop.clone())?;
-    Ok(super::Running { tasks: Vec::new(), threads })
+/// [`spawn_with`] through the kinds' registry, taking over the runners a reload stopped.
+pub fn start(start: &super::Start<'_>) -> Result<super::Workers, super::StartError> {
+    let threads = spawn_with(start.model, start.state.clone(), start.stop.clone(), start.logs)?;
+    Ok(super::Workers { tasks: Vec::new(), threads })
 }
 
 /// Starts one thread per log source. Threads stop when `shutdown` is set, saving a last checkpoint;
 /// join them to know it is written. They share the `state_dir` lock, released when the last ends:
 /// a reload joins the old threads before calling this again, or the lock refuses the new ones.
-pub fn spawn_all(model: &Model, state: Arc<State>, shutdown: Arc<AtomicBool>) -> Result<Vec<JoinHandle<()>>, String> {
+pub fn spawn_all(
+    model: &Model,
+    state: Arc<State>,
+    shutdown: Arc<AtomicBool>,
+) -> Result<Vec<JoinHandle<()>>, StartError> {
+    spawn_with(model, state, shutdown, &Handover::default())
+}
+
+/// [`spawn_all`], going on with the runners parked in `handover` whose spec did not change; the
+/// threads park theirs there when they stop. On an error every runner taken is parked again, for
+/// the sources that ran before to go on with.
+pub fn spawn_with(
+    model: &Model,
+    state: Arc<State>,
+    shutdown: Arc<AtomicBool>,
+    handover: &Handover,
+) -> Result<Vec<JoinHandle<()>>, StartError> {
     let mut handles = Vec::new();
     let used = used_logs(model);
     let lock = match &model.config.state_dir {
-        Some(dir) if !used.is_empty() => StateDirLock::acquire(dir)?.map(Arc::new),
+        Some(dir) if !used.is_empty() => StateDirLock::acquire(dir).map_err(StartError::StateDir)?.map(Arc::new),
         _ => None,
     };
     // Every runner is built before any thread starts, so a source that fails to build leaves no
     // thread behind holding the state_dir lock (a reload then falls back to the old sources).
-    let mut runners = Vec::new();
+    let mut runners: Vec<(RunnerSpec, LogRunner, Vec<String>)> = Vec::new();
     for (id, log) in model.logs.iter().filter(|(id, _)| used.contains(id.as_str())) {
-        runners.push((LogRunner::new(model, id, log).map_err(|e| format!("log `{id}`: {e}"))?, log.paths.clone()));
+        let spec = RunnerSpec::of(model, id, log);
+        let runner = match handover.take(id, &spec) {
+            Some(runner) => runner,
+            None => match LogRunner::new(model, id, log) {
+                Ok(runner) => runner,
+                Err(e) => {
+                    for (spec, runner, _) in runners {
+                        handover.park(&runner.id.clone(), spec, runner);
+                    }
+                    return Err(StartError::Log { id: id.clone(), reason: e });
+                }
+            },
+        };
+        runners.push((spec, runner, log.paths.clone()));
     }
-    for (mut runner, paths) in runners {
+    // What was not taken belonged to sources that changed or went: their files close here.
+    handover.clear();
+    for (spec, mut runner, paths) in runners {
+        if let Some(lock) = &lock {
+            runner.set_lock(lock.clone());
+        }
         let id = runner.id.clone();
+        let handover = handover.clone();
         let state = state.clone();
         let shutdown = shutdown.clone();
         let lock = lock.clone();
@@ -449,6 +570,8 @@ pub fn spawn_all(model: &Model, state: Arc<State>, shutdown: Arc<AtomicBool>) ->
                         last_track = Some(Instant::now());
                     }
                     dirty |= changed;
+                    // A state_dir removed meanwhile: locked again, and this checkpoint saved anew.
+                    dirty |= runner.check_lock(false).unwrap_or(false);
                     if dirty && last_save.elapsed() >= CHECKPOINT_EVERY {
                         // A failed save stays dirty and is retried a second later.
                         dirty = runner.save_checkpoint().is_err();
@@ -465,9 +588,12 @@ pub fn spawn_all(model: &Model, state: Arc<State>, shutdown: Arc<AtomicBool>) ->
                 drop(wake);
                 let _ = runner.save_checkpoint();
                 state.publish(&producer, runner.families());
+                // A parked runner holds no share of the lock: the next start takes it anew.
+                runner.lock = None;
                 drop(lock);
+                handover.park(&runner.id.clone(), spec, runner);
             })
-            .map_err(|e| format!("log `{id}`: cannot start thread: {e}"))?;
+            .map_err(|e| StartError::Log { id: id.clone(), reason: LogSourceError::Thread(e) })?;
         handles.push(handle);
     }
     Ok(handles)

@@ -28,13 +28,55 @@ pub struct TimestampParser {
     zone: Zone,
 }
 
+/// A strftime format chrono can read, or what is wrong with it: without this, a format with an
+/// unknown specifier (`%Q`) passes `check` and then no line ever parses.
+pub fn check_format(format: &str) -> Result<(), String> {
+    use chrono::format::{Item, StrftimeItems};
+    if !StrftimeItems::new(format).any(|item| matches!(item, Item::Error)) {
+        return Ok(());
+    }
+    // Name the specifier: each piece from one `%` to the next, on its own (`%%` is a literal).
+    let mut pieces = Vec::new();
+    let mut start = None;
+    let mut chars = format.char_indices().peekable();
+    while let Some((i, c)) = chars.next() {
+        if c != '%' {
+            continue;
+        }
+        if chars.peek().is_some_and(|&(_, next)| next == '%') {
+            chars.next();
+            continue;
+        }
+        if let Some(from) = start.replace(i) {
+            pieces.push(&format[from..i]);
+        }
+    }
+    if let Some(from) = start {
+        pieces.push(&format[from..]);
+    }
+    let bad = pieces.into_iter().find(|piece| StrftimeItems::new(piece).any(|item| matches!(item, Item::Error)));
+    Err(match bad {
+        Some(piece) => {
+            let spec: String = piece.chars().take_while(|c| !c.is_whitespace()).take(4).collect();
+            format!(
+                "timestamp format `{format}`: `{spec}` is not a strftime specifier (Python logging's default is \
+                 `%Y-%m-%d %H:%M:%S,%3f`; `rfc3339` and `unix` are accepted too)"
+            )
+        }
+        None => format!("timestamp format `{format}` is not a valid strftime format"),
+    })
+}
+
 impl TimestampParser {
     pub fn new(spec: &TimestampSpec) -> Result<Self, String> {
         let pattern = Regex::new(&spec.pattern).map_err(|e| format!("timestamp pattern: {e}"))?;
         let layout = match spec.format.as_str() {
             "rfc3339" => Layout::Rfc3339,
             "unix" => Layout::Unix,
-            f => Layout::Strftime(f.to_string()),
+            f => {
+                check_format(f)?;
+                Layout::Strftime(f.to_string())
+            }
         };
         let zone = match spec.timezone.as_str() {
             "local" => Zone::Local,
@@ -78,6 +120,17 @@ mod tests {
     fn parser(format: &str, tz: &str) -> TimestampParser {
         TimestampParser::new(&TimestampSpec { format: format.into(), timezone: tz.into(), ..TimestampSpec::default() })
             .unwrap()
+    }
+
+    #[test]
+    fn unknown_specifiers_are_named() {
+        for good in ["%Y-%m-%d %H:%M:%S,%3f", "%d/%b/%Y:%H:%M:%S %z", "100%% %Y", "%s", "%Y-%m-%dT%H:%M:%S%.f%:z"] {
+            assert_eq!(check_format(good), Ok(()), "{good}");
+        }
+        for (bad, named) in [("%Q%Y", "`%Q`"), ("%Y-%m-%d %K", "`%K`"), ("%Y %", "`%`")] {
+            let err = check_format(bad).expect_err(bad);
+            assert!(err.contains(named), "{bad}: {err}");
+        }
     }
 
     #[test]

@@ -8,7 +8,7 @@ use sqlx::{Column, Row, TypeInfo, ValueRef};
 use super::{QueryError, QueryErrorKind};
 
 fn decode_error(message: String) -> QueryError {
-    QueryError { kind: QueryErrorKind::Decode, message }
+    QueryError { kind: QueryErrorKind::Decode, message, reach: super::Reach::Answered }
 }
 
 fn column_index(row: &PgRow, name: &str) -> Result<usize, QueryError> {

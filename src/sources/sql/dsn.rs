@@ -6,43 +6,137 @@
 //! at the last `@` that is followed by something shaped like a host, so `@`, `/`, `?` and `#` in a
 //! password work. Nothing that could be part of the password is ever printed: messages about the
 //! string say what is wrong and where (a character position), never what is there.
+//!
+//! Why a parser of our own: URL parsers (the driver's, the `url` crate) reject or misread a raw
+//! `/`, `@`, `?` or `#` in the password, which is how passwords pasted from a secret store are
+//! written, and their errors quote the text, password included.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use sqlx::postgres::PgConnectOptions;
 
 use super::secret;
 use crate::spec::config::DatabaseConfig;
 
+/// A connection string is a line; a bigger file is not one.
+const MAX_URL_FILE_BYTES: u64 = 64 << 10;
+
+/// Why there is no connection string to connect with: it could not be read from where the spec
+/// says, or it does not parse. No variant holds any of the string's text.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum DsnError {
+    #[error("environment variable `{var}` (database.url_env) is not set")]
+    EnvNotSet { var: String },
+    #[error("environment variable `{var}` (database.url_env) is not valid UTF-8")]
+    EnvNotUnicode { var: String },
+    #[error("cannot read database.url_file {}: {source}", path.display())]
+    FileUnreadable { path: PathBuf, source: crate::bounded_read::ReadError },
+    #[error("database.url_file {} is not UTF-8", path.display())]
+    FileNotUtf8 { path: PathBuf },
+    /// A certificate or key file the string names cannot be read: said at start and reload, not
+    /// by every connection as an unlabelled "No such file or directory".
+    #[error("cannot read {key} {} (from the connection string): {reason}", path.display())]
+    CertificateUnreadable { key: String, path: PathBuf, reason: String },
+    #[error("database: give `url_env` or `url_file`")]
+    NoSource,
+    /// What is wrong and where (a character position), never what is there.
+    #[error("the connection string does not parse: {0}")]
+    Malformed(String),
+    #[error("the connection string does not parse: the driver refused its settings")]
+    DriverRefused,
+}
+
 /// The URL, from the environment variable or the file the spec names.
-pub fn read_url(db: &DatabaseConfig, spec_dir: &Path) -> Result<String, String> {
+pub fn read_url(db: &DatabaseConfig, spec_dir: &Path) -> Result<String, DsnError> {
     if let Some(var) = &db.url_env {
         return match std::env::var(var) {
             Ok(url) => Ok(url),
-            Err(std::env::VarError::NotPresent) => {
-                Err(format!("environment variable `{var}` (database.url_env) is not set"))
-            }
-            Err(std::env::VarError::NotUnicode(_)) => {
-                Err(format!("environment variable `{var}` (database.url_env) is not valid UTF-8"))
-            }
+            Err(std::env::VarError::NotPresent) => Err(DsnError::EnvNotSet { var: var.clone() }),
+            Err(std::env::VarError::NotUnicode(_)) => Err(DsnError::EnvNotUnicode { var: var.clone() }),
         };
     }
     if let Some(file) = &db.url_file {
         let path = if file.is_absolute() { file.clone() } else { spec_dir.join(file) };
-        return std::fs::read(&path)
-            .map_err(|e| format!("cannot read database.url_file {}: {}", path.display(), e.kind()))
-            .and_then(|bytes| {
-                String::from_utf8(bytes).map_err(|_| format!("database.url_file {} is not UTF-8", path.display()))
-            })
+        // Bounded in time and refusing FIFOs and devices: it is read at start and on every
+        // reload, where a hung secret mount must not hold the process.
+        return crate::bounded_read::read(&path, MAX_URL_FILE_BYTES)
+            .map_err(|source| DsnError::FileUnreadable { path: path.clone(), source })
+            .and_then(|bytes| String::from_utf8(bytes).map_err(|_| DsnError::FileNotUtf8 { path: path.clone() }))
             .map(|s| s.trim().to_string());
     }
-    Err("database: give `url_env` or `url_file`".into())
+    Err(DsnError::NoSource)
 }
 
-/// Driver options from a connection string. The password is remembered so that no later message
-/// can print it ([`secret::scrub`]). The error names the problem, never the text.
-pub fn parse(text: &str) -> Result<PgConnectOptions, String> {
-    let parsed = take_apart(text).map_err(|e| format!("the connection string does not parse: {e}"))?;
+/// The spec's database as the driver takes it, and its URL as logs may show it.
+pub struct Dsn {
+    pub options: PgConnectOptions,
+    pub redacted: String,
+}
+
+/// The connection string read from where the spec says, parsed, its relative certificate and key
+/// paths made absolute ([`files_dir`]).
+pub fn load(db: &DatabaseConfig, spec_dir: &Path) -> Result<Dsn, DsnError> {
+    let url = read_url(db, spec_dir)?;
+    let dir = files_dir(db, spec_dir);
+    let options = parse_in(&url, &dir)?;
+    // It parsed, so it takes apart; its file settings are the paths the driver will open.
+    for (key, value, printable) in take_apart(&url).map(|p| p.pairs).unwrap_or_default() {
+        if FILE_KEYS.contains(&key.as_str()) && !is_inline_pem(&value) {
+            let path = PathBuf::from(absolute_file(&value, &dir));
+            crate::bounded_read::read(&path, MAX_CERTIFICATE_FILE_BYTES).map_err(|e| {
+                // Text after an unquoted password may be more of the password.
+                let path = if printable { path } else { PathBuf::from("(not shown: it may be password text)") };
+                DsnError::CertificateUnreadable { key, path, reason: e.to_string() }
+            })?;
+        }
+    }
+    Ok(Dsn { redacted: redact(&url), options })
+}
+
+/// A CA bundle of every public root is about 250 KiB.
+const MAX_CERTIFICATE_FILE_BYTES: u64 = 4 << 20;
+
+fn is_inline_pem(value: &str) -> bool {
+    let trimmed = value.trim();
+    trimmed.starts_with("-----BEGIN") && trimmed.ends_with("-----")
+}
+
+/// What a relative `sslrootcert`, `sslcert` or `sslkey` is relative to: the directory of the
+/// `url_file` (a mounted secret holds the URL and the certificates side by side), else the spec's
+/// directory, like every other path in the spec. Never the working directory, which a service
+/// manager chooses.
+pub fn files_dir(db: &DatabaseConfig, spec_dir: &Path) -> PathBuf {
+    match (&db.url_env, &db.url_file) {
+        (None, Some(file)) => {
+            let path = if file.is_absolute() { file.clone() } else { spec_dir.join(file) };
+            path.parent().map_or_else(|| spec_dir.to_path_buf(), Path::to_path_buf)
+        }
+        _ => spec_dir.to_path_buf(),
+    }
+}
+
+/// Keys whose value is a file (or, starting `-----BEGIN`, the PEM text itself).
+const FILE_KEYS: &[&str] = &["sslrootcert", "ssl-root-cert", "ssl-ca", "sslcert", "ssl-cert", "sslkey", "ssl-key"];
+
+/// A certificate or key setting's value with a relative path joined to `dir`.
+fn absolute_file(value: &str, dir: &Path) -> String {
+    if is_inline_pem(value) || value.is_empty() || Path::new(value).is_absolute() {
+        return value.to_string();
+    }
+    dir.join(value).to_string_lossy().into_owned()
+}
+
+/// Driver options from a connection string, relative certificate and key paths left for the
+/// driver to open from the working directory (the exporter's own connections go through [`load`]).
+pub fn parse(text: &str) -> Result<PgConnectOptions, DsnError> {
+    parse_in(text, Path::new(""))
+}
+
+/// Driver options from a connection string; relative certificate and key paths are taken from
+/// `files_dir`. The password is remembered so that no later message can print it
+/// ([`secret::scrub`]). The error names the problem, never the text.
+pub fn parse_in(text: &str, files_dir: &Path) -> Result<PgConnectOptions, DsnError> {
+    let parsed = take_apart(text).map_err(DsnError::Malformed)?;
     for (key, value, _) in &parsed.pairs {
         if key == "password" {
             secret::remember(value);
@@ -54,11 +148,15 @@ pub fn parse(text: &str) -> Result<PgConnectOptions, String> {
     }
     // The driver reads the pairs back from a URL we write, every value percent-encoded; it reads
     // `~/.pgpass` and the PG* environment variables the way it always does.
-    let canonical: Vec<String> =
-        parsed.pairs.iter().map(|(k, v, _)| format!("{}={}", percent_encode(k), percent_encode(v))).collect();
-    format!("postgres://?{}", canonical.join("&"))
-        .parse::<PgConnectOptions>()
-        .map_err(|_| "the connection string does not parse: the driver refused its settings".to_string())
+    let canonical: Vec<String> = parsed
+        .pairs
+        .iter()
+        .map(|(k, v, _)| {
+            let v = if FILE_KEYS.contains(&k.as_str()) { absolute_file(v, files_dir) } else { v.clone() };
+            format!("{}={}", percent_encode(k), percent_encode(&v))
+        })
+        .collect();
+    format!("postgres://?{}", canonical.join("&")).parse::<PgConnectOptions>().map_err(|_| DsnError::DriverRefused)
 }
 
 /// The connection string without its password, for logs: `postgres://app:***@db:5432/main`.
@@ -412,6 +510,46 @@ mod tests {
         assert_eq!((options.get_host(), options.get_port()), ("::1", 6000));
     }
 
+    /// A relative certificate path is taken from the `url_file`'s directory, or the spec's when the
+    /// URL comes from the environment; absolute paths and inline PEM are left as written.
+    #[test]
+    fn certificate_paths_are_relative_to_where_the_url_is_kept() {
+        let db = |env: Option<&str>, file: Option<&str>| DatabaseConfig {
+            url_env: env.map(str::to_string),
+            url_file: file.map(PathBuf::from),
+            ..serde_saphyr::from_str("{}").expect("empty database section")
+        };
+        let spec = Path::new("/etc/exporter");
+        assert_eq!(files_dir(&db(None, Some("secret/url")), spec), Path::new("/etc/exporter/secret"));
+        assert_eq!(files_dir(&db(None, Some("/run/db/url")), spec), Path::new("/run/db"));
+        assert_eq!(files_dir(&db(Some("DSN"), None), spec), spec);
+        let dir = Path::new("/run/db");
+        assert_eq!(absolute_file("ca.crt", dir), "/run/db/ca.crt");
+        assert_eq!(absolute_file("../pki/ca.crt", dir), "/run/db/../pki/ca.crt");
+        assert_eq!(absolute_file("/etc/ssl/ca.crt", dir), "/etc/ssl/ca.crt");
+        let pem = "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----";
+        assert_eq!(absolute_file(pem, dir), pem);
+    }
+
+    /// Reading and parsing fail as variants a caller can tell apart, with the messages users see.
+    #[test]
+    fn errors_are_typed_by_phase() {
+        let db = |env: Option<&str>| DatabaseConfig {
+            url_env: env.map(str::to_string),
+            ..serde_saphyr::from_str("{}").expect("empty database section")
+        };
+        let err = read_url(&db(Some("INTEGRATION_EXPORTER_UNIT_UNSET_VAR")), Path::new(".")).unwrap_err();
+        assert_eq!(err, DsnError::EnvNotSet { var: "INTEGRATION_EXPORTER_UNIT_UNSET_VAR".into() });
+        assert_eq!(
+            err.to_string(),
+            "environment variable `INTEGRATION_EXPORTER_UNIT_UNSET_VAR` (database.url_env) is not set"
+        );
+        assert_eq!(read_url(&db(None), Path::new(".")).unwrap_err(), DsnError::NoSource);
+        let err = parse("mysql://app:pw@host").unwrap_err();
+        assert!(matches!(err, DsnError::Malformed(_)), "{err:?}");
+        assert!(err.to_string().starts_with("the connection string does not parse: it is neither"), "{err}");
+    }
+
     #[test]
     fn errors_never_quote_the_text() {
         for (text, expected) in [
@@ -421,7 +559,7 @@ mod tests {
             ("host=x password='open", "the quote at character 17 is not closed"),
             ("mysql://app:pw@host", "neither a postgres:// URL"),
         ] {
-            let err = parse(text).unwrap_err();
+            let err = parse(text).unwrap_err().to_string();
             assert!(err.contains(expected), "{text}: {err}");
             assert!(!err.contains("pw") && !err.contains("open"), "{err}");
         }
@@ -440,7 +578,7 @@ mod tests {
     }
 
     fn outputs(dsn: &str) -> String {
-        format!("{} {}", redact(dsn), parse(dsn).err().unwrap_or_default())
+        format!("{} {}", redact(dsn), parse(dsn).err().map(|e| e.to_string()).unwrap_or_default())
     }
 
     proptest! {

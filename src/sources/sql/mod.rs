@@ -4,11 +4,14 @@
 
 mod decode;
 pub mod dsn;
+pub mod leader;
+pub mod reach;
 pub mod secret;
 mod series;
-mod spec;
+mod settings;
+pub mod tls;
 
-pub use series::{Series, rows_to_families};
+pub use series::{Folds, MAX_LABEL_BYTES, Series, rows_to_families};
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -60,6 +63,36 @@ impl ErrorKind for QueryErrorKind {
 pub struct QueryError {
     pub kind: QueryErrorKind,
     pub message: String,
+    /// What the failure says about the database itself, apart from this query.
+    pub reach: Reach,
+}
+
+/// What a query run says about the database as a whole: a run the server answered (even with an
+/// error about the query) shows it reachable; one without a connection or without an answer shows
+/// it unreachable; some failures tell nothing either way.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Reach {
+    /// The server answered: the error is about the query (schema, SQL, decoding, its own
+    /// server-side timeout).
+    Answered,
+    /// No usable connection: refused, unknown host, TLS, authentication, the server shutting down.
+    NoConnection,
+    /// A connection, but no answer by the client's deadline: the network or the server is gone.
+    NoAnswer,
+    /// Nothing learned about the server: every connection of the pool busy with other queries, or
+    /// a pool that failed while a direct connection works.
+    Unknown,
+}
+
+impl Reach {
+    /// The `kind` of `integration_exporter_database_errors_total` this counts as, if any.
+    fn unreachable_kind(self) -> Option<&'static str> {
+        match self {
+            Reach::NoConnection => Some("connect"),
+            Reach::NoAnswer => Some("timeout"),
+            Reach::Answered | Reach::Unknown => None,
+        }
+    }
 }
 
 impl From<sqlx::Error> for QueryError {
@@ -78,9 +111,14 @@ impl From<sqlx::Error> for QueryError {
             }
             _ => QueryErrorKind::Connect,
         };
+        let reach = if kind == QueryErrorKind::Connect { Reach::NoConnection } else { Reach::Answered };
         // Driver and server texts pass through the scrubber: none is known to quote the password,
         // and none ever will be printed if one does.
-        QueryError { kind, message: secret::scrub(&e.to_string()) }
+        let message = match tls::hint(&e) {
+            Some(hint) => format!("{e}; {hint}"),
+            None => e.to_string(),
+        };
+        QueryError { kind, message: secret::scrub(&message), reach }
     }
 }
 
@@ -95,12 +133,17 @@ pub const MAX_ROWS: usize = 10_000;
 const SERVER_KEEPALIVE: [(&str, &str); 3] =
     [("tcp_keepalives_idle", "60"), ("tcp_keepalives_interval", "10"), ("tcp_keepalives_count", "3")];
 
-/// Builds the pool without connecting: the exporter starts, and serves, with the database down.
-pub fn pool(options: PgConnectOptions, max_connections: u32, acquire_timeout: Duration) -> PgPool {
-    let options = options
+/// The session every connection of the exporter opens: named, read-only, with keepalives.
+pub fn session_options(options: PgConnectOptions) -> PgConnectOptions {
+    options
         .application_name("integration-exporter")
         .options([("default_transaction_read_only", "on")])
-        .options(SERVER_KEEPALIVE);
+        .options(SERVER_KEEPALIVE)
+}
+
+/// Builds the pool without connecting: the exporter starts, and serves, with the database down.
+pub fn pool(options: PgConnectOptions, max_connections: u32, acquire_timeout: Duration) -> PgPool {
+    let options = session_options(options);
     PgPoolOptions::new()
         .max_connections(max_connections.max(1))
         .min_connections(0)
@@ -145,17 +188,28 @@ pub async fn run_query(pool: &PgPool, query: &str, timeout: Duration) -> Result<
     Ok(QueryRows { rows, truncated })
 }
 
-/// Runs a signal's query once: its families, and whether the result had more series than the
-/// cap (the rows past the first one too many are never fetched).
+/// What one run of a signal's query gave.
+#[derive(Debug)]
+pub struct SignalRun {
+    pub families: Vec<Family>,
+    /// The result had more series than the cap (the rows past the first one too many are never
+    /// fetched).
+    pub truncated: bool,
+    /// Label values cut and rows summed into one series, by metric.
+    pub folds: Folds,
+}
+
+/// Runs a signal's query once.
 pub async fn run_signal(
     pool: &PgPool,
     signal: &ResolvedSignal,
     query: &str,
     timeout: Duration,
-) -> Result<(Vec<Family>, bool), QueryError> {
+) -> Result<SignalRun, QueryError> {
     let mut series = Series::new(signal);
     let truncated = run_streaming(pool, query, timeout, &mut |row| series.add(&row)).await?;
-    Ok((series.families(), truncated))
+    let folds = series.folds().clone();
+    Ok(SignalRun { families: series.families(), truncated, folds })
 }
 
 /// Runs one query once, in a read-only transaction with the given server-side timeout and a
@@ -196,6 +250,7 @@ async fn run_streaming(
                     "no answer within {} ms (statement timeout plus a margin); the connection was closed",
                     deadline.as_millis()
                 ),
+                reach: Reach::NoAnswer,
             })
         }
     }
@@ -213,23 +268,20 @@ async fn acquire(pool: &PgPool) -> Result<PoolConnection<Postgres>, QueryError> 
         Ok(conn) => Ok(conn),
         Err(sqlx::Error::PoolTimedOut) => {
             let options = pool.connect_options();
-            let at = match options.get_socket() {
-                Some(socket) => socket.display().to_string(),
-                None => format!("{}:{}", options.get_host(), options.get_port()),
-            };
-            let cause = if pool.size() >= pool.options().get_max_connections() {
-                "every connection of the pool is busy".to_string()
+            let at = reach::address(&options);
+            let (cause, reach) = if pool.size() >= pool.options().get_max_connections() {
+                ("every connection of the pool is busy".to_string(), Reach::Unknown)
             } else {
                 match tokio::time::timeout(CONNECT_PROBE, PgConnection::connect_with(&options)).await {
                     Ok(Ok(conn)) => {
                         let _ = conn.close().await;
-                        "the server answers again".to_string()
+                        ("the server answers again".to_string(), Reach::Unknown)
                     }
-                    Ok(Err(e)) => QueryError::from(e).message,
-                    Err(_) => format!("no answer within {} s", CONNECT_PROBE.as_secs()),
+                    Ok(Err(e)) => (QueryError::from(e).message, Reach::NoConnection),
+                    Err(_) => (format!("no answer within {} s", CONNECT_PROBE.as_secs()), Reach::NoConnection),
                 }
             };
-            Err(QueryError { kind: QueryErrorKind::Connect, message: format!("no connection to {at}: {cause}") })
+            Err(QueryError { kind: QueryErrorKind::Connect, message: format!("no connection to {at}: {cause}"), reach })
         }
         Err(e) => Err(e.into()),
     }
@@ -269,9 +321,102 @@ async fn read_rows(
 
 const TRUNCATED: SelfMetric = self_metrics::QUERY_TRUNCATED;
 
+/// The producer the database's own health is published as: one for the whole pool, beside the
+/// queries' `sql:<signal id>` (with several databases, `:<name>` follows both).
+pub const DATABASE_PRODUCER: &str = "exporter:database";
+
+/// `host:port/db` (or the socket directory for a Unix socket): the `database` label of the
+/// database's health. Names where, never who: no user, no password.
+pub fn database_label(options: &PgConnectOptions) -> String {
+    let at = match options.get_socket() {
+        Some(socket) => socket.display().to_string(),
+        None => format!("{}:{}", options.get_host(), options.get_port()),
+    };
+    match options.get_database() {
+        Some(db) => format!("{at}/{db}"),
+        None => at,
+    }
+}
+
+/// The database as a whole, as the queries find it: reachable when a run got an answer,
+/// unreachable when one got no connection or no answer. Every query of the pool reports here and
+/// it is published once, so "the database is unreachable" is one series and one alert, not one
+/// per query.
+pub struct DatabaseHealth {
+    label: String,
+    producer: String,
+    state: Arc<State>,
+    inner: std::sync::Mutex<DatabaseReach>,
+}
+
+#[derive(Default)]
+struct DatabaseReach {
+    /// Unknown until a run reaches a verdict: nothing is published as down before anything tried.
+    up: Option<bool>,
+    last_success: Option<f64>,
+    errors: std::collections::BTreeMap<&'static str, u64>,
+}
+
+/// The kinds of `integration_exporter_database_errors_total`, all exported from the start.
+const UNREACHABLE_KINDS: [&str; 2] = ["connect", "timeout"];
+
+impl DatabaseHealth {
+    /// Publishes the counters at zero at once, so an outage from the first run on still shows as
+    /// an increase.
+    pub fn new(label: String, producer: String, state: Arc<State>) -> Arc<DatabaseHealth> {
+        let health = Arc::new(DatabaseHealth { label, producer, state, inner: Default::default() });
+        health.publish(&health.lock());
+        health
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, DatabaseReach> {
+        self.inner.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// What one run said about the database.
+    pub fn record(&self, reach: Reach) {
+        let mut inner = self.lock();
+        match reach {
+            Reach::Answered => {
+                inner.up = Some(true);
+                inner.last_success = Some(crate::sources::unix_now());
+            }
+            Reach::Unknown => return,
+            Reach::NoConnection | Reach::NoAnswer => {
+                inner.up = Some(false);
+                if let Some(kind) = reach.unreachable_kind() {
+                    *inner.errors.entry(kind).or_default() += 1;
+                }
+            }
+        }
+        self.publish(&inner);
+    }
+
+    fn publish(&self, inner: &DatabaseReach) {
+        let l = [("database", self.label.as_str())];
+        let mut errors = self_metrics::DATABASE_ERRORS.family();
+        for kind in UNREACHABLE_KINDS {
+            let count = *inner.errors.get(kind).unwrap_or(&0) as f64;
+            errors.push(&[("database", self.label.as_str()), ("kind", kind)], count);
+        }
+        let mut families = vec![errors];
+        if let Some(up) = inner.up {
+            families.push(self_metrics::DATABASE_UP.family().with(&l, if up { 1.0 } else { 0.0 }));
+        }
+        if let Some(ts) = inner.last_success {
+            families.push(self_metrics::DATABASE_LAST_SUCCESS.family().with(&l, ts));
+        }
+        self.state.publish(&self.producer, families);
+    }
+}
+
 /// One SQL signal's query, polled by the shared loop.
 struct QueryPoller {
     pool: PgPool,
+    /// With `ha` on, whether this replica leads the database; a standby runs nothing.
+    leader: Option<Arc<leader::Leadership>>,
+    interval: Duration,
+    database: Arc<DatabaseHealth>,
     signal: ResolvedSignal,
     query: String,
     timeout: Duration,
@@ -279,6 +424,8 @@ struct QueryPoller {
     last: Kept<Vec<Family>>,
     failures: FailureLog,
     truncated_runs: u64,
+    /// Every run's [`Folds`], added up: counters.
+    folds: Folds,
 }
 
 impl QueryPoller {
@@ -286,18 +433,59 @@ impl QueryPoller {
         let id = self.signal.signal.id.as_str();
         let mut families = self.health.families(&self_metrics::QUERY_HEALTH, id);
         families.push(TRUNCATED.family().with(&[("signal", id)], self.truncated_runs as f64));
+        // Every metric from the start, so the first merge is an increase().
+        let mut merged = self_metrics::QUERY_MERGED_ROWS.family();
+        for metric in &self.signal.signal.metrics {
+            let n = self.folds.merged.get(&metric.name).copied().unwrap_or(0);
+            merged.push(&[("signal", id), ("metric", &metric.name)], n as f64);
+        }
+        families.push(merged);
+        if !self.folds.cut.is_empty() {
+            let mut cut = self_metrics::LABEL_TRUNCATED.family();
+            for (metric, n) in &self.folds.cut {
+                cut.push(&[("metric", metric)], *n as f64);
+            }
+            families.push(cut);
+        }
         families
+    }
+
+    /// Adds one run's folds, saying so in the log the first time a metric has them.
+    fn count_folds(&mut self, run: Folds) {
+        let id = self.signal.signal.id.as_str();
+        for (metric, n) in run.merged {
+            let total = self.folds.merged.entry(metric.clone()).or_default();
+            if *total == 0 {
+                tracing::warn!(signal = %id, %metric, rows = n, "rows with the same label values were summed into one series; if the value does not add up, the query repeats rows (a join fanning out?)");
+            }
+            *total += n;
+        }
+        for (metric, n) in run.cut {
+            let total = self.folds.cut.entry(metric.clone()).or_default();
+            if *total == 0 {
+                tracing::warn!(signal = %id, %metric, rows = n, max_bytes = MAX_LABEL_BYTES, "label values longer than the cap were cut");
+            }
+            *total += n;
+        }
     }
 }
 
 impl Poll for QueryPoller {
     async fn poll(&mut self) -> Vec<Family> {
+        if self.leader.as_ref().is_some_and(|l| !l.leads()) {
+            // A standby shows nothing of the query, not even its health: the leader's series are
+            // the truth, and a standby's stale or absent ones must not fire an alert. Values of
+            // an earlier leadership are dropped, not served when it leads again.
+            self.last = Kept::new(self.interval);
+            return Vec::new();
+        }
         let id = self.signal.signal.id.clone();
         let started = Instant::now();
         let result = run_signal(&self.pool, &self.signal, &self.query, self.timeout).await;
         let duration = started.elapsed().as_secs_f64();
         match result {
-            Ok((families, truncated)) => {
+            Ok(SignalRun { families, truncated, folds }) => {
+                self.count_folds(folds);
                 if truncated {
                     if self.truncated_runs == 0 {
                         tracing::warn!(signal = %id, max_series = MAX_SERIES_PER_METRIC, "query returned more series than the cap; the rows past it are not read");
@@ -309,12 +497,14 @@ impl Poll for QueryPoller {
                 }
                 self.health.succeeded(duration);
                 self.last.set(families);
+                self.database.record(Reach::Answered);
             }
             Err(e) => {
                 if self.failures.failed() {
                     tracing::warn!(signal = %id, kind = e.kind.as_str(), error = %e.message, "query failed");
                 }
                 self.health.failed(&[e.kind], duration);
+                self.database.record(e.reach);
             }
         }
         let mut families = self.last.get().cloned().unwrap_or_default();
@@ -327,35 +517,129 @@ impl Poll for QueryPoller {
     }
 }
 
-/// Starts one task per enabled SQL signal. Each waits for its own previous run before the next.
+/// [`spawn_database`] for a spec's first (with `database:`, only) database.
 pub fn spawn_all(model: &Model, pool: PgPool, state: Arc<State>) -> Vec<tokio::task::JoinHandle<()>> {
+    let first = model.config.databases().first().map(|(name, _)| name.to_string());
+    first.map(|name| spawn_database(model, &name, pool, state)).unwrap_or_default()
+}
+
+/// Starts one task per enabled SQL signal of database `name` (see [`Model::for_database`]). Each
+/// waits for its own previous run before the next; a database's tasks share only its pool, so a
+/// database that is down holds its own tasks and no other's.
+pub fn spawn_database(model: &Model, name: &str, pool: PgPool, state: Arc<State>) -> Vec<tokio::task::JoinHandle<()>> {
+    let model = model.for_database(name);
+    if !model.enabled_signals().any(|s| matches!(s.signal.source, Source::Sql(_))) {
+        return Vec::new();
+    }
+    // With one database, its health is labelled where it is and the queries' series carry no
+    // label (what a spec of one database always exported); with several, both carry the name
+    // the spec gives it, so a database's alerts and its queries' series join on one value.
+    let tag = model.database_label().map(|label| DatabaseTag { label: label.to_string(), name: name.to_string() });
+    let (health_label, health_producer) = match &tag {
+        None => (database_label(&pool.connect_options()), DATABASE_PRODUCER.to_string()),
+        Some(tag) => (tag.name.clone(), format!("{DATABASE_PRODUCER}:{}", tag.name)),
+    };
+    let database = DatabaseHealth::new(health_label.clone(), health_producer, state.clone());
+    let mut tasks = Vec::new();
+    let leader = model.config.ha.enabled.then(|| {
+        let leadership = Arc::new(leader::Leadership::default());
+        let election = leader::Election {
+            options: (*pool.connect_options()).clone(),
+            ha: model.config.ha.clone(),
+            within: pool.options().get_acquire_timeout(),
+            database: health_label,
+            state: state.clone(),
+            health: database.clone(),
+            leadership: leadership.clone(),
+        };
+        tasks.push(election.spawn());
+        leadership
+    });
     let signals = model.enabled_signals().filter_map(|signal| match (&signal.signal.source, signal.schedule()) {
         (Source::Sql(sql), Some(schedule)) => Some((signal, sql, schedule)),
         _ => None,
     });
-    signals
-        .enumerate()
-        .map(|(n, (signal, sql, schedule))| {
-            let poller = QueryPoller {
-                pool: pool.clone(),
-                signal: signal.clone(),
-                query: sql.query.clone(),
-                timeout: schedule.timeout.0,
-                health: PollHealth::default(),
-                last: Kept::new(schedule.interval.0),
-                failures: FailureLog::default(),
-                truncated_runs: 0,
-            };
-            poll::spawn(KIND, signal, schedule, n, state.clone(), poller)
-        })
-        .collect()
+    tasks.extend(signals.enumerate().map(|(n, (signal, sql, schedule))| {
+        let poller = QueryPoller {
+            pool: pool.clone(),
+            leader: leader.clone(),
+            interval: schedule.interval.0,
+            database: database.clone(),
+            signal: signal.clone(),
+            query: sql.query.clone(),
+            timeout: schedule.timeout.0,
+            health: PollHealth::default(),
+            last: Kept::new(schedule.interval.0),
+            failures: FailureLog::default(),
+            truncated_runs: 0,
+            folds: Folds::default(),
+        };
+        match &tag {
+            None => poll::spawn(KIND, signal, schedule, n, state.clone(), poller),
+            Some(tag) => {
+                let producer = format!("{}:{}", poll::producer(KIND, signal), tag.name);
+                let poller = Tagged { tag: tag.clone(), poller };
+                poll::spawn_as(producer, schedule, n, state.clone(), poller)
+            }
+        }
+    }));
+    tasks
 }
 
-/// [`spawn_all`] through the kinds' registry: nothing to start without a pool.
-pub fn start(start: &super::Start<'_>) -> Result<super::Running, String> {
-    let tasks = match start.pool {
-        Some(pool) => spawn_all(start.model, pool.clone(), start.state.clone()),
-        None => Vec::new(),
-    };
-    Ok(super::Running { tasks, threads: Vec::new() })
+/// The label a database's series carry when there are several.
+#[derive(Clone)]
+struct DatabaseTag {
+    label: String,
+    name: String,
+}
+
+impl DatabaseTag {
+    fn apply(&self, mut families: Vec<Family>) -> Vec<Family> {
+        for sample in families.iter_mut().flat_map(|f| f.samples.iter_mut()) {
+            sample.labels.push((self.label.clone(), self.name.clone()));
+        }
+        families
+    }
+}
+
+/// A query's poller whose every series, its values and its health, names its database: the same
+/// signal polled on two databases is two series, never one family with duplicates.
+struct Tagged {
+    tag: DatabaseTag,
+    poller: QueryPoller,
+}
+
+impl Poll for Tagged {
+    async fn poll(&mut self) -> Vec<Family> {
+        let families = self.poller.poll().await;
+        self.tag.apply(families)
+    }
+
+    fn initial(&self) -> Vec<Family> {
+        self.tag.apply(self.poller.initial())
+    }
+}
+
+/// [`spawn_database`] for each database through the kinds' registry: nothing to start without a pool.
+pub fn start(start: &super::Start<'_>) -> Result<super::Workers, super::StartError> {
+    let mut tasks = Vec::new();
+    for (name, pool) in start.pools {
+        if start.model.config.ha.enabled {
+            refuse_pooler(start.model, pool)?;
+        }
+        tasks.extend(spawn_database(start.model, name, pool.clone(), start.state.clone()));
+    }
+    Ok(super::Workers { tasks, threads: Vec::new() })
+}
+
+/// [`leader::preflight`] from the kinds' synchronous start: a pooler that breaks session locks
+/// stops `serve` (or fails a reload) before any query runs.
+fn refuse_pooler(model: &Model, pool: &PgPool) -> Result<(), super::StartError> {
+    let options = pool.connect_options();
+    let label = database_label(&options);
+    let within = pool.options().get_acquire_timeout();
+    let check = leader::preflight(&options, &model.config.ha, within, &label);
+    // `serve` runs on the multi-threaded runtime, where a worker may block on a future.
+    tokio::task::block_in_place(|| tokio::runtime::Handle::current().block_on(check))
+        .map_err(super::StartError::Database)
 }

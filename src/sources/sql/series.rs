@@ -10,28 +10,54 @@ use crate::sources::logs::rules::MAX_SERIES_PER_METRIC;
 use crate::spec::{LabelDef, ResolvedSignal};
 use crate::state::Family;
 
+/// Label values read from a row are cut to this many bytes, at a character boundary, as a log
+/// source's are by default: a free-text column (an error message, a JSON blob) must not make a
+/// 100 kB label that every scrape, and Prometheus' index, carries. Cut rather than refused: the
+/// row still counts, and the cut shows in `integration_exporter_label_truncated_total{metric}`.
+pub const MAX_LABEL_BYTES: usize = 256;
+
+/// What one run folded, by metric name: rows whose label values were cut, and rows added into a
+/// series an earlier row of the run had opened.
+#[derive(Debug, Default, Clone, PartialEq)]
+pub struct Folds {
+    pub cut: BTreeMap<String, u64>,
+    pub merged: BTreeMap<String, u64>,
+}
+
 /// One signal's metrics being built from rows.
 pub struct Series<'a> {
     signal: &'a ResolvedSignal,
     /// Per metric: label set -> value.
     values: Vec<BTreeMap<Vec<String>, f64>>,
+    folds: Folds,
 }
 
 impl<'a> Series<'a> {
     pub fn new(signal: &'a ResolvedSignal) -> Self {
-        Series { signal, values: vec![BTreeMap::new(); signal.signal.metrics.len()] }
+        Series { signal, values: vec![BTreeMap::new(); signal.signal.metrics.len()], folds: Folds::default() }
+    }
+
+    /// What the rows added so far folded.
+    pub fn folds(&self) -> &Folds {
+        &self.folds
     }
 
     /// Adds one row to every metric. `Ok(false)`, and nothing added, when the row would open a
     /// series past the cap in any metric: the caller stops reading there.
     pub fn add(&mut self, row: &PgRow) -> Result<bool, QueryError> {
         // Decoded for every metric first, so a row is added whole or not at all.
-        let mut updates: Vec<Option<(Vec<String>, f64)>> = Vec::with_capacity(self.values.len());
+        let mut updates: Vec<Option<(Vec<String>, f64, bool)>> = Vec::with_capacity(self.values.len());
         for (metric, values) in self.signal.signal.metrics.iter().zip(&self.values) {
             let column = metric.column.as_deref().unwrap_or("value");
             let mut labels = Vec::with_capacity(metric.labels.len());
+            let mut cut = false;
             for label in &metric.labels {
-                labels.push(decode::label(row, label.name())?);
+                let mut value = decode::label(row, label.name())?;
+                if value.len() > MAX_LABEL_BYTES {
+                    value.truncate(value.floor_char_boundary(MAX_LABEL_BYTES));
+                    cut = true;
+                }
+                labels.push(value);
             }
             // NULL: the row says nothing about this metric.
             let Some(value) = decode::number(row, column)? else {
@@ -41,12 +67,24 @@ impl<'a> Series<'a> {
             if !values.contains_key(&labels) && values.len() >= MAX_SERIES_PER_METRIC {
                 return Ok(false);
             }
-            updates.push(Some((labels, value)));
+            updates.push(Some((labels, value, cut)));
         }
-        for (values, update) in self.values.iter_mut().zip(updates) {
-            // Two rows with the same labels are summed, as a GROUP BY would.
-            if let Some((labels, value)) = update {
-                *values.entry(labels).or_default() += value;
+        for ((metric, values), update) in self.signal.signal.metrics.iter().zip(&mut self.values).zip(updates) {
+            let Some((labels, value, cut)) = update else { continue };
+            if cut {
+                *self.folds.cut.entry(metric.name.clone()).or_default() += 1;
+            }
+            // Two rows with the same labels are summed, as a GROUP BY would (`SELECT kind, 1 AS
+            // value FROM jobs` counts by kind); counted, since for a value that does not add up
+            // (seconds until expiry) a second row is a fan-out in the query.
+            match values.get_mut(&labels) {
+                Some(sum) => {
+                    *sum += value;
+                    *self.folds.merged.entry(metric.name.clone()).or_default() += 1;
+                }
+                None => {
+                    values.insert(labels, value);
+                }
             }
         }
         Ok(true)
@@ -83,4 +121,15 @@ pub fn rows_to_families(signal: &ResolvedSignal, rows: &[PgRow]) -> Result<Vec<F
         }
     }
     Ok(series.families())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_truncation_counter_names_the_cap() {
+        let help = crate::self_metrics::LABEL_TRUNCATED.help;
+        assert!(help.contains(&format!("{MAX_LABEL_BYTES} bytes")), "{help}");
+    }
 }

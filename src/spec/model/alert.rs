@@ -3,13 +3,14 @@
 
 use std::collections::BTreeMap;
 
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use crate::spec::duration::PromDuration;
 use crate::spec::yes;
 
 /// How urgent an alert is; it routes the alert in Alertmanager.
-#[derive(Clone, Copy, Debug, Deserialize, Serialize, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[derive(Clone, Copy, Debug, Deserialize, JsonSchema, Serialize, PartialEq, Eq, PartialOrd, Ord, Hash)]
 #[serde(rename_all = "lowercase")]
 pub enum Severity {
     /// Someone must act now.
@@ -33,7 +34,7 @@ impl Severity {
 
 /// An alert on the signal's metrics. Its PromQL, its promtool tests, the threshold line on the
 /// panel and the threshold quoted in its description all come from these fields.
-#[derive(Clone, Debug, Deserialize, Serialize, PartialEq)]
+#[derive(Clone, Debug, Deserialize, JsonSchema, Serialize, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct Alert {
     /// CamelCase alert name with the shared `Integration` prefix, at most 40 characters. Two
@@ -84,8 +85,8 @@ pub struct Alert {
     pub while_: Vec<Guard>,
 }
 
-/// One part of the state an alert fires in ([`Alert::while_`]).
-#[derive(Clone, Debug, Deserialize, Serialize, PartialEq)]
+/// One part of the state an alert fires in: an entry of the alert's `while` list.
+#[derive(Clone, Debug, Deserialize, JsonSchema, Serialize, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct Guard {
     /// What is measured: `gauge` or `increase`, written as in an alert's `condition`.
@@ -97,7 +98,7 @@ pub struct Guard {
 }
 
 /// Where an alert's numbers come from.
-#[derive(Clone, Debug, Deserialize, Serialize, PartialEq)]
+#[derive(Clone, Debug, Deserialize, JsonSchema, Serialize, PartialEq)]
 #[serde(rename_all = "lowercase", deny_unknown_fields)]
 pub enum Basis {
     /// The runbook states them: its heading and its own words.
@@ -165,12 +166,44 @@ impl<'de> Deserialize<'de> for AlertBasis {
     }
 }
 
+/// The two forms [`AlertBasis`]'s reader takes: one basis for the threshold, or one per aspect.
+impl JsonSchema for AlertBasis {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "AlertBasis".into()
+    }
+
+    fn json_schema(generator: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        let basis = generator.subschema_for::<Basis>();
+        let aspect = |what: &str| {
+            let mut schema = basis.clone();
+            schema.insert("description".into(), format!("Where the {what} comes from.").into());
+            schema
+        };
+        schemars::json_schema!({
+            "description": "Where an alert's numbers come from: one basis, which speaks for the threshold, or a map from `threshold`, `severity`, `window` and `for` to a basis each.",
+            "anyOf": [
+                basis,
+                {
+                    "type": "object",
+                    "properties": {
+                        "threshold": aspect("threshold"),
+                        "severity": aspect("severity"),
+                        "window": aspect("window"),
+                        "for": aspect("`for` duration")
+                    },
+                    "additionalProperties": false
+                }
+            ]
+        })
+    }
+}
+
 fn default_for() -> PromDuration {
     PromDuration::from_secs(300)
 }
 
 /// What an alert's values are, for how thresholds and values are written.
-#[derive(Clone, Copy, Debug, Deserialize, Serialize, PartialEq, Eq, Default)]
+#[derive(Clone, Copy, Debug, Deserialize, JsonSchema, Serialize, PartialEq, Eq, Default)]
 #[serde(rename_all = "lowercase")]
 pub enum ValueUnit {
     /// A whole number of things.
@@ -185,18 +218,18 @@ pub enum ValueUnit {
 }
 
 /// How an alert compares its value with its threshold.
-#[derive(Clone, Copy, Debug, Deserialize, Serialize, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, Deserialize, JsonSchema, Serialize, PartialEq, Eq)]
 pub enum Op {
-    /// `>`
+    /// Fires above the threshold.
     #[serde(rename = ">")]
     Gt,
-    /// `>=`
+    /// Fires at or above the threshold.
     #[serde(rename = ">=")]
     Ge,
-    /// `<`
+    /// Fires below the threshold.
     #[serde(rename = "<")]
     Lt,
-    /// `<=`
+    /// Fires at or below the threshold.
     #[serde(rename = "<=")]
     Le,
 }
@@ -224,18 +257,19 @@ impl Op {
 }
 
 /// A series selector: a metric and exact-match label values.
-#[derive(Clone, Debug, Deserialize, Serialize, PartialEq)]
+#[derive(Clone, Debug, Deserialize, JsonSchema, Serialize, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct Selector {
     /// The metric's name.
     pub metric: String,
     /// Label values the series must have.
     #[serde(default)]
+    #[schemars(with = "BTreeMap<String, crate::spec::schema::Scalar>")]
     pub matchers: BTreeMap<String, String>,
 }
 
 /// What an alert measures. Each kind renders to PromQL and knows how to build promtool test input.
-#[derive(Clone, Debug, Deserialize, Serialize, PartialEq)]
+#[derive(Clone, Debug, Deserialize, JsonSchema, Serialize, PartialEq)]
 #[serde(rename_all = "snake_case", deny_unknown_fields)]
 pub enum Condition {
     /// The gauge's current value, per series.
@@ -266,13 +300,14 @@ pub enum Condition {
 }
 
 /// A quantile of a histogram over a window.
-#[derive(Clone, Debug, Deserialize, Serialize, PartialEq)]
+#[derive(Clone, Debug, Deserialize, JsonSchema, Serialize, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct QuantileSelector {
     /// The histogram's name (without `_bucket`).
     pub metric: String,
     /// Label values the series must have.
     #[serde(default)]
+    #[schemars(with = "BTreeMap<String, crate::spec::schema::Scalar>")]
     pub matchers: BTreeMap<String, String>,
     /// 0.95 for p95.
     pub quantile: f64,
@@ -281,13 +316,14 @@ pub struct QuantileSelector {
 }
 
 /// A counter over a window.
-#[derive(Clone, Debug, Deserialize, Serialize, PartialEq)]
+#[derive(Clone, Debug, Deserialize, JsonSchema, Serialize, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct WindowedSelector {
     /// The counter's name.
     pub metric: String,
     /// Label values the series must have (for ratios: the ones counted on top).
     #[serde(default)]
+    #[schemars(with = "BTreeMap<String, crate::spec::schema::Scalar>")]
     pub matchers: BTreeMap<String, String>,
     /// The range the increase is taken over.
     pub window: PromDuration,

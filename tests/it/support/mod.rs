@@ -7,6 +7,7 @@ pub mod exporter;
 pub mod fidelity;
 pub mod http;
 pub mod lines;
+pub mod pg_tls;
 pub mod process;
 pub mod proxy;
 pub mod wait;
@@ -60,6 +61,13 @@ fn pg_command(bindir: &Path, tool: &str) -> Command {
 
 impl Cluster {
     pub fn start() -> Cluster {
+        let cluster = Cluster::init();
+        cluster.pg_ctl_start();
+        cluster
+    }
+
+    /// A cluster created but not started, for a test that configures it first.
+    fn init() -> Cluster {
         let bindir = pg_bindir();
         let dir = tempfile::Builder::new().prefix("ie-pg-").tempdir().expect("tempdir");
         if is_root() {
@@ -75,9 +83,7 @@ impl Cluster {
             .expect("initdb");
         assert!(status.success(), "initdb failed");
         let port = free_port();
-        let cluster = Cluster { dir, port, bindir };
-        cluster.pg_ctl_start();
-        cluster
+        Cluster { dir, port, bindir }
     }
 
     fn data(&self) -> PathBuf {
@@ -393,5 +399,40 @@ signals:
         rules:
           - {{match: tick, metric: app_ticks_total, action: inc}}
 "
+    )
+}
+
+/// The head of a spec for the tests that run the real Prometheus and Alertmanager: the exporter
+/// on `exporter_port` with its database from env `database_env`, polling every second,
+/// Alertmanager notifying the webhook on `hook` at once, and the token refresh pack with its
+/// windows and `for` cut to seconds. The test adds the other packs.
+pub fn fast_alerting_spec_head(d: &std::path::Path, exporter_port: u16, hook: u16, database_env: &str) -> String {
+    let short = "{for: 3s}";
+    format!(
+        r#"listen: 127.0.0.1:{exporter_port}
+state_dir: {d}/state
+runbook_base_url: https://runbooks.example.com
+database: {{url_env: {database_env}}}
+poll_defaults: {{interval: 1s, timeout: 2s}}
+generate:
+  alertmanager:
+    page_webhook_url: http://127.0.0.1:{hook}/page
+    ticket_webhook_url: http://127.0.0.1:{hook}/ticket
+    group_wait: 1s
+    group_interval: 1s
+    repeat_interval: 1h
+packs:
+  token_refresh:
+    params: {{worker_log: {d}/worker.log}}
+    alerts:
+      IntegrationTokenRefreshSuccessRateLow: {{window: 20s, min_events: 5, for: 3s}}
+      IntegrationTokenRefreshTokensExpiring: {short}
+      IntegrationTokenRefreshRateLimitHigh: {short}
+      IntegrationTokenRefreshDegradedWatchers: {short}
+      IntegrationTokenRefreshHeartbeatLag: {{threshold: 6, for: 2s}}
+      IntegrationTokenRefreshHeartbeatMissing: {short}
+      IntegrationTokenRefreshLockStuck: {short}
+"#,
+        d = d.display(),
     )
 }

@@ -72,6 +72,7 @@ pub fn config(paths: &[&Path], rotate_wait: Duration) -> TailerConfig {
         rotate_wait,
         max_line_bytes: 1 << 20,
         start_at: tailer::StartAt::Beginning,
+        max_files: usize::MAX,
     }
 }
 
@@ -150,6 +151,25 @@ pub enum Scheme {
     /// `copytruncate` + `dateext` + `compress` (no delay): copy to
     /// app.log-<date><k>, truncate, then `gzip` the copy at once.
     DateextCompress,
+    /// app.log is a symlink, switched among release-0.log .. release-2.log
+    /// (a deploy switching releases), often back to a file it pointed at
+    /// before; every few switches the writer pauses past the tailer's
+    /// rotate_wait, so the old file's handle is closed before it comes back.
+    SymlinkFlip,
+}
+
+/// How many targets `Scheme::SymlinkFlip` switches among.
+pub const RELEASES: u64 = 3;
+/// `Scheme::SymlinkFlip` pauses this long every 8th switch: past the
+/// rotate_wait of the tests that use it.
+pub const FLIP_PAUSE: Duration = Duration::from_millis(700);
+
+/// Points `link` at `target` in one step, as `ln -sfn` through a rename does.
+pub fn retarget(link: &Path, target: &Path) {
+    let tmp = link.with_extension("new-link");
+    let _ = fs::remove_file(&tmp);
+    std::os::unix::fs::symlink(target, &tmp).expect("symlink");
+    fs::rename(&tmp, link).expect("rename link");
 }
 
 impl Scheme {
@@ -231,6 +251,11 @@ fn wait_seen(shared: &Shared, gate_from_polls: u64, gate_from_saved: u64) {
 pub fn run_writer(plan: WriterPlan, shared: Arc<Shared>) -> u64 {
     let mut rng = Rng::new(plan.seed);
     let live = plan.dir.join("app.log");
+    let release = |k: u64| plan.dir.join(format!("release-{k}.log"));
+    let mut target = 0;
+    if plan.scheme == Scheme::SymlinkFlip {
+        retarget(&live, &release(target));
+    }
     let mut n = 0u64;
     let mut cur = open_append(&live);
     let mut gate = (shared.polls.load(Ordering::SeqCst), shared.saved.load(Ordering::SeqCst));
@@ -264,6 +289,10 @@ pub fn run_writer(plan: WriterPlan, shared: Arc<Shared>) -> u64 {
                 let st = program("gzip").arg(&copy).status().expect("run gzip");
                 assert!(st.success(), "gzip failed");
             }
+            Scheme::SymlinkFlip => {
+                target = (target + 1 + rng.below(RELEASES - 1)) % RELEASES;
+                retarget(&live, &release(target));
+            }
         }
         if plan.scheme.in_place() {
             // Same file, same handle: nothing to reopen.
@@ -283,6 +312,9 @@ pub fn run_writer(plan: WriterPlan, shared: Arc<Shared>) -> u64 {
         write_line(&mut cur, n, &mut rng);
         n += 1;
         cur = open_append(&live);
+        if plan.scheme == Scheme::SymlinkFlip && r % 8 == 7 {
+            thread::sleep(FLIP_PAUSE);
+        }
         gate = (shared.polls.load(Ordering::SeqCst), shared.saved.load(Ordering::SeqCst));
     }
     for _ in 0..plan.lines_per_file {

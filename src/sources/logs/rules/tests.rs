@@ -1,7 +1,13 @@
 //! The rule engine's unit tests: matching, labels, values, limits and arbitrary lines.
 
+use std::collections::BTreeMap;
+
+use serde_json::Value as Json;
+
 use super::*;
-use crate::spec::{FixedLabel, TimestampSpec};
+use crate::sources::logs::timestamp::TimestampParser;
+use crate::spec::{FixedLabel, LabelDef, LogAction, LogFormat, LogRule, MetricDef, MetricType, TimestampSpec};
+use crate::state::SampleValue;
 use proptest::prelude::*;
 
 fn metric(name: &str, kind: MetricType, labels: Vec<LabelDef>) -> MetricDef {

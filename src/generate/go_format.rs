@@ -1,5 +1,10 @@
-//! Go's number formatting as Prometheus templates use it, so generated promtool tests can state
-//! the exact description an alert renders, and descriptions can quote thresholds the same way.
+//! Numbers as Go formats them and Prometheus' template functions (`humanizePercentage`,
+//! `humanizeDuration`, `printf "%.4g"`) render them, so generated promtool tests can state the
+//! exact description an alert renders, and descriptions quote thresholds the same way.
+//!
+//! Our own, kept on purpose: the output must equal Go's `strconv`/`fmt` byte for byte (`%.4g`
+//! exponents, `humanizeDuration`'s rounding); Rust's formatting and the crates for it follow C
+//! or Rust conventions instead, and promtool's unit tests hold these strings to Prometheus' own.
 
 use crate::spec::{PromDuration, ValueUnit};
 

@@ -6,13 +6,13 @@ use std::collections::BTreeSet;
 
 use crate::spec::config::{PollDefaults, SignalOverride};
 use crate::spec::pack::render_pack_rule;
-use crate::spec::source_kind::{PackParams, Problem, SourceSpec};
-use crate::spec::{LabelDef, LogAction, LogFormat, LogRules, LogSource, MetricType, Model, ResolvedSource, Signal};
+use crate::spec::source_kind::{PackParams, Problem, SourceSettings};
+use crate::spec::{LabelDef, LogAction, LogFiles, LogFormat, LogRules, MetricType, Model, ResolvedSource, Signal};
 
 use super::rules::CompiledRule;
-use super::timestamp::TimestampParser;
+use super::timestamp::{self, TimestampParser};
 
-impl SourceSpec for LogRules {
+impl SourceSettings for LogRules {
     fn kind(&self) -> &'static str {
         super::KIND
     }
@@ -23,12 +23,13 @@ impl SourceSpec for LogRules {
         self.rules
             .iter_mut()
             .filter_map(|rule| render_pack_rule(rule, pack.params, pack.defaults, shape_is_default).err())
+            .map(|e| e.to_string())
             .collect()
     }
 
     fn validate(&self, signal: &Signal, model: &Model) -> Vec<Problem> {
         let mut problems = Vec::new();
-        let mut err = |at: &str, message: String| problems.push((at.to_string(), message));
+        let mut err = |at: &str, message: String| problems.push(Problem::new(at, message));
         let Some(log) = model.logs.get(&self.log) else {
             err(
                 &self.log,
@@ -70,6 +71,9 @@ impl SourceSpec for LogRules {
                     format!("rule on `{}` sets labels {:?} but the metric has {:?}", rule.metric, given, declared),
                 );
             }
+            if rule.scale.is_some_and(|scale| !scale.is_finite()) {
+                err(&rule.metric, format!("rule on `{}`: `scale` must be a finite number", rule.metric));
+            }
             if log.format == LogFormat::Text && rule.pattern.is_none() {
                 err(&rule.metric, format!("rule on `{}`: text rules need `match`", rule.metric));
             }
@@ -94,18 +98,38 @@ impl SourceSpec for LogRules {
     }
 }
 
-impl LogSource {
+/// Longest log name: `<name>.checkpoint.json` and its temp and set-aside names fit in the 255
+/// bytes of a file name.
+const MAX_NAME_BYTES: usize = 200;
+
+impl LogFiles {
     /// What is wrong with log source `name` on its own: no paths, a timestamp that cannot parse.
     pub fn problems(&self, name: &str) -> Vec<Problem> {
         let mut problems = Vec::new();
         if self.paths.is_empty() {
-            problems.push((name.to_string(), format!("log `{name}` has no paths")));
+            problems.push(Problem::new(name.to_string(), format!("log `{name}` has no paths")));
+        }
+        // Its checkpoint is `<state_dir>/<name>.checkpoint.json`: a name must not lead elsewhere.
+        if name.is_empty() || name.starts_with('.') || name.contains(['/', '\0']) || name.len() > MAX_NAME_BYTES {
+            problems.push(Problem::new(
+                name.to_string(),
+                format!(
+                    "log `{name}`: a log name is part of a file name in state_dir: no `/`, no leading `.`, \
+                     at most {MAX_NAME_BYTES} bytes"
+                ),
+            ));
+        }
+        if self.max_files == Some(0) {
+            problems.push(Problem::new("max_files".to_string(), format!("log `{name}`: max_files must be at least 1")));
         }
         if let Err(e) = regex::Regex::new(&self.timestamp.pattern) {
-            problems.push((self.timestamp.pattern.clone(), format!("log `{name}`: timestamp pattern: {e}")));
+            problems
+                .push(Problem::new(self.timestamp.pattern.clone(), format!("log `{name}`: timestamp pattern: {e}")));
         }
-        if let Err(e) = TimestampParser::new(&self.timestamp) {
-            problems.push((self.timestamp.timezone.clone(), format!("log `{name}`: {e}")));
+        if let Err(e) = timestamp::check_format(&self.timestamp.format) {
+            problems.push(Problem::new(self.timestamp.format.clone(), format!("log `{name}`: {e}")));
+        } else if let Err(e) = TimestampParser::new(&self.timestamp) {
+            problems.push(Problem::new(self.timestamp.timezone.clone(), format!("log `{name}`: {e}")));
         }
         problems
     }

@@ -4,7 +4,7 @@
 
 use crate::self_metrics;
 use crate::spec::pack::render_raw;
-use crate::spec::source_kind::{PackParams, PolledKind, Problem, SourceSpec};
+use crate::spec::source_kind::{PackParams, PolledKind, Problem, SourceSettings};
 use crate::spec::{HttpAuth, HttpSource, MetricType, Model, PromDuration, Signal};
 
 use super::CompiledValue;
@@ -13,20 +13,27 @@ use super::CompiledValue;
 static POLLED: PolledKind = PolledKind {
     health: &self_metrics::HTTP_HEALTH,
     ok_on_partial_answer: true,
+    values: Some(&self_metrics::HTTP_VALUE_HEALTH),
     failing_alert: "IntegrationSourceHttpFailing",
     what: "endpoint",
     summary: "A signal's HTTP endpoint is failing, so its alerts cannot see.",
-    check: "connect or timeout: the service is up and reachable from the exporter; status: the answer's \
-            HTTP status in the exporter's log (401/403: the token in the header's environment variable \
-            has expired or lost its rights); body or path: the answer is JSON and still has the \
-            signal's paths",
+    checks: &[
+        ("connect, timeout", "the service is up and reachable from the exporter's host, within the signal's timeout"),
+        (
+            "auth",
+            "the answer was 401 or 403, the token could not be read, or its refresh failed: the token in the \
+             header's `env:`/`file:` secret has expired or lost its rights (the exporter's log says which)",
+        ),
+        ("status", "the answer's HTTP status, in the exporter's log: the service answers but fails"),
+        ("body", "the answer is not JSON (an error page, a proxy's login page): the exporter's log gives the position"),
+    ],
     panel: (
         "HTTP endpoints up",
         "1 when the signal's endpoint answered 2xx within its timeout at the last poll, by signal (the worst instance). See `integration_exporter_http_errors_total` for why it did not.",
     ),
 };
 
-impl SourceSpec for HttpSource {
+impl SourceSettings for HttpSource {
     fn kind(&self) -> &'static str {
         super::KIND
     }
@@ -60,7 +67,7 @@ impl SourceSpec for HttpSource {
 
     fn validate(&self, signal: &Signal, _model: &Model) -> Vec<Problem> {
         let mut problems = Vec::new();
-        let mut err = |at: &str, message: String| problems.push((at.to_string(), message));
+        let mut err = |at: &str, message: String| problems.push(Problem::new(at, message));
         if !(self.url.starts_with("http://") || self.url.starts_with("https://")) {
             err(&self.url, format!("signal `{}`: url must start with http:// or https://", signal.id));
         }
@@ -71,8 +78,9 @@ impl SourceSpec for HttpSource {
                     err(&value.metric, format!("`{}`: HTTP values are gauges", value.metric))
                 }
                 Some(m) => {
-                    if let Some(e) = CompiledValue::new(value, &m.labels).error() {
-                        err(&value.path, e.to_string());
+                    let compiled = CompiledValue::new(value, &m.labels);
+                    if let (Some(e), Some(at)) = (compiled.error(), compiled.error_at()) {
+                        err(at, format!("signal `{}`: {e}", signal.id));
                     }
                 }
             }
@@ -94,6 +102,24 @@ impl SourceSpec for HttpSource {
 
     fn own_schedule(&self) -> Option<(Option<PromDuration>, Option<PromDuration>)> {
         Some((self.interval, self.timeout))
+    }
+
+    /// Every value but the `up` and `duration` probes, which need no answer: one entry per metric,
+    /// located as its spec writes it (`each | path`, `path - minus`).
+    fn answer_values(&self) -> Vec<(&str, String)> {
+        let mut out: Vec<(&str, String)> = Vec::new();
+        for value in self.values.iter().filter(|v| super::values::Probe::named(&v.path).is_none()) {
+            if out.iter().any(|(m, _)| *m == value.metric) {
+                continue;
+            }
+            let mut at = value.each.as_ref().map_or_else(String::new, |each| format!("{each} | "));
+            at.push_str(&value.path);
+            if let Some(minus) = &value.minus {
+                at.push_str(&format!(" - {minus}"));
+            }
+            out.push((value.metric.as_str(), at));
+        }
+        out
     }
 }
 

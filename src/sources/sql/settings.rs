@@ -2,35 +2,58 @@
 //! it is polled on a schedule.
 
 use crate::self_metrics;
-use crate::spec::pack::render;
-use crate::spec::source_kind::{PackParams, PolledKind, Problem, SourceSpec};
+use crate::spec::pack::render_traced;
+use crate::spec::source_kind::{PackParams, PolledKind, Problem, SourceSettings};
 use crate::spec::{MetricType, Model, PromDuration, Signal, SqlSource};
 
 /// How generated alerts and panels watch a query.
 static POLLED: PolledKind = PolledKind {
     health: &self_metrics::QUERY_HEALTH,
     ok_on_partial_answer: false,
+    values: None,
     failing_alert: "IntegrationSourceQueryFailing",
     what: "query",
     summary: "A signal's query is failing, so its alerts cannot see.",
-    check: "connect: the database is reachable and the URL secret is current; timeout: the query's plan and \
-            the signal's timeout; schema: the pack's table and column parameters match the database \
-            (`integration-exporter check --database`); sql or decode: the exporter's log for this signal",
+    checks: &[
+        (
+            "connect",
+            "no connection for this query while others get one: every connection of the pool busy with slow \
+             queries (raise `database.max_connections` or the slow signals' intervals), or a flapping network; \
+             when no query gets one, IntegrationDatabaseUnreachable fires instead and this alert is held back",
+        ),
+        (
+            "timeout",
+            "the query ran past its timeout: its plan (`EXPLAIN` it), missing indexes, locks, or a timeout too \
+             short for the table's size (the signal's `timeout`)",
+        ),
+        (
+            "schema",
+            "a table or column the query names does not exist: the pack's table and column parameters must match \
+             the database (`integration-exporter check --database` names the first one missing); a migration may \
+             have renamed it",
+        ),
+        (
+            "sql, decode",
+            "the server refused the query or a column has a type the exporter cannot read: the exporter's log \
+             for this signal has the server's message or the column",
+        ),
+    ],
     panel: (
         "SQL query success",
         "1 when the last run of the signal's query succeeded, by signal (the worst instance). A 0 means the signal's panel below shows stale or no data; see `integration_exporter_query_errors_total` for why.",
     ),
 };
 
-impl SourceSpec for SqlSource {
+impl SourceSettings for SqlSource {
     fn kind(&self) -> &'static str {
         super::KIND
     }
 
     fn render(&mut self, pack: &PackParams<'_>) -> Vec<String> {
-        match render(&self.query, pack.params) {
-            Ok(query) => {
+        match render_traced(&self.query, pack.params) {
+            Ok((query, origins)) => {
                 self.query = query;
+                self.origins = origins;
                 Vec::new()
             }
             Err(e) => vec![format!("query: {e}")],
@@ -40,10 +63,10 @@ impl SourceSpec for SqlSource {
     fn validate(&self, signal: &Signal, _model: &Model) -> Vec<Problem> {
         let mut problems = Vec::new();
         if self.query.trim().is_empty() {
-            problems.push((signal.id.clone(), format!("signal `{}`: empty query", signal.id)));
+            problems.push(Problem::new(signal.id.clone(), format!("signal `{}`: empty query", signal.id)));
         }
         for metric in signal.metrics.iter().filter(|m| m.kind == MetricType::Histogram) {
-            problems.push((
+            problems.push(Problem::new(
                 metric.name.clone(),
                 format!("metric `{}`: SQL signals export counters or gauges", metric.name),
             ));

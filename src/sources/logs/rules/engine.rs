@@ -1,0 +1,383 @@
+//! A log source's rules applied to its lines: the rules a line can match are found at once (a
+//! `RegexSet` for text lines), and their metrics' series updated.
+
+use std::collections::BTreeMap;
+
+use regex::RegexSet;
+use serde_json::Value as Json;
+
+use super::compiled::{CompiledRule, LabelSource, Line, json_field, json_text};
+use super::series::{MetricState, SeriesValue};
+use super::{DEFAULT_MAX_LABEL_BYTES, MAX_SERIES_PER_METRIC, OVERFLOW_VALUE};
+use crate::sources::logs::timestamp::TimestampParser;
+use crate::sources::unix_now;
+use crate::spec::{LabelDef, LogAction, LogFormat, LogRule, MetricDef, MetricType};
+use crate::state::{Family, Sample, SampleValue};
+
+/// What happened to one line, for the per-file self-metrics.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LineOutcome {
+    Matched,
+    Unmatched,
+    /// The line was taken by a rule but could not be used (bad JSON, number or timestamp).
+    Unparsable,
+}
+
+/// When a line is applied: `now` judges timestamps from the future, `read_at` is the line's age
+/// when it carries no timestamp (and the latest it may claim when it does).
+#[derive(Debug, Clone, Copy)]
+pub struct LineClock {
+    pub now: f64,
+    pub read_at: f64,
+}
+
+impl LineClock {
+    pub fn at(now: f64) -> Self {
+        Self { now, read_at: now }
+    }
+}
+
+/// Default of the log source's `max_age` and `future_tolerance` (seconds), for engines built
+/// without a spec (tests, benches).
+const DEFAULT_MAX_AGE: f64 = 300.0;
+const DEFAULT_FUTURE_TOLERANCE: f64 = 300.0;
+
+/// All rules of one log source, and the metric values they produced.
+#[derive(Clone)]
+pub struct RuleEngine {
+    pub(super) rules: Vec<CompiledRule>,
+    /// Text sources: indexes of rules with a pattern, in `prefilter` order.
+    pub(super) prefilter: Option<(RegexSet, Vec<usize>)>,
+    pub(super) metrics: BTreeMap<String, MetricState>,
+    pub(super) timestamp: TimestampParser,
+    pub(super) format: LogFormat,
+    pub(super) overflows: BTreeMap<String, u64>,
+    pub(super) max_label_bytes: usize,
+    pub(super) truncated: BTreeMap<String, u64>,
+    /// Seconds a `set` value stays exported.
+    pub(super) max_age: f64,
+    /// Seconds a line's timestamp may lie ahead of the clock.
+    pub(super) future_tolerance: f64,
+    /// Reading a file's old content for its gauges only (see [`RuleEngine::seeding`]).
+    pub(super) seeding: bool,
+}
+
+impl RuleEngine {
+    pub fn new(
+        rules: Vec<(LogRule, MetricDef)>,
+        format: LogFormat,
+        timestamp: TimestampParser,
+    ) -> Result<Self, String> {
+        let mut compiled = Vec::new();
+        let mut metrics = BTreeMap::new();
+        for (rule, def) in &rules {
+            compiled.push(CompiledRule::compile(rule, def, format)?);
+            let state = metrics.entry(def.name.clone()).or_insert_with(|| MetricState::new(def));
+            state.ages |= rule.action == LogAction::Set;
+            state.timestamps |= rule.action == LogAction::Timestamp;
+        }
+        let prefilter = if format == LogFormat::Text {
+            let indexed: Vec<(usize, &str)> =
+                compiled.iter().enumerate().filter_map(|(i, r)| r.pattern.as_ref().map(|p| (i, p.as_str()))).collect();
+            let set = RegexSet::new(indexed.iter().map(|(_, p)| *p)).map_err(|e| e.to_string())?;
+            Some((set, indexed.into_iter().map(|(i, _)| i).collect()))
+        } else {
+            None
+        };
+        Ok(Self {
+            rules: compiled,
+            prefilter,
+            metrics,
+            timestamp,
+            format,
+            overflows: BTreeMap::new(),
+            max_label_bytes: DEFAULT_MAX_LABEL_BYTES,
+            truncated: BTreeMap::new(),
+            max_age: DEFAULT_MAX_AGE,
+            future_tolerance: DEFAULT_FUTURE_TOLERANCE,
+            seeding: false,
+        })
+    }
+
+    /// JSON lines: the field every rule's `match` reads.
+    pub fn with_message_field(mut self, field: &str) -> Self {
+        for rule in &mut self.rules {
+            rule.message_field = field.to_string();
+        }
+        self
+    }
+
+    /// Sets how long `set` values stay exported and how far ahead of the clock a line's
+    /// timestamp may be (both in seconds).
+    pub fn with_ages(mut self, max_age: f64, future_tolerance: f64) -> Self {
+        self.max_age = max_age;
+        self.future_tolerance = future_tolerance;
+        self
+    }
+
+    /// An engine for a file's content from before the start: only `set` and `timestamp` rules
+    /// apply, a `timestamp` keeps the latest time of all files and a `set` the value of the
+    /// latest line. Its gauges are then taken with [`RuleEngine::adopt_seed`].
+    pub fn seeding(&self) -> Self {
+        let mut seed = self.clone();
+        seed.seeding = true;
+        seed
+    }
+
+    /// Takes the gauges read by a [`RuleEngine::seeding`] engine, for every series no live
+    /// line has set since the start (a live line is newer than anything in the old content).
+    pub fn adopt_seed(&mut self, seed: RuleEngine) {
+        for (name, from) in seed.metrics {
+            if !(from.ages || from.timestamps) {
+                continue;
+            }
+            let Some(state) = self.metrics.get_mut(&name) else { continue };
+            for (labels, value) in from.series {
+                if state.series.contains_key(&labels) || state.series.len() > MAX_SERIES_PER_METRIC {
+                    continue;
+                }
+                if let Some(t) = from.updated.get(&labels) {
+                    state.updated.insert(labels.clone(), *t);
+                }
+                state.series.insert(labels, value);
+            }
+        }
+    }
+
+    /// The earliest time after `now` at which an exported `set` value goes stale, if any.
+    pub fn next_expiry(&self, now: f64) -> Option<f64> {
+        self.metrics
+            .values()
+            .filter(|s| s.ages)
+            .flat_map(|s| s.updated.values().map(|t| t + self.max_age))
+            .filter(|t| *t > now)
+            .min_by(f64::total_cmp)
+    }
+
+    /// Sets the length cap of free-form label values.
+    pub fn with_max_label_bytes(mut self, max: usize) -> Self {
+        self.max_label_bytes = max;
+        self
+    }
+
+    /// Applies one line read now.
+    pub fn process(&mut self, raw: &str) -> LineOutcome {
+        self.process_at(raw, LineClock::at(unix_now()))
+    }
+
+    pub fn process_at(&mut self, raw: &str, clock: LineClock) -> LineOutcome {
+        let mut sink = MetricSink {
+            metrics: &mut self.metrics,
+            overflows: &mut self.overflows,
+            truncated: &mut self.truncated,
+            max_label_bytes: self.max_label_bytes,
+            clock,
+            future_tolerance: self.future_tolerance,
+            seeding: self.seeding,
+        };
+        match self.format {
+            LogFormat::Text => {
+                let Some((set, index)) = &self.prefilter else { return LineOutcome::Unmatched };
+                let timestamp = &self.timestamp;
+                // Parsed at most once per line, and only when a timestamp rule matched.
+                let ts = std::cell::OnceCell::new();
+                let mut outcome = LineOutcome::Unmatched;
+                for i in set.matches(raw).iter().map(|i| index[i]) {
+                    let r =
+                        sink.apply(&self.rules[i], &Line::Text(raw), || *ts.get_or_init(|| timestamp.from_line(raw)));
+                    outcome = merge(outcome, r);
+                }
+                outcome
+            }
+            LogFormat::Json => {
+                let obj = match serde_json::from_str::<serde_json::Map<String, Json>>(raw) {
+                    Ok(obj) => obj,
+                    Err(_) => return LineOutcome::Unparsable,
+                };
+                let ts_text = json_field(&obj, &self.timestamp.field).and_then(json_text);
+                let mut outcome = LineOutcome::Unmatched;
+                for rule in &self.rules {
+                    let parser = &self.timestamp;
+                    let r =
+                        sink.apply(rule, &Line::Json(&obj, raw), || ts_text.as_deref().and_then(|t| parser.parse(t)));
+                    outcome = merge(outcome, r);
+                }
+                outcome
+            }
+        }
+    }
+
+    /// The line's own time (unix seconds), as its timestamp rules read it; `None` when it
+    /// carries none the source can parse.
+    pub fn line_time(&self, raw: &str) -> Option<f64> {
+        match self.format {
+            LogFormat::Text => self.timestamp.from_line(raw),
+            LogFormat::Json => {
+                let obj = serde_json::from_str::<serde_json::Map<String, Json>>(raw).ok()?;
+                let text = json_field(&obj, &self.timestamp.field).and_then(json_text)?;
+                self.timestamp.parse(&text)
+            }
+        }
+    }
+
+    /// Every value, whatever its age (`replay` shows what a file produced).
+    pub fn families(&self) -> Vec<Family> {
+        self.families_where(|_, _| true)
+    }
+
+    /// The values to serve at `now`: `set` values older than `max_age` are left out.
+    pub fn fresh_families(&self, now: f64) -> Vec<Family> {
+        self.families_where(|state, labels| state.fresh(labels, now, self.max_age))
+    }
+
+    fn families_where(&self, keep: impl Fn(&MetricState, &[String]) -> bool) -> Vec<Family> {
+        let mut out = Vec::new();
+        for state in self.metrics.values() {
+            let mut family = Family::new(&state.def.name, &state.def.help, state.def.kind);
+            let names: Vec<&str> = state.def.labels.iter().map(LabelDef::name).collect();
+            for (values, value) in state.series.iter().filter(|(labels, _)| keep(state, labels)) {
+                let labels = names.iter().zip(values).map(|(k, v)| (k.to_string(), v.clone())).collect();
+                let value = match value {
+                    SeriesValue::Scalar(v) => SampleValue::Scalar(*v),
+                    SeriesValue::Histogram { counts, sum, count } => SampleValue::Histogram {
+                        buckets: state.def.buckets.iter().copied().zip(counts.iter().copied()).collect(),
+                        sum: *sum,
+                        count: *count,
+                    },
+                };
+                family.samples.push(Sample { labels, value });
+            }
+            out.push(family);
+        }
+        out
+    }
+
+    pub fn overflows(&self) -> &BTreeMap<String, u64> {
+        &self.overflows
+    }
+
+    /// Updates whose free-form label values were cut to the length cap, by metric.
+    pub fn truncations(&self) -> &BTreeMap<String, u64> {
+        &self.truncated
+    }
+}
+
+/// The mutable half of the engine, borrowed while the rules are read.
+struct MetricSink<'a> {
+    metrics: &'a mut BTreeMap<String, MetricState>,
+    overflows: &'a mut BTreeMap<String, u64>,
+    truncated: &'a mut BTreeMap<String, u64>,
+    max_label_bytes: usize,
+    clock: LineClock,
+    future_tolerance: f64,
+    seeding: bool,
+}
+
+impl MetricSink<'_> {
+    fn apply(&mut self, rule: &CompiledRule, line: &Line<'_>, ts: impl FnOnce() -> Option<f64>) -> LineOutcome {
+        if self.seeding && !matches!(rule.action, LogAction::Set | LogAction::Timestamp) {
+            return LineOutcome::Unmatched;
+        }
+        let Some((mut labels, value_text)) = rule.extract(line) else { return LineOutcome::Unmatched };
+        // Computed at most once, and only for the rules that need a line's time.
+        let mut ts = Some(ts);
+        let mut line_time = || ts.take().and_then(|f| f());
+        let value = match rule.action {
+            LogAction::Inc => 1.0,
+            // A clock far ahead would hold the heartbeat in the future, where no age alert sees it.
+            LogAction::Timestamp => match line_time() {
+                Some(t) if t <= self.clock.now + self.future_tolerance => t,
+                _ => return LineOutcome::Unparsable,
+            },
+            LogAction::Add | LogAction::Set | LogAction::Observe => {
+                match value_text.as_deref().map(str::trim).and_then(|v| v.parse::<f64>().ok()) {
+                    // `1e308` with `scale: 1000` is as unusable as `abc`: a value that is not
+                    // finite would be exported as such and cannot be saved in a checkpoint.
+                    Some(v) if (v * rule.scale).is_finite() => v * rule.scale,
+                    _ => return LineOutcome::Unparsable,
+                }
+            }
+        };
+        if rule.action == LogAction::Add && value < 0.0 {
+            return LineOutcome::Unparsable;
+        }
+        let mut cut = false;
+        for (i, (source, fixed)) in rule.labels.iter().enumerate() {
+            match fixed {
+                Some((values, other)) if !values.contains(&labels[i]) => match other {
+                    Some(o) => labels[i] = o.clone(),
+                    None => return LineOutcome::Unparsable,
+                },
+                Some(_) => {}
+                None if matches!(source, LabelSource::Field(_)) && labels[i].len() > self.max_label_bytes => {
+                    let end = labels[i].floor_char_boundary(self.max_label_bytes);
+                    labels[i].truncate(end);
+                    cut = true;
+                }
+                None => {}
+            }
+        }
+        let Some(state) = self.metrics.get_mut(&rule.metric) else { return LineOutcome::Unmatched };
+        if !state.series.contains_key(&labels) && state.series.len() >= MAX_SERIES_PER_METRIC {
+            *self.overflows.entry(rule.metric.clone()).or_default() += 1;
+            labels = vec![OVERFLOW_VALUE.to_string(); labels.len()];
+        }
+        // A `set` value's age: its line's own time, never later than when it was read.
+        let updated = match rule.action {
+            LogAction::Set => Some(line_time().map_or(self.clock.read_at, |t| t.min(self.clock.read_at))),
+            LogAction::Timestamp => Some(value.min(self.clock.read_at)),
+            _ => None,
+        }
+        .filter(|_| state.ages);
+        // Reading old content, the latest line of all files wins, not the last file read.
+        if self.seeding
+            && let Some(t) = updated
+            && rule.action == LogAction::Set
+            && state.updated.get(&labels).is_some_and(|prev| *prev > t)
+        {
+            return LineOutcome::Matched;
+        }
+        let MetricState { def, series, updated: times, .. } = state;
+        if let Some(t) = updated {
+            times.insert(labels.clone(), t);
+        }
+        let buckets = &def.buckets;
+        let entry = series.entry(labels).or_insert_with(|| match def.kind {
+            MetricType::Histogram => SeriesValue::Histogram { counts: vec![0; buckets.len()], sum: 0.0, count: 0 },
+            _ => SeriesValue::Scalar(0.0),
+        });
+        // The new value is checked before it is stored: a sum that overflows refuses the line
+        // and keeps the series as it was.
+        match (rule.action, entry) {
+            (LogAction::Inc | LogAction::Add, SeriesValue::Scalar(v)) if (*v + value).is_finite() => *v += value,
+            (LogAction::Set, SeriesValue::Scalar(v)) => *v = value,
+            // Old content of several files: the latest of their last lines.
+            (LogAction::Timestamp, SeriesValue::Scalar(v)) if self.seeding => *v = v.max(value),
+            // The latest line, not the greatest time ever seen: a clock stepped back or one odd
+            // line must not freeze the heartbeat (lines from the future were refused above).
+            (LogAction::Timestamp, SeriesValue::Scalar(v)) => *v = value,
+            (LogAction::Observe, SeriesValue::Histogram { counts, sum, count }) if (*sum + value).is_finite() => {
+                for (n, bound) in counts.iter_mut().zip(buckets) {
+                    if value <= *bound {
+                        *n = n.saturating_add(1);
+                    }
+                }
+                *sum += value;
+                *count = count.saturating_add(1);
+            }
+            _ => return LineOutcome::Unparsable,
+        }
+        if cut {
+            *self.truncated.entry(rule.metric.clone()).or_default() += 1;
+        }
+        LineOutcome::Matched
+    }
+}
+
+fn merge(a: LineOutcome, b: LineOutcome) -> LineOutcome {
+    match (a, b) {
+        (LineOutcome::Matched, _) | (_, LineOutcome::Matched) => LineOutcome::Matched,
+        (LineOutcome::Unparsable, _) | (_, LineOutcome::Unparsable) => LineOutcome::Unparsable,
+        _ => LineOutcome::Unmatched,
+    }
+}
