@@ -263,3 +263,71 @@ async fn a_silent_network_cannot_outlast_the_deadline_or_keep_the_pool() {
     run_query(&pool, "SELECT 1", timeout).await.expect("the pool's slot is free again");
     assert!(started.elapsed() < Duration::from_secs(2), "took {:?}", started.elapsed());
 }
+
+/// A value column that is not a finite number (float8 `NaN` or `±Infinity`, or rows with the same
+/// labels whose sum leaves the range) is never exported: the run fails as a decode error, as a
+/// column of the wrong type does, naming the signal, the column and the row's labels.
+#[tokio::test]
+async fn values_that_are_not_finite_fail_the_run_naming_the_row() {
+    let db = TestDb::new().await;
+    let pool = pool(dsn::parse(&db.url).expect("url"), 1, Duration::from_secs(5));
+    for (bad, shown) in [
+        ("'NaN'::float8", "NaN"),
+        ("'Infinity'::float8", "+Inf"),
+        ("'-Infinity'::float8", "-Inf"),
+        ("'NaN'::numeric", "NaN"),
+        ("'Infinity'::float4", "+Inf"),
+    ] {
+        let query = format!("SELECT l, v AS value FROM (VALUES ('ok', 1::float8), ('bad', {bad}::float8)) t(l, v)");
+        let model = signal_with_label(&query);
+        let err = run_signal(&pool, &model.signals[0], &query, Duration::from_secs(5))
+            .await
+            .expect_err(&format!("{bad} is no value"));
+        assert_eq!(err.kind, QueryErrorKind::Decode, "{bad}: {}", err.message);
+        for part in ["`t.labels`", "`value`", "l=\"bad\"", shown] {
+            assert!(err.message.contains(part), "{bad}: {part} missing from {}", err.message);
+        }
+    }
+    // Each row finite, their sum not.
+    let query = "SELECT 'same' AS l, 1e308::float8 AS value FROM generate_series(1, 2)";
+    let model = signal_with_label(query);
+    let err = run_signal(&pool, &model.signals[0], query, Duration::from_secs(5)).await.expect_err("an overflow");
+    assert_eq!(err.kind, QueryErrorKind::Decode, "{}", err.message);
+    for part in ["`t.labels`", "`value`", "l=\"same\"", "+Inf", "sum"] {
+        assert!(err.message.contains(part), "{part} missing from {}", err.message);
+    }
+    // The largest finite values still pass.
+    let query = "SELECT 'max' AS l, 1.7976931348623157e308::float8 AS value";
+    let run = run_signal(&pool, &signal_with_label(query).signals[0], query, Duration::from_secs(5)).await;
+    assert_eq!(run.expect("finite").families[0].samples[0].value, SampleValue::Scalar(f64::MAX));
+}
+
+/// On the binary: the failed run counts as a decode error of the signal, the log names the row,
+/// and no `NaN` or `Inf` reaches the exposition.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn serve_never_exports_a_value_that_is_not_finite() {
+    let db = TestDb::new().await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let port = support::free_port();
+    let spec = dir.path().join("spec.yaml");
+    let text = format!(
+        "listen: 127.0.0.1:{port}
+database: {{url_env: TEST_DATABASE_URL}}
+poll_defaults: {{interval: 200ms, timeout: 2s}}
+signals:
+  - id: t.nan
+    title: Not finite
+    runbook_section: https://example.com/runbook#nan
+    metrics: [{{name: t_rows, type: gauge, help: Rows., labels: [l]}}]
+    source: {{sql: {{query: \"SELECT l, v AS value FROM (VALUES ('ok', 1::float8), ('bad', 'Infinity'::float8)) t(l, v)\"}}}}
+"
+    );
+    std::fs::write(&spec, text).expect("spec");
+    let exporter = support::exporter::Exporter::serve(&spec, port).env("TEST_DATABASE_URL", &db.url).start();
+    let errors = "integration_exporter_query_errors_total{signal=\"t.nan\",kind=\"decode\"}";
+    exporter.wait_for("two failed runs", |m| m.get(errors).is_some_and(|n| n >= 2.0));
+    let body = support::http::get(port, "/metrics").expect("an answer").text();
+    assert!(!body.contains("Inf") && !body.contains("NaN") && !body.contains("t_rows{"), "{body}");
+    let output = exporter.output();
+    assert!(output.contains("l=\\\"bad\\\"") || output.contains("l=\"bad\""), "{output}");
+}

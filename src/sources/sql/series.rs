@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 
 use sqlx::postgres::PgRow;
 
-use super::{QueryError, decode};
+use super::{QueryError, QueryErrorKind, Reach, decode};
 use crate::sources::logs::rules::MAX_SERIES_PER_METRIC;
 use crate::spec::{LabelDef, ResolvedSignal};
 use crate::state::Family;
@@ -64,10 +64,19 @@ impl<'a> Series<'a> {
                 updates.push(None);
                 continue;
             };
-            if !values.contains_key(&labels) && values.len() >= MAX_SERIES_PER_METRIC {
-                return Ok(false);
+            if !value.is_finite() {
+                return Err(self.not_finite(&metric.name, column, &metric.labels, &labels, value, "is"));
             }
-            updates.push(Some((labels, value, cut)));
+            let total = match values.get(&labels) {
+                Some(sum) => sum + value,
+                None if values.len() >= MAX_SERIES_PER_METRIC => return Ok(false),
+                None => value,
+            };
+            if !total.is_finite() {
+                let what = "summed with the earlier rows of the same labels gives";
+                return Err(self.not_finite(&metric.name, column, &metric.labels, &labels, total, what));
+            }
+            updates.push(Some((labels, total, cut)));
         }
         for ((metric, values), update) in self.signal.signal.metrics.iter().zip(&mut self.values).zip(updates) {
             let Some((labels, value, cut)) = update else { continue };
@@ -77,17 +86,42 @@ impl<'a> Series<'a> {
             // Two rows with the same labels are summed, as a GROUP BY would (`SELECT kind, 1 AS
             // value FROM jobs` counts by kind); counted, since for a value that does not add up
             // (seconds until expiry) a second row is a fan-out in the query.
-            match values.get_mut(&labels) {
-                Some(sum) => {
-                    *sum += value;
-                    *self.folds.merged.entry(metric.name.clone()).or_default() += 1;
-                }
-                None => {
-                    values.insert(labels, value);
-                }
+            if values.insert(labels, value).is_some() {
+                *self.folds.merged.entry(metric.name.clone()).or_default() += 1;
             }
         }
         Ok(true)
+    }
+
+    /// A value no exposition should carry: Prometheus would store `NaN` or `±Inf` and every
+    /// comparison in an alert on it would be false (or always true). The run fails whole, as for a
+    /// column of the wrong type, rather than export the other rows: a series missing from a sum or
+    /// a ratio would be a wrong number, and the last good values stay until they go stale. The
+    /// row is named by its label values, which the exposition would carry anyway.
+    fn not_finite(
+        &self,
+        metric: &str,
+        column: &str,
+        names: &[LabelDef],
+        values: &[String],
+        value: f64,
+        what: &str,
+    ) -> QueryError {
+        let labels: Vec<String> = names.iter().zip(values).map(|(n, v)| format!("{}={v:?}", n.name())).collect();
+        let shown = if value.is_nan() {
+            "NaN"
+        } else if value > 0.0 {
+            "+Inf"
+        } else {
+            "-Inf"
+        };
+        let message = format!(
+            "signal `{}`, metric `{metric}`: column `{column}` in the row {{{}}} {what} {shown}, which is not exported; \
+             leave such rows out in the query",
+            self.signal.signal.id,
+            labels.join(",")
+        );
+        QueryError { kind: QueryErrorKind::Decode, message: super::secret::scrub(&message), reach: Reach::Answered }
     }
 
     /// The families, fixed-value labels zero-filled.
