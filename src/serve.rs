@@ -132,7 +132,11 @@ pub async fn run(spec: &Path, model: Model, options: Options) -> Result<(), Serv
             addr: model.config.listen.clone(),
             origin: match options.overrides.listen {
                 Some(_) => "--web.listen-address".into(),
-                None => format!("`listen` in {}", spec.display()),
+                // Placed as a spec error is, so an editor jumps to the line.
+                None => match &model.listen_at {
+                    Some(at) => format!("`listen` at {at}"),
+                    None => format!("the default `listen`, not set in {}", spec.display()),
+                },
             },
             source,
         })?;

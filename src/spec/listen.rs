@@ -3,6 +3,8 @@
 
 use serde::{Deserialize, Deserializer};
 
+use super::SourceText;
+
 /// `host:port`: an IPv4 address, a bracketed IPv6 address or a host name, and a port 0-65535.
 pub fn check(address: &str) -> Result<(), String> {
     let hint = "give host:port, e.g. 127.0.0.1:29187, 0.0.0.0:29187 for every interface, [::1]:29187";
@@ -42,6 +44,22 @@ pub fn check(address: &str) -> Result<(), String> {
     Ok(())
 }
 
+/// Where the spec's `listen` key is, as `file:line:col`: at the start of a line (a block
+/// mapping's top-level key), else after `{` or `,` (the flow form), outside comments.
+pub fn place(source: &SourceText) -> Option<String> {
+    for (i, line) in source.text.lines().enumerate() {
+        let code = line.split_once('#').map_or(line, |(code, _)| code);
+        for (at, _) in code.match_indices("listen") {
+            let before = code[..at].trim_end();
+            let key_start = at == 0 || before.ends_with('{') || before.ends_with(',');
+            if key_start && code[at + "listen".len()..].trim_start().starts_with(':') {
+                return Some(format!("{}:{}:{}", source.name, i + 1, code[..at].chars().count() + 1));
+            }
+        }
+    }
+    None
+}
+
 /// `deserialize_with` for `listen`: the error is placed at the value by the YAML reader.
 pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<String, D::Error> {
     let address = String::deserialize(d)?;
@@ -52,6 +70,14 @@ pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<String, D::Error> 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_listen_key_is_placed() {
+        let place = |text: &str| place(&SourceText { name: "s.yaml".into(), text: text.into() });
+        assert_eq!(place("# listen: here?\nlisten: 127.0.0.1:1\n").as_deref(), Some("s.yaml:2:1"));
+        assert_eq!(place("{signals: [], listen: x}").as_deref(), Some("s.yaml:1:15"));
+        assert_eq!(place("signals: []\n  listen_x: 1\n"), None);
+    }
 
     #[test]
     fn addresses() {

@@ -168,6 +168,9 @@ pub struct Model {
     pub packs: Vec<PackInfo>,
     pub logs: BTreeMap<String, LogFiles>,
     pub signals: Vec<ResolvedSignal>,
+    /// Where the spec sets `listen` (`file:line:col`), for the error when it cannot be bound,
+    /// which only `serve` finds, long after the text was read. `None` when it is not set.
+    pub listen_at: Option<String>,
 }
 
 impl Model {
@@ -188,8 +191,9 @@ impl Model {
         let config: Config = parse_yaml(source).map_err(|e| SpecErrors(vec![e]))?;
         // Indexed once: every error below is located in it.
         let at = Locator::new(source);
-        let model = resolve::resolve(config, &at)?;
+        let mut model = resolve::resolve(config, &at)?;
         validate::validate(&model, &at)?;
+        model.listen_at = listen::place(source);
         Ok(model)
     }
 

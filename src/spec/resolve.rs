@@ -68,7 +68,11 @@ pub(super) fn resolve(config: Config, source: &Locator<'_>) -> Result<Model, Spe
         out.logs.remove(&log);
     }
     let Resolved { errors, packs, logs, signals, .. } = out;
-    if errors.is_empty() { Ok(Model { config, packs, logs, signals }) } else { Err(SpecErrors(errors)) }
+    if errors.is_empty() {
+        Ok(Model { config, packs, logs, signals, listen_at: None })
+    } else {
+        Err(SpecErrors(errors))
+    }
 }
 
 #[derive(Default)]

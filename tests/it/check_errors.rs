@@ -67,12 +67,20 @@ fn a_listen_address_that_cannot_be_bound_names_where_it_came_from() {
     let dir = tempfile::tempdir().unwrap();
     let port = free_port();
     let spec = dir.path().join("spec.yaml");
-    std::fs::write(&spec, format!("listen: 127.0.0.1:{port}\n")).unwrap();
+    // The key's line and column, as every other spec error gives them.
+    let at = format!("`listen` at {}:3:1", spec.display());
+    std::fs::write(&spec, format!("# listen: where to serve\n\nlisten: 127.0.0.1:{port}\n")).unwrap();
     // Taken by someone else: a well-formed address the exporter still cannot use.
     let _holder = std::net::TcpListener::bind(("127.0.0.1", port)).unwrap();
     let (status, output) = Exporter::serve(&spec, port).exit();
     assert_eq!(status.code(), Some(1), "{output}");
-    assert!(output.contains(&format!("`listen` in {}", spec.display())), "{output}");
+    assert!(output.contains(&at), "{output}");
+    // An address this host does not have (TEST-NET-1, never assigned).
+    std::fs::write(&spec, "# listen: where to serve\n\nlisten: 192.0.2.1:29187\n").unwrap();
+    let (status, output) = Exporter::serve(&spec, port).exit();
+    assert_eq!(status.code(), Some(1), "{output}");
+    assert!(output.contains(&at) && output.contains("192.0.2.1:29187"), "{output}");
+    std::fs::write(&spec, format!("listen: 127.0.0.1:{port}\n")).unwrap();
     let (status, output) =
         Exporter::serve(&spec, port).args(["--web.listen-address", &format!("127.0.0.1:{port}")]).exit();
     assert_eq!(status.code(), Some(1), "{output}");

@@ -547,6 +547,11 @@ fn files_that_came_and_went_leave_no_checkpoint_entries() {
     let cp = saved();
     assert_eq!(cp["paths"].as_object().unwrap().len(), 0, "entries of files gone");
     assert_eq!(cp["tailer"]["files"].as_array().unwrap().len(), 0);
+    println!(
+        "FIGURE checkpoint after 3000 files came and went: {} bytes (largest after a batch: {})",
+        sizes[sizes.len() - 1],
+        sizes.iter().max().unwrap_or(&0)
+    );
     assert!(sizes.iter().all(|s| *s < 2048), "checkpoint sizes after each 100 files: {sizes:?}");
 
     // Two files, then a spec whose paths match one of them: the other's entry goes.

@@ -162,3 +162,30 @@ fn every_doc_says_what_it_covers_links_back_and_is_listed_in_the_readme() {
     }
     assert!(problems.is_empty(), "{}", problems.join("\n"));
 }
+
+/// A test command quoted in the docs selects a test: `--test it module::name` names a test
+/// function of tests/it/module.rs by its whole name or a prefix of it (how the figures are re-run).
+#[test]
+fn every_quoted_test_command_selects_a_test() {
+    let mut checked = 0;
+    for file in markdown_files() {
+        let text = read(&file).replace('\n', " ");
+        for (at, _) in text.match_indices("--test it ") {
+            let filter: String = text[at + "--test it ".len()..]
+                .trim_start()
+                .chars()
+                .take_while(|c| c.is_alphanumeric() || *c == '_' || *c == ':')
+                .collect();
+            let (module, name) = filter.split_once("::").unwrap_or((&filter, ""));
+            let source =
+                std::fs::read_to_string(top().join("tests/it").join(format!("{module}.rs"))).unwrap_or_default();
+            assert!(
+                !name.is_empty() && source.contains(&format!("fn {name}")),
+                "{}: `--test it {filter}` selects no test",
+                file.display()
+            );
+            checked += 1;
+        }
+    }
+    assert!(checked > 0);
+}

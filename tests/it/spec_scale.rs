@@ -72,7 +72,7 @@ fn many_spec_errors_take_linear_time() {
         let (large, large_errors) = make(4 * n);
         let (t1, t4) = (load_time(&small, small_errors), load_time(&large, large_errors));
         let ratio = t4.as_secs_f64() / t1.as_secs_f64().max(1e-6);
-        println!("{what}: {n} errors {t1:?}, {} errors {t4:?}: {ratio:.1}x", 4 * n);
+        println!("FIGURE spec errors, {what}: {n} errors {t1:?}, {} errors {t4:?}: {ratio:.1}x", 4 * n);
         assert!(ratio < 8.0, "{what}: 4x the errors took {ratio:.1}x the time ({t1:?} -> {t4:?})");
     }
 }

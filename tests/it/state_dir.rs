@@ -175,6 +175,7 @@ fn a_checkpoint_that_is_not_a_small_regular_file_is_set_aside_unread() {
         assert_eq!(s.set_aside().len(), 1, "{what}");
         assert!(std::fs::symlink_metadata(&path).unwrap().is_file(), "{what}: saved anew");
         let peak = peak_rss_kib(exporter.pid());
+        println!("FIGURE set-aside checkpoint, {what}: peak RSS {peak} KiB");
         assert!(peak < 100 * 1024, "{what}: peak RSS {peak} KiB");
     }
 }
@@ -192,8 +193,10 @@ fn removing_the_state_dir_while_running_keeps_a_second_exporter_out() {
 
     // Removed while running, nothing new to save: the lock is taken again within a second or so.
     std::fs::remove_dir_all(&s.state).unwrap();
+    let removed = std::time::Instant::now();
     let within = Duration::from_secs(10);
     support::wait::until("the lock taken again", within, || lock_id(&s.state), |id| id.filter(|id| *id != before));
+    println!("FIGURE state_dir removed while running: lock taken again after {} ms", removed.elapsed().as_millis());
     first.wait_for("the checkpoint written anew", |_| s.state.join(CHECKPOINT).is_file());
     let (status, said) = s.launch().exit();
     assert!(!status.success(), "{said}");

@@ -374,7 +374,7 @@ fn a_flood_of_wrong_passwords_does_not_stop_the_scraper() {
             *statuses.entry(status).or_default() += n;
         }
     }
-    eprintln!("flood answers by status: {statuses:?}; the scraper's slowest answer: {slowest:?}");
+    eprintln!("FIGURE web config flood: answers by status {statuses:?}; the scraper's slowest answer {slowest:?}");
     assert!(slowest < Duration::from_secs(2), "the scraper waited {slowest:?} (flood: {statuses:?})");
     assert!(statuses.keys().all(|s| [401, 429].contains(s)), "{statuses:?}");
     assert!(statuses.get(&429).is_some_and(|n| *n > 0), "the excess is turned away: {statuses:?}");
