@@ -28,6 +28,8 @@ CYCLE = float(os.environ.get("DEMO_CYCLE", "240"))
 # The database moves 16 times a cycle (every 15 s in the 4-minute one): often enough for a trouble
 # quarter to be seen by several polls.
 DB_EVERY = CYCLE / 16
+# Where the cycle starts, for whoever lines up what they see with the phases (the demo's test).
+print(f"cycle of {CYCLE:g} s from Unix time {started:.3f}", flush=True)
 
 
 def trouble():
@@ -171,7 +173,8 @@ while True:
         write("email_watcher.log", f"{python_stamp()} INFO [graph_client] ProactiveRefresh ✓ user={user} refreshed token expires_in=3599s")
     attempts += 1
     if random.random() < 0.2:
-        budget = min(100, attempts if bad else attempts // 2)
+        # In trouble the worker runs at its rate limit; healthy, at a third of it at most.
+        budget = random.randint(92, 100) if bad else min(100, attempts // 2)
         write("email_watcher.log", f"{python_stamp()} INFO [graph_client] M6:RateLimit rate_limit_budget="
               f"{{'total_attempts': {budget}, 'max_requests': 100, 'window_seconds': 60}}")
     if now - last_cycle >= 10:
