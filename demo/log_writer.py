@@ -194,7 +194,8 @@ while True:
     write("app.log", json.dumps(entry))
 
     # Microsoft Graph API calls (Node, plain text; the status is the last field).
-    status = random.choice([200, 200, 200, 401, 429, 503]) if bad else random.choice([200] * 200 + [404])
+    # In trouble a third of the calls are rate limited: well over the demo window's ten 429s.
+    status = random.choice([200, 200, 401, 429, 429, 503]) if bad else random.choice([200] * 200 + [404])
     write("fleet-api.log", f"{iso_stamp()} info: Graph API GET /v1.0/users/{user}/messages {status}")
     if random.random() < 0.1:
         write("fleet-api.log", f"{iso_stamp()} info: Webhook notification processed for subscription {user}")
@@ -235,8 +236,14 @@ while True:
         # (the error count stays, so no error count rises).
         auth_error = "token expired" if bad else "adapter error: 500"
         psql(f"UPDATE external_calendar_connections SET last_error = '{auth_error}' WHERE sync_enabled AND token_expiry < now()")
-        synced = "now() - interval '90 minutes'" if bad else "now()"
-        psql(f"UPDATE microsoft_sync_state SET last_sync_at = {synced} WHERE resource_type = 'messages' AND random() < 0.5")
+        # Microsoft sync: healthy, some users of every resource sync (user1 always, so each
+        # resource's newest sync stays fresh for as long as the demo runs); in trouble none has
+        # synced for 90 minutes. Never-synced states stay NULL.
+        if bad:
+            psql("UPDATE microsoft_sync_state SET last_sync_at = now() - interval '90 minutes' WHERE last_sync_at IS NOT NULL")
+        else:
+            psql("UPDATE microsoft_sync_state SET last_sync_at = now() WHERE last_sync_at IS NOT NULL "
+                 "AND (user_id = 'user1@example.com' OR random() < 0.5)")
         # Every platform syncs; the ETL's tokens are refreshed, meta's only to its 14-day warning
         # window in trouble.
         psql("INSERT INTO marketing.etl_sync_log (platform, entity_type, status, start_time, records_processed) "
