@@ -450,7 +450,7 @@ fn demo_fires_and_resolves_within_a_cycle_and_stops_everything_on_sigterm() {
 
     // diagnose and the status page: all ok while healthy (once every source was read, and once the
     // trouble left the windows and `for`s), the trouble while in it, and the same verdicts.
-    let healthy = |p: f64| (20.0..CYCLE / 2.0 - 1.0).contains(&p) || p >= CYCLE * 3.0 / 4.0 + CYCLE / 8.0 + 8.0;
+    let healthy = |p: f64| (25.0..CYCLE / 2.0 - 1.0).contains(&p) || p >= CYCLE * 3.0 / 4.0 + CYCLE / 8.0 + 8.0;
     let in_trouble = |p: f64| (CYCLE / 2.0 + CYCLE / 16.0 + 2.0..CYCLE * 3.0 / 4.0 - 1.0).contains(&p);
     let (mut healthy_readings, mut trouble_readings) = (0, 0);
     let (mut diagnosed, mut paged) = (BTreeMap::<String, String>::new(), BTreeMap::<String, String>::new());
