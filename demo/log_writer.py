@@ -28,6 +28,8 @@ CYCLE = float(os.environ.get("DEMO_CYCLE", "240"))
 # The database moves 16 times a cycle (every 15 s in the 4-minute one): often enough for a trouble
 # quarter to be seen by several polls.
 DB_EVERY = CYCLE / 16
+# Where the cycle starts, for whoever lines up what they see with the phases (the demo's test).
+print(f"cycle of {CYCLE:g} s from Unix time {started:.3f}", flush=True)
 
 
 def trouble():
@@ -155,7 +157,7 @@ def write(name, line):
     files[name].flush()
 
 
-last_rotation = last_cycle = last_db = 0.0
+last_rotation = last_cycle = last_db = last_failure = 0.0
 last_rotation = started
 attempts = 0
 while True:
@@ -164,14 +166,19 @@ while True:
     user = f"{random.getrandbits(32):08x}"
 
     # Token refresh worker (Python logging, plain text).
-    if random.random() < (0.55 if bad else 0.02):
+    # Healthy, a refresh fails now and then, at most once per alert window (an eighth of the
+    # cycle), so the success rate of a window of a hundred-odd refreshes never dips below 95%.
+    healthy_failure = now - last_failure >= CYCLE / 8 and random.random() < 0.02
+    if (bad and random.random() < 0.55) or (not bad and healthy_failure):
+        last_failure = now
         error = random.choice(["invalid_grant", "429 Too Many Requests", "503 Service Unavailable"])
         write("email_watcher.log", f"{python_stamp()} WARNING [graph_client] ProactiveRefresh ✗ user={user} failed error={error}")
     else:
         write("email_watcher.log", f"{python_stamp()} INFO [graph_client] ProactiveRefresh ✓ user={user} refreshed token expires_in=3599s")
     attempts += 1
     if random.random() < 0.2:
-        budget = min(100, attempts if bad else attempts // 2)
+        # In trouble the worker runs at its rate limit; healthy, at a third of it at most.
+        budget = random.randint(92, 100) if bad else min(100, attempts // 2)
         write("email_watcher.log", f"{python_stamp()} INFO [graph_client] M6:RateLimit rate_limit_budget="
               f"{{'total_attempts': {budget}, 'max_requests': 100, 'window_seconds': 60}}")
     if now - last_cycle >= 10:
@@ -182,7 +189,7 @@ while True:
         last_cycle, attempts = now, 0
 
     # Calendar sync (JSON lines, category calendar_sync).
-    level = "error" if random.random() < (0.3 if bad else 0.03) else "info"
+    level = "error" if random.random() < (0.3 if bad else 0.01) else "info"
     code = random.choice(["token_expired", "rate_limited", "adapter_error"]) if level == "error" else None
     entry = {"timestamp": iso_stamp(), "level": level, "category": "calendar_sync", "message": "sync step",
              "connection_id": user}
@@ -191,7 +198,8 @@ while True:
     write("app.log", json.dumps(entry))
 
     # Microsoft Graph API calls (Node, plain text; the status is the last field).
-    status = random.choice([200, 200, 200, 401, 429, 503]) if bad else random.choice([200] * 200 + [404])
+    # In trouble a third of the calls are rate limited: well over the demo window's ten 429s.
+    status = random.choice([200, 200, 401, 429, 429, 503]) if bad else random.choice([200] * 200 + [404])
     write("fleet-api.log", f"{iso_stamp()} info: Graph API GET /v1.0/users/{user}/messages {status}")
     if random.random() < 0.1:
         write("fleet-api.log", f"{iso_stamp()} info: Webhook notification processed for subscription {user}")
@@ -232,8 +240,14 @@ while True:
         # (the error count stays, so no error count rises).
         auth_error = "token expired" if bad else "adapter error: 500"
         psql(f"UPDATE external_calendar_connections SET last_error = '{auth_error}' WHERE sync_enabled AND token_expiry < now()")
-        synced = "now() - interval '90 minutes'" if bad else "now()"
-        psql(f"UPDATE microsoft_sync_state SET last_sync_at = {synced} WHERE resource_type = 'messages' AND random() < 0.5")
+        # Microsoft sync: healthy, some users of every resource sync (user1 always, so each
+        # resource's newest sync stays fresh for as long as the demo runs); in trouble none has
+        # synced for 90 minutes. Never-synced states stay NULL.
+        if bad:
+            psql("UPDATE microsoft_sync_state SET last_sync_at = now() - interval '90 minutes' WHERE last_sync_at IS NOT NULL")
+        else:
+            psql("UPDATE microsoft_sync_state SET last_sync_at = now() WHERE last_sync_at IS NOT NULL "
+                 "AND (user_id = 'user1@example.com' OR random() < 0.5)")
         # Every platform syncs; the ETL's tokens are refreshed, meta's only to its 14-day warning
         # window in trouble.
         psql("INSERT INTO marketing.etl_sync_log (platform, entity_type, status, start_time, records_processed) "
