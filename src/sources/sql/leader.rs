@@ -6,6 +6,9 @@
 //! a standby takes it at its next try. The leader checks its session every `retry` and stands by
 //! as soon as it is gone, so two replicas never both query for longer than one check.
 //!
+//! With several databases, the elections of one replica share a [`Spread`], and each round also
+//! follows its rules, so leaderships spread over the replicas instead of all going to the first.
+//!
 //! Only the simple query protocol is used on the lock session: it is one round trip per statement,
 //! which a transaction pooler cannot split between two server connections.
 
