@@ -174,11 +174,20 @@ pub struct HaConfig {
     /// interval of the leader's session ending.
     #[serde(default = "default_ha_retry")]
     pub retry: PromDuration,
+    /// This replica's name (default: the host name, a pod's name on Kubernetes). With several
+    /// databases, leaderships spread over the live replicas: each leads at most `ceil(D/R)` of
+    /// the `D` databases once `R` replicas run, and the name orders which of its leaderships a
+    /// replica gives up first when another joins, so the same databases move. Each replica
+    /// holds two more advisory locks per database, shared ones: a "candidate" lock that counts
+    /// the live replicas in `pg_locks`, and a "want" lock while it leads fewer than `floor(D/R)`
+    /// (with `lock_key` set, their keys are `lock_key + 1` and `lock_key + 2`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub replica: Option<String>,
 }
 
 impl Default for HaConfig {
     fn default() -> Self {
-        Self { enabled: false, lock_key: None, retry: default_ha_retry() }
+        Self { enabled: false, lock_key: None, retry: default_ha_retry(), replica: None }
     }
 }
 

@@ -26,6 +26,7 @@ mod generate_layers;
 mod generated;
 mod golden;
 mod ha;
+mod ha_spread;
 mod http_apis;
 mod http_flood;
 mod http_fuzz;

@@ -6,6 +6,9 @@
 //! a standby takes it at its next try. The leader checks its session every `retry` and stands by
 //! as soon as it is gone, so two replicas never both query for longer than one check.
 //!
+//! With several databases, the elections of one replica share a [`Spread`], and each round also
+//! follows its rules, so leaderships spread over the replicas instead of all going to the first.
+//!
 //! Only the simple query protocol is used on the lock session: it is one round trip per statement,
 //! which a transaction pooler cannot split between two server connections.
 
@@ -17,6 +20,7 @@ use sha2::{Digest, Sha256};
 use sqlx::postgres::{PgConnectOptions, PgConnection, PgRow};
 use sqlx::{AssertSqlSafe, Connection, Row};
 
+use super::spread::{self, Spread};
 use super::{DatabaseHealth, QueryError, Reach};
 use crate::self_metrics;
 use crate::spec::config::HaConfig;
@@ -37,10 +41,7 @@ impl Leadership {
 /// The default lock key: the same on every replica for the same database whatever address or
 /// user it connects with, and unlikely to be a key the application picked for its own locks.
 pub fn derived_key(database: &str) -> i64 {
-    let digest = Sha256::digest(format!("integration-exporter leader {database}").as_bytes());
-    let mut first = [0u8; 8];
-    first.copy_from_slice(&digest[..8]);
-    i64::from_be_bytes(first)
+    derived(&format!("integration-exporter leader {database}"))
 }
 
 /// Why the lock could not be used.
@@ -94,10 +95,39 @@ async fn backend_pid(conn: &mut PgConnection, within: Duration) -> Result<String
 
 /// The lock's key on this connection's database.
 async fn key(conn: &mut PgConnection, ha: &HaConfig, within: Duration) -> Result<i64, LockError> {
+    Ok(keys(conn, ha, within).await?.leader)
+}
+
+/// The advisory keys an election uses on one database.
+#[derive(Debug, Clone, Copy)]
+struct Keys {
+    /// Exclusive: held by the leader.
+    leader: i64,
+    /// Shared: held by every live replica (see [`spread`]).
+    candidate: i64,
+    /// Shared: held by a replica under its share (see [`spread`]).
+    want: i64,
+}
+
+async fn keys(conn: &mut PgConnection, ha: &HaConfig, within: Duration) -> Result<Keys, LockError> {
     match ha.lock_key {
-        Some(key) => Ok(key),
-        None => Ok(derived_key(&text(&one_row(conn, "SELECT current_database()::text", within).await?)?)),
+        Some(key) => Ok(Keys { leader: key, candidate: key.wrapping_add(1), want: key.wrapping_add(2) }),
+        None => {
+            let database = text(&one_row(conn, "SELECT current_database()::text", within).await?)?;
+            Ok(Keys {
+                leader: derived_key(&database),
+                candidate: derived(&format!("integration-exporter candidate {database}")),
+                want: derived(&format!("integration-exporter want {database}")),
+            })
+        }
     }
+}
+
+fn derived(text: &str) -> i64 {
+    let digest = Sha256::digest(text.as_bytes());
+    let mut first = [0u8; 8];
+    first.copy_from_slice(&digest[..8]);
+    i64::from_be_bytes(first)
 }
 
 async fn try_lock(conn: &mut PgConnection, key: i64, within: Duration) -> Result<bool, LockError> {
@@ -124,7 +154,7 @@ async fn verify_session(
         )));
     }
     if holds {
-        let (high, low) = ((key as u64 >> 32) as u32, key as u64 as u32);
+        let (high, low) = spread::lock_columns(key);
         let sql = format!(
             "SELECT count(*)::text FROM pg_locks WHERE locktype = 'advisory' AND granted \
              AND pid = {first} AND classid = '{high}'::oid AND objid = '{low}'::oid AND objsubid = 1"
@@ -213,6 +243,18 @@ pub struct Election {
     pub state: Arc<State>,
     pub health: Arc<DatabaseHealth>,
     pub leadership: Arc<Leadership>,
+    /// This replica's leaderships over all its databases.
+    pub spread: Arc<Spread>,
+}
+
+/// An election's lock session and what it holds.
+struct Session {
+    conn: PgConnection,
+    keys: Keys,
+    /// The candidate lock is held (taken once per session, with several databases).
+    candidate: bool,
+    /// The want lock is held.
+    wanting: bool,
 }
 
 impl Election {
@@ -222,6 +264,9 @@ impl Election {
 
     fn set(&self, leading: bool) {
         self.leadership.leading.store(leading, Ordering::SeqCst);
+        if !leading {
+            self.spread.forget(&self.database);
+        }
         let family = self_metrics::LEADER
             .family()
             .with(&[("database", self.database.as_str())], if leading { 1.0 } else { 0.0 });
@@ -238,16 +283,16 @@ impl Election {
         let retry = self.ha.retry.0.max(super::poll::MIN_WAIT);
         let mut ticker = tokio::time::interval(retry);
         ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        let mut session: Option<(PgConnection, i64)> = None;
+        let mut session: Option<Session> = None;
         let mut failing = false;
         loop {
             ticker.tick().await;
             let step = match session.as_mut() {
-                Some((conn, key)) => self.step(conn, *key).await,
+                Some(open) => self.step(open).await,
                 None => match self.open().await {
-                    Ok((mut conn, key)) => {
-                        let step = self.step(&mut conn, key).await;
-                        session = Some((conn, key));
+                    Ok(mut open) => {
+                        let step = self.step(&mut open).await;
+                        session = Some(open);
                         step
                     }
                     Err(e) => Err(e),
@@ -268,6 +313,7 @@ impl Election {
                     }
                 }
                 Err(LockError::Pooler(evidence)) => {
+                    self.spread.forget(&self.database);
                     // Leading through it could make two leaders; standing by for ever is safe
                     // and the log says why.
                     self.set(false);
@@ -275,6 +321,8 @@ impl Election {
                     return;
                 }
                 Err(LockError::Unreachable { reach, message }) => {
+                    // A leadership claimed this round, before the session failed, counts no more.
+                    self.spread.forget(&self.database);
                     if self.leadership.leads() {
                         // The lock may already be someone else's: stop querying at once.
                         self.set(false);
@@ -292,15 +340,19 @@ impl Election {
         }
     }
 
-    async fn open(&self) -> Result<(PgConnection, i64), LockError> {
+    async fn open(&self) -> Result<Session, LockError> {
         let mut conn = connect(&self.options, self.within).await?;
-        let key = key(&mut conn, &self.ha, self.within).await?;
-        Ok((conn, key))
+        let keys = keys(&mut conn, &self.ha, self.within).await?;
+        Ok(Session { conn, keys, candidate: false, wanting: false })
     }
 
     /// One round: the leader checks its session is alive, a standby tries for the lock (and checks
     /// the session is one of its own when it gets it). Whether this replica leads after it.
-    async fn step(&self, conn: &mut PgConnection, key: i64) -> Result<bool, LockError> {
+    async fn step(&self, session: &mut Session) -> Result<bool, LockError> {
+        if self.spread.active() {
+            return self.spread_step(session).await;
+        }
+        let (conn, key) = (&mut session.conn, session.keys.leader);
         if self.leadership.leads() {
             one_row(conn, "SELECT 1", self.within).await?;
             return Ok(true);
@@ -309,6 +361,47 @@ impl Election {
             return Ok(false);
         }
         verify_session(conn, &self.options, key, true, self.within).await?;
+        Ok(true)
+    }
+
+    /// [`Self::step`] with several databases: the round also counts the live replicas and the
+    /// wants on this database (which checks the session too), and follows [`Spread`]'s rules.
+    async fn spread_step(&self, session: &mut Session) -> Result<bool, LockError> {
+        let (within, keys) = (self.within, session.keys);
+        let conn = &mut session.conn;
+        if !session.candidate {
+            one_row(conn, &format!("SELECT pg_advisory_lock_shared({})::text", keys.candidate), within).await?;
+            session.candidate = true;
+        }
+        let answer = text(&one_row(conn, &spread::view_sql(keys.candidate, keys.want), within).await?)?;
+        let view = spread::parse_view(&answer).ok_or_else(|| LockError::Unreachable {
+            reach: Reach::Answered,
+            message: format!("unexpected answer counting the replicas: {answer:?}"),
+        })?;
+        let wants = self.spread.wants(view.live);
+        if wants != session.wanting {
+            let call = if wants { "pg_advisory_lock_shared" } else { "pg_advisory_unlock_shared" };
+            one_row(conn, &format!("SELECT {call}({})::text", keys.want), within).await?;
+            session.wanting = wants;
+        }
+        if self.leadership.leads() {
+            if self.spread.release(&self.database, view) {
+                // Stop querying before the lock is free for another replica to take.
+                self.set(false);
+                one_row(conn, &format!("SELECT pg_advisory_unlock({})::text", keys.leader), within).await?;
+                tracing::info!(database = %self.database, replicas = view.live, share = self.spread.share(view.live), "ha: gave this leadership up for another replica to take");
+                return Ok(false);
+            }
+            return Ok(true);
+        }
+        if !self.spread.may_try(view) || !try_lock(conn, keys.leader, within).await? {
+            return Ok(false);
+        }
+        if !self.spread.claim(&self.database, view.live) {
+            one_row(conn, &format!("SELECT pg_advisory_unlock({})::text", keys.leader), within).await?;
+            return Ok(false);
+        }
+        verify_session(conn, &self.options, keys.leader, true, within).await?;
         Ok(true)
     }
 }

@@ -9,6 +9,7 @@ pub mod reach;
 pub mod secret;
 mod series;
 mod settings;
+pub mod spread;
 pub mod tls;
 
 pub use series::{Folds, MAX_LABEL_BYTES, Series, rows_to_families};
@@ -520,17 +521,36 @@ impl Poll for QueryPoller {
 /// [`spawn_database`] for a spec's first (with `database:`, only) database.
 pub fn spawn_all(model: &Model, pool: PgPool, state: Arc<State>) -> Vec<tokio::task::JoinHandle<()>> {
     let first = model.config.databases().first().map(|(name, _)| name.to_string());
-    first.map(|name| spawn_database(model, &name, pool, state)).unwrap_or_default()
+    let spread = spread_for(model);
+    first.map(|name| spawn_database(model, &name, pool, state, &spread)).unwrap_or_default()
+}
+
+/// Whether database `name` has SQL queries to run (and, with `ha`, an election).
+fn has_queries(model: &Model, name: &str) -> bool {
+    model.for_database(name).enabled_signals().any(|s| matches!(s.signal.source, Source::Sql(_)))
+}
+
+/// This replica's [`spread::Spread`] over the databases of `model` that have queries.
+fn spread_for(model: &Model) -> Arc<spread::Spread> {
+    let databases = model.config.databases().iter().filter(|(name, _)| has_queries(model, name)).count();
+    let replica = model.config.ha.replica.clone().unwrap_or_else(spread::default_replica);
+    spread::Spread::new(databases, replica)
 }
 
 /// Starts one task per enabled SQL signal of database `name` (see [`Model::for_database`]). Each
 /// waits for its own previous run before the next; a database's tasks share only its pool, so a
 /// database that is down holds its own tasks and no other's.
-pub fn spawn_database(model: &Model, name: &str, pool: PgPool, state: Arc<State>) -> Vec<tokio::task::JoinHandle<()>> {
-    let model = model.for_database(name);
-    if !model.enabled_signals().any(|s| matches!(s.signal.source, Source::Sql(_))) {
+pub fn spawn_database(
+    model: &Model,
+    name: &str,
+    pool: PgPool,
+    state: Arc<State>,
+    spread: &Arc<spread::Spread>,
+) -> Vec<tokio::task::JoinHandle<()>> {
+    if !has_queries(model, name) {
         return Vec::new();
     }
+    let model = model.for_database(name);
     // With one database, its health is labelled where it is and the queries' series carry no
     // label (what a spec of one database always exported); with several, both carry the name
     // the spec gives it, so a database's alerts and its queries' series join on one value.
@@ -551,6 +571,7 @@ pub fn spawn_database(model: &Model, name: &str, pool: PgPool, state: Arc<State>
             state: state.clone(),
             health: database.clone(),
             leadership: leadership.clone(),
+            spread: spread.clone(),
         };
         tasks.push(election.spawn());
         leadership
@@ -623,11 +644,12 @@ impl Poll for Tagged {
 /// [`spawn_database`] for each database through the kinds' registry: nothing to start without a pool.
 pub fn start(start: &super::Start<'_>) -> Result<super::Workers, super::StartError> {
     let mut tasks = Vec::new();
+    let spread = spread_for(start.model);
     for (name, pool) in start.pools {
         if start.model.config.ha.enabled {
             refuse_pooler(start.model, pool)?;
         }
-        tasks.extend(spawn_database(start.model, name, pool.clone(), start.state.clone()));
+        tasks.extend(spawn_database(start.model, name, pool.clone(), start.state.clone(), &spread));
     }
     Ok(super::Workers { tasks, threads: Vec::new() })
 }
