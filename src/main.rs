@@ -113,7 +113,8 @@ enum Command {
     },
     /// Read every source once, now, and judge each alert's condition: a triage report in the
     /// runbook's order (value, threshold, verdict, next step, runbook link). Exit status 0 all
-    /// ok, 1 a warning, 2 a critical, 3 a source could not be read (or the spec does not load).
+    /// ok, 1 a warning, 2 a critical, 3 something could not be checked (a source failed, or the spec
+    /// does not load); 64 a command line it cannot take.
     Diagnose {
         #[arg(short, long, visible_alias = "config.file")]
         config: PathBuf,
@@ -204,8 +205,36 @@ fn load(path: &std::path::Path) -> Result<Model, ExitCode> {
     })
 }
 
+/// Exit status of `diagnose` for a command line it cannot take (BSD's `EX_USAGE`): clap's 2 is
+/// `diagnose`'s "a critical", and 0 to 3 are its verdicts.
+const DIAGNOSE_USAGE: u8 = 64;
+
+/// The command line, or the exit status of one that is wrong: clap's own (2) for every command
+/// but `diagnose`, whose statuses 0 to 3 are verdicts.
+fn parse() -> Result<Cli, ExitCode> {
+    use clap::CommandFactory;
+    let error = match Cli::try_parse() {
+        Ok(cli) => return Ok(cli),
+        Err(e) => e,
+    };
+    let _ = error.print();
+    // `--help` and `--version` end here too, successfully.
+    if !error.use_stderr() {
+        return Err(ExitCode::SUCCESS);
+    }
+    // Which command was meant, from a parse that goes as far as it can past the error.
+    let meant = Cli::command().ignore_errors(true).try_get_matches().ok();
+    if meant.as_ref().and_then(|m| m.subcommand_name()) == Some("diagnose") {
+        return Err(ExitCode::from(DIAGNOSE_USAGE));
+    }
+    Err(ExitCode::from(u8::try_from(error.exit_code()).unwrap_or(BAD_SPEC)))
+}
+
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let cli = match parse() {
+        Ok(cli) => cli,
+        Err(code) => return code,
+    };
     // The report is what `diagnose` says; a failing source's warning would only repeat it.
     let quiet = matches!(cli.command, Command::Diagnose { .. }).then_some(LogLevel::Error);
     logging::init(cli.log_level.or(quiet), cli.log_format);

@@ -38,7 +38,7 @@ pub struct SourceStatus {
 pub struct Diagnosis {
     /// Unix seconds the sources were read at.
     pub at: f64,
-    /// The exit status: 0 all ok, 1 a warning, 2 a critical, 3 a source could not be read.
+    /// The exit status: 0 all ok, 1 a warning, 2 a critical, 3 something could not be checked.
     pub status: u8,
     pub checks: Vec<Finding>,
     pub sources: Vec<SourceStatus>,
@@ -120,15 +120,29 @@ pub async fn diagnose(model: &Model, spec_dir: &Path, pack: Option<&str>) -> Res
                 .collect::<BTreeMap<String, Result<LogRead, logs::LogReadError>>>()
         })
     };
-    let ((database, mut polled), endpoints) =
-        tokio::join!(polled::read_database(model, spec_dir, &signals), polled::read_endpoints(&signals));
+    let ((databases, mut polled), endpoints) =
+        tokio::join!(polled::read_databases(model, spec_dir, &signals), polled::read_endpoints(&signals));
     polled.extend(endpoints);
     let logs = logs.await.map_err(|e| format!("reading the logs failed: {e}"))?;
 
     let readings = OneShot { model, polled, logs };
     let findings: Vec<Finding> = checks.iter().map(|(s, a)| verdict::evaluate(model, s, a, &readings, now)).collect();
-    let status = verdict::exit_status(&findings);
-    Ok(Diagnosis { at: now, status, checks: findings, sources: readings.sources(database.as_ref(), &signals, now) })
+    let sources = readings.sources(&databases, &signals, now);
+    let status = status(&findings, &sources);
+    Ok(Diagnosis { at: now, status, checks: findings, sources })
+}
+
+/// The exit status: that of the findings, and 3 when they are all ok but a source failed: a
+/// source feeding only signals without alerts was still not checked.
+fn status(findings: &[Finding], sources: &[SourceStatus]) -> u8 {
+    match verdict::exit_status(findings) {
+        0 if sources.iter().any(|s| !s.ok) => 3,
+        status => status,
+    }
+}
+
+fn plural(n: usize, one: &str, many: &str) -> String {
+    format!("{n} {}", if n == 1 { one } else { many })
 }
 
 /// Readings from one read of every source.
@@ -174,24 +188,29 @@ impl OneShot<'_> {
         }
     }
 
-    fn sources(&self, database: Option<&DatabaseRead>, signals: &[&ResolvedSignal], now: f64) -> Vec<SourceStatus> {
+    fn sources(&self, databases: &[DatabaseRead], signals: &[&ResolvedSignal], now: f64) -> Vec<SourceStatus> {
         let mut out = Vec::new();
-        if let Some(db) = database {
-            out.push(SourceStatus {
-                kind: "database",
-                name: db.name.clone(),
-                ok: db.error.is_none(),
-                detail: db.error.clone().unwrap_or_else(|| "reachable".into()),
-            });
+        for db in databases {
+            let detail = match &db.error {
+                // Its queries were not run: said once, here, not once per query.
+                Some(e) => format!("{e}; {} not run", plural(db.queries, "query", "queries")),
+                None => format!("reachable; {} run", plural(db.runs.len(), "query", "queries")),
+            };
+            out.push(SourceStatus { kind: "database", name: db.name.clone(), ok: db.error.is_none(), detail });
         }
-        let unreachable = database.is_some_and(|db| db.error.is_some());
-        if unreachable && let Some(status) = out.last_mut() {
-            let queries = signals.iter().filter(|s| matches!(s.signal.source, crate::spec::Source::Sql(_))).count();
-            status.detail = format!("{}; {queries} queries not run", status.detail);
+        let several = databases.len() > 1;
+        for db in databases {
+            for run in &db.runs {
+                let detail = match &run.error {
+                    Some(e) => e.clone(),
+                    None => format!("read in {} ms", run.took.as_millis()),
+                };
+                let name = if several { format!("{} on {}", run.signal, db.spec_name) } else { run.signal.clone() };
+                out.push(SourceStatus { kind: "sql", name, ok: run.error.is_none(), detail });
+            }
         }
         for s in signals.iter().filter(|s| s.schedule().is_some()) {
-            // Not run for a database that cannot be reached: said once, above.
-            if unreachable && matches!(s.signal.source, crate::spec::Source::Sql(_)) {
+            if matches!(s.signal.source, crate::spec::Source::Sql(_)) {
                 continue;
             }
             let Some(read) = self.polled.get(&s.signal.id) else { continue };

@@ -218,6 +218,121 @@ async fn a_source_that_is_down_is_named_with_its_reason() {
     assert!(r.stderr.contains("no pack `nope`") && r.stderr.contains("token_refresh"), "{}", r.stderr);
 }
 
+/// Two databases, `up` (its query's alert a warning at `threshold`) and `down` (a signal without
+/// alerts), both on `UP_URL` and `DOWN_URL`.
+fn two_databases_spec(dir: &Path, threshold: u32) -> std::path::PathBuf {
+    let spec = dir.join(format!("spec-{threshold}.yaml"));
+    std::fs::write(
+        &spec,
+        format!(
+            "databases:
+  up: {{url_env: UP_URL, connect_timeout: 2s}}
+  down: {{url_env: DOWN_URL, connect_timeout: 2s}}
+signals:
+  - id: t.up
+    title: Up
+    database: up
+    metrics: [{{name: t_up, type: gauge, help: Up.}}]
+    source: {{sql: {{query: SELECT 7 AS value}}}}
+    alerts:
+      - {{name: TUpHigh, severity: warning, condition: {{gauge: {{metric: t_up}}}}, op: '>', threshold: {threshold}, summary: Up is high., description: '{{value}} up.'}}
+  - id: t.down
+    title: Down
+    database: down
+    metrics: [{{name: t_down, type: gauge, help: Down.}}]
+    source: {{sql: {{query: SELECT 1 AS value}}}}
+"
+        ),
+    )
+    .unwrap();
+    spec
+}
+
+fn diagnose_two(spec: &Path, up: &str, down: &str, args: &[&str]) -> Run {
+    run(Command::new(support::exporter_bin())
+        .arg("diagnose")
+        .arg("--config")
+        .arg(spec)
+        .args(args)
+        .env("UP_URL", up)
+        .env("DOWN_URL", down)
+        .env_remove("NO_COLOR"))
+}
+
+/// Every database is tried once and read on its own: one that refuses connections is one line
+/// with its reason, and never hides the other's answers. The exit status says a warning (1), or
+/// that something could not be checked (3) even when the failing database feeds no alert.
+#[test]
+fn each_database_is_read_and_one_down_hides_nothing_of_another() {
+    let cluster = support::Cluster::start();
+    let dir = tempfile::tempdir().unwrap();
+    let (warns, quiet) = (two_databases_spec(dir.path(), 5), two_databases_spec(dir.path(), 10));
+    let up = cluster.url("postgres");
+    let refused_port = support::free_port();
+    let refused = format!("postgres://postgres@127.0.0.1:{refused_port}/postgres");
+
+    // Both reachable, a warning only: 1.
+    let r = diagnose_two(&warns, &up, &up, &["--format", "json"]);
+    assert_eq!(r.status, 1, "{}{}", r.stdout, r.stderr);
+    let doc: Value = serde_json::from_str(&r.stdout).unwrap();
+    let databases: Vec<&Value> =
+        doc["sources"].as_array().unwrap().iter().filter(|s| s["kind"] == "database").collect();
+    assert_eq!(databases.len(), 2, "each database is a source: {doc:#}");
+    assert!(databases.iter().all(|d| d["ok"] == true), "{doc:#}");
+    let check = &checks(&doc)[0];
+    assert_eq!(
+        (check["alert"].as_str(), check["verdict"].as_str(), check["value"].as_f64()),
+        (Some("TUpHigh"), Some("warning"), Some(7.0))
+    );
+    assert!(check["series"].as_str().is_some_and(|s| s.contains("database=\"up\"")), "{check}");
+
+    // `down` refuses: one line says so with the real reason; `up`'s answer is still judged.
+    let r = diagnose_two(&warns, &up, &refused, &[]);
+    assert!(r.took < Duration::from_secs(15), "took {:?}", r.took);
+    assert_eq!(r.status, 1, "the warning outranks the source down:\n{}{}", r.stdout, r.stderr);
+    let reason = format!("connection refused at 127.0.0.1:{refused_port}");
+    let failed: Vec<&str> = r.stdout.lines().filter(|l| l.contains("FAILED")).collect();
+    assert_eq!(failed.len(), 1, "one line for the database down:\n{}", r.stdout);
+    assert!(failed[0].contains("database  down (127.0.0.1:") && failed[0].contains(&reason), "{}", r.stdout);
+    assert!(r.stdout.lines().any(|l| l.contains("ok      database  up (127.0.0.1:")), "{}", r.stdout);
+    assert!(r.stdout.contains("WARNING   TUpHigh  7"), "{}", r.stdout);
+    assert!(!r.stdout.contains("pool timed out"), "{}", r.stdout);
+
+    // No alert reads `down`, and `up` is fine: still not all was checked, 3.
+    let r = diagnose_two(&quiet, &up, &refused, &["--format", "json"]);
+    assert_eq!(r.status, 3, "{}{}", r.stdout, r.stderr);
+    let doc: Value = serde_json::from_str(&r.stdout).unwrap();
+    assert_eq!(checks(&doc)[0]["verdict"], "ok", "{doc:#}");
+    let down = doc["sources"].as_array().unwrap().iter().find(|s| s["kind"] == "database" && s["ok"] == false);
+    assert!(down.is_some_and(|d| d["detail"].as_str().unwrap().contains(&reason)), "{doc:#}");
+    // And without the failure: 0.
+    let r = diagnose_two(&quiet, &up, &up, &[]);
+    assert_eq!(r.status, 0, "{}{}", r.stdout, r.stderr);
+}
+
+/// A command line `diagnose` cannot take exits with 64, a status no verdict means; other
+/// commands keep clap's 2.
+#[test]
+fn a_wrong_command_line_is_a_usage_error_not_a_verdict() {
+    let dir = tempfile::tempdir().unwrap();
+    let spec = two_databases_spec(dir.path(), 5);
+    let spec = spec.to_str().unwrap();
+    for args in [
+        &["diagnose", "--config", spec, "--format", "yaml"][..],
+        &["diagnose"],
+        &["diagnose", "--config"],
+        &["--log.level", "error", "diagnose", "--config", spec, "--bogus"],
+    ] {
+        let r = run(Command::new(support::exporter_bin()).args(args));
+        assert_eq!(r.status, 64, "{args:?}: {}", r.stderr);
+        assert!(r.stderr.contains("error:"), "{args:?}: {}", r.stderr);
+    }
+    let r = run(Command::new(support::exporter_bin()).args(["diagnose", "--help"]));
+    assert_eq!(r.status, 0, "{}", r.stderr);
+    let r = run(Command::new(support::exporter_bin()).args(["catalog", "--format", "yaml"]));
+    assert_eq!(r.status, 2, "{}", r.stderr);
+}
+
 /// Each pack's playbook follows its runbook: the headings of its alerts' sections never go back.
 #[test]
 fn playbooks_follow_their_runbooks() {

@@ -28,55 +28,135 @@ fn file<'a>(files: &'a [(std::path::PathBuf, String)], rel: &str) -> Option<&'a 
     files.iter().find(|(p, _)| p == Path::new(rel)).map(|(_, c)| c.as_str())
 }
 
+/// One burn tier as its rule file writes it.
+struct Tier {
+    /// The long window's line of the expression (`<record> > <burn>`), then the short one's.
+    long: String,
+    short: String,
+    long_record: String,
+    short_record: String,
+    burn: f64,
+    /// `for`, as written.
+    hold: String,
+    /// The volume guard's line.
+    guard: String,
+}
+
+/// The burn tiers of an `.slo.rules.yml` file, in its order (fastest first).
+fn tiers(text: &str) -> Vec<Tier> {
+    let doc: Value = serde_saphyr::from_str(text).unwrap();
+    let line = regex::Regex::new(r"^(\S+?)\{[^}]*\} > ([0-9.]+)$").unwrap();
+    let mut out = Vec::new();
+    for rule in doc["groups"].as_array().unwrap().iter().flat_map(|g| g["rules"].as_array().unwrap()) {
+        if rule["alert"].is_null() {
+            continue;
+        }
+        let lines: Vec<&str> = rule["expr"].as_str().unwrap().lines().collect();
+        let (Some(long), Some(short)) = (line.captures(lines[0]), line.captures(lines[2])) else {
+            panic!("not a burn tier: {rule}");
+        };
+        out.push(Tier {
+            long: lines[0].to_string(),
+            short: lines[2].to_string(),
+            long_record: long[1].to_string(),
+            short_record: short[1].to_string(),
+            burn: long[2].parse().unwrap(),
+            hold: rule["for"].as_str().unwrap().to_string(),
+            guard: lines[4].to_string(),
+        });
+    }
+    out
+}
+
+/// `for` as minutes (`2m`, `15m`, `3h`).
+fn minutes(hold: &str) -> u64 {
+    let (n, unit) = hold.split_at(hold.len() - 1);
+    n.parse::<u64>().unwrap() * if unit == "h" { 60 } else { 1 }
+}
+
+/// A number as a rule file writes it, without float noise.
+fn number(x: f64) -> String {
+    format!("{}", (x * 1e6).round() / 1e6)
+}
+
+/// `text` with `from` replaced by `to` at its first place after `after`.
+fn edit_after(text: &str, after: &str, from: &str, to: &str) -> String {
+    let at = text.find(after).unwrap_or_else(|| panic!("{after} not in\n{text}"));
+    let offset = at + text[at..].find(from).unwrap_or_else(|| panic!("{from} not after {after} in\n{text}"));
+    format!("{}{to}{}", &text[..offset], &text[offset + from.len()..])
+}
+
+/// The edits each pinning one property of `text`'s tiers: (what moved, the file moved).
+fn moves(text: &str) -> Vec<(String, String)> {
+    let tiers = tiers(text);
+    assert_eq!(tiers.len(), 3, "three burn tiers:\n{text}");
+    // The slowest tier burns at 1x: its burn is the budget. The cases stand a tenth of the
+    // budget either side of each tier's burn; a move of 0.15 of it crosses one.
+    let budget = tiers.iter().map(|t| t.burn).fold(f64::MAX, f64::min);
+    let (fast, middle, slow) = (&tiers[0], &tiers[1], &tiers[2]);
+    let burn = |t: &Tier, to: f64| {
+        let (from, to) = (format!("> {}\n", number(t.burn)), format!("> {}\n", number(to)));
+        assert!(text.contains(&from), "{from} not in\n{text}");
+        (format!("burn {from:?} to {to:?}"), text.replace(&from, &to))
+    };
+    let line = |t: &Tier, from: &str, to: &str| (format!("{from} to {to}"), edit_after(text, &t.long, from, to));
+    vec![
+        // Each tier's burn lower than the case below it: that case fires.
+        burn(fast, fast.burn - 0.15 * budget),
+        burn(middle, middle.burn - 0.15 * budget),
+        burn(slow, slow.burn - 0.15 * budget),
+        // And higher than the case above: that one never fires.
+        burn(fast, fast.burn + 0.15 * budget),
+        burn(slow, slow.burn + 0.15 * budget),
+        // A long window swapped for the short one: a burst of the short window alone fires.
+        line(fast, &fast.long, &fast.long.replace(&fast.long_record, &fast.short_record)),
+        line(slow, &slow.long, &slow.long.replace(&slow.long_record, &slow.short_record)),
+        // A short window swapped for the long one: the alert no longer resolves once errors stop.
+        line(middle, &middle.short, &middle.short.replace(&middle.short_record, &middle.long_record)),
+        // `for` a minute longer or shorter.
+        line(fast, &format!("for: {}", fast.hold), &format!("for: {}m", minutes(&fast.hold) + 1)),
+        line(slow, &format!("for: {}", slow.hold), &format!("for: {}m", minutes(&slow.hold) - 1)),
+        // The guard: two failed attempts out of two page nobody.
+        line(fast, &fast.guard, &regex::Regex::new(r">= \d+$").unwrap().replace(&fast.guard, ">= 1")),
+    ]
+}
+
 /// The tests generated for each tier pass, and fail once the rule file's burn, a window, a `for`
-/// or the volume guard is not what they were written for: each case pins one of them.
+/// or the volume guard is not what they were written for: each case pins one of them, in every
+/// SLO rule file.
 #[test]
 fn burn_rate_tests_fail_when_a_burn_window_for_or_guard_moves() {
     let dir = tempfile::tempdir().unwrap();
     integration_exporter::generate::write_all(&Model::builtin_defaults(), dir.path()).unwrap();
     let alerts = dir.path().join("alerts");
-    for pack in ["token-refresh", "microsoft-integration", "salesforce-incidents"] {
-        let rules = format!("{pack}.slo.rules.yml");
-        let (ok, out) = promtool(&["check", "rules", "--lint-fatal", &rules], &alerts);
-        assert!(ok, "{out}");
-    }
-    let (ok, out) = promtool(&["test", "rules", "token-refresh.slo.tests.yml"], &alerts);
-    assert!(ok, "{out}");
-
-    let rules = alerts.join("token-refresh.slo.rules.yml");
-    let text = std::fs::read_to_string(&rules).unwrap();
-    let record = |w: &str| {
-        format!(
-            "job:integration_token_refresh_proactive_refreshes_errors:ratio_rate{w}{{job=\"integration-exporter\"}}"
-        )
-    };
-    // (from, to, every occurrence or the first)
-    let moves = [
-        // Each tier's burn lower than the case a tenth of the budget below it: that case fires.
-        ("> 0.144".to_string(), "> 0.142".to_string(), true),
-        ("> 0.06".to_string(), "> 0.058".to_string(), true),
-        ("> 0.01\n".to_string(), "> 0.0085\n".to_string(), true),
-        // And higher than the case a tenth above: that one never fires.
-        ("> 0.144".to_string(), "> 0.146".to_string(), true),
-        ("> 0.01\n".to_string(), "> 0.0115\n".to_string(), true),
-        // A long window swapped for the short one: a burst of the short window alone fires.
-        (format!("{} > 0.144", record("1h")), format!("{} > 0.144", record("5m")), false),
-        (format!("{} > 0.01", record("3d")), format!("{} > 0.01", record("6h")), false),
-        // A short window swapped for the long one: the alert no longer resolves once errors stop.
-        (format!("{} > 0.06", record("30m")), format!("{} > 0.06", record("6h")), false),
-        // `for` a minute longer or shorter.
-        ("for: 2m".to_string(), "for: 3m".to_string(), false),
-        ("for: 3h".to_string(), "for: 2h59m".to_string(), false),
-        // The guard: two failed attempts out of two page nobody.
-        (">= 10".to_string(), ">= 1".to_string(), false),
-    ];
-    for (from, to, all) in moves {
-        assert!(text.contains(&from), "{from} not in\n{text}");
-        let moved = if all { text.replace(&from, &to) } else { text.replacen(&from, &to, 1) };
-        std::fs::write(&rules, moved).unwrap();
-        let (ok, out) = promtool(&["test", "rules", "token-refresh.slo.tests.yml"], &alerts);
-        assert!(!ok, "the tests passed with `{to}` instead of `{from}`:\n{out}");
-    }
+    let mut packs: Vec<String> = std::fs::read_dir(&alerts)
+        .unwrap()
+        .filter_map(|e| e.unwrap().file_name().to_str()?.strip_suffix(".slo.rules.yml").map(str::to_string))
+        .collect();
+    packs.sort();
+    assert_eq!(packs, ["microsoft-integration", "salesforce-incidents", "token-refresh"]);
+    // The files apart: one thread each (a file's moves one after the other).
+    std::thread::scope(|scope| {
+        for pack in &packs {
+            let alerts = &alerts;
+            scope.spawn(move || {
+                let (rules, tests) = (format!("{pack}.slo.rules.yml"), format!("{pack}.slo.tests.yml"));
+                let (ok, out) = promtool(&["check", "rules", "--lint-fatal", &rules], alerts);
+                assert!(ok, "{rules}: {out}");
+                let (ok, out) = promtool(&["test", "rules", &tests], alerts);
+                assert!(ok, "{tests}: {out}");
+                let path = alerts.join(&rules);
+                let text = std::fs::read_to_string(&path).unwrap();
+                for (what, moved) in moves(&text) {
+                    assert_ne!(moved, text, "{rules}: {what} changed nothing");
+                    std::fs::write(&path, moved).unwrap();
+                    let (ok, out) = promtool(&["test", "rules", &tests], alerts);
+                    assert!(!ok, "{tests} passed with {what}:\n{out}");
+                }
+                std::fs::write(&path, text).unwrap();
+            });
+        }
+    });
 }
 
 /// The SLO alerts are routed like every alert (critical pages, warning opens a ticket), the

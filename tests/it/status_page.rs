@@ -3,7 +3,9 @@
 //! into the token-refresh runbook's "worker crashed" incident: every value the page shows for a
 //! metric series is the value `/metrics` serves for it, every check is there with the verdict
 //! `/status.json` gives, it reads without JavaScript and refreshes itself with it. A screenshot
-//! is kept under the target directory. Behind the web config's TLS and basic auth, as `/metrics`.
+//! is kept under the target directory (docs/testing.md). With a source down, a second load
+//! shows its health and its checks unknown, as `/status.json`; the markup is the accessible one
+//! the page claims. Behind the web config's TLS and basic auth, as `/metrics`.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -13,7 +15,7 @@ use std::time::Duration;
 use integration_exporter::spec::Model;
 use serde_json::Value;
 
-use crate::scenarios::{World, healthy, scenarios_of};
+use crate::scenarios::{Change, World, healthy, scenarios_of};
 use crate::support;
 use support::http::get;
 
@@ -172,11 +174,123 @@ async fn the_page_shows_what_metrics_serves_with_the_exporters_verdicts() {
     assert!(rise["why"].as_str().is_some_and(|w| w.contains("of the 1h window")), "{rise}");
     assert!(expiring["history"].as_array().unwrap().iter().all(|p| p[1] == 21.0), "{expiring}");
 
-    let shot = screenshot_path();
-    let _ = std::fs::remove_file(&shot);
-    chromium(&["--window-size=1400,1800", "--hide-scrollbars", &format!("--screenshot={}", shot.display())], &url);
-    let png = std::fs::read(&shot).unwrap_or_default();
+    screenshot(&url, &screenshot_path());
+
+    // The accessible markup the page claims, as the browser parsed it.
+    accessible(&dom);
+
+    // A source down: the queue's API answers 503. A second load shows its health (failing, and
+    // the kind of error) and its checks unknown, as /status.json says.
+    let mut api_down = Change::default();
+    api_down.http.insert("/api/metrics/queue".to_string(), "503 {}".to_string());
+    world.apply(&api_down).await;
+    const QUEUE: &str = "microsoft_integration.job_queue";
+    let down = support::wait::until(
+        "the queue's API seen failing",
+        Duration::from_secs(60),
+        || serde_json::from_str::<Value>(&get(port, "/status.json").map(|r| r.text()).unwrap_or_default()).ok(),
+        |doc| {
+            let doc = doc.as_ref()?;
+            let rows: Vec<Value> = doc["packs"]
+                .as_array()?
+                .iter()
+                .flat_map(|p| p["rows"].as_array().into_iter().flatten())
+                .filter(|r| r["signal"] == QUEUE)
+                .cloned()
+                .collect();
+            (!rows.is_empty() && rows.iter().all(|r| r["source"]["ok"] == false && r["verdict"] == "unknown"))
+                .then(|| doc.clone())
+        },
+    );
+    let dom = chromium(&["--dump-dom"], &url);
+    let json = get(port, "/status.json").unwrap().text();
+    let json: Value = serde_json::from_str(&json).unwrap();
+    let listed: BTreeMap<_, _> = json["packs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|p| p["rows"].as_array().unwrap())
+        .map(|row| {
+            let key = (
+                row["signal"].as_str().unwrap().to_string(),
+                row["alert"].as_str().unwrap_or("").to_string(),
+                row["severity"].as_str().unwrap_or("").to_string(),
+            );
+            (key, row["verdict"].as_str().unwrap().to_string())
+        })
+        .collect();
+    assert_eq!(rows(&dom), listed, "the page's verdicts are /status.json's");
+    let queue_rows: Vec<&Value> = down["packs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|p| p["rows"].as_array().unwrap())
+        .filter(|r| r["signal"] == QUEUE)
+        .collect();
+    let kind = queue_rows[0]["source"]["error_kind"].as_str().expect("an error kind").to_string();
+    assert_eq!(kind, "status", "{:#}", queue_rows[0]);
+    let cells = sources(&dom);
+    let on_page: Vec<&(String, String, String)> = cells.iter().filter(|(signal, _, _)| signal == QUEUE).collect();
+    assert_eq!(on_page.len(), queue_rows.len(), "{cells:?}");
+    for (_, verdict, source) in on_page {
+        assert_eq!(verdict, "unknown");
+        assert!(source.contains(&format!("http failing: {kind}")), "{source}");
+    }
+    // The other sources are still read: every row of another signal whose source worked says ok.
+    assert!(cells.iter().any(|(signal, _, source)| signal != QUEUE && source.starts_with("http ok")), "{cells:?}");
+    accessible(&dom);
+    screenshot(&url, &screenshot_path().with_file_name("status-page-source-down.png"));
+}
+
+/// Saves a screenshot of `url` at `shot`: a test artefact (docs/testing.md).
+fn screenshot(url: &str, shot: &Path) {
+    let _ = std::fs::remove_file(shot);
+    chromium(&["--window-size=1400,1800", "--hide-scrollbars", &format!("--screenshot={}", shot.display())], url);
+    let png = std::fs::read(shot).unwrap_or_default();
     assert!(png.starts_with(b"\x89PNG") && png.len() > 20_000, "screenshot at {}", shot.display());
+}
+
+/// `(signal, verdict, source cell's text)` of every row.
+fn sources(dom: &str) -> Vec<(String, String, String)> {
+    let row = regex::Regex::new(
+        r#"(?s)<tr class="row-\w+" data-signal="([^"]*)"[^>]*data-verdict="(\w+)">.*?<td class="src"><span class="\w+">([^<]*)</span>"#,
+    )
+    .unwrap();
+    row.captures_iter(dom).map(|c| (c[1].to_string(), c[2].to_string(), unescape(&c[3]))).collect()
+}
+
+/// The accessible markup of the page: its language, a caption on every table, a scope on every
+/// header cell, sparklines that are images with a name, and every verdict written as a word.
+fn accessible(dom: &str) {
+    assert!(dom.contains("<html lang=\"en\""), "the page's language");
+    let tables = dom.matches("<table").count();
+    assert!(tables >= 5, "a table per pack: {tables}");
+    let captioned = regex::Regex::new(r"<table[^>]*><caption[^>]*>[^<]+</caption>").unwrap();
+    assert_eq!(captioned.find_iter(dom).count(), tables, "a caption on every table");
+    let th = regex::Regex::new(r"<th(\s[^>]*)?>").unwrap();
+    let cells: Vec<&str> = th.find_iter(dom).map(|m| m.as_str()).collect();
+    assert!(!cells.is_empty());
+    for cell in &cells {
+        assert!(cell.contains("scope=\"col\"") || cell.contains("scope=\"row\""), "{cell}");
+    }
+    let svg = regex::Regex::new(r#"<svg class="spark"[^>]*>"#).unwrap();
+    let named = regex::Regex::new(r#"role="img".*aria-label="[^"]+""#).unwrap();
+    let sparks: Vec<&str> = svg.find_iter(dom).map(|m| m.as_str()).collect();
+    assert!(!sparks.is_empty(), "sparklines");
+    for spark in sparks {
+        assert!(named.is_match(spark), "a sparkline without a name: {spark}");
+    }
+    // A verdict's badge says it in words: colour alone is not read by everyone.
+    let badge = regex::Regex::new(r#"<span class="badge (\w+)">([^<]*)</span>"#).unwrap();
+    let badges: Vec<(String, String)> =
+        badge.captures_iter(dom).map(|c| (c[1].to_string(), c[2].to_string())).collect();
+    assert!(badges.len() > 20, "{badges:?}");
+    for (class, text) in &badges {
+        // A row's or a pack's verdict, or the summary's count of them (`1 critical`).
+        let word = text.rsplit(' ').next().unwrap_or_default();
+        assert_eq!(class, word, "a verdict written as a word: {text}");
+        assert!(["ok", "warning", "critical", "unknown"].contains(&word), "{text}");
+    }
 }
 
 #[test]
