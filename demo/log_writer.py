@@ -159,6 +159,8 @@ def write(name, line):
 
 last_rotation = last_cycle = last_db = last_failure = 0.0
 last_rotation = started
+# No healthy failure before the first window is full: one failure among a few refreshes is a low rate.
+last_failure = started
 attempts = 0
 while True:
     now = time.time()

@@ -52,9 +52,38 @@ pub enum LogReadError {
     Source(crate::sources::logs::LogSourceError),
 }
 
+/// How many times a read starts over when a file it listed was renamed or removed under it.
+const ATTEMPTS: usize = 3;
+
 /// Reads the newest `budget` bytes of log source `id` at `now` (unix seconds), counting each
 /// window of `windows` apart.
+///
+/// A rotation between listing the files and reading them (the file renamed away, its name not yet
+/// created again) is not a failure of the source: the read starts over from the listing, so the
+/// rotated file is read under its new name.
 pub fn read(
+    model: &Model,
+    id: &str,
+    log: &LogFiles,
+    windows: &BTreeSet<Duration>,
+    now: f64,
+    budget: u64,
+) -> Result<LogRead, LogReadError> {
+    let mut attempt = 1;
+    loop {
+        match read_once(model, id, log, windows, now, budget) {
+            Err(LogReadError::File { source, .. })
+                if source.kind() == std::io::ErrorKind::NotFound && attempt < ATTEMPTS =>
+            {
+                attempt += 1;
+                std::thread::sleep(Duration::from_millis(100));
+            }
+            result => return result,
+        }
+    }
+}
+
+fn read_once(
     model: &Model,
     id: &str,
     log: &LogFiles,
