@@ -1,0 +1,220 @@
+//! Rules that are right across replicas (`ha`): the real Prometheus scrapes two replicas of one
+//! database with the generated rules; a SQL alert fires, the leader is killed with `kill -9` and
+//! comes back as a standby, and the alert never stops firing (no resolve, no second firing) while
+//! nothing else fires. With `ha` on, promtool accepts every generated rule file and passes its
+//! generated tests; the SQL alerts and the database's own carry no `instance`.
+
+use crate::support;
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use integration_exporter::spec::{Model, SourceText};
+use serde_json::Value;
+use sqlx::Connection;
+use sqlx::postgres::PgConnection;
+use support::exporter::Exporter;
+use support::http::api;
+use support::process::prometheus;
+use support::{Cluster, exporter_bin, free_port, program, wait};
+
+const ALERT: &str = "IntegrationReplicaBacklog";
+
+fn spec(dir: &Path, port: u16) -> PathBuf {
+    let text = format!(
+        "listen: 127.0.0.1:{port}
+database: {{url_env: IE_TEST_DSN, connect_timeout: 1s}}
+ha: {{enabled: true, retry: 500ms}}
+poll_defaults: {{interval: 500ms, timeout: 1s}}
+generate: {{job: replicas}}
+signals:
+  - id: t.backlog
+    title: Backlog
+    runbook_section: https://example.com/runbook#backlog
+    metrics:
+      - {{name: t_backlog_rows, type: gauge, help: Rows waiting.}}
+    source:
+      sql:
+        query: SELECT count(*) AS value FROM rr_backlog
+    alerts:
+      - name: {ALERT}
+        severity: warning
+        condition: {{gauge: {{metric: t_backlog_rows}}}}
+        op: \">\"
+        threshold: 0
+        for: 2s
+        summary: Rows wait.
+        description: \"{{value}} rows wait.\"
+"
+    );
+    let path = dir.join(format!("spec-{port}.yaml"));
+    std::fs::write(&path, text).expect("spec");
+    path
+}
+
+fn sql(url: &str, query: &str) {
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
+    rt.block_on(async {
+        let mut conn = PgConnection::connect(url).await.expect("connect");
+        sqlx::raw_sql(sqlx::AssertSqlSafe(query.to_string())).execute(&mut conn).await.expect(query);
+    });
+}
+
+/// Every alert Prometheus holds: (name, state, labels).
+fn active(port: u16) -> Vec<(String, String, Value)> {
+    api(port, "/api/v1/alerts")["data"]["alerts"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default()
+        .into_iter()
+        .map(|a| {
+            let name = a["labels"]["alertname"].as_str().unwrap_or_default().to_string();
+            (name, a["state"].as_str().unwrap_or_default().to_string(), a["labels"].clone())
+        })
+        .collect()
+}
+
+fn is_leader(replica: &Exporter) -> bool {
+    replica.scrape().is_some_and(|m| {
+        m.series.iter().any(|(k, v)| k.starts_with("integration_exporter_leader{") && *v == 1.0)
+            && m.get("t_backlog_rows").is_some()
+    })
+}
+
+#[test]
+fn a_firing_sql_alert_keeps_firing_through_a_failover() {
+    let cluster = Cluster::start();
+    let url = cluster.url("postgres");
+    sql(&url, "CREATE TABLE rr_backlog (id int); INSERT INTO rr_backlog VALUES (1)");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let d = dir.path();
+    let ports = [free_port(), free_port()];
+    let specs: Vec<PathBuf> = ports.iter().map(|p| spec(d, *p)).collect();
+    let out = Command::new(exporter_bin()).args(["generate", "--config"]).arg(&specs[0]).arg("--out").arg(d).output();
+    let out = out.expect("generate");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let launch = |i: usize| Exporter::serve(&specs[i], ports[i]).env("IE_TEST_DSN", &url).start();
+    let mut replicas = vec![launch(0), launch(1)];
+
+    let prom_port = free_port();
+    let config = format!(
+        "global: {{scrape_interval: 1s, evaluation_interval: 1s}}\nrule_files: ['{d}/alerts/*.rules.yml']\nscrape_configs:\n  - job_name: replicas\n    static_configs:\n      - {{targets: ['127.0.0.1:{a}', '127.0.0.1:{b}']}}\n",
+        d = d.display(),
+        a = ports[0],
+        b = ports[1],
+    );
+    std::fs::write(d.join("prometheus.yml"), config).expect("prometheus.yml");
+    let _prometheus = prometheus(d, prom_port);
+
+    let firing = |alerts: &Vec<(String, String, Value)>| -> Vec<Value> {
+        alerts.iter().filter(|(n, s, _)| n == ALERT && s == "firing").map(|(.., l)| l.clone()).collect()
+    };
+    let labels = wait::until(
+        "the SQL alert firing",
+        Duration::from_secs(40),
+        || active(prom_port),
+        |a| {
+            let f = firing(a);
+            (f.len() == 1).then(|| f[0].clone())
+        },
+    );
+    assert!(labels.get("instance").is_none(), "one alert for the replicas: {labels}");
+
+    // kill -9 of the leader; it comes back (as a standby) before its scrape job's down alert
+    // would fire, as a restarted pod does.
+    let leader = wait::until(
+        "one leader",
+        Duration::from_secs(10),
+        || replicas.iter().map(is_leader).collect::<Vec<_>>(),
+        |l| (l.iter().filter(|x| **x).count() == 1).then(|| l.iter().position(|x| *x).unwrap()),
+    );
+    let killed = Instant::now();
+    replicas[leader].kill();
+    let mut restarted = false;
+    let mut seen = 0;
+    while killed.elapsed() < Duration::from_secs(25) {
+        if !restarted && killed.elapsed() > Duration::from_secs(8) {
+            replicas[leader] = launch(leader);
+            restarted = true;
+        }
+        let alerts = active(prom_port);
+        let ours = firing(&alerts);
+        assert_eq!(
+            ours.len(),
+            1,
+            "{ALERT} firing once through the failover, {:?} after kill -9: {alerts:?}",
+            killed.elapsed()
+        );
+        assert_eq!(ours[0], labels, "the same alert, not a new one");
+        let others: Vec<_> = alerts.iter().filter(|(n, s, _)| n != ALERT && s == "firing").collect();
+        assert!(others.is_empty(), "nothing else fires: {others:?}");
+        seen += 1;
+        std::thread::sleep(Duration::from_millis(250));
+    }
+    // The survivor leads, and the series Prometheus evaluates are the new leader's.
+    wait::until(
+        "the survivor to lead",
+        Duration::from_secs(5),
+        || is_leader(&replicas[1 - leader]),
+        |l| l.then_some(()),
+    );
+    let since = api(prom_port, "/api/v1/alerts")["data"]["alerts"]
+        .as_array()
+        .and_then(|a| a.iter().find(|a| a["labels"]["alertname"] == ALERT).map(|a| a["activeAt"].clone()));
+    println!(
+        "FIGURE replica rules: {ALERT} stayed firing through kill -9 of the leader ({seen} checks over 25 s, active since {since:?})"
+    );
+    assert!(seen > 50, "{seen} checks");
+}
+
+fn ha_model() -> Model {
+    let mut text = String::from("database: {url_env: DATABASE_URL}\nha: {enabled: true}\npacks:\n");
+    for pack in
+        ["calendar_sync", "etl_token_monitoring", "microsoft_integration", "salesforce_incidents", "token_refresh"]
+    {
+        text.push_str(&format!("  {pack}: {{}}\n"));
+    }
+    Model::from_text(&SourceText { name: "ha.yaml".into(), text }).unwrap_or_else(|e| panic!("{e}"))
+}
+
+/// With `ha`, every generated rule file passes `promtool check rules` and its generated tests.
+#[test]
+fn with_ha_promtool_accepts_the_rules_and_their_tests_pass() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    integration_exporter::generate::write_all(&ha_model(), dir.path()).expect("generate");
+    let alerts = dir.path().join("alerts");
+    let mut files: Vec<String> = std::fs::read_dir(&alerts)
+        .expect("alerts")
+        .map(|e| e.expect("entry").file_name().to_string_lossy().to_string())
+        .collect();
+    files.sort();
+    assert!(files.iter().any(|f| f.ends_with(".tests.yml")), "{files:?}");
+    for f in &files {
+        let args: &[&str] =
+            if f.ends_with(".rules.yml") { &["check", "rules", "--lint-fatal"] } else { &["test", "rules"] };
+        let out = program("promtool").args(args).arg(f).current_dir(&alerts).output().expect("promtool");
+        assert!(
+            out.status.success(),
+            "{f}: {}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+}
+
+/// The rules `ha` changes, as a reviewable diff: the exporter's own (one database alert for the
+/// fleet) and a pack reading the database (its alerts and query health without `instance`,
+/// bridging the failover with `keep_firing_for`).
+#[test]
+fn with_ha_the_sql_rules_are_the_fleets() {
+    let outputs =
+        integration_exporter::generate::outputs_as(&ha_model(), integration_exporter::generate::RuleFormat::Prometheus)
+            .expect("generate");
+    for (path, content) in outputs {
+        let name = path.display().to_string();
+        if name == "alerts/exporter.rules.yml" || name == "alerts/etl-token-monitoring.rules.yml" {
+            insta::assert_snapshot!(name.replace(['/', '.'], "_"), content);
+        }
+    }
+}
