@@ -116,7 +116,7 @@ fn a_firing_sql_alert_keeps_firing_through_a_failover() {
     let rules = std::fs::read_to_string(d.join("alerts/custom.rules.yml")).expect("rules");
     assert!(rules.contains("keep_firing_for: "), "{rules}");
     let launch = |i: usize| Exporter::serve(&specs[i], ports[i]).env("IE_TEST_DSN", &url).start();
-    let mut replicas = vec![launch(0), launch(1)];
+    let mut replicas = [launch(0), launch(1)];
 
     set_targets(d, &ports);
     let prom_port = free_port();
