@@ -1045,13 +1045,18 @@ pub fn runbook_sections(model: &Model) -> Vec<RunbookSection> {
             labels: vec![
                 ("database", "where, as `host:port/db`; never a user or password"),
                 ("kind", "`connect` when a run lacked a connection in the last 5m, else `timeout`"),
-                ("instance", "the exporter that cannot reach it"),
+                if replicas::fleet_wide(model) {
+                    ("instance", "none: with `ha`, one alert for every replica, when none of them reaches it")
+                } else {
+                    ("instance", "the exporter that cannot reach it")
+                },
             ],
             holds_back: format!(
                 "The per-query {} alerts of kind `connect` and `timeout` (their expressions also stay quiet once \
                  the database has been unreachable for their whole `for`), and every alert of the SQL signals, \
-                 on the same exporter.",
-                sql_failing_alert(model).unwrap_or("IntegrationSourceQueryFailing")
+                 on the same exporter{}.",
+                sql_failing_alert(model).unwrap_or("IntegrationSourceQueryFailing"),
+                if replicas::fleet_wide(model) { " (with `ha`, none of them carries `instance`)" } else { "" }
             ),
             checks: DATABASE_CHECKS.to_vec(),
         });
