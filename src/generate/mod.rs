@@ -23,6 +23,7 @@ pub mod panels;
 pub mod plan;
 pub mod prometheus_operator;
 pub mod promql;
+pub mod replicas;
 pub mod rule_files;
 pub mod rule_tests;
 pub mod rules;

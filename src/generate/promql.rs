@@ -371,8 +371,11 @@ fn measured_over(model: &Model, alert: &Alert, panel_window: Option<&str>) -> St
         Condition::Rise(r) => {
             // Each minute's rise, clamped at zero, summed over the window: a backlog cleared by
             // hand neither cancels new entries nor counts as new ones.
+            // Across the fleet, the highest value rises: a replica taking over a database's
+            // queries carries on the rise its predecessor's series began.
             let s = selector(&r.metric, &r.matchers);
-            format!("sum_over_time((clamp_min({s} - {s} offset 1m, 0))[{}:1m])", r.window)
+            let (now, before) = (fleet_max(s.clone()), fleet_max(format!("{s} offset 1m")));
+            format!("sum_over_time((clamp_min({now} - {before}, 0))[{}:1m])", r.window)
         }
         Condition::Age(s) => format!("time() - {}", fleet_max(selector(&s.metric, &s.matchers))),
         Condition::Absent(s) => format!("absent({})", selector(&s.metric, &s.matchers)),

@@ -70,6 +70,7 @@ pub fn rule(model: &Model, panels: &PanelLinks, signal: &ResolvedSignal, alert: 
         alert: alert.name.clone(),
         expr,
         for_: (!alert.for_.0.is_zero()).then(|| alert.for_.to_string()),
+        keep_firing_for: super::replicas::keep_firing_for(model, signal),
         labels: labels(signal, alert),
         annotations,
     })

@@ -167,6 +167,7 @@ fn tier_rule(
         alert: slo.alert.clone(),
         expr,
         for_: (!tier.for_.0.is_zero()).then(|| tier.for_.to_string()),
+        keep_firing_for: None,
         labels: labels(signal, tier),
         annotations,
     })

@@ -14,6 +14,7 @@ use super::output::alertmanager::InhibitRule;
 use super::output::promtool::{AlertRuleTest, ExpAlert, InputSeries, TestCase};
 use super::output::rules::Rule;
 use super::promql::{escape, metric_names, selector, target_matchers, target_text, try_inject};
+use super::replicas;
 use crate::self_metrics;
 use crate::spec::source_kind::PolledKind;
 use crate::spec::{Alert, Model, ResolvedSignal, Schedule, Severity};
@@ -152,8 +153,15 @@ fn labels(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
 /// `<agg> by (...)` of an aggregation keeping the target (`job`, `instance`, the configured
 /// matchers) and `extra`.
 fn agg_by(model: &Model, agg: &str, extra: &[&str]) -> String {
+    agg_keeping(model, agg, extra, false)
+}
+
+/// [`agg_by`], without `instance` when `fleet`: one answer for every replica.
+fn agg_keeping(model: &Model, agg: &str, extra: &[&str], fleet: bool) -> String {
     let mut keep: Vec<String> = target_matchers(model).into_keys().collect();
-    keep.push("instance".into());
+    if !fleet {
+        keep.push("instance".into());
+    }
     keep.extend(extra.iter().map(|s| s.to_string()));
     // With several databases a query's health series carry the database: kept, so the
     // alert says which database's query fails.
@@ -184,6 +192,7 @@ fn rule(
         alert: name.to_string(),
         expr,
         for_: Some(format!("{}m", for_secs / 60)),
+        keep_firing_for: None,
         labels,
         annotations: BTreeMap::from([
             ("summary".to_string(), summary.to_string()),
@@ -229,6 +238,29 @@ fn on_query(model: &Model) -> String {
         Some(label) => format!("on (job, instance, {label})"),
         None => "on (job, instance)".into(),
     }
+}
+
+/// [`on_query`] across replicas: the job, and with several databases the database.
+fn on_fleet_query(model: &Model) -> String {
+    match model.database_label() {
+        Some(label) => format!("on (job, {label})"),
+        None => "on (job)".into(),
+    }
+}
+
+/// The highest of the replicas' `inner`, per job (and database, with several): a standby's
+/// missing series never counts, and whichever replica leads gives the answer.
+fn fleet_max(model: &Model, inner: &str) -> String {
+    let extra: Vec<&str> = model.database_label().into_iter().collect();
+    format!("{} ({inner})", agg_keeping(model, "max", &extra, true))
+}
+
+/// `labels` without `instance` when the alert is the fleet's.
+fn fleet_labels(mut labels: BTreeMap<String, String>, fleet: bool) -> BTreeMap<String, String> {
+    if fleet {
+        labels.remove("instance");
+    }
+    labels
 }
 
 /// `max_over_time(integration_exporter_database_up[window])`, under the query series' database
@@ -283,17 +315,26 @@ fn poll_failing(model: &Model, signal: &ResolvedSignal) -> Result<Vec<HealthAler
     let (name, ok, errors, what) = (kind.failing_alert, kind.health.ok.name, kind.health.errors.name, kind.what);
     let sel = labels(&[("signal", id)]);
     let for_secs = poll_for(schedule);
+    // With `ha`, a query runs on the leader only: one alert for the fleet, whichever leads.
+    let fleet = replicas::led(model, signal);
     let answer_values = spec.answer_values();
     let mut series = sel.clone();
     series.extend(target(model));
-    let fire_labels = with(&target(model), &[("kind", "connect")]);
+    let fire_labels = fleet_labels(with(&target(model), &[("kind", "connect")]), fleet);
     let connect = with(&series, &[("kind", "connect")]);
 
     let (expr, fire, quiet) = match kind.values {
         None => {
-            let failing =
-                format!("{} (increase({}[{ERROR_WINDOW}])) > 0", by(model, &["kind"]), selector(errors, &sel));
-            let mut expr = format!("{failing}\nand {}\n{} == 0", on_query(model), selector(ok, &sel));
+            let failing = format!(
+                "{} (increase({}[{ERROR_WINDOW}])) > 0",
+                agg_keeping(model, "sum", &["kind"], fleet),
+                selector(errors, &sel)
+            );
+            let mut expr = if fleet {
+                format!("{failing}\nand {}\n{} == 0", on_fleet_query(model), fleet_max(model, &selector(ok, &sel)))
+            } else {
+                format!("{failing}\nand {}\n{} == 0", on_query(model), selector(ok, &sel))
+            };
             let fire = vec![input(ok, &series, "0+0x240"), input(errors, &connect, "0+1x240")];
             let mut quiet = vec![(
                 "quiet while the source is healthy",
@@ -302,11 +343,12 @@ fn poll_failing(model: &Model, signal: &ResolvedSignal) -> Result<Vec<HealthAler
             if spec.needs_database() {
                 // Every query failing because the database is gone is one alert, the database's;
                 // a query failing while the database answers others is this one's.
-                expr.push_str(&format!(
-                    "\nunless {}\n{} == 0",
-                    on_query(model),
-                    database_up_over(model, for_secs / 60)
-                ));
+                let up = database_up_over(model, for_secs / 60);
+                expr.push_str(&if fleet {
+                    format!("\nunless {}\n{} == 0", on_fleet_query(model), fleet_max(model, &up))
+                } else {
+                    format!("\nunless {}\n{up} == 0", on_query(model))
+                });
                 let db = with(&target(model), &[("database", EXAMPLE_DATABASE)]);
                 let mut unreachable = fire.clone();
                 unreachable.push(input(self_metrics::DATABASE_UP.name, &db, "0+0x240"));
@@ -360,8 +402,9 @@ fn poll_failing(model: &Model, signal: &ResolvedSignal) -> Result<Vec<HealthAler
             (expr, fire, quiet)
         }
     };
+    let on = if fleet { "the leading replica" } else { "{{ $labels.instance }}" };
     let description = format!(
-        "The {what} of signal {id} has failed with {{{{ $labels.kind }}}} errors on {{{{ $labels.instance }}}} \
+        "The {what} of signal {id} has failed with {{{{ $labels.kind }}}} errors on {on} \
          for {}m; its values are gone and its alerts ({}) are held back until it reads again. Check {}.",
         for_secs / 60,
         listed(&names(alerts_of([signal]))),
@@ -369,8 +412,10 @@ fn poll_failing(model: &Model, signal: &ResolvedSignal) -> Result<Vec<HealthAler
     );
     let severity = most_severe(alerts_of([signal]));
     let rule_labels = labels(&[("severity", severity.as_str()), ("signal", id)]);
+    let mut failing = rule(model, name, expr, for_secs, rule_labels, kind.summary, description)?;
+    failing.keep_firing_for = replicas::keep_firing_for(model, signal);
     let mut out = vec![HealthAlert {
-        rule: rule(model, name, expr, for_secs, rule_labels, kind.summary, description)?,
+        rule: failing,
         fires: vec![Fire {
             case: "pending before `for`, firing after it",
             input: fire,
@@ -628,21 +673,34 @@ pub fn database_unreachable(model: &Model) -> Result<Option<HealthAlert>, Genera
     let Some(for_secs) = signals.iter().filter_map(|s| s.schedule()).map(poll_for).min() else { return Ok(None) };
     let errors = self_metrics::DATABASE_ERRORS.name;
     let up = self_metrics::DATABASE_UP.name;
+    // With `ha`, every replica reports the database (a standby through its lock session): one
+    // alert when none of them reaches it, not one per replica.
+    let fleet = replicas::fleet_wide(model);
     let of_kind = |kind: &str| {
         format!(
             "{} (increase({}[{ERROR_WINDOW}])) > 0",
-            by(model, &["database", "kind"]),
+            agg_keeping(model, "sum", &["database", "kind"], fleet),
             selector(errors, &labels(&[("kind", kind)]))
         )
     };
-    let expr = format!(
-        "(\n{}\nor on (job, instance, database)\n{}\n)\nand on (job, instance, database)\n{up} == 0",
-        of_kind("connect"),
-        of_kind("timeout")
-    );
+    let expr = if fleet {
+        format!(
+            "(\n{}\nor on (job, database)\n{}\n)\nand on (job, database)\n{} ({up}) == 0",
+            of_kind("connect"),
+            of_kind("timeout"),
+            agg_keeping(model, "max", &["database"], true),
+        )
+    } else {
+        format!(
+            "(\n{}\nor on (job, instance, database)\n{}\n)\nand on (job, instance, database)\n{up} == 0",
+            of_kind("connect"),
+            of_kind("timeout")
+        )
+    };
+    let who = if fleet { "No replica can" } else { "{{ $labels.instance }} cannot" };
     let severity = most_severe(alerts_of(signals.iter().copied()));
     let description = format!(
-        "{{{{ $labels.instance }}}} cannot reach the database {{{{ $labels.database }}}}: its queries fail with \
+        "{who} reach the database {{{{ $labels.database }}}}: its queries fail with \
          {{{{ $labels.kind }}}} errors (connect: no connection, e.g. refused, unknown host, wrong password, too \
          many connections; timeout: connected, no answer) and none has got an answer for {}m. Blind until it \
          answers: every SQL signal ({}). This is the one alert for it: the per-query {} alerts of kind connect \
@@ -660,7 +718,12 @@ pub fn database_unreachable(model: &Model) -> Result<Option<HealthAlert>, Genera
             input(up, &db, up_now),
         ]
     };
-    let fire = |case, input, kind: &str| Fire { case, input, active_from: 60, labels: with(&db, &[("kind", kind)]) };
+    let fire = |case, input, kind: &str| Fire {
+        case,
+        input,
+        active_from: 60,
+        labels: fleet_labels(with(&db, &[("kind", kind)]), fleet),
+    };
     Ok(Some(HealthAlert {
         rule: rule(
             model,
@@ -982,13 +1045,18 @@ pub fn runbook_sections(model: &Model) -> Vec<RunbookSection> {
             labels: vec![
                 ("database", "where, as `host:port/db`; never a user or password"),
                 ("kind", "`connect` when a run lacked a connection in the last 5m, else `timeout`"),
-                ("instance", "the exporter that cannot reach it"),
+                if replicas::fleet_wide(model) {
+                    ("instance", "none: with `ha`, one alert for every replica, when none of them reaches it")
+                } else {
+                    ("instance", "the exporter that cannot reach it")
+                },
             ],
             holds_back: format!(
                 "The per-query {} alerts of kind `connect` and `timeout` (their expressions also stay quiet once \
                  the database has been unreachable for their whole `for`), and every alert of the SQL signals, \
-                 on the same exporter.",
-                sql_failing_alert(model).unwrap_or("IntegrationSourceQueryFailing")
+                 on the same exporter{}.",
+                sql_failing_alert(model).unwrap_or("IntegrationSourceQueryFailing"),
+                if replicas::fleet_wide(model) { " (with `ha`, none of them carries `instance`)" } else { "" }
             ),
             checks: DATABASE_CHECKS.to_vec(),
         });

@@ -51,6 +51,13 @@ pub(super) fn resolve(config: Config, source: &Locator<'_>) -> Result<Model, Spe
             rules.rules.retain(|rule| rule.format.is_none_or(|f| f == log.format));
         }
     }
+    // With `ha` on, a SQL signal's series come from whichever replica leads: the alert is about
+    // the fleet, or a failover would resolve it on the old leader and fire it anew on the next.
+    if config.ha.enabled {
+        for resolved in out.signals.iter_mut().filter(|s| s.signal.source.settings().needs_database()) {
+            resolved.signal.alerts.iter_mut().for_each(|a| a.across_instances = true);
+        }
+    }
     // A pack declares log sources for its log signals; with all of those off (a variant that
     // reads the same from an API), its files are no part of the exporter: nothing opens or waits
     // for them, and no alert says they are unreadable.

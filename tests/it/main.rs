@@ -51,6 +51,7 @@ mod prometheus_operator;
 mod promql_scoping;
 mod reload;
 mod replay;
+mod replica_rules;
 mod runbook_coverage;
 mod runbook_tables;
 mod salesforce_incidents;

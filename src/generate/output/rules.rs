@@ -63,6 +63,9 @@ pub struct Rule {
     pub expr: String,
     #[serde(rename = "for", skip_serializing_if = "Option::is_none")]
     pub for_: Option<String>,
+    /// How long a firing alert stays firing once its expression is empty: the gap of a failover.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub keep_firing_for: Option<String>,
     pub labels: BTreeMap<String, String>,
     pub annotations: BTreeMap<String, String>,
 }

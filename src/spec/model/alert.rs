@@ -73,7 +73,7 @@ pub struct Alert {
     /// `true` when the runbook's number is about the whole fleet (every worker host's exporter
     /// together): the expression aggregates away the labels that tell exporters apart, so an
     /// idle standby host cannot keep it firing. Counters and histograms are summed, gauges and
-    /// timestamps take the maximum; `absent` and `rise` are unchanged.
+    /// timestamps take the maximum, `rise` follows the maximum; `absent` is unchanged.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub across_instances: bool,
     /// Fire only while other measurements each cross a number of their own, a list of
