@@ -352,6 +352,22 @@ impl World {
             Some(DatabaseState::Up) => self.db.cluster().restart(),
             None => {}
         }
+        // A query waits out the pool's connect retries before it fails, longer than a sample
+        // takes: the phase starts once the exporter says what the database now is.
+        if let Some(state) = change.database {
+            let want = if state == DatabaseState::Down { " 0" } else { " 1" };
+            let port = self.exporter.port;
+            wait::until(
+                "the exporter to see the database's new state",
+                Duration::from_secs(90),
+                || scrape(port),
+                |t| {
+                    t.lines()
+                        .any(|l| l.starts_with("integration_exporter_database_up{") && l.ends_with(want))
+                        .then_some(())
+                },
+            );
+        }
         if !change.sql.trim().is_empty() {
             self.db.execute(&change.sql).await;
         }
