@@ -286,6 +286,8 @@ pub(crate) struct World {
     _stand_in: StandIn,
     logs: BTreeMap<String, (TsFormat, Vec<String>)>,
     start: f64,
+    /// The database server is stopped.
+    database_down: bool,
 }
 
 impl World {
@@ -327,7 +329,7 @@ impl World {
             .env("SCENARIO_DATABASE_URL", &db.url)
             .env("SCENARIO_TOKEN", "scenario-token")
             .start();
-        let world = World { db, dir, exporter, answers, _stand_in: stand_in, logs, start };
+        let world = World { db, dir, exporter, answers, _stand_in: stand_in, logs, start, database_down: false };
         for (path, body) in &healthy.http {
             world.answers.lock().unwrap().insert(path.clone(), render_fixed(body, start));
         }
@@ -355,6 +357,7 @@ impl World {
         // A query waits out the pool's connect retries before it fails, longer than a sample
         // takes: the phase starts once the exporter says what the database now is.
         if let Some(state) = change.database {
+            self.database_down = state == DatabaseState::Down;
             let want = if state == DatabaseState::Down { " 0" } else { " 1" };
             let port = self.exporter.port;
             wait::until(
@@ -439,13 +442,23 @@ impl World {
                 })
         };
         let before = polled(&first);
+        // With the database stopped, most runs find the pool busy with connection attempts and
+        // learn nothing; the phase is sampled once a run has counted its failure to connect.
+        let unreachable = |e: &Exposition| -> f64 {
+            e.iter()
+                .filter(|(k, _)| k.starts_with("integration_exporter_database_errors_total{"))
+                .map(|(_, v)| v.0)
+                .sum()
+        };
+        let failed = unreachable(&first);
         let second = wait::poll(
             Duration::from_secs(20),
             wait::POLL,
             || self.exposition(),
             |e| {
                 let now = polled(e);
-                before.iter().all(|(signal, v)| now.get(signal).is_some_and(|n| n != v)).then(|| e.clone())
+                let db_seen = !self.database_down || unreachable(e) > failed;
+                (db_seen && before.iter().all(|(signal, v)| now.get(signal).is_some_and(|n| n != v))).then(|| e.clone())
             },
         )
         .unwrap_or_else(|last| last);
