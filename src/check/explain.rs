@@ -309,7 +309,7 @@ mod tests {
     fn identifiers_skip_literals_and_unquote_names() {
         assert_eq!(
             identifiers("((sync_status = 'degraded'::text) AND (\"Odd \"\"x\" > now()))"),
-            ["sync_status", "text", "Odd \"x", "now"]
+            ["sync_status", "text", "AND", "Odd \"x", "now"]
         );
         assert_eq!(
             identifiers("(t.expires_at < (now() + '00:10:00'::interval))"),
