@@ -118,7 +118,10 @@ async fn explain_database(
     connect_timeout: std::time::Duration,
     mode: explain::Mode,
 ) -> Result<String, String> {
-    let mut conn = connect::connect(options, connect_timeout).await.map_err(|e| e.to_string())?;
-    let explained = explain::explain_all(&mut conn, model, mode, &connect::address(options)).await?;
+    // `--analyze` runs queries that may well take a second: that is what is being measured, not
+    // something for the driver to warn about on stderr.
+    let options = sqlx::ConnectOptions::disable_statement_logging(options.clone());
+    let mut conn = connect::connect(&options, connect_timeout).await.map_err(|e| e.to_string())?;
+    let explained = explain::explain_all(&mut conn, model, mode, &connect::address(&options)).await?;
     Ok(explain::render(&explained))
 }
