@@ -19,6 +19,10 @@ use crate::spec::{Model, Source};
 /// about: below it a whole read costs less than an index's upkeep.
 pub const LARGE_TABLE_ROWS: f64 = 10_000.0;
 
+/// A scan whose filter is estimated to keep more than this share of the table's rows reads most of
+/// it anyway: an index would not make it cheaper, so none is advised.
+const SELECTIVE_SHARE: f64 = 0.1;
+
 /// How to plan: estimates only, or also executing each query (`EXPLAIN ANALYZE`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Mode {
@@ -51,6 +55,8 @@ pub struct SeqScanWarning {
     pub schema: String,
     pub table: String,
     pub reltuples: f64,
+    /// The rows the planner expects the scan to keep.
+    pub kept: f64,
     /// Columns of the table the query filters (first) or sorts on, in order of appearance.
     pub columns: Vec<String>,
     /// Of `columns`, those that already lead an index: the planner chose to read the table anyway.
@@ -65,6 +71,13 @@ impl std::fmt::Display for SeqScanWarning {
             return write!(f, " with no filter or sort on its columns: an index would not help");
         }
         write!(f, ", filtering or sorting on {}", self.columns.join(", "))?;
+        if self.kept > self.reltuples * SELECTIVE_SHARE {
+            return write!(
+                f,
+                "\n    the filter keeps about {:.0} of its rows: an index would not help; reading less needs a narrower query",
+                self.kept
+            );
+        }
         let fresh: Vec<&String> = self.columns.iter().filter(|c| !self.indexed.contains(c)).collect();
         if fresh.is_empty() {
             // An index exists: the filter keeps too many rows, or the statistics are stale.
@@ -155,6 +168,8 @@ fn summary(plan: &Value, warnings: Vec<SeqScanWarning>) -> Planned {
 struct SeqScan {
     schema: String,
     table: String,
+    /// The rows the planner expects the scan to return.
+    rows: f64,
     /// The scan's filter, then the sort keys above it: where its columns are looked for.
     expressions: Vec<String>,
 }
@@ -171,7 +186,8 @@ fn seq_scans(node: &Value, sorts: &[String], out: &mut Vec<SeqScan>) {
     {
         let mut expressions: Vec<String> = node["Filter"].as_str().map(str::to_string).into_iter().collect();
         expressions.extend(sorts.iter().cloned());
-        out.push(SeqScan { schema: schema.to_string(), table: table.to_string(), expressions });
+        let rows = node["Plan Rows"].as_f64().unwrap_or(0.0);
+        out.push(SeqScan { schema: schema.to_string(), table: table.to_string(), rows, expressions });
     }
     for child in node["Plans"].as_array().into_iter().flatten() {
         seq_scans(child, &sorts, out);
@@ -252,10 +268,18 @@ async fn warnings(conn: &mut PgConnection, plan: &Value) -> Result<Vec<SeqScanWa
             }
         }
         let indexed = named.iter().filter(|c| leading.contains(c)).cloned().collect();
-        let warning = SeqScanWarning { schema: scan.schema, table: scan.table, reltuples, columns: named, indexed };
+        let warning = SeqScanWarning {
+            schema: scan.schema,
+            table: scan.table,
+            reltuples,
+            kept: scan.rows,
+            columns: named,
+            indexed,
+        };
         match out.iter_mut().find(|w| w.schema == warning.schema && w.table == warning.table) {
             // The same table read twice in one query (a self-join, two CTEs): one warning, all columns.
             Some(seen) => {
+                seen.kept = seen.kept.max(warning.kept);
                 for c in warning.columns {
                     if !seen.columns.contains(&c) {
                         seen.columns.push(c);
@@ -332,6 +356,7 @@ mod tests {
             [SeqScan {
                 schema: "public".into(),
                 table: "w".into(),
+                rows: 0.0,
                 expressions: vec!["(kind = 'x'::text)".into(), "updated_at DESC".into()]
             }]
         );
@@ -343,6 +368,7 @@ mod tests {
             schema: "public".into(),
             table: "Events".into(),
             reltuples: 50_000.0,
+            kept: 500.0,
             columns: vec!["kind".into(), "at".into()],
             indexed: vec![],
         };
@@ -351,6 +377,14 @@ mod tests {
             "warning: sequential scan of public.\"Events\" (50000 rows), filtering or sorting on kind, at\n    \
              an index may help (advice only): CREATE INDEX ON public.\"Events\" (kind, at);"
         );
+        w.kept = 20_000.0;
+        assert!(
+            w.to_string().ends_with(
+                "keeps about 20000 of its rows: an index would not help; reading less needs a narrower query"
+            ),
+            "{w}"
+        );
+        w.kept = 500.0;
         w.indexed = w.columns.clone();
         assert!(w.to_string().contains("an index on kind, at exists"), "{w}");
         w.columns.clear();
