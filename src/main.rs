@@ -110,6 +110,14 @@ enum Command {
         /// Also prepare every query against the database.
         #[arg(long)]
         database: bool,
+        /// With --database, print each query's plan (`EXPLAIN`: cost and estimated rows, never
+        /// run) and warn about sequential scans of large tables, naming the index that may help.
+        #[arg(long, requires = "database")]
+        explain: bool,
+        /// With --explain, also run each query (`EXPLAIN ANALYZE`, read-only) and print how long
+        /// it took: it costs the database what a collection cycle costs.
+        #[arg(long, requires = "explain")]
+        analyze: bool,
     },
     /// Read every source once, now, and judge each alert's condition: a triage report in the
     /// runbook's order (value, threshold, verdict, next step, runbook link). Exit status 0 all
@@ -340,8 +348,15 @@ fn main() -> ExitCode {
             }
             ExitCode::SUCCESS
         }
-        Command::Check { config, database } => match load(&config) {
-            Ok(model) => check::main(&config, &model, database),
+        Command::Check { config, database, explain, analyze } => match load(&config) {
+            Ok(model) => {
+                let mode = match (explain, analyze) {
+                    (false, _) => None,
+                    (true, false) => Some(check::explain::Mode::Estimate),
+                    (true, true) => Some(check::explain::Mode::Analyze),
+                };
+                check::main(&config, &model, database, mode)
+            }
             Err(code) => code,
         },
         Command::Diagnose { config, pack, format } => {

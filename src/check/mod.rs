@@ -1,6 +1,6 @@
 //! The `check` command: the spec loaded and validated (by the caller), the web config it names
 //! loaded, and with `--database` every SQL signal's query prepared against the real database
-//! ([`database`]).
+//! ([`database`]); with `--explain` also planned, with advice on sequential scans ([`explain`]).
 //!
 //! Exit status: 0 all good, 2 something in the files is wrong (as a spec that does not load), 1
 //! the database could not be asked.
@@ -8,6 +8,7 @@
 mod catalog;
 pub mod connect;
 pub mod database;
+pub mod explain;
 mod names;
 
 use std::path::Path;
@@ -22,7 +23,9 @@ use crate::spec::Model;
 const BAD_SPEC: u8 = 2;
 
 /// Runs `check` on `model`, loaded from `config`; what it finds goes to stderr, "ok" to stdout.
-pub fn main(config: &Path, model: &Model, database: bool) -> ExitCode {
+/// `explain`: with `database`, also print each query's plan ([`explain::Mode`] says whether
+/// the queries are run too).
+pub fn main(config: &Path, model: &Model, database: bool, explain: Option<explain::Mode>) -> ExitCode {
     let signals = model.enabled_signals().count();
     if let Some(file) = &model.config.web_config_file {
         let path = Model::spec_dir(config).join(file);
@@ -72,7 +75,19 @@ pub fn main(config: &Path, model: &Model, database: bool) -> ExitCode {
             };
             let model = model.for_database(name);
             match runtime.block_on(check_database(&model, &options, db.connect_timeout.0)) {
-                Ok(problems) if problems.is_empty() => {}
+                Ok(problems) if problems.is_empty() => {
+                    let Some(mode) = explain else { continue };
+                    if several {
+                        println!("database `{name}`:");
+                    }
+                    match runtime.block_on(explain_database(&model, &options, db.connect_timeout.0, mode)) {
+                        Ok(text) => print!("{text}"),
+                        Err(unreachable) => {
+                            eprintln!("{at}: {unreachable}");
+                            status = ExitCode::FAILURE;
+                        }
+                    }
+                }
                 Ok(problems) => {
                     for p in &problems {
                         eprintln!("{at}: {p}");
@@ -93,4 +108,20 @@ pub fn main(config: &Path, model: &Model, database: bool) -> ExitCode {
     }
     println!("{}: ok ({signals} signals)", config.display());
     ExitCode::SUCCESS
+}
+
+/// The plans of `model`'s queries, as text, over a connection of their own: `check_database`
+/// has proved every query prepares, so a failure here is the database going away.
+async fn explain_database(
+    model: &Model,
+    options: &sqlx::postgres::PgConnectOptions,
+    connect_timeout: std::time::Duration,
+    mode: explain::Mode,
+) -> Result<String, String> {
+    // `--analyze` runs queries that may well take a second: that is what is being measured, not
+    // something for the driver to warn about on stderr.
+    let options = sqlx::ConnectOptions::disable_statement_logging(options.clone());
+    let mut conn = connect::connect(&options, connect_timeout).await.map_err(|e| e.to_string())?;
+    let explained = explain::explain_all(&mut conn, model, mode, &connect::address(&options)).await?;
+    Ok(explain::render(&explained))
 }

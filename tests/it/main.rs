@@ -10,6 +10,7 @@ mod blocking_files;
 mod build_script;
 mod calendar_sync;
 mod check_errors;
+mod check_explain;
 mod checkpoint;
 mod checkpoint_faults;
 mod dashboards;
