@@ -1,6 +1,7 @@
 //! Throughput of the log rule engine, in lines per second: the token_refresh pack's text rules
-//! (RegexSet prefilter, then captures) on realistic worker lines, the calendar_sync pack's JSON
-//! rules on application log lines, and a whole replay (line splitting included) from memory.
+//! (literal prefilter, then regexes and captures) on realistic worker lines, the calendar_sync
+//! pack's JSON rules on application log lines, and a whole replay (line splitting included) from
+//! memory.
 //!
 //! `cargo bench --bench log_rules`; not run by `cargo test` or CI. scripts/bench-logs compares the
 //! release binary with mtail and grep on a 2M-line file.

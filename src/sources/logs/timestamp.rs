@@ -1,7 +1,7 @@
 //! A line's own time. Python's default `2026-02-06 12:00:01,234` carries no zone, so the zone is
 //! configured; lines that carry one (RFC 3339) keep theirs.
 
-use chrono::{DateTime, NaiveDateTime, TimeZone};
+use chrono::{DateTime, TimeZone};
 use chrono_tz::Tz;
 use regex::Regex;
 
@@ -9,7 +9,8 @@ use crate::spec::TimestampSpec;
 
 #[derive(Debug, Clone)]
 enum Layout {
-    Strftime(String),
+    /// The format read once into chrono's items, not again for every line.
+    Strftime(Vec<chrono::format::Item<'static>>),
     Rfc3339,
     Unix,
 }
@@ -75,7 +76,8 @@ impl TimestampParser {
             "unix" => Layout::Unix,
             f => {
                 check_format(f)?;
-                Layout::Strftime(f.to_string())
+                let items = chrono::format::StrftimeItems::new(f).parse_to_owned();
+                Layout::Strftime(items.map_err(|_| format!("timestamp format `{f}` is not a valid strftime format"))?)
             }
         };
         let zone = match spec.timezone.as_str() {
@@ -98,11 +100,15 @@ impl TimestampParser {
         match &self.layout {
             Layout::Unix => text.trim().parse::<f64>().ok().filter(|v| v.is_finite()),
             Layout::Rfc3339 => DateTime::parse_from_rfc3339(text.trim()).ok().map(|d| to_secs(d.to_utc())),
-            Layout::Strftime(format) => {
-                if let Ok(with_zone) = DateTime::parse_from_str(text, format) {
+            Layout::Strftime(items) => {
+                // What `DateTime::parse_from_str` and then `NaiveDateTime::parse_from_str` do, with
+                // the text parsed once.
+                let mut parsed = chrono::format::Parsed::new();
+                chrono::format::parse(&mut parsed, text, items.iter()).ok()?;
+                if let Ok(with_zone) = parsed.to_datetime() {
                     return Some(to_secs(with_zone.to_utc()));
                 }
-                let naive = NaiveDateTime::parse_from_str(text, format).ok()?;
+                let naive = parsed.to_naive_datetime_with_offset(0).ok()?;
                 let local = match &self.zone {
                     Zone::Named(tz) => tz.from_local_datetime(&naive).earliest()?.to_utc(),
                     Zone::Local => chrono::Local.from_local_datetime(&naive).earliest()?.to_utc(),

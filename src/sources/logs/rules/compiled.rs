@@ -112,9 +112,9 @@ impl CompiledRule {
         }
     }
 
-    /// Label values and the value text, when the line matches. Text lines reach this only after
-    /// the prefilter matched the rule's pattern, so a rule that captures nothing needs no second
-    /// regex run.
+    /// Label values and the value text, when the line matches. A text line reaches this only
+    /// once the engine knows that a rule capturing nothing matches it; a rule that captures runs
+    /// its regex here and refuses the line when it does not match.
     pub(super) fn extract(&self, line: &Line<'_>) -> Option<(Vec<String>, Option<String>)> {
         match line {
             Line::Text(text) => {

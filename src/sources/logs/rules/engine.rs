@@ -1,12 +1,13 @@
-//! A log source's rules applied to its lines: the rules a line can match are found at once (a
-//! `RegexSet` for text lines), and their metrics' series updated.
+//! A log source's rules applied to its lines: the rules a text line can match are found with one
+//! literal scan ([`LiteralFilter`]), only those run their regex, and their metrics' series are
+//! updated.
 
 use std::collections::BTreeMap;
 
-use regex::RegexSet;
 use serde_json::Value as Json;
 
 use super::compiled::{CompiledRule, LabelSource, Line, json_field, json_text};
+use super::prefilter::LiteralFilter;
 use super::series::{MetricState, SeriesValue};
 use super::{DEFAULT_MAX_LABEL_BYTES, MAX_SERIES_PER_METRIC, OVERFLOW_VALUE};
 use crate::sources::logs::timestamp::TimestampParser;
@@ -46,8 +47,10 @@ const DEFAULT_FUTURE_TOLERANCE: f64 = 300.0;
 #[derive(Clone)]
 pub struct RuleEngine {
     pub(super) rules: Vec<CompiledRule>,
-    /// Text sources: indexes of rules with a pattern, in `prefilter` order.
-    pub(super) prefilter: Option<(RegexSet, Vec<usize>)>,
+    /// Text sources: the rules a line may match, by their literals.
+    pub(super) prefilter: Option<LiteralFilter>,
+    /// The candidate rules of the line being read, kept to spare an allocation per line.
+    candidates: Vec<usize>,
     pub(super) metrics: BTreeMap<String, MetricState>,
     pub(super) timestamp: TimestampParser,
     pub(super) format: LogFormat,
@@ -77,16 +80,16 @@ impl RuleEngine {
             state.timestamps |= rule.action == LogAction::Timestamp;
         }
         let prefilter = if format == LogFormat::Text {
-            let indexed: Vec<(usize, &str)> =
-                compiled.iter().enumerate().filter_map(|(i, r)| r.pattern.as_ref().map(|p| (i, p.as_str()))).collect();
-            let set = RegexSet::new(indexed.iter().map(|(_, p)| *p)).map_err(|e| e.to_string())?;
-            Some((set, indexed.into_iter().map(|(i, _)| i).collect()))
+            let patterns: Vec<Option<&str>> = compiled.iter().map(|r| r.pattern.as_ref().map(|p| p.as_str())).collect();
+            let captures: Vec<bool> = compiled.iter().map(|r| r.captures).collect();
+            Some(LiteralFilter::new(&patterns, &captures)?)
         } else {
             None
         };
         Ok(Self {
             rules: compiled,
             prefilter,
+            candidates: Vec::new(),
             metrics,
             timestamp,
             format,
@@ -97,6 +100,18 @@ impl RuleEngine {
             future_tolerance: DEFAULT_FUTURE_TOLERANCE,
             seeding: false,
         })
+    }
+
+    /// The same engine with every text rule running its regex on every line, to check the
+    /// literal prefilter against.
+    #[cfg(test)]
+    pub(super) fn without_prefilter(mut self) -> Self {
+        if self.prefilter.is_some() {
+            let patterns: Vec<Option<&str>> =
+                self.rules.iter().map(|r| r.pattern.as_ref().map(|p| p.as_str())).collect();
+            self.prefilter = Some(LiteralFilter::every_rule(&patterns));
+        }
+        self
     }
 
     /// JSON lines: the field every rule's `match` reads.
@@ -177,14 +192,22 @@ impl RuleEngine {
         };
         match self.format {
             LogFormat::Text => {
-                let Some((set, index)) = &self.prefilter else { return LineOutcome::Unmatched };
+                let Some(filter) = &self.prefilter else { return LineOutcome::Unmatched };
+                filter.candidates(raw, &mut self.candidates);
                 let timestamp = &self.timestamp;
                 // Parsed at most once per line, and only when a timestamp rule matched.
                 let ts = std::cell::OnceCell::new();
                 let mut outcome = LineOutcome::Unmatched;
-                for i in set.matches(raw).iter().map(|i| index[i]) {
-                    let r =
-                        sink.apply(&self.rules[i], &Line::Text(raw), || *ts.get_or_init(|| timestamp.from_line(raw)));
+                for &i in &self.candidates {
+                    let rule = &self.rules[i];
+                    // A rule that captures runs its regex in `extract`, which refuses a line the
+                    // regex does not match; the others are asked here, unless the literal was
+                    // the whole pattern.
+                    if !rule.captures && !filter.is_exact(i) && !rule.pattern.as_ref().is_some_and(|p| p.is_match(raw))
+                    {
+                        continue;
+                    }
+                    let r = sink.apply(rule, &Line::Text(raw), || *ts.get_or_init(|| timestamp.from_line(raw)));
                     outcome = merge(outcome, r);
                 }
                 outcome

@@ -1,5 +1,5 @@
-//! Log rules compiled once and applied to every line: a `RegexSet` finds the few rules a text line
-//! can match, and only those run their captures.
+//! Log rules compiled once and applied to every line: a literal scan finds the few rules a text
+//! line can match, and only those run their regex.
 //!
 //! [`compiled`] is one rule ready to read a line, [`engine`] applies a log source's rules and
 //! holds their metrics' [`series`], [`saved`] is what a checkpoint keeps of those series and
@@ -7,6 +7,7 @@
 
 mod compiled;
 mod engine;
+mod prefilter;
 mod saved;
 mod series;
 

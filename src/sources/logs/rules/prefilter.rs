@@ -1,0 +1,145 @@
+//! Which rules a text line can match, found with one literal scan instead of a regex per rule.
+//!
+//! Every match of a rule's pattern starts with one of the pattern's prefix literals (as
+//! `regex-syntax` extracts them), so a line that holds none of them cannot match the rule and no
+//! regex runs on it. When a pattern *is* its literals (no repetition, class or assertion left over)
+//! and the rule captures nothing, finding the literal is the match and no regex runs at all. A
+//! pattern with no usable literal (it may start with `\d`, or match the empty string) keeps its
+//! rule a candidate for every line.
+
+use aho_corasick::{AhoCorasick, MatchKind};
+use regex_syntax::hir::literal::{ExtractKind, Extractor};
+
+/// The rules of a text source indexed by their literals.
+#[derive(Debug, Clone)]
+pub(super) struct LiteralFilter {
+    /// One automaton over every literal of every filtered rule; `None` when no rule has one.
+    scan: Option<AhoCorasick>,
+    /// The rule each automaton pattern belongs to.
+    owner: Vec<usize>,
+    /// Rules whose regex must run on every line: no literal could be extracted.
+    always: Vec<usize>,
+    /// Per rule: the literal found is the whole match, no regex needed to say yes.
+    exact: Vec<bool>,
+}
+
+impl LiteralFilter {
+    /// `patterns[i]` is rule `i`'s pattern, `None` for a rule without one (it never matches a
+    /// text line); `captures[i]` whether rule `i` reads named captures (then its regex always
+    /// runs, to read them).
+    pub(super) fn new(patterns: &[Option<&str>], captures: &[bool]) -> Result<Self, String> {
+        let mut literals: Vec<Vec<u8>> = Vec::new();
+        let mut owner = Vec::new();
+        let mut always = Vec::new();
+        let mut exact = vec![false; patterns.len()];
+        for (i, pattern) in patterns.iter().enumerate() {
+            let Some(pattern) = pattern else { continue };
+            match prefix_literals(pattern)? {
+                Some(found) => {
+                    exact[i] = found.exact && !captures.get(i).copied().unwrap_or(true);
+                    owner.extend(std::iter::repeat_n(i, found.literals.len()));
+                    literals.extend(found.literals);
+                }
+                None => always.push(i),
+            }
+        }
+        let scan = if literals.is_empty() {
+            None
+        } else {
+            // Overlapping search needs the standard match kind; it reports every literal found,
+            // so one literal that is a prefix of another hides neither rule.
+            Some(
+                AhoCorasick::builder()
+                    .match_kind(MatchKind::Standard)
+                    .build(&literals)
+                    .map_err(|e| format!("literal prefilter: {e}"))?,
+            )
+        };
+        Ok(Self { scan, owner, always, exact })
+    }
+
+    /// No filtering: every rule with a pattern runs its regex on every line (the reference the
+    /// tests compare the filter with).
+    #[cfg(test)]
+    pub(super) fn every_rule(patterns: &[Option<&str>]) -> Self {
+        let always = patterns.iter().enumerate().filter(|(_, p)| p.is_some()).map(|(i, _)| i).collect();
+        Self { scan: None, owner: Vec::new(), always, exact: vec![false; patterns.len()] }
+    }
+
+    /// Fills `out` with the rules `line` may match, in rule order, without duplicates.
+    pub(super) fn candidates(&self, line: &str, out: &mut Vec<usize>) {
+        out.clear();
+        out.extend_from_slice(&self.always);
+        if let Some(scan) = &self.scan {
+            for m in scan.find_overlapping_iter(line) {
+                out.push(self.owner[m.pattern().as_usize()]);
+            }
+        }
+        if out.len() > 1 {
+            out.sort_unstable();
+            out.dedup();
+        }
+    }
+
+    /// Whether finding rule `i`'s literal already means the line matches it.
+    pub(super) fn is_exact(&self, i: usize) -> bool {
+        self.exact.get(i).copied().unwrap_or(false)
+    }
+}
+
+/// The literals every match of a pattern starts with.
+struct Prefixes {
+    literals: Vec<Vec<u8>>,
+    /// The pattern matches exactly these literals, nothing more.
+    exact: bool,
+}
+
+/// `pattern`'s [`Prefixes`]; `None` when they cannot narrow anything down (no finite set, or the
+/// empty string is one).
+fn prefix_literals(pattern: &str) -> Result<Option<Prefixes>, String> {
+    // The `regex` crate's own default syntax, so the literals are those of the compiled pattern.
+    let hir = regex_syntax::parse(pattern).map_err(|e| format!("pattern: {e}"))?;
+    let seq = Extractor::new().kind(ExtractKind::Prefix).extract(&hir);
+    let Some(literals) = seq.literals() else { return Ok(None) };
+    if literals.is_empty() || literals.iter().any(|l| l.as_bytes().is_empty()) {
+        return Ok(None);
+    }
+    // The extractor reads an assertion (`^`, `\b`) as the empty string: a pattern with one is
+    // never just its literals.
+    let exact = seq.is_exact() && hir.properties().look_set().is_empty();
+    Ok(Some(Prefixes { literals: literals.iter().map(|l| l.as_bytes().to_vec()).collect(), exact }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn exactness(pattern: &str) -> Option<bool> {
+        prefix_literals(pattern).unwrap().map(|p| p.exact)
+    }
+
+    #[test]
+    fn only_patterns_that_are_their_literals_skip_the_regex() {
+        assert_eq!(exactness("ProactiveRefresh ✓"), Some(true));
+        assert_eq!(exactness("acquire lock|lock lost"), Some(true));
+        // Anchors and word boundaries read as empty strings to the extractor: not exact.
+        assert_eq!(exactness("^ProactiveRefresh"), Some(false));
+        assert_eq!(exactness(r"\berror="), Some(false));
+        assert_eq!(exactness("ProactiveRefresh.*Cycle complete"), Some(false));
+        // Nothing to look for: the regex decides on every line.
+        assert_eq!(exactness(r"\d+ms"), None);
+        assert_eq!(exactness("x*"), None);
+    }
+
+    #[test]
+    fn a_line_holding_no_literal_has_only_the_unfiltered_rules() {
+        let patterns = [Some("ProactiveRefresh ✓"), None, Some(r"\d+ms"), Some("ProactiveRefresh.*Cycle")];
+        let filter = LiteralFilter::new(&patterns, &[false; 4]).unwrap();
+        let mut out = Vec::new();
+        filter.candidates("polling mailbox", &mut out);
+        assert_eq!(out, [2]);
+        // One literal the prefix of another: both rules are found.
+        filter.candidates("ProactiveRefresh ✓ then ProactiveRefresh Cycle", &mut out);
+        assert_eq!(out, [0, 2, 3]);
+    }
+}
