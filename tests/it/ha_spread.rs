@@ -10,10 +10,8 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use sqlx::Connection;
-use sqlx::postgres::PgConnection;
 use support::exporter::Exporter;
-use support::{Cluster, free_port};
+use support::{Cluster, free_port, sql};
 
 const RETRY_MS: u64 = 500;
 const INTERVAL_MS: u64 = 500;
@@ -96,14 +94,6 @@ impl Watch {
 /// How many databases each replica leads.
 fn counts(led: &[Vec<String>]) -> Vec<usize> {
     led.iter().map(Vec::len).collect()
-}
-
-fn sql(url: &str, query: &str) {
-    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
-    rt.block_on(async {
-        let mut conn = PgConnection::connect(url).await.expect("connect");
-        sqlx::raw_sql(sqlx::AssertSqlSafe(query.to_string())).execute(&mut conn).await.expect(query);
-    });
 }
 
 #[test]

@@ -13,12 +13,10 @@ use std::time::{Duration, Instant};
 
 use integration_exporter::spec::{Model, SourceText};
 use serde_json::Value;
-use sqlx::Connection;
-use sqlx::postgres::PgConnection;
 use support::exporter::Exporter;
 use support::http::api;
 use support::process::prometheus;
-use support::{Cluster, exporter_bin, free_port, program, wait};
+use support::{Cluster, exporter_bin, free_port, program, sql, wait};
 
 const ALERT: &str = "IntegrationReplicaBacklog";
 
@@ -56,14 +54,6 @@ signals:
     let path = dir.join(format!("spec-{port}.yaml"));
     std::fs::write(&path, text).expect("spec");
     path
-}
-
-fn sql(url: &str, query: &str) {
-    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
-    rt.block_on(async {
-        let mut conn = PgConnection::connect(url).await.expect("connect");
-        sqlx::raw_sql(sqlx::AssertSqlSafe(query.to_string())).execute(&mut conn).await.expect(query);
-    });
 }
 
 /// Every alert Prometheus holds: (name, state, labels, active since).

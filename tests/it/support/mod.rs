@@ -213,6 +213,15 @@ fn replace_database(url: &str, db: &str) -> String {
 }
 
 /// The exporter binary cargo built for these tests.
+/// Runs SQL statements (one or several, separated by `;`) from a synchronous test.
+pub fn sql(url: &str, query: &str) {
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
+    rt.block_on(async {
+        let mut conn = PgConnection::connect(url).await.expect("connect");
+        sqlx::raw_sql(sqlx::AssertSqlSafe(query.to_string())).execute(&mut conn).await.expect(query);
+    });
+}
+
 pub fn exporter_bin() -> PathBuf {
     PathBuf::from(env!("CARGO_BIN_EXE_integration-exporter"))
 }
