@@ -14,11 +14,16 @@ use std::time::{Instant, UNIX_EPOCH};
 /// How many head bytes the fingerprint covers. 1 KiB spans several log lines,
 /// so a file regrown after truncation almost never reproduces it.
 pub(crate) const FP_MAX: usize = 1024;
-/// Read size; one syscall moves many lines.
+/// Read size of a file that is keeping up; one syscall moves many lines.
 pub(crate) const CHUNK: usize = 64 * 1024;
-/// Per file and poll, so one busy file cannot starve the others; the rest is
-/// picked up by the next poll (offset < size forces a read).
-const MAX_BYTES_PER_POLL: u64 = 16 * 1024 * 1024;
+/// Read size while a file is more than a [`CHUNK`] behind: a backlog is read in
+/// blocks, so the head check and the syscall done per read cost nothing.
+pub(crate) const BLOCK: usize = 1024 * 1024;
+/// A file's share of one poll: the other files get their turn after this many
+/// bytes. It is not a budget between waits: a file stopped here is
+/// [`Follower::more`], and the caller polls again without waiting
+/// (see [`crate::Tailer::behind`]).
+pub(crate) const SLICE: u64 = 16 * 1024 * 1024;
 
 /// Identity of a file, independent of its name.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -133,6 +138,8 @@ pub(crate) struct Follower {
     pub unjudged: bool,
     /// When we opened it; bounds how long a lookalike waits.
     pub born: Instant,
+    /// The latest `process` stopped at its [`SLICE`] with bytes left to read.
+    pub more: bool,
 }
 
 /// Where a newly opened follower starts.
@@ -189,6 +196,7 @@ impl Follower {
             truncated_from: None,
             unjudged: false,
             born: now,
+            more: false,
         })
     }
 
@@ -238,11 +246,12 @@ impl Follower {
         stat: Stat,
         now: Instant,
         max_line: usize,
-        buf: &mut [u8],
+        buf: &mut Vec<u8>,
         stats: &mut FileStats,
         io: &mut IoCounts,
         sink: &mut dyn FnMut(Event<'_>),
     ) -> io::Result<bool> {
+        self.more = false;
         let changed = stat.size != self.last_size || stat.mtime != self.last_mtime;
         if !changed && self.offset >= stat.size {
             return Ok(false);
@@ -255,6 +264,9 @@ impl Follower {
         if !truncated && self.offset >= stat.size {
             // Changed but nothing to read (e.g. rewritten to the same size).
             truncated = !self.fp.matches(&read_head(&self.file, io)?);
+        }
+        if stat.size.saturating_sub(self.offset) > CHUNK as u64 && buf.len() < BLOCK {
+            buf.resize(BLOCK, 0);
         }
         let mut read_any = false;
         let mut read_this_poll = 0u64;
@@ -291,7 +303,8 @@ impl Follower {
             read_this_poll += n as u64;
             read_any = true;
             self.last_active = now;
-            if read_this_poll >= MAX_BYTES_PER_POLL {
+            if read_this_poll >= SLICE {
+                self.more = true;
                 break;
             }
         }

@@ -265,6 +265,13 @@ impl Tailer {
         }
     }
 
+    /// Whether the latest poll left bytes unread in a file (it stopped at the
+    /// file's share of a poll, so the other files get their turn): poll again
+    /// at once rather than waiting for a change.
+    pub fn behind(&self) -> bool {
+        self.followers.iter().any(|f| f.more && f.seen_gen == self.polls)
+    }
+
     /// Files the paths matched at the latest poll that are not open because
     /// `max_files` are: their lines are not read.
     pub fn skipped_files(&self) -> usize {
@@ -345,6 +352,10 @@ impl Tailer {
         self.ignored.retain(|id| live.contains(id));
         self.capped_at_start.retain(|id| live.contains(id));
         self.copies.expire(now);
+        if !self.behind() && self.buf.len() > file::CHUNK {
+            // Caught up: the block buffer of a backlog is not held while idle.
+            self.buf = vec![0; file::CHUNK];
+        }
 
         // Forget glob matches that are gone for good, so churn in a
         // directory does not grow memory forever. Literal paths keep stats.

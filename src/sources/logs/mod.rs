@@ -39,8 +39,13 @@ pub const POLL_INTERVAL: Duration = Duration::from_millis(100);
 pub const KIND: &str = "log";
 
 const CATCH_UP_LIMIT: Duration = Duration::from_secs(60);
-/// Checkpoints are written at most this often (and on shutdown).
+/// Checkpoints are written at most this often (and on shutdown), never per read: a backlog read
+/// in many polls is saved once a second, offsets and counters together as always.
 const CHECKPOINT_EVERY: Duration = Duration::from_secs(1);
+/// While a backlog is read (the tailer is [`Tailer::behind`]), what is served is brought up to
+/// date this often, and when the backlog is read, rather than after each of the many polls it
+/// takes: building every family per poll would cost more than the lines.
+const CATCH_UP_PUBLISH_EVERY: Duration = Duration::from_millis(200);
 
 #[derive(Debug, Default, Clone, Serialize, Deserialize, PartialEq)]
 struct PathCounters {
@@ -253,6 +258,11 @@ impl LogRunner {
         })
     }
 
+    /// Whether the latest poll left a backlog unread: poll again without waiting.
+    pub fn behind(&self) -> bool {
+        self.tailer.behind()
+    }
+
     /// The files the tailer has open now: `integration_exporter_log_files`.
     fn open_files(&self) -> usize {
         self.tailer.file_stats().iter().filter(|s| s.followed).count()
@@ -280,7 +290,11 @@ impl LogRunner {
             match event {
                 Event::Line { path, line } => {
                     let outcome = engine.process_at(line, clock);
-                    let counters = paths.entry(path.to_string()).or_default();
+                    // The path is known after its first line: no String made per line.
+                    let counters = match paths.get_mut(path) {
+                        Some(counters) => counters,
+                        None => paths.entry(path.to_string()).or_default(),
+                    };
                     // Saturating: a checkpoint may carry anything up to u64::MAX.
                     counters.lines = counters.lines.saturating_add(1);
                     match outcome {
@@ -309,8 +323,9 @@ impl LogRunner {
         if changed {
             self.forget_gone_paths();
         }
-        // A poll reads at most 16 MiB of a file: the counters are served once the content from
-        // before the start is read (or after CATCH_UP_LIMIT, should a file grow faster).
+        // A backlog takes several polls (a file's share of one is 16 MiB): the counters are
+        // served once the content from before the start is read (or after CATCH_UP_LIMIT,
+        // should a file grow faster).
         if let Some(since) = self.catching_up {
             let read = self.tailer.file_stats().iter().all(|s| s.offset >= s.size);
             if read || since.elapsed() >= CATCH_UP_LIMIT {
@@ -558,10 +573,14 @@ pub fn spawn_with(
                 let mut last_save = Instant::now();
                 let mut last_track: Option<Instant> = None;
                 let mut dirty = false;
+                // Changes not served yet: while behind, publishing waits for CATCH_UP_PUBLISH_EVERY.
+                let mut unpublished = false;
+                let mut last_publish = Instant::now();
                 // Publishing is what drops a `set` value that went stale, even without new lines.
                 let mut next_expiry = runner.next_expiry(unix_now());
                 while !shutdown.load(Ordering::Relaxed) {
                     let mut changed = runner.poll();
+                    let behind = runner.behind();
                     changed |= next_expiry.is_some_and(|t| unix_now() >= t);
                     // The files the tailer follows, so symlinks into other directories get those
                     // watched too: on the first poll, then at most once a second.
@@ -572,18 +591,28 @@ pub fn spawn_with(
                     dirty |= changed;
                     // A state_dir removed meanwhile: locked again, and this checkpoint saved anew.
                     dirty |= runner.check_lock(false).unwrap_or(false);
+                    let mut saved = false;
                     if dirty && last_save.elapsed() >= CHECKPOINT_EVERY {
                         // A failed save stays dirty and is retried a second later.
                         dirty = runner.save_checkpoint().is_err();
                         last_save = Instant::now();
-                        changed = true;
+                        saved = true;
                     }
-                    if changed {
+                    unpublished |= changed;
+                    // A save is served at once, backlog or not: what is served never lags
+                    // behind the checkpoint a restart would resume from.
+                    if saved || (unpublished && (!behind || last_publish.elapsed() >= CATCH_UP_PUBLISH_EVERY)) {
                         let now = unix_now();
                         state.publish(&producer, runner.families_at(now));
                         next_expiry = runner.next_expiry(now);
+                        unpublished = false;
+                        last_publish = Instant::now();
                     }
-                    wake.wait();
+                    // Behind: the rest of the backlog is read by the next poll, now; scrapes
+                    // are served meanwhile by the HTTP threads from what was published.
+                    if !behind {
+                        wake.wait();
+                    }
                 }
                 drop(wake);
                 let _ = runner.save_checkpoint();
