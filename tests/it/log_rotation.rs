@@ -264,3 +264,43 @@ fn kill9_during_delete_and_recreate() {
 fn kill9_during_dateext_compress() {
     campaign(Kind::DateextCompress);
 }
+
+/// A backlog of several times what one poll reads of a file (16 MiB), appended at once, is read
+/// poll after poll without waiting; `kill -9` while it is read, after a checkpoint saved in the
+/// middle of it, and a restart from that checkpoint lose and repeat no line of it.
+#[test]
+fn kill9_while_a_backlog_is_read() {
+    // About 1 KiB a line: 93 MiB in few lines, so a debug build reads it in seconds.
+    let long_line = |n: u64| format!("{n:09} LINE {}\n", "x".repeat(900 + (n * 7919 % 97) as usize));
+    let dir = tempfile::tempdir().expect("tempdir");
+    let port = free_port();
+    let spec = spec(dir.path(), port, "app.log");
+    let live = dir.path().join("logs/app.log");
+    let state = dir.path().join("state/app.checkpoint.json");
+    File::create(&live).expect("create");
+    let mut exporter = Exporter::serve(&spec, port).start();
+    let w = 96_000u64;
+    let mut backlog = String::new();
+    for n in 0..w {
+        backlog.push_str(&long_line(n));
+    }
+    OpenOptions::new().append(true).open(&live).and_then(|mut f| f.write_all(backlog.as_bytes())).expect("append");
+    // (counted, saved in the checkpoint) just before each kill.
+    let mut at_kills = Vec::new();
+    for pause in [1200, 700, 700] {
+        thread::sleep(Duration::from_millis(pause));
+        at_kills.push((total(&exporter).unwrap_or(0), saved_total(&state)));
+        exporter.kill();
+        exporter.restart();
+    }
+    println!("backlog of {w} lines: (counted, saved) before each kill -9 {at_kills:?}");
+    assert!(
+        at_kills.iter().any(|&(_, saved)| saved > 0 && saved < w),
+        "no kill came after a checkpoint saved in the middle of the backlog: {at_kills:?}"
+    );
+    let got = wait_total(&exporter, w, Duration::from_secs(120));
+    let by_bucket = exporter.scrape().map(|m| buckets(&m)).unwrap_or_default();
+    let wrong: Vec<_> =
+        (0..100u64).filter(|b| by_bucket.get(b).copied().unwrap_or(0) != w / 100 + u64::from(*b < w % 100)).collect();
+    assert!(got == w && wrong.is_empty(), "written {w}, counted {got} ({at_kills:?}); wrong buckets {wrong:?}");
+}
