@@ -26,11 +26,11 @@ use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpSocket, TcpStream};
 use tokio::sync::{Semaphore, mpsc, oneshot};
 
+use super::body::{self, Chunks, Deflated, Encoded, Extras};
 use super::deadline::WriteDeadline;
 use super::negotiate;
 use super::process::Collector;
 use super::slots::{Answering, Slots};
-use super::body::{self, Chunks, Deflated, Encoded, Extras};
 use super::text::Format;
 use super::web_config::{Auth, REALM, WebConfigWatch};
 use crate::state::{Family, State};

@@ -1,7 +1,7 @@
 //! From published state to what Prometheus reads.
 
-pub mod build_info;
 mod body;
+pub mod build_info;
 mod deadline;
 pub mod http;
 mod negotiate;
