@@ -6,16 +6,13 @@
 //! its request and to take its answer, so slow or hostile clients cannot pile up memory or tasks,
 //! and a client that stalls gives its place back within those times.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::convert::Infallible;
-use std::io::Write;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
-use bytes::Bytes;
-use http_body_util::Full;
 use hyper::body::Incoming;
 use hyper::header::{
     ACCEPT, ACCEPT_ENCODING, AUTHORIZATION, CONTENT_ENCODING, CONTENT_TYPE, RETRY_AFTER, WWW_AUTHENTICATE,
@@ -29,11 +26,12 @@ use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpSocket, TcpStream};
 use tokio::sync::{Semaphore, mpsc, oneshot};
 
+use super::body::{self, Chunks, Deflated, Encoded, Extras};
 use super::deadline::WriteDeadline;
 use super::negotiate;
 use super::process::Collector;
 use super::slots::{Answering, Slots};
-use super::text::{Format, encode};
+use super::text::Format;
 use super::web_config::{Auth, REALM, WebConfigWatch};
 use crate::state::{Family, State};
 
@@ -92,9 +90,9 @@ pub struct Server {
     process: Option<Arc<Collector>>,
     /// `Some` when `/-/reload` is enabled: where reload requests go.
     lifecycle: Option<mpsc::Sender<ReloadReply>>,
-    /// The last encoded `/metrics` body per format and compression, with the state version and
-    /// process reading it shows: concurrent scrapes of an unchanged state encode once.
-    bodies: tokio::sync::Mutex<HashMap<(Format, bool), (Shown, Bytes)>>,
+    /// What `/metrics` answers are made of: concurrent scrapes of an unchanged state encode
+    /// once, and a new process reading does not encode the state again.
+    bodies: tokio::sync::Mutex<Bodies>,
     encodes: AtomicU64,
     /// The status page's board: `/` shows it and `/status.json` serves it; `None`, `/` is a
     /// page of links.
@@ -103,6 +101,21 @@ pub struct Server {
 
 /// What an encoded body shows: the state's version and the process reading's generation.
 type Shown = (u64, u64);
+
+/// The `/metrics` cache (see [`body`]).
+#[derive(Default)]
+struct Bodies {
+    /// The state encoded per format, at the version it shows.
+    encoded: HashMap<Format, Arc<Encoded>>,
+    /// The state deflated in pieces per format, with the server's family names it was cut for.
+    deflated: HashMap<Format, (Vec<String>, Arc<Deflated>)>,
+    /// Formats asked for uncompressed at least once: their encoded text is kept beside the
+    /// deflated pieces. For the others, once deflated, it is dropped: a scraper asking for gzip
+    /// (as Prometheus does) needs only the pieces, and the text is the larger of the two.
+    plain_wanted: HashSet<Format>,
+    /// The last answer per format and compression.
+    bodies: HashMap<(Format, bool), (Shown, Chunks)>,
+}
 
 /// The landing page, linking the telemetry path (checked to be a plain path by the command line).
 fn landing(telemetry_path: &str) -> String {
@@ -130,7 +143,7 @@ impl Server {
             telemetry_path: "/metrics".into(),
             process: None,
             lifecycle: None,
-            bodies: tokio::sync::Mutex::new(HashMap::new()),
+            bodies: tokio::sync::Mutex::new(Bodies::default()),
             encodes: AtomicU64::new(0),
             status: None,
         }
@@ -188,7 +201,7 @@ impl Server {
 
     /// [`Server::handle`] behind the web config: basic auth when it has users, its headers on
     /// every answer, 500 while the file does not load.
-    pub async fn respond(&self, req: &Request<Incoming>) -> Response<Full<Bytes>> {
+    pub async fn respond(&self, req: &Request<Incoming>) -> Response<Chunks> {
         let Some(web) = self.web() else {
             return self.handle(req).await;
         };
@@ -222,7 +235,7 @@ impl Server {
         response
     }
 
-    pub async fn handle(&self, req: &Request<Incoming>) -> Response<Full<Bytes>> {
+    pub async fn handle(&self, req: &Request<Incoming>) -> Response<Chunks> {
         // The requests that do work count against `max_requests`; the probes never wait on it,
         // so a liveness check does not fail because of scrape load.
         let path = req.uri().path();
@@ -261,7 +274,7 @@ impl Server {
             "/" | "/status.json" if self.status.is_some() => self.status_page(req.uri().path() == "/").await,
             "/" => Response::builder()
                 .header(CONTENT_TYPE, "text/html; charset=utf-8")
-                .body(Full::new(Bytes::from(landing(&self.telemetry_path))))
+                .body(Chunks::from(landing(&self.telemetry_path)))
                 .unwrap_or_default(),
             _ => plain(StatusCode::NOT_FOUND, "not found\n"),
         }
@@ -269,7 +282,7 @@ impl Server {
 
     /// The status page (`html`) or its data as JSON, judged on the blocking pool: every check
     /// is evaluated, which takes longer than a request worker should be held.
-    async fn status_page(&self, html: bool) -> Response<Full<Bytes>> {
+    async fn status_page(&self, html: bool) -> Response<Chunks> {
         let Some(board) = self.status.clone() else { return plain(StatusCode::NOT_FOUND, "not found\n") };
         let telemetry_path = self.telemetry_path.clone();
         let rendered = tokio::task::spawn_blocking(move || {
@@ -285,7 +298,7 @@ impl Server {
             Ok((content_type, body)) => Response::builder()
                 .header(CONTENT_TYPE, content_type)
                 .header(hyper::header::CACHE_CONTROL, "no-store")
-                .body(Full::new(Bytes::from(body)))
+                .body(Chunks::from(body))
                 .unwrap_or_default(),
             Err(_) => plain(StatusCode::INTERNAL_SERVER_ERROR, "Internal Server Error\n"),
         }
@@ -293,7 +306,7 @@ impl Server {
 
     /// `POST /-/reload` (or `PUT`, as in Prometheus): reload the spec and web config and say how
     /// it went.
-    async fn reload(&self, method: &Method) -> Response<Full<Bytes>> {
+    async fn reload(&self, method: &Method) -> Response<Chunks> {
         let Some(reloads) = &self.lifecycle else {
             return plain(StatusCode::FORBIDDEN, "Lifecycle API is not enabled.\n");
         };
@@ -311,7 +324,7 @@ impl Server {
         }
     }
 
-    async fn metrics(&self, req: &Request<Incoming>) -> Response<Full<Bytes>> {
+    async fn metrics(&self, req: &Request<Incoming>) -> Response<Chunks> {
         let header = |name| req.headers().get(name).and_then(|v: &hyper::header::HeaderValue| v.to_str().ok());
         let format = negotiate::format(header(ACCEPT));
         let gzip = negotiate::gzip(header(ACCEPT_ENCODING));
@@ -320,54 +333,82 @@ impl Server {
         };
         let builder = Response::builder().header(CONTENT_TYPE, format.content_type());
         let builder = if gzip { builder.header(CONTENT_ENCODING, "gzip") } else { builder };
-        builder.body(Full::new(body)).unwrap_or_default()
+        builder.body(body).unwrap_or_default()
     }
 
-    /// The encoded body of the state as it is now: from the cache when the state has not changed
-    /// since, else gathered, sorted, encoded and compressed on the blocking pool (large states
-    /// take milliseconds the async workers should spend answering others).
-    async fn body(&self, format: Format, gzip: bool) -> Option<Bytes> {
+    /// The body of the state as it is now: from the cache when neither the state nor the
+    /// process reading changed since, else made from the state's encoding (and deflated pieces)
+    /// of its version, encoded anew only when the state changed, on the blocking pool (large
+    /// states take milliseconds the async workers should spend answering others).
+    async fn body(&self, format: Format, gzip: bool) -> Option<Chunks> {
         // Held while encoding: scrapes arriving meanwhile wait for this body instead of making
         // their own.
-        let mut bodies = self.bodies.lock().await;
+        let mut cache = self.bodies.lock().await;
         let (generation, process) = match &self.process {
             Some(collector) => collector.current(),
             None => (0, Arc::default()),
         };
-        if let Some(((version, shown), body)) = bodies.get(&(format, gzip))
-            && *version == self.state.version()
-            && *shown == generation
+        let version = self.state.version();
+        if let Some(((shown, read), body)) = cache.bodies.get(&(format, gzip))
+            && *shown == version
+            && *read == generation
         {
             return Some(body.clone());
         }
-        let state = self.state.clone();
-        let statics = self.static_families.clone();
-        let (version, body) = tokio::task::spawn_blocking(move || {
-            let (version, mut families) = state.snapshot();
-            families.extend(statics);
-            families.extend(process.iter().cloned());
-            families.sort_by(|a, b| a.name.cmp(&b.name));
-            let text = encode(&families, format);
-            if !gzip {
-                return Some((version, Bytes::from(text)));
+        if !gzip {
+            cache.plain_wanted.insert(format);
+        }
+        let mut own = self.static_families.clone();
+        own.extend(process.iter().cloned());
+        let extras = Extras::new(own, format);
+        let names: Vec<String> = extras.names().map(str::to_string).collect();
+        let (shown, body) = match cache.deflated.get(&format) {
+            Some((cut_for, deflated)) if gzip && deflated.version == version && *cut_for == names => {
+                (version, body::gzip(deflated, &extras, format).ok()?)
             }
-            let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
-            encoder.write_all(text.as_bytes()).ok()?;
-            Some((version, Bytes::from(encoder.finish().ok()?)))
-        })
-        .await
-        .ok()??;
-        self.encodes.fetch_add(1, Ordering::Relaxed);
-        bodies.insert((format, gzip), ((version, generation), body.clone()));
+            _ => {
+                let encoded = match cache.encoded.get(&format) {
+                    Some(e) if e.version == version => e.clone(),
+                    _ => {
+                        let state = self.state.clone();
+                        let encoded = tokio::task::spawn_blocking(move || {
+                            let (version, snapshots) = state.snapshots();
+                            Arc::new(Encoded::new(version, &snapshots, format))
+                        })
+                        .await
+                        .ok()?;
+                        self.encodes.fetch_add(1, Ordering::Relaxed);
+                        cache.encoded.insert(format, encoded.clone());
+                        encoded
+                    }
+                };
+                let cuts = encoded.cuts(extras.names());
+                if gzip {
+                    let from = encoded.clone();
+                    let deflated =
+                        Arc::new(tokio::task::spawn_blocking(move || Deflated::new(&from, cuts)).await.ok()?.ok()?);
+                    cache.deflated.insert(format, (names, deflated.clone()));
+                    if !cache.plain_wanted.contains(&format) {
+                        cache.encoded.remove(&format);
+                    }
+                    (encoded.version, body::gzip(&deflated, &extras, format).ok()?)
+                } else {
+                    (encoded.version, body::plain(&encoded, &cuts, &extras, format))
+                }
+            }
+        };
+        // Older answers would keep older encodings alive.
+        cache.bodies.retain(|_, ((v, _), _)| *v == shown);
+        cache.bodies.insert((format, gzip), ((shown, generation), body.clone()));
         Some(body)
     }
 }
 
-fn plain(status: StatusCode, text: &str) -> Response<Full<Bytes>> {
+fn plain(status: StatusCode, text: &str) -> Response<Chunks> {
     Response::builder()
         .status(status)
         .header(CONTENT_TYPE, "text/plain; charset=utf-8")
-        .body(Full::new(Bytes::from(text.to_string())))
+        .body(Chunks::from(text.to_string()))
         .unwrap_or_default()
 }
 

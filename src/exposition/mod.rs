@@ -1,5 +1,6 @@
 //! From published state to what Prometheus reads.
 
+mod body;
 pub mod build_info;
 mod deadline;
 pub mod http;

@@ -23,7 +23,7 @@ impl Format {
 pub fn encode(families: &[Family], format: Format) -> String {
     let mut out = String::with_capacity(families.len() * 256);
     for family in families {
-        encode_family(&mut out, family, format);
+        encode_group(&mut out, &[family], format);
     }
     if format == Format::OpenMetrics {
         out.push_str("# EOF\n");
@@ -31,7 +31,10 @@ pub fn encode(families: &[Family], format: Format) -> String {
     out
 }
 
-fn encode_family(out: &mut String, family: &Family, format: Format) {
+/// One family as the merge of `group` (one name; several producers may export it): the first
+/// one's help and type, then every one's samples in turn.
+pub fn encode_group(out: &mut String, group: &[&Family], format: Format) {
+    let Some(family) = group.first() else { return };
     let (kind, family_name) = match family.kind {
         MetricType::Counter if format == Format::OpenMetrics => {
             ("counter", family.name.strip_suffix("_total").unwrap_or(&family.name))
@@ -42,7 +45,7 @@ fn encode_family(out: &mut String, family: &Family, format: Format) {
     };
     let _ = writeln!(out, "# HELP {family_name} {}", escape_help(&family.help));
     let _ = writeln!(out, "# TYPE {family_name} {kind}");
-    for sample in &family.samples {
+    for sample in group.iter().flat_map(|f| &f.samples) {
         match &sample.value {
             SampleValue::Scalar(v) => write_sample(out, &family.name, &sample.labels, None, *v),
             SampleValue::Histogram { buckets, sum, count } => {
@@ -81,7 +84,7 @@ fn write_sample(out: &mut String, name: &str, labels: &[(String, String)], le: O
         out.push('}');
     }
     out.push(' ');
-    out.push_str(&format_value(value));
+    write_value(out, value);
     out.push('\n');
 }
 
@@ -95,6 +98,15 @@ pub fn format_value(v: f64) -> String {
     } else {
         // Rust prints the shortest text that parses back to the same float.
         format!("{v}")
+    }
+}
+
+/// [`format_value`] written in place: a large body formats one value per series.
+fn write_value(out: &mut String, v: f64) {
+    if v.is_finite() {
+        let _ = write!(out, "{v}");
+    } else {
+        out.push_str(&format_value(v));
     }
 }
 

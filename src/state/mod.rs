@@ -108,12 +108,16 @@ impl State {
         self.snapshot().1
     }
 
+    /// Every producer's snapshot as published (shared, not copied), in producer order, with the
+    /// version they make up.
+    pub fn snapshots(&self) -> (u64, Vec<Arc<Vec<Family>>>) {
+        let guard = self.producers.read().unwrap_or_else(|p| p.into_inner());
+        (guard.version, guard.snapshots.values().map(|(_, s)| s.clone()).collect())
+    }
+
     /// [`State::gather`] with the version it was gathered at.
     pub fn snapshot(&self) -> (u64, Vec<Family>) {
-        let (version, snapshots): (u64, Vec<Arc<Vec<Family>>>) = {
-            let guard = self.producers.read().unwrap_or_else(|p| p.into_inner());
-            (guard.version, guard.snapshots.values().map(|(_, s)| s.clone()).collect())
-        };
+        let (version, snapshots) = self.snapshots();
         let mut merged: BTreeMap<&str, Family> = BTreeMap::new();
         for snapshot in &snapshots {
             for family in snapshot.iter() {

@@ -7,6 +7,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use integration_exporter::exposition::http::{Limits, ReloadReply, Server, serve};
+use integration_exporter::exposition::process::Collector;
 use integration_exporter::spec::MetricType;
 use integration_exporter::state::{Family, State};
 use tokio::sync::{mpsc, oneshot};
@@ -34,6 +35,10 @@ fn start(state: Arc<State>, limits: Limits, reloads: Option<mpsc::Sender<ReloadR
     if let Some(reloads) = reloads {
         server = server.with_lifecycle(reloads);
     }
+    start_server(server)
+}
+
+fn start_server(server: Server) -> Running {
     let server = Arc::new(server);
     let (stop, stopped) = oneshot::channel::<()>();
     let (port_tx, port_rx) = std::sync::mpsc::channel();
@@ -167,6 +172,23 @@ fn concurrent_scrapes_of_an_unchanged_state_encode_once() {
     running.server.state.publish("other", vec![Family::new("other", "O.", MetricType::Gauge).with(&[], 7.0)]);
     assert!(get(port, "/metrics").1.contains("\nother 7\n"));
     assert_eq!(running.server.encodes(), 2);
+}
+
+#[test]
+fn a_new_process_reading_is_spliced_into_the_state_encoded_before() {
+    let server =
+        Server::new(big_state(20_000), Vec::new(), None, limits()).with_process_metrics(Arc::new(Collector::default()));
+    let running = start_server(server);
+    let first = get(running.port, "/metrics").1;
+    // The process reading is at most a second old: the next scrape takes a new one.
+    std::thread::sleep(Duration::from_millis(1100));
+    let second = get(running.port, "/metrics").1;
+    for body in [&first, &second] {
+        let big = body.find("\nbig{series=\"00019999\"} 19999\n").expect("the state");
+        let process = body.find("\nprocess_start_time_seconds ").expect("the process reading");
+        assert!(big < process, "families in name order");
+    }
+    assert_eq!(running.server.encodes(), 1, "the state was encoded again for a new process reading");
 }
 
 #[test]
