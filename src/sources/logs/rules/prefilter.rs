@@ -13,10 +13,12 @@ use regex_syntax::hir::literal::{ExtractKind, Extractor};
 /// The rules of a text source indexed by their literals.
 #[derive(Debug, Clone)]
 pub(super) struct LiteralFilter {
-    /// One automaton over every literal of every filtered rule; `None` when no rule has one.
+    /// One automaton over every distinct literal of every filtered rule; `None` when no rule
+    /// has one.
     scan: Option<AhoCorasick>,
-    /// The rule each automaton pattern belongs to.
-    owner: Vec<usize>,
+    /// Per automaton pattern: the rules of every literal it contains (itself included), since
+    /// the longest literal found at a position hides those inside it.
+    owners: Vec<Vec<usize>>,
     /// Rules whose regex must run on every line: no literal could be extracted.
     always: Vec<usize>,
     /// Per rule: the literal found is the whole match, no regex needed to say yes.
@@ -29,7 +31,7 @@ impl LiteralFilter {
     /// runs, to read them).
     pub(super) fn new(patterns: &[Option<&str>], captures: &[bool]) -> Result<Self, String> {
         let mut literals: Vec<Vec<u8>> = Vec::new();
-        let mut owner = Vec::new();
+        let mut owner: Vec<usize> = Vec::new();
         let mut always = Vec::new();
         let mut exact = vec![false; patterns.len()];
         for (i, pattern) in patterns.iter().enumerate() {
@@ -43,19 +45,37 @@ impl LiteralFilter {
                 None => always.push(i),
             }
         }
-        let scan = if literals.is_empty() {
+        let mut distinct: Vec<Vec<u8>> = literals.clone();
+        distinct.sort_unstable();
+        distinct.dedup();
+        let owners = distinct
+            .iter()
+            .map(|found| {
+                let mut rules: Vec<usize> = literals
+                    .iter()
+                    .zip(&owner)
+                    .filter(|(inner, _)| found.windows(inner.len()).any(|w| w == inner.as_slice()))
+                    .map(|(_, rule)| *rule)
+                    .collect();
+                rules.sort_unstable();
+                rules.dedup();
+                rules
+            })
+            .collect();
+        let scan = if distinct.is_empty() {
             None
         } else {
-            // Overlapping search needs the standard match kind; it reports every literal found,
-            // so one literal that is a prefix of another hides neither rule.
+            // Leftmost-longest lets the automaton use its SIMD searcher, which overlapping
+            // search cannot; `candidates` restarts one byte after each literal found, so no
+            // literal starting anywhere is missed.
             Some(
                 AhoCorasick::builder()
-                    .match_kind(MatchKind::Standard)
-                    .build(&literals)
+                    .match_kind(MatchKind::LeftmostLongest)
+                    .build(&distinct)
                     .map_err(|e| format!("literal prefilter: {e}"))?,
             )
         };
-        Ok(Self { scan, owner, always, exact })
+        Ok(Self { scan, owners, always, exact })
     }
 
     /// No filtering: every rule with a pattern runs its regex on every line (the reference the
@@ -63,7 +83,7 @@ impl LiteralFilter {
     #[cfg(test)]
     pub(super) fn every_rule(patterns: &[Option<&str>]) -> Self {
         let always = patterns.iter().enumerate().filter(|(_, p)| p.is_some()).map(|(i, _)| i).collect();
-        Self { scan: None, owner: Vec::new(), always, exact: vec![false; patterns.len()] }
+        Self { scan: None, owners: Vec::new(), always, exact: vec![false; patterns.len()] }
     }
 
     /// Fills `out` with the rules `line` may match, in rule order, without duplicates.
@@ -71,8 +91,12 @@ impl LiteralFilter {
         out.clear();
         out.extend_from_slice(&self.always);
         if let Some(scan) = &self.scan {
-            for m in scan.find_overlapping_iter(line) {
-                out.push(self.owner[m.pattern().as_usize()]);
+            // At each position the longest literal is found, and it carries the rules of the
+            // literals inside it; searching on from the next byte finds those starting later.
+            let mut from = 0;
+            while let Some(m) = scan.find(aho_corasick::Input::new(line).span(from..line.len())) {
+                out.extend_from_slice(&self.owners[m.pattern().as_usize()]);
+                from = m.start() + 1;
             }
         }
         if out.len() > 1 {
