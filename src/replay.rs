@@ -14,8 +14,8 @@ use tailer::{Cut, DropReason, LineSplitter};
 
 use crate::exposition::text::{Format, encode};
 use crate::sources::logs::rules::{LineClock, LineOutcome, RuleEngine};
-use crate::sources::unix_now;
 use crate::sources::logs::{rule_engine, used_logs};
+use crate::sources::unix_now;
 use crate::spec::{LogFiles, Model};
 use crate::state::Family;
 

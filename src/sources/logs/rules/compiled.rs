@@ -39,6 +39,9 @@ pub struct CompiledRule {
     pub(super) label_groups: Vec<Option<usize>>,
     /// Text lines: the capture group of the value.
     pub(super) value_group: Option<usize>,
+    /// Text lines: the pattern for the engine's reading, which keeps a cache per reading thread
+    /// and can start where the literal scan found the rule's literal.
+    pub(super) search: Option<regex_automata::meta::Regex>,
     /// The first rule of the engine with the same pattern: one capture pass per line serves all
     /// rules that share a pattern (set by the engine; the rule itself until then).
     pub(super) shares: usize,
@@ -96,7 +99,14 @@ impl CompiledRule {
             })
             .collect();
         let value_group = rule.value.as_deref().and_then(group);
+        let search = match (&rule.pattern, format) {
+            (Some(p), LogFormat::Text) => {
+                Some(regex_automata::meta::Regex::new(p).map_err(|e| format!("pattern: {e}"))?)
+            }
+            _ => None,
+        };
         Ok(Self {
+            search,
             label_groups,
             value_group,
             shares: 0,

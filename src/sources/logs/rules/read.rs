@@ -7,7 +7,9 @@
 
 use std::cell::OnceCell;
 
-use regex::CaptureLocations;
+use regex_automata::meta::Cache;
+use regex_automata::util::captures::Captures;
+use regex_automata::{Anchored, Input};
 
 use super::compiled::CompiledRule;
 use super::engine::LineClock;
@@ -59,8 +61,11 @@ struct Known {
 #[derive(Debug, Clone, Default)]
 pub(super) struct Scratch {
     candidates: Vec<usize>,
-    /// Per rule that others share a pattern with (indexed by [`CompiledRule::shares`]).
-    locations: Vec<Option<CaptureLocations>>,
+    /// Per rule: where its first literal starts in the line.
+    first: Vec<usize>,
+    /// Per rule that others share a pattern with (indexed by [`CompiledRule::shares`]): the
+    /// regex's cache and the line's capture groups.
+    searches: Vec<Option<(Cache, Captures)>>,
     known: Vec<Known>,
     line: u64,
 }
@@ -78,14 +83,14 @@ pub(super) struct Reader<'a> {
 impl Reader<'_> {
     /// Appends to `out` the hits of line `index` of a batch, whose text is `raw`.
     pub(super) fn read(&self, scratch: &mut Scratch, index: usize, raw: &str, out: &mut Hits) {
-        self.filter.candidates(raw, &mut scratch.candidates);
+        self.filter.candidates(raw, &mut scratch.candidates, &mut scratch.first);
         if scratch.candidates.is_empty() {
             return;
         }
         let n = self.rules.len();
         if scratch.known.len() != n {
             scratch.known = vec![Known::default(); n];
-            scratch.locations = vec![None; n];
+            scratch.searches = (0..n).map(|_| None).collect();
         }
         scratch.line += 1;
         let line_no = scratch.line;
@@ -97,32 +102,33 @@ impl Reader<'_> {
             if self.seeding && !matches!(rule.action, LogAction::Set | LogAction::Timestamp) {
                 continue;
             }
-            let Some(pattern) = &rule.pattern else { continue };
+            let Some(search) = &rule.search else { continue };
             let shared = rule.shares;
+            // No match starts before the rule's first literal.
+            let at = scratch.first[i].min(raw.len());
             let known = &mut scratch.known[shared];
+            let (cache, caps) =
+                scratch.searches[shared].get_or_insert_with(|| (search.create_cache(), search.create_captures()));
             if known.line != line_no {
                 *known = Known { line: line_no, matched: false, captured: false };
                 // Finding the literal is the match for an exact rule that captures nothing.
                 known.matched = !rule.captures && self.filter.is_exact(i);
                 if !known.matched {
                     if rule.captures {
-                        let locs = scratch.locations[shared].get_or_insert_with(|| pattern.capture_locations());
-                        known.matched = pattern.captures_read(locs, raw).is_some();
+                        known.matched = capture(search, cache, caps, raw, at);
                         known.captured = true;
                     } else {
-                        known.matched = pattern.is_match(raw);
+                        known.matched = search.is_match_with(cache, &Input::new(raw).range(at..));
                     }
                 }
             } else if rule.captures && known.matched && !known.captured {
-                let locs = scratch.locations[shared].get_or_insert_with(|| pattern.capture_locations());
-                known.matched = pattern.captures_read(locs, raw).is_some();
+                known.matched = capture(search, cache, caps, raw, at);
                 known.captured = true;
             }
             if !known.matched {
                 continue;
             }
-            let locs = scratch.locations[shared].as_ref().filter(|_| rule.captures);
-            let group = |g: usize| locs.and_then(|l| l.get(g));
+            let group = |g: usize| caps.get_group(g).filter(|_| rule.captures).map(|s| (s.start, s.end));
             // A value whose group took no part in the match: the rule does not take the line.
             let value_text = match (&rule.value, rule.value_group) {
                 (None, _) => None,
@@ -138,6 +144,17 @@ impl Reader<'_> {
             out.hits.push(Hit { line: index, rule: i, value, updated, spans });
         }
     }
+}
+
+/// Runs a capturing pattern on `raw`, whose leftmost match starts at `at` or later: first
+/// anchored at `at`, where the literal scan found the pattern's first literal (a match there is
+/// the leftmost, and no reverse scan is needed to find where it starts), else from `at` on.
+fn capture(search: &regex_automata::meta::Regex, cache: &mut Cache, caps: &mut Captures, raw: &str, at: usize) -> bool {
+    search.search_captures_with(cache, &Input::new(raw).range(at..).anchored(Anchored::Yes), caps);
+    if !caps.is_match() {
+        search.search_captures_with(cache, &Input::new(raw).range(at..), caps);
+    }
+    caps.is_match()
 }
 
 /// The value a rule stores for a line and the time it is of; a `None` value when the line
