@@ -13,8 +13,9 @@ use std::process::ExitCode;
 use tailer::{Cut, DropReason, LineSplitter};
 
 use crate::exposition::text::{Format, encode};
-use crate::sources::logs::rules::{LineOutcome, RuleEngine};
+use crate::sources::logs::rules::{LineClock, LineOutcome, RuleEngine};
 use crate::sources::logs::{rule_engine, used_logs};
+use crate::sources::unix_now;
 use crate::spec::{LogFiles, Model};
 use crate::state::Family;
 
@@ -166,26 +167,79 @@ pub fn split_reader(
 
 fn replay_with_buffer(
     engine: &mut RuleEngine,
-    reader: impl Read,
+    mut reader: impl Read,
     max_line: usize,
     buffer: usize,
     stats: &mut ReplayStats,
 ) -> std::io::Result<()> {
-    stats.bytes += split_reader(reader, max_line, buffer, &mut |cut| match cut {
-        Ok(text) => {
-            stats.lines += 1;
-            match engine.process(text) {
-                LineOutcome::Matched => stats.matched += 1,
-                LineOutcome::Unparsable => stats.unparsable += 1,
-                LineOutcome::Unmatched => {}
-            }
-        }
-        Err(DropReason::TooLong) => stats.too_long += 1,
-        Err(DropReason::InvalidUtf8) => stats.invalid_utf8 += 1,
-        // `finish` hands a partial last line out as a line: nothing is left unterminated.
-        Err(DropReason::Unterminated) => {}
-    })?;
+    let mut splitter = LineSplitter::new(false);
+    let mut buf = vec![0u8; buffer.max(1)];
+    // The lines of the chunk being read, as byte ranges of it.
+    let mut ranges: Vec<(usize, usize)> = Vec::new();
+    loop {
+        let n = match reader.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e),
+        };
+        stats.bytes += n as u64;
+        let chunk = &buf[..n];
+        // One clock reading per chunk: its lines are read at the same moment.
+        let clock = LineClock::at(unix_now());
+        ranges.clear();
+        let start = chunk.as_ptr() as usize;
+        splitter.feed(chunk, max_line, &mut |cut| match cut {
+            Ok(text) => match (text.as_ptr() as usize).checked_sub(start).filter(|at| *at < n) {
+                // A line wholly inside the chunk is a slice of it: batched below.
+                Some(at) => ranges.push((at, at + text.len())),
+                // The line begun in the previous chunk comes before every line of this one.
+                None => stats.count(engine.process_at(text, clock)),
+            },
+            Err(reason) => stats.dropped(reason),
+        });
+        let counts = engine.process_lines(&lines_of(chunk, &ranges), clock);
+        stats.lines += counts.lines;
+        stats.matched += counts.matched;
+        stats.unparsable += counts.unparsable;
+    }
+    // `finish` hands a partial last line out as a line: nothing is left unterminated.
+    let clock = LineClock::at(unix_now());
+    splitter.finish(max_line, &mut |cut| match cut {
+        Ok(text) => stats.count(engine.process_at(text, clock)),
+        Err(reason) => stats.dropped(reason),
+    });
     Ok(())
+}
+
+/// The lines at `ranges` of `chunk`, each already checked to be UTF-8 by the splitter: checked
+/// again here at once, and line by line only when the chunk holds a dropped invalid line.
+fn lines_of<'c>(chunk: &'c [u8], ranges: &[(usize, usize)]) -> Vec<&'c str> {
+    let (Some(first), Some(last)) = (ranges.first(), ranges.last()) else { return Vec::new() };
+    match std::str::from_utf8(&chunk[first.0..last.1]) {
+        Ok(text) => ranges.iter().filter_map(|(s, e)| text.get(s - first.0..e - first.0)).collect(),
+        Err(_) => ranges.iter().filter_map(|(s, e)| std::str::from_utf8(&chunk[*s..*e]).ok()).collect(),
+    }
+}
+
+impl ReplayStats {
+    fn count(&mut self, outcome: LineOutcome) {
+        self.lines += 1;
+        match outcome {
+            LineOutcome::Matched => self.matched += 1,
+            LineOutcome::Unparsable => self.unparsable += 1,
+            LineOutcome::Unmatched => {}
+        }
+    }
+
+    fn dropped(&mut self, reason: DropReason) {
+        match reason {
+            DropReason::TooLong => self.too_long += 1,
+            DropReason::InvalidUtf8 => self.invalid_utf8 += 1,
+            // Only a line the input ended inside is unterminated, and `finish` hands it out.
+            DropReason::Unterminated => {}
+        }
+    }
 }
 
 #[cfg(test)]

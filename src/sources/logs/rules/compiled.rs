@@ -35,6 +35,16 @@ pub struct CompiledRule {
     pub(super) message_field: String,
     /// JSON lines: `pattern` reads the raw line instead of `message_field`.
     pub(super) whole_line: bool,
+    /// Text lines: the capture group each label reads, in label order (`None`: a literal).
+    pub(super) label_groups: Vec<Option<usize>>,
+    /// Text lines: the capture group of the value.
+    pub(super) value_group: Option<usize>,
+    /// Text lines: the pattern for the engine's reading, which keeps a cache per reading thread
+    /// and can start where the literal scan found the rule's literal.
+    pub(super) search: Option<regex_automata::meta::Regex>,
+    /// The first rule of the engine with the same pattern: one capture pass per line serves all
+    /// rules that share a pattern (set by the engine; the rule itself until then).
+    pub(super) shares: usize,
 }
 
 /// One line, parsed as its source's format needs.
@@ -80,7 +90,26 @@ impl CompiledRule {
             };
             labels.push((source, fixed));
         }
+        let group = |name: &str| pattern.as_ref().and_then(|p| p.capture_names().position(|n| n == Some(name)));
+        let label_groups = labels
+            .iter()
+            .map(|(source, _)| match source {
+                LabelSource::Field(name) => group(name),
+                LabelSource::Literal(_) => None,
+            })
+            .collect();
+        let value_group = rule.value.as_deref().and_then(group);
+        let search = match (&rule.pattern, format) {
+            (Some(p), LogFormat::Text) => {
+                Some(regex_automata::meta::Regex::new(p).map_err(|e| format!("pattern: {e}"))?)
+            }
+            _ => None,
+        };
         Ok(Self {
+            search,
+            label_groups,
+            value_group,
+            shares: 0,
             metric: rule.metric.clone(),
             action: rule.action,
             pattern,

@@ -8,6 +8,7 @@ use serde_json::Value as Json;
 
 use super::compiled::{CompiledRule, LabelSource, Line, json_field, json_text};
 use super::prefilter::LiteralFilter;
+use super::read::{Hit, Hits, Reader, Scratch, value_of};
 use super::series::{MetricState, SeriesValue};
 use super::{DEFAULT_MAX_LABEL_BYTES, MAX_SERIES_PER_METRIC, OVERFLOW_VALUE};
 use crate::sources::logs::timestamp::TimestampParser;
@@ -22,6 +23,24 @@ pub enum LineOutcome {
     Unmatched,
     /// The line was taken by a rule but could not be used (bad JSON, number or timestamp).
     Unparsable,
+}
+
+/// A batch's lines by outcome (see [`RuleEngine::process_lines`]).
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct LineCounts {
+    pub lines: u64,
+    pub matched: u64,
+    pub unparsable: u64,
+}
+
+impl LineCounts {
+    fn add(&mut self, outcome: LineOutcome) {
+        match outcome {
+            LineOutcome::Matched => self.matched += 1,
+            LineOutcome::Unparsable => self.unparsable += 1,
+            LineOutcome::Unmatched => {}
+        }
+    }
 }
 
 /// When a line is applied: `now` judges timestamps from the future, `read_at` is the line's age
@@ -49,8 +68,10 @@ pub struct RuleEngine {
     pub(super) rules: Vec<CompiledRule>,
     /// Text sources: the rules a line may match, by their literals.
     pub(super) prefilter: Option<LiteralFilter>,
-    /// The candidate rules of the line being read, kept to spare an allocation per line.
-    candidates: Vec<usize>,
+    /// Buffers of the line being read and stored, kept to spare allocations per line.
+    scratch: Scratch,
+    hits: Hits,
+    key: Vec<String>,
     pub(super) metrics: BTreeMap<String, MetricState>,
     pub(super) timestamp: TimestampParser,
     pub(super) format: LogFormat,
@@ -71,10 +92,16 @@ impl RuleEngine {
         format: LogFormat,
         timestamp: TimestampParser,
     ) -> Result<Self, String> {
-        let mut compiled = Vec::new();
+        let mut compiled: Vec<CompiledRule> = Vec::new();
         let mut metrics = BTreeMap::new();
         for (rule, def) in &rules {
-            compiled.push(CompiledRule::compile(rule, def, format)?);
+            let mut c = CompiledRule::compile(rule, def, format)?;
+            // Rules with one pattern (two values of one line, say) read the line once.
+            c.shares = compiled
+                .iter()
+                .position(|o| o.pattern.as_ref().map(|p| p.as_str()) == c.pattern.as_ref().map(|p| p.as_str()))
+                .unwrap_or(compiled.len());
+            compiled.push(c);
             let state = metrics.entry(def.name.clone()).or_insert_with(|| MetricState::new(def));
             state.ages |= rule.action == LogAction::Set;
             state.timestamps |= rule.action == LogAction::Timestamp;
@@ -89,7 +116,9 @@ impl RuleEngine {
         Ok(Self {
             rules: compiled,
             prefilter,
-            candidates: Vec::new(),
+            scratch: Scratch::default(),
+            hits: Hits::default(),
+            key: Vec::new(),
             metrics,
             timestamp,
             format,
@@ -186,29 +215,25 @@ impl RuleEngine {
             overflows: &mut self.overflows,
             truncated: &mut self.truncated,
             max_label_bytes: self.max_label_bytes,
-            clock,
-            future_tolerance: self.future_tolerance,
             seeding: self.seeding,
+            key: &mut self.key,
         };
         match self.format {
             LogFormat::Text => {
                 let Some(filter) = &self.prefilter else { return LineOutcome::Unmatched };
-                filter.candidates(raw, &mut self.candidates);
-                let timestamp = &self.timestamp;
-                // Parsed at most once per line, and only when a timestamp rule matched.
-                let ts = std::cell::OnceCell::new();
+                let reader = Reader {
+                    rules: &self.rules,
+                    filter,
+                    timestamp: &self.timestamp,
+                    clock,
+                    future_tolerance: self.future_tolerance,
+                    seeding: self.seeding,
+                };
+                self.hits.clear();
+                reader.read(&mut self.scratch, 0, raw, &mut self.hits);
                 let mut outcome = LineOutcome::Unmatched;
-                for &i in &self.candidates {
-                    let rule = &self.rules[i];
-                    // A rule that captures runs its regex in `extract`, which refuses a line the
-                    // regex does not match; the others are asked here, unless the literal was
-                    // the whole pattern.
-                    if !rule.captures && !filter.is_exact(i) && !rule.pattern.as_ref().is_some_and(|p| p.is_match(raw))
-                    {
-                        continue;
-                    }
-                    let r = sink.apply(rule, &Line::Text(raw), || *ts.get_or_init(|| timestamp.from_line(raw)));
-                    outcome = merge(outcome, r);
+                for hit in &self.hits.hits {
+                    outcome = merge(outcome, sink.store_hit(&self.rules, hit, &self.hits.spans, raw));
                 }
                 outcome
             }
@@ -218,16 +243,73 @@ impl RuleEngine {
                     Err(_) => return LineOutcome::Unparsable,
                 };
                 let ts_text = json_field(&obj, &self.timestamp.field).and_then(json_text);
+                let parser = &self.timestamp;
+                let line_time = || ts_text.as_deref().and_then(|t| parser.parse(t));
                 let mut outcome = LineOutcome::Unmatched;
                 for rule in &self.rules {
-                    let parser = &self.timestamp;
-                    let r =
-                        sink.apply(rule, &Line::Json(&obj, raw), || ts_text.as_deref().and_then(|t| parser.parse(t)));
+                    if self.seeding && !matches!(rule.action, LogAction::Set | LogAction::Timestamp) {
+                        continue;
+                    }
+                    let Some((labels, value_text)) = rule.extract(&Line::Json(&obj, raw)) else { continue };
+                    let (value, updated) =
+                        value_of(rule, value_text.as_deref(), line_time, clock, self.future_tolerance);
+                    let r = sink.store(rule, value, updated, |i| labels[i].as_str());
                     outcome = merge(outcome, r);
                 }
                 outcome
             }
         }
+    }
+
+    /// Applies a batch of complete lines, all read at `clock`, and counts them by outcome: the
+    /// same as [`RuleEngine::process_at`] on each line in turn. A large batch of text lines is
+    /// read on every core (reading a line touches no value), then its hits are stored in line
+    /// order on this thread, so every counter, gauge, histogram, series limit and age ends as it
+    /// would line by line.
+    pub fn process_lines(&mut self, lines: &[&str], clock: LineClock) -> LineCounts {
+        let mut counts = LineCounts { lines: lines.len() as u64, ..LineCounts::default() };
+        let Some(filter) = self.prefilter.as_ref().filter(|_| self.format == LogFormat::Text) else {
+            for line in lines {
+                counts.add(self.process_at(line, clock));
+            }
+            return counts;
+        };
+        let reader = Reader {
+            rules: &self.rules,
+            filter,
+            timestamp: &self.timestamp,
+            clock,
+            future_tolerance: self.future_tolerance,
+            seeding: self.seeding,
+        };
+        self.hits.clear();
+        reader.read_batch(lines, &mut self.scratch, &mut self.hits);
+        let mut sink = MetricSink {
+            metrics: &mut self.metrics,
+            overflows: &mut self.overflows,
+            truncated: &mut self.truncated,
+            max_label_bytes: self.max_label_bytes,
+            seeding: self.seeding,
+            key: &mut self.key,
+        };
+        // The outcome of the line whose hits are being stored.
+        let mut current: Option<(usize, LineOutcome)> = None;
+        for hit in &self.hits.hits {
+            let r = sink.store_hit(&self.rules, hit, &self.hits.spans, lines[hit.line]);
+            current = match current {
+                Some((line, outcome)) if line == hit.line => Some((line, merge(outcome, r))),
+                done => {
+                    if let Some((_, outcome)) = done {
+                        counts.add(outcome);
+                    }
+                    Some((hit.line, r))
+                }
+            };
+        }
+        if let Some((_, outcome)) = current {
+            counts.add(outcome);
+        }
+        counts
     }
 
     /// The line's own time (unix seconds), as its timestamp rules read it; `None` when it
@@ -285,90 +367,105 @@ impl RuleEngine {
     }
 }
 
-/// The mutable half of the engine, borrowed while the rules are read.
-struct MetricSink<'a> {
-    metrics: &'a mut BTreeMap<String, MetricState>,
-    overflows: &'a mut BTreeMap<String, u64>,
-    truncated: &'a mut BTreeMap<String, u64>,
-    max_label_bytes: usize,
-    clock: LineClock,
-    future_tolerance: f64,
-    seeding: bool,
+/// The mutable half of the engine, borrowed while hits are stored.
+pub(super) struct MetricSink<'a> {
+    pub(super) metrics: &'a mut BTreeMap<String, MetricState>,
+    pub(super) overflows: &'a mut BTreeMap<String, u64>,
+    pub(super) truncated: &'a mut BTreeMap<String, u64>,
+    pub(super) max_label_bytes: usize,
+    pub(super) seeding: bool,
+    /// The label values of the hit being stored: a series is found without a new `String` per
+    /// line, and one is made only for a series seen for the first time.
+    pub(super) key: &'a mut Vec<String>,
 }
 
 impl MetricSink<'_> {
-    fn apply(&mut self, rule: &CompiledRule, line: &Line<'_>, ts: impl FnOnce() -> Option<f64>) -> LineOutcome {
-        if self.seeding && !matches!(rule.action, LogAction::Set | LogAction::Timestamp) {
-            return LineOutcome::Unmatched;
-        }
-        let Some((mut labels, value_text)) = rule.extract(line) else { return LineOutcome::Unmatched };
-        // Computed at most once, and only for the rules that need a line's time.
-        let mut ts = Some(ts);
-        let mut line_time = || ts.take().and_then(|f| f());
-        let value = match rule.action {
-            LogAction::Inc => 1.0,
-            // A clock far ahead would hold the heartbeat in the future, where no age alert sees it.
-            LogAction::Timestamp => match line_time() {
-                Some(t) if t <= self.clock.now + self.future_tolerance => t,
-                _ => return LineOutcome::Unparsable,
-            },
-            LogAction::Add | LogAction::Set | LogAction::Observe => {
-                match value_text.as_deref().map(str::trim).and_then(|v| v.parse::<f64>().ok()) {
-                    // `1e308` with `scale: 1000` is as unusable as `abc`: a value that is not
-                    // finite would be exported as such and cannot be saved in a checkpoint.
-                    Some(v) if (v * rule.scale).is_finite() => v * rule.scale,
-                    _ => return LineOutcome::Unparsable,
-                }
+    /// Stores a hit read from the text line `raw` (see [`Reader::read`]).
+    pub(super) fn store_hit(
+        &mut self,
+        rules: &[CompiledRule],
+        hit: &Hit,
+        spans: &[(usize, usize)],
+        raw: &str,
+    ) -> LineOutcome {
+        let rule = &rules[hit.rule];
+        let label = |i: usize| match &rule.labels[i].0 {
+            LabelSource::Literal(v) => v.as_str(),
+            LabelSource::Field(_) => {
+                let (s, e) = spans[hit.spans + i];
+                raw.get(s..e).unwrap_or_default()
             }
         };
-        if rule.action == LogAction::Add && value < 0.0 {
-            return LineOutcome::Unparsable;
-        }
+        self.store(rule, hit.value, hit.updated, label)
+    }
+
+    /// Stores one rule's value for a line: `label(i)` is the line's text for the rule's label
+    /// `i`, before fixed values and the length cap apply.
+    pub(super) fn store<'l>(
+        &mut self,
+        rule: &CompiledRule,
+        value: Option<f64>,
+        updated: Option<f64>,
+        label: impl Fn(usize) -> &'l str,
+    ) -> LineOutcome {
+        let Some(value) = value else { return LineOutcome::Unparsable };
+        let key = &mut *self.key;
+        key.resize_with(rule.labels.len(), String::new);
         let mut cut = false;
         for (i, (source, fixed)) in rule.labels.iter().enumerate() {
-            match fixed {
-                Some((values, other)) if !values.contains(&labels[i]) => match other {
-                    Some(o) => labels[i] = o.clone(),
+            let text = label(i);
+            let text: &str = match fixed {
+                Some((values, other)) if !values.iter().any(|v| v == text) => match other {
+                    Some(o) => o,
                     None => return LineOutcome::Unparsable,
                 },
-                Some(_) => {}
-                None if matches!(source, LabelSource::Field(_)) && labels[i].len() > self.max_label_bytes => {
-                    let end = labels[i].floor_char_boundary(self.max_label_bytes);
-                    labels[i].truncate(end);
+                Some(_) => text,
+                None if matches!(source, LabelSource::Field(_)) && text.len() > self.max_label_bytes => {
                     cut = true;
+                    &text[..text.floor_char_boundary(self.max_label_bytes)]
                 }
-                None => {}
-            }
+                None => text,
+            };
+            key[i].clear();
+            key[i].push_str(text);
         }
         let Some(state) = self.metrics.get_mut(&rule.metric) else { return LineOutcome::Unmatched };
-        if !state.series.contains_key(&labels) && state.series.len() >= MAX_SERIES_PER_METRIC {
+        let mut known = state.series.contains_key(key.as_slice());
+        if !known && state.series.len() >= MAX_SERIES_PER_METRIC {
             *self.overflows.entry(rule.metric.clone()).or_default() += 1;
-            labels = vec![OVERFLOW_VALUE.to_string(); labels.len()];
+            for k in key.iter_mut() {
+                k.clear();
+                k.push_str(OVERFLOW_VALUE);
+            }
+            known = state.series.contains_key(key.as_slice());
         }
-        // A `set` value's age: its line's own time, never later than when it was read.
-        let updated = match rule.action {
-            LogAction::Set => Some(line_time().map_or(self.clock.read_at, |t| t.min(self.clock.read_at))),
-            LogAction::Timestamp => Some(value.min(self.clock.read_at)),
-            _ => None,
-        }
-        .filter(|_| state.ages);
+        let updated = updated.filter(|_| state.ages);
         // Reading old content, the latest line of all files wins, not the last file read.
         if self.seeding
             && let Some(t) = updated
             && rule.action == LogAction::Set
-            && state.updated.get(&labels).is_some_and(|prev| *prev > t)
+            && state.updated.get(key.as_slice()).is_some_and(|prev| *prev > t)
         {
             return LineOutcome::Matched;
         }
         let MetricState { def, series, updated: times, .. } = state;
         if let Some(t) = updated {
-            times.insert(labels.clone(), t);
+            match times.get_mut(key.as_slice()) {
+                Some(at) => *at = t,
+                None => {
+                    times.insert(key.clone(), t);
+                }
+            }
         }
         let buckets = &def.buckets;
-        let entry = series.entry(labels).or_insert_with(|| match def.kind {
-            MetricType::Histogram => SeriesValue::Histogram { counts: vec![0; buckets.len()], sum: 0.0, count: 0 },
-            _ => SeriesValue::Scalar(0.0),
-        });
+        if !known {
+            let fresh = match def.kind {
+                MetricType::Histogram => SeriesValue::Histogram { counts: vec![0; buckets.len()], sum: 0.0, count: 0 },
+                _ => SeriesValue::Scalar(0.0),
+            };
+            series.insert(key.clone(), fresh);
+        }
+        let Some(entry) = series.get_mut(key.as_slice()) else { return LineOutcome::Unmatched };
         // The new value is checked before it is stored: a sum that overflows refuses the line
         // and keeps the series as it was.
         match (rule.action, entry) {

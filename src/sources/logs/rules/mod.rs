@@ -8,11 +8,12 @@
 mod compiled;
 mod engine;
 mod prefilter;
+mod read;
 mod saved;
 mod series;
 
 pub use compiled::{CompiledRule, Line};
-pub use engine::{LineClock, LineOutcome, RuleEngine};
+pub use engine::{LineClock, LineCounts, LineOutcome, RuleEngine};
 pub use saved::{MetricShape, ResetReason, SavedMetrics};
 pub use series::SeriesValue;
 

@@ -13,10 +13,16 @@ use regex_syntax::hir::literal::{ExtractKind, Extractor};
 /// The rules of a text source indexed by their literals.
 #[derive(Debug, Clone)]
 pub(super) struct LiteralFilter {
-    /// One automaton over every literal of every filtered rule; `None` when no rule has one.
+    /// One automaton over every distinct literal of every filtered rule; `None` when no rule
+    /// has one.
     scan: Option<AhoCorasick>,
-    /// The rule each automaton pattern belongs to.
-    owner: Vec<usize>,
+    /// Per automaton pattern: the rules of every literal it contains (itself included), since
+    /// the longest literal found at a position hides those inside it, with where in it the
+    /// rule's first literal starts.
+    owners: Vec<Vec<(usize, usize)>>,
+    /// Per rule: literals one of which every match ends with, when they are few and long enough
+    /// to be worth a look; a line holding none of them does not run the rule's regex.
+    suffixes: Vec<Vec<memchr::memmem::Finder<'static>>>,
     /// Rules whose regex must run on every line: no literal could be extracted.
     always: Vec<usize>,
     /// Per rule: the literal found is the whole match, no regex needed to say yes.
@@ -29,11 +35,13 @@ impl LiteralFilter {
     /// runs, to read them).
     pub(super) fn new(patterns: &[Option<&str>], captures: &[bool]) -> Result<Self, String> {
         let mut literals: Vec<Vec<u8>> = Vec::new();
-        let mut owner = Vec::new();
+        let mut owner: Vec<usize> = Vec::new();
         let mut always = Vec::new();
         let mut exact = vec![false; patterns.len()];
+        let mut suffixes = vec![Vec::new(); patterns.len()];
         for (i, pattern) in patterns.iter().enumerate() {
             let Some(pattern) = pattern else { continue };
+            suffixes[i] = suffix_literals(pattern)?;
             match prefix_literals(pattern)? {
                 Some(found) => {
                     exact[i] = found.exact && !captures.get(i).copied().unwrap_or(true);
@@ -43,19 +51,43 @@ impl LiteralFilter {
                 None => always.push(i),
             }
         }
-        let scan = if literals.is_empty() {
+        let mut distinct: Vec<Vec<u8>> = literals.clone();
+        distinct.sort_unstable();
+        distinct.dedup();
+        let owners = distinct
+            .iter()
+            .map(|found| {
+                let mut rules: Vec<(usize, usize)> = literals
+                    .iter()
+                    .zip(&owner)
+                    .filter_map(|(inner, rule)| Some((*rule, memchr::memmem::find(found, inner)?)))
+                    .collect();
+                // The first literal of each rule in it.
+                rules.sort_unstable();
+                rules.dedup_by_key(|(rule, _)| *rule);
+                rules
+            })
+            .collect();
+        let scan = if distinct.is_empty() {
             None
         } else {
-            // Overlapping search needs the standard match kind; it reports every literal found,
-            // so one literal that is a prefix of another hides neither rule.
+            // Leftmost-longest lets the automaton use its SIMD searcher, which overlapping
+            // search cannot; `candidates` restarts one byte after each literal found, so no
+            // literal starting anywhere is missed.
             Some(
                 AhoCorasick::builder()
-                    .match_kind(MatchKind::Standard)
-                    .build(&literals)
+                    .match_kind(MatchKind::LeftmostLongest)
+                    .build(&distinct)
                     .map_err(|e| format!("literal prefilter: {e}"))?,
             )
         };
-        Ok(Self { scan, owner, always, exact })
+        // An exact rule runs no regex: nothing to spare it.
+        for (i, e) in exact.iter().enumerate() {
+            if *e {
+                suffixes[i].clear();
+            }
+        }
+        Ok(Self { scan, owners, always, exact, suffixes })
     }
 
     /// No filtering: every rule with a pattern runs its regex on every line (the reference the
@@ -63,28 +95,60 @@ impl LiteralFilter {
     #[cfg(test)]
     pub(super) fn every_rule(patterns: &[Option<&str>]) -> Self {
         let always = patterns.iter().enumerate().filter(|(_, p)| p.is_some()).map(|(i, _)| i).collect();
-        Self { scan: None, owner: Vec::new(), always, exact: vec![false; patterns.len()] }
+        let suffixes = vec![Vec::new(); patterns.len()];
+        Self { scan: None, owners: Vec::new(), always, exact: vec![false; patterns.len()], suffixes }
     }
 
-    /// Fills `out` with the rules `line` may match, in rule order, without duplicates.
-    pub(super) fn candidates(&self, line: &str, out: &mut Vec<usize>) {
+    /// Fills `out` with the rules `line` may match, in rule order, without duplicates, and
+    /// `first[rule]` with where the first of its literals starts in the line (0 for a rule
+    /// without literals): no match of the rule starts before.
+    pub(super) fn candidates(&self, line: &str, out: &mut Vec<usize>, first: &mut Vec<usize>) {
         out.clear();
-        out.extend_from_slice(&self.always);
+        first.clear();
+        first.resize(self.exact.len(), usize::MAX);
+        for &i in &self.always {
+            out.push(i);
+            first[i] = 0;
+        }
         if let Some(scan) = &self.scan {
-            for m in scan.find_overlapping_iter(line) {
-                out.push(self.owner[m.pattern().as_usize()]);
+            // At each position the longest literal is found, and it carries the rules of the
+            // literals inside it; searching on from the next byte finds those starting later.
+            let mut from = 0;
+            while let Some(m) = scan.find(aho_corasick::Input::new(line).span(from..line.len())) {
+                for &(rule, offset) in &self.owners[m.pattern().as_usize()] {
+                    if first[rule] == usize::MAX {
+                        out.push(rule);
+                    }
+                    first[rule] = first[rule].min(m.start() + offset);
+                }
+                from = m.start() + 1;
             }
         }
         if out.len() > 1 {
             out.sort_unstable();
-            out.dedup();
         }
+        out.retain(|&i| {
+            let ends = &self.suffixes[i];
+            ends.is_empty() || ends.iter().any(|f| f.find(line.as_bytes()).is_some())
+        });
     }
 
     /// Whether finding rule `i`'s literal already means the line matches it.
     pub(super) fn is_exact(&self, i: usize) -> bool {
         self.exact.get(i).copied().unwrap_or(false)
     }
+}
+
+/// Literals one of which every match of `pattern` ends with, when there are at most four, each
+/// of at least three bytes (shorter or more would cost more to look for than they spare).
+fn suffix_literals(pattern: &str) -> Result<Vec<memchr::memmem::Finder<'static>>, String> {
+    let hir = regex_syntax::parse(pattern).map_err(|e| format!("pattern: {e}"))?;
+    let seq = Extractor::new().kind(ExtractKind::Suffix).extract(&hir);
+    let Some(literals) = seq.literals() else { return Ok(Vec::new()) };
+    if literals.is_empty() || literals.len() > 4 || literals.iter().any(|l| l.as_bytes().len() < 3) {
+        return Ok(Vec::new());
+    }
+    Ok(literals.iter().map(|l| memchr::memmem::Finder::new(l.as_bytes()).into_owned()).collect())
 }
 
 /// The literals every match of a pattern starts with.
@@ -135,11 +199,15 @@ mod tests {
     fn a_line_holding_no_literal_has_only_the_unfiltered_rules() {
         let patterns = [Some("ProactiveRefresh ✓"), None, Some(r"\d+ms"), Some("ProactiveRefresh.*Cycle")];
         let filter = LiteralFilter::new(&patterns, &[false; 4]).unwrap();
-        let mut out = Vec::new();
-        filter.candidates("polling mailbox", &mut out);
+        let (mut out, mut first) = (Vec::new(), Vec::new());
+        filter.candidates("polling mailbox", &mut out, &mut first);
         assert_eq!(out, [2]);
-        // One literal the prefix of another: both rules are found.
-        filter.candidates("ProactiveRefresh ✓ then ProactiveRefresh Cycle", &mut out);
+        // One literal the prefix of another: both rules are found, each where it first starts.
+        filter.candidates("x ProactiveRefresh ✓ then ProactiveRefresh Cycle", &mut out, &mut first);
         assert_eq!(out, [0, 2, 3]);
+        assert_eq!((first[0], first[2], first[3]), (2, 0, 2));
+        // A rule's pattern ends with `Cycle`: without it in the line, no regex runs.
+        filter.candidates("ProactiveRefresh ✓ then", &mut out, &mut first);
+        assert_eq!(out, [0, 2]);
     }
 }

@@ -524,4 +524,52 @@ proptest! {
         }
         prop_assert_eq!(filtered.families(), reference.families());
     }
+
+    /// A batch read on several threads stores what its lines store one by one: cut anywhere into
+    /// batches, the lines end with the same values, ages, overflows, truncations and counts.
+    #[test]
+    fn batches_give_what_their_lines_give_one_by_one(
+        near in prop::collection::vec(near_miss_line(), 1..60),
+        text in prop::collection::vec(text_line(), 1..60),
+        users in prop::collection::vec((0usize..3, number()), 0..300),
+        cuts in prop::collection::vec(0usize..500, 0..5),
+    ) {
+        // Past the series limit when long: users `0`, `i` or `2i` for line `i`.
+        let many: Vec<String> = users
+            .iter()
+            .enumerate()
+            .map(|(i, (k, n))| format!("user=u{u} n={n} code=c{u} size={n} ts", u = i * k))
+            .collect();
+        for (make, lines) in [(prefilter_rules as fn() -> RuleEngine, &near), (|| everything(LogFormat::Text), &text),
+            (|| everything(LogFormat::Text), &many)]
+        {
+            let clock = LineClock { now: 2e9, read_at: 2e9 - 1.0 };
+            let mut one_by_one = make();
+            let mut expected = LineCounts { lines: lines.len() as u64, ..LineCounts::default() };
+            for line in lines.iter() {
+                match one_by_one.process_at(line, clock) {
+                    LineOutcome::Matched => expected.matched += 1,
+                    LineOutcome::Unparsable => expected.unparsable += 1,
+                    LineOutcome::Unmatched => {}
+                }
+            }
+            let mut batched = make();
+            let mut bounds: Vec<usize> = cuts.iter().map(|c| c % (lines.len() + 1)).collect();
+            bounds.extend([0, lines.len()]);
+            bounds.sort_unstable();
+            let mut counts = LineCounts::default();
+            for w in bounds.windows(2) {
+                let batch: Vec<&str> = lines[w[0]..w[1]].iter().map(String::as_str).collect();
+                let c = batched.process_lines(&batch, clock);
+                counts.lines += c.lines;
+                counts.matched += c.matched;
+                counts.unparsable += c.unparsable;
+            }
+            prop_assert_eq!(counts, expected);
+            prop_assert_eq!(batched.families(), one_by_one.families());
+            prop_assert_eq!(batched.save(), one_by_one.save());
+            prop_assert_eq!(batched.overflows(), one_by_one.overflows());
+            prop_assert_eq!(batched.truncations(), one_by_one.truncations());
+        }
+    }
 }
