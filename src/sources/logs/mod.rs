@@ -2,6 +2,7 @@
 //! saves offsets together with the counters they produced, so a restart neither skips nor
 //! recounts a line.
 
+mod batch;
 pub mod checkpoint;
 pub mod handover;
 pub mod rules;
@@ -25,9 +26,10 @@ use crate::self_metrics;
 use crate::sources::{StartError, unix_now};
 use crate::spec::{LogFiles, Model};
 use crate::state::{Family, State};
+use batch::LineBatch;
 use checkpoint::{Loaded, SaveHealth};
 use handover::{Handover, RunnerSpec};
-use rules::{LineClock, LineOutcome, ResetReason, RuleEngine, SavedMetrics};
+use rules::{LineClock, LineCounts, ResetReason, RuleEngine, SavedMetrics};
 use state_dir::{LockCheck, StateDirLock};
 use timestamp::TimestampParser;
 
@@ -96,6 +98,21 @@ pub struct LogRunner {
     watched: Vec<String>,
     /// The state_dir lock, checked before each save; and the generation of it last seen.
     lock: Option<(Arc<StateDirLock>, u64)>,
+    /// Lines read in this poll and not yet applied: always empty between polls.
+    batch: LineBatch,
+}
+
+/// Adds a batch's counts to its file's counters (saturating: a checkpoint may carry anything up
+/// to u64::MAX).
+fn count_lines(paths: &mut BTreeMap<String, PathCounters>, path: &str, counts: LineCounts) {
+    // The path is known after its first batch: no String made per batch.
+    let counters = match paths.get_mut(path) {
+        Some(counters) => counters,
+        None => paths.entry(path.to_string()).or_default(),
+    };
+    counters.lines = counters.lines.saturating_add(counts.lines);
+    counters.matched = counters.matched.saturating_add(counts.matched);
+    counters.unparsable = counters.unparsable.saturating_add(counts.unparsable);
 }
 
 /// Why a log source could not be built.
@@ -255,6 +272,7 @@ impl LogRunner {
             catching_up: (fresh && start_at == tailer::StartAt::Beginning).then(Instant::now),
             watched: log.paths.clone(),
             lock: None,
+            batch: LineBatch::default(),
         })
     }
 
@@ -285,22 +303,13 @@ impl LogRunner {
         let dropped = &mut self.dropped;
         let read_errors = &mut self.read_errors;
         let clock = LineClock::at(unix_now());
+        let batch = &mut self.batch;
         self.tailer.poll(Instant::now(), &mut |event| {
             changed = true;
             match event {
                 Event::Line { path, line } => {
-                    let outcome = engine.process_at(line, clock);
-                    // The path is known after its first line: no String made per line.
-                    let counters = match paths.get_mut(path) {
-                        Some(counters) => counters,
-                        None => paths.entry(path.to_string()).or_default(),
-                    };
-                    // Saturating: a checkpoint may carry anything up to u64::MAX.
-                    counters.lines = counters.lines.saturating_add(1);
-                    match outcome {
-                        LineOutcome::Matched => counters.matched = counters.matched.saturating_add(1),
-                        LineOutcome::Unparsable => counters.unparsable = counters.unparsable.saturating_add(1),
-                        LineOutcome::Unmatched => {}
+                    if let Some((path, counts)) = batch.push(engine, clock, path, line) {
+                        count_lines(paths, &path, counts);
                     }
                 }
                 Event::Dropped { path, reason } => {
@@ -317,6 +326,9 @@ impl LogRunner {
                 Event::Rotated { .. } | Event::Truncated { .. } => {}
             }
         });
+        if let Some((path, counts)) = self.batch.flush(&mut self.engine, clock) {
+            count_lines(&mut self.paths, &path, counts);
+        }
         changed |= self.open_files() != open_before
             || self.tailer.handles() != handles_before
             || self.tailer.skipped_files() != skipped_before;
