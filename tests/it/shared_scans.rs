@@ -157,3 +157,53 @@ async fn one_scan_run_feeds_every_reader_and_a_failure_names_the_scan() {
         assert!(e.message.contains("error_count"), "{}", e.message);
     }
 }
+
+#[test]
+fn every_scan_of_a_built_in_pack_has_a_reader_and_only_packs_have_scans() {
+    use integration_exporter::spec::{SourceText, builtin_pack, pack::BUILTIN};
+    for (name, _) in BUILTIN {
+        let pack = builtin_pack(name).expect("built in").expect("parses");
+        for scan in pack.scans.keys() {
+            let read =
+                pack.signals.iter().any(|s| matches!(&s.source, Source::Sql(sql) if sql.scan.as_ref() == Some(scan)));
+            assert!(read, "pack `{name}`: scan `{scan}` is read by no signal");
+        }
+    }
+    let spec = "database: {url_env: UNUSED}\nsignals:\n  - id: mine\n    title: Mine\n    metrics:\n      - {name: integration_mine, type: gauge, help: Mine.}\n    source:\n      sql: {scan: tokens}\n";
+    let e = Model::from_text(&SourceText { name: "spec.yaml".into(), text: spec.into() }).unwrap_err().to_string();
+    assert!(e.contains("`scan: tokens` names a pack's shared scan"), "{e}");
+}
+
+#[test]
+fn a_reader_on_its_own_schedule_runs_the_scan_alone_and_disabled_readers_not_at_all() {
+    let model = model(
+        "database: {url_env: UNUSED}\npacks:\n  token_refresh:\n    params: {worker_log: /nonexistent/w.log}\n    \
+         signals:\n      token_refresh.due_tokens: {interval: 5m}\n      token_refresh.error_classes: {enabled: false}\n",
+    );
+    let sql = model.enabled_signals().filter_map(|s| match (&s.signal.source, s.schedule()) {
+        (Source::Sql(sql), Some(schedule)) => Some((s, sql, schedule)),
+        _ => None,
+    });
+    let runs: Vec<(Option<String>, Vec<&str>)> = scan::groups(sql)
+        .into_iter()
+        .filter(|g| g.scan.is_some())
+        .map(|g| (g.scan, g.readers.iter().map(|s| s.signal.id.as_str()).collect()))
+        .collect();
+    let tokens = Some("token_refresh.tokens".to_string());
+    assert_eq!(
+        runs,
+        [
+            (
+                tokens.clone(),
+                vec![
+                    "token_refresh.expiring_tokens",
+                    "token_refresh.tokens_in_backoff",
+                    "token_refresh.revoked_tokens",
+                    "token_refresh.dominant_error",
+                    "token_refresh.rate_limited_failures",
+                ]
+            ),
+            (tokens, vec!["token_refresh.due_tokens"]),
+        ]
+    );
+}
