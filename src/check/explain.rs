@@ -1,4 +1,4 @@
-//! `check --database --explain`: each SQL signal's query planned by the database
+//! `check --database --explain`: each SQL signal's query (a shared scan once, with its readers) planned by the database
 //! (`EXPLAIN (FORMAT JSON)`, never run unless `--analyze` asks), with the plan's cost and
 //! estimated rows, and a warning for each sequential scan of a large table naming the columns
 //! the query filters or sorts that table on and the index that would help.
@@ -31,11 +31,28 @@ pub enum Mode {
     Analyze,
 }
 
-/// One signal's plan, or why it could not be planned.
+/// One query's plan, or why it could not be planned: a signal's own, or a shared scan's, planned
+/// once for all its readers (as a collection runs it once).
 #[derive(Debug, Clone, PartialEq)]
 pub struct Explained {
+    /// The signal, or the first reader of the scan.
     pub signal: String,
+    /// The shared scan (`<pack>.<scan>`) and every enabled signal that reads it.
+    pub scan: Option<(String, Vec<String>)>,
     pub outcome: Result<Planned, String>,
+}
+
+impl Explained {
+    /// How the output names the query.
+    fn what(&self) -> String {
+        match &self.scan {
+            None => format!("signal `{}`", self.signal),
+            Some((scan, readers)) => {
+                let readers: Vec<String> = readers.iter().map(|r| format!("`{r}`")).collect();
+                format!("scan `{scan}` (read by {})", readers.join(", "))
+            }
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -107,10 +124,26 @@ pub async fn explain_all(
     mode: Mode,
     at: &str,
 ) -> Result<Vec<Explained>, String> {
-    let mut out = Vec::new();
+    let mut out: Vec<Explained> = Vec::new();
+    let mut planned_scans: Vec<(String, String)> = Vec::new();
     for signal in model.enabled_signals() {
         let (Source::Sql(sql), Some(schedule)) = (&signal.signal.source, signal.schedule()) else { continue };
         let id = signal.signal.id.clone();
+        let scan = match &sql.scan {
+            // A scan runs once for its readers; its plan is the same whoever reads it.
+            Some(scan) if planned_scans.contains(&(scan.clone(), sql.query.clone())) => {
+                let seen = out.iter_mut().filter_map(|e| e.scan.as_mut()).find(|(s, _)| s == scan);
+                if let Some((_, readers)) = seen {
+                    readers.push(id);
+                }
+                continue;
+            }
+            Some(scan) => {
+                planned_scans.push((scan.clone(), sql.query.clone()));
+                Some((scan.clone(), vec![id.clone()]))
+            }
+            None => None,
+        };
         let deadline = crate::sources::sql::deadline(schedule.timeout.0);
         let planned = tokio::time::timeout(deadline, plan(conn, &sql.query, schedule.timeout.0, mode)).await;
         let outcome = match planned {
@@ -129,7 +162,7 @@ pub async fn explain_all(
                 Err(e) => Err(format!("cannot read the catalog: {}", connect::cause(&e))),
             },
         };
-        out.push(Explained { signal: id, outcome });
+        out.push(Explained { signal: id, scan, outcome });
     }
     Ok(out)
 }
@@ -302,7 +335,7 @@ pub fn render(explained: &[Explained]) -> String {
         match &e.outcome {
             Ok(p) => {
                 cost += p.total_cost;
-                out.push_str(&format!("signal `{}`: cost {:.2}, {:.0} rows estimated", e.signal, p.total_cost, p.rows));
+                out.push_str(&format!("{}: cost {:.2}, {:.0} rows estimated", e.what(), p.total_cost, p.rows));
                 if let Some(t) = p.executed_ms {
                     analyzed = true;
                     ms += t;
@@ -314,7 +347,7 @@ pub fn render(explained: &[Explained]) -> String {
                     out.push_str(&format!("  {w}\n"));
                 }
             }
-            Err(why) => out.push_str(&format!("signal `{}`: cannot explain: {why}\n", e.signal)),
+            Err(why) => out.push_str(&format!("{}: cannot explain: {why}\n", e.what())),
         }
     }
     out.push_str(&format!("{} queries, total cost {cost:.2}", explained.len()));

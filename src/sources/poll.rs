@@ -75,6 +75,44 @@ pub fn spawn_as<P: Poll>(
     })
 }
 
+/// One poll whose answer feeds several signals (a shared scan): one producer per signal, so each
+/// keeps its own series, health and readiness.
+pub trait PollMany: Send + 'static {
+    /// Polls once: per producer, in the order given to [`spawn_many`], what [`Poll::poll`] gives.
+    fn poll(&mut self) -> impl Future<Output = Vec<Vec<Family>>> + Send;
+    /// Per producer, what [`Poll::initial`] gives.
+    fn initial(&self) -> Vec<Vec<Family>>;
+}
+
+/// [`spawn_as`] for a poller that feeds `producers`.
+pub fn spawn_many<P: PollMany>(
+    producers: Vec<String>,
+    schedule: Schedule,
+    n: usize,
+    state: Arc<State>,
+    mut poller: P,
+) -> tokio::task::JoinHandle<()> {
+    for producer in &producers {
+        state.readiness.expect(producer);
+    }
+    let interval = schedule.interval.0.max(MIN_WAIT);
+    let offset = (START_SPREAD * n as u32).min(interval);
+    tokio::spawn(async move {
+        for (producer, families) in producers.iter().zip(poller.initial()) {
+            state.publish(producer, families);
+        }
+        let mut ticker = tokio::time::interval_at(tokio::time::Instant::now() + offset, interval);
+        ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            ticker.tick().await;
+            for (producer, families) in producers.iter().zip(poller.poll().await) {
+                state.publish(producer, families);
+                state.readiness.done(producer);
+            }
+        }
+    })
+}
+
 /// Values served through failures for [`KEEP_VALUES_FOR_INTERVALS`] intervals; past that they
 /// would be lies, so they are dropped.
 #[derive(Debug)]

@@ -281,7 +281,16 @@ pub struct OAuthRefresh {
 pub struct SqlSource {
     /// The query. `{{param}}` placeholders are filled from the pack's parameters (identifiers are
     /// quoted, durations become intervals). Label columns are named after the metric's labels.
+    /// Left out when `scan` names the query.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
     pub query: String,
+    /// In a pack: the pack's shared scan (under `scans:`) this signal's metrics read their
+    /// columns from, instead of a query of its own. The scan runs once per collection for all
+    /// its enabled readers on the same database, interval and timeout; a reader given another
+    /// interval or timeout runs the scan on its own schedule. A failing scan fails each reader,
+    /// the scan named in the error.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scan: Option<String>,
     /// How often the query runs (default: `poll_defaults.interval`).
     #[serde(default)]
     pub interval: Option<PromDuration>,

@@ -101,6 +101,11 @@ pub struct Pack {
     /// The pack's log sources.
     #[serde(default)]
     pub logs: BTreeMap<String, PackLog>,
+    /// Shared scans: one query per table that several SQL signals read (`scan: NAME` in their
+    /// source instead of `query:`). It runs once per collection for all its enabled readers, so
+    /// a table several signals watch is read once, not once per signal.
+    #[serde(default)]
+    pub scans: BTreeMap<String, ScanDef>,
     /// The pack's signals, each with its metrics, source, alerts and panel.
     pub signals: Vec<Signal>,
     /// The on-call engineer's next step for each of the pack's alerts, in the runbook's order:
@@ -108,6 +113,20 @@ pub struct Pack {
     /// verdict that is not ok.
     #[serde(default)]
     pub playbook: Vec<PlaybookStep>,
+}
+
+/// A query several SQL signals of a pack read: the pack author writes one pass over a table that
+/// computes every reader's columns, rather than the exporter merging the readers' SQL (merging
+/// free SQL text would need a parser and could change what a query means without anyone seeing).
+#[derive(Clone, Debug, Deserialize, JsonSchema, Serialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct ScanDef {
+    /// The query, with `{{param}}` placeholders as in a signal's. Its result holds every column
+    /// its readers' metrics read (`column:`) and every label they carry; a row whose column is
+    /// NULL gives no series for that metric, so one result can hold rows for different metrics.
+    pub query: String,
+    /// What the scan reads and why its readers share it, for the pack's reviewer.
+    pub doc: String,
 }
 
 /// What to do first about one alert.

@@ -26,6 +26,13 @@ pub(super) fn resolve(config: Config, source: &Locator<'_>) -> Result<Model, Spe
         out.logs.insert(name.clone(), log.clone());
     }
     for signal in &config.signals {
+        if let Source::Sql(SqlSource { scan: Some(scan), .. }) = &signal.source {
+            let message = format!(
+                "signal `{}`: `scan: {scan}` names a pack's shared scan; a signal of the spec writes its own `query`",
+                signal.id
+            );
+            out.errors.push(source.locate(&signal.id, message));
+        }
         let how = signal.source.settings().resolve(&config.poll_defaults, &SignalOverride::default());
         let runbook_url = signal.runbook_section.as_ref().map(|s| {
             if s.starts_with("http://") || s.starts_with("https://") {
@@ -258,7 +265,13 @@ fn resolve_pack(config: &Config, name: &str, settings: &PackSettings, source: &L
             }
         }
     }
-    let pack_params = PackParams { pack: name, params: &params, defaults: &defaults, default_shapes: &default_shapes };
+    let pack_params = PackParams {
+        pack: name,
+        params: &params,
+        defaults: &defaults,
+        default_shapes: &default_shapes,
+        scans: &pack.scans,
+    };
     let mut used_alert_overrides = std::collections::BTreeSet::new();
     for mut signal in pack.signals.clone() {
         let over = settings.signals.get(&signal.id).cloned().unwrap_or_default();

@@ -21,6 +21,8 @@ pub struct PackParams<'a> {
     pub defaults: &'a Params,
     /// Per log source of the pack: whether the user kept its default line shape.
     pub default_shapes: &'a BTreeMap<&'a str, bool>,
+    /// The pack's shared scans, by name.
+    pub scans: &'a BTreeMap<String, super::pack::ScanDef>,
 }
 
 /// One thing wrong with a source's settings, before it is located in the spec file.

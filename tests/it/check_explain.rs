@@ -110,3 +110,26 @@ fn explain_needs_database_and_analyze_needs_explain() {
         assert!(err.contains("the following required arguments were not provided"), "{args:?}: {err}");
     }
 }
+
+#[tokio::test]
+async fn a_shared_scan_is_planned_once_and_names_its_readers() {
+    let db = TestDb::new().await;
+    db.execute(&support::pack_schema("calendar_sync", &[])).await;
+    let dir = tempfile::tempdir().unwrap();
+    let spec = dir.path().join("spec.yaml");
+    std::fs::write(
+        &spec,
+        "database: {url_env: EXPLAIN_DATABASE_URL}\npacks:\n  calendar_sync:\n    params: {app_log: /nonexistent/a.log}\n    \
+         signals: {calendar_sync.backoff: {enabled: false}}\n",
+    )
+    .unwrap();
+    let (code, out, err) = explain(&spec, &db.url, &["--analyze"]);
+    assert_eq!(code, Some(0), "{out}{err}");
+    let readers = "`calendar_sync.stuck_syncs`, `calendar_sync.connection_errors`, `calendar_sync.expired_tokens`, \
+                   `calendar_sync.auth_failures`, `calendar_sync.freshness`, `calendar_sync.error_count_trend`";
+    assert!(out.contains(&format!("scan `calendar_sync.connections` (read by {readers}): cost ")), "{out}");
+    assert_eq!(out.matches("scan `calendar_sync.connections`").count(), 1, "{out}");
+    assert!(!out.contains("signal `calendar_sync.stuck_syncs`"), "{out}");
+    // The scan and the events query: the cycle's count of queries is what a collection runs.
+    assert!(out.contains("\n2 queries, total cost "), "{out}");
+}

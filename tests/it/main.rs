@@ -58,6 +58,7 @@ mod runbook_tables;
 mod salesforce_incidents;
 mod scenarios;
 mod serve;
+mod shared_scans;
 mod slo;
 mod spec_durations;
 mod spec_refusals;

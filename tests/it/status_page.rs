@@ -73,9 +73,14 @@ async fn the_page_shows_what_metrics_serves_with_the_exporters_verdicts() {
     let scenario = scenarios_of("token-refresh").scenarios.into_iter().find(|s| s.name == "worker-crashed").unwrap();
     world.apply(&scenario.incident).await;
     let port = world.exporter.port;
-    world.exporter.wait_for("the incident's rows read", |m| {
+    world.exporter.wait_for("the incident's rows read, and every endpoint answered", |m| {
+        // The endpoints start answering a poll after the first: the page must not read a value
+        // the scrape before it could not have had.
+        let mut endpoints_up = m.series.iter().filter(|(s, _)| s.starts_with("integration_exporter_http_up{"));
         m.get("integration_token_refresh_tokens_expiring") == Some(21.0)
             && m.get("integration_exporter_query_success{signal=\"token_refresh.heartbeat_lock\"}") == Some(1.0)
+            && endpoints_up.clone().count() > 0
+            && endpoints_up.all(|(_, up)| *up == 1.0)
     });
     support::wait::until(
         "every source read once",

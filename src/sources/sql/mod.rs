@@ -6,6 +6,7 @@ mod decode;
 pub mod dsn;
 pub mod leader;
 pub mod reach;
+pub mod scan;
 pub mod secret;
 mod series;
 mod settings;
@@ -411,16 +412,10 @@ impl DatabaseHealth {
     }
 }
 
-/// One SQL signal's query, polled by the shared loop.
-struct QueryPoller {
-    pool: PgPool,
-    /// With `ha` on, whether this replica leads the database; a standby runs nothing.
-    leader: Option<Arc<leader::Leadership>>,
-    interval: Duration,
-    database: Arc<DatabaseHealth>,
+/// One signal's side of a polled query: its series, its health and its log lines. A query of its
+/// own has one; a shared scan one per reader, each told the scan's outcome as if it had run it.
+struct Reader {
     signal: ResolvedSignal,
-    query: String,
-    timeout: Duration,
     health: PollHealth<QueryErrorKind>,
     last: Kept<Vec<Family>>,
     failures: FailureLog,
@@ -429,7 +424,18 @@ struct QueryPoller {
     folds: Folds,
 }
 
-impl QueryPoller {
+impl Reader {
+    fn new(signal: ResolvedSignal, interval: Duration) -> Reader {
+        Reader {
+            signal,
+            health: PollHealth::default(),
+            last: Kept::new(interval),
+            failures: FailureLog::default(),
+            truncated_runs: 0,
+            folds: Folds::default(),
+        }
+    }
+
     fn health_families(&self) -> Vec<Family> {
         let id = self.signal.signal.id.as_str();
         let mut families = self.health.families(&self_metrics::QUERY_HEALTH, id);
@@ -469,21 +475,19 @@ impl QueryPoller {
             *total += n;
         }
     }
-}
 
-impl Poll for QueryPoller {
-    async fn poll(&mut self) -> Vec<Family> {
-        if self.leader.as_ref().is_some_and(|l| !l.leads()) {
-            // A standby shows nothing of the query, not even its health: the leader's series are
-            // the truth, and a standby's stale or absent ones must not fire an alert. Values of
-            // an earlier leadership are dropped, not served when it leads again.
-            self.last = Kept::new(self.interval);
-            return Vec::new();
-        }
+    /// A standby shows nothing of the query, not even its health: the leader's series are the
+    /// truth, and a standby's stale or absent ones must not fire an alert. Values of an earlier
+    /// leadership are dropped, not served when it leads again.
+    fn stand_by(&mut self, interval: Duration) -> Vec<Family> {
+        self.last = Kept::new(interval);
+        Vec::new()
+    }
+
+    /// Takes one run's outcome (`duration` seconds long); what to serve.
+    fn record(&mut self, result: Result<SignalRun, QueryError>, duration: f64) -> Vec<Family> {
         let id = self.signal.signal.id.clone();
-        let started = Instant::now();
-        let result = run_signal(&self.pool, &self.signal, &self.query, self.timeout).await;
-        let duration = started.elapsed().as_secs_f64();
+        let scan = scan_of(&self.signal).unwrap_or_default().to_string();
         match result {
             Ok(SignalRun { families, truncated, folds }) => {
                 self.count_folds(folds);
@@ -498,23 +502,105 @@ impl Poll for QueryPoller {
                 }
                 self.health.succeeded(duration);
                 self.last.set(families);
-                self.database.record(Reach::Answered);
             }
             Err(e) => {
                 if self.failures.failed() {
-                    tracing::warn!(signal = %id, kind = e.kind.as_str(), error = %e.message, "query failed");
+                    if scan.is_empty() {
+                        tracing::warn!(signal = %id, kind = e.kind.as_str(), error = %e.message, "query failed");
+                    } else {
+                        tracing::warn!(signal = %id, %scan, kind = e.kind.as_str(), error = %e.message, "query failed");
+                    }
                 }
                 self.health.failed(&[e.kind], duration);
-                self.database.record(e.reach);
             }
         }
         let mut families = self.last.get().cloned().unwrap_or_default();
         families.extend(self.health_families());
         families
     }
+}
+
+/// The shared scan a SQL signal reads (`<pack>.<scan>`), if it reads one.
+pub fn scan_of(signal: &ResolvedSignal) -> Option<&str> {
+    match &signal.signal.source {
+        Source::Sql(sql) => sql.scan.as_deref(),
+        _ => None,
+    }
+}
+
+/// One SQL signal's own query, polled by the shared loop.
+struct QueryPoller {
+    pool: PgPool,
+    /// With `ha` on, whether this replica leads the database; a standby runs nothing.
+    leader: Option<Arc<leader::Leadership>>,
+    interval: Duration,
+    database: Arc<DatabaseHealth>,
+    query: String,
+    timeout: Duration,
+    reader: Reader,
+}
+
+impl Poll for QueryPoller {
+    async fn poll(&mut self) -> Vec<Family> {
+        if self.leader.as_ref().is_some_and(|l| !l.leads()) {
+            return self.reader.stand_by(self.interval);
+        }
+        let started = Instant::now();
+        let result = run_signal(&self.pool, &self.reader.signal, &self.query, self.timeout).await;
+        let duration = started.elapsed().as_secs_f64();
+        self.database.record(match &result {
+            Ok(_) => Reach::Answered,
+            Err(e) => e.reach,
+        });
+        self.reader.record(result, duration)
+    }
 
     fn initial(&self) -> Vec<Family> {
-        self.health_families()
+        self.reader.health_families()
+    }
+}
+
+/// A pack's shared scan, run once per interval for all its readers on one database: each reader
+/// gets the scan's outcome as its own (its series, its duration, its errors named by the scan),
+/// so per-signal health, blind-spot alerts and the status page read as before.
+struct ScanPoller {
+    pool: PgPool,
+    leader: Option<Arc<leader::Leadership>>,
+    interval: Duration,
+    database: Arc<DatabaseHealth>,
+    scan: String,
+    query: String,
+    timeout: Duration,
+    readers: Vec<Reader>,
+    tag: Option<DatabaseTag>,
+}
+
+impl ScanPoller {
+    fn tagged(&self, families: Vec<Family>) -> Vec<Family> {
+        match &self.tag {
+            Some(tag) => tag.apply(families),
+            None => families,
+        }
+    }
+}
+
+impl poll::PollMany for ScanPoller {
+    async fn poll(&mut self) -> Vec<Vec<Family>> {
+        if self.leader.as_ref().is_some_and(|l| !l.leads()) {
+            return self.readers.iter_mut().map(|r| r.stand_by(self.interval)).collect();
+        }
+        let started = Instant::now();
+        let signals: Vec<&ResolvedSignal> = self.readers.iter().map(|r| &r.signal).collect();
+        let (reach, runs) = scan::run(&self.pool, &self.scan, &signals, &self.query, self.timeout).await;
+        let duration = started.elapsed().as_secs_f64();
+        self.database.record(reach);
+        let served: Vec<Vec<Family>> =
+            self.readers.iter_mut().zip(runs).map(|(reader, run)| reader.record(run, duration)).collect();
+        served.into_iter().map(|f| self.tagged(f)).collect()
+    }
+
+    fn initial(&self) -> Vec<Vec<Family>> {
+        self.readers.iter().map(|r| self.tagged(r.health_families())).collect()
     }
 }
 
@@ -580,30 +666,47 @@ pub fn spawn_database(
         (Source::Sql(sql), Some(schedule)) => Some((signal, sql, schedule)),
         _ => None,
     });
-    tasks.extend(signals.enumerate().map(|(n, (signal, sql, schedule))| {
-        let poller = QueryPoller {
+    let producer = |signal: &ResolvedSignal| match &tag {
+        None => poll::producer(KIND, signal),
+        Some(tag) => format!("{}:{}", poll::producer(KIND, signal), tag.name),
+    };
+    for (n, group) in scan::groups(signals).into_iter().enumerate() {
+        let schedule = group.schedule;
+        let interval = schedule.interval.0;
+        let Some(scan) = group.scan else {
+            let signal = group.readers[0];
+            let poller = QueryPoller {
+                pool: pool.clone(),
+                leader: leader.clone(),
+                interval,
+                database: database.clone(),
+                query: group.query,
+                timeout: schedule.timeout.0,
+                reader: Reader::new(signal.clone(), interval),
+            };
+            tasks.push(match &tag {
+                None => poll::spawn_as(producer(signal), schedule, n, state.clone(), poller),
+                Some(tag) => {
+                    let poller = Tagged { tag: tag.clone(), poller };
+                    poll::spawn_as(producer(signal), schedule, n, state.clone(), poller)
+                }
+            });
+            continue;
+        };
+        let producers = group.readers.iter().map(|s| producer(s)).collect();
+        let poller = ScanPoller {
             pool: pool.clone(),
             leader: leader.clone(),
-            interval: schedule.interval.0,
+            interval,
             database: database.clone(),
-            signal: signal.clone(),
-            query: sql.query.clone(),
+            scan,
+            query: group.query,
             timeout: schedule.timeout.0,
-            health: PollHealth::default(),
-            last: Kept::new(schedule.interval.0),
-            failures: FailureLog::default(),
-            truncated_runs: 0,
-            folds: Folds::default(),
+            readers: group.readers.into_iter().map(|s| Reader::new(s.clone(), interval)).collect(),
+            tag: tag.clone(),
         };
-        match &tag {
-            None => poll::spawn(KIND, signal, schedule, n, state.clone(), poller),
-            Some(tag) => {
-                let producer = format!("{}:{}", poll::producer(KIND, signal), tag.name);
-                let poller = Tagged { tag: tag.clone(), poller };
-                poll::spawn_as(producer, schedule, n, state.clone(), poller)
-            }
-        }
-    }));
+        tasks.push(poll::spawn_many(producers, schedule, n, state.clone(), poller));
+    }
     tasks
 }
 

@@ -50,6 +50,18 @@ impl SourceSettings for SqlSource {
     }
 
     fn render(&mut self, pack: &PackParams<'_>) -> Vec<String> {
+        if let Some(name) = &self.scan {
+            let Some(scan) = pack.scans.get(name) else {
+                let known: Vec<&str> = pack.scans.keys().map(String::as_str).collect();
+                return vec![format!("no scan `{name}` in the pack (scans: {})", known.join(", "))];
+            };
+            if !self.query.trim().is_empty() {
+                return vec![format!("both `query` and `scan: {name}`; a reader of a scan has no query of its own")];
+            }
+            // Qualified by the pack, as signal ids are: readers share a scan only within a pack.
+            self.scan = Some(format!("{}.{name}", pack.pack));
+            self.query = scan.query.clone();
+        }
         match render_traced(&self.query, pack.params) {
             Ok((query, origins)) => {
                 self.query = query;
