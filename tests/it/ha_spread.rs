@@ -10,7 +10,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use support::exporter::Exporter;
+use support::exporter::{Exporter, Launch};
 use support::{Cluster, free_port, sql};
 
 const RETRY_MS: u64 = 500;
@@ -92,25 +92,34 @@ impl Watch {
 }
 
 /// How many databases each replica leads.
+/// A cluster holding every database of [`DATABASES`].
+fn cluster_with_databases() -> Cluster {
+    let cluster = Cluster::start();
+    for db in DATABASES {
+        sql(&cluster.url("postgres"), &format!("CREATE DATABASE {db}"));
+    }
+    cluster
+}
+
+/// Replica `name` on its own port, reading every database of `cluster`.
+fn replica(cluster: &Cluster, dir: &Path, name: &str) -> Launch {
+    let port = free_port();
+    let mut launch = Exporter::serve(&spec(dir, port, name), port);
+    for db in DATABASES {
+        launch = launch.env(format!("URL_{db}"), cluster.url(db));
+    }
+    launch
+}
+
 fn counts(led: &[Vec<String>]) -> Vec<usize> {
     led.iter().map(Vec::len).collect()
 }
 
 #[test]
 fn leaderships_spread_over_two_replicas_and_come_back_after_a_kill() {
-    let cluster = Cluster::start();
-    for db in DATABASES {
-        sql(&cluster.url("postgres"), &format!("CREATE DATABASE {db}"));
-    }
+    let cluster = cluster_with_databases();
     let dir = tempfile::tempdir().expect("tempdir");
-    let launch = |replica: &str| {
-        let port = free_port();
-        let mut launch = Exporter::serve(&spec(dir.path(), port, replica), port).env("RUST_LOG", "info");
-        for db in DATABASES {
-            launch = launch.env(format!("URL_{db}"), cluster.url(db));
-        }
-        launch
-    };
+    let launch = |name: &str| replica(&cluster, dir.path(), name).env("RUST_LOG", "info");
     let mut watch = Watch { doubled: BTreeMap::new() };
     let settle = Duration::from_secs(15);
 
@@ -148,19 +157,9 @@ fn leaderships_spread_over_two_replicas_and_come_back_after_a_kill() {
 /// leading none asks (the want lock) and one of them gives it one: 2, 1, 1 in some order.
 #[test]
 fn a_third_replica_under_its_floor_is_given_a_leadership() {
-    let cluster = Cluster::start();
-    for db in DATABASES {
-        sql(&cluster.url("postgres"), &format!("CREATE DATABASE {db}"));
-    }
+    let cluster = cluster_with_databases();
     let dir = tempfile::tempdir().expect("tempdir");
-    let launch = |replica: &str| {
-        let port = free_port();
-        let mut launch = Exporter::serve(&spec(dir.path(), port, replica), port);
-        for db in DATABASES {
-            launch = launch.env(format!("URL_{db}"), cluster.url(db));
-        }
-        launch.start()
-    };
+    let launch = |name: &str| replica(&cluster, dir.path(), name).start();
     let mut watch = Watch { doubled: BTreeMap::new() };
     let settle = Duration::from_secs(15);
     let (a, b) = (launch("a"), launch("b"));

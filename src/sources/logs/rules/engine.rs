@@ -34,6 +34,17 @@ pub struct LineCounts {
 }
 
 impl LineCounts {
+    /// The outcome of a batch of one line.
+    fn outcome_of_one(&self) -> LineOutcome {
+        if self.matched > 0 {
+            LineOutcome::Matched
+        } else if self.unparsable > 0 {
+            LineOutcome::Unparsable
+        } else {
+            LineOutcome::Unmatched
+        }
+    }
+
     fn add(&mut self, outcome: LineOutcome) {
         match outcome {
             LineOutcome::Matched => self.matched += 1,
@@ -210,34 +221,23 @@ impl RuleEngine {
     }
 
     pub fn process_at(&mut self, raw: &str, clock: LineClock) -> LineOutcome {
-        let mut sink = MetricSink {
-            metrics: &mut self.metrics,
-            overflows: &mut self.overflows,
-            truncated: &mut self.truncated,
-            max_label_bytes: self.max_label_bytes,
-            seeding: self.seeding,
-            key: &mut self.key,
-        };
         match self.format {
             LogFormat::Text => {
-                let Some(filter) = &self.prefilter else { return LineOutcome::Unmatched };
-                let reader = Reader {
-                    rules: &self.rules,
-                    filter,
-                    timestamp: &self.timestamp,
-                    clock,
-                    future_tolerance: self.future_tolerance,
-                    seeding: self.seeding,
-                };
-                self.hits.clear();
-                reader.read(&mut self.scratch, 0, raw, &mut self.hits);
-                let mut outcome = LineOutcome::Unmatched;
-                for hit in &self.hits.hits {
-                    outcome = merge(outcome, sink.store_hit(&self.rules, hit, &self.hits.spans, raw));
+                if self.prefilter.is_none() {
+                    return LineOutcome::Unmatched;
                 }
-                outcome
+                // One line is a batch of one: text lines are read and stored in one place.
+                self.process_lines(std::slice::from_ref(&raw), clock).outcome_of_one()
             }
             LogFormat::Json => {
+                let mut sink = MetricSink {
+                    metrics: &mut self.metrics,
+                    overflows: &mut self.overflows,
+                    truncated: &mut self.truncated,
+                    max_label_bytes: self.max_label_bytes,
+                    seeding: self.seeding,
+                    key: &mut self.key,
+                };
                 let obj = match serde_json::from_str::<serde_json::Map<String, Json>>(raw) {
                     Ok(obj) => obj,
                     Err(_) => return LineOutcome::Unparsable,
