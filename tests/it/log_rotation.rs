@@ -270,8 +270,9 @@ fn kill9_during_dateext_compress() {
 /// middle of it, and a restart from that checkpoint lose and repeat no line of it.
 #[test]
 fn kill9_while_a_backlog_is_read() {
-    // About 1 KiB a line: 93 MiB in few lines, so a debug build reads it in seconds.
-    let long_line = |n: u64| format!("{n:09} LINE {}\n", "x".repeat(900 + (n * 7919 % 97) as usize));
+    // Many short lines (the engine's cost is per line), so that reading the backlog outlasts
+    // several checkpoints (one a second) however fast the build reads.
+    let line = |n: u64| format!("{n:09} LINE\n");
     let dir = tempfile::tempdir().expect("tempdir");
     let port = free_port();
     let spec = spec(dir.path(), port, "app.log");
@@ -279,17 +280,23 @@ fn kill9_while_a_backlog_is_read() {
     let state = dir.path().join("state/app.checkpoint.json");
     File::create(&live).expect("create");
     let mut exporter = Exporter::serve(&spec, port).start();
-    let w = 96_000u64;
-    let mut backlog = String::new();
+    let w = 4_000_000u64;
+    let mut backlog = String::with_capacity(15 * w as usize);
     for n in 0..w {
-        backlog.push_str(&long_line(n));
+        backlog.push_str(&line(n));
     }
     OpenOptions::new().append(true).open(&live).and_then(|mut f| f.write_all(backlog.as_bytes())).expect("append");
-    // (counted, saved in the checkpoint) just before each kill.
+    // (counted, saved in the checkpoint) just before each kill. Each kill waits for a checkpoint
+    // newer than the last one: a kill before the first save would test a start without one.
     let mut at_kills = Vec::new();
-    for pause in [1200, 700, 700] {
-        thread::sleep(Duration::from_millis(pause));
-        at_kills.push((total(&exporter).unwrap_or(0), saved_total(&state)));
+    let mut last_saved = 0;
+    for _ in 0..3 {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while saved_total(&state) <= last_saved && last_saved < w && Instant::now() < deadline {
+            thread::sleep(Duration::from_millis(20));
+        }
+        last_saved = saved_total(&state);
+        at_kills.push((total(&exporter).unwrap_or(0), last_saved));
         exporter.kill();
         exporter.restart();
     }
