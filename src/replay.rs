@@ -276,7 +276,7 @@ mod tests {
 
     fn successes(families: &[Family]) -> f64 {
         let f = families.iter().find(|f| f.name == "integration_token_refresh_proactive_refreshes_total").unwrap();
-        let s = f.samples.iter().find(|s| s.labels == [("result".to_string(), "success".to_string())]).unwrap();
+        let s = f.samples.iter().find(|s| s.label_pairs() == [("result", "success")]).unwrap();
         match s.value {
             crate::state::SampleValue::Scalar(v) => v,
             _ => panic!("not a scalar"),

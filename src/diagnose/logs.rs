@@ -210,7 +210,7 @@ mod tests {
 
     fn counted(families: &[Family], result: &str) -> f64 {
         let family = families.iter().find(|f| f.name == "integration_token_refresh_proactive_refreshes_total").unwrap();
-        let sample = family.samples.iter().find(|s| s.labels.iter().any(|(_, v)| v == result)).unwrap();
+        let sample = family.samples.iter().find(|s| s.labels.iter().any(|(_, v)| &**v == result)).unwrap();
         match sample.value {
             SampleValue::Scalar(v) => v,
             SampleValue::Histogram { .. } => panic!("a counter"),

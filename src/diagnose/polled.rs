@@ -165,7 +165,7 @@ async fn read_database(
                 let mut families = run.families;
                 if let Some(label) = label {
                     for sample in families.iter_mut().flat_map(|f| f.samples.iter_mut()) {
-                        sample.labels.push((label.to_string(), name.to_string()));
+                        sample.labels.push((label.into(), name.into()));
                     }
                 }
                 PolledRead { families, error: None, took }

@@ -3,7 +3,7 @@
 use std::fmt::Write;
 
 use crate::spec::MetricType;
-use crate::state::{Family, SampleValue};
+use crate::state::{Family, LabelText, SampleValue};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Format {
@@ -66,12 +66,12 @@ pub fn encode_group(out: &mut String, group: &[&Family], format: Format) {
     }
 }
 
-fn write_sample(out: &mut String, name: &str, labels: &[(String, String)], le: Option<&str>, value: f64) {
+fn write_sample(out: &mut String, name: &str, labels: &[(LabelText, LabelText)], le: Option<&str>, value: f64) {
     out.push_str(name);
     if !labels.is_empty() || le.is_some() {
         out.push('{');
         let mut first = true;
-        for (k, v) in labels.iter().map(|(k, v)| (k.as_str(), v.as_str())).chain(le.map(|le| ("le", le))) {
+        for (k, v) in labels.iter().map(|(k, v)| (&**k, &**v)).chain(le.map(|le| ("le", le))) {
             if !first {
                 out.push(',');
             }

@@ -17,15 +17,30 @@ pub enum SampleValue {
     },
 }
 
+/// A label's name or value. Shared, not copied: a log source's series hand theirs to every
+/// snapshot that serves them, so 100k series with long values are held once, not once per
+/// snapshot.
+pub type LabelText = Arc<str>;
+
 #[derive(Clone, Debug, PartialEq)]
 pub struct Sample {
-    pub labels: Vec<(String, String)>,
+    pub labels: Vec<(LabelText, LabelText)>,
     pub value: SampleValue,
 }
 
 impl Sample {
-    pub fn scalar(labels: Vec<(String, String)>, value: f64) -> Self {
+    pub fn scalar(labels: Vec<(LabelText, LabelText)>, value: f64) -> Self {
         Self { labels, value: SampleValue::Scalar(value) }
+    }
+
+    /// The value of the label `name`, if the sample has it.
+    pub fn label(&self, name: &str) -> Option<&str> {
+        self.labels.iter().find(|(k, _)| &**k == name).map(|(_, v)| &**v)
+    }
+
+    /// The labels as text pairs, to compare or print.
+    pub fn label_pairs(&self) -> Vec<(&str, &str)> {
+        self.labels.iter().map(|(k, v)| (&**k, &**v)).collect()
     }
 }
 
@@ -49,7 +64,7 @@ impl Family {
     }
 
     pub fn push(&mut self, labels: &[(&str, &str)], value: f64) {
-        let labels = labels.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        let labels = labels.iter().map(|(k, v)| (LabelText::from(*k), LabelText::from(*v))).collect();
         self.samples.push(Sample::scalar(labels, value));
     }
 }

@@ -45,8 +45,8 @@ fn samples<'a>(families: &HashMap<&str, &'a Family>, name: &str) -> impl Iterato
     scalars(families.get(name).copied())
 }
 
-fn label<'a>(labels: &'a [(String, String)], name: &str) -> Option<&'a str> {
-    labels.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str())
+fn label<'a>(labels: &'a Labels, name: &str) -> Option<&'a str> {
+    labels.iter().find(|(k, _)| &**k == name).map(|(_, v)| &**v)
 }
 
 /// The value of `name{key="value"}`, summed over its other labels.

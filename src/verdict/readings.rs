@@ -7,10 +7,10 @@ use std::time::Duration;
 
 use serde::Serialize;
 
-use crate::state::{Family, SampleValue};
+use crate::state::{Family, LabelText, SampleValue};
 
 /// A series' labels, in the metric's label order.
-pub type Labels = Vec<(String, String)>;
+pub type Labels = Vec<(LabelText, LabelText)>;
 
 /// Why a value cannot be judged now.
 #[derive(Clone, Debug, PartialEq, Serialize)]
@@ -78,7 +78,7 @@ pub trait Readings {
 
 /// Whether a series has every label value `matchers` asks for.
 pub fn matches(labels: &Labels, matchers: &BTreeMap<String, String>) -> bool {
-    matchers.iter().all(|(k, v)| labels.iter().any(|(name, value)| name == k && value == v))
+    matchers.iter().all(|(k, v)| labels.iter().any(|(name, value)| **name == **k && **value == **v))
 }
 
 /// The scalar samples of `family` (none for a histogram or no family).

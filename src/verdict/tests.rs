@@ -115,7 +115,7 @@ fn ages_absence_guards_and_blind_sources() {
 fn the_worst_series_is_shown_and_counted() {
     let model = model();
     let mut r = Fixed::default();
-    let series = |v: &str| vec![("workflow".to_string(), v.to_string())];
+    let series = |v: &str| vec![("workflow".into(), v.into())];
     r.now.insert(
         "integration_salesforce_mcp_server_up".into(),
         Ok(vec![(series("a"), 1.0), (series("b"), 0.0), (series("c"), 0.0)]),

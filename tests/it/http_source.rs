@@ -47,9 +47,8 @@ fn poller(url: &str, interval: &str, timeout: &str) -> HttpPoller {
 }
 
 fn get(families: &[Family], metric: &str, labels: &[(&str, &str)]) -> Option<f64> {
-    let want: Vec<(String, String)> = labels.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
     let family = families.iter().find(|f| f.name == metric)?;
-    family.samples.iter().find(|s| s.labels == want).map(|s| match s.value {
+    family.samples.iter().find(|s| s.label_pairs() == labels).map(|s| match s.value {
         SampleValue::Scalar(v) => v,
         _ => panic!("not scalar"),
     })

@@ -74,7 +74,7 @@ async fn label_columns_read_as_postgresql_prints_them() {
                 .await
                 .expect("text")
         };
-        assert_eq!(label, &printed.0, "{value}");
+        assert_eq!(&**label, printed.0, "{value}");
     }
     let model = signal_with_label("SELECT now()::date AS l, 1 AS value");
     let integration_exporter::spec::Source::Sql(sql) = &model.signals[0].signal.source else { unreachable!() };
@@ -163,7 +163,7 @@ async fn rows_with_the_same_labels_are_summed_and_counted() {
     let model = signal_with_label(query);
     let run = run_signal(&pool, &model.signals[0], query, Duration::from_secs(5)).await.expect("query");
     let value = |l: &str| {
-        run.families[0].samples.iter().find(|s| s.labels[0].1 == l).map(|s| s.value.clone()).expect("a series")
+        run.families[0].samples.iter().find(|s| &*s.labels[0].1 == l).map(|s| s.value.clone()).expect("a series")
     };
     assert_eq!((value("a"), value("b")), (SampleValue::Scalar(8.5), SampleValue::Scalar(2.0)));
     assert_eq!(run.folds.merged.get("t_rows"), Some(&2), "{:?}", run.folds);
@@ -185,13 +185,13 @@ async fn long_label_values_are_cut_at_the_cap_and_counted() {
     let run = run_signal(&pool, &model.signals[0], query, Duration::from_secs(5)).await.expect("query");
     let samples = &run.families[0].samples;
     assert_eq!(samples.len(), 2, "{samples:?}");
-    let long = samples.iter().find(|s| s.labels[0].1 != "short").expect("the long value");
-    assert_eq!(long.labels[0].1, format!("x{}", "é".repeat(127)));
+    let long = samples.iter().find(|s| &*s.labels[0].1 != "short").expect("the long value");
+    assert_eq!(&*long.labels[0].1, format!("x{}", "é".repeat(127)));
     assert!(long.labels[0].1.len() <= MAX_LABEL_BYTES);
     assert_eq!(long.value, SampleValue::Scalar(3.0));
     assert_eq!(run.folds.cut.get("t_rows"), Some(&3));
     assert_eq!(run.folds.merged.get("t_rows"), Some(&2), "three values equal once cut");
-    let short = samples.iter().find(|s| s.labels[0].1 == "short").expect("the short value");
+    let short = samples.iter().find(|s| &*s.labels[0].1 == "short").expect("the short value");
     assert_eq!(short.value, SampleValue::Scalar(5.0));
 }
 

@@ -640,10 +640,10 @@ pub fn spawn_database(
     // With one database, its health is labelled where it is and the queries' series carry no
     // label (what a spec of one database always exported); with several, both carry the name
     // the spec gives it, so a database's alerts and its queries' series join on one value.
-    let tag = model.database_label().map(|label| DatabaseTag { label: label.to_string(), name: name.to_string() });
+    let tag = model.database_label().map(|label| DatabaseTag { label: label.into(), name: name.into() });
     let (health_label, health_producer) = match &tag {
         None => (database_label(&pool.connect_options()), DATABASE_PRODUCER.to_string()),
-        Some(tag) => (tag.name.clone(), format!("{DATABASE_PRODUCER}:{}", tag.name)),
+        Some(tag) => (tag.name.to_string(), format!("{DATABASE_PRODUCER}:{}", tag.name)),
     };
     let database = DatabaseHealth::new(health_label.clone(), health_producer, state.clone());
     let mut tasks = Vec::new();
@@ -713,8 +713,8 @@ pub fn spawn_database(
 /// The label a database's series carry when there are several.
 #[derive(Clone)]
 struct DatabaseTag {
-    label: String,
-    name: String,
+    label: crate::state::LabelText,
+    name: crate::state::LabelText,
 }
 
 impl DatabaseTag {

@@ -37,7 +37,7 @@ pub fn collect(out: &mut Exported, families: Vec<Family>) {
         let samples = out.entry(f.name.clone()).or_default();
         for s in f.samples {
             if let SampleValue::Scalar(v) = s.value {
-                samples.insert(s.labels, v);
+                samples.insert(s.label_pairs().into_iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(), v);
             }
         }
     }

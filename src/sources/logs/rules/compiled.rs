@@ -22,6 +22,9 @@ pub(super) enum LabelSource {
 pub struct CompiledRule {
     pub(super) metric: String,
     pub(super) action: LogAction,
+    /// The pattern as written.
+    pub(super) pattern_text: Option<String>,
+    /// JSON lines: the compiled pattern (text lines use `search`: one compiled copy per rule).
     pub(super) pattern: Option<Regex>,
     pub(super) fields: Vec<(String, String)>,
     pub(super) value: Option<String>,
@@ -56,8 +59,21 @@ pub enum Line<'a> {
 
 impl CompiledRule {
     pub fn compile(rule: &LogRule, metric: &MetricDef, format: LogFormat) -> Result<Self, String> {
-        let pattern = rule.pattern.as_deref().map(Regex::new).transpose().map_err(|e| format!("pattern: {e}"))?;
-        let captures: Vec<&str> = pattern.as_ref().map(|p| p.capture_names().flatten().collect()).unwrap_or_default();
+        // A compiled pattern holds its automata (about 30 KB for a short one): a text rule keeps
+        // only the copy its reading runs, a JSON rule only the one its fields go through.
+        let (pattern, search) = match (&rule.pattern, format) {
+            (Some(p), LogFormat::Text) => {
+                (None, Some(regex_automata::meta::Regex::new(p).map_err(|e| format!("pattern: {e}"))?))
+            }
+            (Some(p), LogFormat::Json) => (Some(Regex::new(p).map_err(|e| format!("pattern: {e}"))?), None),
+            (None, _) => (None, None),
+        };
+        let names: Vec<Option<&str>> = match (&pattern, &search) {
+            (Some(p), _) => p.capture_names().collect(),
+            (None, Some(s)) => s.group_info().pattern_names(regex_automata::PatternID::ZERO).collect(),
+            (None, None) => Vec::new(),
+        };
+        let captures: Vec<&str> = names.iter().copied().flatten().collect();
         let takes_from_line = |name: &str| format == LogFormat::Json || captures.contains(&name);
         if let Some(v) = &rule.value
             && !takes_from_line(v)
@@ -90,7 +106,7 @@ impl CompiledRule {
             };
             labels.push((source, fixed));
         }
-        let group = |name: &str| pattern.as_ref().and_then(|p| p.capture_names().position(|n| n == Some(name)));
+        let group = |name: &str| names.iter().position(|n| *n == Some(name));
         let label_groups = labels
             .iter()
             .map(|(source, _)| match source {
@@ -99,13 +115,8 @@ impl CompiledRule {
             })
             .collect();
         let value_group = rule.value.as_deref().and_then(group);
-        let search = match (&rule.pattern, format) {
-            (Some(p), LogFormat::Text) => {
-                Some(regex_automata::meta::Regex::new(p).map_err(|e| format!("pattern: {e}"))?)
-            }
-            _ => None,
-        };
         Ok(Self {
+            pattern_text: rule.pattern.clone(),
             search,
             label_groups,
             value_group,
@@ -133,7 +144,7 @@ impl CompiledRule {
     /// Whether the rule takes this raw line (used by `check` on sample lines).
     pub fn matches_line(&self, raw: &str) -> bool {
         match self.format {
-            LogFormat::Text => self.pattern.as_ref().is_some_and(|p| p.is_match(raw)),
+            LogFormat::Text => self.search.as_ref().is_some_and(|p| p.is_match(raw)),
             LogFormat::Json => match serde_json::from_str::<serde_json::Map<String, Json>>(raw) {
                 Ok(obj) => self.extract(&Line::Json(&obj, raw)).is_some(),
                 Err(_) => false,
@@ -150,8 +161,13 @@ impl CompiledRule {
                 if !self.captures {
                     return Some((self.labels_from(|_| None), None));
                 }
-                let caps = self.pattern.as_ref()?.captures(text)?;
-                let field = |name: &str| caps.name(name).map(|m| Cow::Borrowed(m.as_str()));
+                let search = self.search.as_ref()?;
+                let mut caps = search.create_captures();
+                search.captures(*text, &mut caps);
+                if !caps.is_match() {
+                    return None;
+                }
+                let field = |name: &str| caps.get_group_by_name(name).map(|m| Cow::Borrowed(&text[m.range()]));
                 let value = match &self.value {
                     Some(v) => Some(field(v)?.into_owned()),
                     None => None,

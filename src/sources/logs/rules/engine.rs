@@ -9,11 +9,11 @@ use serde_json::Value as Json;
 use super::compiled::{CompiledRule, LabelSource, Line, json_field, json_text};
 use super::prefilter::LiteralFilter;
 use super::read::{Hit, Hits, Reader, Scratch, value_of};
-use super::series::{MetricState, SeriesValue};
+use super::series::{MetricState, SeriesKey, SeriesValue, search};
 use super::{DEFAULT_MAX_LABEL_BYTES, MAX_SERIES_PER_METRIC, OVERFLOW_VALUE};
 use crate::sources::logs::timestamp::TimestampParser;
 use crate::sources::unix_now;
-use crate::spec::{LabelDef, LogAction, LogFormat, LogRule, MetricDef, MetricType};
+use crate::spec::{LogAction, LogFormat, LogRule, MetricDef, MetricType};
 use crate::state::{Family, Sample, SampleValue};
 
 /// What happened to one line, for the per-file self-metrics.
@@ -108,17 +108,14 @@ impl RuleEngine {
         for (rule, def) in &rules {
             let mut c = CompiledRule::compile(rule, def, format)?;
             // Rules with one pattern (two values of one line, say) read the line once.
-            c.shares = compiled
-                .iter()
-                .position(|o| o.pattern.as_ref().map(|p| p.as_str()) == c.pattern.as_ref().map(|p| p.as_str()))
-                .unwrap_or(compiled.len());
+            c.shares = compiled.iter().position(|o| o.pattern_text == c.pattern_text).unwrap_or(compiled.len());
             compiled.push(c);
             let state = metrics.entry(def.name.clone()).or_insert_with(|| MetricState::new(def));
             state.ages |= rule.action == LogAction::Set;
             state.timestamps |= rule.action == LogAction::Timestamp;
         }
         let prefilter = if format == LogFormat::Text {
-            let patterns: Vec<Option<&str>> = compiled.iter().map(|r| r.pattern.as_ref().map(|p| p.as_str())).collect();
+            let patterns: Vec<Option<&str>> = compiled.iter().map(|r| r.pattern_text.as_deref()).collect();
             let captures: Vec<bool> = compiled.iter().map(|r| r.captures).collect();
             Some(LiteralFilter::new(&patterns, &captures)?)
         } else {
@@ -147,8 +144,7 @@ impl RuleEngine {
     #[cfg(test)]
     pub(super) fn without_prefilter(mut self) -> Self {
         if self.prefilter.is_some() {
-            let patterns: Vec<Option<&str>> =
-                self.rules.iter().map(|r| r.pattern.as_ref().map(|p| p.as_str())).collect();
+            let patterns: Vec<Option<&str>> = self.rules.iter().map(|r| r.pattern_text.as_deref()).collect();
             self.prefilter = Some(LiteralFilter::every_rule(&patterns));
         }
         self
@@ -335,13 +331,14 @@ impl RuleEngine {
         self.families_where(|state, labels| state.fresh(labels, now, self.max_age))
     }
 
-    fn families_where(&self, keep: impl Fn(&MetricState, &[String]) -> bool) -> Vec<Family> {
-        let mut out = Vec::new();
+    fn families_where(&self, keep: impl Fn(&MetricState, &SeriesKey) -> bool) -> Vec<Family> {
+        let mut out = Vec::with_capacity(self.metrics.len());
         for state in self.metrics.values() {
             let mut family = Family::new(&state.def.name, &state.def.help, state.def.kind);
-            let names: Vec<&str> = state.def.labels.iter().map(LabelDef::name).collect();
+            family.samples.reserve_exact(state.series.len());
             for (values, value) in state.series.iter().filter(|(labels, _)| keep(state, labels)) {
-                let labels = names.iter().zip(values).map(|(k, v)| (k.to_string(), v.clone())).collect();
+                // The snapshot shares the series' names and values: no label text is copied.
+                let labels = state.names.iter().cloned().zip(values.values().iter().cloned()).collect();
                 let value = match value {
                     SeriesValue::Scalar(v) => SampleValue::Scalar(*v),
                     SeriesValue::Histogram { counts, sum, count } => SampleValue::Histogram {
@@ -430,30 +427,33 @@ impl MetricSink<'_> {
             key[i].push_str(text);
         }
         let Some(state) = self.metrics.get_mut(&rule.metric) else { return LineOutcome::Unmatched };
-        let mut known = state.series.contains_key(key.as_slice());
+        let mut known = state.series.contains_key(search(key));
         if !known && state.series.len() >= MAX_SERIES_PER_METRIC {
             *self.overflows.entry(rule.metric.clone()).or_default() += 1;
             for k in key.iter_mut() {
                 k.clear();
                 k.push_str(OVERFLOW_VALUE);
             }
-            known = state.series.contains_key(key.as_slice());
+            known = state.series.contains_key(search(key));
         }
         let updated = updated.filter(|_| state.ages);
         // Reading old content, the latest line of all files wins, not the last file read.
         if self.seeding
             && let Some(t) = updated
             && rule.action == LogAction::Set
-            && state.updated.get(key.as_slice()).is_some_and(|prev| *prev > t)
+            && state.updated.get(search(key)).is_some_and(|prev| *prev > t)
         {
             return LineOutcome::Matched;
         }
         let MetricState { def, series, updated: times, .. } = state;
+        // A new series' key is made once, and shared by its value and its age.
+        let mut new_key = None;
+        let mut made = || new_key.get_or_insert_with(|| SeriesKey::from(key.as_slice())).clone();
         if let Some(t) = updated {
-            match times.get_mut(key.as_slice()) {
+            match times.get_mut(search(key)) {
                 Some(at) => *at = t,
                 None => {
-                    times.insert(key.clone(), t);
+                    times.insert(made(), t);
                 }
             }
         }
@@ -463,9 +463,9 @@ impl MetricSink<'_> {
                 MetricType::Histogram => SeriesValue::Histogram { counts: vec![0; buckets.len()], sum: 0.0, count: 0 },
                 _ => SeriesValue::Scalar(0.0),
             };
-            series.insert(key.clone(), fresh);
+            series.insert(made(), fresh);
         }
-        let Some(entry) = series.get_mut(key.as_slice()) else { return LineOutcome::Unmatched };
+        let Some(entry) = series.get_mut(search(key)) else { return LineOutcome::Unmatched };
         // The new value is checked before it is stored: a sum that overflows refuses the line
         // and keeps the series as it was.
         match (rule.action, entry) {

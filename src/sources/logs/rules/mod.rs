@@ -15,7 +15,7 @@ mod series;
 pub use compiled::{CompiledRule, Line};
 pub use engine::{LineClock, LineCounts, LineOutcome, RuleEngine};
 pub use saved::{MetricShape, ResetReason, SavedMetrics};
-pub use series::SeriesValue;
+pub use series::{SeriesKey, SeriesValue};
 
 /// Free-form label values beyond this many series per metric go to one overflow series.
 pub const MAX_SERIES_PER_METRIC: usize = 200;

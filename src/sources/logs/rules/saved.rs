@@ -8,14 +8,14 @@ use serde::{Deserialize, Serialize};
 
 use super::OVERFLOW_VALUE;
 use super::engine::RuleEngine;
-use super::series::SeriesValue;
+use super::series::{SeriesKey, SeriesValue};
 use crate::sources::unix_now;
 use crate::spec::{MetricDef, MetricType};
 
 /// Counters a checkpoint carries besides the offsets.
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
 pub struct SavedMetrics {
-    pub series: BTreeMap<String, Vec<(Vec<String>, SeriesValue)>>,
+    pub series: BTreeMap<String, Vec<(SeriesKey, SeriesValue)>>,
     /// Each metric's shape when it was saved, so a restart under a changed spec can tell which
     /// values still mean the same thing. Checkpoints of older versions lack it.
     #[serde(default)]
@@ -24,7 +24,7 @@ pub struct SavedMetrics {
     /// not make an old value young again. Checkpoints of older versions lack it: their values
     /// are of unknown age and stay hidden until a new line sets them.
     #[serde(default)]
-    pub updated: BTreeMap<String, Vec<(Vec<String>, f64)>>,
+    pub updated: BTreeMap<String, Vec<(SeriesKey, f64)>>,
 }
 
 /// What a metric's saved values depend on.
@@ -131,7 +131,7 @@ impl RuleEngine {
 fn check_saved(
     def: &MetricDef,
     shape: Option<&MetricShape>,
-    series: &[(Vec<String>, SeriesValue)],
+    series: &[(SeriesKey, SeriesValue)],
 ) -> Result<(), ResetReason> {
     let now = MetricShape::of(def);
     if let Some(shape) = shape {
@@ -152,14 +152,13 @@ fn check_saved(
             (SeriesValue::Scalar(_), kind) if kind != MetricType::Histogram => {}
             _ => return Err(ResetReason::TypeChanged),
         }
+        let labels = labels.values();
         if labels.len() != def.labels.len() {
             return Err(ResetReason::LabelsChanged);
         }
-        let fixed_ok = def
-            .labels
-            .iter()
-            .zip(labels)
-            .all(|(d, v)| d.fixed_values().is_none_or(|values| values.contains(v)) || v == OVERFLOW_VALUE);
+        let fixed_ok = def.labels.iter().zip(labels).all(|(d, v)| {
+            d.fixed_values().is_none_or(|values| values.iter().any(|f| **f == **v)) || &**v == OVERFLOW_VALUE
+        });
         if !fixed_ok {
             return Err(ResetReason::LabelsChanged);
         }

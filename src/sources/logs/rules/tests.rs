@@ -4,6 +4,7 @@ use std::collections::BTreeMap;
 
 use serde_json::Value as Json;
 
+use super::series::search;
 use super::*;
 use crate::sources::logs::timestamp::TimestampParser;
 use crate::spec::{FixedLabel, LabelDef, LogAction, LogFormat, LogRule, MetricDef, MetricType, TimestampSpec};
@@ -37,7 +38,7 @@ fn rule(
 
 fn scalar(engine: &RuleEngine, metric: &str, labels: &[&str]) -> Option<f64> {
     let key: Vec<String> = labels.iter().map(|s| s.to_string()).collect();
-    match engine.metrics.get(metric)?.series.get(&key)? {
+    match engine.metrics.get(metric)?.series.get(search(&key))? {
         SeriesValue::Scalar(v) => Some(*v),
         SeriesValue::Histogram { .. } => None,
     }
@@ -74,7 +75,7 @@ fn json_lines_match_on_fields_with_bounded_labels() {
     assert_eq!(engine.process("not json"), LineOutcome::Unparsable);
     assert_eq!(scalar(&engine, "cal_errors_total", &["token_expired"]), Some(1.0));
     assert_eq!(scalar(&engine, "cal_errors_total", &["other"]), Some(1.0));
-    match &engine.metrics["cal_latency_seconds"].series[&Vec::<String>::new()] {
+    match &engine.metrics["cal_latency_seconds"].series[search(&Vec::new())] {
         SeriesValue::Histogram { counts, sum, count } => {
             assert_eq!((counts.as_slice(), *sum, *count), (&[1, 2][..], 10.5, 3));
         }
@@ -152,6 +153,21 @@ fn free_labels_overflow_into_one_series() {
     assert_eq!(engine.process("user=x n=notanumber"), LineOutcome::Unmatched);
 }
 
+/// Publishing shares each series' label text with the engine: a second snapshot points at the
+/// same bytes as the first, so 100k long values are held once however many snapshots exist.
+#[test]
+fn snapshots_share_label_text_with_the_series() {
+    let mut engine = everything(LogFormat::Text);
+    engine.process("user=alice n=2");
+    let value = |families: &[crate::state::Family]| {
+        let family = families.iter().find(|f| f.name == "bytes_total").expect("bytes_total");
+        family.samples[0].labels[0].clone()
+    };
+    let (first, second) = (value(&engine.families()), value(&engine.families()));
+    assert_eq!((&*first.0, &*first.1), ("user", "alice"));
+    assert!(std::sync::Arc::ptr_eq(&first.0, &second.0) && std::sync::Arc::ptr_eq(&first.1, &second.1));
+}
+
 /// Every metric shape and action at once, on a text or JSON source; free labels capped at 16.
 fn everything(format: LogFormat) -> RuleEngine {
     let code = LabelDef::Fixed(FixedLabel {
@@ -196,7 +212,7 @@ fn assert_sound(engine: &RuleEngine) {
     for (name, state) in &engine.metrics {
         assert!(state.series.len() <= MAX_SERIES_PER_METRIC + 1, "{name}");
         for (labels, value) in &state.series {
-            assert!(labels.iter().all(|l| l.len() <= 16 || l == OVERFLOW_VALUE), "{labels:?}");
+            assert!(labels.values().iter().all(|l| l.len() <= 16 || &**l == OVERFLOW_VALUE), "{labels:?}");
             match value {
                 SeriesValue::Scalar(v) => assert!(v.is_finite(), "{name} {v}"),
                 SeriesValue::Histogram { counts, sum, count } => {
@@ -297,11 +313,11 @@ fn a_restored_value_keeps_its_age_and_a_restored_future_timestamp_is_dropped() {
     assert_eq!(value_at(&restarted, "size", now), None);
     // A heartbeat saved in the future by an older version would hide a stopped worker.
     let mut future = saved.clone();
-    future.series.insert("last_seconds".into(), vec![(vec![], SeriesValue::Scalar(now + 86_400.0))]);
+    future.series.insert("last_seconds".into(), vec![(Vec::new().into(), SeriesValue::Scalar(now + 86_400.0))]);
     let mut restarted = everything(LogFormat::Text).with_ages(300.0, 300.0);
     restarted.restore_at(&future, now);
     assert_eq!(value_at(&restarted, "last_seconds", now), None);
-    future.series.insert("last_seconds".into(), vec![(vec![], SeriesValue::Scalar(now - 60.0))]);
+    future.series.insert("last_seconds".into(), vec![(Vec::new().into(), SeriesValue::Scalar(now - 60.0))]);
     restarted.restore_at(&future, now);
     assert_eq!(value_at(&restarted, "last_seconds", now), Some(now - 60.0));
 }
@@ -327,7 +343,7 @@ fn old_content_seeds_gauges_only_and_live_lines_win() {
     assert_eq!(engine.next_expiry(now), Some(now - 45.0 + 300.0));
     assert_eq!(value_at(&engine, "codes_total", now), Some(0.0), "old lines never count");
     assert!(engine.fresh_families(now).iter().any(|f| f.name == "took_seconds"));
-    match &engine.metrics["took_seconds"].series.get(&Vec::new()) {
+    match &engine.metrics["took_seconds"].series.get(search(&Vec::new())) {
         None => {}
         other => panic!("histogram seeded: {other:?}"),
     }
@@ -523,6 +539,20 @@ proptest! {
             prop_assert_eq!(filtered.process_at(&line, clock), reference.process_at(&line, clock), "{}", line);
         }
         prop_assert_eq!(filtered.families(), reference.families());
+    }
+
+    /// A series map searched by the values read from a line finds exactly the series stored
+    /// under those values: the search order and the keys' own order agree.
+    #[test]
+    fn a_series_is_found_by_the_values_it_was_stored_under(
+        keys in prop::collection::vec(prop::collection::vec("[ab]{0,2}", 0..3), 0..20),
+        probes in prop::collection::vec(prop::collection::vec("[ab]{0,2}", 0..3), 0..20),
+    ) {
+        let map: BTreeMap<SeriesKey, usize> = keys.iter().enumerate().map(|(i, k)| (SeriesKey::from(k.as_slice()), i)).collect();
+        for probe in keys.iter().chain(&probes) {
+            let stored = keys.iter().rposition(|k| k == probe);
+            prop_assert_eq!(map.get(search(probe)).copied(), stored, "{:?}", probe);
+        }
     }
 
     /// A batch read on several threads stores what its lines store one by one: cut anywhere into
