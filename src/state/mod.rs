@@ -33,11 +33,6 @@ impl Sample {
         Self { labels, value: SampleValue::Scalar(value) }
     }
 
-    /// The value of the label `name`, if the sample has it.
-    pub fn label(&self, name: &str) -> Option<&str> {
-        self.labels.iter().find(|(k, _)| &**k == name).map(|(_, v)| &**v)
-    }
-
     /// The labels as text pairs, to compare or print.
     pub fn label_pairs(&self) -> Vec<(&str, &str)> {
         self.labels.iter().map(|(k, v)| (&**k, &**v)).collect()
