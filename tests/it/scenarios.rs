@@ -18,6 +18,9 @@
 //! worse state holds far past its threshold (the warning of an expired token's pair) names the
 //! scenario that pins it.
 //!
+//! A scenario is played (the exporter on each state) and then judged (promtool and amtool on what
+//! it served); one thread judges each played scenario in turn while the next one plays.
+//!
 //! Writing one: `SCENARIO=<name> cargo nextest run --test it scenarios::<runbook>` plays just it;
 //! what promtool evaluated is kept under the target directory. Values sit just past thresholds
 //! (21 tokens for `> 20`). Ages computed by a query (`now() - x`) are sampled, not aged: write the
@@ -36,7 +39,7 @@ use serde::Deserialize;
 use support::exporter::Exporter;
 use support::http::{StandIn, get};
 use support::process::program;
-use support::wait;
+use support::wait::{self, Worker};
 use support::{TestDb, free_port};
 
 const HEALTHY_MINUTES: u64 = 120;
@@ -334,6 +337,12 @@ impl World {
             world.answers.lock().unwrap().insert(path.clone(), render_fixed(body, start));
         }
         world
+    }
+
+    /// Stops the exporter, the stand-in and the database; keeps the directory.
+    fn into_dir(self) -> tempfile::TempDir {
+        let World { dir, .. } = self;
+        dir
     }
 
     pub(crate) fn log_path(&self, file: &str) -> PathBuf {
@@ -775,6 +784,22 @@ fn rules_of(spec: &str, pack: &str, key: &str, change: (&str, serde_json::Value)
 
 /// Runs one scenario (or, without one, the healthy system alone) and returns what went wrong.
 async fn run(healthy: &Healthy, runbook: &str, scenario: Option<&Scenario>) -> Vec<String> {
+    let played = play(healthy, scenario).await;
+    judge(played, runbook, scenario)
+}
+
+/// A scenario as the exporter served it, all judging needs once its World is gone: the three
+/// phases, and the directory with `spec.yaml` and what it generated.
+struct Played {
+    dir: tempfile::TempDir,
+    calm: Sampled,
+    incident: Sampled,
+    resolved: Sampled,
+}
+
+/// Plays one scenario (or, without one, the healthy system alone) on a World of its own, which is
+/// stopped before this returns.
+async fn play(healthy: &Healthy, scenario: Option<&Scenario>) -> Played {
     let mut world = World::start(healthy).await;
     let calm = world.sample();
     let (incident, resolved) = match scenario {
@@ -786,7 +811,14 @@ async fn run(healthy: &Healthy, runbook: &str, scenario: Option<&Scenario>) -> V
         }
         None => (world.sample(), world.sample()),
     };
-    let generated = world.dir.path().join("generated");
+    Played { dir: world.into_dir(), calm, incident, resolved }
+}
+
+/// What went wrong in a played scenario, as promtool and amtool see its generated rules and
+/// routing: blocking, and touching nothing of the World that played it.
+fn judge(played: Played, runbook: &str, scenario: Option<&Scenario>) -> Vec<String> {
+    let Played { dir, calm, incident, resolved } = played;
+    let generated = dir.path().join("generated");
     let resolved_minutes =
         scenario.and_then(|s| s.resolved_for.as_deref()).map_or(RESOLVED_MINUTES, |d| seconds(d) / 60);
     let minutes = [HEALTHY_MINUTES, INCIDENT_MINUTES, resolved_minutes];
@@ -863,16 +895,16 @@ async fn run(healthy: &Healthy, runbook: &str, scenario: Option<&Scenario>) -> V
         // resolution (a window shows there: an increase over a longer window clears later).
         let last = |at: &[BTreeSet<Firing>]| (h + d..total).rev().find(|&m| at[m].iter().any(|g| matches(e, g)));
         let resolved_at = last(&at);
-        let spec = std::fs::read_to_string(world.dir.path().join("spec.yaml")).unwrap();
+        let spec = std::fs::read_to_string(dir.path().join("spec.yaml")).unwrap();
         let model = Model::from_text(&SourceText { name: "spec.yaml".into(), text: spec.clone() }).unwrap();
         if let Some((pack, alert)) = pack_alert(&model, fires).filter(|_| fires.pinned_in.is_none()) {
             let pair =
                 model.enabled_signals().flat_map(|s| &s.signal.alerts).filter(|a| a.name == alert.name).count() > 1;
             let key = if pair { format!("{}:{}", alert.name, fires.severity) } else { alert.name.clone() };
             for (what, value) in moves(&model, &alert) {
-                let dir = world.dir.path().join(format!("moved-{}-{what}", alert.name));
-                rules_of(&spec, &pack, &key, (what, value.clone()), fires, &dir);
-                let moved = timeline(&dir.join("alerts"), &[&calm, &incident, &resolved], &minutes);
+                let moved_dir = dir.path().join(format!("moved-{}-{what}", alert.name));
+                rules_of(&spec, &pack, &key, (what, value.clone()), fires, &moved_dir);
+                let moved = timeline(&moved_dir.join("alerts"), &[&calm, &incident, &resolved], &minutes);
                 let first = (h..h + d).find(|&m| moved[m].iter().any(|g| matches(e, g))).map(|m| m - h);
                 if first == Some((seconds(&fires.after) / 60) as usize) && last(&moved) == resolved_at {
                     problems.push(format!(
@@ -983,10 +1015,23 @@ async fn replay(file: &str) {
         Some(_) => load::<RunbookScenarios>(&format!("tests/scenarios/{file}.yaml")),
         None => scenarios_of(file),
     };
-    let mut problems = Vec::new();
-    for scenario in scenarios.scenarios.iter().filter(|s| only.as_ref().is_none_or(|o| *o == s.name)) {
-        problems.extend(run(&healthy, &scenarios.runbook, Some(scenario)).await);
+    // One judge, in the order played, while the next scenario plays: promtool's CPU beside the
+    // player's waits.
+    let runbook = scenarios.runbook.clone();
+    let (to_judge, queue) = std::sync::mpsc::channel::<(Scenario, Played)>();
+    let judging = Worker::spawn("judge", move |_| {
+        queue.iter().flat_map(|(scenario, played)| judge(played, &runbook, Some(&scenario))).collect::<Vec<_>>()
+    });
+    for scenario in scenarios.scenarios.into_iter().filter(|s| only.as_ref().is_none_or(|o| *o == s.name)) {
+        let played = play(&healthy, Some(&scenario)).await;
+        // Only a judge that panicked hangs up; joining it reports that.
+        if to_judge.send((scenario, played)).is_err() {
+            break;
+        }
     }
+    drop(to_judge);
+    // The scenarios played last may all still be waiting: within the test's own time limit.
+    let problems = Worker::join_all(vec![judging], Duration::from_secs(600)).pop().expect("one judge");
     assert!(
         problems.is_empty(),
         "{}\n(what promtool evaluated: {}/scenario-*.test.json)",
