@@ -161,6 +161,8 @@ last_rotation = last_cycle = last_db = last_failure = 0.0
 last_rotation = started
 # No healthy failure before the first window is full: one failure among a few refreshes is a low rate.
 last_failure = started
+# The same for a healthy Graph call's 404: two in one short window would be a 5% error rate.
+last_not_found = started
 attempts = 0
 while True:
     now = time.time()
@@ -201,7 +203,10 @@ while True:
 
     # Microsoft Graph API calls (Node, plain text; the status is the last field).
     # In trouble a third of the calls are rate limited: well over the demo window's ten 429s.
-    status = random.choice([200, 200, 401, 429, 429, 503]) if bad else random.choice([200] * 200 + [404])
+    not_found = now - last_not_found >= CYCLE / 8 and random.random() < 1 / 200
+    if not bad and not_found:
+        last_not_found = now
+    status = random.choice([200, 200, 401, 429, 429, 503]) if bad else (404 if not_found else 200)
     write("fleet-api.log", f"{iso_stamp()} info: Graph API GET /v1.0/users/{user}/messages {status}")
     if random.random() < 0.1:
         write("fleet-api.log", f"{iso_stamp()} info: Webhook notification processed for subscription {user}")
