@@ -63,9 +63,9 @@ impl CompiledRule {
         // only the copy its reading runs, a JSON rule only the one its fields go through.
         let (pattern, search) = match (&rule.pattern, format) {
             (Some(p), LogFormat::Text) => {
-                (None, Some(regex_automata::meta::Regex::new(p).map_err(|e| format!("pattern: {e}"))?))
+                (None, Some(regex_automata::meta::Regex::new(p).map_err(|e| bad_pattern(p, &e))?))
             }
-            (Some(p), LogFormat::Json) => (Some(Regex::new(p).map_err(|e| format!("pattern: {e}"))?), None),
+            (Some(p), LogFormat::Json) => (Some(Regex::new(p).map_err(|e| bad_pattern(p, &e))?), None),
             (None, _) => (None, None),
         };
         let names: Vec<Option<&str>> = match (&pattern, &search) {
@@ -213,6 +213,16 @@ impl CompiledRule {
                 LabelSource::Field(f) => field(f).map(Cow::into_owned).unwrap_or_default(),
             })
             .collect()
+    }
+}
+
+/// What is wrong with a pattern that does not compile, in the `regex` crate's words (where in the
+/// pattern, and what), which the automata's own error only gives as its source.
+fn bad_pattern(pattern: &str, error: &dyn std::error::Error) -> String {
+    match (Regex::new(pattern), error.source()) {
+        (Err(e), _) => format!("pattern: {e}"),
+        (Ok(_), Some(source)) => format!("pattern: {error}: {source}"),
+        (Ok(_), None) => format!("pattern: {error}"),
     }
 }
 

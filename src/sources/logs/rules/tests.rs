@@ -168,6 +168,17 @@ fn snapshots_share_label_text_with_the_series() {
     assert!(std::sync::Arc::ptr_eq(&first.0, &second.0) && std::sync::Arc::ptr_eq(&first.1, &second.1));
 }
 
+/// A pattern that is not a regex says where and what is wrong with it, for text and JSON lines.
+#[test]
+fn a_bad_pattern_says_what_is_wrong_with_it() {
+    for format in [LogFormat::Text, LogFormat::Json] {
+        let r = rule("x_total", LogAction::Inc, Some("foo (bar"), None, &[]);
+        let m = metric("x_total", MetricType::Counter, vec![]);
+        let e = CompiledRule::compile(&r, &m, format).expect_err("not a regex");
+        assert!(e.starts_with("pattern: regex parse error") && e.contains("unclosed group"), "{format:?}: {e}");
+    }
+}
+
 /// Every metric shape and action at once, on a text or JSON source; free labels capped at 16.
 fn everything(format: LogFormat) -> RuleEngine {
     let code = LabelDef::Fixed(FixedLabel {
