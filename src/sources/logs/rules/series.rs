@@ -11,7 +11,7 @@ use crate::state::LabelText;
 
 /// A series' label values, in its metric's label order. Each value is stored once and shared
 /// with every published snapshot that serves the series, instead of copied into each.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
 pub struct SeriesKey(Box<[LabelText]>);
 
 impl SeriesKey {
